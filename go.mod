@@ -1,0 +1,3 @@
+module github.com/bonsai-dl/bonsai
+
+go 1.26
