@@ -1,0 +1,186 @@
+package asm
+
+import "fmt"
+
+// Element-wise kernels. Each takes its length from its destination (the slice written, or
+// the only slice) and panics if another operand has a different length. A destination may
+// alias an input exactly (same first element and length); partially overlapping slices give
+// unspecified results. None of them allocates.
+//
+// Products that are then added (Axpy, ScaleShift, ScaleShiftRelu, Dot) are written with an
+// explicit float32 conversion, float32(x*y) + z, which the Go specification defines as two
+// separately rounded operations: the compiler may not fuse them into an FMA on any
+// architecture (gc never fuses on amd64 anyway; it may on arm64, ppc64le, s390x, riscv64
+// without the conversion). Future SIMD kernels behind these functions must do the same.
+
+func checkLen(fn, name string, got, want int) {
+	if got != want {
+		panic(fmt.Sprintf("asm: %s: len(%s) = %d, want %d", fn, name, got, want))
+	}
+}
+
+// Axpy computes y[i] += alpha*x[i] for every i < len(y); the product is rounded before the
+// add (no FMA). It panics if len(x) != len(y).
+//
+// Reference loop: for i := range y { y[i] = float32(alpha*x[i]) + y[i] }
+func Axpy(alpha float32, x, y []float32) {
+	checkLen("Axpy", "x", len(x), len(y))
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += float32(alpha * x[i])
+	}
+}
+
+// Scale computes x[i] *= alpha for every i.
+//
+// Reference loop: for i := range x { x[i] = alpha * x[i] }
+func Scale(alpha float32, x []float32) {
+	for i := range x {
+		x[i] *= alpha
+	}
+}
+
+// Add computes dst[i] = a[i] + b[i]. dst may alias a or b. It panics if len(a) or len(b)
+// differs from len(dst).
+//
+// Reference loop: for i := range dst { dst[i] = a[i] + b[i] }
+func Add(dst, a, b []float32) {
+	checkLen("Add", "a", len(a), len(dst))
+	checkLen("Add", "b", len(b), len(dst))
+	a = a[:len(dst)]
+	b = b[:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] + b[i]
+	}
+}
+
+// Relu computes dst[i] = max(src[i], 0), precisely src[i] > 0 ? src[i] : 0, so NaN and
+// -0 give +0. dst may alias src. It panics if len(src) != len(dst).
+//
+// Reference loop: for i := range dst { v := src[i]; if !(v > 0) { v = 0 }; dst[i] = v }
+func Relu(dst, src []float32) {
+	checkLen("Relu", "src", len(src), len(dst))
+	src = src[:len(dst)]
+	for i, v := range src {
+		if !(v > 0) {
+			v = 0
+		}
+		dst[i] = v
+	}
+}
+
+// ScaleShift computes dst[i] = src[i]*scale + shift as two separately rounded float32
+// operations (a product, then a sum; never an FMA), which is how an evaluation-mode batch
+// norm is applied to one channel plane with precomputed scale = γ/√(σ²+ε) and
+// shift = β − μ·scale. dst may alias src. It panics if len(src) != len(dst).
+//
+// Reference loop: for i := range dst { dst[i] = float32(src[i]*scale) + shift }
+func ScaleShift(dst, src []float32, scale, shift float32) {
+	checkLen("ScaleShift", "src", len(src), len(dst))
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = float32(v*scale) + shift
+	}
+}
+
+// ScaleShiftRelu is ScaleShift followed by Relu, fused: dst[i] = max(src[i]*scale + shift, 0)
+// with the same rounding as ScaleShift and the same NaN rule as Relu. dst may alias src.
+// It panics if len(src) != len(dst).
+//
+// Reference loop: for i := range dst { v := float32(src[i]*scale) + shift; if !(v > 0) { v = 0 }; dst[i] = v }
+func ScaleShiftRelu(dst, src []float32, scale, shift float32) {
+	checkLen("ScaleShiftRelu", "src", len(src), len(dst))
+	src = src[:len(dst)]
+	for i, v := range src {
+		v = float32(v*scale) + shift
+		if !(v > 0) {
+			v = 0
+		}
+		dst[i] = v
+	}
+}
+
+// AddRelu computes dst[i] = max(a[i]+b[i], 0) (residual add + ReLU) with the NaN rule of
+// Relu. dst may alias a or b. It panics if len(a) or len(b) differs from len(dst).
+//
+// Reference loop: for i := range dst { v := a[i] + b[i]; if !(v > 0) { v = 0 }; dst[i] = v }
+func AddRelu(dst, a, b []float32) {
+	checkLen("AddRelu", "a", len(a), len(dst))
+	checkLen("AddRelu", "b", len(b), len(dst))
+	a = a[:len(dst)]
+	b = b[:len(dst)]
+	for i := range dst {
+		v := a[i] + b[i]
+		if !(v > 0) {
+			v = 0
+		}
+		dst[i] = v
+	}
+}
+
+// Sum returns the float32 sum of x in a fixed order that no implementation (scalar, SIMD,
+// parallel) may change: element i is added to partial accumulator i%8 (8 accumulators,
+// starting at +0, each taking its elements in increasing i), then the accumulators are
+// combined by the fixed tree ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)). The 8 lanes match one
+// AVX2 register (or two passes of half an AVX-512 one), so vector kernels can reproduce the
+// result bit for bit.
+//
+// Reference loop:
+//
+//	var s [8]float32
+//	for i, v := range x { s[i%8] += v }
+//	return ((s[0]+s[1])+(s[2]+s[3])) + ((s[4]+s[5])+(s[6]+s[7]))
+func Sum(x []float32) float32 {
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	for len(x) >= 8 {
+		v := (*[8]float32)(x)
+		s0 += v[0]
+		s1 += v[1]
+		s2 += v[2]
+		s3 += v[3]
+		s4 += v[4]
+		s5 += v[5]
+		s6 += v[6]
+		s7 += v[7]
+		x = x[8:]
+	}
+	s := [8]float32{s0, s1, s2, s3, s4, s5, s6, s7}
+	for i, v := range x { // tail: element 8q+r goes to accumulator r
+		s[i] += v
+	}
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}
+
+// Dot returns Σ x[i]*y[i] in the fixed order of Sum: each product is rounded to float32
+// (never fused into an FMA) and added to partial accumulator i%8, then the accumulators are
+// combined by ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)). It panics if len(x) != len(y).
+//
+// Reference loop:
+//
+//	var s [8]float32
+//	for i := range x { s[i%8] += float32(x[i] * y[i]) }
+//	return ((s[0]+s[1])+(s[2]+s[3])) + ((s[4]+s[5])+(s[6]+s[7]))
+func Dot(x, y []float32) float32 {
+	checkLen("Dot", "y", len(y), len(x))
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	y = y[:len(x)]
+	for len(x) >= 8 && len(y) >= 8 {
+		a := (*[8]float32)(x)
+		b := (*[8]float32)(y)
+		s0 += float32(a[0] * b[0])
+		s1 += float32(a[1] * b[1])
+		s2 += float32(a[2] * b[2])
+		s3 += float32(a[3] * b[3])
+		s4 += float32(a[4] * b[4])
+		s5 += float32(a[5] * b[5])
+		s6 += float32(a[6] * b[6])
+		s7 += float32(a[7] * b[7])
+		x = x[8:]
+		y = y[8:]
+	}
+	s := [8]float32{s0, s1, s2, s3, s4, s5, s6, s7}
+	for i := range x { // tail: element 8q+r goes to accumulator r
+		s[i] += float32(x[i] * y[i])
+	}
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}

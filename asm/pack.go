@@ -1,0 +1,148 @@
+package asm
+
+// Packing of op(A) and op(B) blocks into the layouts the micro-kernel streams through.
+//
+// Packed op(A) block (mb×kb): ceil(mb/mr) micro-panels, one after the other; micro-panel q
+// holds rows q*mr … q*mr+mr-1 column-interleaved: dst[q*mr*kb + p*mr + i] = op(A)[q*mr+i][p].
+// Packed op(B) panel (kb×nb): ceil(nb/nr) micro-panels; micro-panel q holds columns
+// q*nr … q*nr+nr-1 row-interleaved: dst[q*nr*kb + p*nr + j] = op(B)[p][q*nr+j].
+// Rows (columns) past mb (nb) in the last micro-panel are written as zeros, so the kernel
+// always computes full tiles and only the store is masked.
+
+// packA packs the mb×kb block of op(A) whose top-left element is op(A)[i0][p0] into dst,
+// which must hold at least roundUp(mb, mr)*kb elements.
+// op(A)[i][p] is a[i*lda+p], or a[p*lda+i] when trans.
+func packA(trans bool, mb, kb int, a []float32, lda, i0, p0 int, dst []float32) {
+	for ir := 0; ir < mb; ir += mr {
+		rows := min(mr, mb-ir)
+		d := dst[ir*kb : (ir+mr)*kb]
+		if trans {
+			// op(A) row i is column i of the stored k×m matrix: each k-step is a
+			// contiguous run of `rows` elements.
+			off := p0*lda + i0 + ir
+			for p := 0; p < kb; p++ {
+				src := a[off : off+rows]
+				dp := d[p*mr : p*mr+mr]
+				copy(dp, src)
+				for i := rows; i < mr; i++ {
+					dp[i] = 0
+				}
+				off += lda
+			}
+			continue
+		}
+		if rows == mr {
+			base := (i0+ir)*lda + p0
+			r0 := a[base : base+kb]
+			r1 := a[base+lda : base+lda+kb]
+			r2 := a[base+2*lda : base+2*lda+kb]
+			r3 := a[base+3*lda : base+3*lda+kb]
+			for p := range r0 {
+				dp := d[p*mr : p*mr+mr : p*mr+mr]
+				dp[0] = r0[p]
+				dp[1] = r1[p]
+				dp[2] = r2[p]
+				dp[3] = r3[p]
+			}
+			continue
+		}
+		for i := 0; i < mr; i++ {
+			if i < rows {
+				base := (i0+ir+i)*lda + p0
+				r := a[base : base+kb]
+				for p, v := range r {
+					d[p*mr+i] = v
+				}
+			} else {
+				for p := 0; p < kb; p++ {
+					d[p*mr+i] = 0
+				}
+			}
+		}
+	}
+}
+
+// packB packs the kb×nb panel of op(B) whose top-left element is op(B)[p0][j0] into dst,
+// which must hold at least roundUp(nb, nr)*kb elements.
+// op(B)[p][j] is b[p*ldb+j], or b[j*ldb+p] when trans.
+func packB(trans bool, kb, nb int, b []float32, ldb, p0, j0 int, dst []float32) {
+	if !trans {
+		packBRows(kb, nb, b, ldb, p0, j0, dst)
+		return
+	}
+	// trans: op(B) column j is row j of the stored n×k matrix, so each micro-panel reads
+	// nr contiguous runs of kb elements.
+	for jr := 0; jr < nb; jr += nr {
+		cols := min(nr, nb-jr)
+		d := dst[jr*kb : (jr+nr)*kb]
+		if cols == nr {
+			base := (j0+jr)*ldb + p0
+			r0 := b[base : base+kb]
+			r1 := b[base+ldb : base+ldb+kb]
+			for p := range r0 {
+				dp := d[p*nr : p*nr+nr : p*nr+nr]
+				dp[0] = r0[p]
+				dp[1] = r1[p]
+			}
+			continue
+		}
+		for j := 0; j < nr; j++ {
+			if j < cols {
+				base := (j0+jr+j)*ldb + p0
+				r := b[base : base+kb]
+				for p, v := range r {
+					d[p*nr+j] = v
+				}
+			} else {
+				for p := 0; p < kb; p++ {
+					d[p*nr+j] = 0
+				}
+			}
+		}
+	}
+}
+
+// packBRows packs a panel of a non-transposed B (op(B)[p][j] = b[p*ldb+j]). It streams
+// along the stored rows, four at a time, so every read is sequential and each micro-panel
+// receives 4·nr consecutive elements per visit (walking down the columns instead would touch
+// a new page per element when ldb is large).
+func packBRows(kb, nb int, b []float32, ldb, p0, j0 int, dst []float32) {
+	full := nb / nr * nr // columns in complete micro-panels
+	step := nr * kb      // distance between consecutive micro-panels in dst
+	p := 0
+	for ; p+4 <= kb; p += 4 {
+		base := (p0+p)*ldb + j0
+		r0 := b[base : base+nb]
+		r1 := b[base+ldb : base+ldb+nb]
+		r2 := b[base+2*ldb : base+2*ldb+nb]
+		r3 := b[base+3*ldb : base+3*ldb+nb]
+		o := p * nr
+		for j := 0; j < full; j += nr {
+			d := dst[o : o+4*nr : o+4*nr]
+			d[0], d[1] = r0[j], r0[j+1]
+			d[2], d[3] = r1[j], r1[j+1]
+			d[4], d[5] = r2[j], r2[j+1]
+			d[6], d[7] = r3[j], r3[j+1]
+			o += step
+		}
+	}
+	for ; p < kb; p++ {
+		base := (p0+p)*ldb + j0
+		r := b[base : base+nb]
+		o := p * nr
+		for j := 0; j < full; j += nr {
+			d := dst[o : o+nr : o+nr]
+			d[0], d[1] = r[j], r[j+1]
+			o += step
+		}
+	}
+	if full < nb { // last, partial micro-panel: copy the valid columns, zero the rest
+		d := dst[full*kb : (full+nr)*kb]
+		for p := 0; p < kb; p++ {
+			base := (p0+p)*ldb + j0
+			dp := d[p*nr : p*nr+nr]
+			copy(dp, b[base+full:base+nb])
+			clear(dp[nb-full:])
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package asm
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+)
+
+// Default cache-blocking parameters of Sgemm; see SetBlockSizes.
+const (
+	DefaultMC = 128  // rows of op(A) packed per block (mc×kc floats, 128 KiB, meant for L2)
+	DefaultKC = 256  // depth of one packed slice (kc×nr micro-panel of op(B): 2 KiB, for L1)
+	DefaultNC = 4096 // columns of op(B) packed per panel (kc×nc floats, 4 MiB, meant for L3)
+)
+
+// parallelThreshold is the smallest m·n·k for which Sgemm uses more than one goroutine.
+const parallelThreshold = 64 * 64 * 64
+
+type blockSizes struct{ mc, kc, nc int }
+
+var blocks atomic.Pointer[blockSizes]
+
+func init() { blocks.Store(&blockSizes{DefaultMC, DefaultKC, DefaultNC}) }
+
+// SetBlockSizes overrides Sgemm's cache-blocking parameters: mc rows of op(A) are packed per
+// block (rounded up to a multiple of the micro-tile height), kc is the depth of each packed
+// slice of the k dimension, nc columns of op(B) are packed per panel (rounded up to a
+// multiple of the micro-tile width). A value ≤ 0 selects the default (DefaultMC, DefaultKC,
+// DefaultNC), so SetBlockSizes(0, 0, 0) restores all defaults.
+//
+// The setting is global and takes effect for calls that start after SetBlockSizes returns;
+// it is safe to call concurrently with Sgemm. mc and nc only affect speed; kc also decides
+// where the k-sum is split into partial sums that are merged into C one after the other, so
+// changing kc can change the rounding of results (never their dependence on GOMAXPROCS).
+func SetBlockSizes(mc, kc, nc int) {
+	if mc <= 0 {
+		mc = DefaultMC
+	}
+	if kc <= 0 {
+		kc = DefaultKC
+	}
+	if nc <= 0 {
+		nc = DefaultNC
+	}
+	mc = roundUp(mc, mr)
+	nc = roundUp(nc, nr)
+	blocks.Store(&blockSizes{mc, kc, nc})
+}
+
+// BlockSizes reports the cache-blocking parameters in force (see SetBlockSizes).
+func BlockSizes() (mc, kc, nc int) {
+	bs := blocks.Load()
+	return bs.mc, bs.kc, bs.nc
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, as BLAS sgemm does
+// with CblasRowMajor. op(A) is m×k (A is m×k with lda ≥ k, or k×m with lda ≥ m when transA),
+// op(B) is k×n (B k×n, ldb ≥ n, or n×k, ldb ≥ k when transB), C is m×n with ldc ≥ n. beta == 0
+// means C is overwritten (its old contents, even NaN, are ignored). ws is a caller-owned
+// workspace for the packed panels, reused across calls so that steady state allocates
+// nothing; nil means use an internal pool.
+//
+// Reference loop (what every element of C receives; op(A)[i][p] is a[i*lda+p], or a[p*lda+i]
+// when transA; op(B)[p][j] is b[p*ldb+j], or b[j*ldb+p] when transB):
+//
+//	for i := 0; i < m; i++ {
+//		for j := 0; j < n; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += opA(i, p) * opB(p, j)
+//			}
+//			if beta == 0 {
+//				c[i*ldc+j] = alpha * s
+//			} else {
+//				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+//			}
+//		}
+//	}
+//
+// The rounding differs from this loop in one documented way: the k-sum is split into
+// consecutive slices of kc terms (see SetBlockSizes); each slice is summed sequentially from
+// zero and merged into C in order, C = beta·C + alpha·s₀, then C += alpha·s₁, … . As in BLAS,
+// when alpha == 0 or k == 0 A and B are not read and C becomes beta·C (zero if beta == 0).
+// Elements of C outside the m×n window (the ldc padding) are never touched.
+//
+// Determinism: the work is split over up to runtime.GOMAXPROCS(0) goroutines (products with
+// m·n·k ≥ 64³ only) by a fixed partition of C into rectangles; every element is computed by
+// exactly the same sequence of floating-point operations whatever the number of goroutines,
+// so results are bit-identical for any GOMAXPROCS.
+//
+// Sgemm panics if m, n or k is negative, if a leading dimension is smaller than the row
+// length it describes, or if a, b or c is too short for the given sizes (the last row of a
+// matrix need only be as long as its width). ws must not be used by two calls at once.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ws *Workspace) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("asm: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	aRows, aCols := m, k
+	if transA {
+		aRows, aCols = k, m
+	}
+	bRows, bCols := k, n
+	if transB {
+		bRows, bCols = n, k
+	}
+	checkMatrix("A", transA, aRows, aCols, a, lda)
+	checkMatrix("B", transB, bRows, bCols, b, ldb)
+	checkMatrix("C", false, m, n, c, ldc)
+
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+
+	if ws == nil {
+		ws = wsPool.Get().(*Workspace)
+		defer wsPool.Put(ws)
+	}
+	bs := blocks.Load()
+	p := 1
+	if float64(m)*float64(n)*float64(k) >= parallelThreshold {
+		p = runtime.GOMAXPROCS(0)
+	}
+	pr, pc := partition(m, n, k, p, bs.nc)
+	ws.ensureParts(pr * pc)
+	ws.job = sgemmJob{
+		transA: transA, transB: transB,
+		m: m, n: n, k: k,
+		alpha: alpha, beta: beta,
+		a: a, b: b, c: c,
+		lda: lda, ldb: ldb, ldc: ldc,
+		mc: bs.mc, kc: bs.kc, nc: bs.nc,
+		pr: pr, pc: pc,
+	}
+	ws.runParallel(pr * pc)
+	ws.job = sgemmJob{} // drop references to the caller's matrices
+}
+
+// checkMatrix validates one operand stored as rows×cols with leading dimension ld.
+func checkMatrix(name string, trans bool, rows, cols int, s []float32, ld int) {
+	if ld < cols || ld < 0 {
+		t := ""
+		if trans {
+			t = " (transposed)"
+		}
+		panic(fmt.Sprintf("asm: Sgemm: leading dimension of %s%s is %d, want ≥ %d (stored %d×%d)", name, t, ld, cols, rows, cols))
+	}
+	need := 0
+	if rows > 0 && cols > 0 {
+		need = (rows-1)*ld + cols
+	}
+	if len(s) < need {
+		panic(fmt.Sprintf("asm: Sgemm: len(%s) = %d, want ≥ %d for a %d×%d matrix with leading dimension %d", name, len(s), need, rows, cols, ld))
+	}
+}
+
+// scaleC sets C = beta·C on the m×n window (C = 0 when beta == 0, ignoring NaN).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// sgemmJob is one Sgemm call as seen by the workers.
+type sgemmJob struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	mc, kc, nc     int // block sizes snapshot for this call
+	pr, pc         int // C is split into pr×pc rectangles, one per part
+}
+
+// partition chooses a pr×pc grid of rectangles of C (pr·pc ≤ p) for p workers. Rows are
+// split in units of mr and columns in units of nr. The cost of a rectangle of r×c elements is
+// modelled per k-step as r·c multiply-adds plus packing: its op(B) columns are packed once
+// (c) and its op(A) rows once per nc-wide panel (r·⌈c/nc⌉), a packed element costing about
+// packCost multiply-adds. The grid with the smallest cost of its largest rectangle wins.
+// The result only affects speed, never the value of any element of C.
+func partition(m, n, k, p, nc int) (pr, pc int) {
+	mu := (m + mr - 1) / mr
+	nu := (n + nr - 1) / nr
+	if p > mu*nu {
+		p = mu * nu
+	}
+	const packCost = 3
+	pr, pc = 1, 1
+	best := -1.0
+	for q := p; q >= 1 && best < 0; q-- { // prefer using as many workers as possible
+		for d := 1; d <= q; d++ {
+			if q%d != 0 {
+				continue
+			}
+			r, cc := d, q/d
+			if r > mu || cc > nu {
+				continue
+			}
+			rows := float64(min((mu+r-1)/r*mr, m))
+			cols := float64(min((nu+cc-1)/cc*nr, n))
+			cost := rows*cols + packCost*(cols+rows*float64((int(cols)+nc-1)/nc))
+			if best < 0 || cost < best {
+				best, pr, pc = cost, r, cc
+			}
+		}
+	}
+	return pr, pc
+}
+
+// split returns the half-open range [lo, hi) of units given to part i when `units` units
+// are dealt to `parts` parts as evenly as possible (the first units%parts parts get one more).
+func split(units, parts, i int) (lo, hi int) {
+	q, r := units/parts, units%parts
+	lo = i*q + min(i, r)
+	hi = lo + q
+	if i < r {
+		hi++
+	}
+	return lo, hi
+}
+
+// runPart computes part w of ws.job: one rectangle of C, with worker w's own buffers.
+func (ws *Workspace) runPart(w int) {
+	j := &ws.job
+	pi, pj := w/j.pc, w%j.pc
+	u0, u1 := split((j.m+mr-1)/mr, j.pr, pi)
+	v0, v1 := split((j.n+nr-1)/nr, j.pc, pj)
+	r0, r1 := u0*mr, min(u1*mr, j.m)
+	c0, c1 := v0*nr, min(v1*nr, j.n)
+	if r0 >= r1 || c0 >= c1 {
+		return
+	}
+	gemmRect(j, r0, r1, c0, c1, &ws.parts[w])
+}
+
+// gemmRect computes rows [r0, r1) × columns [c0, c1) of C with the GotoBLAS loop nest:
+// nc-wide panels of op(B), kc-deep slices of k, mc-tall blocks of op(A), then nr-wide by
+// mr-tall micro-tiles.
+func gemmRect(j *sgemmJob, r0, r1, c0, c1 int, buf *partBuf) {
+	var t [mr * nr]float32
+	kcMax := min(j.kc, j.k)
+	buf.a = grow(buf.a, roundUp(min(j.mc, r1-r0), mr)*kcMax)
+	buf.b = grow(buf.b, roundUp(min(j.nc, c1-c0), nr)*kcMax)
+	for jc := c0; jc < c1; jc += j.nc {
+		nb := min(j.nc, c1-jc)
+		for pc := 0; pc < j.k; pc += j.kc {
+			kb := min(j.kc, j.k-pc)
+			beta := j.beta
+			if pc > 0 {
+				beta = 1
+			}
+			pb := buf.b[:roundUp(nb, nr)*kb]
+			packB(j.transB, kb, nb, j.b, j.ldb, pc, jc, pb)
+			for ic := r0; ic < r1; ic += j.mc {
+				mb := min(j.mc, r1-ic)
+				pa := buf.a[:roundUp(mb, mr)*kb]
+				packA(j.transA, mb, kb, j.a, j.lda, ic, pc, pa)
+				for jr := 0; jr < nb; jr += nr {
+					cols := min(nr, nb-jr)
+					bp := pb[jr*kb : (jr+nr)*kb]
+					for ir := 0; ir < mb; ir += mr {
+						kernel4x2(kb, pa[ir*kb:(ir+mr)*kb], bp, &t)
+						off := (ic+ir)*j.ldc + jc + jr
+						storeTile(&t, min(mr, mb-ir), cols, j.alpha, beta, j.c[off:], j.ldc)
+					}
+				}
+			}
+		}
+	}
+}

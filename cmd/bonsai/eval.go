@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/data"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// evalReport is the output of "bonsai eval -json".
+type evalReport struct {
+	Arch            string  `json:"arch"`
+	Weights         string  `json:"weights"`
+	Correct         int     `json:"correct"`
+	Total           int     `json:"total"`
+	Accuracy        float64 `json:"accuracy"`
+	Loss            float64 `json:"loss"`
+	Seconds         float64 `json:"seconds"`
+	ImagesPerSecond float64 `json:"images_per_second"`
+}
+
+func runEval(args []string, out, errOut io.Writer) error {
+	fs := newFlags("eval", errOut)
+	arch := fs.String("arch", "", "architecture (optional when the file names one)")
+	weights := fs.String("weights", "", "safetensors model file (required)")
+	dir := fs.String("data", "", "CIFAR-10 binary directory (required)")
+	batch := fs.Int("batch", 200, "images per forward pass")
+	meanFlag := fs.String("mean", "", "input mean per channel, e.g. 0.4914,0.4822,0.4465 (overrides the file)")
+	stdFlag := fs.String("std", "", "input std per channel (overrides the file)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *weights == "" || *dir == "" {
+		return usagef("-weights and -data are required")
+	}
+	if *batch <= 0 {
+		return usagef("-batch must be positive, got %d", *batch)
+	}
+	m, meta, err := zoo.Load(*weights, *arch)
+	if err != nil {
+		return err
+	}
+	mean, std, err := normalisation(meta, *meanFlag, *stdFlag)
+	if err != nil {
+		return fmt.Errorf("%s: %v", *weights, err)
+	}
+	test, err := data.Load(*dir, data.Test)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res := evaluate(m, test, mean, std, *batch)
+	secs := time.Since(start).Seconds()
+	rep := evalReport{
+		Arch: meta.Arch, Weights: *weights, Correct: res.correct, Total: res.total,
+		Accuracy: float64(res.correct) / float64(res.total), Loss: res.loss,
+		Seconds: secs, ImagesPerSecond: float64(res.total) / secs,
+	}
+	if *asJSON {
+		return json.NewEncoder(out).Encode(rep)
+	}
+	fmt.Fprintf(out, "%s: %d/%d correct, accuracy %.2f %%, mean cross-entropy %.5f, %.1f s (%.0f images/s)\n",
+		rep.Arch, rep.Correct, rep.Total, 100*rep.Accuracy, rep.Loss, rep.Seconds, rep.ImagesPerSecond)
+	return nil
+}
+
+// normalisation returns the input mean and std: the flags when given,
+// else the file's metadata; it is an error when neither gives them.
+func normalisation(meta zoo.Meta, meanFlag, stdFlag string) (mean, std [3]float32, err error) {
+	pick := func(name, flagVal string, fromFile []float32) ([3]float32, error) {
+		var v [3]float32
+		vals := fromFile
+		if flagVal != "" {
+			if vals, err = zoo.ParseFloats(flagVal); err != nil {
+				return v, fmt.Errorf("-%s: %v", name, err)
+			}
+		}
+		if vals == nil {
+			return v, fmt.Errorf("no input %s: the file's metadata has no %q and -%s was not given", name, name, name)
+		}
+		if len(vals) != 3 {
+			return v, fmt.Errorf("input %s has %d values, want 3 (R,G,B)", name, len(vals))
+		}
+		copy(v[:], vals)
+		return v, nil
+	}
+	if mean, err = pick("mean", meanFlag, meta.Mean); err != nil {
+		return
+	}
+	std, err = pick("std", stdFlag, meta.Std)
+	for _, s := range std {
+		if err == nil && s <= 0 {
+			err = fmt.Errorf("input std %v has a value ≤ 0", std)
+		}
+	}
+	return
+}
+
+type evalResult struct {
+	correct, total int
+	loss           float64 // mean cross-entropy
+}
+
+// evaluate runs m over every image of d in batches and returns the
+// accuracy counts and the mean cross-entropy (summed in float64).
+func evaluate(m nn.Module, d *data.Dataset, mean, std [3]float32, batch int) evalResult {
+	n := d.Len()
+	c := nn.NewCtx()
+	xbuf := make([]float32, batch*data.ImageBytes)
+	idx := make([]int, batch)
+	labels := make([]int, batch)
+	pred := make([]int, batch)
+	losses := make([]float32, batch)
+	var res evalResult
+	var lossSum float64
+	for i0 := 0; i0 < n; i0 += batch {
+		b := min(batch, n-i0)
+		for j := range b {
+			idx[j] = i0 + j
+			labels[j] = int(d.Labels[i0+j])
+		}
+		d.Normalize(xbuf, idx[:b], mean, std)
+		c.Reset()
+		x := tensor.FromSlice(xbuf[:b*data.ImageBytes], b, data.Channels, data.ImageSize, data.ImageSize)
+		logits := m.Forward(c, autograd.NewVar(x)).Value
+		tensor.CrossEntropy(losses[:b], logits, labels[:b])
+		tensor.Argmax(pred[:b], logits)
+		for j := range b {
+			lossSum += float64(losses[j])
+			if pred[j] == labels[j] {
+				res.correct++
+			}
+		}
+		res.total += b
+	}
+	res.loss = lossSum / float64(res.total)
+	return res
+}

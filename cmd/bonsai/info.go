@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+)
+
+// infoLayer is one row of "bonsai info -json".
+type infoLayer struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	OutShape []int  `json:"output_shape"`
+	Params   int64  `json:"params"`
+	MACs     int64  `json:"macs"`
+}
+
+// infoReport is the output of "bonsai info -json".
+type infoReport struct {
+	Arch       string      `json:"arch"`
+	InputShape []int       `json:"input_shape"`
+	Layers     []infoLayer `json:"layers"`
+	Params     int64       `json:"params"`
+	MACs       int64       `json:"macs"`
+	FLOPs      int64       `json:"flops"`
+	Note       string      `json:"note"`
+}
+
+const macNote = "MACs (multiply-accumulates) count Conv2d and Linear layers for one image; BatchNorm, ReLU, pooling and residual adds are excluded. FLOPs = 2 × MACs."
+
+func runInfo(args []string, out, errOut io.Writer) error {
+	fs := newFlags("info", errOut)
+	arch := fs.String("arch", "", "architecture (one of: "+strings.Join(zoo.Names(), ", ")+")")
+	weights := fs.String("weights", "", "safetensors model file (optional; its metadata may name the architecture)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var (
+		m    nn.Module
+		name string
+	)
+	switch {
+	case *weights != "":
+		var meta zoo.Meta
+		var err error
+		if m, meta, err = zoo.Load(*weights, *arch); err != nil {
+			return err
+		}
+		name = meta.Arch
+	case *arch != "":
+		var err error
+		if m, err = zoo.New(*arch); err != nil {
+			return err
+		}
+		name = *arch
+	default:
+		return usagef("give -arch NAME or -weights FILE")
+	}
+	a, err := zoo.Lookup(name)
+	if err != nil {
+		return err
+	}
+	s := nn.Summarize(m, a.InputShape...)
+	rep := infoReport{Arch: a.Name, InputShape: a.InputShape, Params: s.Params, MACs: s.MACs, FLOPs: 2 * s.MACs, Note: macNote}
+	for _, l := range s.Layers {
+		typ, _, _ := strings.Cut(l.Layer.String(), "(")
+		rep.Layers = append(rep.Layers, infoLayer{Name: l.Name, Type: typ, OutShape: l.OutShape[1:], Params: l.Params, MACs: l.MACs})
+	}
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(out, "%s, input %s\n\n", rep.Arch, shapeString(rep.InputShape))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "layer\ttype\toutput\tparams\tMACs\t")
+	for _, l := range rep.Layers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", l.Name, l.Type, shapeString(l.OutShape), group(l.Params), group(l.MACs))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\nparams %s (%.2f M)\nMACs   %s (%.2f M)\nFLOPs  %s (%.2f M)\n%s\n",
+		group(rep.Params), float64(rep.Params)/1e6, group(rep.MACs), float64(rep.MACs)/1e6,
+		group(rep.FLOPs), float64(rep.FLOPs)/1e6, macNote)
+	return nil
+}
+
+func shapeString(s []int) string {
+	p := make([]string, len(s))
+	for i, d := range s {
+		p[i] = fmt.Sprint(d)
+	}
+	return strings.Join(p, "×")
+}
+
+// group writes n with thousands separators: 1,234,567.
+func group(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + group(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

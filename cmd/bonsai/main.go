@@ -1,0 +1,108 @@
+// Command bonsai trains, evaluates, inspects and prunes CNNs in pure Go.
+//
+// Usage:
+//
+//	bonsai info [-arch NAME] [-weights FILE] [-json]
+//	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
+//
+// Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one subcommand: it parses its own flags from args and writes
+// its report to out.
+type command struct {
+	summary string
+	run     func(args []string, out, errOut io.Writer) error
+}
+
+var commands = map[string]command{
+	"info": {"print a model's layers, parameters and MACs", runInfo},
+	"eval": {"measure a model's accuracy on the CIFAR-10 test set", runEval},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line args and returns the exit status:
+// 0 success, 1 failure, 2 bad usage.
+func run(args []string, out, errOut io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(errOut)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(errOut, "bonsai: unknown command %q\n", args[0])
+		usage(errOut)
+		return 2
+	}
+	err := cmd.run(args[1:], out, errOut)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(errOut, "bonsai %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(errOut, "bonsai %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: bonsai COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-6s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'bonsai COMMAND -h' for a command's flags.")
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// newFlags returns a flag set that reports errors instead of exiting and
+// prints its usage to errOut.
+func newFlags(name string, errOut io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("bonsai "+name, flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	return fs
+}
+
+// parse parses args, turning flag errors into usage errors and rejecting
+// positional arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}

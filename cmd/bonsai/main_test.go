@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bonsai-dl/bonsai/data"
+	"github.com/bonsai-dl/bonsai/internal/testenv"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/tensor/safetensors"
+)
+
+// bonsai runs the CLI in-process and returns its exit status and output.
+func bonsai(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestEvalPretrained is the end-to-end check that Bonsai reproduces
+// PyTorch's accuracy on the published CIFAR ResNets exactly.
+func TestEvalPretrained(t *testing.T) {
+	testenv.Short(t, "evaluates two models on 10,000 images")
+	models, cifar := testenv.Models(t), testenv.CIFAR10(t)
+	for _, tc := range []struct {
+		file    string
+		correct int
+		loss    float64 // PyTorch's mean cross-entropy
+	}{
+		{"resnet20-cifar10.safetensors", 9173, 0.37266},
+		{"resnet56-cifar10.safetensors", 9339, 0.34583},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			code, out, errOut := bonsai("eval", "-weights", filepath.Join(models, tc.file), "-data", cifar, "-json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var rep evalReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("bad JSON %q: %v", out, err)
+			}
+			t.Logf("%s", out)
+			if rep.Correct != tc.correct || rep.Total != 10000 || rep.Accuracy != float64(tc.correct)/10000 {
+				t.Errorf("correct %d/%d (accuracy %v), want %d/10000", rep.Correct, rep.Total, rep.Accuracy, tc.correct)
+			}
+			if math.Abs(rep.Loss-tc.loss) > 1e-4 {
+				t.Errorf("mean cross-entropy %.6f, PyTorch's %.5f", rep.Loss, tc.loss)
+			}
+		})
+	}
+}
+
+func TestInfoMACs(t *testing.T) {
+	for arch, want := range map[string]string{"resnet20": "40.55 M", "resnet56": "125.49 M", "vgg16_bn": "313.20 M"} {
+		code, out, errOut := bonsai("info", "-arch", arch)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", arch, code, errOut)
+		}
+		if !strings.Contains(out, "MACs") || !strings.Contains(out, want) {
+			t.Errorf("%s: output lacks MACs %s:\n%s", arch, want, out)
+		}
+		if !strings.Contains(out, "BatchNorm, ReLU, pooling and residual adds are excluded") {
+			t.Errorf("%s: output does not say what MACs exclude", arch)
+		}
+	}
+	code, out, _ := bonsai("info", "-arch", "resnet20", "-json")
+	var rep infoReport
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("info -json: exit %d, output %q", code, out)
+	}
+	if rep.MACs != 40_551_040 || rep.FLOPs != 2*rep.MACs || rep.Params != 269_722 || len(rep.Layers) == 0 {
+		t.Errorf("info -json: MACs %d FLOPs %d params %d, %d layers", rep.MACs, rep.FLOPs, rep.Params, len(rep.Layers))
+	}
+}
+
+// writeModel saves a resnet20 with PyTorch-default weights, after edit
+// changes its file, and returns the path.
+func writeModel(t *testing.T, meta map[string]string, edit func(f *safetensors.File)) string {
+	t.Helper()
+	m, err := zoo.New("resnet20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := nn.SaveState(m, meta)
+	if edit != nil {
+		edit(f)
+	}
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := f.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeCIFAR writes a test_batch.bin of n records (or raw bytes) into a
+// temp dir and returns the dir.
+func writeCIFAR(t *testing.T, content []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, data.TestFile), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestBadInput(t *testing.T) {
+	norm := map[string]string{"arch": "resnet20", "mean": "0.5,0.5,0.5", "std": "0.25,0.25,0.25"}
+	good := writeModel(t, norm, nil)
+	corrupt := filepath.Join(t.TempDir(), "corrupt.safetensors")
+	os.WriteFile(corrupt, append([]byte{20, 0, 0, 0, 0, 0, 0, 0}, []byte(`{"a": {"dtype": "F3`)...), 0o644)
+	wrongDType := writeModel(t, norm, func(f *safetensors.File) {
+		f.Tensors["linear.bias"] = safetensors.FromInt64([]int{10}, make([]int64, 10))
+	})
+	wrongShape := writeModel(t, norm, func(f *safetensors.File) {
+		f.Tensors["linear.weight"] = safetensors.FromFloat32([]int{10, 32}, make([]float32, 320))
+	})
+	missing := writeModel(t, norm, func(f *safetensors.File) { delete(f.Tensors, "layer2.1.bn2.running_var") })
+	unexpected := writeModel(t, norm, func(f *safetensors.File) {
+		f.Tensors["fc.weight"] = safetensors.FromFloat32([]int{1}, []float32{1})
+	})
+	withOptim := writeModel(t, norm, func(f *safetensors.File) {
+		f.Tensors["optim.linear.weight.momentum"] = safetensors.FromFloat32([]int{1}, []float32{1})
+	})
+	noNorm := writeModel(t, map[string]string{"arch": "resnet20"}, nil)
+	noArch := writeModel(t, nil, nil)
+	record := make([]byte, data.RecordBytes)
+	truncated := writeCIFAR(t, append(bytes.Repeat(record, 3), record[:100]...))
+	bad := bytes.Repeat(record, data.RecordsPerFile)
+	bad[5*data.RecordBytes] = 12
+	badLabel := writeCIFAR(t, bad)
+	fewRecords := writeCIFAR(t, bytes.Repeat(record, 2))
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string // substrings of stderr
+	}{
+		{"unknown arch", []string{"info", "-arch", "resnet21"}, 1, []string{`unknown architecture "resnet21"`}},
+		{"arch disagrees", []string{"info", "-arch", "vgg16_bn", "-weights", good}, 1, []string{`"resnet20" model`, `"vgg16_bn" was asked for`}},
+		{"arch agrees", []string{"info", "-arch", "ResNet20", "-weights", good}, 0, nil},
+		{"no arch anywhere", []string{"info", "-weights", noArch}, 1, []string{"names no architecture", "-arch"}},
+		{"corrupt header", []string{"info", "-weights", corrupt}, 1, []string{corrupt, "header"}},
+		{"missing file", []string{"info", "-weights", "/nonexistent/m.safetensors"}, 1, []string{"/nonexistent/m.safetensors"}},
+		{"wrong dtype", []string{"info", "-weights", wrongDType}, 1, []string{`"linear.bias"`, "I64"}},
+		{"wrong shape", []string{"info", "-weights", wrongShape}, 1, []string{`"linear.weight"`, "[10 32]", "[10 64]"}},
+		{"missing key", []string{"info", "-weights", missing}, 1, []string{`missing key "layer2.1.bn2.running_var"`}},
+		{"unexpected key", []string{"info", "-weights", unexpected}, 1, []string{`unexpected key "fc.weight"`}},
+		{"optimizer state ignored", []string{"info", "-weights", withOptim}, 0, nil},
+		{"no normalisation", []string{"eval", "-weights", noNorm, "-data", truncated}, 1, []string{"no input mean", "-mean"}},
+		{"bad -std", []string{"eval", "-weights", good, "-data", truncated, "-std", "1,x,1"}, 1, []string{"-std", "value 2"}},
+		{"truncated CIFAR", []string{"eval", "-weights", good, "-data", truncated}, 1, []string{data.TestFile, "3073"}},
+		{"bad label", []string{"eval", "-weights", good, "-data", badLabel}, 1, []string{data.TestFile, "record 5", "label 12"}},
+		{"short CIFAR", []string{"eval", "-weights", good, "-data", fewRecords}, 1, []string{data.TestFile, "2 records"}},
+		{"missing flags", []string{"eval", "-weights", good}, 2, []string{"-data"}},
+		{"unknown flag", []string{"eval", "-bogus"}, 2, []string{"bogus"}},
+		{"unknown command", []string{"frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := bonsai(tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr: %s", code, tc.code, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q lacks %q", errOut, w)
+				}
+			}
+		})
+	}
+}

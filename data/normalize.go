@@ -1,0 +1,86 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Normalize writes the images idx of d into dst as float32 with shape
+// [len(idx), 3, 32, 32]: image k of the batch is d's image idx[k], at
+// dst[k*ImageBytes:], in the same CHW layout. Each pixel p of channel c
+// becomes
+//
+//	v = (float32(p)/255 - mean[c]) / std[c]
+//
+// evaluated in float32 in exactly that order, each step rounded to float32.
+// This matches torchvision's ToTensor followed by Normalize bit for bit
+// (x.float().div(255), then sub_(mean).div_(std), all float32).
+//
+// Elements of dst beyond len(idx)*ImageBytes are left alone. Normalize
+// panics if len(dst) < len(idx)*ImageBytes or an index is outside
+// [0, d.Len()); both are programmer errors.
+func (d *Dataset) Normalize(dst []float32, idx []int, mean, std [3]float32) {
+	if need := len(idx) * ImageBytes; len(dst) < need {
+		panic(fmt.Sprintf("data: Normalize: len(dst) = %d, need %d for %d images", len(dst), need, len(idx)))
+	}
+	// A pixel has only 256 values, so compute each channel's 256 results
+	// once with the exact formula, then look them up.
+	var table [Channels][256]float32
+	for c := range Channels {
+		for p := range 256 {
+			table[c][p] = normPixel(uint8(p), mean[c], std[c])
+		}
+	}
+	const plane = ImageSize * ImageSize
+	n := d.Len()
+	for k, i := range idx {
+		if i < 0 || i >= n {
+			panic(fmt.Sprintf("data: Normalize: idx[%d] = %d out of range [0, %d)", k, i, n))
+		}
+		src := d.Images[i*ImageBytes : (i+1)*ImageBytes]
+		out := dst[k*ImageBytes : (k+1)*ImageBytes]
+		for c := range Channels {
+			t := &table[c]
+			s := src[c*plane : (c+1)*plane]
+			o := out[c*plane : (c+1)*plane]
+			for j, p := range s {
+				o[j] = t[p]
+			}
+		}
+	}
+}
+
+// normPixel is the reference formula, one float32 rounding per operation.
+// The explicit conversions forbid the compiler from fusing operations.
+func normPixel(p uint8, mean, std float32) float32 {
+	x := float32(float32(p) / 255)
+	x = float32(x - mean)
+	return float32(x / std)
+}
+
+// ParseTriple parses three comma-separated float32 values such as
+// "0.485,0.456,0.406"; spaces around each value are allowed. It is meant for
+// per-channel mean/std in metadata and flags. An error names the bad field
+// (1-based); there must be exactly three fields, and NaN and infinities are
+// rejected.
+func ParseTriple(s string) ([3]float32, error) {
+	var out [3]float32
+	fields := strings.Split(s, ",")
+	if len(fields) != 3 {
+		return [3]float32{}, fmt.Errorf("data: ParseTriple %q: got %d comma-separated fields, want 3", s, len(fields))
+	}
+	for i, f := range fields {
+		f = strings.TrimSpace(f)
+		v, err := strconv.ParseFloat(f, 32)
+		if err != nil {
+			return [3]float32{}, fmt.Errorf("data: ParseTriple %q: field %d %q: %w", s, i+1, f, err)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return [3]float32{}, fmt.Errorf("data: ParseTriple %q: field %d %q: not a finite number", s, i+1, f)
+		}
+		out[i] = float32(v)
+	}
+	return out, nil
+}

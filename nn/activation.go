@@ -1,0 +1,80 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// ReLU is max(x, 0) element-wise, as torch.nn.ReLU. Shape: any → same.
+type ReLU struct{}
+
+// NewReLU returns a ReLU.
+func NewReLU() *ReLU { return &ReLU{} }
+
+// Forward returns max(x, 0).
+func (m *ReLU) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
+	y := c.Get(x.Value.Shape...)
+	tensor.Relu(y.Value, x.Value)
+	return c.observe(m, x, y)
+}
+
+func (m *ReLU) String() string { return "ReLU()" }
+
+// Flatten reshapes [N, d1, d2, …] to [N, d1·d2·…], as torch.nn.Flatten.
+// The output shares x's data.
+type Flatten struct{}
+
+// NewFlatten returns a Flatten.
+func NewFlatten() *Flatten { return &Flatten{} }
+
+// Forward returns x viewed as [N, rest].
+func (m *Flatten) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
+	y := autograd.NewVar(x.Value.View(x.Value.Shape[0], -1))
+	return c.observe(m, x, y)
+}
+
+func (m *Flatten) String() string { return "Flatten(start_dim=1, end_dim=-1)" }
+
+// Dropout zeroes each element with probability P in training mode and
+// scales the others by 1/(1−P), as torch.nn.Dropout; in evaluation mode it
+// is the identity. Its random stream is its own, seeded by Seed, so runs
+// are reproducible. Shape: any → same.
+type Dropout struct {
+	P        float32
+	Training bool
+	rng      *rand.Rand
+}
+
+// NewDropout returns a Dropout with probability p, in training mode, whose
+// mask stream starts from seed.
+func NewDropout(p float32, seed uint64) *Dropout {
+	if p < 0 || p > 1 {
+		panic(fmt.Sprintf("nn.NewDropout: probability %g outside [0, 1]", p))
+	}
+	return &Dropout{P: p, Training: true, rng: rand.New(rand.NewPCG(seed, 0x64726f70))}
+}
+
+// SetTraining switches the random mask on (true) or off.
+func (m *Dropout) SetTraining(t bool) { m.Training = t }
+
+// Forward applies the mask in training mode and returns x unchanged otherwise.
+func (m *Dropout) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
+	if !m.Training || m.P == 0 {
+		return c.observe(m, x, x)
+	}
+	y := c.Get(x.Value.Shape...)
+	scale := 1 / (1 - m.P)
+	for i, v := range x.Value.Data {
+		if m.rng.Float32() < m.P {
+			y.Value.Data[i] = 0
+		} else {
+			y.Value.Data[i] = v * scale
+		}
+	}
+	return c.observe(m, x, y)
+}
+
+func (m *Dropout) String() string { return fmt.Sprintf("Dropout(p=%g, inplace=False)", m.P) }

@@ -1,0 +1,104 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// BatchNorm2d normalises each channel, as torch.nn.BatchNorm2d (affine,
+// tracking running statistics). In evaluation mode it uses the running
+// statistics; in training mode it normalises with the batch statistics
+// and updates the running ones (momentum 0.1, unbiased variance).
+//
+// Shape: x: [N, C, H, W] → y: same.
+// State: weight (γ) [C], bias (β) [C], running_mean [C], running_var [C]
+// and num_batches_tracked (a 0-d integer).
+// Init: γ = 1, β = 0, running_mean = 0, running_var = 1.
+type BatchNorm2d struct {
+	C                 int
+	Eps, Momentum     float32
+	Weight, Bias      *autograd.Var
+	RunningMean       *autograd.Var
+	RunningVar        *autograd.Var
+	NumBatchesTracked int64
+	Training          bool
+}
+
+// NewBatchNorm2d returns a BatchNorm2d over c channels with eps 1e-5 and
+// momentum 0.1, in training mode as PyTorch creates it.
+func NewBatchNorm2d(c int) *BatchNorm2d {
+	if c <= 0 {
+		panic(fmt.Sprintf("nn.NewBatchNorm2d: %d channels", c))
+	}
+	m := &BatchNorm2d{
+		C: c, Eps: 1e-5, Momentum: 0.1, Training: true,
+		Weight:      autograd.NewParam(tensor.New(c)),
+		Bias:        autograd.NewParam(tensor.New(c)),
+		RunningMean: autograd.NewVar(tensor.New(c)),
+		RunningVar:  autograd.NewVar(tensor.New(c)),
+	}
+	m.ResetParameters()
+	return m
+}
+
+// ResetParameters sets γ = 1, β = 0 and the running statistics to 0 and 1.
+func (m *BatchNorm2d) ResetParameters() {
+	m.Weight.Value.Fill(1)
+	m.Bias.Value.Fill(0)
+	m.RunningMean.Value.Fill(0)
+	m.RunningVar.Value.Fill(1)
+	m.NumBatchesTracked = 0
+}
+
+// SetTraining selects batch statistics (true) or running statistics (false).
+func (m *BatchNorm2d) SetTraining(t bool) { m.Training = t }
+
+// Forward normalises x: [N, C, H, W].
+func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
+	n, ch, h, w := x.Value.NCHW()
+	if ch != m.C {
+		panic(fmt.Sprintf("nn.BatchNorm2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.C))
+	}
+	y := c.Get(n, ch, h, w)
+	if !m.Training {
+		tensor.BatchNormEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data,
+			m.RunningMean.Value.Data, m.RunningVar.Value.Data, m.Eps)
+		return c.observe(m, x, y)
+	}
+	mean, variance := c.Arena.Get(ch), c.Arena.Get(ch)
+	tensor.BatchNormTrain(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+	m.updateRunning(mean.Data, variance.Data, n*h*w)
+	return c.observe(m, x, y)
+}
+
+// updateRunning blends the batch statistics into the running ones with
+// momentum, using the unbiased variance, and counts the batch, as PyTorch.
+func (m *BatchNorm2d) updateRunning(mean, variance []float32, count int) {
+	unbias := float32(1)
+	if count > 1 {
+		unbias = float32(count) / float32(count-1)
+	}
+	rm, rv := m.RunningMean.Value.Data, m.RunningVar.Value.Data
+	for i := range rm {
+		rm[i] = (1-m.Momentum)*rm[i] + m.Momentum*mean[i]
+		rv[i] = (1-m.Momentum)*rv[i] + m.Momentum*variance[i]*unbias
+	}
+	m.NumBatchesTracked++
+}
+
+// State returns weight, bias, running_mean, running_var, num_batches_tracked.
+func (m *BatchNorm2d) State() []Entry {
+	return []Entry{
+		{Name: "weight", Kind: Param, Var: m.Weight},
+		{Name: "bias", Kind: Param, Var: m.Bias},
+		{Name: "running_mean", Kind: Buffer, Var: m.RunningMean},
+		{Name: "running_var", Kind: Buffer, Var: m.RunningVar},
+		{Name: "num_batches_tracked", Kind: Counter, Count: &m.NumBatchesTracked},
+	}
+}
+
+func (m *BatchNorm2d) String() string {
+	return fmt.Sprintf("BatchNorm2d(%d, eps=%g, momentum=%g, affine=True, track_running_stats=True)", m.C, m.Eps, m.Momentum)
+}

@@ -1,0 +1,92 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// Conv2d is a 2-d convolution, as torch.nn.Conv2d (groups = 1, dilation 1).
+//
+// Shape: x: [N, In, H, W] → y: [N, Out, H', W'],
+// H' = ⌊(H + 2·padding − kernel)/stride⌋ + 1.
+// State: weight [Out, In, kh, kw], bias [Out] when enabled.
+// Init (ResetParameters): PyTorch's default, weight and bias uniform in
+// ±1/√(In·kh·kw).
+type Conv2d struct {
+	In, Out int
+	Kernel  [2]int
+	tensor.ConvParams
+	Weight *autograd.Var
+	Bias   *autograd.Var // nil without bias
+}
+
+// ConvOpts are the optional settings of NewConv2d.
+type ConvOpts struct {
+	Stride  int  // default 1
+	Padding int  // default 0
+	Bias    bool // default false (Bonsai's zoo rarely needs it; PyTorch's default is true)
+}
+
+// NewConv2d returns a square-kernel convolution with zero weights; call
+// ResetParameters or load a state to fill them.
+func NewConv2d(in, out, kernel int, o ConvOpts) *Conv2d {
+	if in <= 0 || out <= 0 || kernel <= 0 || o.Stride < 0 || o.Padding < 0 {
+		panic(fmt.Sprintf("nn.NewConv2d: invalid in=%d out=%d kernel=%d %+v", in, out, kernel, o))
+	}
+	s := max(o.Stride, 1)
+	c := &Conv2d{
+		In: in, Out: out, Kernel: [2]int{kernel, kernel},
+		ConvParams: tensor.ConvParams{Stride: [2]int{s, s}, Padding: [2]int{o.Padding, o.Padding}},
+		Weight:     autograd.NewParam(tensor.New(out, in, kernel, kernel)),
+	}
+	if o.Bias {
+		c.Bias = autograd.NewParam(tensor.New(out))
+	}
+	return c
+}
+
+// Forward computes the convolution. x: [N, In, H, W] → [N, Out, H', W'].
+func (m *Conv2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
+	n, ch, h, w := x.Value.NCHW()
+	if ch != m.In {
+		panic(fmt.Sprintf("nn.Conv2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.In))
+	}
+	ho, wo := m.OutSize(h, w, m.Kernel[0], m.Kernel[1])
+	y := c.Get(n, m.Out, ho, wo)
+	var bias []float32
+	if m.Bias != nil {
+		bias = m.Bias.Value.Data
+	}
+	tensor.Conv2dForward(y.Value, x.Value, m.Weight.Value, bias, m.ConvParams, &c.conv)
+	return c.observe(m, x, y)
+}
+
+// State returns weight and, when present, bias.
+func (m *Conv2d) State() []Entry {
+	e := []Entry{{Name: "weight", Kind: Param, Var: m.Weight}}
+	if m.Bias != nil {
+		e = append(e, Entry{Name: "bias", Kind: Param, Var: m.Bias})
+	}
+	return e
+}
+
+// MACs returns the multiply-accumulates of one forward for output y:
+// Out·In·kh·kw per output pixel, per sample.
+func (m *Conv2d) MACs(_, y *tensor.Tensor) int64 {
+	_, _, ho, wo := y.NCHW()
+	return int64(m.Out) * int64(m.In) * int64(m.Kernel[0]*m.Kernel[1]) * int64(ho*wo)
+}
+
+func (m *Conv2d) String() string {
+	return fmt.Sprintf("Conv2d(%d, %d, kernel_size=(%d, %d), stride=(%d, %d), padding=(%d, %d), bias=%s)",
+		m.In, m.Out, m.Kernel[0], m.Kernel[1], m.Stride[0], m.Stride[1], m.Padding[0], m.Padding[1], pyBool(m.Bias != nil))
+}
+
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}

@@ -1,0 +1,196 @@
+package nn
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// Module is a layer or a network of layers.
+type Module interface {
+	// Forward computes the module's output for x in the context c.
+	Forward(c *Ctx, x *autograd.Var) *autograd.Var
+	// String describes the module in one line, as PyTorch's repr of a
+	// leaf layer: "Conv2d(3, 16, kernel_size=(3, 3), ...)", or the type
+	// name of a container.
+	String() string
+}
+
+// Child is a named sub-module.
+type Child struct {
+	Name   string
+	Module Module
+}
+
+// Container is a Module made of named sub-modules.
+type Container interface {
+	Module
+	Children() []Child
+}
+
+// Kind tells a parameter from a buffer in a module's state.
+type Kind int
+
+const (
+	// Param is a learned parameter (it requires a gradient).
+	Param Kind = iota
+	// Buffer is persistent state that is not learned (BN running statistics).
+	Buffer
+	// Counter is an integer buffer (BN num_batches_tracked), saved as a 0-d I64.
+	Counter
+)
+
+// Entry is one tensor of a module's state, named relative to the module.
+type Entry struct {
+	Name  string
+	Kind  Kind
+	Var   *autograd.Var // Param and Buffer
+	Count *int64        // Counter
+}
+
+// Stateful is a Module that owns parameters or buffers.
+type Stateful interface {
+	Module
+	State() []Entry
+}
+
+// Trainable is a Module whose behaviour differs between training and
+// evaluation (BatchNorm2d, Dropout).
+type Trainable interface {
+	SetTraining(training bool)
+}
+
+// Ctx is the context of one forward pass: the arena its tensors come from,
+// the workspaces of the kernels, and an optional observer of every leaf
+// layer's call. Reset the arena between passes (c.Reset). A Ctx is not safe
+// for concurrent use; the zero value is not usable, call NewCtx.
+type Ctx struct {
+	Arena *tensor.Arena
+	// Observe, when set, is called after each leaf layer's forward with the
+	// layer, its input and its output.
+	Observe func(m Module, in, out *autograd.Var)
+
+	conv tensor.ConvWorkspace
+	gemm *asm.Workspace
+}
+
+// NewCtx returns a context with a fresh arena and workspaces.
+func NewCtx() *Ctx {
+	return &Ctx{Arena: new(tensor.Arena), gemm: asm.NewWorkspace()}
+}
+
+// Reset returns every tensor of the previous pass to the arena.
+func (c *Ctx) Reset() { c.Arena.Reset() }
+
+// Get returns a Var over an arena tensor of the given shape whose contents
+// the caller must overwrite.
+func (c *Ctx) Get(shape ...int) *autograd.Var { return autograd.NewVar(c.Arena.Get(shape...)) }
+
+func (c *Ctx) observe(m Module, in, out *autograd.Var) *autograd.Var {
+	if c.Observe != nil {
+		c.Observe(m, in, out)
+	}
+	return out
+}
+
+// Walk calls fn for m and every module below it, depth first in
+// registration order, with its dotted path ("" for m itself).
+func Walk(m Module, fn func(path string, m Module)) {
+	walk("", m, fn)
+}
+
+func walk(path string, m Module, fn func(string, Module)) {
+	fn(path, m)
+	if c, ok := m.(Container); ok {
+		for _, ch := range c.Children() {
+			walk(join(path, ch.Name), ch.Module, fn)
+		}
+	}
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// NamedEntry is a state entry with its full state-dict key.
+type NamedEntry struct {
+	Key string
+	Entry
+}
+
+// State returns every parameter and buffer of m under its state-dict key,
+// in PyTorch's order (a module's own entries, then its children's).
+func State(m Module) []NamedEntry {
+	var out []NamedEntry
+	Walk(m, func(path string, m Module) {
+		if s, ok := m.(Stateful); ok {
+			for _, e := range s.State() {
+				out = append(out, NamedEntry{Key: join(path, e.Name), Entry: e})
+			}
+		}
+	})
+	return out
+}
+
+// Parameters returns the learned parameters of m with their keys.
+func Parameters(m Module) []NamedEntry {
+	var out []NamedEntry
+	for _, e := range State(m) {
+		if e.Kind == Param {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// CountParams returns the number of learned scalars in m.
+func CountParams(m Module) int64 {
+	var n int64
+	for _, e := range Parameters(m) {
+		n += int64(e.Var.Value.Numel())
+	}
+	return n
+}
+
+// SetTraining puts m and every module below it in training (true) or
+// evaluation (false) mode, as PyTorch's module.train(mode).
+func SetTraining(m Module, training bool) {
+	Walk(m, func(_ string, m Module) {
+		if t, ok := m.(Trainable); ok {
+			t.SetTraining(training)
+		}
+	})
+}
+
+// Format prints m as a tree, in the style of PyTorch's print(model):
+//
+//	ResNet(
+//	  (conv1): Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
+//	  ...
+//	)
+func Format(m Module) string {
+	var b strings.Builder
+	format(&b, m, "")
+	return b.String()
+}
+
+func format(b *strings.Builder, m Module, indent string) {
+	c, ok := m.(Container)
+	if !ok || len(c.Children()) == 0 {
+		b.WriteString(m.String())
+		return
+	}
+	fmt.Fprintf(b, "%s(\n", m.String())
+	for _, ch := range c.Children() {
+		fmt.Fprintf(b, "%s  (%s): ", indent, ch.Name)
+		format(b, ch.Module, indent+"  ")
+		b.WriteByte('\n')
+	}
+	b.WriteString(indent + ")")
+}

@@ -1,0 +1,115 @@
+package tensor
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/asm"
+)
+
+// ConvParams are the geometry of a 2-d convolution: stride and zero padding,
+// each as {height, width}.
+type ConvParams struct {
+	Stride  [2]int
+	Padding [2]int
+}
+
+// OutSize returns the output height and width of a convolution (or pooling)
+// window of kh×kw over an h×w input: floor((h + 2·pad − kh) / stride) + 1.
+func (p ConvParams) OutSize(h, w, kh, kw int) (int, int) {
+	ho := (h+2*p.Padding[0]-kh)/p.Stride[0] + 1
+	wo := (w+2*p.Padding[1]-kw)/p.Stride[1] + 1
+	return ho, wo
+}
+
+// ConvWorkspace holds the scratch memory of the convolution kernels
+// (the im2col matrix, the GEMM output and the packed GEMM panels). Reuse one
+// across calls so that steady state allocates nothing. The zero value is
+// ready to use; a ConvWorkspace is not safe for concurrent use.
+type ConvWorkspace struct {
+	col  []float32
+	out  []float32
+	gemm *asm.Workspace
+}
+
+func (ws *ConvWorkspace) gemmWS() *asm.Workspace {
+	if ws.gemm == nil {
+		ws.gemm = asm.NewWorkspace()
+	}
+	return ws.gemm
+}
+
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// convColumns is the number of output pixels (columns of the im2col
+// matrix) that one GEMM of Conv2dForward covers at least, batching small
+// feature maps of several samples into one product.
+const convColumns = 2048
+
+// Conv2dForward computes a 2-d cross-correlation, as torch.nn.functional.conv2d:
+//
+//	y[n,k,oy,ox] = bias[k] + Σ_{c,ky,kx} w[k,c,ky,kx] · x[n,c,oy·sh−ph+ky, ox·sw−pw+kx]
+//
+// with zero padding. x: [N, C, H, W], w: [K, C, kh, kw], bias: [K] or nil,
+// y: [N, K, H', W'] (see ConvParams.OutSize); y is overwritten.
+// It lowers to im2col and one SGEMM per group of samples; a 1×1 convolution
+// with stride 1 and no padding multiplies directly.
+func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorkspace) {
+	n, c, h, wd := x.NCHW()
+	k, wc, kh, kw := w.NCHW()
+	if wc != c {
+		panic(fmt.Sprintf("tensor.Conv2dForward: input has %d channels, weight %v wants %d", c, w.Shape, wc))
+	}
+	ho, wo := p.OutSize(h, wd, kh, kw)
+	mustShape("Conv2dForward", y, n, k, ho, wo)
+	if bias != nil && len(bias) != k {
+		panic(fmt.Sprintf("tensor.Conv2dForward: bias has %d values, want %d", len(bias), k))
+	}
+	if ws == nil {
+		ws = new(ConvWorkspace)
+	}
+	hw, ohw, ckk := h*wd, ho*wo, c*kh*kw
+	if kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0} {
+		for i := range n {
+			yi := y.Data[i*k*ohw : (i+1)*k*ohw]
+			asm.Sgemm(false, false, k, ohw, c, 1, w.Data, c, x.Data[i*c*hw:(i+1)*c*hw], hw, 0, yi, ohw, ws.gemmWS())
+			addBias(yi, bias, ohw)
+		}
+		return
+	}
+	nb := max(1, min(n, convColumns/max(ohw, 1)))
+	ws.col = grow(ws.col, ckk*nb*ohw)
+	ws.out = grow(ws.out, k*nb*ohw)
+	for i0 := 0; i0 < n; i0 += nb {
+		b := min(nb, n-i0)
+		cols := b * ohw
+		for s := range b {
+			im2col(ws.col[s*ohw:], cols, x.Data[(i0+s)*c*hw:(i0+s+1)*c*hw], c, h, wd, kh, kw, ho, wo, p)
+		}
+		asm.Sgemm(false, false, k, cols, ckk, 1, w.Data, ckk, ws.col, cols, 0, ws.out, cols, ws.gemmWS())
+		for s := range b {
+			yi := y.Data[(i0+s)*k*ohw : (i0+s+1)*k*ohw]
+			for kk := range k {
+				copy(yi[kk*ohw:(kk+1)*ohw], ws.out[kk*cols+s*ohw:])
+			}
+			addBias(yi, bias, ohw)
+		}
+	}
+}
+
+// addBias adds bias[k] to each plane k of y: [K, plane].
+func addBias(y, bias []float32, plane int) {
+	if bias == nil {
+		return
+	}
+	for k, b := range bias {
+		row := y[k*plane : (k+1)*plane]
+		for i := range row {
+			row[i] += b
+		}
+	}
+}

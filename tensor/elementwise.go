@@ -1,0 +1,39 @@
+package tensor
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/asm"
+)
+
+func mustSameShape(op string, ts ...*Tensor) {
+	for _, t := range ts[1:] {
+		if !SameShape(ts[0], t) {
+			panic(fmt.Sprintf("tensor.%s: shapes %v and %v differ", op, ts[0].Shape, t.Shape))
+		}
+	}
+}
+
+// Relu sets y = max(x, 0) element-wise; y may be x. x, y: same shape.
+func Relu(y, x *Tensor) {
+	mustSameShape("Relu", y, x)
+	asm.Relu(y.Data, x.Data)
+}
+
+// Add sets y = a + b element-wise; y may alias a or b. All of one shape.
+func Add(y, a, b *Tensor) {
+	mustSameShape("Add", y, a, b)
+	asm.Add(y.Data, a.Data, b.Data)
+}
+
+// AddRelu sets y = max(a + b, 0): a residual join followed by ReLU.
+func AddRelu(y, a, b *Tensor) {
+	mustSameShape("AddRelu", y, a, b)
+	asm.AddRelu(y.Data, a.Data, b.Data)
+}
+
+// Copy copies x into y (same shape).
+func Copy(y, x *Tensor) {
+	mustSameShape("Copy", y, x)
+	copy(y.Data, x.Data)
+}

@@ -1,0 +1,51 @@
+package tensor
+
+// im2col writes the patches of one image x: [C, H, W] into the columns of
+// col: row r = (c·kh + ky)·kw + kx, column oy·wo + ox; ld is col's row
+// stride. Padding positions are written as zero.
+func im2col(col []float32, ld int, x []float32, c, h, w, kh, kw, ho, wo int, p ConvParams) {
+	sh, sw := p.Stride[0], p.Stride[1]
+	ph, pw := p.Padding[0], p.Padding[1]
+	r := 0
+	for ci := range c {
+		plane := x[ci*h*w : (ci+1)*h*w]
+		for ky := range kh {
+			for kx := range kw {
+				row := col[r*ld : r*ld+ho*wo]
+				r++
+				// Output columns ox whose input column ix = ox·sw − pw + kx lies in [0, w).
+				lo := ceilDiv(pw-kx, sw)
+				hi := ceilDiv(w+pw-kx, sw) // exclusive
+				lo, hi = max(lo, 0), min(hi, wo)
+				for oy := range ho {
+					dst := row[oy*wo : (oy+1)*wo]
+					iy := oy*sh - ph + ky
+					if iy < 0 || iy >= h || lo >= hi {
+						clear(dst)
+						continue
+					}
+					clear(dst[:lo])
+					clear(dst[hi:])
+					src := plane[iy*w:]
+					ix := lo*sw - pw + kx
+					if sw == 1 {
+						copy(dst[lo:hi], src[ix:ix+hi-lo])
+						continue
+					}
+					for ox := lo; ox < hi; ox++ {
+						dst[ox] = src[ix]
+						ix += sw
+					}
+				}
+			}
+		}
+	}
+}
+
+// ceilDiv returns ⌈a/b⌉ for b > 0 and any sign of a.
+func ceilDiv(a, b int) int {
+	if a <= 0 {
+		return -((-a) / b)
+	}
+	return (a + b - 1) / b
+}
