@@ -32,6 +32,10 @@ const (
 	nr = 2 // columns of a micro-tile (width of packed op(B) micro-panels)
 )
 
+// kernel4x2 and the unrolled paths of packA/packB are written for 4×2 tiles; this fails to
+// compile if mr or nr is changed without revisiting them.
+var _ = [1]struct{}{}[(mr-4)*(mr-4)+(nr-2)*(nr-2)]
+
 // kernel4x2 sets t[i*nr+j] = Σ_{p<kc} a[p*mr+i]·b[p*nr+j] (sequentially in p) for i < 4, j < 2.
 // a holds at least kc*mr and b at least kc*nr elements.
 func kernel4x2(kc int, a, b []float32, t *[mr * nr]float32) {

@@ -122,11 +122,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		defer wsPool.Put(ws)
 	}
 	bs := blocks.Load()
-	p := 1
-	if float64(m)*float64(n)*float64(k) >= parallelThreshold {
-		p = runtime.GOMAXPROCS(0)
-	}
-	pr, pc := partition(m, n, k, p, bs.nc)
+	pr, pc := partition(m, n, k, maxParts(m, n, k, runtime.GOMAXPROCS(0)), bs.nc)
 	ws.ensureParts(pr * pc)
 	ws.job = sgemmJob{
 		transA: transA, transB: transB,
@@ -185,6 +181,18 @@ type sgemmJob struct {
 	lda, ldb, ldc  int
 	mc, kc, nc     int // block sizes snapshot for this call
 	pr, pc         int // C is split into pr×pc rectangles, one per part
+}
+
+// maxParts is the number of parts an m×n×k product may be split into with procs
+// goroutines available: 1 below parallelThreshold, otherwise up to procs but with at least
+// half the threshold's worth of multiply-adds per part, so that handing a part to a pool
+// worker (a few µs) stays small next to the part itself.
+func maxParts(m, n, k, procs int) int {
+	work := float64(m) * float64(n) * float64(k)
+	if work < parallelThreshold || procs <= 1 {
+		return 1
+	}
+	return int(min(float64(procs), work/(parallelThreshold/2)))
 }
 
 // partition chooses a pr×pc grid of rectangles of C (pr·pc ≤ p) for p workers. Rows are

@@ -257,10 +257,7 @@ func TestSgemmDeterministic(t *testing.T) {
 		SetBlockSizes(bs[0], bs[1], bs[2])
 		for si, sh := range shapes {
 			m, n, k := sh[0], sh[1], sh[2]
-			if m*n*k < parallelThreshold {
-				t.Fatalf("shape %v below the parallel threshold", sh)
-			}
-			if pr, pc := partition(m, n, k, 2, DefaultNC); pr*pc != 2 {
+			if pr, pc := partition(m, n, k, maxParts(m, n, k, 2), DefaultNC); pr*pc != 2 {
 				t.Fatalf("shape %v: partition for 2 workers = %d×%d, want 2 parts", sh, pr, pc)
 			}
 			tr := transCombos[si%4]
@@ -453,4 +450,16 @@ func BenchmarkKernel(b *testing.B) {
 		kernel4x2(kc, pa, pb, &t)
 	}
 	b.ReportMetric(2*kc*mr*nr*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkPackB measures packing a kc×nc panel of a wide non-transposed B (the c16@32
+// forward shape: ldb = 131072).
+func BenchmarkPackB(b *testing.B) {
+	const kb, nb, ldb = 144, 4096, 131072
+	src := make([]float32, kb*ldb)
+	dst := make([]float32, kb*nb)
+	for b.Loop() {
+		packB(false, kb, nb, src, ldb, 0, 8192, dst)
+	}
+	b.ReportMetric(float64(kb*nb)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
 }

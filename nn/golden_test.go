@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/internal/golden"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
@@ -56,7 +57,7 @@ func contains(list []string, s string) bool {
 }
 
 func TestLayersMatchPyTorch(t *testing.T) {
-	f := testutil.ReadGolden(t, "testdata/layers.safetensors")
+	f := golden.ReadGolden(t, "testdata/layers.safetensors")
 	seen := 0
 	for name, cfgJSON := range f.Metadata {
 		var cfg layerCase
@@ -97,17 +98,17 @@ func TestLayersMatchPyTorch(t *testing.T) {
 			if err := nn.LoadState(m, subFile(f, name), nn.LoadOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			x := testutil.Tensor(t, f, name+".input")
+			x := golden.Tensor(t, f, name+".input")
 			y := m.Forward(nn.NewCtx(), autograd.NewVar(x))
-			want := testutil.Tensor(t, f, name+".output")
+			want := golden.Tensor(t, f, name+".output")
 			if !tensor.SameShape(y.Value, want) {
 				t.Fatalf("output shape %v, want %v", y.Value.Shape, want.Shape)
 			}
 			testutil.Close(t, "output", y.Value.Data, want.Data, 1e-5)
 			if bn, ok := m.(*nn.BatchNorm2d); ok && cfg.Training {
-				testutil.Close(t, "running_mean", bn.RunningMean.Value.Data, testutil.Tensor(t, f, name+".new_running_mean").Data, 1e-5)
-				testutil.Close(t, "running_var", bn.RunningVar.Value.Data, testutil.Tensor(t, f, name+".new_running_var").Data, 1e-5)
-				if want := testutil.Tensor(t, f, name+".new_num_batches_tracked").Data[0]; float32(bn.NumBatchesTracked) != want {
+				testutil.Close(t, "running_mean", bn.RunningMean.Value.Data, golden.Tensor(t, f, name+".new_running_mean").Data, 1e-5)
+				testutil.Close(t, "running_var", bn.RunningVar.Value.Data, golden.Tensor(t, f, name+".new_running_var").Data, 1e-5)
+				if want := golden.Tensor(t, f, name+".new_num_batches_tracked").Data[0]; float32(bn.NumBatchesTracked) != want {
 					t.Errorf("num_batches_tracked %d, want %v", bn.NumBatchesTracked, want)
 				}
 			}

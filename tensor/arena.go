@@ -27,9 +27,16 @@ func (a *Arena) Get(shape ...int) *Tensor {
 		a.bufs[a.next] = buf
 	}
 	a.next++
-	t := &Tensor{Data: buf[:n]}
-	t.Shape = append(t.Shape, shape...)
-	return t
+	b := &boxed{}
+	b.t.Data = buf[:n]
+	b.t.Shape = append(b.dims[:0], shape...)
+	return &b.t
+}
+
+// boxed keeps a tensor header and a short shape in one allocation.
+type boxed struct {
+	t    Tensor
+	dims [4]int
 }
 
 // Zeros returns a zero-filled tensor of the given shape.

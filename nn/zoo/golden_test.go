@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/internal/golden"
 	"github.com/bonsai-dl/bonsai/internal/hashinit"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
 	"github.com/bonsai-dl/bonsai/nn"
@@ -26,7 +27,7 @@ func TestModelsMatchPyTorch(t *testing.T) {
 			if testing.Short() && (name == "resnet50" || name == "resnet34" || name == "vgg19_bn") {
 				t.Skip("large model under -short")
 			}
-			f := testutil.ReadGolden(t, path)
+			f := golden.ReadGolden(t, path)
 			if f.Metadata["init"] != "bonsai-hash-v1" || f.Metadata["arch"] != name {
 				t.Fatalf("unexpected metadata %v", f.Metadata)
 			}
@@ -35,12 +36,12 @@ func TestModelsMatchPyTorch(t *testing.T) {
 				t.Fatal(err)
 			}
 			hashinit.Model(m)
-			in := testutil.Tensor(t, f, "input")
+			in := golden.Tensor(t, f, "input")
 			x := in.Clone()
 			hashinit.Input(x.Data)
 			testutil.Close(t, "input", x.Data, in.Data, 0)
 			y := m.Forward(nn.NewCtx(), autograd.NewVar(x))
-			testutil.Close(t, "logits", y.Value.Data, testutil.Tensor(t, f, "logits").Data, 1e-4)
+			testutil.Close(t, "logits", y.Value.Data, golden.Tensor(t, f, "logits").Data, 1e-4)
 		})
 	}
 }

@@ -1,4 +1,5 @@
-package testutil
+// Package golden reads the PyTorch golden files of Bonsai's tests.
+package golden
 
 import (
 	"testing"
