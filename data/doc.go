@@ -27,6 +27,5 @@
 //
 // Dataset.Normalize turns a batch of images into float32 CHW tensors,
 // v = (p/255 − mean[c]) / std[c], bit for bit as torchvision's ToTensor
-// followed by Normalize. ParseTriple parses mean/std triples such as
-// "0.4914,0.4822,0.4465" from metadata or flags.
+// followed by Normalize.
 package data

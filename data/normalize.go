@@ -2,9 +2,6 @@ package data
 
 import (
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 )
 
 // Normalize writes the images idx of d into dst as float32 with shape
@@ -58,29 +55,4 @@ func normPixel(p uint8, mean, std float32) float32 {
 	x := float32(float32(p) / 255)
 	x = float32(x - mean)
 	return float32(x / std)
-}
-
-// ParseTriple parses three comma-separated float32 values such as
-// "0.485,0.456,0.406"; spaces around each value are allowed. It is meant for
-// per-channel mean/std in metadata and flags. An error names the bad field
-// (1-based); there must be exactly three fields, and NaN and infinities are
-// rejected.
-func ParseTriple(s string) ([3]float32, error) {
-	var out [3]float32
-	fields := strings.Split(s, ",")
-	if len(fields) != 3 {
-		return [3]float32{}, fmt.Errorf("data: ParseTriple %q: got %d comma-separated fields, want 3", s, len(fields))
-	}
-	for i, f := range fields {
-		f = strings.TrimSpace(f)
-		v, err := strconv.ParseFloat(f, 32)
-		if err != nil {
-			return [3]float32{}, fmt.Errorf("data: ParseTriple %q: field %d %q: %w", s, i+1, f, err)
-		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return [3]float32{}, fmt.Errorf("data: ParseTriple %q: field %d %q: not a finite number", s, i+1, f)
-		}
-		out[i] = float32(v)
-	}
-	return out, nil
 }

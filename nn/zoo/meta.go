@@ -2,6 +2,7 @@ package zoo
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -69,8 +70,8 @@ func ParseFloats(s string) ([]float32, error) {
 	var out []float32
 	for i, f := range strings.Split(s, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
-		if err != nil {
-			return nil, fmt.Errorf("value %d of %q is not a number", i+1, s)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("value %d of %q is not a finite number", i+1, s)
 		}
 		out = append(out, float32(v))
 	}
