@@ -38,6 +38,7 @@ func runInfo(args []string, out, errOut io.Writer) error {
 	arch := fs.String("arch", "", "architecture (one of: "+strings.Join(zoo.Names(), ", ")+")")
 	weights := fs.String("weights", "", "safetensors model file (optional; its metadata may name the architecture)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	tree := fs.Bool("tree", false, "print the layer tree (as PyTorch's print(model)) instead of the table")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -61,6 +62,10 @@ func runInfo(args []string, out, errOut io.Writer) error {
 		name = *arch
 	default:
 		return usagef("give -arch NAME or -weights FILE")
+	}
+	if *tree {
+		_, err := fmt.Fprintln(out, nn.Format(m))
+		return err
 	}
 	a, err := zoo.Lookup(name)
 	if err != nil {

@@ -2,7 +2,7 @@
 //
 // Usage:
 //
-//	bonsai info [-arch NAME] [-weights FILE] [-json]
+//	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
 //	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
