@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
@@ -83,12 +82,14 @@ func runInfo(args []string, out, errOut io.Writer) error {
 		return enc.Encode(rep)
 	}
 	fmt.Fprintf(out, "%s, input %s\n\n", rep.Arch, shapeString(rep.InputShape))
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "layer\ttype\toutput\tparams\tMACs\t")
+	wName, wType := len("layer"), len("type")
 	for _, l := range rep.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", l.Name, l.Type, shapeString(l.OutShape), group(l.Params), group(l.MACs))
+		wName, wType = max(wName, len(l.Name)), max(wType, len(l.Type))
 	}
-	tw.Flush()
+	fmt.Fprintf(out, "%-*s  %-*s  %12s  %12s  %14s\n", wName, "layer", wType, "type", "output", "params", "MACs")
+	for _, l := range rep.Layers {
+		fmt.Fprintf(out, "%-*s  %-*s  %12s  %12s  %14s\n", wName, l.Name, wType, l.Type, shapeString(l.OutShape), group(l.Params), group(l.MACs))
+	}
 	fmt.Fprintf(out, "\nparams %s (%.2f M)\nMACs   %s (%.2f M)\nFLOPs  %s (%.2f M)\n%s\n",
 		group(rep.Params), float64(rep.Params)/1e6, group(rep.MACs), float64(rep.MACs)/1e6,
 		group(rep.FLOPs), float64(rep.FLOPs)/1e6, macNote)
