@@ -7,15 +7,17 @@ import (
 )
 
 // testVector returns n values in [-2, 2) with a few special values mixed in when special
-// is set: NaN, ±Inf, ±0 and a large value.
+// is set: NaN of both signs, ±Inf, ±0, subnormals of both signs and a large value.
 func testVector(rng *rand.Rand, n int, special bool) []float32 {
 	x := make([]float32, n)
 	for i := range x {
 		x[i] = 4*rng.Float32() - 2
 	}
 	if special {
-		sp := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 3e38}
-		for i := 0; i < n; i += 5 {
+		sp := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0,
+			float32(math.Copysign(0, -1)), 3e38, math.Float32frombits(0xffc00001), math.Float32frombits(1),
+			math.Float32frombits(0x80000001), math.Float32frombits(0x7f800001)}
+		for i := 0; i < n; i += 3 {
 			x[i] = sp[(i/5)%len(sp)]
 		}
 	}
@@ -38,7 +40,7 @@ func sameBits(x, y []float32) int {
 	return -1
 }
 
-func relu(v float32) float32 {
+func reluLoop(v float32) float32 {
 	if v > 0 {
 		return v
 	}
@@ -88,7 +90,7 @@ func TestElementwise(t *testing.T) {
 			Add(got, x, got)
 			check("Add dst=b", got, addRef)
 
-			reluRef := ref(func(i int) float32 { return relu(x[i]) })
+			reluRef := ref(func(i int) float32 { return reluLoop(x[i]) })
 			got = make([]float32, n)
 			Relu(got, x)
 			check("Relu", got, reluRef)
@@ -104,7 +106,7 @@ func TestElementwise(t *testing.T) {
 			ScaleShift(got, got, scale, shift)
 			check("ScaleShift in place", got, ssRef)
 
-			ssrRef := ref(func(i int) float32 { return relu(float32(x[i]*scale) + shift) })
+			ssrRef := ref(func(i int) float32 { return reluLoop(float32(x[i]*scale) + shift) })
 			got = make([]float32, n)
 			ScaleShiftRelu(got, x, scale, shift)
 			check("ScaleShiftRelu", got, ssrRef)
@@ -112,7 +114,7 @@ func TestElementwise(t *testing.T) {
 			ScaleShiftRelu(got, got, scale, shift)
 			check("ScaleShiftRelu in place", got, ssrRef)
 
-			arRef := ref(func(i int) float32 { return relu(x[i] + y[i]) })
+			arRef := ref(func(i int) float32 { return reluLoop(x[i] + y[i]) })
 			got = make([]float32, n)
 			AddRelu(got, x, y)
 			check("AddRelu", got, arRef)
@@ -220,7 +222,7 @@ func BenchmarkElementwise(b *testing.B) {
 		{"Dot", func() { sink += Dot(x, y) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			for b.Loop() {
+			for i := 0; i < b.N; i++ {
 				bc.f()
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")

@@ -15,17 +15,22 @@ package asm
 //
 // Shape choice. The gc compiler keeps float32 values in X0–X14 (X15 is the fixed zero
 // register), so tiles with more than 8 accumulators spill. Measured on the development
-// machine (Zen 5, kc=256, data in L1): 4×2 and 2×4 ≈ 12.8 GFLOP/s, 3×3 ≈ 12.3, 4×3/3×4 ≈ 8,
-// 4×4 ≈ 8.7; a register-only loop of independent multiply-adds peaks at ≈ 13.3 GFLOP/s, so
-// the 4×2 kernel runs at ~95 % of what scalar Go code can reach. On amd64 the gc compiler
-// never fuses a*b+c into an FMA; on arm64, ppc64le, s390x and riscv64 it may, which changes
-// the rounding (still identically for every worker count).
+// machine (Zen 5, kc=256, panels in L1, 4 k-steps per iteration): 4×2 and 2×4 ≈ 12.8
+// GFLOP/s, 3×3 ≈ 12.3, 4×3/3×4 ≈ 8, 4×4 ≈ 8.7. Unrolling 4×2 to 16 k-steps per iteration
+// gives ≈ 13.1, against ≈ 13.3 for a loop of independent register-only multiply-adds, the
+// ceiling for scalar Go code on this core. The accumulation is deliberately written without
+// a float32() conversion around the product, so gc may fuse it into an FMA where it does
+// that (arm64, ppc64le, s390x, riscv64; amd64 with GOAMD64=v3 or higher; not the default
+// GOAMD64=v1): the rounding then differs, but still identically for every worker count.
 //
-// Loop shape. The main loop is bottom-tested ("for { …; if done { break } }") and walks
-// the panels through array pointers obtained from re-sliced slices. That keeps the loop body
-// a single SSA block that also holds the accumulator phis; the scheduler then keeps each
-// multiply next to its add instead of hoisting all multiplies first (which spills), and the
-// array-pointer indexing has no bounds checks (check with -gcflags=-d=ssa/check_bce).
+// Loop shape. gc's instruction scheduler (cmd/compile/internal/ssa/schedule.go) emits values
+// that have a use inside their own block before values that do not. In an ordinary
+// top-tested loop the accumulator phis live in the header block, so the last add into each
+// accumulator has no use in the body block and sinks to its end, keeping every product
+// live at once: spills. The main loop is therefore bottom-tested ("for { …; if done { break
+// } }"), which puts body and phis in one block, and walks the panels through array pointers
+// obtained from re-sliced slices, so its body has no bounds checks (verify with
+// go build -gcflags=-d=ssa/check_bce ./asm) and no other branches that would split it.
 
 const (
 	mr = 4 // rows of a micro-tile (height of packed op(A) micro-panels)
@@ -39,12 +44,13 @@ var _ = [1]struct{}{}[(mr-4)*(mr-4)+(nr-2)*(nr-2)]
 // kernel4x2 sets t[i*nr+j] = Σ_{p<kc} a[p*mr+i]·b[p*nr+j] (sequentially in p) for i < 4, j < 2.
 // a holds at least kc*mr and b at least kc*nr elements.
 func kernel4x2(kc int, a, b []float32, t *[mr * nr]float32) {
+	const u = 16 // k-steps per iteration of the main loop
 	var c00, c01, c10, c11, c20, c21, c30, c31 float32
 	a = a[:kc*mr]
 	b = b[:kc*nr]
-	if len(a) >= 4*mr && len(b) >= 4*nr {
-		pa := (*[4 * mr]float32)(a)
-		pb := (*[4 * nr]float32)(b)
+	if len(a) >= u*mr && len(b) >= u*nr {
+		pa := (*[u * mr]float32)(a)
+		pb := (*[u * nr]float32)(b)
 		for {
 			a0, a1, a2, a3 := pa[0], pa[1], pa[2], pa[3]
 			b0, b1 := pb[0], pb[1]
@@ -90,18 +96,150 @@ func kernel4x2(kc int, a, b []float32, t *[mr * nr]float32) {
 			c30 += a3 * b0
 			c31 += a3 * b1
 
-			if len(a) < 8*mr || len(b) < 8*nr {
+			a0, a1, a2, a3 = pa[16], pa[17], pa[18], pa[19]
+			b0, b1 = pb[8], pb[9]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[20], pa[21], pa[22], pa[23]
+			b0, b1 = pb[10], pb[11]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[24], pa[25], pa[26], pa[27]
+			b0, b1 = pb[12], pb[13]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[28], pa[29], pa[30], pa[31]
+			b0, b1 = pb[14], pb[15]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[32], pa[33], pa[34], pa[35]
+			b0, b1 = pb[16], pb[17]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[36], pa[37], pa[38], pa[39]
+			b0, b1 = pb[18], pb[19]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[40], pa[41], pa[42], pa[43]
+			b0, b1 = pb[20], pb[21]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[44], pa[45], pa[46], pa[47]
+			b0, b1 = pb[22], pb[23]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[48], pa[49], pa[50], pa[51]
+			b0, b1 = pb[24], pb[25]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[52], pa[53], pa[54], pa[55]
+			b0, b1 = pb[26], pb[27]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[56], pa[57], pa[58], pa[59]
+			b0, b1 = pb[28], pb[29]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			a0, a1, a2, a3 = pa[60], pa[61], pa[62], pa[63]
+			b0, b1 = pb[30], pb[31]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c30 += a3 * b0
+			c31 += a3 * b1
+
+			if len(a) < 2*u*mr || len(b) < 2*u*nr {
 				break
 			}
-			a = a[4*mr:]
-			b = b[4*nr:]
-			pa = (*[4 * mr]float32)(a)
-			pb = (*[4 * nr]float32)(b)
+			a = a[u*mr:]
+			b = b[u*nr:]
+			pa = (*[u * mr]float32)(a)
+			pb = (*[u * nr]float32)(b)
 		}
-		a = a[4*mr:]
-		b = b[4*nr:]
+		a = a[u*mr:]
+		b = b[u*nr:]
 	}
-	// Remaining kc%4 steps, same per-element sequence.
+	// Remaining kc%u steps, same per-element sequence.
 	for len(a) >= mr && len(b) >= nr {
 		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
 		b0, b1 := b[0], b[1]

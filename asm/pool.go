@@ -1,8 +1,10 @@
 package asm
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Workspace is caller-owned scratch memory for Sgemm: one pair of packing buffers (packed
@@ -13,9 +15,14 @@ import (
 // A Workspace may be used by only one Sgemm call at a time. The zero value is ready to use;
 // NewWorkspace is provided for symmetry.
 type Workspace struct {
-	parts []partBuf // per-worker packing buffers; parts[w] is touched only by worker w
+	parts []partBuf // packing buffers per part; parts[w] is used only by the goroutine running part w
 	job   sgemmJob  // parameters of the call in progress, read by the workers
-	wg    sync.WaitGroup
+
+	// Completion of the parts handed to pool workers: each worker decrements pending and
+	// then calls wg.Done. The caller polls pending for a short while (cheap, no wake-up
+	// needed) and then synchronises through wg.Wait.
+	pending atomic.Int32
+	wg      sync.WaitGroup
 }
 
 // partBuf holds one worker's packing buffers.
@@ -77,10 +84,40 @@ func ensureWorkers(n int) {
 	}
 }
 
+// spinWait is how long a pool worker keeps polling for a next task after finishing one, and
+// how long Sgemm polls for its parts to finish before blocking. Waking a goroutine parked on
+// an idle P costs 10–100 µs (a futex wake of a sleeping thread; on the development VM the
+// parallel 128³ product took as long as the serial one because of it), while back-to-back
+// Sgemm calls, as in a network's forward and backward passes, arrive much faster than that.
+// A polling worker yields with runtime.Gosched, so other goroutines still run on its P; the
+// caller's wait does not yield (see runParallel).
+const spinWait = 50 * time.Microsecond
+
 func worker(tasks <-chan task) {
-	for t := range tasks {
+	for {
+		t, ok := pollTask(tasks)
+		if !ok {
+			t = <-tasks
+		}
 		t.ws.runPart(t.part)
+		t.ws.pending.Add(-1) // before Done: once Done returns, ws may belong to a new call
 		t.ws.wg.Done()
+	}
+}
+
+// pollTask tries to receive a task without blocking for up to spinWait.
+func pollTask(tasks <-chan task) (task, bool) {
+	deadline := time.Now().Add(spinWait)
+	for {
+		select {
+		case t := <-tasks:
+			return t, true
+		default:
+		}
+		if time.Now().After(deadline) {
+			return task{}, false
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -92,10 +129,19 @@ func (ws *Workspace) runParallel(p int) {
 		return
 	}
 	ensureWorkers(p - 1)
+	ws.pending.Store(int32(p - 1))
 	ws.wg.Add(p - 1)
 	for i := 1; i < p; i++ {
 		pool.tasks <- task{ws: ws, part: i}
 	}
 	ws.runPart(0)
-	ws.wg.Wait()
+	if ws.pending.Load() != 0 {
+		// Busy-poll without yielding: a runtime.Gosched here lets the caller and a polling
+		// worker trade Ps (both pass through the global run queue), so the parts of the next
+		// call would run on the other core, away from their warm caches.
+		deadline := time.Now().Add(spinWait)
+		for ws.pending.Load() != 0 && time.Now().Before(deadline) {
+		}
+	}
+	ws.wg.Wait() // the synchronisation point (also for the race detector)
 }

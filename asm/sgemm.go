@@ -122,7 +122,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		defer wsPool.Put(ws)
 	}
 	bs := blocks.Load()
-	pr, pc := partition(m, n, k, maxParts(m, n, k, runtime.GOMAXPROCS(0)), bs.nc)
+	pr, pc := partition(m, n, maxParts(m, n, k, runtime.GOMAXPROCS(0)), bs.nc)
 	ws.ensureParts(pr * pc)
 	ws.job = sgemmJob{
 		transA: transA, transB: transB,
@@ -201,7 +201,7 @@ func maxParts(m, n, k, procs int) int {
 // (c) and its op(A) rows once per nc-wide panel (r·⌈c/nc⌉), a packed element costing about
 // packCost multiply-adds. The grid with the smallest cost of its largest rectangle wins.
 // The result only affects speed, never the value of any element of C.
-func partition(m, n, k, p, nc int) (pr, pc int) {
+func partition(m, n, p, nc int) (pr, pc int) {
 	mu := (m + mr - 1) / mr
 	nu := (n + nr - 1) / nr
 	if p > mu*nu {

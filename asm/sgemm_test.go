@@ -257,7 +257,7 @@ func TestSgemmDeterministic(t *testing.T) {
 		SetBlockSizes(bs[0], bs[1], bs[2])
 		for si, sh := range shapes {
 			m, n, k := sh[0], sh[1], sh[2]
-			if pr, pc := partition(m, n, k, maxParts(m, n, k, 2), DefaultNC); pr*pc != 2 {
+			if pr, pc := partition(m, n, maxParts(m, n, k, 2), DefaultNC); pr*pc != 2 {
 				t.Fatalf("shape %v: partition for 2 workers = %d×%d, want 2 parts", sh, pr, pc)
 			}
 			tr := transCombos[si%4]
@@ -364,7 +364,7 @@ func TestPartition(t *testing.T) {
 		{4, 2, 1000000, 8, 1, 1}, // a single micro-tile cannot be split
 		{8, 2, 100000, 4, 2, 1},
 	} {
-		pr, pc := partition(tc.m, tc.n, tc.k, tc.p, DefaultNC)
+		pr, pc := partition(tc.m, tc.n, maxParts(tc.m, tc.n, tc.k, tc.p), DefaultNC)
 		if pr != tc.pr || pc != tc.pc {
 			t.Errorf("partition(%d, %d, %d, p=%d) = %d×%d, want %d×%d", tc.m, tc.n, tc.k, tc.p, pr, pc, tc.pr, tc.pc)
 		}
@@ -386,6 +386,10 @@ func TestPartition(t *testing.T) {
 		}
 	}
 }
+
+// Benchmarks here loop over b.N rather than use b.Loop: with b.Loop the whole measurement of
+// the first -cpu value happens in the testing package's initial probe run, before it sets
+// GOMAXPROCS, so "go test -bench . -cpu 1,2" would time the -cpu 1 case with GOMAXPROCS=2.
 
 // BenchmarkSgemm reports GFLOP/s (2·m·n·k per call) with a reused Workspace. The c…@…
 // shapes are the im2col GEMMs of a small CIFAR ResNet at batch 128: forward W·col
@@ -425,7 +429,7 @@ func BenchmarkSgemm(b *testing.B) {
 			Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, ldc, ws) // warm up ws
 			b.ReportAllocs()
 			b.ResetTimer()
-			for b.Loop() {
+			for i := 0; i < b.N; i++ {
 				Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, ldc, ws)
 			}
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
@@ -446,7 +450,7 @@ func BenchmarkKernel(b *testing.B) {
 		pb[i] = float32(i%5) * 0.25
 	}
 	var t [mr * nr]float32
-	for b.Loop() {
+	for i := 0; i < b.N; i++ {
 		kernel4x2(kc, pa, pb, &t)
 	}
 	b.ReportMetric(2*kc*mr*nr*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -458,7 +462,8 @@ func BenchmarkPackB(b *testing.B) {
 	const kb, nb, ldb = 144, 4096, 131072
 	src := make([]float32, kb*ldb)
 	dst := make([]float32, kb*nb)
-	for b.Loop() {
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
 		packB(false, kb, nb, src, ldb, 0, 8192, dst)
 	}
 	b.ReportMetric(float64(kb*nb)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")

@@ -1,8 +1,15 @@
-// Package autograd is Bonsai's reverse-mode differentiation: a Var holds a
-// tensor value and, once a backward pass has run, its gradient.
+// Package autograd is Bonsai's reverse-mode differentiation.
 //
-// This file holds the value type shared by the layers of package nn; the
-// recording tape and the backward pass are built on it.
+// A Var holds a tensor value and, once a backward pass has reached it, its
+// gradient. Operations that run with a Tape record a Node: the operation's
+// name, its inputs, its output and a backward function that adds the
+// gradient of the output into the gradients of the inputs (+=, so fan-out
+// such as a residual branch accumulates correctly). Tape.Backward runs the
+// recorded nodes in reverse order, which is a valid topological order
+// because a node is recorded after all the nodes that made its inputs.
+//
+// Without a tape nothing is recorded: that is the no-grad mode used for
+// evaluation.
 package autograd
 
 import "github.com/bonsai-dl/bonsai/tensor"
@@ -24,3 +31,12 @@ func NewParam(t *tensor.Tensor) *Var { return &Var{Value: t, RequiresGrad: true}
 
 // Shape returns the shape of v's value.
 func (v *Var) Shape() []int { return v.Value.Shape }
+
+// ZeroGrad sets v's gradient to zero, allocating it on first use.
+func (v *Var) ZeroGrad() {
+	if v.Grad == nil {
+		v.Grad = tensor.New(v.Value.Shape...)
+		return
+	}
+	clear(v.Grad.Data)
+}

@@ -1,0 +1,75 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// Node is one recorded operation.
+type Node struct {
+	Op     string // "conv2d", "add", …
+	Inputs []*Var
+	Output *Var
+	// Source is what performed the operation (an nn layer), or nil.
+	Source any
+	// Backward adds ∂loss/∂input into each input's Grad that requires a
+	// gradient, given Output.Grad. Nil for operations that pass no gradient.
+	Backward func()
+}
+
+// Tape records operations for a backward pass. Its gradients of
+// intermediate results come from Arena, which the caller resets between
+// steps along with the forward arena. The zero value records and allocates
+// gradients on the heap.
+type Tape struct {
+	Nodes []*Node
+	Arena *tensor.Arena
+}
+
+// Record appends an operation. The output requires a gradient when any
+// input does; Record returns the output.
+func (t *Tape) Record(op string, source any, out *Var, backward func(), inputs ...*Var) *Var {
+	for _, in := range inputs {
+		if in != nil && in.RequiresGrad {
+			out.RequiresGrad = true
+			break
+		}
+	}
+	t.Nodes = append(t.Nodes, &Node{Op: op, Inputs: inputs, Output: out, Source: source, Backward: backward})
+	return out
+}
+
+// Reset forgets every recorded node (the arena is reset separately).
+func (t *Tape) Reset() {
+	clear(t.Nodes)
+	t.Nodes = t.Nodes[:0]
+}
+
+// Grad returns v's gradient buffer for accumulation, creating it zeroed
+// (from the tape's arena for intermediate results) on first use.
+func (t *Tape) Grad(v *Var) *tensor.Tensor {
+	if v.Grad == nil {
+		v.Grad = t.Arena.Zeros(v.Value.Shape...)
+	}
+	return v.Grad
+}
+
+// Backward propagates from loss, a scalar (one-element) Var, with
+// ∂loss/∂loss = seed (1 for the usual gradient), through every recorded
+// node in reverse order. Gradients of intermediate results must be nil
+// before the call (they are, for Vars made during this tape's forward
+// pass); parameters' gradients are accumulated into, so zero them first.
+func (t *Tape) Backward(loss *Var, seed float32) {
+	if loss.Value.Numel() != 1 {
+		panic(fmt.Sprintf("autograd: Backward from a tensor of shape %v, want a scalar", loss.Value.Shape))
+	}
+	t.Grad(loss).Data[0] += seed
+	for i := len(t.Nodes) - 1; i >= 0; i-- {
+		n := t.Nodes[i]
+		if n.Backward == nil || n.Output.Grad == nil || !n.Output.RequiresGrad {
+			continue
+		}
+		n.Backward()
+	}
+}
