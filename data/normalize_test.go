@@ -126,4 +126,3 @@ func TestNormalizePanics(t *testing.T) {
 		})
 	}
 }
-

@@ -63,7 +63,7 @@ func TestConv2dForwardMatchesDirect(t *testing.T) {
 		{1, 2, 9, 11, 3, 5, 5, 1, 1, 0, 0, true},
 		{2, 4, 8, 8, 4, 3, 3, 2, 2, 0, 0, true},
 		{1, 3, 5, 5, 2, 2, 2, 1, 1, 1, 1, false},
-		{1, 2, 5, 6, 3, 3, 2, 2, 3, 2, 1, true}, // rectangular kernel, mixed strides and pads
+		{1, 2, 5, 6, 3, 3, 2, 2, 3, 2, 1, true},  // rectangular kernel, mixed strides and pads
 		{1, 1, 2, 2, 1, 3, 3, 1, 1, 2, 2, false}, // padding wider than the image
 		{70, 3, 4, 4, 5, 3, 3, 1, 1, 1, 1, true}, // several samples per GEMM, a partial last group
 	}
