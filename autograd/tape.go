@@ -2,6 +2,7 @@ package autograd
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/bonsai-dl/bonsai/tensor"
 )
@@ -25,6 +26,12 @@ type Node struct {
 type Tape struct {
 	Nodes []*Node
 	Arena *tensor.Arena
+	// SampleScale turns a sample's contribution to the gradient of the
+	// loss into the gradient of that sample's own loss, for SqGrad: N when
+	// the loss averages N samples, 1 when it sums them.
+	SampleScale float32
+
+	hooked []*Var
 }
 
 // Record appends an operation. The output requires a gradient when any
@@ -50,10 +57,17 @@ func (t *Tape) Reset() {
 // (from the tape's arena for intermediate results) on first use.
 func (t *Tape) Grad(v *Var) *tensor.Tensor {
 	if v.Grad == nil {
-		v.Grad = t.Arena.Zeros(v.Value.Shape...)
+		if v.leaf {
+			v.Grad = tensor.New(v.Value.Shape...)
+		} else {
+			v.Grad = t.Arena.Zeros(v.Value.Shape...)
+		}
 	}
 	return v.Grad
 }
+
+// Wants reports whether a backward pass must compute v's gradient.
+func Wants(v *Var) bool { return v != nil && v.RequiresGrad }
 
 // Backward propagates from loss, a scalar (one-element) Var, with
 // ∂loss/∂loss = seed (1 for the usual gradient), through every recorded
@@ -65,11 +79,39 @@ func (t *Tape) Backward(loss *Var, seed float32) {
 		panic(fmt.Sprintf("autograd: Backward from a tensor of shape %v, want a scalar", loss.Value.Shape))
 	}
 	t.Grad(loss).Data[0] += seed
+	t.propagate()
+}
+
+// BackwardFrom propagates from out with ∂L/∂out = grad (out's shape)
+// through every recorded node, as torch.autograd.backward(out, grad).
+func (t *Tape) BackwardFrom(out *Var, grad *tensor.Tensor) {
+	tensor.Accumulate(t.Grad(out), grad)
+	t.propagate()
+}
+
+func (t *Tape) propagate() {
 	for i := len(t.Nodes) - 1; i >= 0; i-- {
 		n := t.Nodes[i]
 		if n.Backward == nil || n.Output.Grad == nil || !n.Output.RequiresGrad {
 			continue
 		}
 		n.Backward()
+	}
+	t.runHooks()
+}
+
+// runHooks calls each hooked parameter's Hook once, in the order the
+// parameters were first used by the forward pass.
+func (t *Tape) runHooks() {
+	t.hooked = t.hooked[:0]
+	for _, n := range t.Nodes {
+		for _, in := range n.Inputs {
+			if in != nil && in.leaf && in.Hook != nil && in.Grad != nil && !slices.Contains(t.hooked, in) {
+				t.hooked = append(t.hooked, in)
+			}
+		}
+	}
+	for _, v := range t.hooked {
+		v.Hook(v.Grad)
 	}
 }

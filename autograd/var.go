@@ -21,13 +21,24 @@ type Var struct {
 	Value        *tensor.Tensor
 	Grad         *tensor.Tensor
 	RequiresGrad bool
+
+	// Hook, when set on a parameter, is called once at the end of each
+	// backward pass with the parameter's (batch) gradient.
+	Hook func(grad *tensor.Tensor)
+	// SqGrad, when set on a weight of a Conv2d or Linear layer or on a
+	// BatchNorm2d γ or β, receives per-sample squared gradients:
+	// Σ_n (∂ℓ_n/∂w)², with ℓ_n sample n's own un-averaged loss (see
+	// Tape.SampleScale). It has Value's shape.
+	SqGrad *tensor.Tensor
+
+	leaf bool // a parameter: its gradient outlives the tape's arena
 }
 
 // NewVar wraps a tensor as a Var that does not require a gradient.
 func NewVar(t *tensor.Tensor) *Var { return &Var{Value: t} }
 
 // NewParam wraps a tensor as a Var that requires a gradient (a parameter).
-func NewParam(t *tensor.Tensor) *Var { return &Var{Value: t, RequiresGrad: true} }
+func NewParam(t *tensor.Tensor) *Var { return &Var{Value: t, RequiresGrad: true, leaf: true} }
 
 // Shape returns the shape of v's value.
 func (v *Var) Shape() []int { return v.Value.Shape }

@@ -16,9 +16,18 @@ func NewReLU() *ReLU { return &ReLU{} }
 
 // Forward returns max(x, 0).
 func (m *ReLU) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
+	return c.observe(m, x, relu(c, m, x))
+}
+
+func relu(c *Ctx, src any, x *autograd.Var) *autograd.Var {
 	y := c.Get(x.Value.Shape...)
 	tensor.Relu(y.Value, x.Value)
-	return c.observe(m, x, y)
+	c.record("relu", src, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.ReluBackward(dx, y.Grad, y.Value)
+		}
+	}, x)
+	return y
 }
 
 func (m *ReLU) String() string { return "ReLU()" }
@@ -32,8 +41,7 @@ func NewFlatten() *Flatten { return &Flatten{} }
 
 // Forward returns x viewed as [N, rest].
 func (m *Flatten) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
-	y := autograd.NewVar(x.Value.View(x.Value.Shape[0], -1))
-	return c.observe(m, x, y)
+	return c.observe(m, x, reshape(c, m, x, x.Value.Shape[0], -1))
 }
 
 func (m *Flatten) String() string { return "Flatten(start_dim=1, end_dim=-1)" }
@@ -66,14 +74,23 @@ func (m *Dropout) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		return c.observe(m, x, x)
 	}
 	y := c.Get(x.Value.Shape...)
+	mask := c.Arena.Get(x.Value.Shape...) // 0 or 1/(1−P)
 	scale := 1 / (1 - m.P)
 	for i, v := range x.Value.Data {
+		k := scale
 		if m.rng.Float32() < m.P {
-			y.Value.Data[i] = 0
-		} else {
-			y.Value.Data[i] = v * scale
+			k = 0
 		}
+		mask.Data[i] = k
+		y.Value.Data[i] = v * k
 	}
+	c.record("dropout", m, y, func() {
+		if dx := c.grad(x); dx != nil {
+			for i, g := range y.Grad.Data {
+				dx.Data[i] += g * mask.Data[i]
+			}
+		}
+	}, x)
 	return c.observe(m, x, y)
 }
 

@@ -62,14 +62,29 @@ func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		panic(fmt.Sprintf("nn.BatchNorm2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.C))
 	}
 	y := c.Get(n, ch, h, w)
-	if !m.Training {
-		tensor.BatchNormEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data,
-			m.RunningMean.Value.Data, m.RunningVar.Value.Data, m.Eps)
-		return c.observe(m, x, y)
+	mean, variance := m.RunningMean.Value, m.RunningVar.Value
+	training := m.Training
+	if training {
+		mean, variance = c.Arena.Get(ch), c.Arena.Get(ch)
+		tensor.BatchNormTrain(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+		m.updateRunning(mean.Data, variance.Data, n*h*w)
+	} else {
+		tensor.BatchNormEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+		if c.Tape != nil { // the running statistics may change before backward
+			mean, variance = c.copyOf(mean), c.copyOf(variance)
+		}
 	}
-	mean, variance := c.Arena.Get(ch), c.Arena.Get(ch)
-	tensor.BatchNormTrain(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
-	m.updateRunning(mean.Data, variance.Data, n*h*w)
+	c.record("batchnorm2d", m, y, func() {
+		var dgamma, dbeta []float32
+		if g := c.grad(m.Weight); g != nil {
+			dgamma = g.Data
+		}
+		if g := c.grad(m.Bias); g != nil {
+			dbeta = g.Data
+		}
+		tensor.BatchNormBackward(c.grad(x), y.Grad, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
+			training, dgamma, dbeta, c.sq(m.Weight, m.Bias))
+	}, x, m.Weight, m.Bias)
 	return c.observe(m, x, y)
 }
 

@@ -60,6 +60,23 @@ func (m *Conv2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		bias = m.Bias.Value.Data
 	}
 	tensor.Conv2dForward(y.Value, x.Value, m.Weight.Value, bias, m.ConvParams, &c.conv)
+	c.record("conv2d", m, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.Conv2dBackwardData(dx, y.Grad, m.Weight.Value, m.ConvParams, &c.conv)
+		}
+		dw, dbT := c.grad(m.Weight), c.grad(m.Bias)
+		if dw == nil && dbT == nil {
+			return
+		}
+		var db []float32
+		if dbT != nil {
+			db = dbT.Data
+		}
+		if dw == nil { // a frozen weight with a trained bias
+			dw = c.Arena.Zeros(m.Weight.Value.Shape...)
+		}
+		tensor.Conv2dBackwardFilter(dw, db, x.Value, y.Grad, m.ConvParams, &c.conv, c.sq(m.Weight, m.Bias))
+	}, x, m.Weight, m.Bias)
 	return c.observe(m, x, y)
 }
 

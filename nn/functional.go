@@ -9,12 +9,58 @@ import (
 func Add(c *Ctx, a, b *autograd.Var) *autograd.Var {
 	y := c.Get(a.Value.Shape...)
 	tensor.Add(y.Value, a.Value, b.Value)
+	c.record("add", nil, y, func() {
+		for _, in := range []*autograd.Var{a, b} {
+			if d := c.grad(in); d != nil {
+				tensor.Accumulate(d, y.Grad)
+			}
+		}
+	}, a, b)
+	return y
+}
+
+// AddRelu returns max(a + b, 0): a residual join followed by ReLU.
+func AddRelu(c *Ctx, a, b *autograd.Var) *autograd.Var {
+	y := c.Get(a.Value.Shape...)
+	tensor.AddRelu(y.Value, a.Value, b.Value)
+	c.record("add_relu", nil, y, func() {
+		for _, in := range []*autograd.Var{a, b} {
+			if d := c.grad(in); d != nil {
+				tensor.ReluBackward(d, y.Grad, y.Value)
+			}
+		}
+	}, a, b)
 	return y
 }
 
 // Relu returns max(x, 0) without a module, as torch.nn.functional.relu.
-func Relu(c *Ctx, x *autograd.Var) *autograd.Var {
-	y := c.Get(x.Value.Shape...)
-	tensor.Relu(y.Value, x.Value)
+func Relu(c *Ctx, x *autograd.Var) *autograd.Var { return relu(c, nil, x) }
+
+// Reshape returns x viewed with another shape of the same size (one
+// dimension may be −1); the value shares x's data.
+func Reshape(c *Ctx, x *autograd.Var, shape ...int) *autograd.Var { return reshape(c, nil, x, shape...) }
+
+func reshape(c *Ctx, src any, x *autograd.Var, shape ...int) *autograd.Var {
+	y := autograd.NewVar(x.Value.View(shape...))
+	c.record("reshape", src, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.Accumulate(dx, y.Grad)
+		}
+	}, x)
+	return y
+}
+
+// SubsamplePadChannels is the CIFAR ResNet option-A shortcut:
+// zero-pad-channels(x[:, :, ::stride, ::stride]) to out channels with
+// padBefore zero channels first. [N, C, H, W] → [N, out, ⌈H/s⌉, ⌈W/s⌉].
+func SubsamplePadChannels(c *Ctx, src any, x *autograd.Var, stride, padBefore, out int) *autograd.Var {
+	n, _, h, w := x.Value.NCHW()
+	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
+	tensor.SubsamplePadChannels(y.Value, x.Value, stride, padBefore)
+	c.record("subsample_pad_channels", src, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.SubsamplePadChannelsBackward(dx, y.Grad, stride, padBefore)
+		}
+	}, x)
 	return y
 }

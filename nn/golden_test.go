@@ -37,7 +37,7 @@ func subFile(f *safetensors.File, name string, skip ...string) *safetensors.File
 	s := safetensors.New()
 	for k, v := range f.Tensors {
 		rest, ok := strings.CutPrefix(k, name+".")
-		if !ok || rest == "input" || rest == "output" || strings.HasPrefix(rest, "new_") {
+		if !ok || rest == "input" || rest == "output" || rest == "upstream" || strings.HasPrefix(rest, "new_") || strings.HasPrefix(rest, "grad.") {
 			continue
 		}
 		if !contains(skip, rest) {
@@ -98,13 +98,24 @@ func TestLayersMatchPyTorch(t *testing.T) {
 			if err := nn.LoadState(m, subFile(f, name), nn.LoadOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			x := golden.Tensor(t, f, name+".input")
-			y := m.Forward(nn.NewCtx(), autograd.NewVar(x))
+			x := autograd.NewParam(golden.Tensor(t, f, name+".input")) // a leaf that wants its gradient
+			c := nn.NewCtx()
+			c.Record(true)
+			y := m.Forward(c, x)
 			want := golden.Tensor(t, f, name+".output")
 			if !tensor.SameShape(y.Value, want) {
 				t.Fatalf("output shape %v, want %v", y.Value.Shape, want.Shape)
 			}
 			testutil.Close(t, "output", y.Value.Data, want.Data, 1e-5)
+			c.Tape.BackwardFrom(y, golden.Tensor(t, f, name+".upstream"))
+			testutil.Close(t, "input gradient", x.Grad.Data, golden.Tensor(t, f, name+".grad.input").Data, 1e-4)
+			if s, ok := m.(nn.Stateful); ok {
+				for _, e := range s.State() {
+					if e.Kind == nn.Param {
+						testutil.Close(t, e.Name+" gradient", e.Var.Grad.Data, golden.Tensor(t, f, name+".grad."+e.Name).Data, 1e-4)
+					}
+				}
+			}
 			if bn, ok := m.(*nn.BatchNorm2d); ok && cfg.Training {
 				testutil.Close(t, "running_mean", bn.RunningMean.Value.Data, golden.Tensor(t, f, name+".new_running_mean").Data, 1e-5)
 				testutil.Close(t, "running_var", bn.RunningVar.Value.Data, golden.Tensor(t, f, name+".new_running_var").Data, 1e-5)
@@ -134,9 +145,6 @@ func (f *flattenLinear) Children() []nn.Child { return nil }
 type shortcutA struct{ stride, pad, out int }
 
 func (s shortcutA) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
-	n, _, h, w := x.Value.NCHW()
-	y := c.Get(n, s.out, (h+s.stride-1)/s.stride, (w+s.stride-1)/s.stride)
-	tensor.SubsamplePadChannels(y.Value, x.Value, s.stride, s.pad)
-	return y
+	return nn.SubsamplePadChannels(c, s, x, s.stride, s.pad, s.out)
 }
 func (s shortcutA) String() string { return "shortcutA" }

@@ -41,6 +41,13 @@ func (m *Linear) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		bias = m.Bias.Value.Data
 	}
 	tensor.Linear(y.Value, x.Value, m.Weight.Value, bias, c.gemm)
+	c.record("linear", m, y, func() {
+		var db []float32
+		if g := c.grad(m.Bias); g != nil {
+			db = g.Data
+		}
+		tensor.LinearBackward(c.grad(x), c.grad(m.Weight), db, x.Value, m.Weight.Value, y.Grad, c.gemm, c.sq(m.Weight, m.Bias), c.Arena)
+	}, x, m.Weight, m.Bias)
 	return c.observe(m, x, y)
 }
 

@@ -69,6 +69,9 @@ type Trainable interface {
 // for concurrent use; the zero value is not usable, call NewCtx.
 type Ctx struct {
 	Arena *tensor.Arena
+	// Tape, when set, records every operation for a backward pass (see
+	// Ctx.Record); nil means no-grad mode.
+	Tape *autograd.Tape
 	// Observe, when set, is called after each leaf layer's forward with the
 	// layer, its input and its output.
 	Observe func(m Module, in, out *autograd.Var)
@@ -82,8 +85,68 @@ func NewCtx() *Ctx {
 	return &Ctx{Arena: new(tensor.Arena), gemm: asm.NewWorkspace()}
 }
 
-// Reset returns every tensor of the previous pass to the arena.
-func (c *Ctx) Reset() { c.Arena.Reset() }
+// Reset returns every tensor of the previous pass to the arena and
+// forgets the recorded operations.
+func (c *Ctx) Reset() {
+	c.Arena.Reset()
+	if c.Tape != nil {
+		c.Tape.Reset()
+	}
+}
+
+// Record switches recording for backward passes on (with a tape whose
+// gradients share the context's arena) or off (no-grad mode).
+func (c *Ctx) Record(on bool) {
+	if !on {
+		c.Tape = nil
+		return
+	}
+	if c.Tape == nil {
+		c.Tape = &autograd.Tape{Arena: c.Arena, SampleScale: 1}
+	}
+}
+
+// Backward propagates from the scalar loss through the recorded pass.
+func (c *Ctx) Backward(loss *autograd.Var) { c.Tape.Backward(loss, 1) }
+
+// copyOf returns an arena copy of t.
+func (c *Ctx) copyOf(t *tensor.Tensor) *tensor.Tensor {
+	u := c.Arena.Get(t.Shape...)
+	copy(u.Data, t.Data)
+	return u
+}
+
+// record registers y's backward function when c records.
+func (c *Ctx) record(op string, src any, y *autograd.Var, backward func(), inputs ...*autograd.Var) {
+	if c.Tape != nil {
+		c.Tape.Record(op, src, y, backward, inputs...)
+	}
+}
+
+// grad returns v's gradient buffer for accumulation, or nil when v needs none.
+func (c *Ctx) grad(v *autograd.Var) *tensor.Tensor {
+	if !autograd.Wants(v) {
+		return nil
+	}
+	return c.Tape.Grad(v)
+}
+
+// sq returns the per-sample squared-gradient sink of a weight and bias, or
+// nil when neither tracks them.
+func (c *Ctx) sq(w, b *autograd.Var) *tensor.SquaredGrads {
+	var s tensor.SquaredGrads
+	if w != nil && w.SqGrad != nil {
+		s.W = w.SqGrad.Data
+	}
+	if b != nil && b.SqGrad != nil {
+		s.B = b.SqGrad.Data
+	}
+	if s.W == nil && s.B == nil {
+		return nil
+	}
+	s.Scale = c.Tape.SampleScale
+	return &s
+}
 
 // Get returns a Var over an arena tensor of the given shape whose contents
 // the caller must overwrite.

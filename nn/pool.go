@@ -28,6 +28,11 @@ func (m *MaxPool2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	ho, wo := m.OutSize(h, w, m.Kernel, m.Kernel)
 	y := c.Get(n, ch, ho, wo)
 	tensor.MaxPool2d(y.Value, x.Value, m.Kernel, m.Kernel, m.ConvParams)
+	c.record("maxpool2d", m, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.MaxPool2dBackward(dx, y.Grad, x.Value, m.Kernel, m.Kernel, m.ConvParams)
+		}
+	}, x)
 	return c.observe(m, x, y)
 }
 
@@ -56,6 +61,11 @@ func (m *AvgPool2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	ho, wo := m.OutSize(h, w, m.Kernel, m.Kernel)
 	y := c.Get(n, ch, ho, wo)
 	tensor.AvgPool2d(y.Value, x.Value, m.Kernel, m.Kernel, m.ConvParams)
+	c.record("avgpool2d", m, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.AvgPool2dBackward(dx, y.Grad, m.Kernel, m.Kernel, m.ConvParams)
+		}
+	}, x)
 	return c.observe(m, x, y)
 }
 
@@ -73,10 +83,28 @@ func NewAdaptiveAvgPool2d() *AdaptiveAvgPool2d { return &AdaptiveAvgPool2d{} }
 
 // Forward averages each plane of x: [N, C, H, W].
 func (m *AdaptiveAvgPool2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
-	n, ch, _, _ := x.Value.NCHW()
-	y := c.Get(n, ch, 1, 1)
-	tensor.GlobalAvgPool(y.Value, x.Value)
-	return c.observe(m, x, y)
+	return c.observe(m, x, globalAvgPool(c, m, x, true))
 }
 
 func (m *AdaptiveAvgPool2d) String() string { return "AdaptiveAvgPool2d(output_size=(1, 1))" }
+
+// GlobalAvgPool averages each channel plane: [N, C, H, W] → [N, C], as
+// torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1).
+func GlobalAvgPool(c *Ctx, x *autograd.Var) *autograd.Var { return globalAvgPool(c, nil, x, false) }
+
+func globalAvgPool(c *Ctx, src any, x *autograd.Var, keepDims bool) *autograd.Var {
+	n, ch, _, _ := x.Value.NCHW()
+	var y *autograd.Var
+	if keepDims {
+		y = c.Get(n, ch, 1, 1)
+	} else {
+		y = c.Get(n, ch)
+	}
+	tensor.GlobalAvgPool(y.Value, x.Value)
+	c.record("global_avgpool", src, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.GlobalAvgPoolBackward(dx, y.Grad)
+		}
+	}, x)
+	return y
+}

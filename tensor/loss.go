@@ -65,3 +65,59 @@ func Argmax(idx []int, x *Tensor) {
 		idx[i] = best
 	}
 }
+
+// CrossEntropySmoothed is CrossEntropy with label smoothing ε, as
+// torch.nn.functional.cross_entropy(label_smoothing=ε): the target of
+// sample i is (1−ε)·onehot(target[i]) + ε/K, and its loss
+// −Σ_k q_k·log softmax(logits[i])_k. It returns the mean and writes each
+// sample's loss into loss (may be nil).
+func CrossEntropySmoothed(loss []float32, logits *Tensor, target []int, eps float32) float64 {
+	if eps == 0 {
+		return CrossEntropy(loss, logits, target)
+	}
+	n, k := logits.Shape[0], logits.Shape[1]
+	var sum float64
+	for i := range n {
+		row := logits.Data[i*k : (i+1)*k]
+		t := target[i]
+		if t < 0 || t >= k {
+			panic(fmt.Sprintf("tensor.CrossEntropy: target %d of sample %d outside [0, %d)", t, i, k))
+		}
+		lse := float64(LogSumExp(row))
+		var l float64
+		for j, v := range row {
+			q := float64(eps) / float64(k)
+			if j == t {
+				q += 1 - float64(eps)
+			}
+			l -= q * (float64(v) - lse)
+		}
+		if loss != nil {
+			loss[i] = float32(l)
+		}
+		sum += l
+	}
+	return sum / float64(n)
+}
+
+// CrossEntropyBackward adds scale·(softmax(logits[i]) − q_i) into
+// dlogits[i] for every sample, where q_i is the (label-smoothed) target
+// distribution: the gradient of scale·Σ_i loss_i. For the mean loss over N
+// samples, scale = upstream/N. logits, dlogits: [N, K].
+func CrossEntropyBackward(dlogits, logits *Tensor, target []int, eps, scale float32) {
+	mustSameShape("CrossEntropyBackward", dlogits, logits)
+	n, k := logits.Shape[0], logits.Shape[1]
+	for i := range n {
+		row := logits.Data[i*k : (i+1)*k]
+		d := dlogits.Data[i*k : (i+1)*k]
+		lse := LogSumExp(row)
+		for j, v := range row {
+			q := eps / float32(k)
+			if j == target[i] {
+				q += 1 - eps
+			}
+			p := float32(math.Exp(float64(v - lse)))
+			d[j] += scale * (p - q)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/nn"
-	"github.com/bonsai-dl/bonsai/tensor"
 )
 
 // Shortcut selects how a CIFAR ResNet block joins inputs of another shape.
@@ -69,10 +68,7 @@ func NewCIFARResNet(depth, classes int, sc Shortcut) (*CIFARResNet, error) {
 func (m *CIFARResNet) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
 	x = nn.Relu(c, m.BN1.Forward(c, m.Conv1.Forward(c, x)))
 	x = m.Layer3.Forward(c, m.Layer2.Forward(c, m.Layer1.Forward(c, x)))
-	n, ch, _, _ := x.Value.NCHW()
-	p := c.Get(n, ch)
-	tensor.GlobalAvgPool(p.Value, x.Value)
-	return m.Linear.Forward(c, p)
+	return m.Linear.Forward(c, nn.GlobalAvgPool(c, x))
 }
 
 // Children lists conv1, bn1, layer1…3 and linear.
@@ -117,9 +113,7 @@ func (b *BasicBlockA) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
 	if b.Shortcut != nil {
 		sc = b.Shortcut.Forward(c, x)
 	}
-	y := c.Get(out.Value.Shape...)
-	tensor.AddRelu(y.Value, out.Value, sc.Value)
-	return y
+	return nn.AddRelu(c, out, sc)
 }
 
 // Children lists conv1, bn1, conv2, bn2 and the shortcut when it has one.
@@ -143,10 +137,7 @@ type ShortcutA struct {
 
 // Forward subsamples and pads x.
 func (s *ShortcutA) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
-	n, _, h, w := x.Value.NCHW()
-	y := c.Get(n, s.Out, (h+s.Stride-1)/s.Stride, (w+s.Stride-1)/s.Stride)
-	tensor.SubsamplePadChannels(y.Value, x.Value, s.Stride, s.PadBefore)
-	return y
+	return nn.SubsamplePadChannels(c, s, x, s.Stride, s.PadBefore, s.Out)
 }
 
 func (s *ShortcutA) String() string {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/nn"
-	"github.com/bonsai-dl/bonsai/tensor"
 )
 
 // ResNet is torchvision's ImageNet ResNet: conv1 (7×7, stride 2) → bn1 →
@@ -89,7 +88,7 @@ func (m *ResNet) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
 		x = l.Forward(c, x)
 	}
 	x = m.AvgPool.Forward(c, x)
-	return m.FC.Forward(c, autograd.NewVar(x.Value.View(x.Value.Shape[0], -1)))
+	return m.FC.Forward(c, nn.Reshape(c, x, x.Value.Shape[0], -1))
 }
 
 // Children lists conv1, bn1, relu, maxpool, layer1…4, avgpool and fc.
@@ -132,9 +131,7 @@ func residual(c *nn.Ctx, out, x *autograd.Var, down *nn.Sequential) *autograd.Va
 	if down != nil {
 		x = down.Forward(c, x)
 	}
-	y := c.Get(out.Value.Shape...)
-	tensor.AddRelu(y.Value, out.Value, x.Value)
-	return y
+	return nn.AddRelu(c, out, x)
 }
 
 // Children lists conv1, bn1, relu, conv2, bn2 and downsample when present.

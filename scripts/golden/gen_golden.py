@@ -26,6 +26,7 @@ Output is deterministic: rerunning produces byte-identical files.
 """
 
 import json
+import zlib
 import math
 import os
 import struct
@@ -387,6 +388,14 @@ def gen_layers():
     def randn(*shape):
         return torch.randn(*shape).numpy().copy()  # float32
 
+    # Gradient cases: for each, grad of sum(output * upstream) with respect to
+    # the input and the parameters, upstream drawn from a generator seeded by
+    # the case name (so adding cases changes no other case).
+    grad_jobs = []
+
+    def grad_job(case, fn, params, rename=None):
+        grad_jobs.append((case, fn, params, rename or {}))
+
     def module_case(case, cfg, module, x32, extra_state=None):
         """Forward a float64 copy of `module` (with float32-stored params)."""
         sd32 = {}
@@ -398,6 +407,7 @@ def gen_layers():
         with torch.no_grad():
             y = m64(d64(x32))
         add(case, cfg, input=x32, output=f32(y), **sd32)
+        grad_job(case, m64, dict(m64.named_parameters()))
         return m64
 
     # ---- conv2d ----
@@ -455,20 +465,25 @@ def gen_layers():
     # ---- relu ----
     x = randn(2, 3, 4, 5)
     add("relu", {"op": "relu"}, input=x, output=f32(F.relu(d64(x))))
+    grad_job("relu", F.relu, {})
 
     # ---- pooling ----
     x = randn(2, 3, 7, 9)
     add("maxpool_k2s2", {"op": "maxpool2d", "kernel": 2, "stride": 2, "padding": 0, "ceil_mode": False},
         input=x, output=f32(F.max_pool2d(d64(x), 2, 2)))
+    grad_job("maxpool_k2s2", lambda t: F.max_pool2d(t, 2, 2), {})
     x = randn(2, 3, 9, 10)
     add("maxpool_k3s2p1", {"op": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1, "ceil_mode": False},
         input=x, output=f32(F.max_pool2d(d64(x), 3, 2, 1)))
+    grad_job("maxpool_k3s2p1", lambda t: F.max_pool2d(t, 3, 2, 1), {})
     x = randn(2, 3, 8, 6)
     add("avgpool_k2s2", {"op": "avgpool2d", "kernel": 2, "stride": 2, "padding": 0},
         input=x, output=f32(F.avg_pool2d(d64(x), 2, 2)))
+    grad_job("avgpool_k2s2", lambda t: F.avg_pool2d(t, 2, 2), {})
     x = randn(2, 5, 7, 3)
     add("adaptive_avgpool_1x1", {"op": "adaptive_avgpool2d", "output_size": [1, 1]},
         input=x, output=f32(F.adaptive_avg_pool2d(d64(x), (1, 1))))
+    grad_job("adaptive_avgpool_1x1", lambda t: F.adaptive_avg_pool2d(t, (1, 1)), {})
 
     # ---- linear ----
     module_case("linear", {"op": "linear", "in": 7, "out": 5, "bias": True}, nn.Linear(7, 5), randn(3, 7))
@@ -478,6 +493,8 @@ def gen_layers():
     # rename Sequential keys "1.weight"/"1.bias" to "weight"/"bias"
     for k in ("weight", "bias"):
         tensors["flatten_linear." + k] = tensors.pop("flatten_linear.1." + k)
+    fl = grad_jobs[-1]
+    grad_jobs[-1] = (fl[0], fl[1], fl[2], {"1.weight": "weight", "1.bias": "bias"})
 
     # ---- option-A shortcut ----
     x = randn(2, 4, 7, 6)
@@ -485,6 +502,7 @@ def gen_layers():
     assert tuple(y.shape) == (2, 8, 4, 3)
     add("shortcut_a", {"op": "shortcut_a", "in": 4, "planes": 8, "stride": 2, "pad_each_side": 2},
         input=x, output=f32(y))
+    grad_job("shortcut_a", lambda t: shortcut_a(t, 8), {})
 
     # ---- cross entropy ----
     logits = randn(6, 10) * 2.0
@@ -496,6 +514,20 @@ def gen_layers():
     add("cross_entropy", {"op": "cross_entropy", "classes": 10, "reduction": "mean"},
         input=logits, target=target.numpy().astype(np.float32), output=np.float32(loss.item()),
         per_sample=f32(per), grad_input=f32(grad))
+
+    for case, fn, params, rename in grad_jobs:
+        xg = d64(tensors[case + ".input"]).requires_grad_(True)
+        for p in params.values():
+            p.grad = None
+        y = fn(xg)
+        gen = torch.Generator().manual_seed(zlib.crc32(case.encode()))
+        up32 = torch.randn(tuple(y.shape), generator=gen).numpy().copy()
+        (y * d64(up32)).sum().backward()
+        arrs = {"upstream": up32, "grad.input": f32(xg.grad)}
+        for name, p in params.items():
+            arrs["grad." + rename.get(name, name)] = f32(p.grad)
+        for k, v in arrs.items():
+            tensors[case + "." + k] = np.asarray(v, dtype=np.float32)
 
     size = write_safetensors(LAYERS_PATH, tensors, meta)
     back, bmeta = read_safetensors(LAYERS_PATH)
