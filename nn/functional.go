@@ -38,7 +38,9 @@ func Relu(c *Ctx, x *autograd.Var) *autograd.Var { return relu(c, nil, x) }
 
 // Reshape returns x viewed with another shape of the same size (one
 // dimension may be −1); the value shares x's data.
-func Reshape(c *Ctx, x *autograd.Var, shape ...int) *autograd.Var { return reshape(c, nil, x, shape...) }
+func Reshape(c *Ctx, x *autograd.Var, shape ...int) *autograd.Var {
+	return reshape(c, nil, x, shape...)
+}
 
 func reshape(c *Ctx, src any, x *autograd.Var, shape ...int) *autograd.Var {
 	y := autograd.NewVar(x.Value.View(shape...))
