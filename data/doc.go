@@ -27,5 +27,45 @@
 //
 // Dataset.Normalize turns a batch of images into float32 CHW tensors,
 // v = (p/255 − mean[c]) / std[c], bit for bit as torchvision's ToTensor
-// followed by Normalize.
+// followed by Normalize. CIFAR10Mean and CIFAR10Std are the training set's
+// per-channel statistics, the usual choice for training.
+//
+// # Augmentation
+//
+// PyTorch's CIFAR recipe, RandomCrop(32, padding=4) then
+// RandomHorizontalFlip(0.5) then ToTensor and Normalize: a CropFlip names
+// the crop window in the zero-padded 40×40 image and whether to flip, and
+// Dataset.NormalizeCropFlip applies it. Padding pixels are raw zeros, so
+// they become (0 − mean)/std after normalisation, as in torchvision.
+//
+// # Training batches
+//
+// A Loader (NewLoader, LoaderConfig) cuts a Dataset into batches of float32
+// images and int labels. Loader.Epoch(e, from) returns an EpochIter whose
+// background goroutines prepare the batches one or two ahead of the
+// caller, in three buffers reused from batch to batch and epoch to epoch;
+// EpochIter.Next hands out each Batch, valid until the next call, and
+// EpochIter.Close stops early:
+//
+//	it := l.Epoch(epoch, 0)
+//	defer it.Close()
+//	for b, ok := it.Next(); ok; b, ok = it.Next() {
+//		// b.X is [b.N, 3, 32, 32], b.Labels is [b.N]
+//	}
+//
+// # Reproducibility
+//
+// All randomness is a pure function of the seed: epoch e visits the images
+// in the order Permutation(n, seed, e), and the sample at position k of
+// that order is augmented by DrawCropFlip(seed, e, k). A batch therefore
+// depends only on the Dataset, the configuration, the epoch and its index
+// — not on goroutine timing or the number of workers — the sample stream
+// of an epoch is the same for every batch size, and Epoch(e, k) resumes an
+// interrupted epoch exactly at batch k. Both draws use math/rand/v2's PCG
+// (PCG-DXSM, whose output Go's own tests pin), with bounded values and
+// shuffling written out in this package rather than taken from rand.Rand,
+// so runs also repeat across Go versions; TestStreamsPinned guards this.
+//
+// Dataset.Subset copies chosen images into a new Dataset, for example to
+// hold out a validation set.
 package data
