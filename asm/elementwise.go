@@ -14,8 +14,11 @@ import (
 // explicit float32 conversion, float32(x*y) + z, which the Go specification defines as two
 // separately rounded operations: the compiler may not fuse them into an FMA. (Without the
 // conversion gc does fuse x*y + z on arm64, ppc64le, s390x, riscv64, and on amd64 when built
-// with GOAMD64=v3 or higher; the default GOAMD64=v1 never fuses.) Future SIMD kernels behind
-// these functions must round the same way, i.e. use a multiply and an add, not an FMA.
+// with GOAMD64=v3 or higher; the default GOAMD64=v1 never fuses.) The SIMD kernels behind
+// these functions (AVX2, on the AVX2 and AVX512 paths: see dispatch.go and _gen) round the
+// same way, a multiply and then an add, and process the first len &^ 7 elements; the rest
+// goes through the loops below. Their results are bit-identical on every path (NaN payloads
+// aside: which NaN operand propagates may differ, a NaN stays a NaN).
 
 // relu returns v > 0 ? v : 0 without a branch: a data-dependent branch on the sign of
 // activations mispredicts about half the time and made these loops ~15× slower. It works on
@@ -42,7 +45,12 @@ func checkLen(fn, name string, got, want int) {
 func Axpy(alpha float32, x, y []float32) {
 	checkLen("Axpy", "x", len(x), len(y))
 	x = x[:len(y)]
-	for i := range y {
+	i := 0
+	if ew := cur().ew; ew != nil && len(y) >= 8 {
+		ew.axpy(alpha, x, y)
+		i = len(y) &^ 7
+	}
+	for ; i < len(y); i++ {
 		y[i] += float32(alpha * x[i])
 	}
 }
@@ -51,7 +59,12 @@ func Axpy(alpha float32, x, y []float32) {
 //
 // Reference loop: for i := range x { x[i] = alpha * x[i] }
 func Scale(alpha float32, x []float32) {
-	for i := range x {
+	i := 0
+	if ew := cur().ew; ew != nil && len(x) >= 8 {
+		ew.scale(alpha, x)
+		i = len(x) &^ 7
+	}
+	for ; i < len(x); i++ {
 		x[i] *= alpha
 	}
 }
@@ -65,7 +78,12 @@ func Add(dst, a, b []float32) {
 	checkLen("Add", "b", len(b), len(dst))
 	a = a[:len(dst)]
 	b = b[:len(dst)]
-	for i := range dst {
+	i := 0
+	if ew := cur().ew; ew != nil && len(dst) >= 8 {
+		ew.add(dst, a, b)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
 		dst[i] = a[i] + b[i]
 	}
 }
@@ -77,8 +95,13 @@ func Add(dst, a, b []float32) {
 func Relu(dst, src []float32) {
 	checkLen("Relu", "src", len(src), len(dst))
 	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] = relu(v)
+	i := 0
+	if ew := cur().ew; ew != nil && len(dst) >= 8 {
+		ew.relu(dst, src)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = relu(src[i])
 	}
 }
 
@@ -91,8 +114,13 @@ func Relu(dst, src []float32) {
 func ScaleShift(dst, src []float32, scale, shift float32) {
 	checkLen("ScaleShift", "src", len(src), len(dst))
 	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] = float32(v*scale) + shift
+	i := 0
+	if ew := cur().ew; ew != nil && len(dst) >= 8 {
+		ew.scaleShift(dst, src, scale, shift)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = float32(src[i]*scale) + shift
 	}
 }
 
@@ -104,8 +132,13 @@ func ScaleShift(dst, src []float32, scale, shift float32) {
 func ScaleShiftRelu(dst, src []float32, scale, shift float32) {
 	checkLen("ScaleShiftRelu", "src", len(src), len(dst))
 	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] = relu(float32(v*scale) + shift)
+	i := 0
+	if ew := cur().ew; ew != nil && len(dst) >= 8 {
+		ew.scaleShiftRelu(dst, src, scale, shift)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = relu(float32(src[i]*scale) + shift)
 	}
 }
 
@@ -118,7 +151,12 @@ func AddRelu(dst, a, b []float32) {
 	checkLen("AddRelu", "b", len(b), len(dst))
 	a = a[:len(dst)]
 	b = b[:len(dst)]
-	for i := range dst {
+	i := 0
+	if ew := cur().ew; ew != nil && len(dst) >= 8 {
+		ew.addRelu(dst, a, b)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
 		dst[i] = relu(a[i] + b[i])
 	}
 }
@@ -136,6 +174,13 @@ func AddRelu(dst, a, b []float32) {
 //	for i, v := range x { s[i%8] += v }
 //	return ((s[0]+s[1])+(s[2]+s[3])) + ((s[4]+s[5])+(s[6]+s[7]))
 func Sum(x []float32) float32 {
+	if ew := cur().ew; ew != nil && len(x) >= 8 {
+		s := ew.sum(x)
+		for i, v := range x[len(x)&^7:] { // tail: element 8q+r goes to accumulator r
+			s[i] += v
+		}
+		return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+	}
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	for len(x) >= 8 {
 		v := (*[8]float32)(x)
@@ -167,6 +212,14 @@ func Sum(x []float32) float32 {
 //	return ((s[0]+s[1])+(s[2]+s[3])) + ((s[4]+s[5])+(s[6]+s[7]))
 func Dot(x, y []float32) float32 {
 	checkLen("Dot", "y", len(y), len(x))
+	if ew := cur().ew; ew != nil && len(x) >= 8 {
+		s := ew.dot(x, y)
+		t := len(x) &^ 7
+		for i := range x[t:] { // tail: element 8q+r goes to accumulator r
+			s[i] += float32(x[t+i] * y[t+i])
+		}
+		return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+	}
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	y = y[:len(x)]
 	if len(x) >= 8 && len(y) >= 8 {

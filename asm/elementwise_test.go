@@ -49,10 +49,12 @@ func reluLoop(v float32) float32 {
 
 // TestElementwise compares every element-wise kernel with its reference loop, bit for bit,
 // on lengths 0…67, with and without special values, in place and out of place.
-func TestElementwise(t *testing.T) {
+func TestElementwise(t *testing.T) { forEachPath(t, testElementwise) }
+
+func testElementwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	const alpha, scale, shift = float32(-0.7), float32(1.37), float32(-0.21)
-	for n := 0; n <= 67; n++ {
+	for _, n := range lengths() {
 		for _, special := range []bool{false, true} {
 			x := testVector(rng, n, special)
 			y := testVector(rng, n, special)
@@ -143,7 +145,9 @@ func TestElementwise(t *testing.T) {
 }
 
 // TestSumOrder pins the documented summation order with inputs where order matters.
-func TestSumOrder(t *testing.T) {
+func TestSumOrder(t *testing.T) { forEachPath(t, testSumOrder) }
+
+func testSumOrder(t *testing.T) {
 	// 1e8 and -1e8 both land in accumulator 0 and cancel there; the ones live in
 	// accumulators 1…7. A strictly sequential sum loses every one against 1e8 (the float32
 	// spacing there is 8) and returns 0.
@@ -180,7 +184,9 @@ func TestElementwisePanics(t *testing.T) {
 	expectPanic(t, "Dot: len(y)", func() { Dot(a, b) })
 }
 
-func TestElementwiseNoAlloc(t *testing.T) {
+func TestElementwiseNoAlloc(t *testing.T) { forEachPath(t, testElementwiseNoAlloc) }
+
+func testElementwiseNoAlloc(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
@@ -229,4 +235,14 @@ func BenchmarkElementwise(b *testing.B) {
 		})
 	}
 	_ = sink
+}
+
+// lengths are the vector lengths TestElementwise tries: 0…67 (every tail of the 8-lane and
+// 32-element loops) and a few longer ones.
+func lengths() []int {
+	var ns []int
+	for n := 0; n <= 67; n++ {
+		ns = append(ns, n)
+	}
+	return append(ns, 100, 257, 1031)
 }

@@ -37,7 +37,7 @@ const (
 	nr = 2 // columns of a micro-tile (width of packed op(B) micro-panels)
 )
 
-// kernel4x2 and the unrolled paths of packA/packB are written for 4×2 tiles; this fails to
+// kernel4x2 is written for 4×2 tiles; this fails to
 // compile if mr or nr is changed without revisiting them.
 var _ = [1]struct{}{}[(mr-4)*(mr-4)+(nr-2)*(nr-2)]
 
@@ -260,16 +260,18 @@ func kernel4x2(kc int, a, b []float32, t *[mr * nr]float32) {
 	t[6], t[7] = c30, c31
 }
 
-// storeTile merges the rows×cols top-left part of the micro-tile t into c (row stride ldc):
+// storeTile merges the rows×cols top-left part of the tile t (row stride ldt) into c (row
+// stride ldc):
 //
 //	beta == 0: c[i*ldc+j] = alpha*t            (old c ignored, even NaN)
 //	otherwise: c[i*ldc+j] = alpha*t + beta*c   (beta == 1 skips the multiply: exact anyway)
 //
-// alpha == 1 skips the multiply by alpha (also exact).
-func storeTile(t *[mr * nr]float32, rows, cols int, alpha, beta float32, c []float32, ldc int) {
+// alpha == 1 skips the multiply by alpha (also exact). The products are rounded before the
+// sum, as in the assembly micro-kernels' own merge.
+func storeTile(t []float32, ldt, rows, cols int, alpha, beta float32, c []float32, ldc int) {
 	for i := 0; i < rows; i++ {
 		row := c[i*ldc : i*ldc+cols]
-		tr := t[i*nr : i*nr+cols]
+		tr := t[i*ldt : i*ldt+cols]
 		switch {
 		case beta == 0 && alpha == 1:
 			copy(row, tr)
@@ -283,11 +285,11 @@ func storeTile(t *[mr * nr]float32, rows, cols int, alpha, beta float32, c []flo
 			}
 		case beta == 1:
 			for j, v := range tr {
-				row[j] += alpha * v
+				row[j] += float32(alpha * v)
 			}
 		default:
 			for j, v := range tr {
-				row[j] = alpha*v + beta*row[j]
+				row[j] = float32(alpha*v) + float32(beta*row[j])
 			}
 		}
 	}

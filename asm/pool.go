@@ -29,6 +29,7 @@ type Workspace struct {
 type partBuf struct {
 	a []float32 // packed mc×kc block of op(A)
 	b []float32 // packed kc×nc panel of op(B)
+	t []float32 // one mr×nr edge tile
 }
 
 // NewWorkspace returns an empty Workspace; its buffers are allocated by the first Sgemm

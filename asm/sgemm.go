@@ -6,7 +6,8 @@ import (
 	"sync/atomic"
 )
 
-// Default cache-blocking parameters of Sgemm; see SetBlockSizes.
+// Built-in cache-blocking parameters of the Generic path (4×2 micro-tile); see SetBlockSizes.
+// The SIMD paths derive theirs from the cache sizes the CPU reports (see blockDefaults).
 const (
 	DefaultMC = 128  // rows of op(A) packed per block (mc×kc floats, 128 KiB, meant for L2)
 	DefaultKC = 256  // depth of one packed slice (kc×nr micro-panel of op(B): 2 KiB, for L1)
@@ -18,39 +19,51 @@ const parallelThreshold = 64 * 64 * 64
 
 type blockSizes struct{ mc, kc, nc int }
 
-var blocks atomic.Pointer[blockSizes]
+// override holds the values given to SetBlockSizes (0: the path's default).
+var override atomic.Pointer[blockSizes]
 
-func init() { blocks.Store(&blockSizes{DefaultMC, DefaultKC, DefaultNC}) }
+func init() { override.Store(&blockSizes{}) }
 
-// SetBlockSizes overrides Sgemm's cache-blocking parameters: mc rows of op(A) are packed per
-// block (rounded up to a multiple of the micro-tile height), kc is the depth of each packed
-// slice of the k dimension, nc columns of op(B) are packed per panel (rounded up to a
-// multiple of the micro-tile width). A value ≤ 0 selects the default (DefaultMC, DefaultKC,
-// DefaultNC), so SetBlockSizes(0, 0, 0) restores all defaults.
+// SetBlockSizes overrides Sgemm's cache-blocking parameters on every path: mc rows of op(A)
+// are packed per block (rounded up to a multiple of the micro-tile height), kc is the depth
+// of each packed slice of the k dimension, nc columns of op(B) are packed per panel (rounded
+// up to a multiple of the micro-tile width). A value ≤ 0 selects the path's default (derived
+// from the CPU's cache sizes, see the package documentation), so SetBlockSizes(0, 0, 0)
+// restores all defaults.
 //
 // The setting is global and takes effect for calls that start after SetBlockSizes returns;
 // it is safe to call concurrently with Sgemm. mc and nc only affect speed; kc also decides
 // where the k-sum is split into partial sums that are merged into C one after the other, so
 // changing kc can change the rounding of results (never their dependence on GOMAXPROCS).
 func SetBlockSizes(mc, kc, nc int) {
-	if mc <= 0 {
-		mc = DefaultMC
-	}
-	if kc <= 0 {
-		kc = DefaultKC
-	}
-	if nc <= 0 {
-		nc = DefaultNC
-	}
-	mc = roundUp(mc, mr)
-	nc = roundUp(nc, nr)
-	blocks.Store(&blockSizes{mc, kc, nc})
+	override.Store(&blockSizes{max(mc, 0), max(kc, 0), max(nc, 0)})
 }
 
-// BlockSizes reports the cache-blocking parameters in force (see SetBlockSizes).
+// BlockSizes reports the cache-blocking parameters in force on the current path (see
+// SetBlockSizes and CurrentPath), rounded as Sgemm uses them.
 func BlockSizes() (mc, kc, nc int) {
-	bs := blocks.Load()
+	bs := cur().gemm.blocks()
 	return bs.mc, bs.kc, bs.nc
+}
+
+// blocks returns the block sizes for kernel g: the override where set, else g's defaults,
+// with mc and nc rounded up to tile multiples.
+func (g *gemmKernel) blocks() blockSizes {
+	o := override.Load()
+	d := g.defaults()
+	bs := blockSizes{o.mc, o.kc, o.nc}
+	if bs.mc == 0 {
+		bs.mc = d.mc
+	}
+	if bs.kc == 0 {
+		bs.kc = d.kc
+	}
+	if bs.nc == 0 {
+		bs.nc = d.nc
+	}
+	bs.mc = roundUp(bs.mc, g.mr)
+	bs.nc = roundUp(bs.nc, g.nr)
+	return bs
 }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
@@ -121,10 +134,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		ws = wsPool.Get().(*Workspace)
 		defer wsPool.Put(ws)
 	}
-	bs := blocks.Load()
-	pr, pc := partition(m, n, maxParts(m, n, k, runtime.GOMAXPROCS(0)), bs.nc)
+	kern := cur().gemm
+	bs := kern.blocks()
+	pr, pc := partition(m, n, maxParts(m, n, k, runtime.GOMAXPROCS(0)), bs.nc, kern.mr, kern.nr)
 	ws.ensureParts(pr * pc)
 	ws.job = sgemmJob{
+		kern:   kern,
 		transA: transA, transB: transB,
 		m: m, n: n, k: k,
 		alpha: alpha, beta: beta,
@@ -174,6 +189,7 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 
 // sgemmJob is one Sgemm call as seen by the workers.
 type sgemmJob struct {
+	kern           *gemmKernel // the path's micro-kernel, snapshot for this call
 	transA, transB bool
 	m, n, k        int
 	alpha, beta    float32
@@ -201,7 +217,7 @@ func maxParts(m, n, k, procs int) int {
 // (c) and its op(A) rows once per nc-wide panel (r·⌈c/nc⌉), a packed element costing about
 // packCost multiply-adds. The grid with the smallest cost of its largest rectangle wins.
 // The result only affects speed, never the value of any element of C.
-func partition(m, n, p, nc int) (pr, pc int) {
+func partition(m, n, p, nc, mr, nr int) (pr, pc int) {
 	mu := (m + mr - 1) / mr
 	nu := (n + nr - 1) / nr
 	if p > mu*nu {
@@ -246,6 +262,7 @@ func split(units, parts, i int) (lo, hi int) {
 func (ws *Workspace) runPart(w int) {
 	j := &ws.job
 	pi, pj := w/j.pc, w%j.pc
+	mr, nr := j.kern.mr, j.kern.nr
 	u0, u1 := split((j.m+mr-1)/mr, j.pr, pi)
 	v0, v1 := split((j.n+nr-1)/nr, j.pc, pj)
 	r0, r1 := u0*mr, min(u1*mr, j.m)
@@ -258,36 +275,80 @@ func (ws *Workspace) runPart(w int) {
 
 // gemmRect computes rows [r0, r1) × columns [c0, c1) of C with the GotoBLAS loop nest:
 // nc-wide panels of op(B), kc-deep slices of k, mc-tall blocks of op(A), then nr-wide by
-// mr-tall micro-tiles.
+// mr-tall micro-tiles. Full tiles are merged into C by the micro-kernel itself; edge tiles
+// are computed in full into buf.t (the packed operands are zero-padded) and merged by
+// storeTile, with the same rounding.
+//
+// When the kernel allows it and B is not transposed, small-m products read full-width
+// micro-panels of op(B) in place instead of packing them (see useDirectB); only a partial
+// last micro-panel is packed then. The values the kernel sees are the same either way.
 func gemmRect(j *sgemmJob, r0, r1, c0, c1 int, buf *partBuf) {
-	var t [mr * nr]float32
+	kern := j.kern
+	mr, nr := kern.mr, kern.nr
 	kcMax := min(j.kc, j.k)
+	direct := kern.direct && !j.transB && useDirectB(j.m, kern)
 	buf.a = grow(buf.a, roundUp(min(j.mc, r1-r0), mr)*kcMax)
-	buf.b = grow(buf.b, roundUp(min(j.nc, c1-c0), nr)*kcMax)
+	if direct {
+		buf.b = grow(buf.b, nr*kcMax)
+	} else {
+		buf.b = grow(buf.b, roundUp(min(j.nc, c1-c0), nr)*kcMax)
+	}
+	buf.t = grow(buf.t, mr*nr)
 	for jc := c0; jc < c1; jc += j.nc {
 		nb := min(j.nc, c1-jc)
+		full := nb / nr * nr // columns in complete micro-panels
 		for pc := 0; pc < j.k; pc += j.kc {
 			kb := min(j.kc, j.k-pc)
 			beta := j.beta
 			if pc > 0 {
 				beta = 1
 			}
-			pb := buf.b[:roundUp(nb, nr)*kb]
-			packB(j.transB, kb, nb, j.b, j.ldb, pc, jc, pb)
+			var pb []float32
+			switch {
+			case !direct:
+				pb = buf.b[:roundUp(nb, nr)*kb]
+				packB(kern, j.transB, kb, nb, j.b, j.ldb, pc, jc, pb)
+			case full < nb:
+				pb = buf.b[:nr*kb]
+				packB(kern, false, kb, nb-full, j.b, j.ldb, pc, jc+full, pb)
+			}
 			for ic := r0; ic < r1; ic += j.mc {
 				mb := min(j.mc, r1-ic)
 				pa := buf.a[:roundUp(mb, mr)*kb]
-				packA(j.transA, mb, kb, j.a, j.lda, ic, pc, pa)
+				packA(kern, j.transA, mb, kb, j.a, j.lda, ic, pc, pa)
 				for jr := 0; jr < nb; jr += nr {
 					cols := min(nr, nb-jr)
-					bp := pb[jr*kb : (jr+nr)*kb]
+					bp, ldb := pb, nr
+					switch {
+					case !direct:
+						bp = pb[jr*kb : (jr+nr)*kb]
+					case jr < full:
+						bp, ldb = j.b[pc*j.ldb+jc+jr:], j.ldb
+					}
 					for ir := 0; ir < mb; ir += mr {
-						kernel4x2(kb, pa[ir*kb:(ir+mr)*kb], bp, &t)
+						rows := min(mr, mb-ir)
+						ap := pa[ir*kb : (ir+mr)*kb]
 						off := (ic+ir)*j.ldc + jc + jr
-						storeTile(&t, min(mr, mb-ir), cols, j.alpha, beta, j.c[off:], j.ldc)
+						if rows == mr && cols == nr {
+							kern.micro(kb, ap, bp, ldb, j.c[off:], j.ldc, j.alpha, beta)
+							continue
+						}
+						kern.micro(kb, ap, bp, ldb, buf.t, nr, 1, 0)
+						storeTile(buf.t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
 					}
 				}
 			}
 		}
 	}
 }
+
+// useDirectB reports whether an m-row product reads op(B) in place. Packing a micro-panel
+// of op(B) costs a copy of it; reading it in place costs strided loads (one row of nr floats
+// per k-step, ldb apart) on each of the ⌈m/mr⌉ tiles that use it. With few row tiles the copy
+// is the larger cost (it doubles the memory traffic of the wide, short im2col products).
+func useDirectB(m int, kern *gemmKernel) bool {
+	return m <= directMaxTiles*kern.mr
+}
+
+// directMaxTiles is the most row tiles for which op(B) is read in place (see useDirectB).
+var directMaxTiles = 8

@@ -1,0 +1,271 @@
+// Command _gen generates Bonsai's amd64 kernels (../kernels_amd64.s and the Go stubs in
+// ../kernels_amd64.go) with avo. Run it through `go generate` in package asm:
+//
+//	cd asm && go generate
+//
+// It lives in its own module so that the main module does not depend on avo. CI regenerates
+// the files and fails when they differ from the committed ones.
+//
+// Conventions of the generated code: ABI0 functions with pointer or slice arguments, NOSPLIT,
+// no frame; every function that touches YMM/ZMM registers ends with VZEROUPPER. The SGEMM
+// micro-kernels use fixed (physical) registers so that the register blocking is visible in
+// the output; everything else lets avo allocate.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	ConstraintExpr("!noasm,gc")
+
+	sgemmKernel(avx512Tile)
+	sgemmKernel(avx2Tile)
+	fmaPeak("fmaPeakAVX512", 512)
+	fmaPeak("fmaPeakAVX2", 256)
+	copyRows("copyRows48AVX512", 48, 512)
+	copyRows("copyRows24AVX2", 24, 256)
+	copyRows("copyRows8AVX2", 8, 256)
+	copyRows("copyRows4AVX2", 4, 128)
+	elementwise()
+
+	Generate()
+}
+
+// tile describes one register-blocked SGEMM micro-kernel: an mr×nr tile of C held in mr·nv
+// vector accumulators of width lanes, nr = nv·lanes.
+type tile struct {
+	name  string
+	mr    int // rows of C per tile (broadcast elements of packed A per k-step)
+	nv    int // vectors per row (nr = nv·lanes)
+	bits  int // vector width: 256 (AVX2, YMM) or 512 (AVX-512, ZMM)
+	isa   string
+	accs  []VecPhysical // accumulators, row i vector v = accs[i*nv+v]
+	bvec  []VecPhysical // the nv vectors of one row of B
+	bcast []VecPhysical // broadcast registers used in rotation
+}
+
+func (t tile) lanes() int { return t.bits / 32 }
+func (t tile) nr() int    { return t.nv * t.lanes() }
+
+var zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+
+// AVX-512: 8×48, 24 ZMM accumulators, 3 for a row of B, 5 broadcast registers. Per k-step 3
+// vector loads, 8 broadcasts and 24 FMAs (12 cycles at two 512-bit FMAs per cycle).
+var avx512Tile = tile{name: "sgemmKernel8x48AVX512", mr: 8, nv: 3, bits: 512, isa: "AVX-512F",
+	accs: zmm[:24], bvec: zmm[24:27], bcast: zmm[27:32]}
+
+// AVX2: 4×24, 12 YMM accumulators, 3 for a row of B, 1 broadcast register. Per k-step 3
+// vector loads, 4 broadcasts and 12 FMAs (6 cycles at two 256-bit FMAs per cycle).
+var avx2Tile = tile{name: "sgemmKernel4x24AVX2", mr: 4, nv: 3, bits: 256, isa: "AVX2 and FMA3",
+	accs: ymm[:12], bvec: ymm[12:15], bcast: ymm[15:16]}
+
+func zero(v VecPhysical, bits int) {
+	if bits == 512 {
+		VPXORD(v, v, v)
+	} else {
+		VXORPS(v, v, v)
+	}
+}
+
+// sgemmKernel emits
+//
+//	func name(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+//
+// which computes one full mr×nr tile of C:
+//
+//	s[i][j] = Σ_{p<k} a[p*mr+i]·b[p*ldb+j]     (one FMA chain per element, p increasing)
+//	c[i*ldc+j] = alpha·s[i][j]                 if beta == 0 (old C ignored, even NaN)
+//	c[i*ldc+j] = alpha·s[i][j] + beta·c[i*ldc+j] otherwise (products rounded, then added)
+//
+// for i < mr, j < nr. a is a packed micro-panel of op(A) (mr floats per k-step), b points at
+// k rows of nr floats, ldb floats apart (nr for a packed micro-panel of op(B), the matrix's
+// own leading dimension when B is used in place). k ≥ 1.
+func sgemmKernel(t tile) {
+	TEXT(t.name, NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes one %d×%d tile of C with %s (see sgemmKernel in _gen/main.go):", t.name, t.mr, t.nr(), t.isa),
+		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.", t.mr))
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldb) // bytes
+	SHLQ(U8(2), ldc)
+	ldb3 := GP64()
+	LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+	ldb4 := GP64()
+	MOVQ(ldb, ldb4)
+	SHLQ(U8(2), ldb4)
+
+	for _, r := range t.accs {
+		zero(r, t.bits)
+	}
+	vbytes := t.bits / 8
+	nb := 0 // rotating broadcast register
+	step := func(bRow Mem, aOff int) {
+		for v := 0; v < t.nv; v++ {
+			VMOVUPS(bRow.Offset(v*vbytes), t.bvec[v])
+		}
+		for i := 0; i < t.mr; i++ {
+			bc := t.bcast[nb%len(t.bcast)]
+			nb++
+			VBROADCASTSS(Mem{Base: a, Disp: aOff + 4*i}, bc)
+			for v := 0; v < t.nv; v++ {
+				VFMADD231PS(bc, t.bvec[v], t.accs[i*t.nv+v])
+			}
+		}
+	}
+	const unroll = 4
+	Label(t.name + "_loop4")
+	CMPQ(k, U8(unroll))
+	JL(LabelRef(t.name + "_tail"))
+	step(Mem{Base: b}, 0)
+	step(Mem{Base: b, Index: ldb, Scale: 1}, 4*t.mr)
+	step(Mem{Base: b, Index: ldb, Scale: 2}, 8*t.mr)
+	step(Mem{Base: b, Index: ldb3, Scale: 1}, 12*t.mr)
+	ADDQ(ldb4, b)
+	ADDQ(U32(unroll*4*t.mr), a)
+	SUBQ(U8(unroll), k)
+	JMP(LabelRef(t.name + "_loop4"))
+
+	Label(t.name + "_tail")
+	TESTQ(k, k)
+	JZ(LabelRef(t.name + "_merge"))
+	step(Mem{Base: b}, 0)
+	ADDQ(ldb, b)
+	ADDQ(U32(4*t.mr), a)
+	DECQ(k)
+	JMP(LabelRef(t.name + "_tail"))
+
+	Label(t.name + "_merge")
+	alpha, _ := Param("alpha").Resolve()
+	beta, _ := Param("beta").Resolve()
+	va, vb, tmp := t.bvec[0], t.bvec[1], t.bvec[2]
+	VBROADCASTSS(alpha.Addr, va)
+	for _, r := range t.accs {
+		VMULPS(va, r, r)
+	}
+	bbits := GP32()
+	MOVL(beta.Addr, bbits)
+	ANDL(U32(0x7fffffff), bbits) // beta == ±0
+	JZ(LabelRef(t.name + "_store"))
+	VBROADCASTSS(beta.Addr, vb)
+	for i := 0; i < t.mr; i++ {
+		for v := 0; v < t.nv; v++ {
+			m := Mem{Base: c, Disp: v * vbytes}
+			VMULPS(m, vb, tmp)
+			VADDPS(tmp, t.accs[i*t.nv+v], t.accs[i*t.nv+v])
+			VMOVUPS(t.accs[i*t.nv+v], m)
+		}
+		if i+1 < t.mr {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(t.name + "_store")
+	for i := 0; i < t.mr; i++ {
+		for v := 0; v < t.nv; v++ {
+			VMOVUPS(t.accs[i*t.nv+v], Mem{Base: c, Disp: v * vbytes})
+		}
+		if i+1 < t.mr {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// fmaPeak emits func name(n int): n iterations of 24 FMAs over 12 independent accumulator
+// chains (2 per chain per iteration), i.e. n·24·lanes·2 floating-point operations. With an
+// FMA latency of 4 cycles and two FMA pipes, 8 chains keep the pipes full; 12 leave slack.
+func fmaPeak(name string, bits int) {
+	TEXT(name, NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("%s runs n iterations of 24 independent %d-bit FMAs (12 chains): the FMA peak.", name, bits))
+	n := Load(Param("n"), GP64())
+	regs := zmm
+	if bits == 256 {
+		regs = ymm
+	}
+	acc := regs[:12]
+	x, y := regs[12], regs[13]
+	for _, r := range append(acc, x, y) {
+		zero(r, bits)
+	}
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for u := 0; u < 2; u++ {
+		for _, r := range acc {
+			VFMADD231PS(x, y, r)
+		}
+	}
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// copyRows emits func name(rows int, src *float32, lds int, dst *float32): dst[p*w+j] =
+// src[p*lds+j] for p < rows, j < w — the packing of full-width micro-panels whose source rows
+// are contiguous (op(B) not transposed, or op(A) transposed).
+func copyRows(name string, w, bits int) {
+	TEXT(name, NOSPLIT, "func(rows int, src *float32, lds int, dst *float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s copies rows rows of %d floats, lds floats apart in src, to consecutive rows of dst.", name, w))
+	rows := Load(Param("rows"), GP64())
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	dst := Load(Param("dst"), GP64())
+	SHLQ(U8(2), lds)
+	vbytes := bits / 8
+	nv := w * 4 / vbytes
+	var regs []VecVirtual
+	for i := 0; i < 2*nv; i++ {
+		switch bits {
+		case 512:
+			regs = append(regs, ZMM())
+		case 256:
+			regs = append(regs, YMM())
+		default:
+			regs = append(regs, XMM())
+		}
+	}
+	Label(name + "_loop2")
+	CMPQ(rows, U8(2))
+	JL(LabelRef(name + "_tail"))
+	for v := 0; v < nv; v++ {
+		VMOVUPS(Mem{Base: src, Disp: v * vbytes}, regs[v])
+		VMOVUPS(Mem{Base: src, Index: lds, Scale: 1, Disp: v * vbytes}, regs[nv+v])
+	}
+	for v := 0; v < 2*nv; v++ {
+		VMOVUPS(regs[v], Mem{Base: dst, Disp: v * vbytes})
+	}
+	LEAQ(Mem{Base: src, Index: lds, Scale: 2}, src)
+	ADDQ(U32(2*w*4), dst)
+	SUBQ(U8(2), rows)
+	JMP(LabelRef(name + "_loop2"))
+	Label(name + "_tail")
+	TESTQ(rows, rows)
+	JZ(LabelRef(name + "_done"))
+	for v := 0; v < nv; v++ {
+		VMOVUPS(Mem{Base: src, Disp: v * vbytes}, regs[v])
+		VMOVUPS(regs[v], Mem{Base: dst, Disp: v * vbytes})
+	}
+	Label(name + "_done")
+	if bits > 128 {
+		VZEROUPPER()
+	}
+	RET()
+}

@@ -1,0 +1,69 @@
+//go:build !noasm && gc
+
+package asm
+
+import "github.com/klauspost/cpuid/v2"
+
+// archPaths reports the SIMD paths of this CPU from cpuid.CPU (which cpuid fills in at
+// start-up, including whether the OS saves YMM/ZMM state). It reads cpuid.CPU on every call,
+// so a test can hide a feature with cpuid.CPU.Disable and see the path disappear.
+func archPaths() []Path {
+	var ps []Path
+	if cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3) {
+		ps = append(ps, AVX2)
+		if cpuid.CPU.Supports(cpuid.AVX512F) {
+			ps = append(ps, AVX512)
+		}
+	}
+	return ps
+}
+
+// ewAVX2 serves both SIMD paths: the element-wise kernels are memory-bound, and 8 lanes are
+// what the fixed reduction order of Sum and Dot is built on.
+var ewAVX2 = &ewKernels{
+	axpy:           axpyAVX2,
+	scale:          scaleAVX2,
+	add:            addAVX2,
+	addRelu:        addReluAVX2,
+	relu:           reluAVX2,
+	scaleShift:     scaleShiftAVX2,
+	scaleShiftRelu: scaleShiftReluAVX2,
+	sum:            func(x []float32) (s [8]float32) { sumAVX2(x, &s); return },
+	dot:            func(x, y []float32) (s [8]float32) { dotAVX2(x, y, &s); return },
+}
+
+var (
+	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true,
+		copyA: copyRows8AVX2, copyB: copyRows48AVX512}
+	avx2Kernel = gemmKernel{mr: 4, nr: 24, micro: microAVX2, direct: true,
+		copyA: copyRows4AVX2, copyB: copyRows24AVX2}
+
+	avx512Impl = &impl{path: AVX512, gemm: &avx512Kernel, ew: ewAVX2}
+	avx2Impl   = &impl{path: AVX2, gemm: &avx2Kernel, ew: ewAVX2}
+)
+
+func implFor(p Path) *impl {
+	switch p {
+	case AVX512:
+		return avx512Impl
+	case AVX2:
+		return avx2Impl
+	}
+	return genericImpl
+}
+
+// microAVX512 and microAVX2 check the extent of every operand (so that the assembly cannot
+// read or write outside the slices) and call the micro-kernel; see gemmKernel.micro.
+func microAVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*8-1]
+	_ = b[(kc-1)*ldb+47]
+	_ = c[7*ldc+47]
+	sgemmKernel8x48AVX512(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+func microAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*4-1]
+	_ = b[(kc-1)*ldb+23]
+	_ = c[3*ldc+23]
+	sgemmKernel4x24AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}

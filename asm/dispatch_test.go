@@ -1,0 +1,107 @@
+package asm
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+)
+
+// forEachPath runs f as a subtest on every path this CPU and build have (AvailablePaths),
+// switching with SetPath, and restores the path in force before.
+func forEachPath(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	prev := CurrentPath()
+	defer mustSetPath(t, prev)
+	for _, p := range AvailablePaths() {
+		mustSetPath(t, p)
+		t.Run(p.String(), f)
+	}
+}
+
+func mustSetPath(t testing.TB, p Path) {
+	t.Helper()
+	if err := SetPath(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resetPath forgets the resolved path, so that the next kernel call resolves it again
+// (from BONSAI_CPU, else the best available).
+func resetPath() { active.Store(nil) }
+
+func TestPaths(t *testing.T) {
+	paths := AvailablePaths()
+	if paths[0] != Generic || !slices.IsSorted(paths) {
+		t.Fatalf("AvailablePaths() = %v, want Generic first, in increasing order", paths)
+	}
+	t.Logf("available paths: %v; current: %v; block sizes: %v", paths, CurrentPath(), blockSizesString())
+	for _, name := range []string{"generic", "avx2", "AVX512"} {
+		p, err := ParsePath(name)
+		if err != nil || !equalFold(p.String(), name) {
+			t.Errorf("ParsePath(%q) = %v, %v", name, p, err)
+		}
+	}
+	if _, err := ParsePath("sse"); err == nil {
+		t.Error("ParsePath(\"sse\") succeeded")
+	}
+	if err := SetPath(Path(7)); err == nil {
+		t.Error("SetPath(Path(7)) succeeded")
+	}
+	prev := CurrentPath()
+	defer mustSetPath(t, prev)
+	for _, p := range paths {
+		mustSetPath(t, p)
+		if got := CurrentPath(); got != p {
+			t.Errorf("after SetPath(%v), CurrentPath() = %v", p, got)
+		}
+	}
+}
+
+func blockSizesString() string {
+	mc, kc, nc := BlockSizes()
+	return fmt.Sprintf("mc=%d kc=%d nc=%d", mc, kc, nc)
+}
+
+func equalFold(a, b string) bool {
+	p, err := ParsePath(b)
+	return err == nil && p.String() == a
+}
+
+// TestBonsaiCPU checks that the lazily resolved path follows BONSAI_CPU, capped to what the
+// CPU has, and defaults to the best available path. When the test process itself runs with
+// BONSAI_CPU set (as CI does for every path), it also checks that the variable took effect.
+func TestBonsaiCPU(t *testing.T) {
+	paths := AvailablePaths()
+	best := paths[len(paths)-1]
+	if env := os.Getenv("BONSAI_CPU"); env != "" {
+		resetPath()
+		want, err := ParsePath(env)
+		if err != nil {
+			t.Fatalf("BONSAI_CPU=%q: %v", env, err)
+		}
+		if !slices.Contains(paths, want) {
+			t.Logf("BONSAI_CPU=%s: not available here (have %v)", env, paths)
+		} else if got := CurrentPath(); got != want {
+			t.Errorf("BONSAI_CPU=%s: CurrentPath() = %v", env, got)
+		}
+	}
+	defer resetPath()
+	for _, tc := range []struct {
+		env  string
+		want Path
+	}{
+		{"", best},
+		{"generic", Generic},
+		{"GENERIC", Generic},
+		{"avx2", min(AVX2, best)},
+		{"avx512", best},
+		{"bogus", best},
+	} {
+		t.Setenv("BONSAI_CPU", tc.env)
+		resetPath()
+		if got := CurrentPath(); got != tc.want {
+			t.Errorf("BONSAI_CPU=%q: CurrentPath() = %v, want %v", tc.env, got, tc.want)
+		}
+	}
+}

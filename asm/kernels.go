@@ -1,0 +1,89 @@
+package asm
+
+import (
+	"sync"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// gemmKernel is one path's SGEMM micro-kernel with the packing layout it needs.
+type gemmKernel struct {
+	mr, nr int // micro-tile: mr rows of C (packed op(A) micro-panels), nr columns (op(B))
+
+	// micro computes one full mr×nr tile over a kc-deep slice:
+	//
+	//	s[i][j] = Σ_{p<kc} a[p*mr+i]·b[p*ldb+j]      (sequentially in p, from zero)
+	//	c[i*ldc+j] = alpha·s[i][j]                   if beta == 0 (old C ignored)
+	//	c[i*ldc+j] = alpha·s[i][j] + beta·c[i*ldc+j]  otherwise
+	//
+	// with the products by alpha and beta rounded before the sum (as storeTile does). a is a
+	// packed micro-panel of op(A); b is a packed micro-panel of op(B) (ldb == nr) or, when
+	// direct is set, op(B) in place (ldb its leading dimension).
+	micro  func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	direct bool
+
+	// copyA and copyB, when set, copy `rows` rows of mr (copyA) or nr (copyB) floats, lds
+	// apart in src, to consecutive rows of dst: the packing of contiguous source rows.
+	copyA, copyB func(rows int, src *float32, lds int, dst *float32)
+
+	fixed *blockSizes // default block sizes; nil: derived from the cache sizes
+	once  sync.Once
+	def   blockSizes
+}
+
+// genericKernel is the pure-Go 4×2 kernel (kernel_generic.go).
+var genericKernel = gemmKernel{mr: mr, nr: nr, micro: microGeneric,
+	fixed: &blockSizes{DefaultMC, DefaultKC, DefaultNC}}
+
+func microGeneric(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	var t [mr * nr]float32
+	kernel4x2(kc, a, b, &t)
+	storeTile(t[:], nr, mr, nr, alpha, beta, c, ldc)
+}
+
+// defaults returns the kernel's default block sizes (see blockDefaults).
+func (g *gemmKernel) defaults() blockSizes {
+	if g.fixed != nil {
+		return *g.fixed
+	}
+	g.once.Do(func() {
+		c := cpuid.CPU.Cache
+		g.def = blockDefaults(g.mr, g.nr, c.L1D, c.L2, c.L3)
+	})
+	return g.def
+}
+
+// Fallback cache sizes, used when cpuid reports a size ≤ 0 (as some VMs do for L3).
+const (
+	fallbackL1D = 32 << 10
+	fallbackL2  = 512 << 10
+	fallbackL3  = 8 << 20
+)
+
+// blockDefaults derives the block sizes of an mr×nr kernel from the per-core L1D and L2 and
+// the L3 sizes in bytes (≤ 0: unknown, use the fallbacks above):
+//
+//   - kc: one kc×nr micro-panel of op(B), reused by every tile of an mc block, fills L1D
+//     (it is read once per tile; the packed op(A) micro-panel streams past it);
+//   - mc: the packed mc×kc block of op(A) fills half of L2;
+//   - nc: the packed kc×nc panel of op(B) takes a quarter of L3 (shared by the cores).
+//
+// Each is clamped to a range where the kernels measured well (see the package
+// documentation for how to tune them with go test -bench).
+func blockDefaults(mr, nr, l1d, l2, l3 int) blockSizes {
+	if l1d <= 0 {
+		l1d = fallbackL1D
+	}
+	if l2 <= 0 {
+		l2 = fallbackL2
+	}
+	if l3 <= 0 {
+		l3 = fallbackL3
+	}
+	kc := clamp(l1d/(4*nr)/16*16, 128, 512)
+	mc := clamp(l2/2/(4*kc)/mr*mr, 8*mr, 1024)
+	nc := clamp(l3/4/(4*kc)/nr*nr, 16*nr, 16384)
+	return blockSizes{mc: roundUp(mc, mr), kc: kc, nc: roundUp(nc, nr)}
+}
+
+func clamp(x, lo, hi int) int { return max(lo, min(x, hi)) }
