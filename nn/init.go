@@ -13,7 +13,7 @@ import (
 // drawing from a PCG stream seeded with seed, layer by layer in state-dict
 // order, so the same seed gives the same weights.
 func ResetParameters(m Module, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 0x626f6e736169))
+	rng := NewRand(seed)
 	Walk(m, func(_ string, l Module) {
 		switch l := l.(type) {
 		case *Conv2d:
@@ -39,3 +39,21 @@ func uniform(rng *rand.Rand, t *tensor.Tensor, bound float64) {
 		t.Data[i] = float32((2*rng.Float64() - 1) * bound)
 	}
 }
+
+// KaimingNormal fills w: [out, in, …] with normal values of standard
+// deviation √2/√fan, as torch.nn.init.kaiming_normal_(w, nonlinearity='relu')
+// with mode 'fan_in' (fan = in·kh·kw) or, when fanOut, 'fan_out'
+// (fan = out·kh·kw).
+func KaimingNormal(rng *rand.Rand, w *tensor.Tensor, fanOut bool) {
+	fan := w.Numel() / w.Shape[0]
+	if fanOut {
+		fan = w.Numel() / w.Shape[1]
+	}
+	std := math.Sqrt(2 / float64(fan))
+	for i := range w.Data {
+		w.Data[i] = float32(rng.NormFloat64() * std)
+	}
+}
+
+// NewRand returns the random stream Bonsai's initialisers draw from for seed.
+func NewRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x626f6e736169)) }

@@ -6,11 +6,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/data"
-	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
-	"github.com/bonsai-dl/bonsai/tensor"
+	"github.com/bonsai-dl/bonsai/train"
 )
 
 // evalReport is the output of "bonsai eval -json".
@@ -56,12 +54,12 @@ func runEval(args []string, out, errOut io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	res := evaluate(m, test, mean, std, *batch)
+	res := train.NewEvaluator(*batch, mean, std).Run(m, test)
 	secs := time.Since(start).Seconds()
 	rep := evalReport{
-		Arch: meta.Arch, Weights: *weights, Correct: res.correct, Total: res.total,
-		Accuracy: float64(res.correct) / float64(res.total), Loss: res.loss,
-		Seconds: secs, ImagesPerSecond: float64(res.total) / secs,
+		Arch: meta.Arch, Weights: *weights, Correct: res.Correct, Total: res.Total,
+		Accuracy: res.Accuracy(), Loss: res.Loss,
+		Seconds: secs, ImagesPerSecond: float64(res.Total) / secs,
 	}
 	if *asJSON {
 		return json.NewEncoder(out).Encode(rep)
@@ -101,45 +99,4 @@ func normalisation(meta zoo.Meta, meanFlag, stdFlag string) (mean, std [3]float3
 		}
 	}
 	return
-}
-
-type evalResult struct {
-	correct, total int
-	loss           float64 // mean cross-entropy
-}
-
-// evaluate runs m over every image of d in batches and returns the
-// accuracy counts and the mean cross-entropy (summed in float64).
-func evaluate(m nn.Module, d *data.Dataset, mean, std [3]float32, batch int) evalResult {
-	n := d.Len()
-	c := nn.NewCtx()
-	xbuf := make([]float32, batch*data.ImageBytes)
-	idx := make([]int, batch)
-	labels := make([]int, batch)
-	pred := make([]int, batch)
-	losses := make([]float32, batch)
-	var res evalResult
-	var lossSum float64
-	for i0 := 0; i0 < n; i0 += batch {
-		b := min(batch, n-i0)
-		for j := range b {
-			idx[j] = i0 + j
-			labels[j] = int(d.Labels[i0+j])
-		}
-		d.Normalize(xbuf, idx[:b], mean, std)
-		c.Reset()
-		x := tensor.FromSlice(xbuf[:b*data.ImageBytes], b, data.Channels, data.ImageSize, data.ImageSize)
-		logits := m.Forward(c, autograd.NewVar(x)).Value
-		tensor.CrossEntropy(losses[:b], logits, labels[:b])
-		tensor.Argmax(pred[:b], logits)
-		for j := range b {
-			lossSum += float64(losses[j])
-			if pred[j] == labels[j] {
-				res.correct++
-			}
-		}
-		res.total += b
-	}
-	res.loss = lossSum / float64(res.total)
-	return res
 }

@@ -4,6 +4,7 @@
 //
 //	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
 //	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
+//	bonsai train -arch NAME -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …] [-resume]
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
 package main
@@ -25,8 +26,9 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"info": {"print a model's layers, parameters and MACs", runInfo},
-	"eval": {"measure a model's accuracy on the CIFAR-10 test set", runEval},
+	"info":  {"print a model's layers, parameters and MACs", runInfo},
+	"eval":  {"measure a model's accuracy on the CIFAR-10 test set", runEval},
+	"train": {"train or fine-tune a model on CIFAR-10", runTrain},
 }
 
 func main() {

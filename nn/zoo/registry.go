@@ -19,7 +19,7 @@ type Arch struct {
 var archs = func() map[string]Arch {
 	m := map[string]Arch{}
 	cifar := []int{3, 32, 32}
-	for _, d := range []int{20, 32, 44, 56, 110} {
+	for _, d := range []int{8, 14, 20, 32, 44, 56, 110} {
 		for _, sc := range []struct {
 			suffix string
 			sc     Shortcut
@@ -49,7 +49,7 @@ func Names() []string {
 	return n
 }
 
-// Lookup returns the architecture called name: resnet20…resnet110 (CIFAR,
+// Lookup returns the architecture called name: resnet8, resnet14, resnet20…resnet110 (CIFAR,
 // option A; a "b" suffix selects option B), vgg11_bn…vgg19_bn (CIFAR), or
 // resnet18…resnet152 (ImageNet, torchvision). Case and "-" for "_" are
 // accepted ("VGG16-BN").

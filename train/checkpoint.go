@@ -1,0 +1,142 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/bonsai-dl/bonsai/data"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/tensor"
+	"github.com/bonsai-dl/bonsai/tensor/safetensors"
+)
+
+// Metadata keys of a checkpoint besides zoo's arch, mean and std.
+const (
+	metaConfig = "train_config"
+	metaEpoch  = "epoch" // completed epochs
+	metaStep   = "step"  // optimizer steps taken
+	metaRNG    = "rng"
+	metaSums   = "epoch_sums" // running loss sum, correct and seen of the epoch in progress
+	rngNote    = "data.Loader: shuffling and augmentation are a pure function of (seed, epoch, position)"
+)
+
+// saveCheckpoint writes the run's state to checkpoint.safetensors atomically.
+func (r *Run) saveCheckpoint() error {
+	return r.save(filepath.Join(r.Dir, CheckpointFile), true)
+}
+
+// save writes the model (and, withOptim, the optimizer state and progress)
+// to path, atomically.
+func (r *Run) save(path string, withOptim bool) error {
+	cfg, err := json.Marshal(r.Config)
+	if err != nil {
+		return err
+	}
+	meta := zoo.Meta{Arch: r.Config.Arch, Mean: r.Config.Mean[:], Std: r.Config.Std[:], Extra: map[string]string{
+		metaConfig: string(cfg),
+		metaEpoch:  strconv.Itoa(r.Epoch),
+		metaStep:   strconv.Itoa(r.Step),
+	}}
+	if withOptim {
+		meta.Extra[metaRNG] = rngNote
+		meta.Extra[metaSums] = strconv.FormatFloat(r.lossSum, 'g', -1, 64) + "," + strconv.Itoa(r.correct) + "," + strconv.Itoa(r.seen)
+	}
+	f := nn.SaveState(r.Model, meta.Map())
+	if withOptim {
+		for k, t := range r.Opt.State() {
+			f.Tensors[k] = safetensors.FromFloat32(t.Shape, t.Data)
+		}
+	}
+	if err := f.WriteFile(path); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Resume continues the run whose checkpoint is in dir, with the
+// configuration stored in it.
+func Resume(dir string, trainSet, testSet *data.Dataset) (*Run, error) {
+	path := filepath.Join(dir, CheckpointFile)
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(f.Metadata[metaConfig]), &cfg); err != nil {
+		return nil, fmt.Errorf("%s: metadata %q: %v", path, metaConfig, err)
+	}
+	epoch, err1 := strconv.Atoi(f.Metadata[metaEpoch])
+	step, err2 := strconv.Atoi(f.Metadata[metaStep])
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("%s: metadata %q/%q missing or not integers", path, metaEpoch, metaStep)
+	}
+	a, err := zoo.Lookup(cfg.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	m, err := a.Build()
+	if err != nil {
+		return nil, err
+	}
+	if err := nn.LoadState(m, f, nn.LoadOptions{IgnorePrefixes: []string{"optim."}}); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	r, err := newRun(cfg, dir, m, trainSet, testSet)
+	if err != nil {
+		return nil, err
+	}
+	state := map[string]*tensor.Tensor{}
+	for k, t := range f.Tensors {
+		if !strings.HasPrefix(k, "optim.") {
+			continue
+		}
+		v, err := t.Float32s()
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %q: %v", path, k, err)
+		}
+		state[k] = tensor.FromSlice(v, t.Shape...)
+	}
+	if err := r.Opt.LoadState(state); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	r.Epoch, r.Step = epoch, step
+	if _, err := fmt.Sscanf(f.Metadata[metaSums], "%g,%d,%d", &r.lossSum, &r.correct, &r.seen); err != nil {
+		return nil, fmt.Errorf("%s: metadata %q: %v", path, metaSums, err)
+	}
+	if step < epoch*r.StepsPerEpoch() || step > (epoch+1)*r.StepsPerEpoch() {
+		return nil, fmt.Errorf("%s: step %d does not fall in epoch %d (%d steps per epoch)", path, step, epoch+1, r.StepsPerEpoch())
+	}
+	return r, r.trimMetrics()
+}
+
+// trimMetrics drops lines of metrics.jsonl for epochs after the checkpoint
+// (written before a crash that came ahead of the checkpoint).
+func (r *Run) trimMetrics() error {
+	path := filepath.Join(r.Dir, MetricsFile)
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var m EpochMetrics
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m.Epoch <= r.Epoch {
+			keep.Write(sc.Bytes())
+			keep.WriteByte('\n')
+		}
+	}
+	if keep.Len() == len(b) {
+		return nil
+	}
+	return os.WriteFile(path, keep.Bytes(), 0o644)
+}

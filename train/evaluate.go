@@ -1,0 +1,70 @@
+package train
+
+import (
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/data"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// Result is the outcome of an evaluation.
+type Result struct {
+	Correct, Total int
+	Loss           float64 // mean cross-entropy
+}
+
+// Accuracy returns Correct/Total.
+func (r Result) Accuracy() float64 { return float64(r.Correct) / float64(r.Total) }
+
+// Evaluator measures a model on a data set without recording gradients,
+// reusing its buffers across calls.
+type Evaluator struct {
+	Batch     int
+	Mean, Std [3]float32
+
+	c      *nn.Ctx
+	x      []float32
+	idx    []int
+	labels []int
+	pred   []int
+	losses []float32
+}
+
+// NewEvaluator returns an Evaluator for batches of the given size.
+func NewEvaluator(batch int, mean, std [3]float32) *Evaluator {
+	return &Evaluator{Batch: batch, Mean: mean, Std: std, c: nn.NewCtx(),
+		x: make([]float32, batch*data.ImageBytes), idx: make([]int, batch), labels: make([]int, batch),
+		pred: make([]int, batch), losses: make([]float32, batch)}
+}
+
+// Run evaluates m (put in evaluation mode; the caller restores training
+// mode) on every image of d and returns the counts and the mean
+// cross-entropy, summed in float64.
+func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
+	nn.SetTraining(m, false)
+	var res Result
+	var lossSum float64
+	n := d.Len()
+	for i0 := 0; i0 < n; i0 += e.Batch {
+		b := min(e.Batch, n-i0)
+		for j := range b {
+			e.idx[j] = i0 + j
+			e.labels[j] = int(d.Labels[i0+j])
+		}
+		d.Normalize(e.x, e.idx[:b], e.Mean, e.Std)
+		e.c.Reset()
+		x := tensor.FromSlice(e.x[:b*data.ImageBytes], b, data.Channels, data.ImageSize, data.ImageSize)
+		logits := m.Forward(e.c, autograd.NewVar(x)).Value
+		tensor.CrossEntropy(e.losses[:b], logits, e.labels[:b])
+		tensor.Argmax(e.pred[:b], logits)
+		for j := range b {
+			lossSum += float64(e.losses[j])
+			if e.pred[j] == e.labels[j] {
+				res.Correct++
+			}
+		}
+		res.Total += b
+	}
+	res.Loss = lossSum / float64(res.Total)
+	return res
+}
