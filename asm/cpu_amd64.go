@@ -34,8 +34,10 @@ var ewAVX2 = &ewKernels{
 
 var (
 	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true,
+		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512},
 		copyA: copyRows8AVX2, copyB: copyRows48AVX512, transpose8: transpose8AVX2}
 	avx2Kernel = gemmKernel{mr: 4, nr: 24, micro: microAVX2, direct: true,
+		lanes: 8, narrow: [3]microFunc{1: micro4x8AVX2, 2: micro4x16AVX2},
 		copyA: copyRows4AVX2, copyB: copyRows24AVX2, transpose8: transpose8AVX2}
 
 	avx512Impl = &impl{path: AVX512, gemm: &avx512Kernel, ew: ewAVX2}
@@ -66,4 +68,34 @@ func microAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, bet
 	_ = b[(kc-1)*ldb+23]
 	_ = c[3*ldc+23]
 	sgemmKernel4x24AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+// The narrow variants compute the first 16 or 32 (AVX512), 8 or 16 (AVX2) columns of a tile.
+
+func micro8x16AVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*8-1]
+	_ = b[(kc-1)*ldb+15]
+	_ = c[7*ldc+15]
+	sgemmKernel8x16AVX512(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+func micro8x32AVX512(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*8-1]
+	_ = b[(kc-1)*ldb+31]
+	_ = c[7*ldc+31]
+	sgemmKernel8x32AVX512(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+func micro4x8AVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*4-1]
+	_ = b[(kc-1)*ldb+7]
+	_ = c[3*ldc+7]
+	sgemmKernel4x8AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+func micro4x16AVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[kc*4-1]
+	_ = b[(kc-1)*ldb+15]
+	_ = c[3*ldc+15]
+	sgemmKernel4x16AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
 }

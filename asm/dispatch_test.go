@@ -117,7 +117,7 @@ func TestBlockDefaults(t *testing.T) {
 		{8, 48, 48 << 10, 1 << 20, -1, blockSizes{mc: 512, kc: 256, nc: 2016}},
 		{8, 48, 0, -1, -1, blockSizes{mc: 408, kc: 160, nc: 3264}},
 		{4, 24, 48 << 10, 1 << 20, 32 << 20, blockSizes{mc: 256, kc: 512, nc: 4080}},
-		{8, 48, 1 << 30, 1 << 30, 1 << 40, blockSizes{mc: 1024, kc: 512, nc: 16368}},
+		{8, 48, 1 << 30, 1 << 30, 1 << 30, blockSizes{mc: 1024, kc: 512, nc: 16368}},
 	} {
 		got := blockDefaults(tc.mr, tc.nr, tc.l1d, tc.l2, tc.l3)
 		if got != tc.want {

@@ -19,8 +19,13 @@ type gemmKernel struct {
 	// with the products by alpha and beta rounded before the sum (as storeTile does). a is a
 	// packed micro-panel of op(A); b is a packed micro-panel of op(B) (ldb == nr) or, when
 	// direct is set, op(B) in place (ldb its leading dimension).
-	micro  func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+	micro  microFunc
 	direct bool
+
+	// narrow[v], when set, is micro for the first v·lanes columns of the tile only (the same
+	// per-element sequence, fewer vectors): used for the last, partial column tile.
+	lanes  int
+	narrow [3]microFunc
 
 	// copyA and copyB, when set, set dst[p*ldd+j] = src[p*lds+j] for p < rows and j < mr
 	// (copyA) or j < nr (copyB): the packing of contiguous source rows.
@@ -35,6 +40,9 @@ type gemmKernel struct {
 	once  sync.Once
 	def   blockSizes
 }
+
+// microFunc is the signature of gemmKernel.micro.
+type microFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 
 // genericKernel is the pure-Go 4×2 kernel (kernel_generic.go).
 var genericKernel = gemmKernel{mr: mr, nr: nr, micro: microGeneric,

@@ -16,6 +16,30 @@ func sgemmKernel8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, l
 //go:noescape
 func sgemmKernel4x24AVX2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
+// sgemmKernel8x16AVX512 computes one 8×16 tile of C with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = alpha·Σ_p a[p*8+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.
+//
+//go:noescape
+func sgemmKernel8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel4x8AVX2 computes one 4×8 tile of C with AVX2 and FMA3 (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = alpha·Σ_p a[p*4+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.
+//
+//go:noescape
+func sgemmKernel4x8AVX2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel8x32AVX512 computes one 8×32 tile of C with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = alpha·Σ_p a[p*8+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.
+//
+//go:noescape
+func sgemmKernel8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
+// sgemmKernel4x16AVX2 computes one 4×16 tile of C with AVX2 and FMA3 (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = alpha·Σ_p a[p*4+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.
+//
+//go:noescape
+func sgemmKernel4x16AVX2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+
 // fmaPeakAVX512 runs n iterations of 24 independent 512-bit FMAs (12 chains): the FMA peak.
 func fmaPeakAVX512(n int)
 

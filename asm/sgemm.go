@@ -330,11 +330,17 @@ func gemmRect(j *sgemmJob, r0, r1, c0, c1 int, buf *partBuf) {
 						rows := min(mr, mb-ir)
 						ap := pa[ir*kb : (ir+mr)*kb]
 						off := (ic+ir)*j.ldc + jc + jr
-						if rows == mr && cols == nr {
-							kern.micro(kb, ap, bp, ldb, j.c[off:], j.ldc, j.alpha, beta)
+						micro, w := kern.micro, nr
+						if cols < nr && kern.lanes > 0 {
+							if v := (cols + kern.lanes - 1) / kern.lanes; v < len(kern.narrow) && kern.narrow[v] != nil {
+								micro, w = kern.narrow[v], v*kern.lanes
+							}
+						}
+						if rows == mr && cols == w {
+							micro(kb, ap, bp, ldb, j.c[off:], j.ldc, j.alpha, beta)
 							continue
 						}
-						kern.micro(kb, ap, bp, ldb, buf.t, nr, 1, 0)
+						micro(kb, ap, bp, ldb, buf.t, nr, 1, 0)
 						storeTile(buf.t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
 					}
 				}

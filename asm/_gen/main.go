@@ -25,6 +25,12 @@ func main() {
 
 	sgemmKernel(avx512Tile)
 	sgemmKernel(avx2Tile)
+	// Narrower variants for the last, partial column tile of C (same per-element FMA
+	// sequence, fewer vectors per row): 8×16 and 8×32, 4×8 and 4×16.
+	for nv := 1; nv < 3; nv++ {
+		sgemmKernel(narrow(avx512Tile, nv))
+		sgemmKernel(narrow(avx2Tile, nv))
+	}
 	fmaPeak("fmaPeakAVX512", 512)
 	fmaPeak("fmaPeakAVX2", 256)
 	copyRows("copyRows48AVX512", 48, 512)
@@ -66,6 +72,28 @@ var avx512Tile = tile{name: "sgemmKernel8x48AVX512", mr: 8, nv: 3, bits: 512, is
 // vector loads, 4 broadcasts and 12 FMAs (6 cycles at two 256-bit FMAs per cycle).
 var avx2Tile = tile{name: "sgemmKernel4x24AVX2", mr: 4, nv: 3, bits: 256, isa: "AVX2 and FMA3",
 	accs: ymm[:12], bvec: ymm[12:15], bcast: ymm[15:16]}
+
+// narrow returns t with nv vectors per row instead of t.nv, on the same register file.
+func narrow(t tile, nv int) tile {
+	regs := zmm
+	if t.bits == 256 {
+		regs = ymm
+	}
+	n := t.mr * nv
+	t.nv = nv
+	t.name = fmt.Sprintf("sgemmKernel%dx%d%s", t.mr, nv*t.lanes(), t.name[len(t.name)-len(t.isaSuffix()):])
+	t.accs = regs[:n]
+	t.bvec = regs[n : n+nv]
+	t.bcast = regs[n+nv : min(len(regs), n+nv+4)]
+	return t
+}
+
+func (t tile) isaSuffix() string {
+	if t.bits == 512 {
+		return "AVX512"
+	}
+	return "AVX2"
+}
 
 func zero(v VecPhysical, bits int) {
 	if bits == 512 {
@@ -163,7 +191,8 @@ func sgemmKernel(t tile) {
 	Label(t.name + "_merge")
 	alpha, _ := Param("alpha").Resolve()
 	beta, _ := Param("beta").Resolve()
-	va, vb, tmp := t.bvec[0], t.bvec[1], t.bvec[2]
+	spare := append(append([]VecPhysical{}, t.bvec...), t.bcast...) // free after the k-loop
+	va, vb, tmp := spare[0], spare[1], spare[2]
 	VBROADCASTSS(alpha.Addr, va)
 	for _, r := range t.accs {
 		VMULPS(va, r, r)
