@@ -41,7 +41,11 @@ func (s surgeon) check(d Dep, channels int) error {
 		return fmt.Errorf("%s: no surgery for a %T", d, d.Module)
 	}
 	if have != want {
-		return fmt.Errorf("%s has %d %s channels, the group expects %d (was the model changed since Trace?)", d, have, d.Side, want)
+		side := "channels"
+		if d.Side != Channel {
+			side = d.Side.String() + "put channels"
+		}
+		return fmt.Errorf("%s has %d %s, the group expects %d (was the model changed since Trace?)", d, have, side, want)
 	}
 	return nil
 }
