@@ -32,6 +32,7 @@ type Tape struct {
 	SampleScale float32
 
 	hooked []*Var
+	pool   []*Node // nodes of earlier passes, reused after Reset
 }
 
 // Record appends an operation. The output requires a gradient when any
@@ -43,13 +44,21 @@ func (t *Tape) Record(op string, source any, out *Var, backward func(), inputs .
 			break
 		}
 	}
-	t.Nodes = append(t.Nodes, &Node{Op: op, Inputs: inputs, Output: out, Source: source, Backward: backward})
+	var n *Node
+	if len(t.Nodes) < len(t.pool) {
+		n = t.pool[len(t.Nodes)]
+	} else {
+		n = new(Node)
+		t.pool = append(t.pool, n)
+	}
+	*n = Node{Op: op, Inputs: append(n.Inputs[:0], inputs...), Output: out, Source: source, Backward: backward}
+	t.Nodes = append(t.Nodes, n)
 	return out
 }
 
-// Reset forgets every recorded node (the arena is reset separately).
+// Reset forgets every recorded node (the arena is reset separately). The
+// Node structs are reused by later passes.
 func (t *Tape) Reset() {
-	clear(t.Nodes)
 	t.Nodes = t.Nodes[:0]
 }
 

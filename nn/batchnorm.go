@@ -62,17 +62,19 @@ func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		panic(fmt.Sprintf("nn.BatchNorm2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.C))
 	}
 	y := c.Get(n, ch, h, w)
-	mean, variance := m.RunningMean.Value, m.RunningVar.Value
+	// The statistics used, kept for backward: the batch's in training
+	// mode, a copy of the running ones (which may change before backward)
+	// in evaluation mode. Both modes take the same arena buffers, so an
+	// evaluation pass fits in the buffers of a training pass.
+	mean, variance := c.Arena.Get(ch), c.Arena.Get(ch)
 	training := m.Training
 	if training {
-		mean, variance = c.Arena.Get(ch), c.Arena.Get(ch)
 		tensor.BatchNormTrain(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
 		m.updateRunning(mean.Data, variance.Data, n*h*w)
 	} else {
+		copy(mean.Data, m.RunningMean.Value.Data)
+		copy(variance.Data, m.RunningVar.Value.Data)
 		tensor.BatchNormEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
-		if c.Tape != nil { // the running statistics may change before backward
-			mean, variance = c.copyOf(mean), c.copyOf(variance)
-		}
 	}
 	c.record("batchnorm2d", m, y, func() {
 		var dgamma, dbeta []float32

@@ -85,6 +85,8 @@ type Ctx struct {
 
 	conv tensor.ConvWorkspace
 	gemm *asm.Workspace
+	vars []*autograd.Var // handed out by Get, reused after Reset
+	next int
 }
 
 // NewCtx returns a context with a fresh arena and workspaces.
@@ -96,6 +98,7 @@ func NewCtx() *Ctx {
 // forgets the recorded operations.
 func (c *Ctx) Reset() {
 	c.Arena.Reset()
+	c.next = 0
 	if c.Tape != nil {
 		c.Tape.Reset()
 	}
@@ -115,13 +118,6 @@ func (c *Ctx) Record(on bool) {
 
 // Backward propagates from the scalar loss through the recorded pass.
 func (c *Ctx) Backward(loss *autograd.Var) { c.Tape.Backward(loss, 1) }
-
-// copyOf returns an arena copy of t.
-func (c *Ctx) copyOf(t *tensor.Tensor) *tensor.Tensor {
-	u := c.Arena.Get(t.Shape...)
-	copy(u.Data, t.Data)
-	return u
-}
 
 // record registers y's backward function when c records.
 func (c *Ctx) record(op string, src any, y *autograd.Var, backward func(), inputs ...*autograd.Var) {
@@ -159,8 +155,17 @@ func (c *Ctx) sq(w, b *autograd.Var) *tensor.SquaredGrads {
 }
 
 // Get returns a Var over an arena tensor of the given shape whose contents
-// the caller must overwrite.
-func (c *Ctx) Get(shape ...int) *autograd.Var { return autograd.NewVar(c.Arena.Get(shape...)) }
+// the caller must overwrite. Like the tensor, the Var is the context's and
+// is handed out again after Reset.
+func (c *Ctx) Get(shape ...int) *autograd.Var {
+	if c.next == len(c.vars) {
+		c.vars = append(c.vars, new(autograd.Var))
+	}
+	v := c.vars[c.next]
+	c.next++
+	*v = autograd.Var{Value: c.Arena.Get(shape...)}
+	return v
+}
 
 func (c *Ctx) observe(m Module, in, out *autograd.Var) *autograd.Var {
 	if c.Observe != nil {

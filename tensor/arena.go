@@ -1,5 +1,7 @@
 package tensor
 
+import "fmt"
+
 // Arena hands out tensors for one pass (a forward, or a forward and its
 // backward) and takes them all back at once with Reset. Buffers are kept and
 // reused in the order they were requested, so a loop that makes the same
@@ -8,11 +10,13 @@ package tensor
 // An Arena is not safe for concurrent use.
 type Arena struct {
 	bufs [][]float32
+	hdrs []*Tensor // the tensor handed out for each buffer, reused after Reset
 	next int
 }
 
 // Get returns a tensor of the given shape whose contents are unspecified:
-// the caller must overwrite every element.
+// the caller must overwrite every element. The tensor (header and data)
+// is the arena's: after Reset the same *Tensor is handed out again.
 func (a *Arena) Get(shape ...int) *Tensor {
 	n := checkedNumel(shape)
 	if a == nil {
@@ -20,23 +24,18 @@ func (a *Arena) Get(shape ...int) *Tensor {
 	}
 	if a.next == len(a.bufs) {
 		a.bufs = append(a.bufs, nil)
+		a.hdrs = append(a.hdrs, &Tensor{Shape: make([]int, 0, 4)})
 	}
 	buf := a.bufs[a.next]
 	if cap(buf) < n {
 		buf = make([]float32, n)
 		a.bufs[a.next] = buf
 	}
+	t := a.hdrs[a.next]
 	a.next++
-	b := &boxed{}
-	b.t.Data = buf[:n]
-	b.t.Shape = append(b.dims[:0], shape...)
-	return &b.t
-}
-
-// boxed keeps a tensor header and a short shape in one allocation.
-type boxed struct {
-	t    Tensor
-	dims [4]int
+	t.Data = buf[:n]
+	t.Shape = append(t.Shape[:0], shape...)
+	return t
 }
 
 // Zeros returns a zero-filled tensor of the given shape.
@@ -54,4 +53,13 @@ func (a *Arena) Reset() {
 	if a != nil {
 		a.next = 0
 	}
+}
+
+// Stats describes the arena's buffers (for debugging).
+func (a *Arena) Stats() string {
+	n := 0
+	for _, b := range a.bufs {
+		n += cap(b)
+	}
+	return fmt.Sprintf("%d buffers, %d floats, next %d", len(a.bufs), n, a.next)
 }

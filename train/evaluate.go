@@ -42,6 +42,10 @@ func NewEvaluator(batch int, mean, std [3]float32) *Evaluator {
 // cross-entropy, summed in float64.
 func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
 	nn.SetTraining(m, false)
+	if tape := e.c.Tape; tape != nil { // evaluate without recording
+		e.c.Tape = nil
+		defer func() { e.c.Tape = tape; tape.Reset() }()
+	}
 	var res Result
 	var lossSum float64
 	n := d.Len()

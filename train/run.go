@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -117,8 +118,11 @@ func newRun(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset
 	if err != nil {
 		return nil, fmt.Errorf("-schedule: %v", err)
 	}
-	r.eval = NewEvaluator(200, cfg.Mean, cfg.Std)
 	r.ctx.Record(true)
+	// The evaluator shares the training context: its forward passes request
+	// a prefix of the training step's buffers, so evaluation adds no memory.
+	r.eval = NewEvaluator(cfg.Batch, cfg.Mean, cfg.Std)
+	r.eval.c = r.ctx
 	return r, nil
 }
 
@@ -137,6 +141,13 @@ type EpochMetrics struct {
 	Seconds   float64 `json:"seconds"` // timing: differs between reruns
 }
 
+// GCPercent is the garbage-collection target (see debug.SetGCPercent) that
+// Train sets while it runs: a training process's live heap is mostly a few
+// large, pointer-free buffers that cost the collector almost nothing to
+// scan, so collecting often is cheap, and it keeps the resident memory flat
+// instead of letting it grow to twice the live heap between collections.
+var GCPercent = 10
+
 // ErrNonFinite is returned when the loss becomes NaN or infinite.
 var ErrNonFinite = errors.New("training diverged: the loss is not finite")
 
@@ -148,6 +159,7 @@ var ErrNonFinite = errors.New("training diverged: the loss is not finite")
 // with ErrNonFinite and leaves the last good checkpoint in place. At the
 // end it writes final.safetensors.
 func (r *Run) Train(ctx context.Context) error {
+	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
 	spe := r.StepsPerEpoch()
 	for r.Epoch < r.Config.Epochs {
 		start := time.Now()

@@ -4,6 +4,7 @@
 //
 //	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
 //	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
+//	bonsai bench [-arch NAME] [-weights FILE] [-batch N] [-json]
 //	bonsai train -arch NAME -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …] [-resume]
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
@@ -29,6 +30,7 @@ var commands = map[string]command{
 	"info":  {"print a model's layers, parameters and MACs", runInfo},
 	"eval":  {"measure a model's accuracy on the CIFAR-10 test set", runEval},
 	"train": {"train or fine-tune a model on CIFAR-10", runTrain},
+	"bench": {"measure inference latency and throughput", runBench},
 }
 
 func main() {

@@ -175,3 +175,18 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchJSON(t *testing.T) {
+	path := writeModel(t, map[string]string{"arch": "resnet20"}, nil)
+	code, out, errOut := bonsai("bench", "-weights", path, "-batch", "4", "-reps", "2", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bad JSON %q: %v", out, err)
+	}
+	if rep.Arch != "resnet20" || !(rep.LatencyMS > 0) || !(rep.ImagesPerSecond > 0) || rep.MACs != 40_551_040 {
+		t.Errorf("bench report %+v", rep)
+	}
+}

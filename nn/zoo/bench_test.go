@@ -40,7 +40,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			}
 			c := nn.NewCtx()
 			c.Record(true)
-			step := func() {
+			step := func() { // one SGD step
 				c.Reset()
 				for _, p := range params {
 					p.Var.ZeroGrad()
@@ -50,6 +50,51 @@ func BenchmarkTrainStep(b *testing.B) {
 			}
 			step() // warm the arena and workspaces
 			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				step()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
+		})
+	}
+}
+
+// BenchmarkSquaredGrads compares a plain forward+backward of ResNet-56 at
+// batch 128 (BN in evaluation mode, as for calibration) with one that also
+// accumulates per-sample squared gradients (nn.TrackSquaredGrads), and
+// reports ms/step for each.
+func BenchmarkSquaredGrads(b *testing.B) {
+	for _, sq := range []bool{false, true} {
+		name := map[bool]string{false: "resnet56-plain", true: "resnet56-sqgrad"}[sq]
+		b.Run(name, func(b *testing.B) {
+			m, err := zoo.New("resnet56")
+			if err != nil {
+				b.Fatal(err)
+			}
+			zoo.InitWeights(m, 1)
+			nn.TrackSquaredGrads(m, sq)
+			const n = 128
+			rng := rand.New(rand.NewPCG(1, 2))
+			x := tensor.New(n, 3, 32, 32)
+			for i := range x.Data {
+				x.Data[i] = float32(rng.NormFloat64())
+			}
+			labels := make([]int, n)
+			for i := range labels {
+				labels[i] = rng.IntN(10)
+			}
+			params := nn.Parameters(m)
+			c := nn.NewCtx()
+			c.Record(true)
+			c.Tape.SampleScale = n
+			step := func() {
+				c.Reset()
+				for _, p := range params {
+					p.Var.ZeroGrad()
+				}
+				c.Backward(nn.CrossEntropy(c, m.Forward(c, autograd.NewVar(x)), labels, 0, nil))
+			}
+			step()
 			b.ResetTimer()
 			for range b.N {
 				step()
