@@ -55,8 +55,9 @@ type Dep struct {
 // belong to channel c of the group.
 func (d Dep) Indices(c int) (lo, hi int) { return c * d.Span, (c + 1) * d.Span }
 
-// String reads like "layer1.0.conv1 out", "layer1.0.bn1" or, for a Linear
-// after a flatten of 2×2 maps, "fc in ×4".
+// String reads like "layer1.0.conv1 out", "layer1.0.bn1", "fc in ×4" (a
+// Linear after a flatten of 2×2 maps) or "layer2.0.shortcut in (c ↦ c+8)"
+// (a ChannelMapper's input side shows its map).
 func (d Dep) String() string {
 	s := d.Layer
 	if d.Side != Channel {

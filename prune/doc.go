@@ -18,9 +18,10 @@
 //     the features c·H·W … (c+1)·H·W − 1, so the Linear after it has a
 //     Side In dependency with Span H·W; reshapes that keep dimension 1 and
 //     the size per channel ([N, C, 1, 1] → [N, C]) pass channels through;
-//   - the option-A shortcut (subsample_pad_channels, from a ChannelMapper
-//     such as zoo.ShortcutA) sends input channel j to output channel j +
-//     padBefore and fills the rest with zeros: its input side is a
+//   - the option-A shortcut (subsample_pad_channels, or
+//     subsample_map_channels once pruned, from a ChannelMapper such as
+//     zoo.ShortcutA) sends input channel j to output channel j + padBefore
+//     and fills the rest with zeros: its input side is a
 //     consumer in the previous stage's group and its output side a
 //     producer in the next stage's group; the zero channels belong to no
 //     input channel. Each stage's stream stays a group of its own.

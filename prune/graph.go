@@ -47,7 +47,7 @@ func Trace(m nn.Module, inShape ...int) (*Graph, error) {
 	if info, ok := t.vars[y]; ok {
 		t.addReason(info.space, "the model output")
 	}
-	g := &Graph{Model: m, InShape: slices.Clone(inShape), Groups: t.groups(m)}
+	g := &Graph{Model: m, InShape: slices.Clone(inShape), Groups: t.groups()}
 	for _, n := range c.Tape.Nodes {
 		g.ops = append(g.ops, n.Op)
 	}
@@ -372,7 +372,7 @@ func (t *tracer) unsupported(i int, n *autograd.Node, what string) {
 
 // groups turns the spaces into groups in the order of their first
 // dependency, leaving out spaces that touch no layer.
-func (t *tracer) groups(m nn.Module) []*Group {
+func (t *tracer) groups() []*Group {
 	type ordered struct {
 		first int
 		g     *Group
@@ -383,7 +383,7 @@ func (t *tracer) groups(m nn.Module) []*Group {
 			continue
 		}
 		slices.SortStableFunc(sp.deps, func(a, b orderedDep) int { return a.node - b.node })
-		g := &Group{Channels: sp.channels, Residual: sp.residual, model: m, tensors: sp.tensors}
+		g := &Group{Channels: sp.channels, Residual: sp.residual, tensors: sp.tensors}
 		for _, d := range sp.deps {
 			g.Deps = append(g.Deps, d.Dep)
 		}

@@ -26,7 +26,6 @@ type Group struct {
 	Prunable bool
 	Reason   string
 
-	model   nn.Module
 	tensors []tensorRef // the traced pass's tensors that carry the channels
 }
 

@@ -16,6 +16,9 @@ import (
 func TestSaveLoad(t *testing.T) {
 	for _, tp := range []topology{zooTopology("resnet20", 32, 2), zooTopology("vgg11_bn", 32, 2), zooTopology("resnet50", 64, 1)} {
 		t.Run(tp.name, func(t *testing.T) {
+			if testing.Short() && tp.name == "resnet50" {
+				t.Skip("large model under -short")
+			}
 			m := tp.model()
 			removeRandom(t, tp.trace(t, m), 9, nil)
 			path := filepath.Join(t.TempDir(), "pruned.safetensors")

@@ -119,6 +119,9 @@ func TestRemoveKeepsVars(t *testing.T) {
 func TestParamsCountWhatDisappears(t *testing.T) {
 	for _, tp := range []topology{tiny, zooTopology("resnet20", 32, 1), zooTopology("resnet50", 64, 1)} {
 		t.Run(tp.name, func(t *testing.T) {
+			if testing.Short() && tp.name == "resnet50" {
+				t.Skip("large model under -short")
+			}
 			m := tp.build()
 			g := tp.trace(t, m)
 			for _, gr := range g.Prunable() {
