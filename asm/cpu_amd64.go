@@ -34,9 +34,9 @@ var ewAVX2 = &ewKernels{
 
 var (
 	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true,
-		copyA: copyRows8AVX2, copyB: copyRows48AVX512}
+		copyA: copyRows8AVX2, copyB: copyRows48AVX512, transpose8: transpose8AVX2}
 	avx2Kernel = gemmKernel{mr: 4, nr: 24, micro: microAVX2, direct: true,
-		copyA: copyRows4AVX2, copyB: copyRows24AVX2}
+		copyA: copyRows4AVX2, copyB: copyRows24AVX2, transpose8: transpose8AVX2}
 
 	avx512Impl = &impl{path: AVX512, gemm: &avx512Kernel, ew: ewAVX2}
 	avx2Impl   = &impl{path: AVX2, gemm: &avx2Kernel, ew: ewAVX2}

@@ -105,3 +105,26 @@ func TestBonsaiCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockDefaults checks the block sizes derived from cache sizes, including the built-in
+// fallbacks for sizes reported as ≤ 0 (this VM's L3 is reported as −1 on some hosts).
+func TestBlockDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		mr, nr, l1d, l2, l3 int
+		want                blockSizes
+	}{
+		{8, 48, 48 << 10, 1 << 20, 32 << 20, blockSizes{mc: 512, kc: 256, nc: 8160}},
+		{8, 48, 48 << 10, 1 << 20, -1, blockSizes{mc: 512, kc: 256, nc: 2016}},
+		{8, 48, 0, -1, -1, blockSizes{mc: 408, kc: 160, nc: 3264}},
+		{4, 24, 48 << 10, 1 << 20, 32 << 20, blockSizes{mc: 256, kc: 512, nc: 4080}},
+		{8, 48, 1 << 30, 1 << 30, 1 << 40, blockSizes{mc: 1024, kc: 512, nc: 16368}},
+	} {
+		got := blockDefaults(tc.mr, tc.nr, tc.l1d, tc.l2, tc.l3)
+		if got != tc.want {
+			t.Errorf("blockDefaults(%d, %d, %d, %d, %d) = %+v, want %+v", tc.mr, tc.nr, tc.l1d, tc.l2, tc.l3, got, tc.want)
+		}
+		if got.mc%tc.mr != 0 || got.nc%tc.nr != 0 || got.kc <= 0 {
+			t.Errorf("blockDefaults(%d, %d, …) = %+v: mc, nc must be tile multiples", tc.mr, tc.nr, got)
+		}
+	}
+}

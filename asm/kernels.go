@@ -22,9 +22,14 @@ type gemmKernel struct {
 	micro  func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
 	direct bool
 
-	// copyA and copyB, when set, copy `rows` rows of mr (copyA) or nr (copyB) floats, lds
-	// apart in src, to consecutive rows of dst: the packing of contiguous source rows.
-	copyA, copyB func(rows int, src *float32, lds int, dst *float32)
+	// copyA and copyB, when set, set dst[p*ldd+j] = src[p*lds+j] for p < rows and j < mr
+	// (copyA) or j < nr (copyB): the packing of contiguous source rows.
+	copyA, copyB func(rows int, src *float32, lds int, dst *float32, ldd int)
+
+	// transpose8, when set, sets dst[p*ldd+i] = src[i*lds+p] for i < 8, p < k &^ 7: the
+	// packing of op(A) (not transposed) into 8-row micro-panels and of op(B) (transposed)
+	// into micro-panels whose width is a multiple of 8.
+	transpose8 func(k int, src *float32, lds int, dst *float32, ldd int)
 
 	fixed *blockSizes // default block sizes; nil: derived from the cache sizes
 	once  sync.Once
@@ -80,10 +85,29 @@ func blockDefaults(mr, nr, l1d, l2, l3 int) blockSizes {
 	if l3 <= 0 {
 		l3 = fallbackL3
 	}
-	kc := clamp(l1d/(4*nr)/16*16, 128, 512)
-	mc := clamp(l2/2/(4*kc)/mr*mr, 8*mr, 1024)
-	nc := clamp(l3/4/(4*kc)/nr*nr, 16*nr, 16384)
-	return blockSizes{mc: roundUp(mc, mr), kc: kc, nc: roundUp(nc, nr)}
+	kc := clamp(l1d/(4*nr), 128, 512) / 16 * 16
+	mc := clamp(l2/2/(4*kc), 8*mr, 1024) / mr * mr
+	nc := clamp(l3/4/(4*kc), 16*nr, 16384) / nr * nr
+	return blockSizes{mc: mc, kc: kc, nc: nc}
+}
+
+// panelCols returns the width of the packed op(B) panels for an m×n×k product: nc, except
+// for short products (a packed op(A) of at most 1/8 of L2), where the kc×nc panel is cut
+// to half of L2 so that packing op(B) costs one pass over it in memory and the writes and
+// the tiles' re-reads stay in L2. Only an explicit SetBlockSizes nc is kept as it is.
+func (g *gemmKernel) panelCols(m, k int, bs blockSizes) int {
+	if g.fixed != nil || override.Load().nc != 0 {
+		return bs.nc
+	}
+	l2 := cpuid.CPU.Cache.L2
+	if l2 <= 0 {
+		l2 = fallbackL2
+	}
+	kb := min(k, bs.kc)
+	if roundUp(m, g.mr)*kb*4 > l2/8 {
+		return bs.nc
+	}
+	return min(bs.nc, max(g.nr, l2/2/(4*kb)/g.nr*g.nr))
 }
 
 func clamp(x, lo, hi int) int { return max(lo, min(x, hi)) }

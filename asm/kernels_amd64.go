@@ -22,25 +22,30 @@ func fmaPeakAVX512(n int)
 // fmaPeakAVX2 runs n iterations of 24 independent 256-bit FMAs (12 chains): the FMA peak.
 func fmaPeakAVX2(n int)
 
-// copyRows48AVX512 copies rows rows of 48 floats, lds floats apart in src, to consecutive rows of dst.
+// copyRows48AVX512 sets dst[p*ldd+j] = src[p*lds+j] for p < rows, j < 48.
 //
 //go:noescape
-func copyRows48AVX512(rows int, src *float32, lds int, dst *float32)
+func copyRows48AVX512(rows int, src *float32, lds int, dst *float32, ldd int)
 
-// copyRows24AVX2 copies rows rows of 24 floats, lds floats apart in src, to consecutive rows of dst.
+// copyRows24AVX2 sets dst[p*ldd+j] = src[p*lds+j] for p < rows, j < 24.
 //
 //go:noescape
-func copyRows24AVX2(rows int, src *float32, lds int, dst *float32)
+func copyRows24AVX2(rows int, src *float32, lds int, dst *float32, ldd int)
 
-// copyRows8AVX2 copies rows rows of 8 floats, lds floats apart in src, to consecutive rows of dst.
+// copyRows8AVX2 sets dst[p*ldd+j] = src[p*lds+j] for p < rows, j < 8.
 //
 //go:noescape
-func copyRows8AVX2(rows int, src *float32, lds int, dst *float32)
+func copyRows8AVX2(rows int, src *float32, lds int, dst *float32, ldd int)
 
-// copyRows4AVX2 copies rows rows of 4 floats, lds floats apart in src, to consecutive rows of dst.
+// copyRows4AVX2 sets dst[p*ldd+j] = src[p*lds+j] for p < rows, j < 4.
 //
 //go:noescape
-func copyRows4AVX2(rows int, src *float32, lds int, dst *float32)
+func copyRows4AVX2(rows int, src *float32, lds int, dst *float32, ldd int)
+
+// transpose8AVX2 sets dst[p*ldd+i] = src[i*lds+p] for i < 8, p < k &^ 7 (AVX2).
+//
+//go:noescape
+func transpose8AVX2(k int, src *float32, lds int, dst *float32, ldd int)
 
 // axpyAVX2 computes y[i] = float32(alpha*x[i]) + y[i] for i < len(y) &^ 7 (AVX2; see elementwise.go in _gen).
 // The caller checks the lengths of the other slices.

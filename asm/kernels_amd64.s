@@ -5,43 +5,83 @@
 #include "textflag.h"
 
 // func sgemmKernel8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·sgemmKernel8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ   k+0(FP), AX
-	MOVQ   a+8(FP), CX
-	MOVQ   b+16(FP), DX
-	MOVQ   ldb+24(FP), BX
-	MOVQ   c+32(FP), SI
-	MOVQ   ldc+40(FP), DI
-	SHLQ   $0x02, BX
-	SHLQ   $0x02, DI
-	LEAQ   (BX)(BX*2), R8
-	MOVQ   BX, R9
-	SHLQ   $0x02, R9
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	MOVQ       k+0(FP), AX
+	MOVQ       a+8(FP), CX
+	MOVQ       b+16(FP), DX
+	MOVQ       ldb+24(FP), BX
+	MOVQ       c+32(FP), SI
+	MOVQ       ldc+40(FP), DI
+	SHLQ       $0x02, BX
+	SHLQ       $0x02, DI
+	LEAQ       (BX)(BX*2), R8
+	MOVQ       BX, R9
+	SHLQ       $0x02, R9
+	MOVQ       SI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 191(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
 
 sgemmKernel8x48AVX512_loop4:
 	CMPQ         AX, $0x04
@@ -382,31 +422,47 @@ sgemmKernel8x48AVX512_store:
 	RET
 
 // func sgemmKernel4x24AVX2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·sgemmKernel4x24AVX2(SB), NOSPLIT, $0-56
-	MOVQ   k+0(FP), AX
-	MOVQ   a+8(FP), CX
-	MOVQ   b+16(FP), DX
-	MOVQ   ldb+24(FP), BX
-	MOVQ   c+32(FP), SI
-	MOVQ   ldc+40(FP), DI
-	SHLQ   $0x02, BX
-	SHLQ   $0x02, DI
-	LEAQ   (BX)(BX*2), R8
-	MOVQ   BX, R9
-	SHLQ   $0x02, R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	MOVQ       k+0(FP), AX
+	MOVQ       a+8(FP), CX
+	MOVQ       b+16(FP), DX
+	MOVQ       ldb+24(FP), BX
+	MOVQ       c+32(FP), SI
+	MOVQ       ldc+40(FP), DI
+	SHLQ       $0x02, BX
+	SHLQ       $0x02, DI
+	LEAQ       (BX)(BX*2), R8
+	MOVQ       BX, R9
+	SHLQ       $0x02, R9
+	MOVQ       SI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 95(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 95(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 95(R10)
+	ADDQ       DI, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 95(R10)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
 
 sgemmKernel4x24AVX2_loop4:
 	CMPQ         AX, $0x04
@@ -704,14 +760,16 @@ fmaPeakAVX2_done:
 	VZEROUPPER
 	RET
 
-// func copyRows48AVX512(rows int, src *float32, lds int, dst *float32)
+// func copyRows48AVX512(rows int, src *float32, lds int, dst *float32, ldd int)
 // Requires: AVX, AVX512F
-TEXT ·copyRows48AVX512(SB), NOSPLIT, $0-32
+TEXT ·copyRows48AVX512(SB), NOSPLIT, $0-40
 	MOVQ rows+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ lds+16(FP), DX
 	MOVQ dst+24(FP), BX
+	MOVQ ldd+32(FP), SI
 	SHLQ $0x02, DX
+	SHLQ $0x02, SI
 
 copyRows48AVX512_loop2:
 	CMPQ    AX, $0x02
@@ -723,13 +781,13 @@ copyRows48AVX512_loop2:
 	VMOVUPS 128(CX), Z2
 	VMOVUPS 128(CX)(DX*1), Z5
 	VMOVUPS Z0, (BX)
+	VMOVUPS Z3, (BX)(SI*1)
 	VMOVUPS Z1, 64(BX)
+	VMOVUPS Z4, 64(BX)(SI*1)
 	VMOVUPS Z2, 128(BX)
-	VMOVUPS Z3, 192(BX)
-	VMOVUPS Z4, 256(BX)
-	VMOVUPS Z5, 320(BX)
+	VMOVUPS Z5, 128(BX)(SI*1)
 	LEAQ    (CX)(DX*2), CX
-	ADDQ    $0x00000180, BX
+	LEAQ    (BX)(SI*2), BX
 	SUBQ    $0x02, AX
 	JMP     copyRows48AVX512_loop2
 
@@ -747,14 +805,16 @@ copyRows48AVX512_done:
 	VZEROUPPER
 	RET
 
-// func copyRows24AVX2(rows int, src *float32, lds int, dst *float32)
+// func copyRows24AVX2(rows int, src *float32, lds int, dst *float32, ldd int)
 // Requires: AVX
-TEXT ·copyRows24AVX2(SB), NOSPLIT, $0-32
+TEXT ·copyRows24AVX2(SB), NOSPLIT, $0-40
 	MOVQ rows+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ lds+16(FP), DX
 	MOVQ dst+24(FP), BX
+	MOVQ ldd+32(FP), SI
 	SHLQ $0x02, DX
+	SHLQ $0x02, SI
 
 copyRows24AVX2_loop2:
 	CMPQ    AX, $0x02
@@ -766,13 +826,13 @@ copyRows24AVX2_loop2:
 	VMOVUPS 64(CX), Y2
 	VMOVUPS 64(CX)(DX*1), Y5
 	VMOVUPS Y0, (BX)
+	VMOVUPS Y3, (BX)(SI*1)
 	VMOVUPS Y1, 32(BX)
+	VMOVUPS Y4, 32(BX)(SI*1)
 	VMOVUPS Y2, 64(BX)
-	VMOVUPS Y3, 96(BX)
-	VMOVUPS Y4, 128(BX)
-	VMOVUPS Y5, 160(BX)
+	VMOVUPS Y5, 64(BX)(SI*1)
 	LEAQ    (CX)(DX*2), CX
-	ADDQ    $0x000000c0, BX
+	LEAQ    (BX)(SI*2), BX
 	SUBQ    $0x02, AX
 	JMP     copyRows24AVX2_loop2
 
@@ -790,14 +850,16 @@ copyRows24AVX2_done:
 	VZEROUPPER
 	RET
 
-// func copyRows8AVX2(rows int, src *float32, lds int, dst *float32)
+// func copyRows8AVX2(rows int, src *float32, lds int, dst *float32, ldd int)
 // Requires: AVX
-TEXT ·copyRows8AVX2(SB), NOSPLIT, $0-32
+TEXT ·copyRows8AVX2(SB), NOSPLIT, $0-40
 	MOVQ rows+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ lds+16(FP), DX
 	MOVQ dst+24(FP), BX
+	MOVQ ldd+32(FP), SI
 	SHLQ $0x02, DX
+	SHLQ $0x02, SI
 
 copyRows8AVX2_loop2:
 	CMPQ    AX, $0x02
@@ -805,9 +867,9 @@ copyRows8AVX2_loop2:
 	VMOVUPS (CX), Y0
 	VMOVUPS (CX)(DX*1), Y1
 	VMOVUPS Y0, (BX)
-	VMOVUPS Y1, 32(BX)
+	VMOVUPS Y1, (BX)(SI*1)
 	LEAQ    (CX)(DX*2), CX
-	ADDQ    $0x00000040, BX
+	LEAQ    (BX)(SI*2), BX
 	SUBQ    $0x02, AX
 	JMP     copyRows8AVX2_loop2
 
@@ -821,14 +883,16 @@ copyRows8AVX2_done:
 	VZEROUPPER
 	RET
 
-// func copyRows4AVX2(rows int, src *float32, lds int, dst *float32)
+// func copyRows4AVX2(rows int, src *float32, lds int, dst *float32, ldd int)
 // Requires: AVX
-TEXT ·copyRows4AVX2(SB), NOSPLIT, $0-32
+TEXT ·copyRows4AVX2(SB), NOSPLIT, $0-40
 	MOVQ rows+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ lds+16(FP), DX
 	MOVQ dst+24(FP), BX
+	MOVQ ldd+32(FP), SI
 	SHLQ $0x02, DX
+	SHLQ $0x02, SI
 
 copyRows4AVX2_loop2:
 	CMPQ    AX, $0x02
@@ -836,9 +900,9 @@ copyRows4AVX2_loop2:
 	VMOVUPS (CX), X0
 	VMOVUPS (CX)(DX*1), X1
 	VMOVUPS X0, (BX)
-	VMOVUPS X1, 16(BX)
+	VMOVUPS X1, (BX)(SI*1)
 	LEAQ    (CX)(DX*2), CX
-	ADDQ    $0x00000020, BX
+	LEAQ    (BX)(SI*2), BX
 	SUBQ    $0x02, AX
 	JMP     copyRows4AVX2_loop2
 
@@ -849,6 +913,74 @@ copyRows4AVX2_tail:
 	VMOVUPS X0, (BX)
 
 copyRows4AVX2_done:
+	RET
+
+// func transpose8AVX2(k int, src *float32, lds int, dst *float32, ldd int)
+// Requires: AVX
+TEXT ·transpose8AVX2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ lds+16(FP), DX
+	MOVQ dst+24(FP), BX
+	MOVQ ldd+32(FP), SI
+	SHLQ $0x02, DX
+	SHLQ $0x02, SI
+	LEAQ (DX)(DX*2), DI
+	LEAQ (SI)(SI*2), R8
+	ANDQ $-8, AX
+
+transpose8_loop:
+	TESTQ      AX, AX
+	JZ         transpose8_done
+	LEAQ       (CX)(DX*4), R9
+	VMOVUPS    (CX), Y0
+	VMOVUPS    (CX)(DX*1), Y1
+	VMOVUPS    (CX)(DX*2), Y2
+	VMOVUPS    (CX)(DI*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(DX*1), Y5
+	VMOVUPS    (R9)(DX*2), Y6
+	VMOVUPS    (R9)(DI*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	LEAQ       (BX)(SI*4), R9
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VMOVUPS    Y6, (BX)
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VMOVUPS    Y2, (R9)
+	VPERM2F128 $0x20, Y3, Y1, Y2
+	VMOVUPS    Y2, (BX)(SI*1)
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VMOVUPS    Y1, (R9)(SI*1)
+	VPERM2F128 $0x20, Y5, Y8, Y1
+	VMOVUPS    Y1, (BX)(SI*2)
+	VPERM2F128 $0x31, Y5, Y8, Y1
+	VMOVUPS    Y1, (R9)(SI*2)
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VMOVUPS    Y1, (BX)(R8*1)
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y0, (R9)(R8*1)
+	ADDQ       $0x20, CX
+	LEAQ       (R9)(SI*4), BX
+	SUBQ       $0x08, AX
+	JMP        transpose8_loop
+
+transpose8_done:
+	VZEROUPPER
 	RET
 
 // func axpyAVX2(alpha float32, x []float32, y []float32)

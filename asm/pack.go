@@ -23,7 +23,7 @@ func packA(g *gemmKernel, trans bool, mb, kb int, a []float32, lda, i0, p0 int, 
 			off := p0*lda + i0 + ir
 			if rows == mr && g.copyA != nil {
 				_ = a[off+(kb-1)*lda+mr-1]
-				g.copyA(kb, &a[off], lda, &d[0])
+				g.copyA(kb, &a[off], lda, &d[0], mr)
 				continue
 			}
 			for p := 0; p < kb; p++ {
@@ -44,6 +44,18 @@ func packA(g *gemmKernel, trans bool, mb, kb int, a []float32, lda, i0, p0 int, 
 			for p := range r0 {
 				dp := d[p*4 : p*4+4 : p*4+4]
 				dp[0], dp[1], dp[2], dp[3] = r0[p], r1[p], r2[p], r3[p]
+			}
+		case rows == 8 && mr == 8 && g.transpose8 != nil:
+			k8 := kb &^ 7
+			if k8 > 0 {
+				_ = a[base+7*lda+k8-1]
+				g.transpose8(kb, &a[base], lda, &d[0], 8)
+			}
+			for p := k8; p < kb; p++ {
+				dp := d[p*8 : p*8+8 : p*8+8]
+				for i := range dp {
+					dp[i] = a[base+i*lda+p]
+				}
 			}
 		case rows == 8 && mr == 8:
 			r0 := a[base : base+kb]
@@ -87,17 +99,32 @@ func packB(g *gemmKernel, trans bool, kb, nb int, b []float32, ldb, p0, j0 int, 
 			return
 		}
 		full := nb / nr * nr
-		for jr := 0; jr < full; jr += nr {
-			off := p0*ldb + j0 + jr
-			d := dst[jr*kb : (jr+nr)*kb]
-			if g.copyB != nil {
-				_ = b[off+(kb-1)*ldb+nr-1]
-				g.copyB(kb, &b[off], ldb, &d[0])
-				continue
-			}
+		switch {
+		case g.copyB != nil && full >= 4*nr:
+			// Many micro-panels: walk along the stored rows (sequential reads, which the
+			// hardware prefetches well even when ldb is a large power of two), scattering
+			// each row over the micro-panels.
+			panels := full / nr
 			for p := 0; p < kb; p++ {
-				copy(d[p*nr:p*nr+nr], b[off:off+nr])
-				off += ldb
+				off := (p0+p)*ldb + j0
+				_ = b[off+full-1]
+				_ = dst[(panels-1)*nr*kb+p*nr+nr-1]
+				g.copyB(panels, &b[off], nr, &dst[p*nr], nr*kb)
+			}
+		case g.copyB != nil:
+			for jr := 0; jr < full; jr += nr {
+				off := p0*ldb + j0 + jr
+				_ = b[off+(kb-1)*ldb+nr-1]
+				g.copyB(kb, &b[off], ldb, &dst[jr*kb], nr)
+			}
+		default:
+			for jr := 0; jr < full; jr += nr {
+				off := p0*ldb + j0 + jr
+				d := dst[jr*kb : (jr+nr)*kb]
+				for p := 0; p < kb; p++ {
+					copy(d[p*nr:p*nr+nr], b[off:off+nr])
+					off += ldb
+				}
 			}
 		}
 		if full < nb { // last, partial micro-panel: copy the valid columns, zero the rest
@@ -117,6 +144,23 @@ func packB(g *gemmKernel, trans bool, kb, nb int, b []float32, ldb, p0, j0 int, 
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
 		d := dst[jr*kb : (jr+nr)*kb]
+		if cols == nr && nr%8 == 0 && g.transpose8 != nil {
+			k8 := kb &^ 7
+			for jj := 0; jj < nr; jj += 8 {
+				base := (j0+jr+jj)*ldb + p0
+				if k8 > 0 {
+					_ = b[base+7*ldb+k8-1]
+					g.transpose8(kb, &b[base], ldb, &d[jj], nr)
+				}
+				for p := k8; p < kb; p++ {
+					dp := d[p*nr+jj : p*nr+jj+8 : p*nr+jj+8]
+					for i := range dp {
+						dp[i] = b[base+i*ldb+p]
+					}
+				}
+			}
+			continue
+		}
 		if cols == 2 && nr == 2 {
 			base := (j0+jr)*ldb + p0
 			r0 := b[base : base+kb]

@@ -136,6 +136,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	kern := cur().gemm
 	bs := kern.blocks()
+	bs.nc = kern.panelCols(m, k, bs)
 	pr, pc := partition(m, n, maxParts(m, n, k, runtime.GOMAXPROCS(0)), bs.nc, kern.mr, kern.nr)
 	ws.ensureParts(pr * pc)
 	ws.job = sgemmJob{

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -478,7 +479,19 @@ func benchShapes() []benchShape {
 
 // BenchmarkSgemm reports GFLOP/s (2·m·n·k per call) with a reused Workspace, on the current
 // path, for the shapes of benchShapes.
+//
+// BONSAI_BENCH_BLOCKS=mc,kc,nc sets the block sizes first (SetBlockSizes; 0 keeps a default),
+// for tuning them.
 func BenchmarkSgemm(b *testing.B) {
+	if env := os.Getenv("BONSAI_BENCH_BLOCKS"); env != "" {
+		var mc, kc, nc int
+		if _, err := fmt.Sscanf(env, "%d,%d,%d", &mc, &kc, &nc); err != nil {
+			b.Fatalf("BONSAI_BENCH_BLOCKS=%q: want mc,kc,nc: %v", env, err)
+		}
+		SetBlockSizes(mc, kc, nc)
+		defer SetBlockSizes(0, 0, 0)
+	}
+	b.Logf("path %v, block sizes %s", CurrentPath(), blockSizesString())
 	for _, s := range benchShapes() {
 		b.Run(s.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))

@@ -31,6 +31,7 @@ func main() {
 	copyRows("copyRows24AVX2", 24, 256)
 	copyRows("copyRows8AVX2", 8, 256)
 	copyRows("copyRows4AVX2", 4, 128)
+	transpose8()
 	elementwise()
 
 	Generate()
@@ -106,6 +107,19 @@ func sgemmKernel(t tile) {
 	MOVQ(ldb, ldb4)
 	SHLQ(U8(2), ldb4)
 
+	// Prefetch the tile of C (mr rows of nr·4 bytes, 4 lines each when unaligned), so that
+	// the merge after the k-loop does not wait for memory.
+	cp := GP64()
+	MOVQ(c, cp)
+	for i := 0; i < t.mr; i++ {
+		for off := 0; off < t.nr()*4; off += 64 {
+			PREFETCHT0(Mem{Base: cp, Disp: off})
+		}
+		PREFETCHT0(Mem{Base: cp, Disp: t.nr()*4 - 1})
+		if i+1 < t.mr {
+			ADDQ(ldc, cp)
+		}
+	}
 	for _, r := range t.accs {
 		zero(r, t.bits)
 	}
@@ -217,18 +231,22 @@ func fmaPeak(name string, bits int) {
 	RET()
 }
 
-// copyRows emits func name(rows int, src *float32, lds int, dst *float32): dst[p*w+j] =
-// src[p*lds+j] for p < rows, j < w — the packing of full-width micro-panels whose source rows
-// are contiguous (op(B) not transposed, or op(A) transposed).
+// copyRows emits func name(rows int, src *float32, lds int, dst *float32, ldd int):
+// dst[p*ldd+j] = src[p*lds+j] for p < rows, j < w — the packing of full-width micro-panels
+// whose source rows are contiguous (op(B) not transposed, or op(A) transposed): either one
+// micro-panel walking down the rows (ldd = w), or one source row scattered over
+// consecutive micro-panels (lds = w, ldd = w·kb).
 func copyRows(name string, w, bits int) {
-	TEXT(name, NOSPLIT, "func(rows int, src *float32, lds int, dst *float32)")
+	TEXT(name, NOSPLIT, "func(rows int, src *float32, lds int, dst *float32, ldd int)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s copies rows rows of %d floats, lds floats apart in src, to consecutive rows of dst.", name, w))
+	Doc(fmt.Sprintf("%s sets dst[p*ldd+j] = src[p*lds+j] for p < rows, j < %d.", name, w))
 	rows := Load(Param("rows"), GP64())
 	src := Load(Param("src"), GP64())
 	lds := Load(Param("lds"), GP64())
 	dst := Load(Param("dst"), GP64())
+	ldd := Load(Param("ldd"), GP64())
 	SHLQ(U8(2), lds)
+	SHLQ(U8(2), ldd)
 	vbytes := bits / 8
 	nv := w * 4 / vbytes
 	var regs []VecVirtual
@@ -249,11 +267,12 @@ func copyRows(name string, w, bits int) {
 		VMOVUPS(Mem{Base: src, Disp: v * vbytes}, regs[v])
 		VMOVUPS(Mem{Base: src, Index: lds, Scale: 1, Disp: v * vbytes}, regs[nv+v])
 	}
-	for v := 0; v < 2*nv; v++ {
+	for v := 0; v < nv; v++ {
 		VMOVUPS(regs[v], Mem{Base: dst, Disp: v * vbytes})
+		VMOVUPS(regs[nv+v], Mem{Base: dst, Index: ldd, Scale: 1, Disp: v * vbytes})
 	}
 	LEAQ(Mem{Base: src, Index: lds, Scale: 2}, src)
-	ADDQ(U32(2*w*4), dst)
+	LEAQ(Mem{Base: dst, Index: ldd, Scale: 2}, dst)
 	SUBQ(U8(2), rows)
 	JMP(LabelRef(name + "_loop2"))
 	Label(name + "_tail")
@@ -267,5 +286,95 @@ func copyRows(name string, w, bits int) {
 	if bits > 128 {
 		VZEROUPPER()
 	}
+	RET()
+}
+
+// transpose8 emits func transpose8AVX2(k int, src *float32, lds int, dst *float32, ldd int):
+// dst[p*ldd+i] = src[i*lds+p] for i < 8, p < k &^ 7 — eight rows of src become eight
+// columns of dst, one 8×8 block (8 loads, 24 shuffles, 8 stores) at a time. It packs op(A)
+// (not transposed) into 8-row micro-panels and op(B) (transposed) into nr-column ones.
+func transpose8() {
+	TEXT("transpose8AVX2", NOSPLIT, "func(k int, src *float32, lds int, dst *float32, ldd int)")
+	Pragma("noescape")
+	Doc("transpose8AVX2 sets dst[p*ldd+i] = src[i*lds+p] for i < 8, p < k &^ 7 (AVX2).")
+	k := Load(Param("k"), GP64())
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	dst := Load(Param("dst"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(U8(2), lds)
+	SHLQ(U8(2), ldd)
+	lds3 := GP64()
+	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
+	ldd3 := GP64()
+	LEAQ(Mem{Base: ldd, Index: ldd, Scale: 2}, ldd3)
+	s4 := GP64() // src + 4 rows
+	d4 := GP64() // dst + 4 rows
+	ANDQ(I32(-8), k)
+	Label("transpose8_loop")
+	TESTQ(k, k)
+	JZ(LabelRef("transpose8_done"))
+	LEAQ(Mem{Base: src, Index: lds, Scale: 4}, s4)
+	r := make([]VecVirtual, 8)
+	for i := range r {
+		r[i] = YMM()
+	}
+	rowMem := func(base, ld, ld3 Register, i int) Mem {
+		b := base
+		if i >= 4 {
+			i -= 4
+		}
+		switch i {
+		case 0:
+			return Mem{Base: b}
+		case 1:
+			return Mem{Base: b, Index: ld, Scale: 1}
+		case 2:
+			return Mem{Base: b, Index: ld, Scale: 2}
+		}
+		return Mem{Base: b, Index: ld3, Scale: 1}
+	}
+	for i := 0; i < 8; i++ {
+		base := src
+		if i >= 4 {
+			base = s4
+		}
+		VMOVUPS(rowMem(base, lds, lds3, i), r[i])
+	}
+	t := make([]VecVirtual, 8)
+	for i := range t {
+		t[i] = YMM()
+	}
+	for i := 0; i < 4; i++ {
+		VUNPCKLPS(r[2*i+1], r[2*i], t[2*i])   // a0 b0 a1 b1 | a4 b4 a5 b5
+		VUNPCKHPS(r[2*i+1], r[2*i], t[2*i+1]) // a2 b2 a3 b3 | a6 b6 a7 b7
+	}
+	u := make([]VecVirtual, 8)
+	for i := range u {
+		u[i] = YMM()
+	}
+	for h := 0; h < 2; h++ { // rows 0-3, rows 4-7
+		lo, hi := t[4*h], t[4*h+1]
+		lo2, hi2 := t[4*h+2], t[4*h+3]
+		VSHUFPS(U8(0x44), lo2, lo, u[4*h+0]) // a0 b0 c0 d0 | a4 b4 c4 d4
+		VSHUFPS(U8(0xEE), lo2, lo, u[4*h+1]) // a1 b1 c1 d1 | a5 b5 c5 d5
+		VSHUFPS(U8(0x44), hi2, hi, u[4*h+2]) // a2 … | a6 …
+		VSHUFPS(U8(0xEE), hi2, hi, u[4*h+3]) // a3 … | a7 …
+	}
+	LEAQ(Mem{Base: dst, Index: ldd, Scale: 4}, d4)
+	for q := 0; q < 4; q++ {
+		o := YMM()
+		VPERM2F128(U8(0x20), u[4+q], u[q], o) // column q
+		VMOVUPS(o, rowMem(dst, ldd, ldd3, q))
+		o2 := YMM()
+		VPERM2F128(U8(0x31), u[4+q], u[q], o2) // column q+4
+		VMOVUPS(o2, rowMem(d4, ldd, ldd3, q+4))
+	}
+	ADDQ(U8(32), src)
+	LEAQ(Mem{Base: d4, Index: ldd, Scale: 4}, dst)
+	SUBQ(U8(8), k)
+	JMP(LabelRef("transpose8_loop"))
+	Label("transpose8_done")
+	VZEROUPPER()
 	RET()
 }
