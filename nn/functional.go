@@ -66,3 +66,20 @@ func SubsamplePadChannels(c *Ctx, src any, x *autograd.Var, stride, padBefore, o
 	}, x)
 	return y
 }
+
+// SubsampleMapChannels is the option-A shortcut after channel pruning:
+// y[:, dst[j]] = x[:, j, ::stride, ::stride] for each input channel j with
+// dst[j] ≥ 0 (dst[j] < 0 drops channel j); the other out − … channels are
+// zero. SubsamplePadChannels(c, src, x, s, p, out) is dst[j] = j + p.
+// [N, C, H, W], len(dst) = C → [N, out, ⌈H/s⌉, ⌈W/s⌉].
+func SubsampleMapChannels(c *Ctx, src any, x *autograd.Var, stride, out int, dst []int) *autograd.Var {
+	n, _, h, w := x.Value.NCHW()
+	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
+	tensor.SubsampleMapChannels(y.Value, x.Value, stride, dst)
+	c.record("subsample_map_channels", src, y, func() {
+		if dx := c.grad(x); dx != nil {
+			tensor.SubsampleMapChannelsBackward(dx, y.Grad, stride, dst)
+		}
+	}, x)
+	return y
+}

@@ -116,6 +116,12 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 			return nn.Add(c, nn.AddRelu(c, a, b), a) // x fans out twice, a twice
 		}, map[string]*autograd.Var{"x": x})
 	})
+	t.Run("subsample_map_channels", func(t *testing.T) {
+		x := randVar(rng, 2, 3, 5, 4)
+		gradCheck(t, rng, func(c *nn.Ctx) *autograd.Var {
+			return nn.SubsampleMapChannels(c, nil, x, 2, 5, []int{4, -1, 1})
+		}, map[string]*autograd.Var{"x": x})
+	})
 	t.Run("cross_entropy_smoothed", func(t *testing.T) {
 		x := randVar(rng, 5, 7)
 		target := []int{0, 6, 3, 3, 1}

@@ -75,6 +75,13 @@ type Ctx struct {
 	// Observe, when set, is called after each leaf layer's forward with the
 	// layer, its input and its output.
 	Observe func(m Module, in, out *autograd.Var)
+	// ObserveOp, when set, is called after every operation, a layer's or a
+	// functional one (add, relu, reshape, …), with the operation's name as
+	// a tape records it, its source (the layer, or nil) and its output,
+	// before the next operation reads that output: changing out's values in
+	// place changes what the rest of the pass computes (pruning tests zero
+	// channels this way). It is called with and without a tape.
+	ObserveOp func(op string, src any, out *autograd.Var)
 
 	conv tensor.ConvWorkspace
 	gemm *asm.Workspace
@@ -116,6 +123,9 @@ func (c *Ctx) Backward(loss *autograd.Var) { c.Tape.Backward(loss, 1) }
 func (c *Ctx) record(op string, src any, y *autograd.Var, backward func(), inputs ...*autograd.Var) {
 	if c.Tape != nil {
 		c.Tape.Record(op, src, y, backward, inputs...)
+	}
+	if c.ObserveOp != nil {
+		c.ObserveOp(op, src, y)
 	}
 }
 

@@ -43,6 +43,8 @@ func (r *Run) save(path string, withOptim bool) error {
 		metaConfig: string(cfg),
 		metaEpoch:  strconv.Itoa(r.Epoch),
 		metaStep:   strconv.Itoa(r.Step),
+		// A pruned model's layer widths, so that zoo.Load and Resume rebuild it.
+		zoo.MetaWidths: zoo.Widths(r.Model),
 	}}
 	if withOptim {
 		meta.Extra[metaRNG] = rngNote
@@ -84,6 +86,11 @@ func Resume(dir string, trainSet, testSet *data.Dataset) (*Run, error) {
 	m, err := a.Build()
 	if err != nil {
 		return nil, err
+	}
+	if w, ok := f.Metadata[zoo.MetaWidths]; ok {
+		if err := zoo.SetWidths(m, w); err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
 	}
 	if err := nn.LoadState(m, f, nn.LoadOptions{IgnorePrefixes: []string{"optim."}}); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)

@@ -2,6 +2,7 @@ package zoo
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/nn"
@@ -97,7 +98,7 @@ func NewBasicBlockA(in, planes, stride int, sc Shortcut) *BasicBlockA {
 	}
 	if stride != 1 || in != planes {
 		if sc == OptionA {
-			b.Shortcut = &ShortcutA{Stride: stride, PadBefore: planes / 4, Out: planes}
+			b.Shortcut = &ShortcutA{Stride: stride, In: in, PadBefore: planes / 4, Out: planes}
 		} else {
 			b.Shortcut = nn.NewSequential(nn.NewConv2d(in, planes, 1, nn.ConvOpts{Stride: stride}), nn.NewBatchNorm2d(planes))
 		}
@@ -129,17 +130,56 @@ func (b *BasicBlockA) String() string { return "BasicBlock" }
 
 // ShortcutA is the parameter-free option-A shortcut:
 // zero-pad-channels(x[:, :, ::Stride, ::Stride]) with PadBefore zero channels
-// before x's and Out − C − PadBefore after.
-// Shape: [N, C, H, W] → [N, Out, ⌈H/Stride⌉, ⌈W/Stride⌉].
+// before x's In channels and Out − In − PadBefore after. After channel
+// pruning the channels may land anywhere: when Map is set (len(Map) = In),
+// input channel j goes to output channel Map[j] (dropped when Map[j] < 0)
+// and PadBefore is unused.
+// Shape: [N, In, H, W] → [N, Out, ⌈H/Stride⌉, ⌈W/Stride⌉].
 type ShortcutA struct {
-	Stride, PadBefore, Out int
+	Stride, In, PadBefore, Out int
+	Map                        []int
 }
 
 // Forward subsamples and pads x.
 func (s *ShortcutA) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
+	if s.Map != nil {
+		return nn.SubsampleMapChannels(c, s, x, s.Stride, s.Out, s.Map)
+	}
 	return nn.SubsamplePadChannels(c, s, x, s.Stride, s.PadBefore, s.Out)
 }
 
+// ChannelMap returns the number of output channels and, for each input
+// channel, the output channel it lands in (−1: dropped).
+func (s *ShortcutA) ChannelMap() (out int, dst []int) {
+	if s.Map != nil {
+		return s.Out, slices.Clone(s.Map)
+	}
+	dst = make([]int, s.In)
+	for j := range dst {
+		dst[j] = j + s.PadBefore
+	}
+	return s.Out, dst
+}
+
+// SetChannelMap makes input channel j of len(dst) land in output channel
+// dst[j] (−1: dropped) of out. A map that shifts every channel by the same
+// offset is stored as PadBefore, with Map nil.
+func (s *ShortcutA) SetChannelMap(out int, dst []int) {
+	s.In, s.Out, s.Map = len(dst), out, slices.Clone(dst)
+	if len(dst) == 0 || dst[0] < 0 {
+		return
+	}
+	for j, o := range dst {
+		if o != dst[0]+j {
+			return
+		}
+	}
+	s.PadBefore, s.Map = dst[0], nil
+}
+
 func (s *ShortcutA) String() string {
+	if s.Map != nil {
+		return fmt.Sprintf("LambdaLayer(x[:, :, ::%d, ::%d], channels to %v of %d)", s.Stride, s.Stride, s.Map, s.Out)
+	}
 	return fmt.Sprintf("LambdaLayer(x[:, :, ::%d, ::%d], pad channels %d before, to %d)", s.Stride, s.Stride, s.PadBefore, s.Out)
 }

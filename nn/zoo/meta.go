@@ -90,8 +90,10 @@ func FormatFloats(v []float32) string {
 
 // Load reads a model file: it resolves the architecture from the file's
 // metadata and arch (either may be empty; when both are given they must
-// agree), builds the model and loads its state strictly, ignoring keys
-// under "optim." (optimizer state). The model is in evaluation mode.
+// agree), builds the model, gives the layers named in the "widths"
+// metadata (a pruned model, see Widths) their widths, and loads its state
+// strictly, ignoring keys under "optim." (optimizer state). The model is
+// in evaluation mode.
 func Load(path, arch string) (nn.Module, Meta, error) {
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
@@ -121,6 +123,11 @@ func Load(path, arch string) (nn.Module, Meta, error) {
 	m, err := a.Build()
 	if err != nil {
 		return nil, meta, err
+	}
+	if w, ok := meta.Extra[MetaWidths]; ok {
+		if err := SetWidths(m, w); err != nil {
+			return nil, meta, fmt.Errorf("%s: %v", path, err)
+		}
 	}
 	if err := nn.LoadState(m, f, nn.LoadOptions{IgnorePrefixes: []string{"optim."}}); err != nil {
 		return nil, meta, fmt.Errorf("%s: %v", path, err)

@@ -1,0 +1,105 @@
+package prune
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/nn"
+)
+
+// Side says which channels of a layer a dependency touches.
+type Side int
+
+const (
+	// Out is the output channels of a Conv2d, the output features of a
+	// Linear or the output channels of a ChannelMapper: the side that
+	// produces the group's channels.
+	Out Side = iota
+	// In is the input channels of a Conv2d or ChannelMapper, or the input
+	// features of a Linear (Span features per channel after a flatten).
+	In
+	// Channel is the channels of a BatchNorm2d, which are its input and
+	// its output at once.
+	Channel
+)
+
+// String returns "out", "in" or "" (a BatchNorm2d's channels print as the
+// bare layer name).
+func (s Side) String() string {
+	switch s {
+	case Out:
+		return "out"
+	case In:
+		return "in"
+	}
+	return ""
+}
+
+// Dep is one dependency of a group: a layer and the side of it whose
+// indices follow the group's channels. The index mapping is
+// channel c ↦ indices [c·Span, (c+1)·Span) along that side's axis: Span is 1
+// except for a Linear fed by a flatten, where it is the H·W features of one
+// channel's map. (A ChannelMapper keeps its own map from input to output
+// channels; its In and Out deps index its input and output channels.)
+type Dep struct {
+	// Layer is the layer's state-dict path, as nn.Walk names it
+	// ("layer1.0.conv1").
+	Layer string
+	// Module is the layer: *nn.Conv2d, *nn.BatchNorm2d, *nn.Linear or a
+	// ChannelMapper.
+	Module nn.Module
+	Side   Side
+	Span   int
+}
+
+// Indices returns the half-open range of indices along the dep's axis that
+// belong to channel c of the group.
+func (d Dep) Indices(c int) (lo, hi int) { return c * d.Span, (c + 1) * d.Span }
+
+// String reads like "layer1.0.conv1 out", "layer1.0.bn1", "fc in ×4" (a
+// Linear after a flatten of 2×2 maps) or "layer2.0.shortcut in (c ↦ c+8)"
+// (a ChannelMapper's input side shows its map).
+func (d Dep) String() string {
+	s := d.Layer
+	if d.Side != Channel {
+		s += " " + d.Side.String()
+	}
+	if d.Span != 1 {
+		s += fmt.Sprintf(" ×%d", d.Span)
+	}
+	if cm, ok := d.Module.(ChannelMapper); ok && d.Side == In {
+		s += " " + mapString(cm)
+	}
+	return s
+}
+
+// mapString describes a ChannelMapper's map: "(c ↦ c+8)" while it is an
+// offset, "(c ↦ [8 9 -1 10 …])" after pruning made it irregular.
+func mapString(cm ChannelMapper) string {
+	_, dst := cm.ChannelMap()
+	for j, o := range dst {
+		if o != dst[0]+j || o < 0 {
+			return fmt.Sprintf("(c ↦ %v)", dst)
+		}
+	}
+	if len(dst) == 0 {
+		return "(no channels)"
+	}
+	return fmt.Sprintf("(c ↦ c+%d)", dst[0])
+}
+
+// ChannelMapper is a parameter-free layer that copies each input channel j
+// (possibly subsampled in space) to output channel dst[j], or drops it when
+// dst[j] < 0, and fills the other output channels with zeros: the CIFAR
+// ResNet option-A shortcut (zoo.ShortcutA). Pruning input channels deletes
+// their entries of dst; pruning output channels renumbers dst and drops the
+// inputs that landed in them, so a mapper couples two groups without
+// merging them.
+type ChannelMapper interface {
+	nn.Module
+	// ChannelMap returns the number of output channels and, for each
+	// input channel, the output channel it lands in (−1: dropped).
+	ChannelMap() (out int, dst []int)
+	// SetChannelMap makes the layer map its len(dst) input channels by
+	// dst into out output channels.
+	SetChannelMap(out int, dst []int)
+}

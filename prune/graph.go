@@ -1,0 +1,404 @@
+package prune
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// Graph is the channel-dependency graph of a model: its groups of coupled
+// channels, traced from one forward pass.
+type Graph struct {
+	Model   nn.Module
+	InShape []int // [C, H, W] of the traced input, without the batch
+	Groups  []*Group
+
+	ops []string // the operations of the traced pass, in order
+}
+
+// Trace runs one forward pass of m on a zero input of shape [1, inShape...]
+// with a tape and builds the groups of coupled channels from the recorded
+// operations (see the package doc for the rules). BatchNorm2d and Dropout
+// layers run in evaluation mode for the pass and get their modes back
+// afterwards, so tracing changes nothing in m.
+func Trace(m nn.Module, inShape ...int) (*Graph, error) {
+	names := map[nn.Module]string{}
+	restore := evalMode(m, names)
+	defer restore()
+
+	c := nn.NewCtx()
+	c.Record(true)
+	x := autograd.NewVar(tensor.New(append([]int{1}, inShape...)...))
+	y, err := forward(c, m, x)
+	if err != nil {
+		return nil, err
+	}
+
+	t := &tracer{vars: map[*autograd.Var]varInfo{}, deps: map[depKey]int{}, names: names}
+	in := t.newSpace(x, "the network input")
+	t.vars[x] = varInfo{space: in, span: 1}
+	for i, n := range c.Tape.Nodes {
+		t.node(i, n)
+	}
+	if info, ok := t.vars[y]; ok {
+		t.addReason(info.space, "the model output")
+	}
+	g := &Graph{Model: m, InShape: slices.Clone(inShape), Groups: t.groups()}
+	for _, n := range c.Tape.Nodes {
+		g.ops = append(g.ops, n.Op)
+	}
+	return g, nil
+}
+
+// forward runs m, turning a panic (an input of the wrong shape) into an error.
+func forward(c *nn.Ctx, m nn.Module, x *autograd.Var) (y *autograd.Var, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("prune: tracing %s on an input of shape %v: %v", m, x.Value.Shape, r)
+		}
+	}()
+	return m.Forward(c, x), nil
+}
+
+// evalMode fills names with every module's path, puts the BatchNorm2d and
+// Dropout layers of m in evaluation mode and returns the function that puts
+// them back.
+func evalMode(m nn.Module, names map[nn.Module]string) (restore func()) {
+	var undo []func()
+	nn.Walk(m, func(path string, l nn.Module) {
+		if _, seen := names[l]; !seen {
+			names[l] = path
+		}
+		switch l := l.(type) {
+		case *nn.BatchNorm2d:
+			was := l.Training
+			l.Training = false
+			undo = append(undo, func() { l.Training = was })
+		case *nn.Dropout:
+			was := l.Training
+			l.Training = false
+			undo = append(undo, func() { l.Training = was })
+		}
+	})
+	return func() {
+		for _, f := range undo {
+			f()
+		}
+	}
+}
+
+// Prunable returns the groups whose channels can be removed.
+func (g *Graph) Prunable() []*Group {
+	var out []*Group
+	for _, gr := range g.Groups {
+		if gr.Prunable {
+			out = append(out, gr)
+		}
+	}
+	return out
+}
+
+// String lists every group, one header line ("group 3: 16 channels,
+// residual stream") and its dependencies on the next:
+//
+//	group 1: 16 channels
+//	  layer1.0.conv1 out ⇒ layer1.0.bn1 ⇒ layer1.0.conv2 in
+func (g *Graph) String() string {
+	var b strings.Builder
+	prunable, residual := 0, 0
+	for _, gr := range g.Groups {
+		if gr.Prunable {
+			prunable++
+			if gr.Residual {
+				residual++
+			}
+		}
+	}
+	fmt.Fprintf(&b, "%d groups of coupled channels for input %v: %d prunable, %d of them residual streams\n", len(g.Groups), g.InShape, prunable, residual)
+	for i, gr := range g.Groups {
+		fmt.Fprintf(&b, "group %d: %s\n  %s\n", i, gr.Summary(), gr)
+	}
+	return b.String()
+}
+
+// Explain traces m for inputs of shape inShape ([C, H, W]) and lists its
+// groups (Graph.String), for `bonsai prune -explain`.
+func Explain(m nn.Module, inShape ...int) (string, error) {
+	g, err := Trace(m, inShape...)
+	if err != nil {
+		return "", err
+	}
+	return g.String(), nil
+}
+
+// varInfo places a tensor of the traced pass: its channels are those of a
+// space, each channel spanning span consecutive features (1 for [N, C, …]
+// tensors, H·W after a flatten).
+type varInfo struct {
+	space, span int
+}
+
+type depKey struct {
+	m    nn.Module
+	side Side
+}
+
+// orderedDep is a dep with the index of the node it was found at.
+type orderedDep struct {
+	Dep
+	node int
+}
+
+// space is a set of tensor channels found to be coupled so far.
+type space struct {
+	channels int
+	deps     []orderedDep
+	tensors  []tensorRef
+	residual bool
+	producer bool
+	reasons  []string
+}
+
+// tensorRef is the output of node Node of the traced pass, whose channel c
+// is its features [c·Span, (c+1)·Span) along dimension 1.
+type tensorRef struct {
+	Node, Span int
+}
+
+type tracer struct {
+	parent []int // union-find over spaces
+	spaces []*space
+	vars   map[*autograd.Var]varInfo
+	deps   map[depKey]int
+	names  map[nn.Module]string
+}
+
+func (t *tracer) find(s int) int {
+	for t.parent[s] != s {
+		t.parent[s] = t.parent[t.parent[s]]
+		s = t.parent[s]
+	}
+	return s
+}
+
+func (t *tracer) union(a, b int) int {
+	a, b = t.find(a), t.find(b)
+	if a == b {
+		return a
+	}
+	if a > b {
+		a, b = b, a
+	}
+	sa, sb := t.spaces[a], t.spaces[b]
+	if sa.channels != sb.channels {
+		sa.reasons = append(sa.reasons, fmt.Sprintf("joins tensors of %d and %d channels", sa.channels, sb.channels))
+	}
+	sa.deps = append(sa.deps, sb.deps...)
+	sa.tensors = append(sa.tensors, sb.tensors...)
+	sa.residual = sa.residual || sb.residual
+	sa.producer = sa.producer || sb.producer
+	sa.reasons = append(sa.reasons, sb.reasons...)
+	t.parent[b] = a
+	t.spaces[b] = nil
+	return a
+}
+
+// newSpace starts a space for the channels of v (dimension 1), with a
+// reason not to prune it when reason is not empty.
+func (t *tracer) newSpace(v *autograd.Var, reason string) int {
+	s := &space{}
+	if v.Value.Dims() >= 2 {
+		s.channels = v.Value.Shape[1]
+	} else {
+		reason = fmt.Sprintf("a tensor of shape %v has no channel dimension", v.Value.Shape)
+	}
+	if reason != "" {
+		s.reasons = append(s.reasons, reason)
+	}
+	t.parent = append(t.parent, len(t.spaces))
+	t.spaces = append(t.spaces, s)
+	return len(t.spaces) - 1
+}
+
+func (t *tracer) addReason(s int, reason string) {
+	sp := t.spaces[t.find(s)]
+	if !slices.Contains(sp.reasons, reason) {
+		sp.reasons = append(sp.reasons, reason)
+	}
+}
+
+// info returns where v's channels live; a tensor that no recorded node
+// made (other than the input) starts a space of its own that is not
+// prunable.
+func (t *tracer) info(v *autograd.Var, op string) varInfo {
+	if v == nil {
+		return varInfo{space: -1}
+	}
+	if in, ok := t.vars[v]; ok {
+		return varInfo{space: t.find(in.space), span: in.span}
+	}
+	in := varInfo{space: t.newSpace(v, fmt.Sprintf("%s reads a tensor the traced pass did not make", op)), span: 1}
+	t.vars[v] = in
+	return in
+}
+
+// output places a node's output.
+func (t *tracer) output(i int, v *autograd.Var, in varInfo) {
+	t.vars[v] = in
+	sp := t.spaces[t.find(in.space)]
+	sp.tensors = append(sp.tensors, tensorRef{Node: i, Span: in.span})
+}
+
+// dep attaches a dependency on layer m to space s; a layer side already
+// attached elsewhere joins the two spaces (a layer used twice).
+func (t *tracer) dep(i, s int, m nn.Module, side Side, span int) int {
+	name, ok := t.names[m]
+	if !ok {
+		t.addReason(s, fmt.Sprintf("layer %s is outside the model's module tree", m))
+		return t.find(s)
+	}
+	k := depKey{m, side}
+	if prev, seen := t.deps[k]; seen {
+		return t.union(prev, s)
+	}
+	s = t.find(s)
+	t.deps[k] = s
+	sp := t.spaces[s]
+	sp.deps = append(sp.deps, orderedDep{Dep: Dep{Layer: name, Module: m, Side: side, Span: span}, node: i})
+	if side == Out {
+		sp.producer = true
+	}
+	return s
+}
+
+// node applies one recorded operation.
+func (t *tracer) node(i int, n *autograd.Node) {
+	var x varInfo
+	if len(n.Inputs) > 0 {
+		x = t.info(n.Inputs[0], n.Op)
+	}
+	y := n.Output
+	switch n.Op {
+	case "conv2d", "linear":
+		var m nn.Module
+		switch l := n.Source.(type) {
+		case *nn.Conv2d:
+			m = l
+		case *nn.Linear:
+			m = l
+		default:
+			t.unsupported(i, n, fmt.Sprintf("%s from %T", n.Op, n.Source))
+			return
+		}
+		t.dep(i, x.space, m, In, x.span)
+		out := t.newSpace(y, "")
+		t.output(i, y, varInfo{space: t.dep(i, out, m, Out, 1), span: 1})
+	case "batchnorm2d":
+		bn, ok := n.Source.(*nn.BatchNorm2d)
+		if !ok {
+			t.unsupported(i, n, fmt.Sprintf("batchnorm2d from %T", n.Source))
+			return
+		}
+		x.space = t.dep(i, x.space, bn, Channel, 1)
+		t.output(i, y, x)
+	case "relu", "maxpool2d", "avgpool2d", "global_avgpool", "dropout":
+		t.output(i, y, x)
+	case "add", "add_relu":
+		b := t.info(n.Inputs[1], n.Op)
+		if b.span != x.span {
+			t.unsupported(i, n, fmt.Sprintf("%s of tensors with %d and %d features per channel", n.Op, x.span, b.span))
+			return
+		}
+		x.space = t.union(x.space, b.space)
+		t.spaces[x.space].residual = true
+		t.output(i, y, x)
+	case "reshape":
+		t.reshape(i, n, x)
+	case "subsample_pad_channels", "subsample_map_channels":
+		cm, ok := n.Source.(ChannelMapper)
+		if !ok || x.span != 1 {
+			t.unsupported(i, n, fmt.Sprintf("%s from %T, which is no prune.ChannelMapper", n.Op, n.Source))
+			return
+		}
+		if out, dst := cm.ChannelMap(); len(dst) != n.Inputs[0].Value.Shape[1] || out != y.Value.Shape[1] {
+			t.unsupported(i, n, fmt.Sprintf("%s whose channel map (%d → %d channels) disagrees with its tensors %v → %v",
+				n.Op, len(dst), out, n.Inputs[0].Value.Shape, y.Value.Shape))
+			return
+		}
+		t.dep(i, x.space, cm, In, 1)
+		out := t.newSpace(y, "")
+		t.output(i, y, varInfo{space: t.dep(i, out, cm, Out, 1), span: 1})
+	default:
+		t.unsupported(i, n, "operation "+n.Op)
+	}
+}
+
+// reshape follows a flatten [N, C, H, W] → [N, C·H·W] (channel c becomes
+// the features c·H·W … (c+1)·H·W − 1) and reshapes that keep dimension 1
+// and the size per channel ([N, C, 1, 1] ↔ [N, C]); other reshapes mix
+// channels and make their groups unprunable.
+func (t *tracer) reshape(i int, n *autograd.Node, x varInfo) {
+	in, out := n.Inputs[0].Value.Shape, n.Output.Value.Shape
+	if len(in) >= 2 && len(out) >= 2 && in[0] == out[0] {
+		perIn, perOut := tensor.Numel(in[2:]), tensor.Numel(out[2:])
+		switch {
+		case len(out) == 2 && out[1] == in[1]*perIn:
+			t.output(i, n.Output, varInfo{space: x.space, span: x.span * perIn})
+			return
+		case out[1] == in[1] && perOut == perIn:
+			t.output(i, n.Output, x)
+			return
+		}
+	}
+	t.unsupported(i, n, fmt.Sprintf("reshape %v → %v", in, out))
+}
+
+// unsupported makes the spaces of an operation's inputs and output
+// unprunable.
+func (t *tracer) unsupported(i int, n *autograd.Node, what string) {
+	reason := "meets an unsupported " + what
+	for _, v := range n.Inputs {
+		if in, ok := t.vars[v]; ok { // parameters were never made by a node
+			t.addReason(in.space, reason)
+		}
+	}
+	s := t.newSpace(n.Output, reason)
+	t.output(i, n.Output, varInfo{space: s, span: 1})
+}
+
+// groups turns the spaces into groups in the order of their first
+// dependency, leaving out spaces that touch no layer.
+func (t *tracer) groups() []*Group {
+	type ordered struct {
+		first int
+		g     *Group
+	}
+	var list []ordered
+	for i, sp := range t.spaces {
+		if sp == nil || t.find(i) != i || len(sp.deps) == 0 {
+			continue
+		}
+		slices.SortStableFunc(sp.deps, func(a, b orderedDep) int { return a.node - b.node })
+		g := &Group{Channels: sp.channels, Residual: sp.residual, tensors: sp.tensors}
+		for _, d := range sp.deps {
+			g.Deps = append(g.Deps, d.Dep)
+		}
+		reasons := sp.reasons
+		if !sp.producer && len(reasons) == 0 {
+			reasons = append(reasons, "no layer produces these channels")
+		}
+		g.Prunable = len(reasons) == 0
+		g.Reason = strings.Join(reasons, "; ")
+		list = append(list, ordered{sp.deps[0].node, g})
+	}
+	slices.SortStableFunc(list, func(a, b ordered) int { return a.first - b.first })
+	out := make([]*Group, len(list))
+	for i, o := range list {
+		out[i] = o.g
+	}
+	return out
+}

@@ -1,0 +1,59 @@
+package train
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/prune"
+)
+
+// A pruned model fine-tunes from its file, its checkpoints resume, and its
+// final file loads with the pruned widths.
+func TestPrunedModelTrainsAndResumes(t *testing.T) {
+	m, err := zoo.New("resnet8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zoo.InitWeights(m, 1)
+	g, err := prune.Trace(m, 3, 32, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gr := range g.Prunable() {
+		if err := gr.Remove([]int{1, 2}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	init := filepath.Join(t.TempDir(), "pruned.safetensors")
+	if err := prune.Save(init, m, zoo.Meta{Arch: "resnet8"}); err != nil {
+		t.Fatal(err)
+	}
+	trainSet, testSet := synthetic(4*16, 8), synthetic(16, 9)
+	cfg := testConfig()
+	cfg.Init = init
+	dir := t.TempDir()
+	r, err := New(cfg, dir, trainSet, testSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.MaxSteps = 2
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = Resume(dir, trainSet, testSet); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	final, _, err := zoo.Load(filepath.Join(dir, FinalFile), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := nn.Format(final), nn.Format(m); a != b {
+		t.Errorf("the fine-tuned file holds\n%s\nwant the pruned widths\n%s", a, b)
+	}
+}
