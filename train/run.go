@@ -90,6 +90,19 @@ func New(cfg Config, dir string, trainSet, testSet *data.Dataset) (*Run, error) 
 	return newRun(cfg, dir, m, trainSet, testSet)
 }
 
+// NewWithModel starts a run in dir (created if needed) that trains m as it
+// is — e.g. a pruned model being fine-tuned. cfg.Arch names m's
+// architecture; cfg.Init is informational.
+func NewWithModel(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset) (*Run, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return newRun(cfg, dir, m, trainSet, testSet)
+}
+
 func newRun(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset) (*Run, error) {
 	trainSet, testSet = firstImages(trainSet, cfg.TrainImages), firstImages(testSet, cfg.TestImages)
 	r := &Run{Config: cfg, Dir: dir, Model: m, train: trainSet, test: testSet, ctx: nn.NewCtx()}
