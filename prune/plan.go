@@ -2,7 +2,7 @@ package prune
 
 import (
 	"errors"
-	"math"
+	"fmt"
 
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/optim"
@@ -108,7 +108,8 @@ type Plan struct {
 // of m) so that the MACs of m for inputs [N, inShape...] drop by at least
 // c.FLOPs (MACs after ≤ (1 − FLOPs)·MACs before), or at least c.Ratio of
 // the eligible channels go. scores holds one score per channel of every
-// eligible group (a Criterion's Scores); lower scores go first.
+// eligible group (a Criterion's Scores); lower scores go first. inShape
+// ([C, H, W]) defaults to g.InShape.
 //
 // Uniform searches the smallest fraction r such that removing round(r·C)
 // channels of every eligible group (then rounded and clamped to the
@@ -124,55 +125,121 @@ type Plan struct {
 // how far the plan can go and which limits (the floor, the ceiling,
 // residual groups excluded, rounding) stand in the way.
 func MakePlan(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig, inShape ...int) (*Plan, error) {
-	return nil, errors.New("prune: MakePlan: not implemented yet")
+	c, err := c.normalise()
+	if err != nil {
+		return nil, err
+	}
+	pl, err := newPlanner(m, g, scores, c, inShape)
+	if err != nil {
+		return nil, err
+	}
+	if err := pl.run(); err != nil {
+		return nil, err
+	}
+	return pl.plan(), nil
+}
+
+// normalise checks c and fills in the defaults of its zero fields.
+func (c PlanConfig) normalise() (PlanConfig, error) {
+	switch {
+	case c.FLOPs != 0 && c.Ratio != 0:
+		return c, fmt.Errorf("prune: plan: give a MACs target (%g) or a channel ratio (%g), not both", c.FLOPs, c.Ratio)
+	case c.FLOPs == 0 && c.Ratio == 0:
+		return c, errors.New("prune: plan: no target: set FLOPs (fraction of MACs to remove) or Ratio (fraction of channels)")
+	case c.FLOPs != 0 && !(c.FLOPs > 0 && c.FLOPs < 1):
+		return c, fmt.Errorf("prune: plan: FLOPs target %g: want a fraction of the MACs to remove in (0, 1)", c.FLOPs)
+	case c.Ratio != 0 && !(c.Ratio > 0 && c.Ratio < 1):
+		return c, fmt.Errorf("prune: plan: channel ratio %g: want a fraction to remove in (0, 1)", c.Ratio)
+	}
+	switch c.Ranking {
+	case "":
+		c.Ranking = Global
+	case Uniform, Global, GlobalFLOPs:
+	default:
+		return c, fmt.Errorf("prune: plan: unknown ranking %q: want %s, %s or %s", c.Ranking, Uniform, Global, GlobalFLOPs)
+	}
+	if c.MinChannels < 0 || c.RoundTo < 0 || c.BaseMACs < 0 || c.BaseChannels < 0 {
+		return c, fmt.Errorf("prune: plan: negative min-channels (%d), round-to (%d) or base (%d MACs, %d channels)",
+			c.MinChannels, c.RoundTo, c.BaseMACs, c.BaseChannels)
+	}
+	if c.MinChannels == 0 {
+		c.MinChannels = DefaultMinChannels
+	}
+	if c.MaxRatio == 0 {
+		c.MaxRatio = DefaultMaxRatio
+	}
+	if !(c.MaxRatio > 0 && c.MaxRatio <= 1) {
+		return c, fmt.Errorf("prune: plan: max-ratio %g: want a fraction in (0, 1]", c.MaxRatio)
+	}
+	if c.RoundTo == 0 {
+		c.RoundTo = 1
+	}
+	return c, nil
 }
 
 // Apply removes the planned channels from the model by surgery
 // (Group.Remove), slicing opt's state too when opt is not nil, and checks
-// that the model's MACs (nn.Summarize) are then the plan's MACsAfter. A
-// plan applies once; the Graph stays valid for the next plan, but scores
-// and Stats of the old widths are stale.
+// that the model's MACs (nn.Summarize) and parameters are then the plan's
+// MACsAfter and ParamsAfter. A plan applies once; the Graph stays valid for
+// the next plan, but scores and Stats of the old widths are stale.
 func (p *Plan) Apply(opt optim.Optimizer) error {
-	return errors.New("prune: Apply: not implemented yet")
-}
-
-// String summarises the plan: "MACs 40.8M → 20.3M (−50.2 %), params
-// 0.27M → 0.14M, 336 → 170 channels in 9 groups".
-func (p *Plan) String() string { return "" }
-
-// Schedule reaches a final target in Steps plans, for pruning with
-// fine-tuning in between (`bonsai prune -steps k`). Step i of k
-// (1-based) removes, counted from the model before step 1,
-//
-//	1 − (1 − T)^(i/k)
-//
-// of the MACs (or of the eligible channels), where T is Final.FLOPs (or
-// Final.Ratio): every step removes the same fraction, 1 − (1 − T)^(1/k),
-// of what the previous one left, so each step is an equally small change
-// for the model as it then is, and step k reaches T exactly.
-type Schedule struct {
-	Final PlanConfig
-	Steps int
-	// BaseMACs and BaseChannels are the model's MACs and eligible
-	// channels before step 1; Plan sets them at its first call when they
-	// are 0. Keep them to resume a schedule in another process.
-	BaseMACs     int64
-	BaseChannels int
-}
-
-// Target returns the fraction of the base MACs (or channels) removed after
-// step i of the schedule: 1 − (1 − T)^(i/Steps).
-func (s *Schedule) Target(i int) float64 {
-	t := s.Final.FLOPs
-	if t == 0 {
-		t = s.Final.Ratio
+	if p.applied {
+		return errors.New("prune: the plan was applied already")
 	}
-	return 1 - math.Pow(1-t, float64(i)/float64(s.Steps))
+	for _, gp := range p.Groups {
+		if gp.Group.Channels != gp.Before {
+			return fmt.Errorf("prune: plan for group %s: it has %d channels, the plan was made for %d (was the model changed?)",
+				gp.Group, gp.Group.Channels, gp.Before)
+		}
+	}
+	p.applied = true
+	for _, gp := range p.Groups {
+		if len(gp.Remove) == 0 {
+			continue
+		}
+		if err := gp.Group.Remove(gp.Remove, opt); err != nil {
+			return err
+		}
+	}
+	restore := evalMode(p.Model, map[nn.Module]string{})
+	s := nn.Summarize(p.Model, p.InShape...)
+	restore()
+	if s.MACs != p.MACsAfter || s.Params != p.ParamsAfter {
+		return fmt.Errorf("prune: after surgery the model has %d MACs and %d parameters, the plan expected %d and %d",
+			s.MACs, s.Params, p.MACsAfter, p.ParamsAfter)
+	}
+	return nil
 }
 
-// Plan makes the plan of step i (1 … Steps) for m as it is now (g its
-// Graph, scores fresh scores of it): MakePlan with the step's target as a
-// fraction of the base figures.
-func (s *Schedule) Plan(i int, m nn.Module, g *Graph, scores map[*Group][]float64, inShape ...int) (*Plan, error) {
-	return nil, errors.New("prune: Schedule.Plan: not implemented yet")
+// String summarises the plan: "MACs 40.55M → 20.21M (−50.2 %), params
+// 269.7k → 140.1k (−48.0 %), 336 → 170 channels, 9 of 9 eligible groups
+// pruned".
+func (p *Plan) String() string {
+	changed, eligible := 0, 0
+	for _, gp := range p.Groups {
+		if gp.Eligible {
+			eligible++
+		}
+		if gp.After != gp.Before {
+			changed++
+		}
+	}
+	return fmt.Sprintf("MACs %s → %s (−%.1f %%), params %s → %s (−%.1f %%), %d → %d channels, %d of %d eligible groups pruned",
+		si(p.MACsBefore), si(p.MACsAfter), 100*(1-float64(p.MACsAfter)/float64(p.MACsBefore)),
+		si(p.ParamsBefore), si(p.ParamsAfter), 100*(1-float64(p.ParamsAfter)/float64(p.ParamsBefore)),
+		p.ChannelsBefore, p.ChannelsAfter, changed, eligible)
+}
+
+// si writes n with a k, M or G suffix and four significant digits.
+func si(n int64) string {
+	v := float64(n)
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.4gG", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.4gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.4gk", v/1e3)
+	}
+	return fmt.Sprint(n)
 }
