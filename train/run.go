@@ -45,6 +45,9 @@ type Run struct {
 	// Progress receives the live progress line (carriage returns); Log the
 	// per-epoch lines. Either may be nil.
 	Progress, Log io.Writer
+	// OnEpoch, when set, is called with each epoch's metrics after they
+	// are logged.
+	OnEpoch func(EpochMetrics)
 
 	// Running sums of the epoch in progress (saved in mid-epoch
 	// checkpoints so that a resumed epoch reports the same figures).
@@ -219,6 +222,9 @@ func (r *Run) Train(ctx context.Context) error {
 			TestLoss: res.Loss, TestAcc: res.Accuracy(), Seconds: time.Since(start).Seconds()}
 		if err := r.logEpoch(met); err != nil {
 			return err
+		}
+		if r.OnEpoch != nil {
+			r.OnEpoch(met)
 		}
 		if err := r.saveCheckpoint(); err != nil {
 			return err
