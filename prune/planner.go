@@ -1,0 +1,486 @@
+package prune
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/bonsai-dl/bonsai/nn"
+)
+
+// planner holds the state of MakePlan: every group's current width in the
+// plan and the cost model that turns widths into MACs and parameters.
+type planner struct {
+	m       nn.Module
+	g       *Graph
+	c       PlanConfig
+	inShape []int
+
+	gs []pgroup // one per group of g, in g's order
+	ch []int    // each group's channels now
+	w  []int    // each group's width in the plan
+
+	macTerms, paramTerms []term
+	termsOf              [][]int // the MAC terms each group takes part in
+	paramsConst          int64   // parameters no group touches
+	macs0, params0       int64   // the model's figures now
+}
+
+// pgroup is one group as the planner sees it.
+type pgroup struct {
+	gr       *Group
+	eligible bool
+	why      string
+	minKeep  int       // the fewest channels the limits let it keep
+	order    []int     // channels by ascending score, ties by index
+	scores   []float64 // nil unless eligible
+}
+
+// term is one count (a layer's MACs, a parameter's elements) that scales
+// with the widths of up to two groups: base·(w_a/C_a)·(w_b/C_b), a or b
+// −1 for a side no group changes. Every count of a Conv2d (groups 1) or
+// Linear is bilinear in its input and output widths, so the model is
+// exact.
+type term struct {
+	base int64
+	a, b int
+}
+
+// newPlanner checks the inputs and builds the cost model of m for inputs
+// [1, inShape...] (g.InShape when inShape is empty).
+func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig, inShape []int) (*planner, error) {
+	if g == nil || g.Model != m {
+		return nil, errors.New("prune: planning needs the Graph traced from the same model")
+	}
+	if len(inShape) == 0 {
+		inShape = g.InShape
+	}
+	p := &planner{m: m, g: g, c: c, inShape: slices.Clone(inShape)}
+	index := map[depKey]int{}
+	for i, gr := range g.Groups {
+		for _, d := range gr.Deps {
+			index[depKey{d.Module, d.Side}] = i
+		}
+		p.ch = append(p.ch, gr.Channels)
+	}
+	p.w = slices.Clone(p.ch)
+	side := func(m nn.Module, s Side) int {
+		if i, ok := index[depKey{m, s}]; ok {
+			return i
+		}
+		return -1
+	}
+
+	restore := evalMode(m, map[nn.Module]string{})
+	s, err := summarize(m, p.inShape)
+	restore()
+	if err != nil {
+		return nil, err
+	}
+	p.macs0, p.params0 = s.MACs, s.Params
+	p.termsOf = make([][]int, len(g.Groups))
+	for _, l := range s.Layers {
+		if l.MACs == 0 {
+			continue
+		}
+		t := term{base: l.MACs, a: side(l.Layer, In), b: side(l.Layer, Out)}
+		switch l.Layer.(type) {
+		case *nn.Conv2d, *nn.Linear:
+		default:
+			t.a, t.b = -1, -1
+		}
+		for _, gi := range []int{t.a, t.b} {
+			if gi >= 0 && !slices.Contains(p.termsOf[gi], len(p.macTerms)) {
+				p.termsOf[gi] = append(p.termsOf[gi], len(p.macTerms))
+			}
+		}
+		p.macTerms = append(p.macTerms, t)
+	}
+	p.paramsConst = p.params0
+	add := func(v int, a, b int) {
+		p.paramTerms = append(p.paramTerms, term{base: int64(v), a: a, b: b})
+		p.paramsConst -= int64(v)
+	}
+	nn.Walk(m, func(_ string, l nn.Module) {
+		switch l := l.(type) {
+		case *nn.Conv2d:
+			add(l.Weight.Value.Numel(), side(l, In), side(l, Out))
+			if l.Bias != nil {
+				add(l.Bias.Value.Numel(), -1, side(l, Out))
+			}
+		case *nn.Linear:
+			add(l.Weight.Value.Numel(), side(l, In), side(l, Out))
+			if l.Bias != nil {
+				add(l.Bias.Value.Numel(), -1, side(l, Out))
+			}
+		case *nn.BatchNorm2d:
+			add(l.Weight.Value.Numel(), side(l, Channel), -1)
+			add(l.Bias.Value.Numel(), side(l, Channel), -1)
+		}
+	})
+
+	p.gs = make([]pgroup, len(g.Groups))
+	for i, gr := range g.Groups {
+		pg := pgroup{gr: gr}
+		switch {
+		case !gr.Prunable:
+			pg.why = "not prunable: " + gr.Reason
+		case gr.Residual && !c.PruneResidual:
+			pg.why = "residual stream"
+		default:
+			pg.eligible = true
+			sc, ok := scores[gr]
+			if !ok {
+				return nil, fmt.Errorf("prune: plan: no scores for group %s", gr)
+			}
+			if len(sc) != gr.Channels {
+				return nil, fmt.Errorf("prune: plan: %d scores for group %s of %d channels (scores of an earlier width?)", len(sc), gr, gr.Channels)
+			}
+			for ch, v := range sc {
+				if math.IsNaN(v) {
+					return nil, fmt.Errorf("prune: plan: the score of channel %d of group %s is NaN", ch, gr)
+				}
+			}
+			pg.scores = sc
+			pg.order = make([]int, gr.Channels)
+			for ch := range pg.order {
+				pg.order[ch] = ch
+			}
+			slices.SortStableFunc(pg.order, func(x, y int) int {
+				switch {
+				case sc[x] < sc[y]:
+					return -1
+				case sc[x] > sc[y]:
+					return 1
+				}
+				return 0
+			})
+		}
+		pg.minKeep = minKeep(gr.Channels, c)
+		p.gs[i] = pg
+	}
+	return p, nil
+}
+
+// summarize is nn.Summarize, with a panic (an input of the wrong shape)
+// turned into an error.
+func summarize(m nn.Module, inShape []int) (s nn.Summary, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("prune: counting the MACs of %s for an input of shape %v: %v", m, inShape, r)
+		}
+	}()
+	return nn.Summarize(m, inShape...), nil
+}
+
+// minKeep returns the fewest of C channels the limits of c let a group
+// keep: at least MinChannels and C − ⌊MaxRatio·C⌋, rounded up to a
+// multiple of RoundTo, at most C.
+func minKeep(C int, c PlanConfig) int {
+	k := max(c.MinChannels, C-int(math.Floor(c.MaxRatio*float64(C)+1e-9)), 1)
+	if r := c.RoundTo; r > 1 {
+		k = (k + r - 1) / r * r
+	}
+	return min(k, C)
+}
+
+// value returns a term's count at widths w.
+func (p *planner) value(t term, w []int) int64 {
+	v, div := t.base, int64(1)
+	if t.a >= 0 {
+		v *= int64(w[t.a])
+		div *= int64(p.ch[t.a])
+	}
+	if t.b >= 0 {
+		v *= int64(w[t.b])
+		div *= int64(p.ch[t.b])
+	}
+	return v / div
+}
+
+// macs returns the model's MACs per sample at widths w.
+func (p *planner) macs(w []int) int64 {
+	var n int64
+	for _, t := range p.macTerms {
+		n += p.value(t, w)
+	}
+	return n
+}
+
+// params returns the model's learned parameters at widths w.
+func (p *planner) params(w []int) int64 {
+	n := p.paramsConst
+	for _, t := range p.paramTerms {
+		n += p.value(t, w)
+	}
+	return n
+}
+
+// eligibleChannels returns the channels of the eligible groups now.
+func (p *planner) eligibleChannels() int {
+	n := 0
+	for i, pg := range p.gs {
+		if pg.eligible {
+			n += p.ch[i]
+		}
+	}
+	return n
+}
+
+// removed returns the channels the plan removes at widths w.
+func (p *planner) removed(w []int) int {
+	n := 0
+	for i := range p.gs {
+		n += p.ch[i] - w[i]
+	}
+	return n
+}
+
+// targetMACs is the most MACs the plan may leave; needRemoved the fewest
+// channels it must remove.
+func (p *planner) targetMACs() int64 {
+	base := p.c.BaseMACs
+	if base == 0 {
+		base = p.macs0
+	}
+	return int64(math.Floor((1 - p.c.FLOPs) * float64(base)))
+}
+
+func (p *planner) needRemoved() int {
+	base, already := p.c.BaseChannels, 0
+	if base == 0 {
+		base = p.eligibleChannels()
+	} else {
+		already = base - p.eligibleChannels()
+	}
+	return int(math.Ceil(p.c.Ratio*float64(base)-1e-9)) - already
+}
+
+// met reports whether widths w reach the target.
+func (p *planner) met(w []int) bool {
+	if p.c.FLOPs > 0 {
+		return p.macs(w) <= p.targetMACs()
+	}
+	return p.removed(w) >= p.needRemoved()
+}
+
+// next returns the next width below w that group i may have, or −1.
+func (p *planner) next(i, w int) int {
+	nw := w - 1
+	if r := p.c.RoundTo; r > 1 {
+		nw = (w - 1) / r * r
+	}
+	if nw < p.gs[i].minKeep || nw < 1 {
+		return -1
+	}
+	return nw
+}
+
+// deltaMACs returns the MACs saved by taking group i from w[i] to nw.
+func (p *planner) deltaMACs(i, nw int) int64 {
+	var before, after int64
+	old := p.w[i]
+	for _, ti := range p.termsOf[i] {
+		before += p.value(p.macTerms[ti], p.w)
+	}
+	p.w[i] = nw
+	for _, ti := range p.termsOf[i] {
+		after += p.value(p.macTerms[ti], p.w)
+	}
+	p.w[i] = old
+	return before - after
+}
+
+// run sets the plan's widths by the configured ranking.
+func (p *planner) run() error {
+	if p.met(p.w) {
+		return nil
+	}
+	if p.c.Ranking == Uniform {
+		return p.uniform()
+	}
+	return p.greedy()
+}
+
+// greedy removes one step at a time, the cheapest by the ranking.
+func (p *planner) greedy() error {
+	for !p.met(p.w) {
+		best, bestKey, bestW := -1, math.Inf(1), 0
+		for i, pg := range p.gs {
+			if !pg.eligible {
+				continue
+			}
+			nw := p.next(i, p.w[i])
+			if nw < 0 {
+				continue
+			}
+			var sum float64
+			for _, ch := range pg.order[p.ch[i]-p.w[i] : p.ch[i]-nw] {
+				sum += pg.scores[ch]
+			}
+			var dm int64
+			if p.c.FLOPs > 0 || p.c.Ranking == GlobalFLOPs {
+				dm = p.deltaMACs(i, nw)
+				if p.c.FLOPs > 0 && dm <= 0 {
+					continue // saves no MACs
+				}
+			}
+			key := sum / float64(p.w[i]-nw)
+			if p.c.Ranking == GlobalFLOPs {
+				key = math.Inf(1)
+				if dm > 0 {
+					key = sum / float64(dm)
+				}
+			}
+			if best < 0 || key < bestKey {
+				best, bestKey, bestW = i, key, nw
+			}
+		}
+		if best < 0 {
+			return p.unreachable()
+		}
+		p.w[best] = bestW
+	}
+	return nil
+}
+
+// uniformWidths returns the widths of removing round(f·C) channels of
+// every eligible group, rounded up to an allowed width and clamped to the
+// group's floor.
+func (p *planner) uniformWidths(f float64) []int {
+	w := slices.Clone(p.ch)
+	for i, pg := range p.gs {
+		if !pg.eligible {
+			continue
+		}
+		C := p.ch[i]
+		keep := C - int(math.Floor(f*float64(C)+0.5))
+		if r := p.c.RoundTo; r > 1 && keep < C {
+			keep = min((keep+r-1)/r*r, C)
+		}
+		w[i] = max(keep, pg.minKeep)
+	}
+	return w
+}
+
+// uniform bisects for the smallest fraction that meets the target.
+func (p *planner) uniform() error {
+	if !p.met(p.uniformWidths(1)) {
+		return p.unreachable()
+	}
+	lo, hi := 0.0, 1.0
+	for range 60 {
+		mid := (lo + hi) / 2
+		if p.met(p.uniformWidths(mid)) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	p.w = p.uniformWidths(hi)
+	return nil
+}
+
+// reach returns the widths of removing as much as the limits of c allow.
+func (p *planner) reach(c PlanConfig) []int {
+	w := slices.Clone(p.ch)
+	for i, pg := range p.gs {
+		if pg.gr.Prunable && (!pg.gr.Residual || c.PruneResidual) {
+			w[i] = minKeep(p.ch[i], c)
+		}
+	}
+	return w
+}
+
+// unreachable explains why the target cannot be met: how far the limits
+// let the plan go, and how far it would go with each limit relaxed.
+func (p *planner) unreachable() error {
+	frac := func(w []int) float64 {
+		if p.c.FLOPs > 0 {
+			return 1 - float64(p.macs(w))/float64(p.macs0)
+		}
+		n := 0
+		for i, pg := range p.gs {
+			if pg.eligible {
+				n += p.ch[i]
+			}
+		}
+		return float64(p.removed(w)) / float64(n)
+	}
+	var want, what string
+	if p.c.FLOPs > 0 {
+		what = "of the MACs"
+		want = fmt.Sprintf("cannot remove %.1f %% of the MACs (%s → at most %s)", 100*p.c.FLOPs, si(p.macs0), si(p.targetMACs()))
+		if p.c.BaseMACs != 0 {
+			want = fmt.Sprintf("cannot bring the MACs to %s (%.1f %% below %s; the model has %s now)",
+				si(p.targetMACs()), 100*p.c.FLOPs, si(p.c.BaseMACs), si(p.macs0))
+		}
+	} else {
+		what = "of the eligible channels"
+		want = fmt.Sprintf("cannot remove %d of %d eligible channels (%.1f %%)", p.needRemoved(), p.eligibleChannels(), 100*p.c.Ratio)
+	}
+	residual := 0
+	for _, pg := range p.gs {
+		if pg.gr.Prunable && pg.gr.Residual {
+			residual++
+		}
+	}
+	limits := fmt.Sprintf("min-channels %d, max-ratio %g", p.c.MinChannels, p.c.MaxRatio)
+	if p.c.RoundTo > 1 {
+		limits += fmt.Sprintf(", round-to %d", p.c.RoundTo)
+	}
+	if residual > 0 && !p.c.PruneResidual {
+		limits += fmt.Sprintf(", %d residual-stream groups excluded", residual)
+	}
+	msg := fmt.Sprintf("prune: plan: %s: the limits (%s) let at most %.1f %% %s go", want, limits, 100*frac(p.reach(p.c)), what)
+	var alt []string
+	try := func(name string, c PlanConfig) {
+		alt = append(alt, fmt.Sprintf("%s: %.1f %%", name, 100*frac(p.reach(c))))
+	}
+	if p.c.MinChannels > 1 {
+		c := p.c
+		c.MinChannels = 1
+		try("min-channels 1", c)
+	}
+	if p.c.MaxRatio < 1 {
+		c := p.c
+		c.MaxRatio = 1
+		try("max-ratio 1", c)
+	}
+	if p.c.RoundTo > 1 {
+		c := p.c
+		c.RoundTo = 1
+		try("no rounding", c)
+	}
+	if residual > 0 && !p.c.PruneResidual {
+		c := p.c
+		c.PruneResidual = true
+		try("pruning residual streams", c)
+	}
+	if len(alt) > 0 {
+		msg += "; with one limit relaxed: " + strings.Join(alt, ", ")
+	}
+	return errors.New(msg)
+}
+
+// plan writes the planner's widths as a Plan.
+func (p *planner) plan() *Plan {
+	pl := &Plan{Model: p.m, Graph: p.g, InShape: p.inShape, Config: p.c,
+		MACsBefore: p.macs0, MACsAfter: p.macs(p.w), ParamsBefore: p.params0, ParamsAfter: p.params(p.w)}
+	for i, pg := range p.gs {
+		gp := GroupPlan{Group: pg.gr, Eligible: pg.eligible, Why: pg.why, Before: p.ch[i], After: p.w[i], Scores: pg.scores}
+		if pg.eligible {
+			gp.Remove = slices.Clone(pg.order[:p.ch[i]-p.w[i]])
+			slices.Sort(gp.Remove)
+			for _, ch := range gp.Remove {
+				gp.RemovedScore += pg.scores[ch]
+			}
+			pl.ChannelsBefore += gp.Before
+			pl.ChannelsAfter += gp.After
+		}
+		pl.Groups = append(pl.Groups, gp)
+	}
+	return pl
+}
