@@ -4,6 +4,7 @@
 //
 //	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
 //	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
+//	bonsai prune [-arch NAME] -weights FILE -data DIR -criterion sensitivity -flops 0.5 -out DIR [-steps K -finetune-epochs N …]
 //	bonsai bench [-arch NAME] [-weights FILE] [-batch N] [-json]
 //	bonsai train -arch NAME -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …] [-resume]
 //
@@ -32,6 +33,7 @@ var commands = map[string]command{
 	"train": {"train or fine-tune a model on CIFAR-10", runTrain},
 	"bench": {"measure inference latency and throughput", runBench},
 	"demo":  {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
+	"prune": {"remove the least important channels of a model, then fine-tune", runPrune},
 }
 
 func main() {

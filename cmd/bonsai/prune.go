@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/bonsai-dl/bonsai/data"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/prune"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// pruneOpts are the settings of one "bonsai prune" run; they are stored in
+// the run directory so that -resume continues the same run.
+type pruneOpts struct {
+	Arch, Weights, Init, Data   string
+	Criterion, Scope, Ranking   string
+	FLOPs, Ratio, MaxRatio      float64
+	MinChannels, RoundTo, Steps int
+	PruneResidual               bool
+	Calib, CalibBatch           int
+	FinetuneEpochs, Batch       int
+	LR, Momentum, WD            float64
+	Schedule                    string
+	Seed                        uint64
+	Mean, Std                   [3]float32
+	TrainImages, TestImages     int
+	BenchBatch                  int
+}
+
+// pruneState is the progress of a run (state.json in the run directory).
+type pruneState struct {
+	Opts       pruneOpts     `json:"opts"`
+	Pruned     int           `json:"pruned"`    // steps whose pruning is done (pruned-step-i.safetensors)
+	Completed  int           `json:"completed"` // steps whose fine-tuning is done too (step-i.safetensors)
+	BaseMACs   int64         `json:"base_macs"`
+	BaseChans  int           `json:"base_channels"`
+	Before     pruneFigures  `json:"before"`
+	StepsDone  []stepFigures `json:"steps"`
+	Layers     []layerRow    `json:"layers"` // of the last pruning step
+	Throughput [2]float64    `json:"images_per_second"`
+}
+
+type pruneFigures struct {
+	MACs   int64   `json:"macs"`
+	Params int64   `json:"params"`
+	Acc    float64 `json:"acc"` // -1 without test data
+	Loss   float64 `json:"loss"`
+}
+
+type stepFigures struct {
+	Step       int       `json:"step"`
+	Target     float64   `json:"target"` // fraction of the original MACs (or channels) removed after the step
+	MACs       int64     `json:"macs"`
+	Params     int64     `json:"params"`
+	AccPruned  float64   `json:"acc_pruned"`
+	Finetune   []float64 `json:"finetune_acc"` // test accuracy per fine-tuning epoch
+	LossPruned float64   `json:"loss_pruned"`
+}
+
+// layerRow is one line of the report's per-layer table: a Conv2d or Linear
+// layer, its output channels and MACs before and after the last pruning
+// step, and the summed criterion scores of its output channels (all of
+// them, and those removed).
+type layerRow struct {
+	Name         string  `json:"name"`
+	Before       int     `json:"channels_before"`
+	After        int     `json:"channels_after"`
+	MACsBefore   int64   `json:"macs_before"`
+	MACsAfter    int64   `json:"macs_after"`
+	Score        float64 `json:"score"`
+	RemovedScore float64 `json:"removed_score"`
+	HasScore     bool    `json:"has_score"`
+}
+
+// pruneSummary is the output of "bonsai prune -json".
+type pruneSummary struct {
+	Arch            string     `json:"arch"`
+	Criterion       string     `json:"criterion"`
+	Ranking         string     `json:"ranking"`
+	Steps           int        `json:"steps"`
+	MACsBefore      int64      `json:"macs_before"`
+	MACsAfter       int64      `json:"macs_after"`
+	ParamsBefore    int64      `json:"params_before"`
+	ParamsAfter     int64      `json:"params_after"`
+	AccBefore       float64    `json:"acc_before"`
+	AccPruned       float64    `json:"acc_pruned"`
+	AccFinetuned    float64    `json:"acc_finetuned"`
+	ImagesPerSecond [2]float64 `json:"images_per_second"`
+	Out             string     `json:"out"`
+}
+
+func runPrune(args []string, out, errOut io.Writer) error {
+	fs := newFlags("prune", errOut)
+	o := pruneOpts{}
+	fs.StringVar(&o.Arch, "arch", "", "architecture (optional when the weights file names one)")
+	fs.StringVar(&o.Weights, "weights", "", "model to prune (safetensors)")
+	fs.StringVar(&o.Init, "init", "", `"random": build -arch with seeded random weights instead of loading -weights`)
+	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
+	fs.StringVar(&o.Criterion, "criterion", prune.Sensitivity, "channel criterion: "+strings.Join(prune.CriterionNames, ", "))
+	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel) or filter (the producer's filter)")
+	fs.Float64Var(&o.FLOPs, "flops", 0, "fraction of MACs to remove, e.g. 0.5")
+	fs.Float64Var(&o.Ratio, "ratio", 0, "fraction of channels to remove (instead of -flops)")
+	fs.StringVar(&o.Ranking, "ranking", prune.Global, "uniform, global or global-flops")
+	fs.IntVar(&o.MinChannels, "min-channels", 1, "channels every group keeps at least")
+	fs.Float64Var(&o.MaxRatio, "max-ratio", 0, fmt.Sprintf("largest fraction of a group one step removes (0: %g)", prune.DefaultMaxRatio))
+	fs.IntVar(&o.RoundTo, "round-to", 0, "keep widths a multiple of this (e.g. 8)")
+	fs.BoolVar(&o.PruneResidual, "prune-residual", false, "also prune residual-stream groups")
+	fs.IntVar(&o.Steps, "steps", 1, "prune in this many equal steps, fine-tuning after each")
+	fs.IntVar(&o.Calib, "calib", 4096, "calibration images")
+	fs.IntVar(&o.CalibBatch, "calib-batch", 128, "calibration batch size")
+	fs.IntVar(&o.FinetuneEpochs, "finetune-epochs", 30, "fine-tuning epochs in total (split evenly over the steps)")
+	fs.IntVar(&o.Batch, "batch", 128, "fine-tuning batch size")
+	fs.Float64Var(&o.LR, "lr", 0.01, "fine-tuning learning rate")
+	fs.Float64Var(&o.Momentum, "momentum", 0.9, "fine-tuning SGD momentum")
+	fs.Float64Var(&o.WD, "wd", 5e-4, "fine-tuning weight decay")
+	fs.StringVar(&o.Schedule, "schedule", "cosine", "fine-tuning schedule (see bonsai train)")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of calibration, random criteria and fine-tuning")
+	fs.IntVar(&o.TrainImages, "train-images", 0, "use only the first N training images (0: all)")
+	fs.IntVar(&o.TestImages, "test-images", 0, "use only the first N test images (0: all)")
+	fs.IntVar(&o.BenchBatch, "bench-batch", 0, "batch of the throughput measurement (0: 128 for 32×32 inputs, 8 for larger)")
+	meanFlag := fs.String("mean", "", "input mean per channel (default: the weights file's, else CIFAR-10's)")
+	stdFlag := fs.String("std", "", "input std per channel")
+	outDir := fs.String("out", "", "run directory (required unless -explain)")
+	resume := fs.Bool("resume", false, "continue the run in -out")
+	explain := fs.Bool("explain", false, "print the channel groups and exit")
+	asJSON := fs.Bool("json", false, "print a JSON summary")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var st *pruneState
+	if *resume {
+		if *outDir == "" {
+			return usagef("-resume needs -out")
+		}
+		b, err := os.ReadFile(filepath.Join(*outDir, "state.json"))
+		if err != nil {
+			return fmt.Errorf("-resume: %v", err)
+		}
+		st = new(pruneState)
+		if err := json.Unmarshal(b, st); err != nil {
+			return fmt.Errorf("%s: %v", filepath.Join(*outDir, "state.json"), err)
+		}
+		o = st.Opts
+	}
+	// The model.
+	m, meta, err := pruneModel(&o, st, *outDir)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		meta.Mean, meta.Std = orDefault(meta.Mean, data.CIFAR10Mean), orDefault(meta.Std, data.CIFAR10Std)
+		if o.Mean, o.Std, err = normalisation(meta, *meanFlag, *stdFlag); err != nil {
+			return err
+		}
+	}
+	inShape, synthetic, err := pruneInput(o)
+	if err != nil {
+		return err
+	}
+	if *explain {
+		s, err := prune.Explain(m, inShape...)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprint(out, s)
+		return err
+	}
+	if err := o.validate(synthetic); err != nil {
+		return err
+	}
+	if *outDir == "" {
+		return usagef("-out is required")
+	}
+	if st == nil {
+		if _, err := os.Stat(filepath.Join(*outDir, "state.json")); err == nil {
+			return fmt.Errorf("%s already holds a prune run; use -resume or another -out", *outDir)
+		}
+		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+			return err
+		}
+		st = &pruneState{Opts: o}
+	}
+	p := &pruner{o: o, st: st, dir: *outDir, m: m, inShape: inShape, synthetic: synthetic, log: out, progress: errOut}
+	if !synthetic {
+		if p.trainSet, p.testSet, err = loadCIFAR(o.Data); err != nil {
+			return err
+		}
+		if o.TrainImages > 0 && o.TrainImages < p.trainSet.Len() {
+			p.trainSet = &data.Dataset{Images: p.trainSet.Images[:o.TrainImages*data.ImageBytes], Labels: p.trainSet.Labels[:o.TrainImages]}
+		}
+		if o.TestImages > 0 && o.TestImages < p.testSet.Len() {
+			p.testSet = &data.Dataset{Images: p.testSet.Images[:o.TestImages*data.ImageBytes], Labels: p.testSet.Labels[:o.TestImages]}
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := p.run(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(out, "\ninterrupted: continue with bonsai prune -resume -out %s\n", *outDir)
+			return nil
+		}
+		return err
+	}
+	sum := p.summary()
+	if err := p.writeReport(sum); err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(out).Encode(sum)
+	}
+	fmt.Fprintf(out, "\n%s: MACs %s → %s (−%.1f %%), params %s → %s; accuracy %s → %s right after pruning → %s after fine-tuning\nwrote %s, %s\n",
+		sum.Arch, si(sum.MACsBefore), si(sum.MACsAfter), 100*(1-float64(sum.MACsAfter)/float64(sum.MACsBefore)),
+		si(sum.ParamsBefore), si(sum.ParamsAfter), pct(sum.AccBefore), pct(sum.AccPruned), pct(sum.AccFinetuned),
+		filepath.Join(*outDir, "pruned.safetensors"), filepath.Join(*outDir, "report.md"))
+	return nil
+}
+
+// pct formats an accuracy fraction, or "n/a" for a negative one.
+func pct(a float64) string {
+	if a < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f %%", 100*a)
+}
+
+func (o pruneOpts) validate(synthetic bool) error {
+	switch {
+	case (o.FLOPs > 0) == (o.Ratio > 0):
+		return usagef("give exactly one of -flops and -ratio, a fraction in (0, 1)")
+	case o.FLOPs >= 1 || o.Ratio >= 1 || o.FLOPs < 0 || o.Ratio < 0:
+		return usagef("-flops and -ratio are fractions in (0, 1)")
+	case o.Steps < 1:
+		return usagef("-steps must be ≥ 1")
+	case o.Calib < 1 && prune.NeedsStats(o.Criterion):
+		return usagef("-calib must be ≥ 1 for -criterion %s", o.Criterion)
+	case o.FinetuneEpochs < 0:
+		return usagef("-finetune-epochs must be ≥ 0")
+	case synthetic && o.FinetuneEpochs > 0:
+		return usagef("fine-tuning needs real data: with -data synthetic:SIZE give -finetune-epochs 0")
+	case o.FinetuneEpochs > 0 && o.FinetuneEpochs%o.Steps != 0:
+		return usagef("-finetune-epochs %d is not a multiple of -steps %d", o.FinetuneEpochs, o.Steps)
+	}
+	return nil
+}
+
+// pruneModel returns the model to prune: the last completed or pruned step
+// of a resumed run, a seeded random one (-init random) or -weights.
+func pruneModel(o *pruneOpts, st *pruneState, dir string) (nn.Module, zoo.Meta, error) {
+	if st != nil && st.Pruned > 0 {
+		name := fmt.Sprintf("step-%d.safetensors", st.Completed)
+		if st.Pruned > st.Completed {
+			name = fmt.Sprintf("pruned-step-%d.safetensors", st.Pruned)
+		}
+		return zoo.Load(filepath.Join(dir, name), o.Arch)
+	}
+	switch o.Init {
+	case "":
+		if o.Weights == "" {
+			return nil, zoo.Meta{}, usagef("give -weights FILE or -init random")
+		}
+		m, meta, err := zoo.Load(o.Weights, o.Arch)
+		if err == nil {
+			o.Arch = meta.Arch
+		}
+		return m, meta, err
+	case "random":
+		if o.Weights != "" {
+			return nil, zoo.Meta{}, usagef("-init random and -weights exclude each other")
+		}
+		a, err := zoo.Lookup(o.Arch)
+		if err != nil {
+			return nil, zoo.Meta{}, err
+		}
+		o.Arch = a.Name
+		m, err := a.Build()
+		if err != nil {
+			return nil, zoo.Meta{}, err
+		}
+		zoo.InitWeights(m, o.Seed)
+		return m, zoo.Meta{Arch: a.Name}, nil
+	}
+	return nil, zoo.Meta{}, usagef("-init %q: the only value is random", o.Init)
+}
+
+// pruneInput returns the input shape [C, H, W] and whether the data are
+// synthetic.
+func pruneInput(o pruneOpts) ([]int, bool, error) {
+	if size, ok := strings.CutPrefix(o.Data, "synthetic:"); ok {
+		n, err := strconv.Atoi(size)
+		if err != nil || n < 8 {
+			return nil, false, usagef("-data %s: SIZE must be an integer ≥ 8", o.Data)
+		}
+		return []int{3, n, n}, true, nil
+	}
+	if o.Data == "" {
+		return nil, false, usagef("-data DIR or -data synthetic:SIZE is required")
+	}
+	return []int{data.Channels, data.ImageSize, data.ImageSize}, false, nil
+}
+
+// syntheticBatches yields n seeded random images [b, C, H, W] (standard
+// normal) with random labels in batches of b.
+func syntheticBatches(n, b int, shape []int, classes int, seed uint64) iter.Seq2[*tensor.Tensor, []int] {
+	return func(yield func(*tensor.Tensor, []int) bool) {
+		rng := rand.New(rand.NewPCG(seed, 0x73796e7468))
+		for i0 := 0; i0 < n; i0 += b {
+			k := min(b, n-i0)
+			x := tensor.New(append([]int{k}, shape...)...)
+			for i := range x.Data {
+				x.Data[i] = float32(rng.NormFloat64())
+			}
+			labels := make([]int, k)
+			for i := range labels {
+				labels[i] = rng.IntN(classes)
+			}
+			if !yield(x, labels) {
+				return
+			}
+		}
+	}
+}
