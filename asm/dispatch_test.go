@@ -113,10 +113,10 @@ func TestBlockDefaults(t *testing.T) {
 		mr, nr, l1d, l2, l3 int
 		want                blockSizes
 	}{
-		{8, 48, 48 << 10, 1 << 20, 32 << 20, blockSizes{mc: 512, kc: 256, nc: 8160}},
-		{8, 48, 48 << 10, 1 << 20, -1, blockSizes{mc: 512, kc: 256, nc: 2016}},
-		{8, 48, 0, -1, -1, blockSizes{mc: 408, kc: 160, nc: 3264}},
-		{4, 24, 48 << 10, 1 << 20, 32 << 20, blockSizes{mc: 256, kc: 512, nc: 4080}},
+		{8, 48, 48 << 10, 1 << 20, 32 << 20, blockSizes{mc: 680, kc: 192, nc: 10896}},
+		{8, 48, 48 << 10, 1 << 20, -1, blockSizes{mc: 680, kc: 192, nc: 2688}},
+		{8, 48, 0, -1, -1, blockSizes{mc: 512, kc: 128, nc: 4080}},
+		{4, 24, 48 << 10, 1 << 20, 32 << 20, blockSizes{mc: 340, kc: 384, nc: 5448}},
 		{8, 48, 1 << 30, 1 << 30, 1 << 30, blockSizes{mc: 1024, kc: 512, nc: 16368}},
 	} {
 		got := blockDefaults(tc.mr, tc.nr, tc.l1d, tc.l2, tc.l3)

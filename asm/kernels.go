@@ -76,8 +76,9 @@ const (
 // blockDefaults derives the block sizes of an mr×nr kernel from the per-core L1D and L2 and
 // the L3 sizes in bytes (≤ 0: unknown, use the fallbacks above):
 //
-//   - kc: one kc×nr micro-panel of op(B), reused by every tile of an mc block, fills L1D
-//     (it is read once per tile; the packed op(A) micro-panel streams past it);
+//   - kc: one kc×nr micro-panel of op(B), reused by every tile of an mc block, fills 3/4
+//     of L1D (it is read once per tile; the packed op(A) micro-panel streams past it in
+//     the rest: with all of L1D, LRU evicts the panel on every pass);
 //   - mc: the packed mc×kc block of op(A) fills half of L2;
 //   - nc: the packed kc×nc panel of op(B) takes a quarter of L3 (shared by the cores).
 //
@@ -93,7 +94,7 @@ func blockDefaults(mr, nr, l1d, l2, l3 int) blockSizes {
 	if l3 <= 0 {
 		l3 = fallbackL3
 	}
-	kc := clamp(l1d/(4*nr), 128, 512) / 16 * 16
+	kc := clamp(3*l1d/(16*nr), 128, 512) / 16 * 16
 	mc := clamp(l2/2/(4*kc), 8*mr, 1024) / mr * mr
 	nc := clamp(l3/4/(4*kc), 16*nr, 16384) / nr * nr
 	return blockSizes{mc: mc, kc: kc, nc: nc}
