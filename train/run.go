@@ -45,6 +45,9 @@ type Run struct {
 	// Progress receives the live progress line (carriage returns); Log the
 	// per-epoch lines. Either may be nil.
 	Progress, Log io.Writer
+	// OnEpoch, when set, is called with each epoch's metrics after they
+	// are logged.
+	OnEpoch func(EpochMetrics)
 
 	// Running sums of the epoch in progress (saved in mid-epoch
 	// checkpoints so that a resumed epoch reports the same figures).
@@ -83,6 +86,19 @@ func New(cfg Config, dir string, trainSet, testSet *data.Dataset) (*Run, error) 
 			return nil, err
 		}
 		zoo.InitWeights(m, cfg.Seed)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return newRun(cfg, dir, m, trainSet, testSet)
+}
+
+// NewWithModel starts a run in dir (created if needed) that trains m as it
+// is — e.g. a pruned model being fine-tuned. cfg.Arch names m's
+// architecture; cfg.Init is informational.
+func NewWithModel(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset) (*Run, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -206,6 +222,9 @@ func (r *Run) Train(ctx context.Context) error {
 			TestLoss: res.Loss, TestAcc: res.Accuracy(), Seconds: time.Since(start).Seconds()}
 		if err := r.logEpoch(met); err != nil {
 			return err
+		}
+		if r.OnEpoch != nil {
+			r.OnEpoch(met)
 		}
 		if err := r.saveCheckpoint(); err != nil {
 			return err

@@ -31,6 +31,7 @@ var commands = map[string]command{
 	"eval":  {"measure a model's accuracy on the CIFAR-10 test set", runEval},
 	"train": {"train or fine-tune a model on CIFAR-10", runTrain},
 	"bench": {"measure inference latency and throughput", runBench},
+	"demo":  {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
 }
 
 func main() {

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -188,5 +190,37 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if rep.Arch != "resnet20" || !(rep.LatencyMS > 0) || !(rep.ImagesPerSecond > 0) || rep.MACs != 40_551_040 {
 		t.Errorf("bench report %+v", rep)
+	}
+}
+
+// TestDemo runs the demo at GOMAXPROCS 1 and 2: the output must be the
+// same, and the pruned model within 2 points of the unpruned one.
+func TestDemo(t *testing.T) {
+	testenv.Short(t, "trains a small CNN twice")
+	var outs [2]string
+	for i, procs := range []int{1, 2} {
+		prev := runtime.GOMAXPROCS(procs)
+		code, out, errOut := bonsai("demo")
+		runtime.GOMAXPROCS(prev)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		outs[i] = out
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("the demo's output differs between GOMAXPROCS 1 and 2:\n%s\n---\n%s", outs[0], outs[1])
+	}
+	var before, after, pruned float64
+	for _, line := range strings.Split(outs[1], "\n") {
+		if strings.HasPrefix(line, "accuracy") {
+			fmt.Sscanf(line, "accuracy %f%% %f%% (right after pruning: %f %%)", &before, &after, &pruned)
+		}
+	}
+	t.Logf("accuracy %.2f %% → %.2f %% (right after pruning %.2f %%)", before, after, pruned)
+	if before < 90 || after < before-2 {
+		t.Errorf("accuracy %.2f %% before, %.2f %% after: want ≥ 90 and within 2 points", before, after)
+	}
+	if !strings.Contains(outs[1], "MACs") {
+		t.Error("no MACs line")
 	}
 }
