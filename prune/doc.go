@@ -63,6 +63,41 @@
 // consumers' input slices), so a criterion can sum per-element saliency
 // over a channel.
 //
+// Calibrate (or CalibrateFrom, for any source of batches) runs N images
+// of the training split, drawn with a seed, without augmentation and with
+// BatchNorm in evaluation mode, forward and backward through the mean
+// cross-entropy with the tape's SampleScale set to the batch size, so the
+// squared-gradient hooks (nn.TrackSquaredGrads) give per-sample gradients
+// of each sample's own loss. Stats holds the empirical Fisher diagonal
+// F_ii = (1/N)·Σ_n (∂ℓ_n/∂w_i)² of every parameter and, per channel, the
+// Taylor statistic (Σ_{s ∈ channel} g_s·w_s)² of the batch-mean gradient,
+// averaged over batches. The model is left as it was found: modes,
+// gradients, no squared-gradient buffers.
+//
+// A Criterion (NewCriterion) turns a Graph and Stats into one score per
+// channel of every prunable group: sensitivity (OBD, Σ ½·F_ii·w_i² over
+// the channel's parameters, scope "all", or over the producers' filters
+// and biases, scope "filter"; in units of loss, so groups compare
+// directly), l1 and l2 (norms of the producers' filters), bn-scale (Σ|γ|),
+// taylor (Molchanov et al. 2019) and random. Criteria that need Stats say
+// so when there are none or they are stale (the model was pruned since).
+//
+// # Planning
+//
+// MakePlan chooses the channels to remove for a target, a fraction of the
+// MACs (PlanConfig.FLOPs) or of the eligible channels (Ratio), by a
+// ranking: uniform (the same fraction of every group), global (one ranking
+// of every channel) or global-flops (score per MAC saved), within a floor
+// (MinChannels), a ceiling (MaxRatio), rounding of the kept widths
+// (RoundTo), and with residual-stream groups left alone unless
+// PruneResidual. The MACs and parameters of every width are computed from
+// a bilinear model of each Conv2d and Linear in its input and output
+// groups' widths, which is exact, so a removal's saving accounts for both
+// sides of a layer. Plan.Apply does the surgery and checks the result with
+// nn.Summarize. Schedule splits a target into k steps with
+// 1 − (1 − T)^(i/k) of the original MACs gone after step i. Spearman
+// compares a criterion's scores with measured losses.
+//
 // # Files
 //
 // Save writes a pruned model with its layer widths in the safetensors

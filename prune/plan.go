@@ -83,6 +83,17 @@ type GroupPlan struct {
 	RemovedScore float64
 }
 
+// LayerPlan is the accounting of one Conv2d or Linear call in a plan.
+type LayerPlan struct {
+	Name  string // state-dict path, "layer1.0.conv1"
+	Layer nn.Module
+	// In and Out are the layer's input and output channels (features for
+	// a Linear) before and after the plan.
+	InBefore, InAfter, OutBefore, OutAfter int
+	// MACs per sample before and after the plan.
+	MACsBefore, MACsAfter int64
+}
+
 // Plan is a choice of channels to remove from a model, with its cost
 // accounting. Apply carries it out.
 type Plan struct {
@@ -92,6 +103,9 @@ type Plan struct {
 	Config  PlanConfig
 	// Groups has one entry per group of Graph, in the Graph's order.
 	Groups []GroupPlan
+	// Layers has one entry per Conv2d and Linear call of a forward pass,
+	// in its order (as nn.Summarize lists them).
+	Layers []LayerPlan
 	// MACsBefore and MACsAfter are the model's MACs per sample
 	// (nn.Summarize) now and after Apply; ParamsBefore and ParamsAfter
 	// its learned parameters.

@@ -89,6 +89,29 @@ func applyAndCheck(t *testing.T, tp topology, m nn.Module, p *Plan) {
 	if s.MACs != p.MACsAfter || s.Params != p.ParamsAfter {
 		t.Errorf("after Apply: %d MACs, %d parameters; the plan says %d and %d", s.MACs, s.Params, p.MACsAfter, p.ParamsAfter)
 	}
+	var layers []LayerPlan
+	for _, l := range s.Layers {
+		if l.MACs > 0 {
+			lp := LayerPlan{Name: l.Name, Layer: l.Layer, MACsAfter: l.MACs}
+			switch l := l.Layer.(type) {
+			case *nn.Conv2d:
+				lp.InAfter, lp.OutAfter = l.In, l.Out
+			case *nn.Linear:
+				lp.InAfter, lp.OutAfter = l.In, l.Out
+			}
+			layers = append(layers, lp)
+		}
+	}
+	if len(layers) != len(p.Layers) {
+		t.Fatalf("%d layers with MACs after Apply, the plan lists %d", len(layers), len(p.Layers))
+	}
+	for i, l := range layers {
+		q := p.Layers[i]
+		if q.Name != l.Name || q.Layer != l.Layer || q.InAfter != l.InAfter || q.OutAfter != l.OutAfter || q.MACsAfter != l.MACsAfter {
+			t.Errorf("layer %d after Apply: %s %d → %d, %d MACs; the plan says %s %d → %d, %d MACs",
+				i, l.Name, l.InAfter, l.OutAfter, l.MACsAfter, q.Name, q.InAfter, q.OutAfter, q.MACsAfter)
+		}
+	}
 	y := run(m, tp.input())
 	want := run(tp.model(), tp.input()).Shape
 	if !slices.Equal(y.Shape, want) {

@@ -23,9 +23,10 @@ type planner struct {
 	w  []int    // each group's width in the plan
 
 	macTerms, paramTerms []term
-	termsOf              [][]int // the MAC terms each group takes part in
-	paramsConst          int64   // parameters no group touches
-	macs0, params0       int64   // the model's figures now
+	layers               []nn.LayerStat // the layer of each MAC term
+	termsOf              [][]int        // the MAC terms each group takes part in
+	paramsConst          int64          // parameters no group touches
+	macs0, params0       int64          // the model's figures now
 }
 
 // pgroup is one group as the planner sees it.
@@ -97,6 +98,7 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 			}
 		}
 		p.macTerms = append(p.macTerms, t)
+		p.layers = append(p.layers, l)
 	}
 	p.paramsConst = p.params0
 	add := func(v int, a, b int) {
@@ -481,6 +483,19 @@ func (p *planner) plan() *Plan {
 			pl.ChannelsAfter += gp.After
 		}
 		pl.Groups = append(pl.Groups, gp)
+	}
+	for i, t := range p.macTerms {
+		l := p.layers[i]
+		lp := LayerPlan{Name: l.Name, Layer: l.Layer, MACsBefore: t.base, MACsAfter: p.value(t, p.w)}
+		switch l := l.Layer.(type) {
+		case *nn.Conv2d:
+			lp.InBefore, lp.OutBefore = l.In, l.Out
+		case *nn.Linear:
+			lp.InBefore, lp.OutBefore = l.In, l.Out
+		}
+		lp.InAfter = int(p.value(term{base: int64(lp.InBefore), a: t.a, b: -1}, p.w))
+		lp.OutAfter = int(p.value(term{base: int64(lp.OutBefore), a: -1, b: t.b}, p.w))
+		pl.Layers = append(pl.Layers, lp)
 	}
 	return pl
 }
