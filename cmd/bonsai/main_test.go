@@ -224,3 +224,75 @@ func TestDemo(t *testing.T) {
 		t.Error("no MACs line")
 	}
 }
+
+// TestPruneSynthetic is issue 5's acceptance 5: a randomly initialised
+// ResNet-34 pruned by 52 % of its MACs on synthetic 224×224 calibration
+// images; the pruned file keeps ≤ 48 % of the MACs and gives [N, 1000].
+func TestPruneSynthetic(t *testing.T) {
+	testenv.Short(t, "calibrates a ResNet-34 at 224×224")
+	dir := t.TempDir()
+	code, out, errOut := bonsai("prune", "-arch", "resnet34", "-init", "random", "-data", "synthetic:224", "-calib", "64",
+		"-flops", "0.52", "-finetune-epochs", "0", "-out", dir, "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, out, errOut)
+	}
+	m, _, err := zoo.Load(filepath.Join(dir, "pruned.safetensors"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := nn.Summarize(m, 3, 224, 224)
+	orig, _ := zoo.New("resnet34")
+	if ratio := float64(s.MACs) / float64(nn.Summarize(orig, 3, 224, 224).MACs); ratio > 0.48 {
+		t.Errorf("pruned model keeps %.2f %% of the MACs, want ≤ 48 %%", 100*ratio)
+	}
+	if last := s.Layers[len(s.Layers)-1].OutShape; len(last) != 2 || last[1] != 1000 {
+		t.Errorf("output shape %v, want [N 1000]", last)
+	}
+	code, info, _ := bonsai("info", "-weights", filepath.Join(dir, "pruned.safetensors"))
+	if code != 0 || !strings.Contains(info, group(s.MACs)) {
+		t.Errorf("bonsai info of the pruned file (exit %d) does not show %s MACs", code, group(s.MACs))
+	}
+}
+
+// TestPruneEvalAgrees prunes and fine-tunes a small model in two steps and
+// checks that bonsai eval of the pruned file gives exactly the accuracy
+// the report states (issue 5's acceptance 6), and that the run's files
+// are there.
+func TestPruneEvalAgrees(t *testing.T) {
+	testenv.Short(t, "prunes and fine-tunes")
+	cifar := testenv.CIFAR10(t)
+	dir := t.TempDir()
+	code, out, errOut := bonsai("prune", "-arch", "resnet8", "-init", "random", "-data", cifar, "-train-images", "512",
+		"-flops", "0.4", "-steps", "2", "-calib", "256", "-finetune-epochs", "2", "-batch", "64", "-lr", "0.05", "-out", dir, "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var sum pruneSummary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
+	}
+	if sum.MACsAfter > sum.MACsBefore*6/10 || sum.AccFinetuned <= 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	for _, f := range []string{"pruned.safetensors", "report.md", "metrics.jsonl", "channels.png", "sensitivity.png", "accuracy.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	code, evalOut, errOut := bonsai("eval", "-weights", filepath.Join(dir, "pruned.safetensors"), "-data", cifar, "-json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, errOut)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(evalOut), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Accuracy != sum.AccFinetuned {
+		t.Errorf("bonsai eval gives %v, the report %v", rep.Accuracy, sum.AccFinetuned)
+	}
+	report, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	if !strings.Contains(string(report), pct(sum.AccFinetuned)+" after the last fine-tuning epoch") {
+		t.Errorf("report.md does not state the accuracy %s", pct(sum.AccFinetuned))
+	}
+}

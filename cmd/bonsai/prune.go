@@ -42,15 +42,18 @@ type pruneOpts struct {
 
 // pruneState is the progress of a run (state.json in the run directory).
 type pruneState struct {
-	Opts       pruneOpts     `json:"opts"`
-	Pruned     int           `json:"pruned"`    // steps whose pruning is done (pruned-step-i.safetensors)
-	Completed  int           `json:"completed"` // steps whose fine-tuning is done too (step-i.safetensors)
-	BaseMACs   int64         `json:"base_macs"`
-	BaseChans  int           `json:"base_channels"`
-	Before     pruneFigures  `json:"before"`
-	StepsDone  []stepFigures `json:"steps"`
-	Layers     []layerRow    `json:"layers"` // of the last pruning step
-	Throughput [2]float64    `json:"images_per_second"`
+	Opts      pruneOpts     `json:"opts"`
+	Pruned    int           `json:"pruned"`    // steps whose pruning is done (pruned-step-i.safetensors)
+	Completed int           `json:"completed"` // steps whose fine-tuning is done too (step-i.safetensors)
+	BaseMACs  int64         `json:"base_macs"`
+	BaseChans int           `json:"base_channels"`
+	Before    pruneFigures  `json:"before"`
+	StepsDone []stepFigures `json:"steps"`
+	Layers    []layerRow    `json:"layers"` // of the last pruning step
+	// Original holds each Conv2d and Linear layer's output channels and
+	// MACs before the first step, so that the table shows original → final.
+	Original   map[string][2]int64 `json:"original"`
+	Throughput [2]float64          `json:"images_per_second"`
 }
 
 type pruneFigures struct {

@@ -12,8 +12,9 @@ import (
 )
 
 // layerRows lines up the Conv2d and Linear layers of two summaries of the
-// same model (before and after a plan) with the plan's scores.
-func layerRows(before, after nn.Summary, plan *prune.Plan) []layerRow {
+// same model (before and after a plan) with the plan's scores; the
+// "before" figures are the original model's where original has them.
+func layerRows(before, after nn.Summary, plan *prune.Plan, original map[string][2]int64) []layerRow {
 	type score struct{ total, removed float64 }
 	scores := map[string]score{}
 	for _, gp := range plan.Groups {
@@ -41,6 +42,9 @@ func layerRows(before, after nn.Summary, plan *prune.Plan) []layerRow {
 		}
 		a := after2[l.Name]
 		r := layerRow{Name: l.Name, Before: l.OutShape[1], After: a.OutShape[1], MACsBefore: l.MACs, MACsAfter: a.MACs}
+		if o, ok := original[l.Name]; ok {
+			r.Before, r.MACsBefore = int(o[0]), o[1]
+		}
 		if s, ok := scores[l.Name]; ok {
 			r.Score, r.RemovedScore, r.HasScore = s.total, s.removed, true
 		}
@@ -125,7 +129,7 @@ func (p *pruner) writeReport(sum pruneSummary) error {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "## Layers (last pruning step)\n\n| layer | channels before → after | MACs before → after | %s of its channels: all / removed |\n|---|---:|---:|---:|\n", crit)
+	fmt.Fprintf(&b, "## Layers\n\nChannels and MACs of the original model and the pruned one; the scores are those of the last pruning step.\n\n| layer | output channels before → after | MACs before → after | %s of its channels: all / removed |\n|---|---:|---:|---:|\n", crit)
 	for _, r := range st.Layers {
 		sc := "—"
 		if r.HasScore {

@@ -69,6 +69,12 @@ func (p *pruner) run(ctx context.Context) error {
 		s := nn.Summarize(p.m, p.inShape...)
 		acc, loss := p.evaluate()
 		st.Before = pruneFigures{MACs: s.MACs, Params: s.Params, Acc: acc, Loss: loss}
+		st.Original = map[string][2]int64{}
+		for _, l := range s.Layers {
+			if l.MACs > 0 {
+				st.Original[l.Name] = [2]int64{int64(l.OutShape[1]), l.MACs}
+			}
+		}
 		st.Throughput[0] = float64(p.benchBatch()) / (timeForward(p.m, p.benchBatch(), p.inShape, 5) / 1000)
 		fmt.Fprintf(p.log, "%s: %s MACs, %s params, test accuracy %s, %.0f images/s\n",
 			p.o.Arch, si(s.MACs), si(s.Params), pct(acc), st.Throughput[0])
@@ -144,7 +150,7 @@ func (p *pruner) pruneStep(i int, sched *prune.Schedule) error {
 		return err
 	}
 	after := nn.Summarize(p.m, p.inShape...)
-	st.Layers = layerRows(before, after, plan)
+	st.Layers = layerRows(before, after, plan, st.Original)
 	acc, loss := p.evaluate()
 	st.StepsDone = append(st.StepsDone[:i-1], stepFigures{Step: i, Target: sched.Target(i), MACs: after.MACs, Params: after.Params, AccPruned: acc, LossPruned: loss})
 	fmt.Fprintf(p.log, "step %d/%d: %s → %s MACs (−%.1f %% of the original), test accuracy right after pruning %s\n",
