@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/bonsai-dl/bonsai/asm"
 )
@@ -26,9 +27,10 @@ func (p ConvParams) OutSize(h, w, kh, kw int) (int, int) {
 // across calls so that steady state allocates nothing. The zero value is
 // ready to use; a ConvWorkspace is not safe for concurrent use.
 type ConvWorkspace struct {
-	col  []float32
-	out  []float32
-	gemm *asm.Workspace
+	col    []float32
+	out    []float32
+	gemm   *asm.Workspace
+	direct directWorkspace
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {
@@ -65,7 +67,7 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 		panic(fmt.Sprintf("tensor.Conv2dForward: input has %d channels, weight %v wants %d", c, w.Shape, wc))
 	}
 	ho, wo := p.OutSize(h, wd, kh, kw)
-	mustShape("Conv2dForward", y, n, k, ho, wo)
+	checkShape4("Conv2dForward", y, n, k, ho, wo)
 	if bias != nil && len(bias) != k {
 		panic(fmt.Sprintf("tensor.Conv2dForward: bias has %d values, want %d", len(bias), k))
 	}
@@ -73,11 +75,30 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 		ws = new(ConvWorkspace)
 	}
 	hw, ohw, ckk := h*wd, ho*wo, c*kh*kw
+	if n == 0 || k == 0 || ohw == 0 {
+		return
+	}
+	if c == 0 {
+		y.Fill(0)
+		for i := range n {
+			addBias(y.Data[i*k*ohw:(i+1)*k*ohw], bias, ohw)
+		}
+		return
+	}
 	if kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0} {
 		for i := range n {
 			yi := y.Data[i*k*ohw : (i+1)*k*ohw]
 			asm.Sgemm(false, false, k, ohw, c, 1, w.Data, c, x.Data[i*c*hw:(i+1)*c*hw], hw, 0, yi, ohw, ws.gemmWS())
 			addBias(yi, bias, ohw)
+		}
+		return
+	}
+	if directGeometry(kh, kw, p) {
+		ws.directForward(y, x, w, p)
+		if bias != nil {
+			for i := range n {
+				addBias(y.Data[i*k*ohw:(i+1)*k*ohw], bias, ohw)
+			}
 		}
 		return
 	}
@@ -111,5 +132,16 @@ func addBias(y, bias []float32, plane int) {
 		for i := range row {
 			row[i] += b
 		}
+	}
+}
+
+// maxProcs is the number of goroutines the convolutions may use.
+func maxProcs() int { return runtime.GOMAXPROCS(0) }
+
+// checkShape4 panics unless t has shape [a, b, c, d]. Unlike mustShape it does not
+// allocate (its arguments do not escape).
+func checkShape4(op string, t *Tensor, a, b, c, d int) {
+	if len(t.Shape) != 4 || t.Shape[0] != a || t.Shape[1] != b || t.Shape[2] != c || t.Shape[3] != d {
+		panic(fmt.Sprintf("tensor.%s: shape %v, want [%d %d %d %d]", op, t.Shape, a, b, c, d))
 	}
 }

@@ -18,7 +18,7 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	n, c, h, wd := dx.NCHW()
 	k, wc, kh, kw := w.NCHW()
 	ho, wo := p.OutSize(h, wd, kh, kw)
-	mustShape("Conv2dBackwardData", dy, n, k, ho, wo)
+	checkShape4("Conv2dBackwardData", dy, n, k, ho, wo)
 	if wc != c {
 		panic(fmt.Sprintf("tensor.Conv2dBackwardData: dx has %d channels, weight %v wants %d", c, w.Shape, wc))
 	}
@@ -26,10 +26,17 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 		ws = new(ConvWorkspace)
 	}
 	hw, ohw, ckk := h*wd, ho*wo, c*kh*kw
+	if n == 0 || k == 0 || c == 0 || ohw == 0 {
+		return
+	}
 	if kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0} {
 		for i := range n {
 			asm.Sgemm(true, false, c, hw, k, 1, w.Data, ckk, dy.Data[i*k*ohw:(i+1)*k*ohw], ohw, 1, dx.Data[i*c*hw:(i+1)*c*hw], hw, ws.gemmWS())
 		}
+		return
+	}
+	if p.Stride == [2]int{1, 1} && directGeometry(kh, kw, p) {
+		ws.directBackwardData(dx, dy, w, p)
 		return
 	}
 	ws.col = grow(ws.col, ckk*ohw)
@@ -98,12 +105,19 @@ func Conv2dBackwardFilter(dw *Tensor, db []float32, x, dy *Tensor, p ConvParams,
 	n, c, h, wd := x.NCHW()
 	k, wc, kh, kw := dw.NCHW()
 	ho, wo := p.OutSize(h, wd, kh, kw)
-	mustShape("Conv2dBackwardFilter", dy, n, k, ho, wo)
+	checkShape4("Conv2dBackwardFilter", dy, n, k, ho, wo)
 	if wc != c {
 		panic(fmt.Sprintf("tensor.Conv2dBackwardFilter: x has %d channels, weight gradient %v wants %d", c, dw.Shape, wc))
 	}
 	if ws == nil {
 		ws = new(ConvWorkspace)
+	}
+	if n == 0 || k == 0 || c == 0 || ho*wo == 0 {
+		return
+	}
+	if directWgradOK(kh, kw, p) {
+		ws.directBackwardFilter(dw, db, x, dy, p, sq)
+		return
 	}
 	hw, ohw, ckk := h*wd, ho*wo, c*kh*kw
 	direct := kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0}

@@ -1,0 +1,545 @@
+// Command conv generates Bonsai's amd64 convolution kernels (../../conv_amd64.s and the Go
+// stubs in ../../conv_amd64.go) with avo. Run it through `go generate` in package asm:
+//
+//	cd asm && go generate
+//
+// It shares the module of ../ (asm/_gen) but is a program of its own, so that the SGEMM
+// generator and this one can change independently. CI regenerates the files and fails when
+// they differ from the committed ones.
+//
+// The kernels take one pointer to an argument block (ConvTileArgs, WgradArgs in
+// ../../conv.go) whose field offsets are fixed here and checked by a test in package asm
+// (TestConvArgsLayout). Conventions as in ../main.go: ABI0, NOSPLIT, no frame, VZEROUPPER
+// before every RET; accumulators live in fixed (physical) vector registers.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	ConstraintExpr("!noasm,gc")
+	bitTable()
+	convTileAVX512()
+	convTileAVX2()
+	wgradKernels()
+	Generate()
+}
+
+// Byte offsets of the fields of ConvTileArgs (../../conv.go).
+const (
+	taA      = 0
+	taX      = 8
+	taY      = 16
+	taRuns   = 24
+	taNRuns  = 32
+	taLDX    = 40
+	taLDY    = 48
+	taRows   = 56
+	taBeta   = 64
+	taXOff   = 72  // [4]int
+	taYOff   = 104 // [4]int
+	taMask   = 136 // [4]*uint32
+	taSMask  = 168 // [4]uint32
+	taScrtch = 184 // [32]uint32: AVX2 expanded masks
+)
+
+var zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+
+// convbits is the lane-bit table of bitTable.
+var convbits Mem
+
+var kregs = []OpmaskPhysical{K1, K2, K3, K4, K5, K6, K7}
+
+// bitTable emits convbits<>: the eight int32 lane bits 1, 2, 4, … 128, with which the AVX2
+// kernels turn a bit mask into a vector mask (broadcast, AND, compare-equal).
+func bitTable() {
+	convbits = GLOBL("convbits", RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(1<<i))
+	}
+}
+
+// convTileAVX512 emits convTile8x48AVX512: one 8-row × 3-vector (48-lane) tile of the
+// direct convolution, the contract of ConvTileArgs (../../conv.go):
+//
+//	p[v] = X + XOff[v]                                  (bytes)
+//	for r < NRuns: p[v] += Runs[r].Delta; load mask k[v] = Mask[v][r]
+//	    for q < Runs[r].Count (the k-steps): B[v] = p[v][0:16] where k[v], else 0
+//	        acc[i][v] += A[s*8+i] · B[v]   (s: the k-step, counted over all runs)
+//	        p[v] += LDX
+//	then for i < Rows, v < 3, lanes l in SMask[v]:
+//	    Y[YOff[v] + i*LDY + 4l] = acc[i][v][l]            (Beta == 0)
+//	    Y[YOff[v] + i*LDY + 4l] = old + acc[i][v][l]       (Beta != 0)
+//
+// 24 ZMM accumulators (Z0–Z23, row i vector v = Z(3i+v)), Z24–Z26 the three B vectors,
+// Z27–Z31 broadcasts in rotation; per k-step 3 masked loads, 8 broadcasts, 24 FMAs.
+// Masked-off lanes are never read (AVX-512 suppresses faults on them), so p[v] may point
+// outside the input where a whole vector is masked.
+func convTileAVX512() {
+	const mr, nv = 8, 3
+	name := "convTile8x48AVX512"
+	TEXT(name, NOSPLIT, "func(args *int64)")
+	Pragma("noescape")
+	Doc(name+" computes one 8×48 tile of a direct convolution (see ConvTileArgs in conv.go and",
+		"convTileAVX512 in _gen/conv/main.go).")
+	args := Load(Param("args"), GP64())
+	a := GP64()
+	MOVQ(Mem{Base: args, Disp: taA}, a)
+	p := make([]GPVirtual, nv)
+	x := GP64()
+	MOVQ(Mem{Base: args, Disp: taX}, x)
+	for v := range p {
+		p[v] = GP64()
+		MOVQ(x, p[v])
+		ADDQ(Mem{Base: args, Disp: taXOff + 8*v}, p[v])
+	}
+	ldx := GP64()
+	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
+	runs := GP64()
+	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
+	nr := GP64()
+	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
+	ridx := GP64()
+	XORQ(ridx, ridx)
+	cnt := GP64()
+	tmp := GP64()
+
+	accs := zmm[:24]
+	bvec := zmm[24:27]
+	bcast := zmm[27:32]
+	for _, r := range accs {
+		VPXORD(r, r, r)
+	}
+	nb := 0
+	step := func(off func(v int) Mem, aOff int) {
+		for v := 0; v < nv; v++ {
+			VMOVUPS_Z(off(v), kregs[v], bvec[v])
+		}
+		for i := 0; i < mr; i++ {
+			bc := bcast[nb%len(bcast)]
+			nb++
+			VBROADCASTSS(Mem{Base: a, Disp: aOff + 4*i}, bc)
+			for v := 0; v < nv; v++ {
+				VFMADD231PS(bc, bvec[v], accs[i*nv+v])
+			}
+		}
+	}
+	Label(name + "_run")
+	TESTQ(nr, nr)
+	JZ(LabelRef(name + "_store"))
+	for v := 0; v < nv; v++ {
+		ADDQ(Mem{Base: runs}, p[v])
+		MOVQ(Mem{Base: args, Disp: taMask + 8*v}, tmp)
+		KMOVW(Mem{Base: tmp, Index: ridx, Scale: 4}, kregs[v])
+	}
+	MOVQ(Mem{Base: runs, Disp: 8}, cnt)
+	Label(name + "_loop2")
+	CMPQ(cnt, U8(2))
+	JL(LabelRef(name + "_tail"))
+	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
+	step(func(v int) Mem { return Mem{Base: p[v], Index: ldx, Scale: 1} }, 4*mr)
+	for v := 0; v < nv; v++ {
+		LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
+	}
+	ADDQ(U8(8*mr), a)
+	SUBQ(U8(2), cnt)
+	JMP(LabelRef(name + "_loop2"))
+	Label(name + "_tail")
+	TESTQ(cnt, cnt)
+	JZ(LabelRef(name + "_next"))
+	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
+	for v := 0; v < nv; v++ {
+		ADDQ(ldx, p[v])
+	}
+	ADDQ(U8(4*mr), a)
+	Label(name + "_next")
+	ADDQ(U8(16), runs)
+	INCQ(ridx)
+	DECQ(nr)
+	JMP(LabelRef(name + "_run"))
+
+	Label(name + "_store")
+	y := make([]GPVirtual, nv)
+	ybase := GP64()
+	MOVQ(Mem{Base: args, Disp: taY}, ybase)
+	for v := range y {
+		y[v] = GP64()
+		MOVQ(ybase, y[v])
+		ADDQ(Mem{Base: args, Disp: taYOff + 8*v}, y[v])
+		KMOVW(Mem{Base: args, Disp: taSMask + 4*v}, kregs[3+v])
+	}
+	ldy := GP64()
+	MOVQ(Mem{Base: args, Disp: taLDY}, ldy)
+	rows := GP64()
+	MOVQ(Mem{Base: args, Disp: taRows}, rows)
+	MOVQ(Mem{Base: args, Disp: taBeta}, tmp)
+	TESTQ(tmp, tmp)
+	JZ(LabelRef(name + "_overwrite"))
+	for _, beta := range []bool{true, false} {
+		if !beta {
+			Label(name + "_overwrite")
+		}
+		for i := 0; i < mr; i++ {
+			CMPQ(rows, U8(i))
+			JLE(LabelRef(name + "_done"))
+			for v := 0; v < nv; v++ {
+				m := Mem{Base: y[v]}
+				if beta {
+					VADDPS_Z(m, accs[i*nv+v], kregs[3+v], accs[i*nv+v])
+				}
+				VMOVUPS(accs[i*nv+v], kregs[3+v], m)
+				if i+1 < mr {
+					ADDQ(ldy, y[v])
+				}
+			}
+		}
+		if beta {
+			JMP(LabelRef(name + "_done"))
+		}
+	}
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// convTileAVX2 emits convTile4x24AVX2: the contract of convTile8x48AVX512 with 4 rows and
+// three 8-lane vectors. Loads and stores go through VMASKMOVPS (which also never touches
+// masked-off lanes); each run's three bit masks are expanded into vector masks in the
+// argument block's scratch area, since all 16 YMM registers are taken: Y0–Y11 accumulators,
+// Y12–Y14 the B vectors, Y15 masks and broadcasts in turn.
+func convTileAVX2() {
+	const mr, nv = 4, 3
+	name := "convTile4x24AVX2"
+	TEXT(name, NOSPLIT, "func(args *int64)")
+	Pragma("noescape")
+	Doc(name+" computes one 4×24 tile of a direct convolution (see ConvTileArgs in conv.go and",
+		"convTileAVX2 in _gen/conv/main.go).")
+	args := Load(Param("args"), GP64())
+	a := GP64()
+	MOVQ(Mem{Base: args, Disp: taA}, a)
+	p := make([]GPVirtual, nv)
+	x := GP64()
+	MOVQ(Mem{Base: args, Disp: taX}, x)
+	for v := range p {
+		p[v] = GP64()
+		MOVQ(x, p[v])
+		ADDQ(Mem{Base: args, Disp: taXOff + 8*v}, p[v])
+	}
+	ldx := GP64()
+	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
+	runs := GP64()
+	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
+	nr := GP64()
+	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
+	ridx := GP64()
+	XORQ(ridx, ridx)
+	cnt := GP64()
+	tmp := GP64()
+	bits := convbits
+
+	accs := ymm[:12]
+	bvec := ymm[12:15]
+	t := ymm[15]
+	for _, r := range accs {
+		VXORPS(r, r, r)
+	}
+	scratch := func(v int) Mem { return Mem{Base: args, Disp: taScrtch + 32*v} }
+	// expand writes the vector form of the 32-bit mask at m into scratch(v).
+	expand := func(m Mem, v int) {
+		VPBROADCASTD(m, t)
+		VPAND(bits, t, t)
+		VPCMPEQD(bits, t, t)
+		VMOVDQU(t, scratch(v))
+	}
+	step := func(off func(v int) Mem, aOff int) {
+		for v := 0; v < nv; v++ {
+			VMOVDQU(scratch(v), t)
+			VMASKMOVPS(off(v), t, bvec[v])
+		}
+		for i := 0; i < mr; i++ {
+			VBROADCASTSS(Mem{Base: a, Disp: aOff + 4*i}, t)
+			for v := 0; v < nv; v++ {
+				VFMADD231PS(t, bvec[v], accs[i*nv+v])
+			}
+		}
+	}
+	Label(name + "_run")
+	TESTQ(nr, nr)
+	JZ(LabelRef(name + "_store"))
+	for v := 0; v < nv; v++ {
+		ADDQ(Mem{Base: runs}, p[v])
+		MOVQ(Mem{Base: args, Disp: taMask + 8*v}, tmp)
+		expand(Mem{Base: tmp, Index: ridx, Scale: 4}, v)
+	}
+	MOVQ(Mem{Base: runs, Disp: 8}, cnt)
+	Label(name + "_loop2")
+	CMPQ(cnt, U8(2))
+	JL(LabelRef(name + "_tail"))
+	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
+	step(func(v int) Mem { return Mem{Base: p[v], Index: ldx, Scale: 1} }, 4*mr)
+	for v := 0; v < nv; v++ {
+		LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
+	}
+	ADDQ(U8(8*mr), a)
+	SUBQ(U8(2), cnt)
+	JMP(LabelRef(name + "_loop2"))
+	Label(name + "_tail")
+	TESTQ(cnt, cnt)
+	JZ(LabelRef(name + "_next"))
+	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
+	for v := 0; v < nv; v++ {
+		ADDQ(ldx, p[v])
+	}
+	ADDQ(U8(4*mr), a)
+	Label(name + "_next")
+	ADDQ(U8(16), runs)
+	INCQ(ridx)
+	DECQ(nr)
+	JMP(LabelRef(name + "_run"))
+
+	Label(name + "_store")
+	y := make([]GPVirtual, nv)
+	ybase := GP64()
+	MOVQ(Mem{Base: args, Disp: taY}, ybase)
+	full := GP32()
+	MOVL(U32(0xff), full)
+	for v := range y {
+		y[v] = GP64()
+		MOVQ(ybase, y[v])
+		ADDQ(Mem{Base: args, Disp: taYOff + 8*v}, y[v])
+		expand(Mem{Base: args, Disp: taSMask + 4*v}, v)
+		ANDL(Mem{Base: args, Disp: taSMask + 4*v}, full)
+	}
+	ldy := GP64()
+	MOVQ(Mem{Base: args, Disp: taLDY}, ldy)
+	rows := GP64()
+	MOVQ(Mem{Base: args, Disp: taRows}, rows)
+	MOVQ(Mem{Base: args, Disp: taBeta}, tmp)
+	// Four variants: Beta ≠ 0 or not, all three store masks full (plain stores) or not.
+	CMPL(full, U8(0xff))
+	JNE(LabelRef(name + "_masked"))
+	TESTQ(tmp, tmp)
+	JZ(LabelRef(name + "_full0"))
+	for _, masked := range []bool{false, true} {
+		for _, beta := range []bool{true, false} {
+			switch {
+			case !masked && !beta:
+				Label(name + "_full0")
+			case masked && beta:
+				Label(name + "_masked")
+				TESTQ(tmp, tmp)
+				JZ(LabelRef(name + "_masked0"))
+			case masked && !beta:
+				Label(name + "_masked0")
+			}
+			for i := 0; i < mr; i++ {
+				CMPQ(rows, U8(i))
+				JLE(LabelRef(name + "_done"))
+				for v := 0; v < nv; v++ {
+					m := Mem{Base: y[v]}
+					acc := accs[i*nv+v]
+					if masked {
+						VMOVDQU(scratch(v), t)
+						if beta {
+							VMASKMOVPS(m, t, bvec[v])
+							VADDPS(bvec[v], acc, acc)
+						}
+						VMASKMOVPS(acc, t, m)
+					} else {
+						if beta {
+							VADDPS(m, acc, acc)
+						}
+						VMOVUPS(acc, m)
+					}
+					if i+1 < mr {
+						ADDQ(ldy, y[v])
+					}
+				}
+			}
+			JMP(LabelRef(name + "_done"))
+		}
+	}
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// Byte offsets of the fields of WgradArgs (../../conv.go).
+const (
+	wgX       = 0
+	wgD       = 8
+	wgAcc     = 16
+	wgRows    = 24
+	wgCols    = 32
+	wgXCol    = 40
+	wgXRow    = 48
+	wgXPlane  = 56
+	wgDCol    = 64
+	wgDRow    = 72
+	wgDTapRow = 80
+	wgDTapCol = 88
+)
+
+// wgradSpec is one weight-gradient kernel: nic input channels × an R×C window of taps ×
+// nv vectors of output channels, all accumulated in registers.
+type wgradSpec struct {
+	nic, r, c, nv int
+	bits          int // 512 (ZMM, 16 lanes) or 256 (YMM, 8 lanes)
+}
+
+func (s wgradSpec) name() string {
+	isa := "AVX512"
+	if s.bits == 256 {
+		isa = "AVX2"
+	}
+	return fmt.Sprintf("wgrad%dx%dx%dx%d%s", s.nic, s.r, s.c, s.nv, isa)
+}
+
+// wgradNIC is the largest number of input channels a kernel with an r×c window and nv
+// vectors handles at once on a register file of nregs vectors: nic·r·c·nv accumulators
+// plus nic broadcasts plus one loaded vector (when nic > 1), at most 3 channels. Kernels
+// exist for every count from 1 to that one (a channel count's remainder takes a smaller one).
+func wgradNIC(r, c, nv, nregs int) int {
+	for nic := 3; nic > 1; nic-- {
+		if nic*r*c*nv+nic+1 <= nregs {
+			return nic
+		}
+	}
+	return 1
+}
+
+// wgradWindows are the tap windows the kernels exist for: 3×3 (stride 1) and the four
+// phase windows of a stride-2 3×3 convolution.
+var wgradWindows = [][2]int{{3, 3}, {1, 1}, {1, 2}, {2, 1}, {2, 2}}
+
+func wgradKernels() {
+	for _, bits := range []int{512, 256} {
+		nregs := 32
+		if bits == 256 {
+			nregs = 16
+		}
+		for _, w := range wgradWindows {
+			for nv := 1; nv <= 2; nv++ {
+				if w[0]*w[1]*nv+2 > nregs {
+					continue
+				}
+				for nic := 1; nic <= wgradNIC(w[0], w[1], nv, nregs); nic++ {
+					wgradKernel(wgradSpec{nic: nic, r: w[0], c: w[1], nv: nv, bits: bits})
+				}
+			}
+		}
+	}
+}
+
+// wgradKernel emits one weight-gradient kernel, the contract of WgradArgs (../../conv.go):
+// over a grid of Rows × Cols input positions (x moving XCol bytes per column, XRow per row;
+// the dy window origin d moving DCol and DRow),
+//
+//	acc[i][r][c][v] += x[i·XPlane] · d[r·DTapRow + c·DTapCol + v·lanes·4 : +lanes·4]
+//
+// for input channel i < nic, tap row r < R, tap column c < C, vector v < nv, with the
+// accumulators loaded from Acc ([nic][R][C][nv][lanes] float32s) first and stored back
+// at the end. The sum over positions runs in order (rows, then columns), one FMA per term.
+func wgradKernel(s wgradSpec) {
+	name := s.name()
+	TEXT(name, NOSPLIT, "func(args *int64)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s accumulates the weight gradient of %d input channel(s) × a %d×%d tap window × %d vector(s) of output channels", name, s.nic, s.r, s.c, s.nv),
+		"(see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).")
+	regs := zmm
+	if s.bits == 256 {
+		regs = ymm
+	}
+	vbytes := s.bits / 8
+	nacc := s.nic * s.r * s.c * s.nv
+	accs := regs[:nacc]
+	bc := regs[nacc : nacc+s.nic]
+	tmp := regs[nacc+s.nic]
+	acc := func(i, r, c, v int) VecPhysical { return accs[((i*s.r+r)*s.c+c)*s.nv+v] }
+
+	args := Load(Param("args"), GP64())
+	accp := GP64()
+	MOVQ(Mem{Base: args, Disp: wgAcc}, accp)
+	for k, a := range accs {
+		VMOVUPS(Mem{Base: accp, Disp: k * vbytes}, a)
+	}
+	xrow := GP64()
+	MOVQ(Mem{Base: args, Disp: wgX}, xrow)
+	drow := GP64()
+	MOVQ(Mem{Base: args, Disp: wgD}, drow)
+	pl := GP64()
+	MOVQ(Mem{Base: args, Disp: wgXPlane}, pl)
+	rs := GP64()
+	MOVQ(Mem{Base: args, Disp: wgDTapRow}, rs)
+	cs := GP64()
+	MOVQ(Mem{Base: args, Disp: wgDTapCol}, cs)
+	rows := GP64()
+	MOVQ(Mem{Base: args, Disp: wgRows}, rows)
+	x := GP64()
+	d := make([]GPVirtual, s.r)
+	for r := range d {
+		d[r] = GP64()
+	}
+	cols := GP64()
+
+	Label(name + "_row")
+	TESTQ(rows, rows)
+	JZ(LabelRef(name + "_done"))
+	MOVQ(xrow, x)
+	MOVQ(drow, d[0])
+	MOVQ(Mem{Base: args, Disp: wgCols}, cols)
+	Label(name + "_col")
+	TESTQ(cols, cols)
+	JZ(LabelRef(name + "_rowend"))
+	for i := 0; i < s.nic; i++ {
+		m := Mem{Base: x}
+		if i > 0 {
+			m = Mem{Base: x, Index: pl, Scale: uint8(i)}
+		}
+		VBROADCASTSS(m, bc[i])
+	}
+	for r := 1; r < s.r; r++ {
+		LEAQ(Mem{Base: d[0], Index: rs, Scale: uint8(r)}, d[r])
+	}
+	for r := 0; r < s.r; r++ {
+		for c := 0; c < s.c; c++ {
+			for v := 0; v < s.nv; v++ {
+				m := Mem{Base: d[r], Disp: v * vbytes}
+				if c > 0 {
+					m = Mem{Base: d[r], Index: cs, Scale: uint8(c), Disp: v * vbytes}
+				}
+				if s.nic == 1 {
+					VFMADD231PS(m, bc[0], acc(0, r, c, v))
+					continue
+				}
+				VMOVUPS(m, tmp)
+				for i := 0; i < s.nic; i++ {
+					VFMADD231PS(bc[i], tmp, acc(i, r, c, v))
+				}
+			}
+		}
+	}
+	ADDQ(Mem{Base: args, Disp: wgXCol}, x)
+	ADDQ(Mem{Base: args, Disp: wgDCol}, d[0])
+	DECQ(cols)
+	JMP(LabelRef(name + "_col"))
+	Label(name + "_rowend")
+	ADDQ(Mem{Base: args, Disp: wgXRow}, xrow)
+	ADDQ(Mem{Base: args, Disp: wgDRow}, drow)
+	DECQ(rows)
+	JMP(LabelRef(name + "_row"))
+
+	Label(name + "_done")
+	for k, a := range accs {
+		VMOVUPS(a, Mem{Base: accp, Disp: k * vbytes})
+	}
+	VZEROUPPER()
+	RET()
+}

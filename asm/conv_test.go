@@ -1,0 +1,258 @@
+package asm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+)
+
+// TestConvArgsLayout pins the field offsets that the generated kernels (_gen/conv) use.
+func TestConvArgsLayout(t *testing.T) {
+	var a ConvTileArgs
+	for _, f := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"A", unsafe.Offsetof(a.A), 0}, {"X", unsafe.Offsetof(a.X), 8}, {"Y", unsafe.Offsetof(a.Y), 16},
+		{"Runs", unsafe.Offsetof(a.Runs), 24}, {"NRuns", unsafe.Offsetof(a.NRuns), 32},
+		{"LDX", unsafe.Offsetof(a.LDX), 40}, {"LDY", unsafe.Offsetof(a.LDY), 48},
+		{"Rows", unsafe.Offsetof(a.Rows), 56}, {"Beta", unsafe.Offsetof(a.Beta), 64},
+		{"XOff", unsafe.Offsetof(a.XOff), 72}, {"YOff", unsafe.Offsetof(a.YOff), 104},
+		{"Mask", unsafe.Offsetof(a.Mask), 136}, {"SMask", unsafe.Offsetof(a.SMask), 168},
+		{"scratch", unsafe.Offsetof(a.scratch), 184},
+	} {
+		if f.got != f.want {
+			t.Errorf("ConvTileArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)
+		}
+	}
+	var w WgradArgs
+	for _, f := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"X", unsafe.Offsetof(w.X), 0}, {"D", unsafe.Offsetof(w.D), 8}, {"Acc", unsafe.Offsetof(w.Acc), 16},
+		{"Rows", unsafe.Offsetof(w.Rows), 24}, {"Cols", unsafe.Offsetof(w.Cols), 32},
+		{"XCol", unsafe.Offsetof(w.XCol), 40}, {"XRow", unsafe.Offsetof(w.XRow), 48},
+		{"XPlane", unsafe.Offsetof(w.XPlane), 56}, {"DCol", unsafe.Offsetof(w.DCol), 64},
+		{"DRow", unsafe.Offsetof(w.DRow), 72}, {"DTapRow", unsafe.Offsetof(w.DTapRow), 80},
+		{"DTapCol", unsafe.Offsetof(w.DTapCol), 88},
+	} {
+		if f.got != f.want {
+			t.Errorf("WgradArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)
+		}
+	}
+}
+
+// convPaths runs f for the direct-convolution kernels of every available path.
+func convPaths(t *testing.T, f func(t *testing.T, k *ConvKernel)) {
+	for _, p := range AvailablePaths() {
+		k := ConvKernelFor(p)
+		if k.Path != p {
+			t.Fatalf("ConvKernelFor(%v).Path = %v", p, k.Path)
+		}
+		t.Run(p.String(), func(t *testing.T) { f(t, k) })
+	}
+}
+
+// closeTo reports whether got is within tol·scale of want (both finite).
+func closeTo(got, want, scale, tol float64) bool {
+	return !math.IsNaN(got) && math.Abs(got-want) <= tol*scale+1e-6
+}
+
+// TestConvTileMatchesGo checks each path's tile kernel against the Go twin with the same tile
+// geometry, on random runs, masks, offsets, row counts and both Beta modes; input elements
+// that no set mask bit selects are NaN (so a read of a masked-off lane shows), and output
+// elements outside Rows × SMask must keep their contents.
+func TestConvTileMatchesGo(t *testing.T) {
+	convPaths(t, func(t *testing.T, k *ConvKernel) {
+		rng := rand.New(rand.NewPCG(7, uint64(k.Path)))
+		for trial := range 300 {
+			name := fmt.Sprintf("trial %d", trial)
+			const xlen, ylen = 16384, 2048
+			nruns := rng.IntN(7)
+			runs := make([]ConvRun, nruns)
+			steps := 0
+			ldx := 4 * (1 + rng.IntN(70))
+			if rng.IntN(4) == 0 {
+				ldx = -ldx
+			}
+			for r := range runs {
+				runs[r] = ConvRun{Delta: 4 * (rng.IntN(41) - 20), Count: rng.IntN(6)}
+				if rng.IntN(3) == 0 && runs[r].Count > 0 {
+					runs[r].Count += 10 + rng.IntN(20) // a long run, through the unrolled loop
+				}
+				steps += runs[r].Count
+			}
+			masks := make([][]uint32, k.Vecs)
+			var args ConvTileArgs
+			x := make([]float32, xlen)
+			y := make([]float32, ylen)
+			read := make([]bool, xlen)
+			args.NRuns, args.LDX = nruns, ldx
+			for v := range k.Vecs {
+				masks[v] = make([]uint32, max(nruns, 1))
+				args.XOff[v] = 4 * (6000 + rng.IntN(200) + 16*v*rng.IntN(3))
+				off := args.XOff[v]
+				for r, run := range runs {
+					off += run.Delta
+					m := rng.Uint32() & (1<<k.Lanes - 1)
+					switch rng.IntN(4) {
+					case 0:
+						m = 0
+					case 1:
+						m = 1<<k.Lanes - 1
+					}
+					masks[v][r] = m
+					for q := range run.Count {
+						for l := range k.Lanes {
+							if m>>l&1 != 0 {
+								read[(off+q*ldx)/4+l] = true
+							}
+						}
+					}
+					off += run.Count * ldx
+				}
+				args.Mask[v] = &masks[v][0]
+				args.YOff[v] = 4 * rng.IntN(300)
+				args.SMask[v] = rng.Uint32() & (1<<k.Lanes - 1)
+				if rng.IntN(2) == 0 {
+					args.SMask[v] = 1<<k.Lanes - 1
+				}
+			}
+			for i := range x {
+				x[i] = float32(math.NaN())
+				if read[i] {
+					x[i] = float32(rng.NormFloat64())
+				}
+			}
+			for i := range y {
+				y[i] = float32(rng.NormFloat64())
+			}
+			a := make([]float32, max(steps*k.MR, 1))
+			for i := range a {
+				a[i] = float32(rng.NormFloat64())
+			}
+			args.A, args.ALen = &a[0], len(a)
+			args.X, args.XLen = &x[0], xlen
+			if nruns > 0 {
+				args.Runs = &runs[0]
+			} else {
+				args.Runs = &ConvRun{}
+			}
+			args.LDY = 4 * (k.Vecs*k.Lanes + rng.IntN(40))
+			args.Rows = 1 + rng.IntN(k.MR)
+			args.Beta = rng.IntN(2)
+			want := append([]float32(nil), y...)
+			ref := args
+			ref.Y, ref.YLen = &want[0], len(want)
+			convTileGo(k.MR, k.Lanes, k.Vecs, &ref)
+			args.Y, args.YLen = &y[0], len(y)
+			k.Tile(&args)
+			scale := math.Sqrt(float64(steps)) + 1
+			for i := range y {
+				if y[i] != want[i] && !closeTo(float64(y[i]), float64(want[i]), scale, 1e-5) {
+					t.Fatalf("%s: y[%d] = %v, want %v (runs %v, rows %d, beta %d)", name, i, y[i], want[i], runs, args.Rows, args.Beta)
+				}
+			}
+		}
+	})
+}
+
+// TestWgradMatchesGo checks every weight-gradient kernel of each path against the Go twin,
+// on random grids, strides and accumulator contents.
+func TestWgradMatchesGo(t *testing.T) {
+	convPaths(t, func(t *testing.T, k *ConvKernel) {
+		rng := rand.New(rand.NewPCG(8, uint64(k.Path)))
+		n := 0
+		for _, w := range wgradWindows {
+			for nv := 1; nv <= 2; nv++ {
+				maxNIC := k.WgradNIC(w[0], w[1], nv)
+				if want := wgradNIC(w[0], w[1], nv, 2*k.Lanes); k.Path != Generic && maxNIC != want && w[0]*w[1]*nv+2 <= 2*k.Lanes {
+					t.Errorf("%v: WgradNIC(%d, %d, %d) = %d, want %d", k.Path, w[0], w[1], nv, maxNIC, want)
+				}
+				r, c := w[0], w[1]
+				for nic := 1; nic <= maxNIC; nic++ {
+					n++
+					for trial := range 30 {
+						const xlen, dlen = 8192, 16384
+						x := make([]float32, xlen)
+						d := make([]float32, dlen)
+						for i := range x {
+							x[i] = float32(rng.NormFloat64())
+						}
+						for i := range d {
+							d[i] = float32(rng.NormFloat64())
+						}
+						nacc := nic * r * c * nv * k.Lanes
+						acc := make([]float32, nacc+7)
+						for i := range acc {
+							acc[i] = float32(rng.NormFloat64())
+						}
+						aoff := rng.IntN(8)
+						args := WgradArgs{
+							Rows: rng.IntN(5), Cols: rng.IntN(9),
+							XCol: 4 * (1 + rng.IntN(3)), XRow: 4 * (20 + rng.IntN(20)), XPlane: 4 * (200 + rng.IntN(300)),
+							DCol:    4 * nv * k.Lanes * (1 + rng.IntN(2)),
+							DTapCol: 4 * nv * k.Lanes * (1 + rng.IntN(2)),
+						}
+						args.DRow = args.DCol * (9 + rng.IntN(5))
+						args.DTapRow = args.DRow + 4*k.Lanes*rng.IntN(3)
+						xbase, dbase := rng.IntN(100), rng.IntN(100)
+						args.X, args.XLen = &x[xbase], xlen-xbase
+						args.D, args.DLen = &d[dbase], dlen-dbase
+						want := append([]float32(nil), acc...)
+						ref := args
+						ref.Acc = &want[aoff]
+						wgradGo(nic, r, c, nv, k.Lanes, &ref)
+						args.Acc = &acc[aoff]
+						k.Wgrad(nic, r, c, nv, &args)
+						scale := math.Sqrt(float64(args.Rows*args.Cols)) + 1
+						for i := range acc {
+							if acc[i] != want[i] && !closeTo(float64(acc[i]), float64(want[i]), scale, 1e-5) {
+								t.Fatalf("%d×%d×%d×%d trial %d: acc[%d] = %v, want %v (%+v)", nic, r, c, nv, trial, i, acc[i], want[i], args)
+							}
+						}
+					}
+				}
+			}
+		}
+		if n == 0 {
+			t.Fatal("no weight-gradient kernels")
+		}
+	})
+}
+
+// TestTranspose checks Transpose on every path against the plain loop, for sizes around
+// the 8×8 blocks and leading dimensions larger than the rows.
+func TestTranspose(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 9))
+		for rows := 1; rows <= 19; rows++ {
+			for _, cols := range []int{1, 7, 8, 9, 16, 17, 33} {
+				lds, ldd := cols+rng.IntN(5), rows+rng.IntN(5)
+				src := make([]float32, (rows-1)*lds+cols)
+				for i := range src {
+					src[i] = float32(rng.NormFloat64())
+				}
+				dst := make([]float32, (cols-1)*ldd+rows)
+				for i := range dst {
+					dst[i] = -7
+				}
+				want := append([]float32(nil), dst...)
+				for i := range rows {
+					for j := range cols {
+						want[j*ldd+i] = src[i*lds+j]
+					}
+				}
+				Transpose(dst, ldd, src, lds, rows, cols)
+				for i := range want {
+					if dst[i] != want[i] {
+						t.Fatalf("%d×%d (lds %d, ldd %d): dst[%d] = %v, want %v", rows, cols, lds, ldd, i, dst[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}

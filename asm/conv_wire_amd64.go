@@ -1,0 +1,56 @@
+//go:build !noasm && gc
+
+package asm
+
+import "unsafe"
+
+// archConvKernel returns the assembly direct-convolution kernels of path p, or nil.
+func archConvKernel(p Path) *ConvKernel {
+	switch p {
+	case AVX512:
+		return avx512Conv
+	case AVX2:
+		return avx2Conv
+	}
+	return nil
+}
+
+// The generated kernels (_gen/conv), by {nic, r, c, nv}. TestWgradMatchesGo checks every
+// entry against the Go twin of its shape, and that every shape up to the largest nic has one.
+var (
+	avx512Conv = &ConvKernel{Path: AVX512, MR: 8, Lanes: 16, Vecs: 3,
+		tile: func(a *ConvTileArgs) { convTile8x48AVX512((*int64)(unsafe.Pointer(a))) },
+		wgrad: wgradTable(map[wgradKey]func(*int64){
+			{1, 3, 3, 1}: wgrad1x3x3x1AVX512, {2, 3, 3, 1}: wgrad2x3x3x1AVX512, {3, 3, 3, 1}: wgrad3x3x3x1AVX512,
+			{1, 3, 3, 2}: wgrad1x3x3x2AVX512, {1, 1, 1, 1}: wgrad1x1x1x1AVX512, {2, 1, 1, 1}: wgrad2x1x1x1AVX512,
+			{3, 1, 1, 1}: wgrad3x1x1x1AVX512, {1, 1, 1, 2}: wgrad1x1x1x2AVX512, {2, 1, 1, 2}: wgrad2x1x1x2AVX512,
+			{3, 1, 1, 2}: wgrad3x1x1x2AVX512, {1, 1, 2, 1}: wgrad1x1x2x1AVX512, {2, 1, 2, 1}: wgrad2x1x2x1AVX512,
+			{3, 1, 2, 1}: wgrad3x1x2x1AVX512, {1, 1, 2, 2}: wgrad1x1x2x2AVX512, {2, 1, 2, 2}: wgrad2x1x2x2AVX512,
+			{3, 1, 2, 2}: wgrad3x1x2x2AVX512, {1, 2, 1, 1}: wgrad1x2x1x1AVX512, {2, 2, 1, 1}: wgrad2x2x1x1AVX512,
+			{3, 2, 1, 1}: wgrad3x2x1x1AVX512, {1, 2, 1, 2}: wgrad1x2x1x2AVX512, {2, 2, 1, 2}: wgrad2x2x1x2AVX512,
+			{3, 2, 1, 2}: wgrad3x2x1x2AVX512, {1, 2, 2, 1}: wgrad1x2x2x1AVX512, {2, 2, 2, 1}: wgrad2x2x2x1AVX512,
+			{3, 2, 2, 1}: wgrad3x2x2x1AVX512, {1, 2, 2, 2}: wgrad1x2x2x2AVX512, {2, 2, 2, 2}: wgrad2x2x2x2AVX512,
+			{3, 2, 2, 2}: wgrad3x2x2x2AVX512,
+		})}
+	avx2Conv = &ConvKernel{Path: AVX2, MR: 4, Lanes: 8, Vecs: 3,
+		tile: func(a *ConvTileArgs) { convTile4x24AVX2((*int64)(unsafe.Pointer(a))) },
+		wgrad: wgradTable(map[wgradKey]func(*int64){
+			{1, 3, 3, 1}: wgrad1x3x3x1AVX2, {1, 1, 1, 1}: wgrad1x1x1x1AVX2, {2, 1, 1, 1}: wgrad2x1x1x1AVX2,
+			{3, 1, 1, 1}: wgrad3x1x1x1AVX2, {1, 1, 1, 2}: wgrad1x1x1x2AVX2, {2, 1, 1, 2}: wgrad2x1x1x2AVX2,
+			{3, 1, 1, 2}: wgrad3x1x1x2AVX2, {1, 1, 2, 1}: wgrad1x1x2x1AVX2, {2, 1, 2, 1}: wgrad2x1x2x1AVX2,
+			{3, 1, 2, 1}: wgrad3x1x2x1AVX2, {1, 1, 2, 2}: wgrad1x1x2x2AVX2, {2, 1, 2, 2}: wgrad2x1x2x2AVX2,
+			{3, 1, 2, 2}: wgrad3x1x2x2AVX2, {1, 2, 1, 1}: wgrad1x2x1x1AVX2, {2, 2, 1, 1}: wgrad2x2x1x1AVX2,
+			{3, 2, 1, 1}: wgrad3x2x1x1AVX2, {1, 2, 1, 2}: wgrad1x2x1x2AVX2, {2, 2, 1, 2}: wgrad2x2x1x2AVX2,
+			{3, 2, 1, 2}: wgrad3x2x1x2AVX2, {1, 2, 2, 1}: wgrad1x2x2x1AVX2, {2, 2, 2, 1}: wgrad2x2x2x1AVX2,
+			{3, 2, 2, 1}: wgrad3x2x2x1AVX2, {1, 2, 2, 2}: wgrad1x2x2x2AVX2,
+		})}
+)
+
+// wgradTable wraps the generated weight-gradient kernels.
+func wgradTable(fs map[wgradKey]func(*int64)) map[wgradKey]func(*WgradArgs) {
+	m := make(map[wgradKey]func(*WgradArgs), len(fs))
+	for key, f := range fs {
+		m[key] = func(a *WgradArgs) { f((*int64)(unsafe.Pointer(a))) }
+	}
+	return m
+}

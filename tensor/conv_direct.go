@@ -1,0 +1,451 @@
+package tensor
+
+import (
+	"github.com/bonsai-dl/bonsai/asm"
+)
+
+// Direct convolution: the forward pass and the data gradient as register-blocked tiles that
+// read the input where it lies (asm.ConvKernel.Tile), the weight gradient as an outer
+// product of input pixels and a channels-last copy of the output gradient
+// (asm.ConvKernel.Wgrad). No im2col matrix is built and the large operand is never packed.
+//
+// A tile is MR output channels × Vecs vectors of Lanes consecutive output pixels of one
+// image (in row-major order, so a vector may span several rows when the rows are short).
+// Its k-steps run over (channel chunk, tap, channel in chunk): for a fixed tap, the vector's
+// input is the output pixel's own index shifted by a constant, as long as input and output
+// rows have the same width; the lanes whose tap falls into the zero padding are masked
+// off. Stride 2 reads the input through its four phase planes (even/odd rows × even/odd
+// columns), which have the output's width.
+
+// tap is one kernel position of a direct convolution: the input element of output pixel
+// (oy, ox) is the one at shift elements from the pixel's index in its plane, and exists if
+// 0 ≤ sy·oy + by < limH and 0 ≤ sx·ox + bx < limW (the coordinates in the unpadded input).
+type tap struct {
+	shift  int
+	by, bx int
+	widx   int // kernel position ky·kw + kx
+}
+
+// convKC is the most k-steps summed in one chain before the sum is added to the output.
+const convKC = 192
+
+// convSlice is one k-slice of a tilePlan: runs [run, run+nruns), starting at k-step step.
+type convSlice struct {
+	run, nruns, step int
+}
+
+// stepsSoFar returns the k-steps of the runs built so far.
+func (pl *tilePlan) stepsSoFar() int {
+	s := 0
+	for _, r := range pl.runs {
+		s += r.Count
+	}
+	return s
+}
+
+// tilePlan is one direct convolution computed by the tile kernel, for all images.
+type tilePlan struct {
+	k          *asm.ConvKernel
+	rows, kin  int // output channels; input channels summed over
+	outW       int // output row width (the input's rows, or phase rows, have this width)
+	outPlane   int // output pixels per image and channel
+	inPlane    int // elements between input channels
+	inImg      int // elements between input images
+	outImg     int // elements between output images
+	sy, sx     int
+	limH, limW int
+	taps       []tap
+	vpi        int // vectors per image
+	steps      int // k-steps
+	beta       int
+
+	slices []convSlice
+	runs   []asm.ConvRun
+	masks  []uint32 // [vpi+1][len(runs)]; the last row (nonexistent vectors) is zero
+	smasks []uint32 // [vpi]
+	apack  []float32
+}
+
+// convChunk is the number of input channels per group of runs: the channels of a group are
+// read one after the other for each tap, and planes that are a multiple of 4 KiB apart
+// share L1 sets, so a group of such channels must not outnumber the cache's ways.
+func convChunk(kin, planeBytes int) int {
+	if planeBytes%4096 == 0 {
+		return min(kin, 8)
+	}
+	return min(kin, max(8, 8*4096/max(planeBytes, 1)))
+}
+
+// build fills runs, masks and the packed weights; weight(row, ch, widx) is the weight of
+// output row row, input channel ch and kernel position widx.
+func (pl *tilePlan) build(weight func(row, ch, widx int) float32) {
+	k := pl.k
+	pl.vpi = (pl.outPlane + k.Lanes - 1) / k.Lanes
+	chunk := convChunk(pl.kin, 4*pl.inPlane)
+	// Runs in k-slices of at most convKC k-steps (a whole run when one is longer): each
+	// slice is summed from zero and added to the output, as Sgemm does with its kc slices,
+	// which keeps long sums (K = 576 for 64 channels) as accurate as Sgemm's.
+	pl.runs = pl.runs[:0]
+	pl.slices = pl.slices[:0]
+	prevEnd, inSlice := 0, 0
+	for c0 := 0; c0 < pl.kin; c0 += chunk {
+		n := min(chunk, pl.kin-c0)
+		for _, t := range pl.taps {
+			if len(pl.slices) == 0 || inSlice+n > convKC {
+				pl.slices = append(pl.slices, convSlice{run: len(pl.runs), step: pl.stepsSoFar()})
+				prevEnd, inSlice = 0, 0
+			}
+			start := c0*pl.inPlane + t.shift
+			pl.runs = append(pl.runs, asm.ConvRun{Delta: 4 * (start - prevEnd), Count: n})
+			prevEnd = start + n*pl.inPlane
+			inSlice += n
+		}
+	}
+	for i := range pl.slices {
+		end := len(pl.runs)
+		if i+1 < len(pl.slices) {
+			end = pl.slices[i+1].run
+		}
+		pl.slices[i].nruns = end - pl.slices[i].run
+	}
+	nr := len(pl.runs)
+	pl.steps = pl.kin * len(pl.taps)
+	pl.masks = growU32(pl.masks, (pl.vpi+1)*nr)
+	pl.smasks = growU32(pl.smasks, pl.vpi)
+	ntap := len(pl.taps)
+	for j := range pl.vpi {
+		var tm [64]uint32
+		tmask := tm[:0]
+		if ntap > len(tm) {
+			tmask = make([]uint32, 0, ntap)
+		}
+		for _, t := range pl.taps {
+			var m uint32
+			for l := range k.Lanes {
+				p := j*k.Lanes + l
+				if p >= pl.outPlane {
+					break
+				}
+				oy, ox := p/pl.outW, p%pl.outW
+				iy, ix := pl.sy*oy+t.by, pl.sx*ox+t.bx
+				if iy >= 0 && iy < pl.limH && ix >= 0 && ix < pl.limW {
+					m |= 1 << l
+				}
+			}
+			tmask = append(tmask, m)
+		}
+		row := pl.masks[j*nr : (j+1)*nr]
+		for r := range row {
+			row[r] = tmask[r%ntap]
+		}
+		n := min(k.Lanes, pl.outPlane-j*k.Lanes)
+		pl.smasks[j] = uint32(1)<<n - 1
+	}
+	clear(pl.masks[pl.vpi*nr:])
+
+	mr := k.MR
+	blocks := (pl.rows + mr - 1) / mr
+	pl.apack = grow(pl.apack, blocks*pl.steps*mr)
+	for b := range blocks {
+		a := pl.apack[b*pl.steps*mr : (b+1)*pl.steps*mr]
+		s := 0
+		for c0 := 0; c0 < pl.kin; c0 += chunk {
+			n := min(chunk, pl.kin-c0)
+			for _, t := range pl.taps {
+				for q := range n {
+					for i := range mr {
+						row := b*mr + i
+						v := float32(0)
+						if row < pl.rows {
+							v = weight(row, c0+q, t.widx)
+						}
+						a[s*mr+i] = v
+					}
+					s++
+				}
+			}
+		}
+	}
+}
+
+// run computes the tiles over the vectors of images [img0, img0+nimg) of the plan's input
+// x (image img at x[(img-img0)·inImg:], i.e. x starts at image img0) into y (likewise),
+// tiles [t0, t1) of that range.
+func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int) {
+	k := pl.k
+	nr := len(pl.runs)
+	total := nimg * pl.vpi
+	args.X, args.XLen = &x[0], len(x)
+	args.Y, args.YLen = &y[0], len(y)
+	args.LDX = 4 * pl.inPlane
+	args.LDY = 4 * pl.outPlane
+	var ybase [4]int
+	var mask [4][]uint32
+	for t := t0; t < t1; t++ {
+		for v := range k.Vecs {
+			g := t*k.Vecs + v
+			if g >= total {
+				args.XOff[v], ybase[v] = 0, 0
+				mask[v] = pl.masks[pl.vpi*nr:]
+				args.SMask[v] = 0
+				continue
+			}
+			img, j := g/pl.vpi, g%pl.vpi
+			args.XOff[v] = 4 * (img*pl.inImg + j*k.Lanes)
+			ybase[v] = 4 * (img*pl.outImg + j*k.Lanes)
+			mask[v] = pl.masks[j*nr:]
+			args.SMask[v] = pl.smasks[j]
+		}
+		for b := 0; b*k.MR < pl.rows; b++ {
+			args.Rows = min(k.MR, pl.rows-b*k.MR)
+			for v := range k.Vecs {
+				args.YOff[v] = ybase[v] + 4*b*k.MR*pl.outPlane
+			}
+			args.Beta = pl.beta
+			for _, sl := range pl.slices {
+				args.A = &pl.apack[(b*pl.steps+sl.step)*k.MR]
+				args.ALen = (pl.steps - sl.step) * k.MR
+				args.Runs, args.NRuns = &pl.runs[sl.run], sl.nruns
+				for v := range k.Vecs {
+					args.Mask[v] = &mask[v][sl.run]
+				}
+				k.Tile(args)
+				args.Beta = 1
+			}
+		}
+	}
+}
+
+func growU32(buf []uint32, n int) []uint32 {
+	if cap(buf) < n {
+		return make([]uint32, n)
+	}
+	return buf[:n]
+}
+
+// directWorkspace holds the direct convolution's plans and per-worker scratch.
+type directWorkspace struct {
+	plan    tilePlan
+	wplan   wgradPlan
+	taps    []tap
+	workers []directWorker
+	slabs   []float32 // weight gradient: per-slab accumulators
+	slabSq  []float32 // per-slab squared gradients
+	slabDB  []float64 // per-slab bias gradients (and their squares)
+
+	tiles  tileTask
+	phases phaseTask
+	wgrad  wgradTask
+}
+
+type directWorker struct {
+	args  asm.ConvTileArgs
+	wargs asm.WgradArgs
+	buf   []float32 // phase planes (forward, stride 2) or the channels-last output gradient
+	acc   []float32 // one sample's weight gradient (per-sample squared gradients)
+}
+
+func (d *directWorkspace) worker(w int) *directWorker {
+	for len(d.workers) <= w {
+		d.workers = append(d.workers, directWorker{})
+	}
+	return &d.workers[w]
+}
+
+// ensureWorkers makes room for n workers' scratch before a parallel call (so that the
+// workers never grow the slice concurrently).
+func (d *directWorkspace) ensureWorkers(n int) {
+	if len(d.workers) < n {
+		d.workers = append(d.workers, make([]directWorker, n-len(d.workers))...)
+	}
+}
+
+// directGeometry reports whether the direct kernels handle a convolution: kernel width
+// 2·pw+1 (so that output rows are as wide as the input's rows or phase rows), stride 1 or
+// 2 in both directions, and a path with direct kernels.
+func directGeometry(kh, kw int, p ConvParams) bool {
+	if kw != 2*p.Padding[1]+1 || kh > 2*p.Padding[0]+1+1 {
+		return false
+	}
+	s := p.Stride
+	return s[0] == s[1] && (s[0] == 1 || s[0] == 2) && kh <= 7 && kw <= 7 && asm.CurrentPath() != asm.Generic
+}
+
+// parts returns the number of parts to cut n units of work into for parallelFor.
+func parts(n int) int {
+	return min(n, 4*maxProcs())
+}
+
+// directForward computes y = conv(x, w) with the tile kernel (see directGeometry).
+func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
+	n, c, h, wd := x.NCHW()
+	k, _, kh, kw := w.NCHW()
+	ho, wo := p.OutSize(h, wd, kh, kw)
+	d := &ws.direct
+	pl := &d.plan
+	s := p.Stride[0]
+	ph, pw := p.Padding[0], p.Padding[1]
+	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: k, kin: c, outW: wo, outPlane: ho * wo,
+		outImg: k * ho * wo, sy: s, sx: s, limH: h, limW: wd,
+		runs: pl.runs, slices: pl.slices, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
+	taps := d.taps[:0]
+	// Phase planes for stride s: [c][py][px][hph][wo], row i of phase py is input row s·i+py.
+	hph := (h + s - 1) / s
+	phase := hph * wo
+	for ky := range kh {
+		for kx := range kw {
+			by, bx := ky-ph, kx-pw
+			t := tap{by: by, bx: bx, widx: ky*kw + kx}
+			if s == 1 {
+				t.shift = by*wd + bx
+			} else {
+				qy, ry := floorDivMod(by, s)
+				qx, rx := floorDivMod(bx, s)
+				t.shift = (ry*s+rx)*phase + qy*wo + qx
+			}
+			taps = append(taps, t)
+		}
+	}
+	d.taps = taps
+	pl.taps = taps
+	if s == 1 {
+		pl.inPlane, pl.inImg = h*wd, c*h*wd
+	} else {
+		pl.inPlane = s * s * phase
+		pl.inImg = c * pl.inPlane
+	}
+	wt := w.Data
+	pl.build(func(row, ch, widx int) float32 { return wt[(row*c+ch)*kh*kw+widx] })
+	kern := pl.k
+	d.ensureWorkers(maxProcs())
+	if s == 1 {
+		tiles := (n*pl.vpi + kern.Vecs - 1) / kern.Vecs
+		d.tiles = tileTask{d: d, x: x.Data, y: y.Data, n: n, tiles: tiles, parts: parts(tiles)}
+		parallelFor(d.tiles.parts, &d.tiles)
+		d.tiles = tileTask{}
+		return
+	}
+	// Stride s: groups of g images are split into phase planes in a worker's buffer, then
+	// computed; g makes the group's vectors a whole number of tiles where that is cheap.
+	g := 1
+	for g < 4 && (g*pl.vpi)%kern.Vecs != 0 {
+		g++
+	}
+	if (g*pl.vpi)%kern.Vecs != 0 {
+		g = 1
+	}
+	d.phases = phaseTask{d: d, x: x, y: y.Data, g: g, s: s, hph: hph}
+	parallelFor((n+g-1)/g, &d.phases)
+	d.phases = phaseTask{}
+}
+
+// tileTask computes tiles [split(tiles, parts, i)) of the plan, for images x → y.
+type tileTask struct {
+	d            *directWorkspace
+	x, y         []float32
+	n            int
+	tiles, parts int
+}
+
+func (t *tileTask) part(w, i int) {
+	t0, t1 := split(t.tiles, t.parts, i)
+	t.d.plan.run(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1)
+}
+
+// phaseTask computes the forward pass of group i of g images at stride s: the images'
+// phase planes go to the worker's buffer, the plan reads them there.
+type phaseTask struct {
+	d         *directWorkspace
+	x         *Tensor
+	y         []float32
+	g, s, hph int
+}
+
+func (t *phaseTask) part(w, i int) {
+	pl := &t.d.plan
+	n, c, h, wd := t.x.NCHW()
+	dw := &t.d.workers[w]
+	i0, i1 := i*t.g, min(n, i*t.g+t.g)
+	dw.buf = grow(dw.buf, t.g*pl.inImg)
+	for i := i0; i < i1; i++ {
+		splitPhases(dw.buf[(i-i0)*pl.inImg:], t.x.Data[i*c*h*wd:(i+1)*c*h*wd], c, h, wd, t.s, t.hph, pl.outW)
+	}
+	nimg := i1 - i0
+	tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
+	pl.run(&dw.args, dw.buf[:nimg*pl.inImg], t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles)
+}
+
+// splitPhases writes the s·s phase planes of one image x: [c][h][w] into dst:
+// dst[((ch·s + py)·s + px)·hph·wo + i·wo + j] = x[ch][s·i+py][s·j+px] where that exists
+// (other elements are left as they are: the kernels' masks never select them).
+func splitPhases(dst, x []float32, c, h, w, s, hph, wo int) {
+	phase := hph * wo
+	for ch := range c {
+		src := x[ch*h*w : (ch+1)*h*w]
+		for py := range s {
+			for px := range s {
+				plane := dst[((ch*s+py)*s+px)*phase : ((ch*s+py)*s+px+1)*phase]
+				nj := (w - px + s - 1) / s
+				for i := 0; s*i+py < h; i++ {
+					row := src[(s*i+py)*w : (s*i+py+1)*w]
+					out := plane[i*wo : i*wo+nj]
+					for j := range out {
+						out[j] = row[s*j+px]
+					}
+				}
+			}
+		}
+	}
+}
+
+// floorDivMod returns q, r with a = q·b + r, 0 ≤ r < b (b > 0).
+func floorDivMod(a, b int) (int, int) {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q, a - q*b
+}
+
+// directBackwardData adds the data gradient of a stride-1 convolution (see directGeometry)
+// into dx: the transposed convolution, i.e. a convolution of dy with the flipped and
+// transposed weights.
+func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams) {
+	n, c, h, wd := dx.NCHW()
+	k, _, kh, kw := w.NCHW()
+	ho, wo := p.OutSize(h, wd, kh, kw)
+	d := &ws.direct
+	pl := &d.plan
+	ph, pw := p.Padding[0], p.Padding[1]
+	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: c, kin: k, outW: wd, outPlane: h * wd,
+		outImg: c * h * wd, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
+		beta: 1, runs: pl.runs, slices: pl.slices, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
+	taps := d.taps[:0]
+	for ky := range kh {
+		for kx := range kw {
+			by, bx := ph-ky, pw-kx
+			taps = append(taps, tap{shift: by*wo + bx, by: by, bx: bx, widx: ky*kw + kx})
+		}
+	}
+	d.taps = taps
+	pl.taps = taps
+	wt := w.Data
+	pl.build(func(row, ch, widx int) float32 { return wt[(ch*c+row)*kh*kw+widx] })
+	tiles := (n*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
+	d.ensureWorkers(maxProcs())
+	d.tiles = tileTask{d: d, x: dy.Data, y: dx.Data, n: n, tiles: tiles, parts: parts(tiles)}
+	parallelFor(d.tiles.parts, &d.tiles)
+	d.tiles = tileTask{}
+}
+
+// split returns the half-open range of units given to part i when units are dealt to parts
+// parts as evenly as possible.
+func split(units, parts, i int) (lo, hi int) {
+	q, r := units/parts, units%parts
+	lo = i*q + min(i, r)
+	hi = lo + q
+	if i < r {
+		hi++
+	}
+	return lo, hi
+}

@@ -1,0 +1,303 @@
+package tensor
+
+import (
+	"github.com/bonsai-dl/bonsai/asm"
+)
+
+// The weight gradient with asm.ConvKernel.Wgrad:
+//
+//	dw[k][c][ky][kx] = Σ_{n,iy,ix} x[n][c][iy][ix] · dy[n][k][oy][ox],  iy = s·oy − ph + ky (same for x)
+//
+// computed as an outer product per input pixel: the pixel x[n][c][iy][ix] is broadcast and
+// multiplied by the vectors of output channels dy[n][·][oy][ox] of every output pixel it
+// reaches, read from a channels-last, zero-bordered copy of one sample's dy (dyT), so that
+// the taps that fall outside the output read zeros. With stride 2, the input pixels of each
+// parity class (even/odd row × even/odd column) reach a 1×1, 1×2, 2×1 or 2×2 window of
+// output pixels.
+//
+// The batch is cut into wgradSlabs fixed slabs of samples, each with its own accumulators
+// (laid out as the kernels keep them: [oc block][c][window taps][oc in block]); the slabs
+// are summed in order at the end. The slabs, not the workers, fix the order of the sums,
+// so the result does not depend on GOMAXPROCS.
+
+// wgradSlabs is the number of slabs the batch is cut into (at most one per sample).
+const wgradSlabs = 8
+
+// wgradChain is about the most input pixels whose products one accumulator sums before
+// the sum is added to the slab's.
+const wgradChain = 1024
+
+// wgradClass is one parity class of input pixels with its window of output pixels.
+type wgradClass struct {
+	py, px int // first input row and column of the class
+	r, c   int // window: r×c output pixels
+	ky, kx [3]int
+	oy, ox int // output pixel (top-left of the window) reached by the class's first input pixel, before padding
+	off    int // offset of the class's accumulators in a block (in units of taps)
+}
+
+// wgradPlan describes the weight gradient of one convolution for the Wgrad kernels.
+type wgradPlan struct {
+	k            *asm.ConvKernel
+	n, c, h, w   int
+	kout, ho, wo int
+	s            int
+	nv, vl, kp   int          // vectors per block, output channels per block, padded output channels
+	nic          int          // largest channel count per call
+	classes      []wgradClass // the parity classes (one at stride 1), in cls
+	cls          [4]wgradClass
+	taps         int // taps per input channel (9)
+	tw, th       int // dyT: th rows × tw pixels of kp channels (one pixel of zeros all round)
+}
+
+// directWgradOK reports whether the direct weight gradient handles a convolution: 3×3,
+// padding 1, stride 1 or 2, on a path with direct kernels.
+func directWgradOK(kh, kw int, p ConvParams) bool {
+	return kh == 3 && kw == 3 && p.Padding == [2]int{1, 1} &&
+		(p.Stride == [2]int{1, 1} || p.Stride == [2]int{2, 2}) && asm.CurrentPath() != asm.Generic
+}
+
+// init sets up the plan for input x, output gradient dy and kout output channels.
+func (pl *wgradPlan) init(x, dy *Tensor, kout int, p ConvParams) {
+	n, c, h, w := x.NCHW()
+	_, _, ho, wo := dy.NCHW()
+	k := asm.CurrentConvKernel()
+	*pl = wgradPlan{k: k, n: n, c: c, h: h, w: w, kout: kout, ho: ho, wo: wo, s: p.Stride[0], taps: 9}
+	pl.nv = 1
+	if kout > k.Lanes && k.WgradNIC(3, 3, 2) > 0 && k.WgradNIC(2, 2, 2) > 0 {
+		pl.nv = 2
+	}
+	pl.vl = pl.nv * k.Lanes
+	pl.kp = (kout + pl.vl - 1) / pl.vl * pl.vl
+	pl.th, pl.tw = ho+2, wo+2
+	if pl.s == 1 {
+		// Input pixel (iy, ix) reaches output (iy+1−ky, ix+1−kx): window row r is ky = 2−r.
+		pl.cls[0] = wgradClass{r: 3, c: 3, ky: [3]int{2, 1, 0}, kx: [3]int{2, 1, 0}, oy: -1, ox: -1}
+		pl.classes = pl.cls[:1]
+		pl.nic = k.WgradNIC(3, 3, pl.nv)
+		return
+	}
+	// Stride 2: input row iy = 2·oy − 1 + ky. Even rows (iy = 2i) have ky = 1 (oy = i); odd
+	// rows (iy = 2i+1) have ky = 2 (oy = i) and ky = 0 (oy = i+1). Likewise for columns.
+	type dim struct {
+		n   int
+		k   [3]int
+		o   int
+		off int
+	}
+	even := dim{n: 1, k: [3]int{1}, o: 0}
+	odd := dim{n: 2, k: [3]int{2, 0}, o: 0}
+	off := 0
+	pl.nic = 3
+	pl.classes = pl.cls[:0]
+	for py, ry := range [2]dim{even, odd} {
+		for px, rx := range [2]dim{even, odd} {
+			cl := wgradClass{py: py, px: px, r: ry.n, c: rx.n, ky: ry.k, kx: rx.k, oy: ry.o, ox: rx.o, off: off}
+			off += ry.n * rx.n
+			pl.classes = append(pl.classes, cl)
+			pl.nic = min(pl.nic, k.WgradNIC(cl.r, cl.c, pl.nv))
+		}
+	}
+}
+
+// blockSize is the number of accumulators of one (oc block, input channel): taps × vl.
+func (pl *wgradPlan) blockSize() int { return pl.taps * pl.vl }
+
+// accLen is the number of accumulators of one slab.
+func (pl *wgradPlan) accLen() int { return pl.kp / pl.vl * pl.c * pl.blockSize() }
+
+// sample accumulates one sample's contribution into acc (accLen floats), using dyT as the
+// sample's channels-last output gradient (zero borders, already filled).
+func (pl *wgradPlan) sample(a *asm.WgradArgs, acc []float32, xs []float32, dyT []float32) {
+	k := pl.k
+	pixel := 4 * pl.kp
+	for ob := 0; ob*pl.vl < pl.kp; ob++ {
+		for c0 := 0; c0 < pl.c; c0 += pl.nic {
+			nic := min(pl.nic, pl.c-c0)
+			for _, cl := range pl.classes {
+				rows := (pl.h - cl.py + pl.s - 1) / pl.s
+				cols := (pl.w - cl.px + pl.s - 1) / pl.s
+				if rows <= 0 || cols <= 0 {
+					continue
+				}
+				xo := c0*pl.h*pl.w + cl.py*pl.w + cl.px
+				do := ((cl.oy+1)*pl.tw+cl.ox+1)*pl.kp + ob*pl.vl
+				a.X, a.XLen = &xs[xo], len(xs)-xo
+				a.D, a.DLen = &dyT[do], len(dyT)-do
+				a.Rows, a.Cols = rows, cols
+				a.XCol, a.XRow, a.XPlane = 4*pl.s, 4*pl.s*pl.w, 4*pl.h*pl.w
+				a.DCol, a.DRow = pixel, pl.tw*pixel
+				a.DTapRow, a.DTapCol = pl.tw*pixel, pixel
+				bo := (ob*pl.c+c0)*pl.blockSize() + cl.off*nic*pl.vl
+				a.Acc = &acc[bo]
+				k.Wgrad(nic, cl.r, cl.c, pl.nv, a)
+			}
+		}
+	}
+}
+
+// accIndex returns the position in a slab's accumulators of output channel oc, input
+// channel ic and kernel position (ky, kx).
+func (pl *wgradPlan) accIndex(oc, ic, ky, kx int) int {
+	ob, ol := oc/pl.vl, oc%pl.vl
+	c0 := ic / pl.nic * pl.nic
+	nic := min(pl.nic, pl.c-c0)
+	i := ic - c0
+	base := (ob*pl.c + c0) * pl.blockSize()
+	for _, cl := range pl.classes {
+		for r := range cl.r {
+			if cl.ky[r] != ky {
+				continue
+			}
+			for c := range cl.c {
+				if cl.kx[c] == kx {
+					return base + cl.off*nic*pl.vl + ((i*cl.r+r)*cl.c+c)*pl.vl + ol
+				}
+			}
+		}
+	}
+	panic("tensor: wgradPlan.accIndex: no tap")
+}
+
+// transposeDY writes sample dys: [kout][ho][wo] into the interior of dyT: [th][tw][kp]
+// (pixel (oy, ox) at row oy+1, column ox+1).
+func (pl *wgradPlan) transposeDY(dyT, dys []float32) {
+	plane := pl.ho * pl.wo
+	for oy := range pl.ho {
+		asm.Transpose(dyT[((oy+1)*pl.tw+1)*pl.kp:], pl.kp, dys[oy*pl.wo:], plane, pl.kout, pl.wo)
+	}
+}
+
+// directBackwardFilter adds the weight (and bias) gradient into dw and db, and the
+// per-sample squared gradients into sq when it is not nil (see directWgradOK).
+func (ws *ConvWorkspace) directBackwardFilter(dw *Tensor, db []float32, x, dy *Tensor, p ConvParams, sq *SquaredGrads) {
+	kout := dw.Shape[0]
+	d := &ws.direct
+	pl := &d.wplan
+	pl.init(x, dy, kout, p)
+	n := pl.n
+	slabs := min(n, wgradSlabs)
+	alen := pl.accLen()
+	d.slabs = grow(d.slabs, slabs*alen)
+	if sq != nil {
+		d.slabSq = grow(d.slabSq, slabs*alen)
+	}
+	d.slabDB = growF64(d.slabDB, 2*slabs*kout)
+	tlen := pl.th * pl.tw * pl.kp
+	procs := maxProcs()
+	d.ensureWorkers(procs)
+	for i := range procs {
+		wk := &d.workers[i]
+		wk.buf = grow(wk.buf, tlen)
+		clear(wk.buf) // zero borders and padding channels; the interior is overwritten per sample
+		wk.acc = grow(wk.acc, alen)
+	}
+	d.wgrad = wgradTask{d: d, pl: pl, x: x, dy: dy, db: db, sq: sq, slabs: slabs}
+	parallelFor(slabs, &d.wgrad)
+	d.wgrad = wgradTask{}
+	// Sum the slabs in order into the gradient.
+	for oc := range kout {
+		for ic := range pl.c {
+			for ky := range 3 {
+				for kx := range 3 {
+					j := pl.accIndex(oc, ic, ky, kx)
+					var g, g2 float32
+					for s := range slabs {
+						g += d.slabs[s*alen+j]
+						if sq != nil {
+							g2 += d.slabSq[s*alen+j]
+						}
+					}
+					o := ((oc*pl.c+ic)*3+ky)*3 + kx
+					dw.Data[o] += g
+					if sq != nil && sq.W != nil {
+						sq.W[o] += g2
+					}
+				}
+			}
+		}
+	}
+	if db != nil || (sq != nil && sq.B != nil) {
+		for kk := range kout {
+			var g, g2 float64
+			for s := range slabs {
+				g += d.slabDB[2*s*kout+kk]
+				g2 += d.slabDB[2*s*kout+kout+kk]
+			}
+			if db != nil {
+				db[kk] += float32(g)
+			}
+			if sq != nil && sq.B != nil {
+				sq.B[kk] += float32(g2)
+			}
+		}
+	}
+}
+
+func growF64(buf []float64, n int) []float64 {
+	if cap(buf) < n {
+		return make([]float64, n)
+	}
+	return buf[:n]
+}
+
+// wgradTask computes slab s of a weight gradient into the slab's accumulators.
+type wgradTask struct {
+	d     *directWorkspace
+	pl    *wgradPlan
+	x, dy *Tensor
+	db    []float32
+	sq    *SquaredGrads
+	slabs int
+}
+
+func (t *wgradTask) part(w, s int) {
+	d, pl, sq, db := t.d, t.pl, t.sq, t.db
+	kout, n := pl.kout, pl.n
+	alen := pl.accLen()
+	xplane, yplane := pl.c*pl.h*pl.w, kout*pl.ho*pl.wo
+	wk := &d.workers[w]
+	acc := d.slabs[s*alen : (s+1)*alen]
+	clear(acc)
+	sdb := d.slabDB[2*s*kout : 2*(s+1)*kout]
+	clear(sdb)
+	var sacc []float32
+	if sq != nil {
+		sacc = d.slabSq[s*alen : (s+1)*alen]
+		clear(sacc)
+	}
+	// Samples are summed in groups of about wgradChain input pixels into the worker's
+	// accumulators g, then g into the slab's (a sample at a time for squared gradients):
+	// no chain of additions is much longer than wgradChain.
+	group := max(1, wgradChain/(pl.h*pl.w))
+	if sq != nil {
+		group = 1
+	}
+	g := wk.acc
+	i0, i1 := split(n, t.slabs, s)
+	for i := i0; i < i1; i++ {
+		if (i-i0)%group == 0 {
+			clear(g)
+		}
+		dys := t.dy.Data[i*yplane : (i+1)*yplane]
+		pl.transposeDY(wk.buf, dys)
+		xs := t.x.Data[i*xplane : (i+1)*xplane]
+		pl.sample(&wk.wargs, g, xs, wk.buf)
+		if (i-i0)%group == group-1 || i == i1-1 {
+			asm.Add(acc, acc, g)
+			if sq != nil && sq.W != nil {
+				addSquares(sacc, g, sq.Scale)
+			}
+		}
+		if db != nil || (sq != nil && sq.B != nil) {
+			for kk := range kout {
+				v := asm.Sum(dys[kk*pl.ho*pl.wo : (kk+1)*pl.ho*pl.wo])
+				sdb[kk] += float64(v)
+				if sq != nil {
+					g := float64(sq.Scale * v)
+					sdb[kout+kk] += g * g
+				}
+			}
+		}
+	}
+}
