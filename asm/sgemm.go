@@ -94,14 +94,17 @@ func roundUp(x, m int) int { return (x + m - 1) / m * m }
 //
 // The rounding differs from this loop in one documented way: the k-sum is split into
 // consecutive slices of kc terms (see SetBlockSizes); each slice is summed sequentially from
-// zero and merged into C in order, C = beta·C + alpha·s₀, then C += alpha·s₁, … . As in BLAS,
+// zero and merged into C in order, C = beta·C + alpha·s₀, then C += alpha·s₁, … (products by
+// alpha and beta rounded before the sum). On the AVX2 and AVX512 paths each term of a slice
+// is added with a fused multiply-add (one rounding), so results differ from the Generic
+// path's in their low-order bits (see CurrentPath). As in BLAS,
 // when alpha == 0 or k == 0 A and B are not read and C becomes beta·C (zero if beta == 0).
 // Elements of C outside the m×n window (the ldc padding) are never touched.
 //
 // Determinism: the work is split over up to runtime.GOMAXPROCS(0) goroutines (products with
 // m·n·k ≥ 64³ only) by a fixed partition of C into rectangles; every element is computed by
 // exactly the same sequence of floating-point operations whatever the number of goroutines,
-// so results are bit-identical for any GOMAXPROCS.
+// so on a given path and block sizes results are bit-identical for any GOMAXPROCS.
 //
 // Sgemm panics if m, n or k is negative, if a leading dimension is smaller than the row
 // length it describes, or if a, b or c is too short for the given sizes (the last row of a

@@ -11,7 +11,6 @@ import (
 
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/nn"
-	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"github.com/bonsai-dl/bonsai/tensor"
 )
 
@@ -40,25 +39,7 @@ func runBench(args []string, out, errOut io.Writer) error {
 	if *batch <= 0 || *reps < 0 {
 		return usagef("-batch must be positive and -reps ≥ 0")
 	}
-	var m nn.Module
-	name := *arch
-	switch {
-	case *weights != "":
-		var meta zoo.Meta
-		var err error
-		if m, meta, err = zoo.Load(*weights, *arch); err != nil {
-			return err
-		}
-		name = meta.Arch
-	case *arch != "":
-		var err error
-		if m, err = zoo.New(*arch); err != nil {
-			return err
-		}
-	default:
-		return usagef("give -weights FILE or -arch NAME")
-	}
-	a, err := zoo.Lookup(name)
+	m, a, err := modelFromFlags(*arch, *weights)
 	if err != nil {
 		return err
 	}

@@ -41,33 +41,12 @@ func runInfo(args []string, out, errOut io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var (
-		m    nn.Module
-		name string
-	)
-	switch {
-	case *weights != "":
-		var meta zoo.Meta
-		var err error
-		if m, meta, err = zoo.Load(*weights, *arch); err != nil {
-			return err
-		}
-		name = meta.Arch
-	case *arch != "":
-		var err error
-		if m, err = zoo.New(*arch); err != nil {
-			return err
-		}
-		name = *arch
-	default:
-		return usagef("give -arch NAME or -weights FILE")
+	m, a, err := modelFromFlags(*arch, *weights)
+	if err != nil {
+		return err
 	}
 	if *tree {
 		_, err := fmt.Fprintln(out, nn.Format(m))
-		return err
-	}
-	a, err := zoo.Lookup(name)
-	if err != nil {
 		return err
 	}
 	s := nn.Summarize(m, a.InputShape...)

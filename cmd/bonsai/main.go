@@ -15,6 +15,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"io"
 	"os"
 	"sort"
@@ -112,4 +114,29 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// modelFromFlags returns the model that -arch and -weights name: the file's
+// (whose metadata may name the architecture) or, without a file, the
+// architecture with PyTorch-default weights.
+func modelFromFlags(arch, weights string) (nn.Module, zoo.Arch, error) {
+	var m nn.Module
+	switch {
+	case weights != "":
+		var meta zoo.Meta
+		var err error
+		if m, meta, err = zoo.Load(weights, arch); err != nil {
+			return nil, zoo.Arch{}, err
+		}
+		arch = meta.Arch
+	case arch != "":
+		var err error
+		if m, err = zoo.New(arch); err != nil {
+			return nil, zoo.Arch{}, err
+		}
+	default:
+		return nil, zoo.Arch{}, usagef("give -arch NAME or -weights FILE")
+	}
+	a, err := zoo.Lookup(arch)
+	return m, a, err
 }

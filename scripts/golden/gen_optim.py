@@ -38,11 +38,14 @@ Output is deterministic: rerunning produces a byte-identical file.
 import json
 import math
 import os
-import struct
+import sys
 import warnings
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_golden as g  # noqa: E402
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
@@ -60,53 +63,9 @@ NONE_GRAD = {"layer.bias": [2]}  # step 2: layer.bias.grad is None
 # --------------------------------------------------------------------------
 
 
-def write_safetensors(path, tensors, metadata):
-    """Write {name: array} as F32 tensors in sorted-name order.
-
-    Header: 8-byte little-endian u64 N, then N bytes of JSON padded with
-    spaces so that 8+N is a multiple of 8, then the little-endian data.
-    """
-    names = sorted(tensors)
-    header = {}
-    blobs = []
-    off = 0
-    for name in names:
-        a = np.array(tensors[name], dtype="<f4", order="C", copy=True)  # keeps 0-d shape
-        b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    if metadata:
-        for k, v in metadata.items():
-            assert isinstance(k, str) and isinstance(v, str), (k, v)
-        header["__metadata__"] = dict(sorted(metadata.items()))
-    hj = json.dumps(header, separators=(",", ":"), sort_keys=False).encode("utf-8")
-    pad = (-(8 + len(hj))) % 8
-    hj += b" " * pad
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)))
-        f.write(hj)
-        for b in blobs:
-            f.write(b)
-    return os.path.getsize(path)
-
-
-def read_safetensors(path):
-    """Minimal reader, used to self-check the writer."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    assert (8 + n) % 8 == 0
-    header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    meta = header.pop("__metadata__", {})
-    out = {}
-    base = 8 + n
-    for name, info in header.items():
-        b, e = info["data_offsets"]
-        assert info["dtype"] == "F32"
-        out[name] = np.frombuffer(data[base + b : base + e], dtype="<f4").reshape(info["shape"])
-    return out, meta
+# The safetensors writer and reader are gen_golden.py's.
+write_safetensors = g.write_safetensors
+read_safetensors = g.read_safetensors
 
 
 # --------------------------------------------------------------------------
