@@ -70,17 +70,17 @@ type ConvTileArgs struct {
 	ALen    int
 }
 
-// WgradArgs are the arguments of ConvKernel.Wgrad. Over a grid of Rows × Cols positions
-// (the input pointer x starting at X and moving XCol bytes per column and XRow bytes per
-// row, the window origin d starting at D and moving DCol and DRow bytes), a Wgrad call with
-// window R×C and nv vectors adds
+// WgradArgs are the arguments of ConvKernel.Wgrad. Over Imgs grids of Rows × Cols positions
+// (the input pointer x starting at X and moving XCol bytes per column, XRow bytes per row
+// and XImg bytes per grid, the window origin d starting at D and moving DCol, DRow and DImg
+// bytes), a Wgrad call with window R×C and nv vectors adds
 //
 //	acc[i][r][c][v][l] += x[i·XPlane] · d[r·DTapRow + c·DTapCol + 4·(v·Lanes + l)]
 //
 // for input channel i < NIC, tap row r < R, tap column c < C, vector v < nv and lane
 // l < Lanes, where acc is the float32 array at Acc laid out [NIC][R][C][nv][Lanes]: read
-// first, written back at the end. The sum over positions runs rows-major, one FMA per term
-// on the SIMD paths. XLen and DLen are the numbers of float32s readable from X and D (for
+// first, written back at the end. The sum over positions runs in order (grids, rows,
+// columns), one FMA per term on the SIMD paths. XLen and DLen are the numbers of float32s readable from X and D (for
 // the Go twin).
 type WgradArgs struct {
 	X       *float32
@@ -95,6 +95,9 @@ type WgradArgs struct {
 	DRow    int
 	DTapRow int
 	DTapCol int
+	Imgs    int
+	XImg    int
+	DImg    int
 	XLen    int
 	DLen    int
 }
@@ -250,7 +253,13 @@ func wgradGo(nic, nr, nc, nv, lanes int, a *WgradArgs) {
 	x := unsafe.Slice(a.X, a.XLen)
 	d := unsafe.Slice(a.D, a.DLen)
 	acc := unsafe.Slice(a.Acc, nic*nr*nc*nv*lanes)
-	xrow, drow := 0, 0
+	for g := range a.Imgs {
+		wgradGrid(nic, nr, nc, nv, lanes, a, x, d, acc, g*a.XImg, g*a.DImg)
+	}
+}
+
+// wgradGrid is one grid of wgradGo, from byte offsets xrow and drow.
+func wgradGrid(nic, nr, nc, nv, lanes int, a *WgradArgs, x, d, acc []float32, xrow, drow int) {
 	for range a.Rows {
 		xo, do := xrow, drow
 		for range a.Cols {

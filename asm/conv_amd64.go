@@ -321,3 +321,23 @@ func wgrad3x2x2x1AVX2(args *int64)
 //
 //go:noescape
 func wgrad1x2x2x2AVX2(args *int64)
+
+// deinterleave2AVX512 sets even[j] = src[2j], odd[j] = src[2j+1] for j < n &^ 15.
+//
+//go:noescape
+func deinterleave2AVX512(n int, src *float32, even *float32, odd *float32)
+
+// interleaveAdd2AVX512 adds a[j] into dst[2j] and b[j] into dst[2j+1] for j < n &^ 15.
+//
+//go:noescape
+func interleaveAdd2AVX512(n int, a *float32, b *float32, dst *float32)
+
+// deinterleave2AVX2 sets even[j] = src[2j], odd[j] = src[2j+1] for j < n &^ 7.
+//
+//go:noescape
+func deinterleave2AVX2(n int, src *float32, even *float32, odd *float32)
+
+// interleaveAdd2AVX2 adds a[j] into dst[2j] and b[j] into dst[2j+1] for j < n &^ 7.
+//
+//go:noescape
+func interleaveAdd2AVX2(n int, a *float32, b *float32, dst *float32)

@@ -37,7 +37,8 @@ func TestConvArgsLayout(t *testing.T) {
 		{"XCol", unsafe.Offsetof(w.XCol), 40}, {"XRow", unsafe.Offsetof(w.XRow), 48},
 		{"XPlane", unsafe.Offsetof(w.XPlane), 56}, {"DCol", unsafe.Offsetof(w.DCol), 64},
 		{"DRow", unsafe.Offsetof(w.DRow), 72}, {"DTapRow", unsafe.Offsetof(w.DTapRow), 80},
-		{"DTapCol", unsafe.Offsetof(w.DTapCol), 88},
+		{"DTapCol", unsafe.Offsetof(w.DTapCol), 88}, {"Imgs", unsafe.Offsetof(w.Imgs), 96},
+		{"XImg", unsafe.Offsetof(w.XImg), 104}, {"DImg", unsafe.Offsetof(w.DImg), 112},
 	} {
 		if f.got != f.want {
 			t.Errorf("WgradArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)
@@ -199,6 +200,8 @@ func TestWgradMatchesGo(t *testing.T) {
 						}
 						args.DRow = args.DCol * (9 + rng.IntN(5))
 						args.DTapRow = args.DRow + 4*k.Lanes*rng.IntN(3)
+						args.XImg = 4 * (args.Rows*args.XRow/4 + rng.IntN(50))
+						args.DImg = 4 * (args.Rows*args.DRow/4 + 4*rng.IntN(50))
 						xbase, dbase := rng.IntN(100), rng.IntN(100)
 						args.X, args.XLen = &x[xbase], xlen-xbase
 						args.D, args.DLen = &d[dbase], dlen-dbase
@@ -208,7 +211,7 @@ func TestWgradMatchesGo(t *testing.T) {
 						wgradGo(nic, r, c, nv, k.Lanes, &ref)
 						args.Acc = &acc[aoff]
 						k.Wgrad(nic, r, c, nv, &args)
-						scale := math.Sqrt(float64(args.Rows*args.Cols)) + 1
+						scale := math.Sqrt(float64(args.Imgs*args.Rows*args.Cols)) + 1
 						for i := range acc {
 							if acc[i] != want[i] && !closeTo(float64(acc[i]), float64(want[i]), scale, 1e-5) {
 								t.Fatalf("%d×%d×%d×%d trial %d: acc[%d] = %v, want %v (%+v)", nic, r, c, nv, trial, i, acc[i], want[i], args)
@@ -251,6 +254,95 @@ func TestTranspose(t *testing.T) {
 					if dst[i] != want[i] {
 						t.Fatalf("%d×%d (lds %d, ldd %d): dst[%d] = %v, want %v", rows, cols, lds, ldd, i, dst[i], want[i])
 					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkConvKernels measures the current path's direct-convolution kernels alone on
+// cache-resident operands: Tile with 144 k-steps (16 channels × 9 taps, all lanes set),
+// and Wgrad for an 8×8 and a 32×32 grid of positions with the widest 3×3 kernels.
+func BenchmarkConvKernels(b *testing.B) {
+	k := CurrentConvKernel()
+	b.Run("tile", func(b *testing.B) {
+		const cin, taps = 16, 9
+		x := make([]float32, 64*64*cin+4096)
+		y := make([]float32, 64*64*k.MR)
+		a := make([]float32, cin*taps*k.MR)
+		runs := make([]ConvRun, taps)
+		masks := make([]uint32, taps)
+		for t := range runs {
+			runs[t] = ConvRun{Delta: 4 * (t%3 + t/3*64), Count: cin}
+			if t > 0 {
+				runs[t].Delta -= 4 * (cin*64*64 + (t-1)%3 + (t-1)/3*64)
+			}
+			masks[t] = 1<<k.Lanes - 1
+		}
+		args := ConvTileArgs{A: &a[0], X: &x[0], Y: &y[0], Runs: &runs[0], NRuns: taps, LDX: 4 * 64 * 64, LDY: 4 * 64 * 64,
+			Rows: k.MR, XLen: len(x), YLen: len(y), ALen: len(a)}
+		for v := range k.Vecs {
+			args.XOff[v] = 4 * (100 + v*k.Lanes)
+			args.YOff[v] = 4 * v * k.Lanes
+			args.Mask[v] = &masks[0]
+			args.SMask[v] = 1<<k.Lanes - 1
+		}
+		for range b.N {
+			k.Tile(&args)
+		}
+		b.ReportMetric(2*float64(cin*taps*k.MR*k.Vecs*k.Lanes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	for _, hw := range []int{8, 32} {
+		for _, nv := range []int{1, 2} {
+			nic := k.WgradNIC(3, 3, nv)
+			if nic == 0 {
+				continue
+			}
+			b.Run(fmt.Sprintf("wgrad%dx3x3x%d/%dx%d", nic, nv, hw, hw), func(b *testing.B) {
+				vl := nv * k.Lanes
+				x := make([]float32, 3*hw*hw)
+				d := make([]float32, (hw+2)*(hw+2)*vl)
+				acc := make([]float32, nic*9*vl)
+				args := WgradArgs{X: &x[0], D: &d[0], Acc: &acc[0], Imgs: 1, Rows: hw, Cols: hw,
+					XCol: 4, XRow: 4 * hw, XPlane: 4 * hw * hw, DCol: 4 * vl, DRow: 4 * vl * (hw + 2),
+					DTapRow: 4 * vl * (hw + 2), DTapCol: 4 * vl, XLen: len(x), DLen: len(d)}
+				for range b.N {
+					k.Wgrad(nic, 3, 3, nv, &args)
+				}
+				b.ReportMetric(2*float64(nic*9*vl*hw*hw)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// TestPhaseHelpers checks Deinterleave2 and InterleaveAdd2 on every path against their
+// loops, for lengths around the vector widths.
+func TestPhaseHelpers(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(10, 10))
+		for n := 0; n <= 70; n++ {
+			src := make([]float32, n+3)
+			for i := range src {
+				src[i] = float32(rng.NormFloat64())
+			}
+			off := rng.IntN(3)
+			s := src[off : off+n]
+			even, odd := make([]float32, (n+1)/2), make([]float32, n/2)
+			Deinterleave2(even, odd, s)
+			for j := range s {
+				got := even
+				if j%2 == 1 {
+					got = odd
+				}
+				if got[j/2] != s[j] {
+					t.Fatalf("Deinterleave2, n=%d: element %d is %v, want %v", n, j, got[j/2], s[j])
+				}
+			}
+			dst := append([]float32(nil), s...)
+			InterleaveAdd2(dst, even, odd)
+			for j := range dst {
+				if dst[j] != s[j]+s[j] {
+					t.Fatalf("InterleaveAdd2, n=%d: dst[%d] = %v, want %v", n, j, dst[j], s[j]+s[j])
 				}
 			}
 		}

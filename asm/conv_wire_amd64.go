@@ -54,3 +54,26 @@ func wgradTable(fs map[wgradKey]func(*int64)) map[wgradKey]func(*WgradArgs) {
 	}
 	return m
 }
+
+// archDeinterleave2 returns the current path's Deinterleave2 kernel: it handles the first
+// n &^ (lanes−1) pairs and returns how many.
+func archDeinterleave2() func(n int, src, even, odd *float32) int {
+	switch CurrentPath() {
+	case AVX512:
+		return func(n int, src, even, odd *float32) int { deinterleave2AVX512(n, src, even, odd); return n &^ 15 }
+	case AVX2:
+		return func(n int, src, even, odd *float32) int { deinterleave2AVX2(n, src, even, odd); return n &^ 7 }
+	}
+	return nil
+}
+
+// archInterleaveAdd2 returns the current path's InterleaveAdd2 kernel (as archDeinterleave2).
+func archInterleaveAdd2() func(n int, a, b, dst *float32) int {
+	switch CurrentPath() {
+	case AVX512:
+		return func(n int, a, b, dst *float32) int { interleaveAdd2AVX512(n, a, b, dst); return n &^ 15 }
+	case AVX2:
+		return func(n int, a, b, dst *float32) int { interleaveAdd2AVX2(n, a, b, dst); return n &^ 7 }
+	}
+	return nil
+}

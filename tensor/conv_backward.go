@@ -35,8 +35,12 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 		}
 		return
 	}
-	if p.Stride == [2]int{1, 1} && directGeometry(kh, kw, p) {
-		ws.directBackwardData(dx, dy, w, p)
+	if directGeometry(kh, kw, p) {
+		if p.Stride[0] == 1 {
+			ws.directBackwardData(dx, dy, w, p)
+		} else {
+			ws.directBackwardDataStrided(dx, dy, w, p)
+		}
 		return
 	}
 	ws.col = grow(ws.col, ckk*ohw)

@@ -2,8 +2,13 @@ package tensor
 
 import (
 	"math/rand/v2"
+	"os"
 	"testing"
 )
+
+// benchPasses adds the data and weight gradients alone (bwddata, bwdfilter) to
+// BenchmarkConv2d when BONSAI_BENCH_PASSES is set.
+var benchPasses = os.Getenv("BONSAI_BENCH_PASSES") != ""
 
 // convBenchShapes are the 3×3, padding-1 layers of the CIFAR ResNets at batch 128, named as
 // in ../shared/bench/conv_torch.py (Cin-Cout@H, sS for stride S).
@@ -23,8 +28,9 @@ var convBenchShapes = []struct {
 // BenchmarkConv2d times a 3×3 convolution (padding 1, no bias, batch 128) on the current
 // asm path: fwd is Conv2dForward; fwdbwd adds the data gradient (Conv2dBackwardData) and
 // the weight gradient (Conv2dBackwardFilter), as one training step of the layer does.
-// GFLOP/s counts 2·N·Cout·H'·W'·Cin·9 per forward and 3× that for fwdbwd, as
-// ../shared/bench/run_conv_torch.sh does.
+// GFLOP/s counts 2·N·Cout·H'·W'·Cin·9 per forward (and per gradient) and 3× that for
+// fwdbwd, as ../shared/bench/run_conv_torch.sh does. BONSAI_BENCH_PASSES=1 also times the
+// two gradients alone (bwddata, bwdfilter).
 func BenchmarkConv2d(b *testing.B) {
 	const n = 128
 	for _, s := range convBenchShapes {
@@ -48,6 +54,26 @@ func BenchmarkConv2d(b *testing.B) {
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+		for _, pass := range []struct {
+			name string
+			f    func()
+		}{
+			{"bwddata", func() { Conv2dBackwardData(dx, dy, w, p, &ws) }},
+			{"bwdfilter", func() { Conv2dBackwardFilter(dw, nil, x, dy, p, &ws, nil) }},
+		} {
+			if !benchPasses {
+				break
+			}
+			b.Run(s.name+"/"+pass.name, func(b *testing.B) {
+				pass.f()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					pass.f()
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 		b.Run(s.name+"/fwdbwd", func(b *testing.B) {
 			step := func() {
 				Conv2dForward(y, x, w, nil, p, &ws)

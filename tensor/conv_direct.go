@@ -226,6 +226,7 @@ func growU32(buf []uint32, n int) []uint32 {
 // directWorkspace holds the direct convolution's plans and per-worker scratch.
 type directWorkspace struct {
 	plan    tilePlan
+	dplans  [4]tilePlan // the data gradient's phase plans at stride 2
 	wplan   wgradPlan
 	taps    []tap
 	workers []directWorker
@@ -235,6 +236,7 @@ type directWorkspace struct {
 
 	tiles  tileTask
 	phases phaseTask
+	dphase dgradPhaseTask
 	wgrad  wgradTask
 }
 
@@ -380,6 +382,17 @@ func (t *phaseTask) part(w, i int) {
 // (other elements are left as they are: the kernels' masks never select them).
 func splitPhases(dst, x []float32, c, h, w, s, hph, wo int) {
 	phase := hph * wo
+	if s == 2 {
+		for ch := range c {
+			for iy := range h {
+				py, i := iy%2, iy/2
+				even := dst[((ch*2+py)*2)*phase+i*wo:]
+				odd := dst[((ch*2+py)*2+1)*phase+i*wo:]
+				asm.Deinterleave2(even[:(w+1)/2], odd[:w/2], x[(ch*h+iy)*w:(ch*h+iy+1)*w])
+			}
+		}
+		return
+	}
 	for ch := range c {
 		src := x[ch*h*w : (ch+1)*h*w]
 		for py := range s {
@@ -448,4 +461,103 @@ func split(units, parts, i int) (lo, hi int) {
 		hi++
 	}
 	return lo, hi
+}
+
+// directBackwardDataStrided adds the data gradient of a stride-2 convolution (see
+// directGeometry) into dx. Each phase (py, px) of dx (rows 2i+py, columns 2j+px) receives
+// the taps (ky, kx) with ky ≡ py+ph and kx ≡ px+pw (mod 2), from output pixel
+// (i + (py+ph−ky)/2, j + (px+pw−kx)/2): a stride-1 convolution of dy whose output rows
+// are as wide as dy's. Per group of samples, a worker computes the four phase planes into
+// its buffer, then adds them into dx, interleaved (asm.InterleaveAdd2).
+func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvParams) {
+	n, c, h, wd := dx.NCHW()
+	k, _, kh, kw := w.NCHW()
+	ho, wo := p.OutSize(h, wd, kh, kw)
+	const s = 2
+	d := &ws.direct
+	ph, pw := p.Padding[0], p.Padding[1]
+	hph := (h + s - 1) / s
+	kern := asm.CurrentConvKernel()
+	wt := w.Data
+	vpiMax := 0
+	for q := range s * s {
+		py, px := q/s, q%s
+		pl := &d.dplans[q]
+		rows := (h - py + s - 1) / s
+		*pl = tilePlan{k: kern, rows: c, kin: k, outW: wo, outPlane: rows * wo,
+			outImg: s * s * c * hph * wo, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
+			runs: pl.runs, slices: pl.slices, masks: pl.masks, smasks: pl.smasks, apack: pl.apack, taps: pl.taps[:0]}
+		for ky := range kh {
+			if (py+ph-ky)%s != 0 {
+				continue
+			}
+			for kx := range kw {
+				if (px+pw-kx)%s != 0 {
+					continue
+				}
+				by, bx := (py+ph-ky)/s, (px+pw-kx)/s
+				pl.taps = append(pl.taps, tap{shift: by*wo + bx, by: by, bx: bx, widx: ky*kw + kx})
+			}
+		}
+		if len(pl.taps) > 0 && rows > 0 {
+			pl.build(func(row, ch, widx int) float32 { return wt[(ch*c+row)*kh*kw+widx] })
+			vpiMax = max(vpiMax, pl.vpi)
+		}
+	}
+	g := 1
+	for g < 4 && (g*vpiMax)%kern.Vecs != 0 {
+		g++
+	}
+	if (g*vpiMax)%kern.Vecs != 0 {
+		g = 1
+	}
+	d.ensureWorkers(maxProcs())
+	d.dphase = dgradPhaseTask{d: d, dx: dx, dy: dy.Data, g: g, hph: hph}
+	parallelFor((n+g-1)/g, &d.dphase)
+	d.dphase = dgradPhaseTask{}
+}
+
+// dgradPhaseTask computes the stride-2 data gradient of group i of g samples.
+type dgradPhaseTask struct {
+	d      *directWorkspace
+	dx     *Tensor
+	dy     []float32
+	g, hph int
+}
+
+func (t *dgradPhaseTask) part(w, i int) {
+	const s = 2
+	n, c, h, wd := t.dx.NCHW()
+	d := t.d
+	wk := &d.workers[w]
+	i0, i1 := i*t.g, min(n, i*t.g+t.g)
+	nimg := i1 - i0
+	wo := d.dplans[0].outW
+	region := c * t.hph * wo // one phase of one sample
+	wk.buf = grow(wk.buf, t.g*s*s*region)
+	for q := range s * s {
+		pl := &d.dplans[q]
+		y := wk.buf[q*region : nimg*s*s*region]
+		if len(pl.taps) == 0 || pl.outPlane == 0 {
+			for j := range nimg {
+				clear(wk.buf[(j*s*s+q)*region : (j*s*s+q+1)*region])
+			}
+			continue
+		}
+		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
+		pl.run(&wk.args, t.dy[i0*pl.inImg:i1*pl.inImg], y, nimg, 0, tiles)
+	}
+	for j := range nimg {
+		img := wk.buf[j*s*s*region : (j+1)*s*s*region]
+		dxi := t.dx.Data[(i0+j)*c*h*wd : (i0+j+1)*c*h*wd]
+		for ch := range c {
+			for iy := range h {
+				py, r := iy%s, iy/s
+				plane := d.dplans[py*s].outPlane // rows of phase py × wo, the same for both px
+				a := img[(py*s)*region+ch*plane+r*wo:]
+				b := img[(py*s+1)*region+ch*plane+r*wo:]
+				asm.InterleaveAdd2(dxi[(ch*h+iy)*wd:(ch*h+iy+1)*wd], a[:(wd+1)/2], b[:wd/2])
+			}
+		}
+	}
 }

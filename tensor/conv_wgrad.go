@@ -63,8 +63,11 @@ func (pl *wgradPlan) init(x, dy *Tensor, kout int, p ConvParams) {
 	_, _, ho, wo := dy.NCHW()
 	k := asm.CurrentConvKernel()
 	*pl = wgradPlan{k: k, n: n, c: c, h: h, w: w, kout: kout, ho: ho, wo: wo, s: p.Stride[0], taps: 9}
+	// Stride 1 takes one vector of output channels per call (the 3×3 window's widest
+	// kernel with two vectors has only one input channel and streams twice the loads);
+	// stride 2's smaller windows take two when there are enough channels.
 	pl.nv = 1
-	if kout > k.Lanes && k.WgradNIC(3, 3, 2) > 0 && k.WgradNIC(2, 2, 2) > 0 {
+	if p.Stride[0] == 2 && kout > k.Lanes && k.WgradNIC(2, 2, 2) > 0 {
 		pl.nv = 2
 	}
 	pl.vl = pl.nv * k.Lanes
@@ -106,9 +109,10 @@ func (pl *wgradPlan) blockSize() int { return pl.taps * pl.vl }
 // accLen is the number of accumulators of one slab.
 func (pl *wgradPlan) accLen() int { return pl.kp / pl.vl * pl.c * pl.blockSize() }
 
-// sample accumulates one sample's contribution into acc (accLen floats), using dyT as the
-// sample's channels-last output gradient (zero borders, already filled).
-func (pl *wgradPlan) sample(a *asm.WgradArgs, acc []float32, xs []float32, dyT []float32) {
+// group accumulates the contributions of nimg samples into acc (accLen floats): xs holds
+// the samples' inputs (one after the other), dyT their channels-last output gradients
+// (zero borders, already filled; dyLen floats per sample).
+func (pl *wgradPlan) group(a *asm.WgradArgs, acc []float32, xs []float32, dyT []float32, nimg int) {
 	k := pl.k
 	pixel := 4 * pl.kp
 	for ob := 0; ob*pl.vl < pl.kp; ob++ {
@@ -124,9 +128,9 @@ func (pl *wgradPlan) sample(a *asm.WgradArgs, acc []float32, xs []float32, dyT [
 				do := ((cl.oy+1)*pl.tw+cl.ox+1)*pl.kp + ob*pl.vl
 				a.X, a.XLen = &xs[xo], len(xs)-xo
 				a.D, a.DLen = &dyT[do], len(dyT)-do
-				a.Rows, a.Cols = rows, cols
-				a.XCol, a.XRow, a.XPlane = 4*pl.s, 4*pl.s*pl.w, 4*pl.h*pl.w
-				a.DCol, a.DRow = pixel, pl.tw*pixel
+				a.Imgs, a.Rows, a.Cols = nimg, rows, cols
+				a.XCol, a.XRow, a.XPlane, a.XImg = 4*pl.s, 4*pl.s*pl.w, 4*pl.h*pl.w, 4*pl.c*pl.h*pl.w
+				a.DCol, a.DRow, a.DImg = pixel, pl.tw*pixel, pl.dyLen()*4
 				a.DTapRow, a.DTapCol = pl.tw*pixel, pixel
 				bo := (ob*pl.c+c0)*pl.blockSize() + cl.off*nic*pl.vl
 				a.Acc = &acc[bo]
@@ -135,6 +139,13 @@ func (pl *wgradPlan) sample(a *asm.WgradArgs, acc []float32, xs []float32, dyT [
 		}
 	}
 }
+
+// dyLen is the length of one sample's channels-last output gradient.
+func (pl *wgradPlan) dyLen() int { return pl.th * pl.tw * pl.kp }
+
+// groupSize is the number of samples whose products one accumulator sums before the sum is
+// added to the slab's: about wgradChain input pixels.
+func (pl *wgradPlan) groupSize() int { return max(1, wgradChain/(pl.h*pl.w)) }
 
 // accIndex returns the position in a slab's accumulators of output channel oc, input
 // channel ic and kernel position (ky, kx).
@@ -183,12 +194,12 @@ func (ws *ConvWorkspace) directBackwardFilter(dw *Tensor, db []float32, x, dy *T
 		d.slabSq = grow(d.slabSq, slabs*alen)
 	}
 	d.slabDB = growF64(d.slabDB, 2*slabs*kout)
-	tlen := pl.th * pl.tw * pl.kp
 	procs := maxProcs()
 	d.ensureWorkers(procs)
+	glen := pl.groupSize() * pl.dyLen()
 	for i := range procs {
 		wk := &d.workers[i]
-		wk.buf = grow(wk.buf, tlen)
+		wk.buf = grow(wk.buf, glen)
 		clear(wk.buf) // zero borders and padding channels; the interior is overwritten per sample
 		wk.acc = grow(wk.acc, alen)
 	}
@@ -269,26 +280,26 @@ func (t *wgradTask) part(w, s int) {
 	// Samples are summed in groups of about wgradChain input pixels into the worker's
 	// accumulators g, then g into the slab's (a sample at a time for squared gradients):
 	// no chain of additions is much longer than wgradChain.
-	group := max(1, wgradChain/(pl.h*pl.w))
+	group := pl.groupSize()
 	if sq != nil {
 		group = 1
 	}
 	g := wk.acc
 	i0, i1 := split(n, t.slabs, s)
+	for j0 := i0; j0 < i1; j0 += group {
+		j1 := min(i1, j0+group)
+		clear(g)
+		for i := j0; i < j1; i++ {
+			pl.transposeDY(wk.buf[(i-j0)*pl.dyLen():], t.dy.Data[i*yplane:(i+1)*yplane])
+		}
+		pl.group(&wk.wargs, g, t.x.Data[j0*xplane:j1*xplane], wk.buf[:(j1-j0)*pl.dyLen()], j1-j0)
+		asm.Add(acc, acc, g)
+		if sq != nil && sq.W != nil {
+			addSquares(sacc, g, sq.Scale)
+		}
+	}
 	for i := i0; i < i1; i++ {
-		if (i-i0)%group == 0 {
-			clear(g)
-		}
 		dys := t.dy.Data[i*yplane : (i+1)*yplane]
-		pl.transposeDY(wk.buf, dys)
-		xs := t.x.Data[i*xplane : (i+1)*xplane]
-		pl.sample(&wk.wargs, g, xs, wk.buf)
-		if (i-i0)%group == group-1 || i == i1-1 {
-			asm.Add(acc, acc, g)
-			if sq != nil && sq.W != nil {
-				addSquares(sacc, g, sq.Scale)
-			}
-		}
 		if db != nil || (sq != nil && sq.B != nil) {
 			for kk := range kout {
 				v := asm.Sum(dys[kk*pl.ho*pl.wo : (kk+1)*pl.ho*pl.wo])

@@ -27,6 +27,7 @@ func main() {
 	convTileAVX512()
 	convTileAVX2()
 	wgradKernels()
+	phaseKernels()
 	Generate()
 }
 
@@ -385,6 +386,9 @@ const (
 	wgDRow    = 72
 	wgDTapRow = 80
 	wgDTapCol = 88
+	wgImgs    = 96
+	wgXImg    = 104
+	wgDImg    = 112
 )
 
 // wgradSpec is one weight-gradient kernel: nic input channels × an R×C window of taps ×
@@ -439,14 +443,16 @@ func wgradKernels() {
 }
 
 // wgradKernel emits one weight-gradient kernel, the contract of WgradArgs (../../conv.go):
-// over a grid of Rows × Cols input positions (x moving XCol bytes per column, XRow per row;
-// the dy window origin d moving DCol and DRow),
+// over Imgs images of a grid of Rows × Cols input positions (x moving XCol bytes per
+// column, XRow per row and XImg per image; the dy window origin d moving DCol, DRow and
+// DImg),
 //
 //	acc[i][r][c][v] += x[i·XPlane] · d[r·DTapRow + c·DTapCol + v·lanes·4 : +lanes·4]
 //
 // for input channel i < nic, tap row r < R, tap column c < C, vector v < nv, with the
 // accumulators loaded from Acc ([nic][R][C][nv][lanes] float32s) first and stored back
-// at the end. The sum over positions runs in order (rows, then columns), one FMA per term.
+// at the end. The sum over positions runs in order (images, rows, columns), one FMA per
+// term.
 func wgradKernel(s wgradSpec) {
 	name := s.name()
 	TEXT(name, NOSPLIT, "func(args *int64)")
@@ -480,8 +486,9 @@ func wgradKernel(s wgradSpec) {
 	MOVQ(Mem{Base: args, Disp: wgDTapRow}, rs)
 	cs := GP64()
 	MOVQ(Mem{Base: args, Disp: wgDTapCol}, cs)
+	imgs := GP64()
+	MOVQ(Mem{Base: args, Disp: wgImgs}, imgs)
 	rows := GP64()
-	MOVQ(Mem{Base: args, Disp: wgRows}, rows)
 	x := GP64()
 	d := make([]GPVirtual, s.r)
 	for r := range d {
@@ -489,9 +496,13 @@ func wgradKernel(s wgradSpec) {
 	}
 	cols := GP64()
 
+	Label(name + "_img")
+	TESTQ(imgs, imgs)
+	JZ(LabelRef(name + "_done"))
+	MOVQ(Mem{Base: args, Disp: wgRows}, rows)
 	Label(name + "_row")
 	TESTQ(rows, rows)
-	JZ(LabelRef(name + "_done"))
+	JZ(LabelRef(name + "_imgend"))
 	MOVQ(xrow, x)
 	MOVQ(drow, d[0])
 	MOVQ(Mem{Base: args, Disp: wgCols}, cols)
@@ -535,6 +546,18 @@ func wgradKernel(s wgradSpec) {
 	ADDQ(Mem{Base: args, Disp: wgDRow}, drow)
 	DECQ(rows)
 	JMP(LabelRef(name + "_row"))
+	// Next image: back by Rows rows, on by one image.
+	Label(name + "_imgend")
+	MOVQ(Mem{Base: args, Disp: wgRows}, rows)
+	MOVQ(rows, x)
+	IMULQ(Mem{Base: args, Disp: wgXRow}, x)
+	SUBQ(x, xrow)
+	ADDQ(Mem{Base: args, Disp: wgXImg}, xrow)
+	IMULQ(Mem{Base: args, Disp: wgDRow}, rows)
+	SUBQ(rows, drow)
+	ADDQ(Mem{Base: args, Disp: wgDImg}, drow)
+	DECQ(imgs)
+	JMP(LabelRef(name + "_img"))
 
 	Label(name + "_done")
 	for k, a := range accs {
@@ -542,4 +565,119 @@ func wgradKernel(s wgradSpec) {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// phaseKernels emits the stride-2 helpers: deinterleave2 (even and odd elements of a row
+// into two rows, for the forward pass's phase planes) and interleaveAdd2 (two rows added
+// into the even and odd elements of one, for the data gradient's phase planes), with
+// AVX-512 (two-table permutes) and AVX2 (shuffles and lane permutes).
+func phaseKernels() {
+	// Permute indices: even, odd (deinterleave); low, high halves of the interleave.
+	idx := GLOBL("convperm", RODATA|NOPTR)
+	for t, f := range []func(i int) int{
+		func(i int) int { return 2 * i },
+		func(i int) int { return 2*i + 1 },
+		func(i int) int { return i/2 + 16*(i%2) },
+		func(i int) int { return 8 + i/2 + 16*(i%2) },
+	} {
+		for i := 0; i < 16; i++ {
+			DATA(64*t+4*i, U32(f(i)))
+		}
+	}
+	for _, bits := range []int{512, 256} {
+		lanes := bits / 32
+		isa := "AVX512"
+		if bits == 256 {
+			isa = "AVX2"
+		}
+		{
+			name := "deinterleave2" + isa
+			TEXT(name, NOSPLIT, "func(n int, src, even, odd *float32)")
+			Pragma("noescape")
+			Doc(fmt.Sprintf("%s sets even[j] = src[2j], odd[j] = src[2j+1] for j < n &^ %d.", name, lanes-1))
+			n := Load(Param("n"), GP64())
+			src := Load(Param("src"), GP64())
+			even := Load(Param("even"), GP64())
+			odd := Load(Param("odd"), GP64())
+			ANDQ(I32(-lanes), n)
+			var a, b, e, o VecVirtual
+			if bits == 512 {
+				a, b, e, o = ZMM(), ZMM(), ZMM(), ZMM()
+			} else {
+				a, b, e, o = YMM(), YMM(), YMM(), YMM()
+			}
+			Label(name + "_loop")
+			TESTQ(n, n)
+			JZ(LabelRef(name + "_done"))
+			VMOVUPS(Mem{Base: src}, a)
+			VMOVUPS(Mem{Base: src, Disp: bits / 8}, b)
+			if bits == 512 {
+				VMOVUPS(idx, e)
+				VPERMI2PS(b, a, e)
+				VMOVUPS(idx.Offset(64), o)
+				VPERMI2PS(b, a, o)
+			} else {
+				VSHUFPS(U8(0x88), b, a, e) // a0 a2 b0 b2 | a4 a6 b4 b6
+				VSHUFPS(U8(0xDD), b, a, o)
+				VPERMPD(U8(0xD8), e, e) // a0 a2 a4 a6 b0 b2 b4 b6
+				VPERMPD(U8(0xD8), o, o)
+			}
+			VMOVUPS(e, Mem{Base: even})
+			VMOVUPS(o, Mem{Base: odd})
+			ADDQ(U32(2*bits/8), src)
+			ADDQ(U32(bits/8), even)
+			ADDQ(U32(bits/8), odd)
+			SUBQ(U32(lanes), n)
+			JMP(LabelRef(name + "_loop"))
+			Label(name + "_done")
+			VZEROUPPER()
+			RET()
+		}
+		{
+			name := "interleaveAdd2" + isa
+			TEXT(name, NOSPLIT, "func(n int, a, b, dst *float32)")
+			Pragma("noescape")
+			Doc(fmt.Sprintf("%s adds a[j] into dst[2j] and b[j] into dst[2j+1] for j < n &^ %d.", name, lanes-1))
+			n := Load(Param("n"), GP64())
+			ap := Load(Param("a"), GP64())
+			bp := Load(Param("b"), GP64())
+			dst := Load(Param("dst"), GP64())
+			ANDQ(I32(-lanes), n)
+			var a, b, lo, hi VecVirtual
+			if bits == 512 {
+				a, b, lo, hi = ZMM(), ZMM(), ZMM(), ZMM()
+			} else {
+				a, b, lo, hi = YMM(), YMM(), YMM(), YMM()
+			}
+			Label(name + "_loop")
+			TESTQ(n, n)
+			JZ(LabelRef(name + "_done"))
+			VMOVUPS(Mem{Base: ap}, a)
+			VMOVUPS(Mem{Base: bp}, b)
+			if bits == 512 {
+				VMOVUPS(idx.Offset(128), lo)
+				VPERMI2PS(b, a, lo)
+				VMOVUPS(idx.Offset(192), hi)
+				VPERMI2PS(b, a, hi)
+			} else {
+				t0, t1 := YMM(), YMM()
+				VUNPCKLPS(b, a, t0) // a0 b0 a1 b1 | a4 b4 a5 b5
+				VUNPCKHPS(b, a, t1) // a2 b2 a3 b3 | a6 b6 a7 b7
+				VPERM2F128(U8(0x20), t1, t0, lo)
+				VPERM2F128(U8(0x31), t1, t0, hi)
+			}
+			VADDPS(Mem{Base: dst}, lo, lo)
+			VADDPS(Mem{Base: dst, Disp: bits / 8}, hi, hi)
+			VMOVUPS(lo, Mem{Base: dst})
+			VMOVUPS(hi, Mem{Base: dst, Disp: bits / 8})
+			ADDQ(U32(bits/8), ap)
+			ADDQ(U32(bits/8), bp)
+			ADDQ(U32(2*bits/8), dst)
+			SUBQ(U32(lanes), n)
+			JMP(LabelRef(name + "_loop"))
+			Label(name + "_done")
+			VZEROUPPER()
+			RET()
+		}
+	}
 }
