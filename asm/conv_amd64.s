@@ -15,44 +15,120 @@ DATA convbits<>+28(SB)/4, $0x00000080
 GLOBL convbits<>(SB), RODATA|NOPTR, $32
 
 // func convTile8x48AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·convTile8x48AVX512(SB), NOSPLIT, $0-8
-	MOVQ   args+0(FP), AX
-	MOVQ   (AX), CX
-	MOVQ   8(AX), DX
-	MOVQ   DX, BX
-	ADDQ   72(AX), BX
-	MOVQ   DX, SI
-	ADDQ   80(AX), SI
-	ADDQ   88(AX), DX
-	MOVQ   40(AX), DI
-	MOVQ   24(AX), R8
-	MOVQ   32(AX), R9
-	XORQ   R10, R10
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	MOVQ       args+0(FP), AX
+	MOVQ       (AX), CX
+	MOVQ       8(AX), DX
+	MOVQ       DX, BX
+	ADDQ       72(AX), BX
+	MOVQ       DX, SI
+	ADDQ       80(AX), SI
+	ADDQ       88(AX), DX
+	MOVQ       48(AX), R8
+	MOVQ       16(AX), DI
+	ADDQ       104(AX), DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	MOVQ       16(AX), DI
+	ADDQ       112(AX), DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	MOVQ       16(AX), DI
+	ADDQ       120(AX), DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 63(DI)
+	MOVQ       40(AX), DI
+	MOVQ       24(AX), R8
+	MOVQ       32(AX), R9
+	XORQ       R10, R10
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
 
 convTile8x48AVX512_run:
 	TESTQ R9, R9
@@ -367,32 +443,72 @@ convTile8x48AVX512_done:
 	RET
 
 // func convTile4x24AVX2(args *int64)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·convTile4x24AVX2(SB), NOSPLIT, $0-8
-	MOVQ   args+0(FP), AX
-	MOVQ   (AX), CX
-	MOVQ   8(AX), DX
-	MOVQ   DX, BX
-	ADDQ   72(AX), BX
-	MOVQ   DX, SI
-	ADDQ   80(AX), SI
-	ADDQ   88(AX), DX
-	MOVQ   40(AX), DI
-	MOVQ   24(AX), R8
-	MOVQ   32(AX), R9
-	XORQ   R10, R10
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	MOVQ       args+0(FP), AX
+	MOVQ       (AX), CX
+	MOVQ       8(AX), DX
+	MOVQ       DX, BX
+	ADDQ       72(AX), BX
+	MOVQ       DX, SI
+	ADDQ       80(AX), SI
+	ADDQ       88(AX), DX
+	MOVQ       48(AX), R8
+	MOVQ       16(AX), DI
+	ADDQ       104(AX), DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	MOVQ       16(AX), DI
+	ADDQ       112(AX), DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	MOVQ       16(AX), DI
+	ADDQ       120(AX), DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	ADDQ       R8, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 31(DI)
+	MOVQ       40(AX), DI
+	MOVQ       24(AX), R8
+	MOVQ       32(AX), R9
+	XORQ       R10, R10
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
 
 convTile4x24AVX2_run:
 	TESTQ        R9, R9
@@ -5006,5 +5122,475 @@ interleaveAdd2AVX2_loop:
 	JMP        interleaveAdd2AVX2_loop
 
 interleaveAdd2AVX2_done:
+	VZEROUPPER
+	RET
+
+// func bnSumSqAVX512(x []float32, c float64, s *[16]float64, q *[16]float64)
+// Requires: AVX, AVX512F
+TEXT ·bnSumSqAVX512(SB), NOSPLIT, $0-48
+	MOVQ         x_base+0(FP), AX
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSD c+24(FP), Z0
+	MOVQ         s+32(FP), DX
+	MOVQ         q+40(FP), BX
+	ANDQ         $-16, CX
+	VMOVUPD      (DX), Z1
+	VMOVUPD      (BX), Z2
+	VMOVUPD      64(DX), Z3
+	VMOVUPD      64(BX), Z4
+
+bnSumSqAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnSumSqAVX512_done
+	VCVTPS2PD (AX), Z5
+	VSUBPD    Z0, Z5, Z5
+	VADDPD    Z5, Z1, Z1
+	VMULPD    Z5, Z5, Z5
+	VADDPD    Z5, Z2, Z2
+	VCVTPS2PD 32(AX), Z5
+	VSUBPD    Z0, Z5, Z5
+	VADDPD    Z5, Z3, Z3
+	VMULPD    Z5, Z5, Z5
+	VADDPD    Z5, Z4, Z4
+	ADDQ      $0x40, AX
+	SUBQ      $0x10, CX
+	JMP       bnSumSqAVX512_loop
+
+bnSumSqAVX512_done:
+	VMOVUPD Z1, (DX)
+	VMOVUPD Z2, (BX)
+	VMOVUPD Z3, 64(DX)
+	VMOVUPD Z4, 64(BX)
+	VZEROUPPER
+	RET
+
+// func bnDotCAVX512(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX, AVX512F
+TEXT ·bnDotCAVX512(SB), NOSPLIT, $0-72
+	MOVQ         x_base+24(FP), AX
+	MOVQ         x_len+32(FP), CX
+	MOVQ         g_base+0(FP), DX
+	VBROADCASTSD mu+48(FP), Z0
+	MOVQ         s+56(FP), BX
+	MOVQ         q+64(FP), SI
+	ANDQ         $-16, CX
+	VMOVUPD      (BX), Z1
+	VMOVUPD      (SI), Z2
+	VMOVUPD      64(BX), Z3
+	VMOVUPD      64(SI), Z4
+
+bnDotCAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnDotCAVX512_done
+	VCVTPS2PD (AX), Z5
+	VCVTPS2PD (DX), Z6
+	VADDPD    Z6, Z1, Z1
+	VSUBPD    Z0, Z5, Z5
+	VMULPD    Z5, Z6, Z5
+	VADDPD    Z5, Z2, Z2
+	VCVTPS2PD 32(AX), Z5
+	VCVTPS2PD 32(DX), Z6
+	VADDPD    Z6, Z3, Z3
+	VSUBPD    Z0, Z5, Z5
+	VMULPD    Z5, Z6, Z5
+	VADDPD    Z5, Z4, Z4
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	JMP       bnDotCAVX512_loop
+
+bnDotCAVX512_done:
+	VMOVUPD Z1, (BX)
+	VMOVUPD Z2, (SI)
+	VMOVUPD Z3, 64(BX)
+	VMOVUPD Z4, 64(SI)
+	VZEROUPPER
+	RET
+
+// func bnBackwardAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX, AVX512F
+TEXT ·bnBackwardAVX512(SB), NOSPLIT, $0-112
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Z0
+	VBROADCASTSD mdy+80(FP), Z1
+	VBROADCASTSD mu+88(FP), Z2
+	VBROADCASTSD invstd+96(FP), Z3
+	VBROADCASTSD mdyx+104(FP), Z4
+	ANDQ         $-16, CX
+
+bnBackwardAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnBackwardAVX512_done
+	VCVTPS2PD (BX), Z5
+	VCVTPS2PD (DX), Z6
+	VSUBPD    Z2, Z5, Z5
+	VMULPD    Z3, Z5, Z5
+	VMULPD    Z4, Z5, Z5
+	VSUBPD    Z1, Z6, Z6
+	VSUBPD    Z5, Z6, Z6
+	VMULPD    Z0, Z6, Z6
+	VCVTPD2PS Z6, Y5
+	VADDPS    (AX), Y5, Y5
+	VMOVUPS   Y5, (AX)
+	VCVTPS2PD 32(BX), Z5
+	VCVTPS2PD 32(DX), Z6
+	VSUBPD    Z2, Z5, Z5
+	VMULPD    Z3, Z5, Z5
+	VMULPD    Z4, Z5, Z5
+	VSUBPD    Z1, Z6, Z6
+	VSUBPD    Z5, Z6, Z6
+	VMULPD    Z0, Z6, Z6
+	VCVTPD2PS Z6, Y5
+	VADDPS    32(AX), Y5, Y5
+	VMOVUPS   Y5, 32(AX)
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	SUBQ      $0x10, CX
+	JMP       bnBackwardAVX512_loop
+
+bnBackwardAVX512_done:
+	VZEROUPPER
+	RET
+
+// func bnSumSqAVX2(x []float32, c float64, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnSumSqAVX2(SB), NOSPLIT, $0-48
+	MOVQ         x_base+0(FP), AX
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSD c+24(FP), Y0
+	MOVQ         s+32(FP), DX
+	MOVQ         q+40(FP), BX
+	ANDQ         $-16, CX
+	VMOVUPD      (DX), Y1
+	VMOVUPD      (BX), Y2
+	VMOVUPD      32(DX), Y3
+	VMOVUPD      32(BX), Y4
+	VMOVUPD      64(DX), Y5
+	VMOVUPD      64(BX), Y6
+	VMOVUPD      96(DX), Y7
+	VMOVUPD      96(BX), Y8
+
+bnSumSqAVX2_loop:
+	TESTQ     CX, CX
+	JZ        bnSumSqAVX2_done
+	VCVTPS2PD (AX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y1, Y1
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y2, Y2
+	VCVTPS2PD 16(AX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y3, Y3
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y4, Y4
+	VCVTPS2PD 32(AX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y5, Y5
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y6, Y6
+	VCVTPS2PD 48(AX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y7, Y7
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y8, Y8
+	ADDQ      $0x40, AX
+	SUBQ      $0x10, CX
+	JMP       bnSumSqAVX2_loop
+
+bnSumSqAVX2_done:
+	VMOVUPD Y1, (DX)
+	VMOVUPD Y2, (BX)
+	VMOVUPD Y3, 32(DX)
+	VMOVUPD Y4, 32(BX)
+	VMOVUPD Y5, 64(DX)
+	VMOVUPD Y6, 64(BX)
+	VMOVUPD Y7, 96(DX)
+	VMOVUPD Y8, 96(BX)
+	VZEROUPPER
+	RET
+
+// func bnDotCAVX2(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnDotCAVX2(SB), NOSPLIT, $0-72
+	MOVQ         x_base+24(FP), AX
+	MOVQ         x_len+32(FP), CX
+	MOVQ         g_base+0(FP), DX
+	VBROADCASTSD mu+48(FP), Y0
+	MOVQ         s+56(FP), BX
+	MOVQ         q+64(FP), SI
+	ANDQ         $-16, CX
+	VMOVUPD      (BX), Y1
+	VMOVUPD      (SI), Y2
+	VMOVUPD      32(BX), Y3
+	VMOVUPD      32(SI), Y4
+	VMOVUPD      64(BX), Y5
+	VMOVUPD      64(SI), Y6
+	VMOVUPD      96(BX), Y7
+	VMOVUPD      96(SI), Y8
+
+bnDotCAVX2_loop:
+	TESTQ     CX, CX
+	JZ        bnDotCAVX2_done
+	VCVTPS2PD (AX), Y9
+	VCVTPS2PD (DX), Y10
+	VADDPD    Y10, Y1, Y1
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y2, Y2
+	VCVTPS2PD 16(AX), Y9
+	VCVTPS2PD 16(DX), Y10
+	VADDPD    Y10, Y3, Y3
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y4, Y4
+	VCVTPS2PD 32(AX), Y9
+	VCVTPS2PD 32(DX), Y10
+	VADDPD    Y10, Y5, Y5
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y6, Y6
+	VCVTPS2PD 48(AX), Y9
+	VCVTPS2PD 48(DX), Y10
+	VADDPD    Y10, Y7, Y7
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y8, Y8
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	JMP       bnDotCAVX2_loop
+
+bnDotCAVX2_done:
+	VMOVUPD Y1, (BX)
+	VMOVUPD Y2, (SI)
+	VMOVUPD Y3, 32(BX)
+	VMOVUPD Y4, 32(SI)
+	VMOVUPD Y5, 64(BX)
+	VMOVUPD Y6, 64(SI)
+	VMOVUPD Y7, 96(BX)
+	VMOVUPD Y8, 96(SI)
+	VZEROUPPER
+	RET
+
+// func bnBackwardAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX
+TEXT ·bnBackwardAVX2(SB), NOSPLIT, $0-112
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Y0
+	VBROADCASTSD mdy+80(FP), Y1
+	VBROADCASTSD mu+88(FP), Y2
+	VBROADCASTSD invstd+96(FP), Y3
+	VBROADCASTSD mdyx+104(FP), Y4
+	ANDQ         $-16, CX
+
+bnBackwardAVX2_loop:
+	TESTQ      CX, CX
+	JZ         bnBackwardAVX2_done
+	VCVTPS2PD  (BX), Y5
+	VCVTPS2PD  (DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     (AX), X5, X5
+	VMOVUPS    X5, (AX)
+	VCVTPS2PD  16(BX), Y5
+	VCVTPS2PD  16(DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     16(AX), X5, X5
+	VMOVUPS    X5, 16(AX)
+	VCVTPS2PD  32(BX), Y5
+	VCVTPS2PD  32(DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     32(AX), X5, X5
+	VMOVUPS    X5, 32(AX)
+	VCVTPS2PD  48(BX), Y5
+	VCVTPS2PD  48(DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     48(AX), X5, X5
+	VMOVUPS    X5, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, BX
+	SUBQ       $0x10, CX
+	JMP        bnBackwardAVX2_loop
+
+bnBackwardAVX2_done:
+	VZEROUPPER
+	RET
+
+// func deinterleaveRowsAVX512(args *int64)
+// Requires: AVX, AVX512F
+TEXT ·deinterleaveRowsAVX512(SB), NOSPLIT, $0-8
+	MOVQ    args+0(FP), AX
+	MOVQ    16(AX), CX
+	MOVQ    (AX), DX
+	MOVQ    8(AX), BX
+	MOVQ    72(AX), SI
+	KMOVW   80(AX), K1
+	KMOVW   84(AX), K2
+	KMOVW   88(AX), K3
+	VMOVUPS convperm<>+0(SB), Z0
+	VMOVUPS convperm<>+64(SB), Z1
+
+deinterleaveRowsAVX512_plane:
+	TESTQ CX, CX
+	JZ    deinterleaveRowsAVX512_done
+	MOVQ  24(AX), DI
+	MOVQ  DX, R8
+	MOVQ  BX, R9
+
+deinterleaveRowsAVX512_row:
+	TESTQ DI, DI
+	JZ    deinterleaveRowsAVX512_planeend
+	MOVQ  32(AX), R10
+	MOVQ  R8, R11
+	MOVQ  R9, R12
+
+deinterleaveRowsAVX512_loop:
+	CMPQ      R10, $0x10
+	JL        deinterleaveRowsAVX512_tail
+	VMOVUPS   (R11), Z2
+	VMOVUPS   64(R11), Z3
+	VMOVUPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVUPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, (R12)
+	VMOVUPS   Z5, (R12)(SI*1)
+	ADDQ      $0x80, R11
+	ADDQ      $0x40, R12
+	SUBQ      $0x10, R10
+	JMP       deinterleaveRowsAVX512_loop
+
+deinterleaveRowsAVX512_tail:
+	TESTQ     R10, R10
+	JZ        deinterleaveRowsAVX512_rowend
+	VMOVUPS.Z (R11), K2, Z2
+	VMOVUPS.Z 64(R11), K3, Z3
+	VMOVUPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVUPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VMOVUPS   Z4, K1, (R12)
+	VMOVUPS   Z5, K1, (R12)(SI*1)
+
+deinterleaveRowsAVX512_rowend:
+	ADDQ 40(AX), R8
+	ADDQ 56(AX), R9
+	DECQ DI
+	JMP  deinterleaveRowsAVX512_row
+
+deinterleaveRowsAVX512_planeend:
+	ADDQ 48(AX), DX
+	ADDQ 64(AX), BX
+	DECQ CX
+	JMP  deinterleaveRowsAVX512_plane
+
+deinterleaveRowsAVX512_done:
+	VZEROUPPER
+	RET
+
+// func interleaveAddRowsAVX512(args *int64)
+// Requires: AVX, AVX512F
+TEXT ·interleaveAddRowsAVX512(SB), NOSPLIT, $0-8
+	MOVQ    args+0(FP), AX
+	MOVQ    16(AX), CX
+	MOVQ    (AX), DX
+	MOVQ    8(AX), BX
+	MOVQ    72(AX), SI
+	KMOVW   80(AX), K1
+	KMOVW   84(AX), K2
+	KMOVW   88(AX), K3
+	VMOVUPS convperm<>+128(SB), Z0
+	VMOVUPS convperm<>+192(SB), Z1
+
+interleaveAddRowsAVX512_plane:
+	TESTQ CX, CX
+	JZ    interleaveAddRowsAVX512_done
+	MOVQ  24(AX), DI
+	MOVQ  DX, R8
+	MOVQ  BX, R9
+
+interleaveAddRowsAVX512_row:
+	TESTQ DI, DI
+	JZ    interleaveAddRowsAVX512_planeend
+	MOVQ  32(AX), R10
+	MOVQ  R8, R11
+	MOVQ  R9, R12
+
+interleaveAddRowsAVX512_loop:
+	CMPQ      R10, $0x10
+	JL        interleaveAddRowsAVX512_tail
+	VMOVUPS   (R12), Z2
+	VMOVUPS   (R12)(SI*1), Z3
+	VMOVUPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVUPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VADDPS    (R11), Z4, Z4
+	VADDPS    64(R11), Z5, Z5
+	VMOVUPS   Z4, (R11)
+	VMOVUPS   Z5, 64(R11)
+	ADDQ      $0x80, R11
+	ADDQ      $0x40, R12
+	SUBQ      $0x10, R10
+	JMP       interleaveAddRowsAVX512_loop
+
+interleaveAddRowsAVX512_tail:
+	TESTQ     R10, R10
+	JZ        interleaveAddRowsAVX512_rowend
+	VMOVUPS.Z (R12), K1, Z2
+	VMOVUPS.Z (R12)(SI*1), K1, Z3
+	VMOVUPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVUPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	VADDPS.Z  (R11), Z4, K2, Z4
+	VADDPS.Z  64(R11), Z5, K3, Z5
+	VMOVUPS   Z4, K2, (R11)
+	VMOVUPS   Z5, K3, 64(R11)
+
+interleaveAddRowsAVX512_rowend:
+	ADDQ 40(AX), R8
+	ADDQ 56(AX), R9
+	DECQ DI
+	JMP  interleaveAddRowsAVX512_row
+
+interleaveAddRowsAVX512_planeend:
+	ADDQ 48(AX), DX
+	ADDQ 64(AX), BX
+	DECQ CX
+	JMP  interleaveAddRowsAVX512_plane
+
+interleaveAddRowsAVX512_done:
 	VZEROUPPER
 	RET

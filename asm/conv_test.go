@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -344,6 +345,64 @@ func TestPhaseHelpers(t *testing.T) {
 				if dst[j] != s[j]+s[j] {
 					t.Fatalf("InterleaveAdd2, n=%d: dst[%d] = %v, want %v", n, j, dst[j], s[j]+s[j])
 				}
+			}
+		}
+	})
+}
+
+// TestPhaseRows checks DeinterleaveRows and InterleaveAddRows on every path against the
+// row-by-row loops, with pair counts around the vector width and padded strides.
+func TestPhaseRows(t *testing.T) {
+	var a phaseRowsArgs
+	for _, f := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"Planes", unsafe.Offsetof(a.Planes), 16}, {"PhaseOdd", unsafe.Offsetof(a.PhaseOdd), 72},
+		{"MaskT", unsafe.Offsetof(a.MaskT), 80}, {"MaskHi", unsafe.Offsetof(a.MaskHi), 88},
+	} {
+		if f.got != f.want {
+			t.Errorf("phaseRowsArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)
+		}
+	}
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(12, 12))
+		for _, pairs := range []int{1, 4, 8, 15, 16, 17, 31, 40} {
+			planes, rows := 1+rng.IntN(3), 1+rng.IntN(4)
+			interRow := 2*pairs + rng.IntN(3)
+			interPlane := rows*interRow + rng.IntN(5)
+			phaseRow := pairs + rng.IntN(3)
+			phaseOdd := rows * phaseRow
+			phasePlane := 2*phaseOdd + rng.IntN(4)
+			inter := make([]float32, planes*interPlane+4)
+			phase := make([]float32, planes*phasePlane+4)
+			for i := range inter {
+				inter[i] = float32(rng.NormFloat64())
+			}
+			for i := range phase {
+				phase[i] = float32(rng.NormFloat64())
+			}
+			wantPhase := append([]float32(nil), phase...)
+			for p := range planes {
+				for r := range rows {
+					o := p*phasePlane + r*phaseRow
+					Deinterleave2(wantPhase[o:o+pairs], wantPhase[o+phaseOdd:o+phaseOdd+pairs], inter[p*interPlane+r*interRow:][:2*pairs])
+				}
+			}
+			DeinterleaveRows(phase, phaseRow, phasePlane, phaseOdd, inter, interRow, interPlane, planes, rows, pairs)
+			if !slices.Equal(phase, wantPhase) {
+				t.Fatalf("DeinterleaveRows, %d pairs: differs from the row loop", pairs)
+			}
+			wantInter := append([]float32(nil), inter...)
+			for p := range planes {
+				for r := range rows {
+					o := p*phasePlane + r*phaseRow
+					InterleaveAdd2(wantInter[p*interPlane+r*interRow:][:2*pairs], phase[o:o+pairs], phase[o+phaseOdd:o+phaseOdd+pairs])
+				}
+			}
+			InterleaveAddRows(inter, interRow, interPlane, phase, phaseRow, phasePlane, phaseOdd, planes, rows, pairs)
+			if !slices.Equal(inter, wantInter) {
+				t.Fatalf("InterleaveAddRows, %d pairs: differs from the row loop", pairs)
 			}
 		}
 	})

@@ -77,3 +77,57 @@ func archInterleaveAdd2() func(n int, a, b, dst *float32) int {
 	}
 	return nil
 }
+
+// bnSumSq runs the current path's bnSumSq kernel and reports whether there is one. The
+// kernels are called directly (not through func values) so that s and q do not escape.
+func bnSumSq(x []float32, c float64, s, q *[16]float64) bool {
+	switch CurrentPath() {
+	case AVX512:
+		bnSumSqAVX512(x, c, s, q)
+	case AVX2:
+		bnSumSqAVX2(x, c, s, q)
+	default:
+		return false
+	}
+	return true
+}
+
+// bnDotC runs the current path's bnDotC kernel and reports whether there is one.
+func bnDotC(g, x []float32, mu float64, s, q *[16]float64) bool {
+	switch CurrentPath() {
+	case AVX512:
+		bnDotCAVX512(g, x, mu, s, q)
+	case AVX2:
+		bnDotCAVX2(g, x, mu, s, q)
+	default:
+		return false
+	}
+	return true
+}
+
+// bnBackward runs the current path's bnBackward kernel and reports whether there is one.
+func bnBackward(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64) bool {
+	switch CurrentPath() {
+	case AVX512:
+		bnBackwardAVX512(dx, g, x, k, mdy, mu, invstd, mdyx)
+	case AVX2:
+		bnBackwardAVX2(dx, g, x, k, mdy, mu, invstd, mdyx)
+	default:
+		return false
+	}
+	return true
+}
+
+// archPhaseRows runs the AVX-512 row-batched phase kernel on a (a nil a only asks whether
+// there is one).
+func archPhaseRows(add bool, a *phaseRowsArgs) bool {
+	if a == nil {
+		return true
+	}
+	if add {
+		interleaveAddRowsAVX512((*int64)(unsafe.Pointer(a)))
+	} else {
+		deinterleaveRowsAVX512((*int64)(unsafe.Pointer(a)))
+	}
+	return true
+}

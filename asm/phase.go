@@ -42,3 +42,62 @@ func InterleaveAdd2(dst, a, b []float32) {
 		dst[n-1] += a[n/2]
 	}
 }
+
+// phaseRowsArgs are the arguments of the row-batched kernels (byte strides): for
+// p < Planes, r < Rows, the interleaved row at Inter + p·InterPlane + r·InterRow (2·Pairs
+// floats) and the phase rows at Phase + p·PhasePlane + r·PhaseRow (even elements) and
+// PhaseOdd bytes after it (odd elements), Pairs floats each. MaskT has the low Pairs%16
+// bits set, MaskLo and MaskHi the low 2·(Pairs%16) bits over two 16-bit halves.
+type phaseRowsArgs struct {
+	Inter                          *float32
+	Phase                          *float32
+	Planes, Rows, Pairs            int
+	InterRow, InterPlane           int
+	PhaseRow, PhasePlane, PhaseOdd int
+	MaskT, MaskLo, MaskHi          uint32
+}
+
+// DeinterleaveRows applies Deinterleave2 to planes × rows rows of 2·pairs elements: for
+// p < planes and r < rows, the row inter[p·interPlane + r·interRow:][:2·pairs] is split into
+// phase[o:][:pairs] (even elements) and phase[o+phaseOdd:][:pairs] (odd elements), with
+// o = p·phasePlane + r·phaseRow (all strides in elements, non-negative).
+func DeinterleaveRows(phase []float32, phaseRow, phasePlane, phaseOdd int, inter []float32, interRow, interPlane, planes, rows, pairs int) {
+	phaseRows(false, phase, phaseRow, phasePlane, phaseOdd, inter, interRow, interPlane, planes, rows, pairs)
+}
+
+// InterleaveAddRows applies InterleaveAdd2 to the rows that DeinterleaveRows describes: the
+// phase rows are added into the even and odd elements of the interleaved rows.
+func InterleaveAddRows(inter []float32, interRow, interPlane int, phase []float32, phaseRow, phasePlane, phaseOdd, planes, rows, pairs int) {
+	phaseRows(true, phase, phaseRow, phasePlane, phaseOdd, inter, interRow, interPlane, planes, rows, pairs)
+}
+
+func phaseRows(add bool, phase []float32, phaseRow, phasePlane, phaseOdd int, inter []float32, interRow, interPlane, planes, rows, pairs int) {
+	if planes <= 0 || rows <= 0 || pairs <= 0 {
+		return
+	}
+	lastP := (planes-1)*phasePlane + (rows-1)*phaseRow + phaseOdd + pairs
+	lastI := (planes-1)*interPlane + (rows-1)*interRow + 2*pairs
+	if min(phaseRow, phasePlane, phaseOdd, interRow, interPlane) < 0 || lastP > len(phase) || lastI > len(inter) {
+		panic(fmt.Sprintf("asm: phase rows: %d planes × %d rows × %d pairs do not fit (%d and %d elements)", planes, rows, pairs, len(phase), len(inter)))
+	}
+	if CurrentPath() == AVX512 && archPhaseRows(add, nil) {
+		t := uint(pairs % 16)
+		a := phaseRowsArgs{Inter: &inter[0], Phase: &phase[0], Planes: planes, Rows: rows, Pairs: pairs,
+			InterRow: 4 * interRow, InterPlane: 4 * interPlane, PhaseRow: 4 * phaseRow, PhasePlane: 4 * phasePlane, PhaseOdd: 4 * phaseOdd,
+			MaskT: 1<<t - 1, MaskLo: 1<<min(2*t, 16) - 1, MaskHi: 1<<(max(2*t, 16)-16) - 1}
+		archPhaseRows(add, &a)
+		return
+	}
+	for p := range planes {
+		for r := range rows {
+			o := p*phasePlane + r*phaseRow
+			even, odd := phase[o:o+pairs], phase[o+phaseOdd:o+phaseOdd+pairs]
+			row := inter[p*interPlane+r*interRow:][:2*pairs]
+			if add {
+				InterleaveAdd2(row, even, odd)
+			} else {
+				Deinterleave2(even, odd, row)
+			}
+		}
+	}
+}

@@ -38,8 +38,9 @@ func BatchNormEval(y, x *Tensor, gamma, beta, mean, variance []float32, eps floa
 //	y[n,c,·] = (x[n,c,·] − μ[c]) / √(σ²[c] + eps) · γ[c] + β[c]
 //
 // with μ and the biased variance σ² over N·H·W values (accumulated in
-// float64). mean and variance receive μ and σ² ([C]) for the caller to update
-// its running statistics. x, y: [N, C, H, W] (y may be x).
+// float64, as moments about the channel's first value). mean and variance
+// receive μ and σ² ([C]) for the caller to update its running statistics.
+// x, y: [N, C, H, W] (y may be x). Channels are computed in parallel.
 func BatchNormTrain(y, x *Tensor, gamma, beta, mean, variance []float32, eps float32) {
 	n, c, h, w := x.NCHW()
 	mustShape("BatchNormTrain", y, n, c, h, w)
@@ -48,30 +49,7 @@ func BatchNormTrain(y, x *Tensor, gamma, beta, mean, variance []float32, eps flo
 			panic(fmt.Sprintf("tensor.BatchNormTrain: per-channel vector of %d values for %d channels", len(v), c))
 		}
 	}
-	plane := h * w
-	count := float64(n * plane)
-	for ch := range c {
-		var s float64
-		for i := range n {
-			for _, v := range x.Data[(i*c+ch)*plane : (i*c+ch+1)*plane] {
-				s += float64(v)
-			}
-		}
-		mu := s / count
-		var ss float64
-		for i := range n {
-			for _, v := range x.Data[(i*c+ch)*plane : (i*c+ch+1)*plane] {
-				d := float64(v) - mu
-				ss += d * d
-			}
-		}
-		v := ss / count
-		mean[ch], variance[ch] = float32(mu), float32(v)
-		alpha := float64(gamma[ch]) / math.Sqrt(v+float64(eps))
-		shift := float32(float64(beta[ch]) - mu*alpha)
-		for i := range n {
-			off := (i*c + ch) * plane
-			asm.ScaleShift(y.Data[off:off+plane], x.Data[off:off+plane], float32(alpha), shift)
-		}
-	}
+	t := bnPool.Get().(*bnTask)
+	*t = bnTask{train: true, x: x, y: y, gamma: gamma, beta: beta, mean: mean, variance: variance, eps: eps}
+	t.run()
 }

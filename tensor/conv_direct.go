@@ -383,12 +383,15 @@ func (t *phaseTask) part(w, i int) {
 func splitPhases(dst, x []float32, c, h, w, s, hph, wo int) {
 	phase := hph * wo
 	if s == 2 {
-		for ch := range c {
-			for iy := range h {
-				py, i := iy%2, iy/2
-				even := dst[((ch*2+py)*2)*phase+i*wo:]
-				odd := dst[((ch*2+py)*2+1)*phase+i*wo:]
-				asm.Deinterleave2(even[:(w+1)/2], odd[:w/2], x[(ch*h+iy)*w:(ch*h+iy+1)*w])
+		for py := range 2 {
+			rows := (h - py + 1) / 2
+			asm.DeinterleaveRows(dst[2*py*phase:], wo, 4*phase, phase, x[py*w:], 2*w, h*w, c, rows, w/2)
+			if w%2 == 1 { // the last column goes to the even phase
+				for ch := range c {
+					for i := range rows {
+						dst[((ch*2+py)*2)*phase+i*wo+w/2] = x[(ch*h+2*i+py)*w+w-1]
+					}
+				}
 			}
 		}
 		return
@@ -550,13 +553,16 @@ func (t *dgradPhaseTask) part(w, i int) {
 	for j := range nimg {
 		img := wk.buf[j*s*s*region : (j+1)*s*s*region]
 		dxi := t.dx.Data[(i0+j)*c*h*wd : (i0+j+1)*c*h*wd]
-		for ch := range c {
-			for iy := range h {
-				py, r := iy%s, iy/s
-				plane := d.dplans[py*s].outPlane // rows of phase py × wo, the same for both px
-				a := img[(py*s)*region+ch*plane+r*wo:]
-				b := img[(py*s+1)*region+ch*plane+r*wo:]
-				asm.InterleaveAdd2(dxi[(ch*h+iy)*wd:(ch*h+iy+1)*wd], a[:(wd+1)/2], b[:wd/2])
+		for py := range s {
+			rows := (h - py + 1) / 2
+			plane := d.dplans[py*s].outPlane // rows of phase py × wo, the same for both px
+			asm.InterleaveAddRows(dxi[py*wd:], 2*wd, h*wd, img[py*s*region:], wo, plane, region, c, rows, wd/2)
+			if wd%2 == 1 { // the last column comes from the even phase
+				for ch := range c {
+					for r := range rows {
+						dxi[(ch*h+2*r+py)*wd+wd-1] += img[py*s*region+ch*plane+r*wo+wd/2]
+					}
+				}
 			}
 		}
 	}

@@ -28,6 +28,8 @@ func main() {
 	convTileAVX2()
 	wgradKernels()
 	phaseKernels()
+	bnKernels()
+	phaseRowKernels()
 	Generate()
 }
 
@@ -53,8 +55,8 @@ var zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z
 	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
 var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
 
-// convbits is the lane-bit table of bitTable.
-var convbits Mem
+// convbits is the lane-bit table of bitTable; convperm the permute indices of phaseKernels.
+var convbits, convperm Mem
 
 var kregs = []OpmaskPhysical{K1, K2, K3, K4, K5, K6, K7}
 
@@ -102,15 +104,16 @@ func convTileAVX512() {
 		ADDQ(Mem{Base: args, Disp: taXOff + 8*v}, p[v])
 	}
 	ldx := GP64()
-	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
 	runs := GP64()
-	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
 	nr := GP64()
-	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
 	ridx := GP64()
-	XORQ(ridx, ridx)
 	cnt := GP64()
 	tmp := GP64()
+	prefetchTile(args, mr, nv, 64, ldx, runs, nr)
+	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
+	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
+	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
+	XORQ(ridx, ridx)
 
 	accs := zmm[:24]
 	bvec := zmm[24:27]
@@ -210,6 +213,26 @@ func convTileAVX512() {
 	RET()
 }
 
+// prefetchTile prefetches the output tile of a tile kernel (mr rows of nv vectors of vbytes
+// each, the first and last byte of every vector), so that storing it after the k-loop
+// (and reading it first when Beta != 0) does not wait for memory. It uses the three
+// scratch registers y, ldy and t.
+func prefetchTile(args Register, mr, nv, vbytes int, y, ldy, t Register) {
+	MOVQ(Mem{Base: args, Disp: taLDY}, ldy)
+	for v := 0; v < nv; v++ {
+		MOVQ(Mem{Base: args, Disp: taY}, y)
+		ADDQ(Mem{Base: args, Disp: taYOff + 8*v}, y)
+		for i := 0; i < mr; i++ {
+			PREFETCHT0(Mem{Base: y})
+			PREFETCHT0(Mem{Base: y, Disp: vbytes - 1})
+			if i+1 < mr {
+				ADDQ(ldy, y)
+			}
+		}
+	}
+	_ = t
+}
+
 // convTileAVX2 emits convTile4x24AVX2: the contract of convTile8x48AVX512 with 4 rows and
 // three 8-lane vectors. Loads and stores go through VMASKMOVPS (which also never touches
 // masked-off lanes); each run's three bit masks are expanded into vector masks in the
@@ -234,15 +257,16 @@ func convTileAVX2() {
 		ADDQ(Mem{Base: args, Disp: taXOff + 8*v}, p[v])
 	}
 	ldx := GP64()
-	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
 	runs := GP64()
-	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
 	nr := GP64()
-	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
 	ridx := GP64()
-	XORQ(ridx, ridx)
 	cnt := GP64()
 	tmp := GP64()
+	prefetchTile(args, mr, nv, 32, ldx, runs, nr)
+	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
+	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
+	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
+	XORQ(ridx, ridx)
 	bits := convbits
 
 	accs := ymm[:12]
@@ -573,7 +597,8 @@ func wgradKernel(s wgradSpec) {
 // AVX-512 (two-table permutes) and AVX2 (shuffles and lane permutes).
 func phaseKernels() {
 	// Permute indices: even, odd (deinterleave); low, high halves of the interleave.
-	idx := GLOBL("convperm", RODATA|NOPTR)
+	convperm = GLOBL("convperm", RODATA|NOPTR)
+	idx := convperm
 	for t, f := range []func(i int) int{
 		func(i int) int { return 2 * i },
 		func(i int) int { return 2*i + 1 },
@@ -679,5 +704,295 @@ func phaseKernels() {
 			VZEROUPPER()
 			RET()
 		}
+	}
+}
+
+// bnKernels emits the batch-normalisation kernels, in float64 on float32 data, with 16
+// partial sums (element i goes to partial i%16; the Go wrappers in ../../bn.go add the
+// tail and combine the partials in a fixed tree):
+//
+//	bnSumSq:    s[j] += x−c, q[j] += (x−c)·(x−c)                          (moments about c)
+//	bnDotC:     s[j] += g, q[j] += g·(x−mu)                               (backward sums)
+//	bnBackward: dx[i] += float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx))      (backward apply)
+//
+// each for the first len &^ 15 elements, with every product and sum rounded separately
+// (VMULPD, VADDPD, VSUBPD: no FMA), as the Go reference loops do.
+func bnKernels() {
+	for _, bits := range []int{512, 256} {
+		isa, dlanes := "AVX512", 8
+		if bits == 256 {
+			isa, dlanes = "AVX2", 4
+		}
+		nvec := 16 / dlanes // float64 vectors per 16 elements
+		vec := func() VecVirtual {
+			if bits == 512 {
+				return ZMM()
+			}
+			return YMM()
+		}
+		half := func() VecVirtual { // float32 vector of dlanes elements
+			if bits == 512 {
+				return YMM()
+			}
+			return XMM()
+		}
+		// loadPD converts dlanes float32s at m into float64s.
+		loadPD := func(m Mem, dst VecVirtual) { VCVTPS2PD(m, dst) }
+
+		for _, kind := range []string{"SumSq", "DotC"} {
+			name := "bn" + kind + isa
+			sig := "func(x []float32, c float64, s, q *[16]float64)"
+			if kind == "DotC" {
+				sig = "func(g, x []float32, mu float64, s, q *[16]float64)"
+			}
+			TEXT(name, NOSPLIT, sig)
+			Pragma("noescape")
+			Doc(fmt.Sprintf("%s adds into the 16 partial sums s and q (see bnKernels in _gen/conv/main.go).", name))
+			xp := Load(Param("x").Base(), GP64())
+			n := Load(Param("x").Len(), GP64())
+			var gp Register
+			var mu VecVirtual
+			mu = vec()
+			if kind == "DotC" {
+				gp = Load(Param("g").Base(), GP64())
+				m, _ := Param("mu").Resolve()
+				VBROADCASTSD(m.Addr, mu)
+			} else {
+				m, _ := Param("c").Resolve()
+				VBROADCASTSD(m.Addr, mu)
+			}
+			sp := Load(Param("s"), GP64())
+			qp := Load(Param("q"), GP64())
+			ANDQ(I32(-16), n)
+			sacc, qacc := make([]VecVirtual, nvec), make([]VecVirtual, nvec)
+			for v := range sacc {
+				sacc[v], qacc[v] = vec(), vec()
+				VMOVUPD(Mem{Base: sp, Disp: 8 * dlanes * v}, sacc[v])
+				VMOVUPD(Mem{Base: qp, Disp: 8 * dlanes * v}, qacc[v])
+			}
+			Label(name + "_loop")
+			TESTQ(n, n)
+			JZ(LabelRef(name + "_done"))
+			for v := 0; v < nvec; v++ {
+				x, t := vec(), vec()
+				loadPD(Mem{Base: xp, Disp: 4 * dlanes * v}, x)
+				if kind == "SumSq" {
+					VSUBPD(mu, x, x)
+					VADDPD(x, sacc[v], sacc[v])
+					VMULPD(x, x, t)
+					VADDPD(t, qacc[v], qacc[v])
+					continue
+				}
+				g := vec()
+				loadPD(Mem{Base: gp, Disp: 4 * dlanes * v}, g)
+				VADDPD(g, sacc[v], sacc[v])
+				VSUBPD(mu, x, t)
+				VMULPD(t, g, t)
+				VADDPD(t, qacc[v], qacc[v])
+			}
+			ADDQ(U8(64), xp)
+			if kind == "DotC" {
+				ADDQ(U8(64), gp)
+			}
+			SUBQ(U8(16), n)
+			JMP(LabelRef(name + "_loop"))
+			Label(name + "_done")
+			for v := range sacc {
+				VMOVUPD(sacc[v], Mem{Base: sp, Disp: 8 * dlanes * v})
+				VMOVUPD(qacc[v], Mem{Base: qp, Disp: 8 * dlanes * v})
+			}
+			VZEROUPPER()
+			RET()
+		}
+
+		name := "bnBackward" + isa
+		TEXT(name, NOSPLIT, "func(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64)")
+		Pragma("noescape")
+		Doc(fmt.Sprintf("%s adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, for the first len(dx) &^ 15", name),
+			"elements (see bnKernels in _gen/conv/main.go).")
+		dxp := Load(Param("dx").Base(), GP64())
+		n := Load(Param("dx").Len(), GP64())
+		gp := Load(Param("g").Base(), GP64())
+		xp := Load(Param("x").Base(), GP64())
+		cs := map[string]VecVirtual{}
+		for _, c := range []string{"k", "mdy", "mu", "invstd", "mdyx"} {
+			cs[c] = vec()
+			m, _ := Param(c).Resolve()
+			VBROADCASTSD(m.Addr, cs[c])
+		}
+		ANDQ(I32(-16), n)
+		Label(name + "_loop")
+		TESTQ(n, n)
+		JZ(LabelRef(name + "_done"))
+		for v := 0; v < nvec; v++ {
+			x, g, t := vec(), vec(), vec()
+			loadPD(Mem{Base: xp, Disp: 4 * dlanes * v}, x)
+			loadPD(Mem{Base: gp, Disp: 4 * dlanes * v}, g)
+			VSUBPD(cs["mu"], x, x)
+			VMULPD(cs["invstd"], x, x)
+			VMULPD(cs["mdyx"], x, x)
+			VSUBPD(cs["mdy"], g, t)
+			VSUBPD(x, t, t)
+			VMULPD(cs["k"], t, t)
+			f := half()
+			if bits == 512 {
+				VCVTPD2PS(t, f)
+			} else {
+				VCVTPD2PSY(t, f)
+			}
+			VADDPS(Mem{Base: dxp, Disp: 4 * dlanes * v}, f, f)
+			VMOVUPS(f, Mem{Base: dxp, Disp: 4 * dlanes * v})
+		}
+		ADDQ(U8(64), dxp)
+		ADDQ(U8(64), gp)
+		ADDQ(U8(64), xp)
+		SUBQ(U8(16), n)
+		JMP(LabelRef(name + "_loop"))
+		Label(name + "_done")
+		VZEROUPPER()
+		RET()
+	}
+}
+
+// Byte offsets of the fields of PhaseRowsArgs (../../phase.go).
+const (
+	prInter      = 0
+	prPhase      = 8
+	prPlanes     = 16
+	prRows       = 24
+	prPairs      = 32
+	prInterRow   = 40
+	prInterPlane = 48
+	prPhaseRow   = 56
+	prPhasePlane = 64
+	prPhaseOdd   = 72
+	prMaskT      = 80
+	prMaskLo     = 84
+	prMaskHi     = 88
+)
+
+// phaseRowKernels emits deinterleaveRowsAVX512 and interleaveAddRowsAVX512: Deinterleave2
+// and InterleaveAdd2 over Planes × Rows rows of Pairs pairs in one call (see PhaseRowsArgs),
+// 16 pairs at a time with a masked tail.
+func phaseRowKernels() {
+	idx := convperm
+	for _, add := range []bool{false, true} {
+		name := "deinterleaveRowsAVX512"
+		if add {
+			name = "interleaveAddRowsAVX512"
+		}
+		TEXT(name, NOSPLIT, "func(args *int64)")
+		Pragma("noescape")
+		if add {
+			Doc(name + " adds the phase rows into the even and odd elements of the interleaved rows (see PhaseRowsArgs).")
+		} else {
+			Doc(name + " splits the interleaved rows into their even and odd elements (see PhaseRowsArgs).")
+		}
+		args := Load(Param("args"), GP64())
+		planes := GP64()
+		MOVQ(Mem{Base: args, Disp: prPlanes}, planes)
+		ip, pp := GP64(), GP64() // current plane bases
+		MOVQ(Mem{Base: args, Disp: prInter}, ip)
+		MOVQ(Mem{Base: args, Disp: prPhase}, pp)
+		odd := GP64()
+		MOVQ(Mem{Base: args, Disp: prPhaseOdd}, odd)
+		KMOVW(Mem{Base: args, Disp: prMaskT}, K1)
+		KMOVW(Mem{Base: args, Disp: prMaskLo}, K2)
+		KMOVW(Mem{Base: args, Disp: prMaskHi}, K3)
+		ie, io := ZMM(), ZMM() // permute indices (even/odd elements, or low/high interleave)
+		if add {
+			VMOVUPS(idx.Offset(128), ie)
+			VMOVUPS(idx.Offset(192), io)
+		} else {
+			VMOVUPS(idx, ie)
+			VMOVUPS(idx.Offset(64), io)
+		}
+		rows, ir, pr, n, si, sp := GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
+		a, b, t0, t1 := ZMM(), ZMM(), ZMM(), ZMM()
+		Label(name + "_plane")
+		TESTQ(planes, planes)
+		JZ(LabelRef(name + "_done"))
+		MOVQ(Mem{Base: args, Disp: prRows}, rows)
+		MOVQ(ip, ir)
+		MOVQ(pp, pr)
+		Label(name + "_row")
+		TESTQ(rows, rows)
+		JZ(LabelRef(name + "_planeend"))
+		MOVQ(Mem{Base: args, Disp: prPairs}, n)
+		MOVQ(ir, si)
+		MOVQ(pr, sp)
+		// body processes 16 pairs at si (32 interleaved floats) and sp (16 + 16 at sp+odd).
+		body := func(masked bool) {
+			lo, hi := Mem{Base: si}, Mem{Base: si, Disp: 64}
+			pe, po := Mem{Base: sp}, Mem{Base: sp, Index: odd, Scale: 1}
+			if !add {
+				if masked {
+					VMOVUPS_Z(lo, K2, a)
+					VMOVUPS_Z(hi, K3, b)
+				} else {
+					VMOVUPS(lo, a)
+					VMOVUPS(hi, b)
+				}
+				VMOVUPS(ie, t0)
+				VPERMI2PS(b, a, t0)
+				VMOVUPS(io, t1)
+				VPERMI2PS(b, a, t1)
+				if masked {
+					VMOVUPS(t0, K1, pe)
+					VMOVUPS(t1, K1, po)
+				} else {
+					VMOVUPS(t0, pe)
+					VMOVUPS(t1, po)
+				}
+				return
+			}
+			if masked {
+				VMOVUPS_Z(pe, K1, a)
+				VMOVUPS_Z(po, K1, b)
+			} else {
+				VMOVUPS(pe, a)
+				VMOVUPS(po, b)
+			}
+			VMOVUPS(ie, t0)
+			VPERMI2PS(b, a, t0)
+			VMOVUPS(io, t1)
+			VPERMI2PS(b, a, t1)
+			if masked {
+				VADDPS_Z(lo, t0, K2, t0)
+				VADDPS_Z(hi, t1, K3, t1)
+				VMOVUPS(t0, K2, lo)
+				VMOVUPS(t1, K3, hi)
+			} else {
+				VADDPS(lo, t0, t0)
+				VADDPS(hi, t1, t1)
+				VMOVUPS(t0, lo)
+				VMOVUPS(t1, hi)
+			}
+		}
+		Label(name + "_loop")
+		CMPQ(n, U8(16))
+		JL(LabelRef(name + "_tail"))
+		body(false)
+		ADDQ(U8(128), si)
+		ADDQ(U8(64), sp)
+		SUBQ(U8(16), n)
+		JMP(LabelRef(name + "_loop"))
+		Label(name + "_tail")
+		TESTQ(n, n)
+		JZ(LabelRef(name + "_rowend"))
+		body(true)
+		Label(name + "_rowend")
+		ADDQ(Mem{Base: args, Disp: prInterRow}, ir)
+		ADDQ(Mem{Base: args, Disp: prPhaseRow}, pr)
+		DECQ(rows)
+		JMP(LabelRef(name + "_row"))
+		Label(name + "_planeend")
+		ADDQ(Mem{Base: args, Disp: prInterPlane}, ip)
+		ADDQ(Mem{Base: args, Disp: prPhasePlane}, pp)
+		DECQ(planes)
+		JMP(LabelRef(name + "_plane"))
+		Label(name + "_done")
+		VZEROUPPER()
+		RET()
 	}
 }

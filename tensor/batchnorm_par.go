@@ -1,0 +1,129 @@
+package tensor
+
+import (
+	"math"
+	"sync"
+
+	"github.com/bonsai-dl/bonsai/asm"
+)
+
+// Batch normalisation in parallel over channels: each channel is computed entirely by one
+// goroutine, in the same order whatever their number, with the float64 kernels of package
+// asm (SIMD, fixed order). The task structs come from a pool, so that the calls do not
+// allocate.
+
+var bnPool = sync.Pool{New: func() any { return new(bnTask) }}
+
+type bnTask struct {
+	train bool // forward in training mode (else backward)
+
+	x, y, dx, dy                *Tensor
+	gamma, beta, mean, variance []float32
+	eps                         float32
+	training                    bool
+	dgamma, dbeta               []float32
+	sq                          *SquaredGrads
+}
+
+// bnParts is the number of parts the c channels are cut into (channels per part are
+// consecutive; the cut does not affect the results).
+func bnParts(c int) int { return min(c, 4*maxProcs()) }
+
+func (t *bnTask) part(_, i int) {
+	_, c, _, _ := t.x.NCHW()
+	c0, c1 := split(c, bnParts(c), i)
+	for ch := c0; ch < c1; ch++ {
+		if t.train {
+			t.forward(ch)
+		} else {
+			t.backward(ch)
+		}
+	}
+}
+
+// forward normalises channel ch of x into y with the batch's statistics (BatchNormTrain).
+func (t *bnTask) forward(ch int) {
+	n, c, h, w := t.x.NCHW()
+	plane := h * w
+	x := t.x.Data
+	// Moments about the channel's first element (near the mean: no cancellation).
+	var piv float64
+	if n > 0 && plane > 0 {
+		piv = float64(x[ch*plane])
+	}
+	var s, q float64
+	for i := range n {
+		si, qi := asm.SumSq64(x[(i*c+ch)*plane:(i*c+ch+1)*plane], piv)
+		s += si
+		q += qi
+	}
+	count := float64(n * plane)
+	d := s / count
+	mu := piv + d
+	v := max(q/count-d*d, 0)
+	t.mean[ch], t.variance[ch] = float32(mu), float32(v)
+	alpha := float64(t.gamma[ch]) / math.Sqrt(v+float64(t.eps))
+	shift := float32(float64(t.beta[ch]) - mu*alpha)
+	for i := range n {
+		off := (i*c + ch) * plane
+		asm.ScaleShift(t.y.Data[off:off+plane], x[off:off+plane], float32(alpha), shift)
+	}
+}
+
+// backward computes channel ch of BatchNormBackward.
+func (t *bnTask) backward(ch int) {
+	n, c, h, w := t.x.NCHW()
+	plane := h * w
+	m := float64(n * plane)
+	mu := float64(t.mean[ch])
+	invstd := 1 / math.Sqrt(float64(t.variance[ch])+float64(t.eps))
+	x, dy, sq := t.x.Data, t.dy.Data, t.sq
+	var sdy, sdyx float64
+	for i := range n {
+		off := (i*c + ch) * plane
+		s, sx := asm.SumDotCentered64(dy[off:off+plane], x[off:off+plane], mu)
+		sx *= invstd
+		sdy += s
+		sdyx += sx
+		if sq != nil {
+			if sq.W != nil {
+				v := float64(sq.Scale) * sx
+				sq.W[ch] += float32(v * v)
+			}
+			if sq.B != nil {
+				v := float64(sq.Scale) * s
+				sq.B[ch] += float32(v * v)
+			}
+		}
+	}
+	if t.dgamma != nil {
+		t.dgamma[ch] += float32(sdyx)
+	}
+	if t.dbeta != nil {
+		t.dbeta[ch] += float32(sdy)
+	}
+	if t.dx == nil {
+		return
+	}
+	k := float64(t.gamma[ch]) * invstd
+	mdy, mdyx := sdy/m, sdyx/m
+	for i := range n {
+		off := (i*c + ch) * plane
+		dxs, dys := t.dx.Data[off:off+plane], dy[off:off+plane]
+		if !t.training {
+			for j, g := range dys {
+				dxs[j] += float32(k * float64(g))
+			}
+			continue
+		}
+		asm.BatchNormGrad64(dxs, dys, x[off:off+plane], k, mdy, mu, invstd, mdyx)
+	}
+}
+
+// run runs the task over the channels and returns it to the pool.
+func (t *bnTask) run() {
+	_, c, _, _ := t.x.NCHW()
+	parallelFor(bnParts(c), t)
+	*t = bnTask{}
+	bnPool.Put(t)
+}
