@@ -383,3 +383,8 @@ func deinterleaveRowsAVX512(args *int64)
 //
 //go:noescape
 func interleaveAddRowsAVX512(args *int64)
+
+// reluBackwardAVX2 adds dy[i] into dx[i] where int32(bits(y[i])) > 0, for i < len(dx) &^ 7 (see reluBackward in _gen/conv/main.go).
+//
+//go:noescape
+func reluBackwardAVX2(dx []float32, dy []float32, y []float32)

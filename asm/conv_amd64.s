@@ -5594,3 +5594,59 @@ interleaveAddRowsAVX512_planeend:
 interleaveAddRowsAVX512_done:
 	VZEROUPPER
 	RET
+
+// func reluBackwardAVX2(dx []float32, dy []float32, y []float32)
+// Requires: AVX, AVX2
+TEXT ·reluBackwardAVX2(SB), NOSPLIT, $0-72
+	MOVQ  dx_base+0(FP), AX
+	MOVQ  dx_len+8(FP), CX
+	MOVQ  dy_base+24(FP), DX
+	MOVQ  y_base+48(FP), BX
+	VPXOR Y0, Y0, Y0
+
+reluBackwardAVX2_loop4:
+	CMPQ     CX, $0x20
+	JL       reluBackwardAVX2_loop1
+	VMOVDQU  (BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   (DX), Y1, Y1
+	VADDPS   (AX), Y1, Y1
+	VMOVUPS  Y1, (AX)
+	VMOVDQU  32(BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   32(DX), Y1, Y1
+	VADDPS   32(AX), Y1, Y1
+	VMOVUPS  Y1, 32(AX)
+	VMOVDQU  64(BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   64(DX), Y1, Y1
+	VADDPS   64(AX), Y1, Y1
+	VMOVUPS  Y1, 64(AX)
+	VMOVDQU  96(BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   96(DX), Y1, Y1
+	VADDPS   96(AX), Y1, Y1
+	VMOVUPS  Y1, 96(AX)
+	ADDQ     $0x80, AX
+	ADDQ     $0x80, DX
+	ADDQ     $0x80, BX
+	SUBQ     $0x20, CX
+	JMP      reluBackwardAVX2_loop4
+
+reluBackwardAVX2_loop1:
+	CMPQ     CX, $0x08
+	JL       reluBackwardAVX2_done
+	VMOVDQU  (BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   (DX), Y1, Y1
+	VADDPS   (AX), Y1, Y1
+	VMOVUPS  Y1, (AX)
+	ADDQ     $0x20, AX
+	ADDQ     $0x20, DX
+	ADDQ     $0x20, BX
+	SUBQ     $0x08, CX
+	JMP      reluBackwardAVX2_loop1
+
+reluBackwardAVX2_done:
+	VZEROUPPER
+	RET

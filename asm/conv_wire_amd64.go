@@ -131,3 +131,14 @@ func archPhaseRows(add bool, a *phaseRowsArgs) bool {
 	}
 	return true
 }
+
+// reluBackwardSIMD runs the AVX2 ReluBackward kernel on both SIMD paths and reports
+// whether it ran.
+func reluBackwardSIMD(dx, dy, y []float32) bool {
+	switch CurrentPath() {
+	case AVX512, AVX2:
+		reluBackwardAVX2(dx, dy, y)
+		return true
+	}
+	return false
+}

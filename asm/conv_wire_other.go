@@ -16,3 +16,5 @@ func bnDotC(g, x []float32, mu float64, s, q *[16]float64) bool { return false }
 func bnBackward(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64) bool { return false }
 
 func archPhaseRows(bool, *phaseRowsArgs) bool { return false }
+
+func reluBackwardSIMD(dx, dy, y []float32) bool { return false }

@@ -147,27 +147,31 @@ func (pl *wgradPlan) dyLen() int { return pl.th * pl.tw * pl.kp }
 // added to the slab's: about wgradChain input pixels.
 func (pl *wgradPlan) groupSize() int { return max(1, wgradChain/(pl.h*pl.w)) }
 
-// accIndex returns the position in a slab's accumulators of output channel oc, input
-// channel ic and kernel position (ky, kx).
-func (pl *wgradPlan) accIndex(oc, ic, ky, kx int) int {
-	ob, ol := oc/pl.vl, oc%pl.vl
-	c0 := ic / pl.nic * pl.nic
-	nic := min(pl.nic, pl.c-c0)
-	i := ic - c0
-	base := (ob*pl.c + c0) * pl.blockSize()
-	for _, cl := range pl.classes {
-		for r := range cl.r {
-			if cl.ky[r] != ky {
-				continue
-			}
-			for c := range cl.c {
-				if cl.kx[c] == kx {
-					return base + cl.off*nic*pl.vl + ((i*cl.r+r)*cl.c+c)*pl.vl + ol
+// scatter adds accumulators laid out as a slab's into dw: [kout][c][3][3].
+func (pl *wgradPlan) scatter(dw, acc []float32) {
+	vl := pl.vl
+	for ob := 0; ob*vl < pl.kp; ob++ {
+		nol := min(vl, pl.kout-ob*vl)
+		for c0 := 0; c0 < pl.c; c0 += pl.nic {
+			nic := min(pl.nic, pl.c-c0)
+			base := (ob*pl.c + c0) * pl.blockSize()
+			for _, cl := range pl.classes {
+				j := base + cl.off*nic*vl
+				for i := range nic {
+					for r := range cl.r {
+						for c := range cl.c {
+							o := (c0+i)*9 + cl.ky[r]*3 + cl.kx[c]
+							a := acc[j : j+nol]
+							for ol, v := range a {
+								dw[(ob*vl+ol)*pl.c*9+o] += v
+							}
+							j += vl
+						}
+					}
 				}
 			}
 		}
 	}
-	panic("tensor: wgradPlan.accIndex: no tap")
 }
 
 // transposeDY writes sample dys: [kout][ho][wo] into the interior of dyT: [th][tw][kp]
@@ -206,27 +210,18 @@ func (ws *ConvWorkspace) directBackwardFilter(dw *Tensor, db []float32, x, dy *T
 	d.wgrad = wgradTask{d: d, pl: pl, x: x, dy: dy, db: db, sq: sq, slabs: slabs}
 	parallelFor(slabs, &d.wgrad)
 	d.wgrad = wgradTask{}
-	// Sum the slabs in order into the gradient.
-	for oc := range kout {
-		for ic := range pl.c {
-			for ky := range 3 {
-				for kx := range 3 {
-					j := pl.accIndex(oc, ic, ky, kx)
-					var g, g2 float32
-					for s := range slabs {
-						g += d.slabs[s*alen+j]
-						if sq != nil {
-							g2 += d.slabSq[s*alen+j]
-						}
-					}
-					o := ((oc*pl.c+ic)*3+ky)*3 + kx
-					dw.Data[o] += g
-					if sq != nil && sq.W != nil {
-						sq.W[o] += g2
-					}
-				}
-			}
+	// Sum the slabs in order into the first, then add it into the gradient.
+	acc := d.slabs[:alen]
+	for s := 1; s < slabs; s++ {
+		asm.Add(acc, acc, d.slabs[s*alen:(s+1)*alen])
+	}
+	pl.scatter(dw.Data, acc)
+	if sq != nil && sq.W != nil {
+		sacc := d.slabSq[:alen]
+		for s := 1; s < slabs; s++ {
+			asm.Add(sacc, sacc, d.slabSq[s*alen:(s+1)*alen])
 		}
+		pl.scatter(sq.W, sacc)
 	}
 	if db != nil || (sq != nil && sq.B != nil) {
 		for kk := range kout {

@@ -30,6 +30,7 @@ func main() {
 	phaseKernels()
 	bnKernels()
 	phaseRowKernels()
+	reluBackward()
 	Generate()
 }
 
@@ -995,4 +996,52 @@ func phaseRowKernels() {
 		VZEROUPPER()
 		RET()
 	}
+}
+
+// reluBackward emits reluBackwardAVX2: dx[i] += dy[i] where y[i] > 0 as an int32 (the
+// float is positive, not ±0, not a negative NaN), else += +0 — the branch-free select of
+// tensor.ReluBackward, bit for bit — for the first len(dx) &^ 7 elements (4 vectors a
+// step while at least 32 remain).
+func reluBackward() {
+	name := "reluBackwardAVX2"
+	TEXT(name, NOSPLIT, "func(dx, dy, y []float32)")
+	Pragma("noescape")
+	Doc(name + " adds dy[i] into dx[i] where int32(bits(y[i])) > 0, for i < len(dx) &^ 7 (see reluBackward in _gen/conv/main.go).")
+	dx := Load(Param("dx").Base(), GP64())
+	n := Load(Param("dx").Len(), GP64())
+	dy := Load(Param("dy").Base(), GP64())
+	y := Load(Param("y").Base(), GP64())
+	zero := YMM()
+	VPXOR(zero, zero, zero)
+	step := func(off int) {
+		m, g := YMM(), YMM()
+		VMOVDQU(Mem{Base: y, Disp: off}, m)
+		VPCMPGTD(zero, m, m) // m > 0
+		VANDPS(Mem{Base: dy, Disp: off}, m, g)
+		VADDPS(Mem{Base: dx, Disp: off}, g, g)
+		VMOVUPS(g, Mem{Base: dx, Disp: off})
+	}
+	Label(name + "_loop4")
+	CMPQ(n, U8(32))
+	JL(LabelRef(name + "_loop1"))
+	for u := 0; u < 4; u++ {
+		step(32 * u)
+	}
+	ADDQ(U8(128), dx)
+	ADDQ(U8(128), dy)
+	ADDQ(U8(128), y)
+	SUBQ(U8(32), n)
+	JMP(LabelRef(name + "_loop4"))
+	Label(name + "_loop1")
+	CMPQ(n, U8(8))
+	JL(LabelRef(name + "_done"))
+	step(0)
+	ADDQ(U8(32), dx)
+	ADDQ(U8(32), dy)
+	ADDQ(U8(32), y)
+	SUBQ(U8(8), n)
+	JMP(LabelRef(name + "_loop1"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
 }
