@@ -25,10 +25,12 @@ import (
 // package tensor build them); the Go twins index slices and so panic on a bad argument.
 
 // ConvRun is one run of k-steps of a Tile call: the input pointers move by Delta bytes, then
-// Count k-steps follow, LDX bytes apart.
+// Count k-steps follow, LDX bytes apart. Flush ≠ 0 ends a k-slice after the run (see
+// ConvTileArgs).
 type ConvRun struct {
 	Delta int
 	Count int
+	Flush int
 }
 
 // ConvTileArgs are the arguments of ConvKernel.Tile. With p[v] = X + XOff[v] (in bytes) and
@@ -40,8 +42,13 @@ type ConvRun struct {
 //			b[v][l] = lane l of p[v] (float32 at p[v] + 4l) if bit l of Mask[v][r] is set, else 0
 //			acc[i][v][l] += A[s·MR + i] · b[v][l]     for i < MR (one FMA on the SIMD paths)
 //			p[v] += LDX; s++
+//		if Runs[r].Flush != 0:                       (the end of a k-slice)
+//			part = acc (first time), else part = part + acc; acc = 0
+//	if a slice was flushed: acc = part + acc
 //
-// and then, for i < Rows and the lanes l set in SMask[v],
+// so that each k-slice is summed from zero and the slices are added in order (long sums
+// stay as accurate as Sgemm's, which adds its kc slices into C), and then, for i < Rows
+// and the lanes l set in SMask[v],
 //
 //	Y[YOff[v] + i·LDY + 4l] = acc[i][v][l]                 if Beta == 0
 //	Y[YOff[v] + i·LDY + 4l] = Y[…] + acc[i][v][l]          otherwise
@@ -68,6 +75,8 @@ type ConvTileArgs struct {
 	XLen    int
 	YLen    int
 	ALen    int
+	flushed int          // the kernels' flag: a k-slice has been flushed
+	part    [384]float32 // the kernels' flushed partial sums
 }
 
 // WgradArgs are the arguments of ConvKernel.Wgrad. Over Imgs grids of Rows × Cols positions
@@ -155,10 +164,10 @@ func ConvKernelFor(p Path) *ConvKernel {
 // window (stride 1) and the four phase windows of a stride-2 3×3 convolution.
 var wgradWindows = [][2]int{{3, 3}, {1, 1}, {1, 2}, {2, 1}, {2, 2}}
 
-// wgradNIC mirrors _gen/conv: the most input channels per call on a register file of nregs
-// vectors.
+// wgradNIC mirrors _gen/conv: the most input channels per call (at most 9) on a register
+// file of nregs vectors.
 func wgradNIC(r, c, nv, nregs int) int {
-	for nic := 3; nic > 1; nic-- {
+	for nic := 9; nic > 1; nic-- {
 		if nic*r*c*nv+nic+1 <= nregs {
 			return nic
 		}
@@ -202,9 +211,10 @@ func convTileGo(mr, lanes, vecs int, a *ConvTileArgs) {
 		masks[v] = unsafe.Slice(a.Mask[v], a.NRuns)
 		off[v] = a.XOff[v]
 	}
-	var acc [8][4][16]float32
+	var acc, part [8][4][16]float32
 	var b [4][16]float32
 	s := 0
+	flushed := false
 	for r, run := range runs {
 		for v := range vecs {
 			off[v] += run.Delta
@@ -229,6 +239,30 @@ func convTileGo(mr, lanes, vecs int, a *ConvTileArgs) {
 				}
 			}
 			s++
+		}
+		if run.Flush != 0 {
+			for i := range mr {
+				for v := range vecs {
+					for l := range lanes {
+						if flushed {
+							part[i][v][l] += acc[i][v][l]
+						} else {
+							part[i][v][l] = acc[i][v][l]
+						}
+						acc[i][v][l] = 0
+					}
+				}
+			}
+			flushed = true
+		}
+	}
+	if flushed {
+		for i := range mr {
+			for v := range vecs {
+				for l := range lanes {
+					acc[i][v][l] = part[i][v][l] + acc[i][v][l]
+				}
+			}
 		}
 	}
 	for i := range min(a.Rows, mr) {

@@ -58,6 +58,42 @@ func wgrad2x1x1x1AVX512(args *int64)
 //go:noescape
 func wgrad3x1x1x1AVX512(args *int64)
 
+// wgrad4x1x1x1AVX512 accumulates the weight gradient of 4 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x1x1x1AVX512(args *int64)
+
+// wgrad5x1x1x1AVX512 accumulates the weight gradient of 5 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x1x1x1AVX512(args *int64)
+
+// wgrad6x1x1x1AVX512 accumulates the weight gradient of 6 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x1x1x1AVX512(args *int64)
+
+// wgrad7x1x1x1AVX512 accumulates the weight gradient of 7 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad7x1x1x1AVX512(args *int64)
+
+// wgrad8x1x1x1AVX512 accumulates the weight gradient of 8 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad8x1x1x1AVX512(args *int64)
+
+// wgrad9x1x1x1AVX512 accumulates the weight gradient of 9 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad9x1x1x1AVX512(args *int64)
+
 // wgrad1x1x1x2AVX512 accumulates the weight gradient of 1 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
 //
@@ -75,6 +111,42 @@ func wgrad2x1x1x2AVX512(args *int64)
 //
 //go:noescape
 func wgrad3x1x1x2AVX512(args *int64)
+
+// wgrad4x1x1x2AVX512 accumulates the weight gradient of 4 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x1x1x2AVX512(args *int64)
+
+// wgrad5x1x1x2AVX512 accumulates the weight gradient of 5 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x1x1x2AVX512(args *int64)
+
+// wgrad6x1x1x2AVX512 accumulates the weight gradient of 6 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x1x1x2AVX512(args *int64)
+
+// wgrad7x1x1x2AVX512 accumulates the weight gradient of 7 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad7x1x1x2AVX512(args *int64)
+
+// wgrad8x1x1x2AVX512 accumulates the weight gradient of 8 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad8x1x1x2AVX512(args *int64)
+
+// wgrad9x1x1x2AVX512 accumulates the weight gradient of 9 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad9x1x1x2AVX512(args *int64)
 
 // wgrad1x1x2x1AVX512 accumulates the weight gradient of 1 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
@@ -94,6 +166,42 @@ func wgrad2x1x2x1AVX512(args *int64)
 //go:noescape
 func wgrad3x1x2x1AVX512(args *int64)
 
+// wgrad4x1x2x1AVX512 accumulates the weight gradient of 4 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x1x2x1AVX512(args *int64)
+
+// wgrad5x1x2x1AVX512 accumulates the weight gradient of 5 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x1x2x1AVX512(args *int64)
+
+// wgrad6x1x2x1AVX512 accumulates the weight gradient of 6 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x1x2x1AVX512(args *int64)
+
+// wgrad7x1x2x1AVX512 accumulates the weight gradient of 7 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad7x1x2x1AVX512(args *int64)
+
+// wgrad8x1x2x1AVX512 accumulates the weight gradient of 8 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad8x1x2x1AVX512(args *int64)
+
+// wgrad9x1x2x1AVX512 accumulates the weight gradient of 9 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad9x1x2x1AVX512(args *int64)
+
 // wgrad1x1x2x2AVX512 accumulates the weight gradient of 1 input channel(s) × a 1×2 tap window × 2 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
 //
@@ -111,6 +219,24 @@ func wgrad2x1x2x2AVX512(args *int64)
 //
 //go:noescape
 func wgrad3x1x2x2AVX512(args *int64)
+
+// wgrad4x1x2x2AVX512 accumulates the weight gradient of 4 input channel(s) × a 1×2 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x1x2x2AVX512(args *int64)
+
+// wgrad5x1x2x2AVX512 accumulates the weight gradient of 5 input channel(s) × a 1×2 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x1x2x2AVX512(args *int64)
+
+// wgrad6x1x2x2AVX512 accumulates the weight gradient of 6 input channel(s) × a 1×2 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x1x2x2AVX512(args *int64)
 
 // wgrad1x2x1x1AVX512 accumulates the weight gradient of 1 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
@@ -130,6 +256,42 @@ func wgrad2x2x1x1AVX512(args *int64)
 //go:noescape
 func wgrad3x2x1x1AVX512(args *int64)
 
+// wgrad4x2x1x1AVX512 accumulates the weight gradient of 4 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x2x1x1AVX512(args *int64)
+
+// wgrad5x2x1x1AVX512 accumulates the weight gradient of 5 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x2x1x1AVX512(args *int64)
+
+// wgrad6x2x1x1AVX512 accumulates the weight gradient of 6 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x2x1x1AVX512(args *int64)
+
+// wgrad7x2x1x1AVX512 accumulates the weight gradient of 7 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad7x2x1x1AVX512(args *int64)
+
+// wgrad8x2x1x1AVX512 accumulates the weight gradient of 8 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad8x2x1x1AVX512(args *int64)
+
+// wgrad9x2x1x1AVX512 accumulates the weight gradient of 9 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad9x2x1x1AVX512(args *int64)
+
 // wgrad1x2x1x2AVX512 accumulates the weight gradient of 1 input channel(s) × a 2×1 tap window × 2 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
 //
@@ -148,6 +310,24 @@ func wgrad2x2x1x2AVX512(args *int64)
 //go:noescape
 func wgrad3x2x1x2AVX512(args *int64)
 
+// wgrad4x2x1x2AVX512 accumulates the weight gradient of 4 input channel(s) × a 2×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x2x1x2AVX512(args *int64)
+
+// wgrad5x2x1x2AVX512 accumulates the weight gradient of 5 input channel(s) × a 2×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x2x1x2AVX512(args *int64)
+
+// wgrad6x2x1x2AVX512 accumulates the weight gradient of 6 input channel(s) × a 2×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x2x1x2AVX512(args *int64)
+
 // wgrad1x2x2x1AVX512 accumulates the weight gradient of 1 input channel(s) × a 2×2 tap window × 1 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
 //
@@ -165,6 +345,24 @@ func wgrad2x2x2x1AVX512(args *int64)
 //
 //go:noescape
 func wgrad3x2x2x1AVX512(args *int64)
+
+// wgrad4x2x2x1AVX512 accumulates the weight gradient of 4 input channel(s) × a 2×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x2x2x1AVX512(args *int64)
+
+// wgrad5x2x2x1AVX512 accumulates the weight gradient of 5 input channel(s) × a 2×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x2x2x1AVX512(args *int64)
+
+// wgrad6x2x2x1AVX512 accumulates the weight gradient of 6 input channel(s) × a 2×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x2x2x1AVX512(args *int64)
 
 // wgrad1x2x2x2AVX512 accumulates the weight gradient of 1 input channel(s) × a 2×2 tap window × 2 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
@@ -208,6 +406,30 @@ func wgrad2x1x1x1AVX2(args *int64)
 //go:noescape
 func wgrad3x1x1x1AVX2(args *int64)
 
+// wgrad4x1x1x1AVX2 accumulates the weight gradient of 4 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x1x1x1AVX2(args *int64)
+
+// wgrad5x1x1x1AVX2 accumulates the weight gradient of 5 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x1x1x1AVX2(args *int64)
+
+// wgrad6x1x1x1AVX2 accumulates the weight gradient of 6 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad6x1x1x1AVX2(args *int64)
+
+// wgrad7x1x1x1AVX2 accumulates the weight gradient of 7 input channel(s) × a 1×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad7x1x1x1AVX2(args *int64)
+
 // wgrad1x1x1x2AVX2 accumulates the weight gradient of 1 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
 //
@@ -226,6 +448,18 @@ func wgrad2x1x1x2AVX2(args *int64)
 //go:noescape
 func wgrad3x1x1x2AVX2(args *int64)
 
+// wgrad4x1x1x2AVX2 accumulates the weight gradient of 4 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x1x1x2AVX2(args *int64)
+
+// wgrad5x1x1x2AVX2 accumulates the weight gradient of 5 input channel(s) × a 1×1 tap window × 2 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x1x1x2AVX2(args *int64)
+
 // wgrad1x1x2x1AVX2 accumulates the weight gradient of 1 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
 //
@@ -243,6 +477,18 @@ func wgrad2x1x2x1AVX2(args *int64)
 //
 //go:noescape
 func wgrad3x1x2x1AVX2(args *int64)
+
+// wgrad4x1x2x1AVX2 accumulates the weight gradient of 4 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x1x2x1AVX2(args *int64)
+
+// wgrad5x1x2x1AVX2 accumulates the weight gradient of 5 input channel(s) × a 1×2 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x1x2x1AVX2(args *int64)
 
 // wgrad1x1x2x2AVX2 accumulates the weight gradient of 1 input channel(s) × a 1×2 tap window × 2 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
@@ -279,6 +525,18 @@ func wgrad2x2x1x1AVX2(args *int64)
 //
 //go:noescape
 func wgrad3x2x1x1AVX2(args *int64)
+
+// wgrad4x2x1x1AVX2 accumulates the weight gradient of 4 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad4x2x1x1AVX2(args *int64)
+
+// wgrad5x2x1x1AVX2 accumulates the weight gradient of 5 input channel(s) × a 2×1 tap window × 1 vector(s) of output channels
+// (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).
+//
+//go:noescape
+func wgrad5x2x1x1AVX2(args *int64)
 
 // wgrad1x2x1x2AVX2 accumulates the weight gradient of 1 input channel(s) × a 2×1 tap window × 2 vector(s) of output channels
 // (see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).

@@ -22,7 +22,8 @@ func TestConvArgsLayout(t *testing.T) {
 		{"Rows", unsafe.Offsetof(a.Rows), 56}, {"Beta", unsafe.Offsetof(a.Beta), 64},
 		{"XOff", unsafe.Offsetof(a.XOff), 72}, {"YOff", unsafe.Offsetof(a.YOff), 104},
 		{"Mask", unsafe.Offsetof(a.Mask), 136}, {"SMask", unsafe.Offsetof(a.SMask), 168},
-		{"scratch", unsafe.Offsetof(a.scratch), 184},
+		{"scratch", unsafe.Offsetof(a.scratch), 184}, {"flushed", unsafe.Offsetof(a.flushed), 336},
+		{"part", unsafe.Offsetof(a.part), 344}, {"ConvRun.Flush", unsafe.Offsetof(ConvRun{}.Flush), 16},
 	} {
 		if f.got != f.want {
 			t.Errorf("ConvTileArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)
@@ -81,7 +82,7 @@ func TestConvTileMatchesGo(t *testing.T) {
 				ldx = -ldx
 			}
 			for r := range runs {
-				runs[r] = ConvRun{Delta: 4 * (rng.IntN(41) - 20), Count: rng.IntN(6)}
+				runs[r] = ConvRun{Delta: 4 * (rng.IntN(41) - 20), Count: rng.IntN(6), Flush: rng.IntN(3) / 2}
 				if rng.IntN(3) == 0 && runs[r].Count > 0 {
 					runs[r].Count += 10 + rng.IntN(20) // a long run, through the unrolled loop
 				}

@@ -22,10 +22,11 @@ func (p ConvParams) OutSize(h, w, kh, kw int) (int, int) {
 	return ho, wo
 }
 
-// ConvWorkspace holds the scratch memory of the convolution kernels
-// (the im2col matrix, the GEMM output and the packed GEMM panels). Reuse one
-// across calls so that steady state allocates nothing. The zero value is
-// ready to use; a ConvWorkspace is not safe for concurrent use.
+// ConvWorkspace holds the scratch memory of the convolution kernels (the
+// direct kernels' plans, packed weights and per-goroutine buffers, the im2col
+// matrix, the GEMM output and the packed GEMM panels). Reuse one across calls
+// so that steady state allocates nothing. The zero value is ready to use; a
+// ConvWorkspace is not safe for concurrent use.
 type ConvWorkspace struct {
 	col    []float32
 	out    []float32
@@ -58,8 +59,15 @@ const convColumns = 2048
 //
 // with zero padding. x: [N, C, H, W], w: [K, C, kh, kw], bias: [K] or nil,
 // y: [N, K, H', W'] (see ConvParams.OutSize); y is overwritten.
-// It lowers to im2col and one SGEMM per group of samples; a 1×1 convolution
-// with stride 1 and no padding multiplies directly.
+//
+// Kernels of width 2·pw+1 at stride 1 or 2 (the 3×3 padding-1 layers of the
+// ResNets, the 7×7 stride-2 stem, 1×1 stride-2 projections) run as direct
+// convolutions on the SIMD paths (see conv_direct.go): register-blocked tiles
+// of output channels × pixels that read x where it lies, in parallel over
+// GOMAXPROCS goroutines with results independent of their number. A 1×1
+// convolution with stride 1 and no padding is one SGEMM per sample; other
+// geometries, and the Generic path, lower to im2col and SGEMM per group of
+// samples. Steady state allocates nothing when ws is reused.
 func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorkspace) {
 	n, c, h, wd := x.NCHW()
 	k, wc, kh, kw := w.NCHW()

@@ -12,8 +12,11 @@ import (
 //	dx[n,c,iy,ix] += Σ_{k,ky,kx} w[k,c,ky,kx] · dy[n,k,oy,ox]  where iy = oy·sh−ph+ky, ix = ox·sw−pw+kx
 //
 // dy: [N, K, H', W'], w: [K, C, kh, kw], dx: [N, C, H, W].
-// It computes the column gradient wᵀ·dy with one SGEMM per sample and
-// scatters it back (col2im).
+// Where Conv2dForward runs directly, so does this: at stride 1 as the
+// convolution of dy with the flipped, transposed weights, at stride 2 as four
+// such convolutions, one per phase (even/odd rows and columns) of dx.
+// Otherwise it computes the column gradient wᵀ·dy with one SGEMM per sample
+// and scatters it back (col2im).
 func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	n, c, h, wd := dx.NCHW()
 	k, wc, kh, kw := w.NCHW()
@@ -105,6 +108,11 @@ type SquaredGrads struct {
 // x: [N, C, H, W], dy: [N, K, H', W'], dw: [K, C, kh, kw], db: [K] or nil.
 // When sq is not nil it also adds each sample's squared gradient into sq,
 // computing the gradient sample by sample (no [N, …weight] tensor is made).
+//
+// 3×3 kernels with padding 1 at stride 1 or 2 run directly on the SIMD paths
+// (see conv_wgrad.go), in parallel over fixed slabs of samples whose partial
+// sums are added in order, so that the result does not depend on GOMAXPROCS;
+// other geometries use im2col and SGEMM.
 func Conv2dBackwardFilter(dw *Tensor, db []float32, x, dy *Tensor, p ConvParams, ws *ConvWorkspace, sq *SquaredGrads) {
 	n, c, h, wd := x.NCHW()
 	k, wc, kh, kw := dw.NCHW()

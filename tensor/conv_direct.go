@@ -26,22 +26,8 @@ type tap struct {
 	widx   int // kernel position ky·kw + kx
 }
 
-// convKC is the most k-steps summed in one chain before the sum is added to the output.
+// convKC is the most k-steps summed in one chain before the sum is added to the others.
 const convKC = 192
-
-// convSlice is one k-slice of a tilePlan: runs [run, run+nruns), starting at k-step step.
-type convSlice struct {
-	run, nruns, step int
-}
-
-// stepsSoFar returns the k-steps of the runs built so far.
-func (pl *tilePlan) stepsSoFar() int {
-	s := 0
-	for _, r := range pl.runs {
-		s += r.Count
-	}
-	return s
-}
 
 // tilePlan is one direct convolution computed by the tile kernel, for all images.
 type tilePlan struct {
@@ -59,7 +45,6 @@ type tilePlan struct {
 	steps      int // k-steps
 	beta       int
 
-	slices []convSlice
 	runs   []asm.ConvRun
 	masks  []uint32 // [vpi+1][len(runs)]; the last row (nonexistent vectors) is zero
 	smasks []uint32 // [vpi]
@@ -67,13 +52,15 @@ type tilePlan struct {
 }
 
 // convChunk is the number of input channels per group of runs: the channels of a group are
-// read one after the other for each tap, and planes that are a multiple of 4 KiB apart
-// share L1 sets, so a group of such channels must not outnumber the cache's ways.
+// read one after the other for each tap. Planes that are a multiple of 4 KiB apart share
+// L1 sets, so groups of such channels are kept to 16 (measured on Zen 5: 16 beats 8 by
+// 7 % on c16@32, the L2 serving the conflict misses); otherwise a group takes all channels
+// (fewer, longer runs).
 func convChunk(kin, planeBytes int) int {
 	if planeBytes%4096 == 0 {
-		return min(kin, 8)
+		return min(kin, 16)
 	}
-	return min(kin, max(8, 8*4096/max(planeBytes, 1)))
+	return kin
 }
 
 // build fills runs, masks and the packed weights; weight(row, ch, widx) is the weight of
@@ -82,31 +69,23 @@ func (pl *tilePlan) build(weight func(row, ch, widx int) float32) {
 	k := pl.k
 	pl.vpi = (pl.outPlane + k.Lanes - 1) / k.Lanes
 	chunk := convChunk(pl.kin, 4*pl.inPlane)
-	// Runs in k-slices of at most convKC k-steps (a whole run when one is longer): each
-	// slice is summed from zero and added to the output, as Sgemm does with its kc slices,
-	// which keeps long sums (K = 576 for 64 channels) as accurate as Sgemm's.
+	// Runs in k-slices of at most convKC k-steps (a whole run when one is longer): the
+	// kernel sums each slice from zero and adds the slices in order, as Sgemm does with its
+	// kc slices, which keeps long sums (K = 576 for 64 channels) as accurate as Sgemm's.
 	pl.runs = pl.runs[:0]
-	pl.slices = pl.slices[:0]
 	prevEnd, inSlice := 0, 0
 	for c0 := 0; c0 < pl.kin; c0 += chunk {
 		n := min(chunk, pl.kin-c0)
 		for _, t := range pl.taps {
-			if len(pl.slices) == 0 || inSlice+n > convKC {
-				pl.slices = append(pl.slices, convSlice{run: len(pl.runs), step: pl.stepsSoFar()})
-				prevEnd, inSlice = 0, 0
+			if inSlice > 0 && inSlice+n > convKC {
+				pl.runs[len(pl.runs)-1].Flush = 1
+				inSlice = 0
 			}
 			start := c0*pl.inPlane + t.shift
 			pl.runs = append(pl.runs, asm.ConvRun{Delta: 4 * (start - prevEnd), Count: n})
 			prevEnd = start + n*pl.inPlane
 			inSlice += n
 		}
-	}
-	for i := range pl.slices {
-		end := len(pl.runs)
-		if i+1 < len(pl.slices) {
-			end = pl.slices[i+1].run
-		}
-		pl.slices[i].nruns = end - pl.slices[i].run
 	}
 	nr := len(pl.runs)
 	pl.steps = pl.kin * len(pl.taps)
@@ -179,21 +158,23 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 	args.Y, args.YLen = &y[0], len(y)
 	args.LDX = 4 * pl.inPlane
 	args.LDY = 4 * pl.outPlane
+	args.Runs, args.NRuns = &pl.runs[0], nr
+	args.Beta = pl.beta
+	args.ALen = pl.steps * k.MR
 	var ybase [4]int
-	var mask [4][]uint32
 	for t := t0; t < t1; t++ {
 		for v := range k.Vecs {
 			g := t*k.Vecs + v
 			if g >= total {
 				args.XOff[v], ybase[v] = 0, 0
-				mask[v] = pl.masks[pl.vpi*nr:]
+				args.Mask[v] = &pl.masks[pl.vpi*nr]
 				args.SMask[v] = 0
 				continue
 			}
 			img, j := g/pl.vpi, g%pl.vpi
 			args.XOff[v] = 4 * (img*pl.inImg + j*k.Lanes)
 			ybase[v] = 4 * (img*pl.outImg + j*k.Lanes)
-			mask[v] = pl.masks[j*nr:]
+			args.Mask[v] = &pl.masks[j*nr]
 			args.SMask[v] = pl.smasks[j]
 		}
 		for b := 0; b*k.MR < pl.rows; b++ {
@@ -201,17 +182,8 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 			for v := range k.Vecs {
 				args.YOff[v] = ybase[v] + 4*b*k.MR*pl.outPlane
 			}
-			args.Beta = pl.beta
-			for _, sl := range pl.slices {
-				args.A = &pl.apack[(b*pl.steps+sl.step)*k.MR]
-				args.ALen = (pl.steps - sl.step) * k.MR
-				args.Runs, args.NRuns = &pl.runs[sl.run], sl.nruns
-				for v := range k.Vecs {
-					args.Mask[v] = &mask[v][sl.run]
-				}
-				k.Tile(args)
-				args.Beta = 1
-			}
+			args.A = &pl.apack[b*pl.steps*k.MR]
+			k.Tile(args)
 		}
 	}
 }
@@ -289,7 +261,7 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	ph, pw := p.Padding[0], p.Padding[1]
 	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: k, kin: c, outW: wo, outPlane: ho * wo,
 		outImg: k * ho * wo, sy: s, sx: s, limH: h, limW: wd,
-		runs: pl.runs, slices: pl.slices, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
+		runs: pl.runs, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
 	taps := d.taps[:0]
 	// Phase planes for stride s: [c][py][px][hph][wo], row i of phase py is input row s·i+py.
 	hph := (h + s - 1) / s
@@ -435,7 +407,7 @@ func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams) {
 	ph, pw := p.Padding[0], p.Padding[1]
 	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: c, kin: k, outW: wd, outPlane: h * wd,
 		outImg: c * h * wd, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
-		beta: 1, runs: pl.runs, slices: pl.slices, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
+		beta: 1, runs: pl.runs, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
 	taps := d.taps[:0]
 	for ky := range kh {
 		for kx := range kw {
@@ -489,7 +461,7 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 		rows := (h - py + s - 1) / s
 		*pl = tilePlan{k: kern, rows: c, kin: k, outW: wo, outPlane: rows * wo,
 			outImg: s * s * c * hph * wo, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
-			runs: pl.runs, slices: pl.slices, masks: pl.masks, smasks: pl.smasks, apack: pl.apack, taps: pl.taps[:0]}
+			runs: pl.runs, masks: pl.masks, smasks: pl.smasks, apack: pl.apack, taps: pl.taps[:0]}
 		for ky := range kh {
 			if (py+ph-ky)%s != 0 {
 				continue

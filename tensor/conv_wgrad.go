@@ -33,7 +33,8 @@ type wgradClass struct {
 	r, c   int // window: r×c output pixels
 	ky, kx [3]int
 	oy, ox int // output pixel (top-left of the window) reached by the class's first input pixel, before padding
-	off    int // offset of the class's accumulators in a block (in units of taps)
+	off    int // taps of the classes before this one
+	nic    int // input channels per kernel call
 }
 
 // wgradPlan describes the weight gradient of one convolution for the Wgrad kernels.
@@ -75,9 +76,9 @@ func (pl *wgradPlan) init(x, dy *Tensor, kout int, p ConvParams) {
 	pl.th, pl.tw = ho+2, wo+2
 	if pl.s == 1 {
 		// Input pixel (iy, ix) reaches output (iy+1−ky, ix+1−kx): window row r is ky = 2−r.
-		pl.cls[0] = wgradClass{r: 3, c: 3, ky: [3]int{2, 1, 0}, kx: [3]int{2, 1, 0}, oy: -1, ox: -1}
+		pl.cls[0] = wgradClass{r: 3, c: 3, ky: [3]int{2, 1, 0}, kx: [3]int{2, 1, 0}, oy: -1, ox: -1,
+			nic: k.WgradNIC(3, 3, pl.nv)}
 		pl.classes = pl.cls[:1]
-		pl.nic = k.WgradNIC(3, 3, pl.nv)
 		return
 	}
 	// Stride 2: input row iy = 2·oy − 1 + ky. Even rows (iy = 2i) have ky = 1 (oy = i); odd
@@ -91,23 +92,19 @@ func (pl *wgradPlan) init(x, dy *Tensor, kout int, p ConvParams) {
 	even := dim{n: 1, k: [3]int{1}, o: 0}
 	odd := dim{n: 2, k: [3]int{2, 0}, o: 0}
 	off := 0
-	pl.nic = 3
 	pl.classes = pl.cls[:0]
 	for py, ry := range [2]dim{even, odd} {
 		for px, rx := range [2]dim{even, odd} {
-			cl := wgradClass{py: py, px: px, r: ry.n, c: rx.n, ky: ry.k, kx: rx.k, oy: ry.o, ox: rx.o, off: off}
+			cl := wgradClass{py: py, px: px, r: ry.n, c: rx.n, ky: ry.k, kx: rx.k, oy: ry.o, ox: rx.o, off: off,
+				nic: k.WgradNIC(ry.n, rx.n, pl.nv)}
 			off += ry.n * rx.n
 			pl.classes = append(pl.classes, cl)
-			pl.nic = min(pl.nic, k.WgradNIC(cl.r, cl.c, pl.nv))
 		}
 	}
 }
 
-// blockSize is the number of accumulators of one (oc block, input channel): taps × vl.
-func (pl *wgradPlan) blockSize() int { return pl.taps * pl.vl }
-
 // accLen is the number of accumulators of one slab.
-func (pl *wgradPlan) accLen() int { return pl.kp / pl.vl * pl.c * pl.blockSize() }
+func (pl *wgradPlan) accLen() int { return pl.kp * pl.c * pl.taps }
 
 // group accumulates the contributions of nimg samples into acc (accLen floats): xs holds
 // the samples' inputs (one after the other), dyT their channels-last output gradients
@@ -116,14 +113,14 @@ func (pl *wgradPlan) group(a *asm.WgradArgs, acc []float32, xs []float32, dyT []
 	k := pl.k
 	pixel := 4 * pl.kp
 	for ob := 0; ob*pl.vl < pl.kp; ob++ {
-		for c0 := 0; c0 < pl.c; c0 += pl.nic {
-			nic := min(pl.nic, pl.c-c0)
-			for _, cl := range pl.classes {
-				rows := (pl.h - cl.py + pl.s - 1) / pl.s
-				cols := (pl.w - cl.px + pl.s - 1) / pl.s
-				if rows <= 0 || cols <= 0 {
-					continue
-				}
+		for _, cl := range pl.classes {
+			rows := (pl.h - cl.py + pl.s - 1) / pl.s
+			cols := (pl.w - cl.px + pl.s - 1) / pl.s
+			if rows <= 0 || cols <= 0 {
+				continue
+			}
+			for c0 := 0; c0 < pl.c; c0 += cl.nic {
+				nic := min(cl.nic, pl.c-c0)
 				xo := c0*pl.h*pl.w + cl.py*pl.w + cl.px
 				do := ((cl.oy+1)*pl.tw+cl.ox+1)*pl.kp + ob*pl.vl
 				a.X, a.XLen = &xs[xo], len(xs)-xo
@@ -132,12 +129,18 @@ func (pl *wgradPlan) group(a *asm.WgradArgs, acc []float32, xs []float32, dyT []
 				a.XCol, a.XRow, a.XPlane, a.XImg = 4*pl.s, 4*pl.s*pl.w, 4*pl.h*pl.w, 4*pl.c*pl.h*pl.w
 				a.DCol, a.DRow, a.DImg = pixel, pl.tw*pixel, pl.dyLen()*4
 				a.DTapRow, a.DTapCol = pl.tw*pixel, pixel
-				bo := (ob*pl.c+c0)*pl.blockSize() + cl.off*nic*pl.vl
-				a.Acc = &acc[bo]
+				a.Acc = &acc[pl.accOffset(ob, &cl, c0)]
 				k.Wgrad(nic, cl.r, cl.c, pl.nv, a)
 			}
 		}
 	}
+}
+
+// accOffset is the position in a slab's accumulators of output-channel block ob, class cl
+// and input channel ic: the layout is [ob][class][ic][r][c][vl], so that the nic channels
+// of a kernel call are laid out as the kernel keeps them.
+func (pl *wgradPlan) accOffset(ob int, cl *wgradClass, ic int) int {
+	return ((ob*pl.c*pl.taps + cl.off*pl.c) + ic*cl.r*cl.c) * pl.vl
 }
 
 // dyLen is the length of one sample's channels-last output gradient.
@@ -152,21 +155,17 @@ func (pl *wgradPlan) scatter(dw, acc []float32) {
 	vl := pl.vl
 	for ob := 0; ob*vl < pl.kp; ob++ {
 		nol := min(vl, pl.kout-ob*vl)
-		for c0 := 0; c0 < pl.c; c0 += pl.nic {
-			nic := min(pl.nic, pl.c-c0)
-			base := (ob*pl.c + c0) * pl.blockSize()
-			for _, cl := range pl.classes {
-				j := base + cl.off*nic*vl
-				for i := range nic {
-					for r := range cl.r {
-						for c := range cl.c {
-							o := (c0+i)*9 + cl.ky[r]*3 + cl.kx[c]
-							a := acc[j : j+nol]
-							for ol, v := range a {
-								dw[(ob*vl+ol)*pl.c*9+o] += v
-							}
-							j += vl
+		for ci := range pl.classes {
+			cl := &pl.classes[ci]
+			j := pl.accOffset(ob, cl, 0)
+			for ic := range pl.c {
+				for r := range cl.r {
+					for c := range cl.c {
+						o := ic*9 + cl.ky[r]*3 + cl.kx[c]
+						for ol, v := range acc[j : j+nol] {
+							dw[(ob*vl+ol)*pl.c*9+o] += v
 						}
+						j += vl
 					}
 				}
 			}

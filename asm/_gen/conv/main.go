@@ -50,6 +50,10 @@ const (
 	taMask   = 136 // [4]*uint32
 	taSMask  = 168 // [4]uint32
 	taScrtch = 184 // [32]uint32: AVX2 expanded masks
+	taFlushd = 336 // int: accumulators flushed (set by the kernel)
+	taAcc    = 344 // [384]float32: flushed partial sums
+
+	runSize = 24 // ConvRun: Delta, Count, Flush
 )
 
 var zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
@@ -67,6 +71,46 @@ func bitTable() {
 	convbits = GLOBL("convbits", RODATA|NOPTR)
 	for i := 0; i < 8; i++ {
 		DATA(4*i, U32(1<<i))
+	}
+}
+
+// flush emits the end-of-run check of a tile kernel: if the run just finished has its Flush
+// field set, the accumulators are added into the argument block's partial sums (stored
+// there on the first flush) and zeroed: each k-slice is summed from zero, and the slices
+// are added in order (see ConvTileArgs).
+func flush(name string, args, runs Register, accs []VecPhysical, vbytes, bits int) {
+	CMPQ(Mem{Base: runs, Disp: 16}, U8(0))
+	JE(LabelRef(name + "_noflush"))
+	CMPQ(Mem{Base: args, Disp: taFlushd}, U8(0))
+	JE(LabelRef(name + "_firstflush"))
+	for k, r := range accs {
+		m := Mem{Base: args, Disp: taAcc + k*vbytes}
+		VADDPS(m, r, r)
+	}
+	Label(name + "_firstflush")
+	for k, r := range accs {
+		VMOVUPS(r, Mem{Base: args, Disp: taAcc + k*vbytes})
+		zero(r, bits)
+	}
+	MOVQ(U32(1), Mem{Base: args, Disp: taFlushd})
+	Label(name + "_noflush")
+}
+
+// unflush emits the merge after the last run: if anything was flushed, acc = partial + acc.
+func unflush(name string, args Register, accs []VecPhysical, vbytes int) {
+	CMPQ(Mem{Base: args, Disp: taFlushd}, U8(0))
+	JE(LabelRef(name + "_nounflush"))
+	for k, r := range accs {
+		VADDPS(Mem{Base: args, Disp: taAcc + k*vbytes}, r, r)
+	}
+	Label(name + "_nounflush")
+}
+
+func zero(v VecPhysical, bits int) {
+	if bits == 512 {
+		VPXORD(v, v, v)
+	} else {
+		VXORPS(v, v, v)
 	}
 }
 
@@ -122,6 +166,7 @@ func convTileAVX512() {
 	for _, r := range accs {
 		VPXORD(r, r, r)
 	}
+	MOVQ(U32(0), Mem{Base: args, Disp: taFlushd})
 	nb := 0
 	step := func(off func(v int) Mem, aOff int) {
 		for v := 0; v < nv; v++ {
@@ -165,12 +210,14 @@ func convTileAVX512() {
 	}
 	ADDQ(U8(4*mr), a)
 	Label(name + "_next")
-	ADDQ(U8(16), runs)
+	flush(name, args, runs, accs, 64, 512)
+	ADDQ(U8(runSize), runs)
 	INCQ(ridx)
 	DECQ(nr)
 	JMP(LabelRef(name + "_run"))
 
 	Label(name + "_store")
+	unflush(name, args, accs, 64)
 	y := make([]GPVirtual, nv)
 	ybase := GP64()
 	MOVQ(Mem{Base: args, Disp: taY}, ybase)
@@ -276,6 +323,7 @@ func convTileAVX2() {
 	for _, r := range accs {
 		VXORPS(r, r, r)
 	}
+	MOVQ(U32(0), Mem{Base: args, Disp: taFlushd})
 	scratch := func(v int) Mem { return Mem{Base: args, Disp: taScrtch + 32*v} }
 	// expand writes the vector form of the 32-bit mask at m into scratch(v).
 	expand := func(m Mem, v int) {
@@ -325,12 +373,14 @@ func convTileAVX2() {
 	}
 	ADDQ(U8(4*mr), a)
 	Label(name + "_next")
-	ADDQ(U8(16), runs)
+	flush(name, args, runs, accs, 32, 256)
+	ADDQ(U8(runSize), runs)
 	INCQ(ridx)
 	DECQ(nr)
 	JMP(LabelRef(name + "_run"))
 
 	Label(name + "_store")
+	unflush(name, args, accs, 32)
 	y := make([]GPVirtual, nv)
 	ybase := GP64()
 	MOVQ(Mem{Base: args, Disp: taY}, ybase)
@@ -431,12 +481,16 @@ func (s wgradSpec) name() string {
 	return fmt.Sprintf("wgrad%dx%dx%dx%d%s", s.nic, s.r, s.c, s.nv, isa)
 }
 
+// wgradMaxNIC is the most input channels of one weight-gradient kernel (three base
+// registers, x, x+3·XPlane and x+6·XPlane, each with offsets 0, 1 and 2 planes).
+const wgradMaxNIC = 9
+
 // wgradNIC is the largest number of input channels a kernel with an r×c window and nv
 // vectors handles at once on a register file of nregs vectors: nic·r·c·nv accumulators
-// plus nic broadcasts plus one loaded vector (when nic > 1), at most 3 channels. Kernels
+// plus nic broadcasts plus one loaded vector (when nic > 1), at most wgradMaxNIC. Kernels
 // exist for every count from 1 to that one (a channel count's remainder takes a smaller one).
 func wgradNIC(r, c, nv, nregs int) int {
-	for nic := 3; nic > 1; nic-- {
+	for nic := wgradMaxNIC; nic > 1; nic-- {
 		if nic*r*c*nv+nic+1 <= nregs {
 			return nic
 		}
@@ -505,18 +559,34 @@ func wgradKernel(s wgradSpec) {
 	MOVQ(Mem{Base: args, Disp: wgX}, xrow)
 	drow := GP64()
 	MOVQ(Mem{Base: args, Disp: wgD}, drow)
-	pl := GP64()
-	MOVQ(Mem{Base: args, Disp: wgXPlane}, pl)
-	rs := GP64()
-	MOVQ(Mem{Base: args, Disp: wgDTapRow}, rs)
-	cs := GP64()
-	MOVQ(Mem{Base: args, Disp: wgDTapCol}, cs)
+	var pl, pl3, rs, cs Register
+	if s.nic > 1 {
+		pl = GP64()
+		MOVQ(Mem{Base: args, Disp: wgXPlane}, pl)
+	}
+	if s.nic > 3 {
+		pl3 = GP64()
+		LEAQ(Mem{Base: pl, Index: pl, Scale: 2}, pl3)
+	}
+	if s.r > 1 {
+		rs = GP64()
+		MOVQ(Mem{Base: args, Disp: wgDTapRow}, rs)
+	}
+	if s.c > 1 {
+		cs = GP64()
+		MOVQ(Mem{Base: args, Disp: wgDTapCol}, cs)
+	}
 	imgs := GP64()
 	MOVQ(Mem{Base: args, Disp: wgImgs}, imgs)
 	rows := GP64()
 	x := GP64()
-	d := make([]GPVirtual, s.r)
-	for r := range d {
+	xb := []Register{x}
+	for b := 1; 3*b < s.nic; b++ {
+		xb = append(xb, GP64())
+	}
+	d := make([]Register, s.r)
+	d[0] = GP64()
+	for r := 1; r < s.r; r++ {
 		d[r] = GP64()
 	}
 	cols := GP64()
@@ -534,10 +604,13 @@ func wgradKernel(s wgradSpec) {
 	Label(name + "_col")
 	TESTQ(cols, cols)
 	JZ(LabelRef(name + "_rowend"))
+	for b := 1; b < len(xb); b++ {
+		LEAQ(Mem{Base: x, Index: pl3, Scale: uint8(b)}, xb[b])
+	}
 	for i := 0; i < s.nic; i++ {
-		m := Mem{Base: x}
-		if i > 0 {
-			m = Mem{Base: x, Index: pl, Scale: uint8(i)}
+		m := Mem{Base: xb[i/3]}
+		if i%3 > 0 {
+			m = Mem{Base: xb[i/3], Index: pl, Scale: uint8(i % 3)}
 		}
 		VBROADCASTSS(m, bc[i])
 	}
@@ -585,8 +658,9 @@ func wgradKernel(s wgradSpec) {
 	JMP(LabelRef(name + "_img"))
 
 	Label(name + "_done")
+	MOVQ(Mem{Base: args, Disp: wgAcc}, x)
 	for k, a := range accs {
-		VMOVUPS(a, Mem{Base: accp, Disp: k * vbytes})
+		VMOVUPS(a, Mem{Base: x, Disp: k * vbytes})
 	}
 	VZEROUPPER()
 	RET()
