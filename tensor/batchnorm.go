@@ -15,7 +15,7 @@ import (
 // x, y: [N, C, H, W] (y may be x); gamma, beta, mean, variance: [C].
 func BatchNormEval(y, x *Tensor, gamma, beta, mean, variance []float32, eps float32) {
 	n, c, h, w := x.NCHW()
-	mustShape("BatchNormEval", y, n, c, h, w)
+	checkShape4("BatchNormEval", y, n, c, h, w)
 	for _, v := range [][]float32{gamma, beta, mean, variance} {
 		if len(v) != c {
 			panic(fmt.Sprintf("tensor.BatchNormEval: per-channel vector of %d values for %d channels", len(v), c))
@@ -43,13 +43,11 @@ func BatchNormEval(y, x *Tensor, gamma, beta, mean, variance []float32, eps floa
 // x, y: [N, C, H, W] (y may be x). Channels are computed in parallel.
 func BatchNormTrain(y, x *Tensor, gamma, beta, mean, variance []float32, eps float32) {
 	n, c, h, w := x.NCHW()
-	mustShape("BatchNormTrain", y, n, c, h, w)
+	checkShape4("BatchNormTrain", y, n, c, h, w)
 	for _, v := range [][]float32{gamma, beta, mean, variance} {
 		if len(v) != c {
 			panic(fmt.Sprintf("tensor.BatchNormTrain: per-channel vector of %d values for %d channels", len(v), c))
 		}
 	}
-	t := bnPool.Get().(*bnTask)
-	*t = bnTask{train: true, x: x, y: y, gamma: gamma, beta: beta, mean: mean, variance: variance, eps: eps}
-	t.run()
+	runBN(bnTask{train: true, x: x, y: y, gamma: gamma, beta: beta, mean: mean, variance: variance, eps: eps})
 }

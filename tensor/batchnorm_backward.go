@@ -18,15 +18,13 @@ import "fmt"
 // squared γ and β gradients are added into sq.W and sq.B.
 func BatchNormBackward(dx, dy, x *Tensor, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads) {
 	n, c, h, w := x.NCHW()
-	mustShape("BatchNormBackward", dy, n, c, h, w)
+	checkShape4("BatchNormBackward", dy, n, c, h, w)
 	if dx != nil {
-		mustShape("BatchNormBackward", dx, n, c, h, w)
+		checkShape4("BatchNormBackward", dx, n, c, h, w)
 	}
 	if len(gamma) != c || len(mean) != c || len(variance) != c {
 		panic(fmt.Sprintf("tensor.BatchNormBackward: per-channel vectors for %d channels", c))
 	}
-	t := bnPool.Get().(*bnTask)
-	*t = bnTask{x: x, dx: dx, dy: dy, gamma: gamma, mean: mean, variance: variance, eps: eps,
-		training: training, dgamma: dgamma, dbeta: dbeta, sq: sq}
-	t.run()
+	runBN(bnTask{x: x, dx: dx, dy: dy, gamma: gamma, mean: mean, variance: variance, eps: eps,
+		training: training, dgamma: dgamma, dbeta: dbeta, sq: sq})
 }

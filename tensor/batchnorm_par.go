@@ -9,10 +9,13 @@ import (
 
 // Batch normalisation in parallel over channels: each channel is computed entirely by one
 // goroutine, in the same order whatever their number, with the float64 kernels of package
-// asm (SIMD, fixed order). The task structs come from a pool, so that the calls do not
-// allocate.
+// asm (SIMD, fixed order). One task struct serves all calls, one call at a time (they
+// would wait for each other in parallelFor anyway), so that the calls do not allocate.
 
-var bnPool = sync.Pool{New: func() any { return new(bnTask) }}
+var bn struct {
+	mu   sync.Mutex
+	task bnTask
+}
 
 type bnTask struct {
 	train bool // forward in training mode (else backward)
@@ -120,10 +123,12 @@ func (t *bnTask) backward(ch int) {
 	}
 }
 
-// run runs the task over the channels and returns it to the pool.
-func (t *bnTask) run() {
+// runBN runs t over the channels.
+func runBN(t bnTask) {
 	_, c, _, _ := t.x.NCHW()
-	parallelFor(bnParts(c), t)
-	*t = bnTask{}
-	bnPool.Put(t)
+	bn.mu.Lock()
+	defer bn.mu.Unlock()
+	bn.task = t
+	parallelFor(bnParts(c), &bn.task)
+	bn.task = bnTask{}
 }

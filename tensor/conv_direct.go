@@ -235,14 +235,12 @@ func (d *directWorkspace) ensureWorkers(n int) {
 }
 
 // directGeometry reports whether the direct kernels handle a convolution: kernel width
-// 2·pw+1 (so that output rows are as wide as the input's rows or phase rows), stride 1 or
-// 2 in both directions, and a path with direct kernels.
+// 2·pw+1 (so that output rows are as wide as the input's rows, or its phase rows), any
+// height up to 8, stride 1 or 2 in both directions, on a path with direct kernels.
 func directGeometry(kh, kw int, p ConvParams) bool {
-	if kw != 2*p.Padding[1]+1 || kh > 2*p.Padding[0]+1+1 {
-		return false
-	}
 	s := p.Stride
-	return s[0] == s[1] && (s[0] == 1 || s[0] == 2) && kh <= 7 && kw <= 7 && asm.CurrentPath() != asm.Generic
+	return kw == 2*p.Padding[1]+1 && kh <= 8 && kw <= 8 && s[0] == s[1] && (s[0] == 1 || s[0] == 2) &&
+		asm.CurrentPath() != asm.Generic
 }
 
 // parts returns the number of parts to cut n units of work into for parallelFor.

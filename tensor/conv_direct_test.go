@@ -52,6 +52,10 @@ var convCases = []convCase{
 	{2, 3, 9, 10, 5, 5, 3, 1, 1, 1, 1, false},
 	{1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, false},
 	{1, 32, 16, 16, 64, 3, 3, 2, 2, 1, 1, false},
+	{2, 3, 11, 10, 5, 7, 3, 2, 2, 1, 1, true},  // tall kernel, little row padding, stride 2
+	{2, 3, 8, 9, 4, 6, 5, 1, 1, 0, 2, false},   // even kernel height, no row padding
+	{3, 2, 7, 7, 3, 1, 1, 2, 2, 0, 0, false},   // 1×1 stride-2 projection (empty phases)
+	{1, 3, 12, 12, 4, 7, 7, 2, 2, 3, 3, false}, // the ImageNet stem's geometry
 }
 
 // convBackwardRef returns the data, weight, bias and per-sample squared weight and bias
@@ -222,6 +226,58 @@ func TestConvDeterministicAcrossProcs(t *testing.T) {
 						t.Errorf("%+v: %s differs between GOMAXPROCS=1 and %d", tc, what, procs)
 					}
 				}
+			}
+		}
+	})
+}
+
+// TestConvNoAllocs checks that a forward and backward pass (with batch norm and ReLU) with
+// a reused workspace allocates nothing in steady state with GOMAXPROCS=2
+// (testing.AllocsPerRun would force GOMAXPROCS=1, so the process's malloc count is
+// compared instead), on the SIMD paths (the Generic path's im2col and Sgemm are asm's).
+func TestConvNoAllocs(t *testing.T) {
+	prevProcs := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(prevProcs)
+	forEachConvPath(t, func(t *testing.T) {
+		if asm.CurrentPath() == asm.Generic {
+			t.Skip("the Generic path lowers to im2col and Sgemm")
+		}
+		rng := rand.New(rand.NewPCG(15, 15))
+		for _, tc := range []convCase{
+			{8, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, false},
+			{8, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1, false},
+		} {
+			p := tc.params()
+			x := randTensor(rng, tc.n, tc.c, tc.h, tc.w)
+			w := randTensor(rng, tc.k, tc.c, tc.kh, tc.kw)
+			ho, wo := p.OutSize(tc.h, tc.w, tc.kh, tc.kw)
+			y, dy := New(tc.n, tc.k, ho, wo), randTensor(rng, tc.n, tc.k, ho, wo)
+			dx, dw := New(x.Shape...), New(w.Shape...)
+			gamma, beta := randTensor(rng, tc.k).Data, randTensor(rng, tc.k).Data
+			mean, variance := make([]float32, tc.k), make([]float32, tc.k)
+			var ws ConvWorkspace
+			step := func() {
+				Conv2dForward(y, x, w, nil, p, &ws)
+				BatchNormTrain(y, y, gamma, beta, mean, variance, 1e-5)
+				ReluBackward(dy, dy, y)
+				Conv2dBackwardData(dx, dy, w, p, &ws)
+				Conv2dBackwardFilter(dw, nil, x, dy, p, &ws, nil)
+			}
+			for range 3 {
+				step()
+			}
+			var before, after runtime.MemStats
+			const steps = 20
+			runtime.ReadMemStats(&before)
+			for range steps {
+				step()
+			}
+			runtime.ReadMemStats(&after)
+			// The runtime itself allocates now and then (a sudog when a parked worker
+			// is woken and the cache is empty): fewer allocations than steps shows that
+			// no call allocates.
+			if n := after.Mallocs - before.Mallocs; n >= steps {
+				t.Errorf("%+v: %d allocations in %d steps", tc, n, steps)
 			}
 		}
 	})

@@ -12,7 +12,10 @@ import (
 
 const ewChunk = 1 << 15
 
-var ewPool = sync.Pool{New: func() any { return new(ewTask) }}
+var ew struct {
+	mu   sync.Mutex
+	task ewTask
+}
 
 type ewTask struct {
 	dx, dy, y []float32
@@ -31,9 +34,9 @@ func reluBackward(dx, dy, y []float32) {
 		asm.ReluBackward(dx, dy, y)
 		return
 	}
-	t := ewPool.Get().(*ewTask)
-	*t = ewTask{dx: dx, dy: dy, y: y, parts: parts}
-	parallelFor(parts, t)
-	*t = ewTask{}
-	ewPool.Put(t)
+	ew.mu.Lock()
+	defer ew.mu.Unlock()
+	ew.task = ewTask{dx: dx, dy: dy, y: y, parts: parts}
+	parallelFor(parts, &ew.task)
+	ew.task = ewTask{}
 }
