@@ -49,6 +49,7 @@ type tilePlan struct {
 	masks  []uint32 // [vpi+1][len(runs)]; the last row (nonexistent vectors) is zero
 	smasks []uint32 // [vpi]
 	apack  []float32
+	cache  *[]maskEntry // the workspace's mask tables, shared by its plans
 }
 
 // convChunk is the number of input channels per group of runs: the channels of a group are
@@ -63,9 +64,9 @@ func convChunk(kin, planeBytes int) int {
 	return kin
 }
 
-// build fills runs, masks and the packed weights; weight(row, ch, widx) is the weight of
-// output row row, input channel ch and kernel position widx.
-func (pl *tilePlan) build(weight func(row, ch, widx int) float32) {
+// build fills runs, masks and the packed weights: the weight of output row row, input
+// channel ch and kernel position widx is wt[row·rowStride + ch·chStride + widx].
+func (pl *tilePlan) build(wt []float32, rowStride, chStride int) {
 	k := pl.k
 	pl.vpi = (pl.outPlane + k.Lanes - 1) / k.Lanes
 	chunk := convChunk(pl.kin, 4*pl.inPlane)
@@ -87,63 +88,110 @@ func (pl *tilePlan) build(weight func(row, ch, widx int) float32) {
 			inSlice += n
 		}
 	}
-	nr := len(pl.runs)
 	pl.steps = pl.kin * len(pl.taps)
-	pl.masks = growU32(pl.masks, (pl.vpi+1)*nr)
-	pl.smasks = growU32(pl.smasks, pl.vpi)
-	ntap := len(pl.taps)
-	for j := range pl.vpi {
-		var tm [64]uint32
-		tmask := tm[:0]
-		if ntap > len(tm) {
-			tmask = make([]uint32, 0, ntap)
-		}
-		for _, t := range pl.taps {
-			var m uint32
-			for l := range k.Lanes {
-				p := j*k.Lanes + l
-				if p >= pl.outPlane {
-					break
-				}
-				oy, ox := p/pl.outW, p%pl.outW
-				iy, ix := pl.sy*oy+t.by, pl.sx*ox+t.bx
-				if iy >= 0 && iy < pl.limH && ix >= 0 && ix < pl.limW {
-					m |= 1 << l
-				}
-			}
-			tmask = append(tmask, m)
-		}
-		row := pl.masks[j*nr : (j+1)*nr]
-		for r := range row {
-			row[r] = tmask[r%ntap]
-		}
-		n := min(k.Lanes, pl.outPlane-j*k.Lanes)
-		pl.smasks[j] = uint32(1)<<n - 1
-	}
-	clear(pl.masks[pl.vpi*nr:])
+	pl.buildMasks()
 
 	mr := k.MR
 	blocks := (pl.rows + mr - 1) / mr
 	pl.apack = grow(pl.apack, blocks*pl.steps*mr)
 	for b := range blocks {
 		a := pl.apack[b*pl.steps*mr : (b+1)*pl.steps*mr]
+		rows := min(mr, pl.rows-b*mr)
 		s := 0
 		for c0 := 0; c0 < pl.kin; c0 += chunk {
 			n := min(chunk, pl.kin-c0)
 			for _, t := range pl.taps {
 				for q := range n {
-					for i := range mr {
-						row := b*mr + i
-						v := float32(0)
-						if row < pl.rows {
-							v = weight(row, c0+q, t.widx)
-						}
-						a[s*mr+i] = v
+					dst := a[s*mr : (s+1)*mr]
+					src := wt[b*mr*rowStride+(c0+q)*chStride+t.widx:]
+					for i := range rows {
+						dst[i] = src[i*rowStride]
 					}
+					clear(dst[rows:])
 					s++
 				}
 			}
 		}
+	}
+}
+
+// maskKey identifies the lane masks of a tilePlan: they depend only on the geometry.
+type maskKey struct {
+	lanes, outW, outPlane, sy, sx, limH, limW, chunkRuns int
+	taps                                                 [64]struct{ by, bx int }
+	ntap                                                 int
+}
+
+// maskEntry is one cached mask table.
+type maskEntry struct {
+	key           maskKey
+	masks, smasks []uint32
+}
+
+// maskCacheSize is the number of mask tables a workspace keeps (the distinct convolution
+// geometries of a network's forward and backward passes).
+const maskCacheSize = 24
+
+// buildMasks points masks and smasks at the plan's lane masks: for vector class j (the
+// j-th vector of an image) and run r, bit l is set if the tap of run r reads an input
+// element for output pixel j·Lanes+l; the last row is all zero (vectors past the end).
+// Tables are cached per geometry in the workspace.
+func (pl *tilePlan) buildMasks() {
+	k := pl.k
+	nr, ntap := len(pl.runs), len(pl.taps)
+	var key maskKey
+	cacheable := ntap <= len(key.taps)
+	if cacheable {
+		key = maskKey{lanes: k.Lanes, outW: pl.outW, outPlane: pl.outPlane, sy: pl.sy, sx: pl.sx,
+			limH: pl.limH, limW: pl.limW, chunkRuns: nr, ntap: ntap}
+		for i, t := range pl.taps {
+			key.taps[i].by, key.taps[i].bx = t.by, t.bx
+		}
+		cache := *pl.cache
+		for i := range cache {
+			if cache[i].key == key {
+				e := cache[i]
+				copy(cache[1:i+1], cache[:i]) // most recent first
+				cache[0] = e
+				pl.masks, pl.smasks = e.masks, e.smasks
+				return
+			}
+		}
+	}
+	masks := make([]uint32, (pl.vpi+1)*nr)
+	smasks := make([]uint32, pl.vpi)
+	tmask := make([]uint32, ntap)
+	for j := range pl.vpi {
+		clear(tmask)
+		for l := range k.Lanes {
+			p := j*k.Lanes + l
+			if p >= pl.outPlane {
+				break
+			}
+			oy, ox := p/pl.outW, p%pl.outW
+			for ti, t := range pl.taps {
+				iy, ix := pl.sy*oy+t.by, pl.sx*ox+t.bx
+				if iy >= 0 && iy < pl.limH && ix >= 0 && ix < pl.limW {
+					tmask[ti] |= 1 << l
+				}
+			}
+		}
+		row := masks[j*nr : (j+1)*nr]
+		for r := range row {
+			row[r] = tmask[r%ntap]
+		}
+		n := min(k.Lanes, pl.outPlane-j*k.Lanes)
+		smasks[j] = uint32(1)<<n - 1
+	}
+	pl.masks, pl.smasks = masks, smasks
+	if cacheable {
+		cache := *pl.cache
+		if len(cache) < maskCacheSize {
+			cache = append(cache, maskEntry{})
+		}
+		copy(cache[1:], cache[:len(cache)-1]) // most recent first
+		cache[0] = maskEntry{key: key, masks: masks, smasks: smasks}
+		*pl.cache = cache
 	}
 }
 
@@ -197,14 +245,15 @@ func growU32(buf []uint32, n int) []uint32 {
 
 // directWorkspace holds the direct convolution's plans and per-worker scratch.
 type directWorkspace struct {
-	plan    tilePlan
-	dplans  [4]tilePlan // the data gradient's phase plans at stride 2
-	wplan   wgradPlan
-	taps    []tap
-	workers []directWorker
-	slabs   []float32 // weight gradient: per-slab accumulators
-	slabSq  []float32 // per-slab squared gradients
-	slabDB  []float64 // per-slab bias gradients (and their squares)
+	maskCache []maskEntry
+	plan      tilePlan
+	dplans    [4]tilePlan // the data gradient's phase plans at stride 2
+	wplan     wgradPlan
+	taps      []tap
+	workers   []directWorker
+	slabs     []float32 // weight gradient: per-slab accumulators
+	slabSq    []float32 // per-slab squared gradients
+	slabDB    []float64 // per-slab bias gradients (and their squares)
 
 	tiles  tileTask
 	phases phaseTask
@@ -259,7 +308,7 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	ph, pw := p.Padding[0], p.Padding[1]
 	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: k, kin: c, outW: wo, outPlane: ho * wo,
 		outImg: k * ho * wo, sy: s, sx: s, limH: h, limW: wd,
-		runs: pl.runs, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
+		runs: pl.runs, apack: pl.apack, cache: &d.maskCache}
 	taps := d.taps[:0]
 	// Phase planes for stride s: [c][py][px][hph][wo], row i of phase py is input row s·i+py.
 	hph := (h + s - 1) / s
@@ -286,8 +335,7 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 		pl.inPlane = s * s * phase
 		pl.inImg = c * pl.inPlane
 	}
-	wt := w.Data
-	pl.build(func(row, ch, widx int) float32 { return wt[(row*c+ch)*kh*kw+widx] })
+	pl.build(w.Data, c*kh*kw, kh*kw)
 	kern := pl.k
 	d.ensureWorkers(maxProcs())
 	if s == 1 {
@@ -405,7 +453,7 @@ func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams) {
 	ph, pw := p.Padding[0], p.Padding[1]
 	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: c, kin: k, outW: wd, outPlane: h * wd,
 		outImg: c * h * wd, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
-		beta: 1, runs: pl.runs, masks: pl.masks, smasks: pl.smasks, apack: pl.apack}
+		beta: 1, runs: pl.runs, apack: pl.apack, cache: &d.maskCache}
 	taps := d.taps[:0]
 	for ky := range kh {
 		for kx := range kw {
@@ -415,8 +463,7 @@ func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams) {
 	}
 	d.taps = taps
 	pl.taps = taps
-	wt := w.Data
-	pl.build(func(row, ch, widx int) float32 { return wt[(ch*c+row)*kh*kw+widx] })
+	pl.build(w.Data, kh*kw, c*kh*kw)
 	tiles := (n*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
 	d.ensureWorkers(maxProcs())
 	d.tiles = tileTask{d: d, x: dy.Data, y: dx.Data, n: n, tiles: tiles, parts: parts(tiles)}
@@ -451,7 +498,6 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 	ph, pw := p.Padding[0], p.Padding[1]
 	hph := (h + s - 1) / s
 	kern := asm.CurrentConvKernel()
-	wt := w.Data
 	vpiMax := 0
 	for q := range s * s {
 		py, px := q/s, q%s
@@ -459,7 +505,7 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 		rows := (h - py + s - 1) / s
 		*pl = tilePlan{k: kern, rows: c, kin: k, outW: wo, outPlane: rows * wo,
 			outImg: s * s * c * hph * wo, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
-			runs: pl.runs, masks: pl.masks, smasks: pl.smasks, apack: pl.apack, taps: pl.taps[:0]}
+			runs: pl.runs, apack: pl.apack, cache: &d.maskCache, taps: pl.taps[:0]}
 		for ky := range kh {
 			if (py+ph-ky)%s != 0 {
 				continue
@@ -473,7 +519,7 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 			}
 		}
 		if len(pl.taps) > 0 && rows > 0 {
-			pl.build(func(row, ch, widx int) float32 { return wt[(ch*c+row)*kh*kw+widx] })
+			pl.build(w.Data, kh*kw, c*kh*kw)
 			vpiMax = max(vpiMax, pl.vpi)
 		}
 	}
