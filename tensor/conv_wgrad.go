@@ -173,12 +173,23 @@ func (pl *wgradPlan) scatter(dw, acc []float32) {
 	}
 }
 
-// transposeDY writes sample dys: [kout][ho][wo] into the interior of dyT: [th][tw][kp]
-// (pixel (oy, ox) at row oy+1, column ox+1).
+// transposeDY writes sample dys: [kout][ho][wo] into dyT: [th][tw][kp], pixel (oy, ox) at
+// row oy+1, column ox+1, with zeros in the border pixels and the padding channels.
 func (pl *wgradPlan) transposeDY(dyT, dys []float32) {
 	plane := pl.ho * pl.wo
+	row := pl.tw * pl.kp
+	clear(dyT[:row])
+	clear(dyT[(pl.th-1)*row : pl.th*row])
 	for oy := range pl.ho {
-		asm.Transpose(dyT[((oy+1)*pl.tw+1)*pl.kp:], pl.kp, dys[oy*pl.wo:], plane, pl.kout, pl.wo)
+		r := dyT[(oy+1)*row : (oy+2)*row]
+		clear(r[:pl.kp])
+		clear(r[len(r)-pl.kp:])
+		asm.Transpose(r[pl.kp:], pl.kp, dys[oy*pl.wo:], plane, pl.kout, pl.wo)
+		if pl.kp > pl.kout {
+			for ox := 1; ox <= pl.wo; ox++ {
+				clear(r[ox*pl.kp+pl.kout : (ox+1)*pl.kp])
+			}
+		}
 	}
 }
 
@@ -203,7 +214,6 @@ func (ws *ConvWorkspace) directBackwardFilter(dw *Tensor, db []float32, x, dy *T
 	for i := range procs {
 		wk := &d.workers[i]
 		wk.buf = grow(wk.buf, glen)
-		clear(wk.buf) // zero borders and padding channels; the interior is overwritten per sample
 		wk.acc = grow(wk.acc, alen)
 	}
 	d.wgrad = wgradTask{d: d, pl: pl, x: x, dy: dy, db: db, sq: sq, slabs: slabs}
