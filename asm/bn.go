@@ -7,39 +7,62 @@ import "fmt"
 // partials by a fixed tree (p[j] += p[j+w] for j < w, w = 8, 4, 2, 1); every product and
 // sum is rounded separately (no FMA), so all paths agree bit for bit.
 
-// SumSq64 returns Σ (x[i]−c) and Σ (x[i]−c)² in float64 (see above for the order): the
-// first two moments about c (a c near the mean keeps the variance accurate).
-func SumSq64(x []float32, c float64) (s, q float64) {
-	var ps, pq [16]float64
+// Sums64 holds two sets of 16 float64 partial sums (see above), for accumulating over
+// several slices before combining them once. The zero value is empty.
+type Sums64 struct {
+	S, Q [16]float64
+}
+
+// AddSq adds x[i]−c into S and (x[i]−c)² into Q, element i to partial i%16.
+func (m *Sums64) AddSq(x []float32, c float64) {
 	n := 0
-	if len(x) >= 16 && bnSumSq(x, c, &ps, &pq) {
+	if len(x) >= 16 && bnSumSq(x, c, &m.S, &m.Q) {
 		n = len(x) &^ 15
 	}
 	for i := n; i < len(x); i++ {
 		v := float64(x[i]) - c
-		ps[i%16] += v
-		pq[i%16] += v * v
+		m.S[i%16] += v
+		m.Q[i%16] += v * v
 	}
+}
+
+// AddDotCentered adds g[i] into S and g[i]·(x[i]−mu) into Q, element i to partial i%16.
+// It panics if len(g) != len(x).
+func (m *Sums64) AddDotCentered(g, x []float32, mu float64) {
+	if len(g) != len(x) {
+		panic(fmt.Sprintf("asm: Sums64.AddDotCentered: lengths %d and %d", len(g), len(x)))
+	}
+	n := 0
+	if len(x) >= 16 && bnDotC(g, x, mu, &m.S, &m.Q) {
+		n = len(x) &^ 15
+	}
+	for i := n; i < len(x); i++ {
+		gv := float64(g[i])
+		m.S[i%16] += gv
+		m.Q[i%16] += gv * (float64(x[i]) - mu)
+	}
+}
+
+// Result combines the partial sums (see above) and returns ΣS and ΣQ; m is left as it is.
+func (m *Sums64) Result() (s, q float64) {
+	ps, pq := m.S, m.Q
 	return tree16(&ps), tree16(&pq)
+}
+
+// SumSq64 returns Σ (x[i]−c) and Σ (x[i]−c)² in float64 (see above for the order): the
+// first two moments about c (a c near the mean keeps the variance accurate).
+func SumSq64(x []float32, c float64) (s, q float64) {
+	var m Sums64
+	m.AddSq(x, c)
+	return m.Result()
 }
 
 // SumDotCentered64 returns Σ g[i] and Σ g[i]·(x[i]−mu) in float64 (see above for the order).
 // It panics if len(g) != len(x).
 func SumDotCentered64(g, x []float32, mu float64) (sg, sgx float64) {
-	if len(g) != len(x) {
-		panic(fmt.Sprintf("asm: SumDotCentered64: lengths %d and %d", len(g), len(x)))
-	}
-	var ps, pq [16]float64
-	n := 0
-	if len(x) >= 16 && bnDotC(g, x, mu, &ps, &pq) {
-		n = len(x) &^ 15
-	}
-	for i := n; i < len(x); i++ {
-		gv := float64(g[i])
-		ps[i%16] += gv
-		pq[i%16] += gv * (float64(x[i]) - mu)
-	}
-	return tree16(&ps), tree16(&pq)
+	var m Sums64
+	m.AddDotCentered(g, x, mu)
+	return m.Result()
 }
 
 // BatchNormGrad64 adds float32(k·((g[i]−mdy) − ((x[i]−mu)·invstd)·mdyx)) into dx[i], the

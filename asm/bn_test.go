@@ -87,3 +87,33 @@ func TestReluBackward(t *testing.T) {
 		}
 	})
 }
+
+// TestSums64Slices checks that Sums64 accumulates several slices into the same partial
+// sums (element i of each slice into partial i%16) on every path, bit for bit.
+func TestSums64Slices(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(16, 16))
+		var m Sums64
+		var ps, pq, gs, gq [16]float64
+		var d Sums64
+		c, mu := rng.NormFloat64(), rng.NormFloat64()
+		for _, n := range []int{5, 16, 37, 64, 3} {
+			x, g := make([]float32, n), make([]float32, n)
+			for i := range x {
+				x[i], g[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+				v := float64(x[i]) - c
+				ps[i%16] += v
+				pq[i%16] += v * v
+				gs[i%16] += float64(g[i])
+				gq[i%16] += float64(g[i]) * (float64(x[i]) - mu)
+			}
+			m.AddSq(x, c)
+			d.AddDotCentered(g, x, mu)
+		}
+		s, q := m.Result()
+		sg, sgx := d.Result()
+		if s != tree16(&ps) || q != tree16(&pq) || sg != tree16(&gs) || sgx != tree16(&gq) {
+			t.Errorf("Sums64 over slices: %v %v %v %v, want %v %v %v %v", s, q, sg, sgx, ps[0], pq[0], gs[0], gq[0])
+		}
+	})
+}

@@ -54,12 +54,11 @@ func (t *bnTask) forward(ch int) {
 	if n > 0 && plane > 0 {
 		piv = float64(x[ch*plane])
 	}
-	var s, q float64
+	var m asm.Sums64
 	for i := range n {
-		si, qi := asm.SumSq64(x[(i*c+ch)*plane:(i*c+ch+1)*plane], piv)
-		s += si
-		q += qi
+		m.AddSq(x[(i*c+ch)*plane:(i*c+ch+1)*plane], piv)
 	}
+	s, q := m.Result()
 	count := float64(n * plane)
 	d := s / count
 	mu := piv + d
@@ -81,23 +80,32 @@ func (t *bnTask) backward(ch int) {
 	mu := float64(t.mean[ch])
 	invstd := 1 / math.Sqrt(float64(t.variance[ch])+float64(t.eps))
 	x, dy, sq := t.x.Data, t.dy.Data, t.sq
+	// The sums over the batch; sample by sample when per-sample squared gradients are
+	// wanted, else in one set of partial sums over all samples.
 	var sdy, sdyx float64
+	var sums asm.Sums64
 	for i := range n {
 		off := (i*c + ch) * plane
+		if sq == nil {
+			sums.AddDotCentered(dy[off:off+plane], x[off:off+plane], mu)
+			continue
+		}
 		s, sx := asm.SumDotCentered64(dy[off:off+plane], x[off:off+plane], mu)
 		sx *= invstd
 		sdy += s
 		sdyx += sx
-		if sq != nil {
-			if sq.W != nil {
-				v := float64(sq.Scale) * sx
-				sq.W[ch] += float32(v * v)
-			}
-			if sq.B != nil {
-				v := float64(sq.Scale) * s
-				sq.B[ch] += float32(v * v)
-			}
+		if sq.W != nil {
+			v := float64(sq.Scale) * sx
+			sq.W[ch] += float32(v * v)
 		}
+		if sq.B != nil {
+			v := float64(sq.Scale) * s
+			sq.B[ch] += float32(v * v)
+		}
+	}
+	if sq == nil {
+		s, sx := sums.Result()
+		sdy, sdyx = s, sx*invstd
 	}
 	if t.dgamma != nil {
 		t.dgamma[ch] += float32(sdyx)
