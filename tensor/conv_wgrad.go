@@ -119,8 +119,13 @@ func (pl *wgradPlan) group(a *asm.WgradArgs, acc []float32, xs []float32, dyT []
 			if rows <= 0 || cols <= 0 {
 				continue
 			}
-			for c0 := 0; c0 < pl.c; c0 += cl.nic {
-				nic := min(cl.nic, pl.c-c0)
+			// As few calls as the widest kernel allows, with channel counts as even as
+			// possible (16 channels at 3 per call: 3,3,3,3,2,2, not 3,3,3,3,3,1, whose
+			// single-channel kernel has too few accumulators to hide the FMA latency).
+			blocks := (pl.c + cl.nic - 1) / cl.nic
+			for bi := range blocks {
+				c0, c1 := split(pl.c, blocks, bi)
+				nic := c1 - c0
 				xo := c0*pl.h*pl.w + cl.py*pl.w + cl.px
 				do := ((cl.oy+1)*pl.tw+cl.ox+1)*pl.kp + ob*pl.vl
 				a.X, a.XLen = &xs[xo], len(xs)-xo
