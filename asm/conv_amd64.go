@@ -646,3 +646,8 @@ func interleaveAddRowsAVX512(args *int64)
 //
 //go:noescape
 func reluBackwardAVX2(dx []float32, dy []float32, y []float32)
+
+// prefetchRows prefetches (PREFETCHT0) the lines of rows byte ranges [p+r·stride, p+r·stride+n).
+//
+//go:noescape
+func prefetchRows(p *float32, rows int, stride int, n int)

@@ -10157,3 +10157,30 @@ reluBackwardAVX2_loop1:
 reluBackwardAVX2_done:
 	VZEROUPPER
 	RET
+
+// func prefetchRows(p *float32, rows int, stride int, n int)
+// Requires: MMX+
+TEXT ·prefetchRows(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), AX
+	MOVQ rows+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ n+24(FP), BX
+
+prefetchRows_row:
+	TESTQ CX, CX
+	JZ    prefetchRows_done
+	MOVQ  AX, SI
+	MOVQ  BX, DI
+
+prefetchRows_line:
+	PREFETCHT0 (SI)
+	ADDQ       $0x40, SI
+	SUBQ       $0x40, DI
+	JG         prefetchRows_line
+	PREFETCHT0 -1(AX)(BX*1)
+	ADDQ       DX, AX
+	DECQ       CX
+	JMP        prefetchRows_row
+
+prefetchRows_done:
+	RET

@@ -267,33 +267,35 @@ func TestTranspose(t *testing.T) {
 // and Wgrad for an 8×8 and a 32×32 grid of positions with the widest 3×3 kernels.
 func BenchmarkConvKernels(b *testing.B) {
 	k := CurrentConvKernel()
-	b.Run("tile", func(b *testing.B) {
-		const cin, taps = 16, 9
-		x := make([]float32, 64*64*cin+4096)
-		y := make([]float32, 64*64*k.MR)
-		a := make([]float32, cin*taps*k.MR)
-		runs := make([]ConvRun, taps)
-		masks := make([]uint32, taps)
-		for t := range runs {
-			runs[t] = ConvRun{Delta: 4 * (t%3 + t/3*64), Count: cin}
-			if t > 0 {
-				runs[t].Delta -= 4 * (cin*64*64 + (t-1)%3 + (t-1)/3*64)
+	for _, cin := range []int{16, 64} {
+		b.Run(fmt.Sprintf("tile/k%d", cin*9), func(b *testing.B) {
+			const taps = 9
+			x := make([]float32, 64*64*cin+4096)
+			y := make([]float32, 64*64*k.MR)
+			a := make([]float32, cin*taps*k.MR)
+			runs := make([]ConvRun, taps)
+			masks := make([]uint32, taps)
+			for t := range runs {
+				runs[t] = ConvRun{Delta: 4 * (t%3 + t/3*64), Count: cin}
+				if t > 0 {
+					runs[t].Delta -= 4 * (cin*64*64 + (t-1)%3 + (t-1)/3*64)
+				}
+				masks[t] = 1<<k.Lanes - 1
 			}
-			masks[t] = 1<<k.Lanes - 1
-		}
-		args := ConvTileArgs{A: &a[0], X: &x[0], Y: &y[0], Runs: &runs[0], NRuns: taps, LDX: 4 * 64 * 64, LDY: 4 * 64 * 64,
-			Rows: k.MR, XLen: len(x), YLen: len(y), ALen: len(a)}
-		for v := range k.Vecs {
-			args.XOff[v] = 4 * (100 + v*k.Lanes)
-			args.YOff[v] = 4 * v * k.Lanes
-			args.Mask[v] = &masks[0]
-			args.SMask[v] = 1<<k.Lanes - 1
-		}
-		for range b.N {
-			k.Tile(&args)
-		}
-		b.ReportMetric(2*float64(cin*taps*k.MR*k.Vecs*k.Lanes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	})
+			args := ConvTileArgs{A: &a[0], X: &x[0], Y: &y[0], Runs: &runs[0], NRuns: taps, LDX: 4 * 64 * 64, LDY: 4 * 64 * 64,
+				Rows: k.MR, XLen: len(x), YLen: len(y), ALen: len(a)}
+			for v := range k.Vecs {
+				args.XOff[v] = 4 * (100 + v*k.Lanes)
+				args.YOff[v] = 4 * v * k.Lanes
+				args.Mask[v] = &masks[0]
+				args.SMask[v] = 1<<k.Lanes - 1
+			}
+			for range b.N {
+				k.Tile(&args)
+			}
+			b.ReportMetric(2*float64(cin*taps*k.MR*k.Vecs*k.Lanes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
 	for _, hw := range []int{8, 32} {
 		for _, nv := range []int{1, 2} {
 			nic := k.WgradNIC(3, 3, nv)
@@ -405,6 +407,18 @@ func TestPhaseRows(t *testing.T) {
 			if !slices.Equal(inter, wantInter) {
 				t.Fatalf("InterleaveAddRows, %d pairs: differs from the row loop", pairs)
 			}
+		}
+	})
+}
+
+// TestPrefetchRows calls PrefetchRows on every path with ranges inside, across and beyond
+// the end of a slice (a hint: it must only not panic and not touch memory outside p).
+func TestPrefetchRows(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		p := make([]float32, 1000)
+		for _, c := range [][4]int{{0, 3, 100, 50}, {-20, 5, 100, 64}, {900, 5, 30, 200}, {999, 1, 1, 1},
+			{1000, 2, 1, 1}, {10, 0, 10, 10}, {0, 20, 100, 17}, {-5000, 2, 10, 10}, {5, 3, 0, 10}} {
+			PrefetchRows(p, c[0], c[1], c[2], c[3])
 		}
 	})
 }

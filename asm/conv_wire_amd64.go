@@ -156,3 +156,9 @@ func reluBackwardSIMD(dx, dy, y []float32) bool {
 	}
 	return false
 }
+
+// prefetch issues PREFETCHT0 for rows ranges of n float32s, stride apart, from p[0]: the
+// caller has checked that they lie in p.
+func prefetch(p []float32, rows, stride, n int) {
+	prefetchRows(&p[0], rows, 4*stride, 4*n)
+}

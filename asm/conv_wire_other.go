@@ -18,3 +18,5 @@ func bnBackward(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64) bool { ret
 func archPhaseRows(bool, *phaseRowsArgs) bool { return false }
 
 func reluBackwardSIMD(dx, dy, y []float32) bool { return false }
+
+func prefetch(p []float32, rows, stride, n int) {}

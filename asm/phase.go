@@ -101,3 +101,31 @@ func phaseRows(add bool, phase []float32, phaseRow, phasePlane, phaseOdd int, in
 		}
 	}
 }
+
+// PrefetchRows asks the CPU to bring rows ranges of n elements, stride elements apart,
+// from p[off:] into the cache (a hint: no effect on the Generic path or in other builds).
+// Ranges are clipped to p.
+func PrefetchRows(p []float32, off, rows, stride, n int) {
+	if rows <= 0 || n <= 0 || off >= len(p) {
+		return
+	}
+	if off < 0 {
+		n += off
+		off = 0
+	}
+	if n <= 0 || stride <= 0 {
+		return
+	}
+	rows = min(rows, (len(p)-off-1)/stride+1)
+	if last := off + (rows-1)*stride; last+n > len(p) {
+		// Clip the last row; the rows before it end earlier.
+		if rows > 1 {
+			PrefetchRows(p, off, rows-1, stride, n)
+		}
+		PrefetchRows(p, last, 1, stride, len(p)-last)
+		return
+	}
+	if CurrentPath() != Generic {
+		prefetch(p[off:], rows, stride, n)
+	}
+}

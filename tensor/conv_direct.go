@@ -210,7 +210,25 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 	args.Beta = pl.beta
 	args.ALen = pl.steps * k.MR
 	var ybase [4]int
+	lo, hi := 0, 0 // the taps' extent
+	for i, tp := range pl.taps {
+		if i == 0 || tp.shift < lo {
+			lo = tp.shift
+		}
+		if i == 0 || tp.shift > hi {
+			hi = tp.shift
+		}
+	}
 	for t := t0; t < t1; t++ {
+		// Bring the next tile's input towards L1 while this one computes.
+		if t+1 < t1 {
+			for v := range k.Vecs {
+				if g := (t+1)*k.Vecs + v; g < total {
+					img, j := g/pl.vpi, g%pl.vpi
+					asm.PrefetchRows(x, img*pl.inImg+j*k.Lanes+lo, pl.kin, pl.inPlane, k.Lanes+hi-lo)
+				}
+			}
+		}
 		for v := range k.Vecs {
 			g := t*k.Vecs + v
 			if g >= total {

@@ -31,6 +31,7 @@ func main() {
 	bnKernels()
 	phaseRowKernels()
 	reluBackward()
+	prefetchRows()
 	Generate()
 }
 
@@ -1117,5 +1118,35 @@ func reluBackward() {
 	JMP(LabelRef(name + "_loop1"))
 	Label(name + "_done")
 	VZEROUPPER()
+	RET()
+}
+
+// prefetchRows emits prefetchRowsAVX: PREFETCHT0 of every 64-byte line of rows slices of n
+// bytes, stride bytes apart, starting at p (one prefetch per line start plus the last byte).
+func prefetchRows() {
+	name := "prefetchRows"
+	TEXT(name, NOSPLIT, "func(p *float32, rows, stride, n int)")
+	Pragma("noescape")
+	Doc(name + " prefetches (PREFETCHT0) the lines of rows byte ranges [p+r·stride, p+r·stride+n).")
+	p := Load(Param("p"), GP64())
+	rows := Load(Param("rows"), GP64())
+	stride := Load(Param("stride"), GP64())
+	n := Load(Param("n"), GP64())
+	q, i := GP64(), GP64()
+	Label(name + "_row")
+	TESTQ(rows, rows)
+	JZ(LabelRef(name + "_done"))
+	MOVQ(p, q)
+	MOVQ(n, i)
+	Label(name + "_line")
+	PREFETCHT0(Mem{Base: q})
+	ADDQ(U8(64), q)
+	SUBQ(U8(64), i)
+	JG(LabelRef(name + "_line"))
+	PREFETCHT0(Mem{Base: p, Index: n, Scale: 1, Disp: -1})
+	ADDQ(stride, p)
+	DECQ(rows)
+	JMP(LabelRef(name + "_row"))
+	Label(name + "_done")
 	RET()
 }
