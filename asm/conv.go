@@ -53,7 +53,9 @@ type ConvRun struct {
 //	Y[YOff[v] + i·LDY + 4l] = acc[i][v][l]                 if Beta == 0
 //	Y[YOff[v] + i·LDY + 4l] = Y[…] + acc[i][v][l]          otherwise
 //
-// (offsets in bytes). Lanes whose mask bit is clear are never read or written, so p[v] may
+// (offsets in bytes). Every second k-step may also prefetch a line of memory the caller
+// reads next (see SetPrefetch), with no effect on the results. Lanes whose mask bit is clear are never read or
+// written, so p[v] may
 // point outside the input for them. Mask[v] has NRuns entries; a vector that does not exist
 // gets zero masks (and any XOff). A holds Σ Count · MR floats. XLen, YLen and ALen are the
 // lengths, in float32s, of the memory at X, Y and A (the Go twin indexes slices of them).
@@ -77,6 +79,21 @@ type ConvTileArgs struct {
 	ALen    int
 	flushed int          // the kernels' flag: a k-slice has been flushed
 	part    [384]float32 // the kernels' flushed partial sums
+	pf      uintptr      // memory to prefetch during the call (see SetPrefetch)
+	pfn     int          // lines of pf still to prefetch (decremented by the call)
+}
+
+// SetPrefetch makes the next Tile calls prefetch up to lines 64-byte lines of p (never past
+// its end), one line every second k-step; lines ≤ 0 or an empty p turns prefetching off.
+// The address is kept as a uintptr, which the kernel advances: p must stay alive and is not
+// kept alive by the arguments.
+func (a *ConvTileArgs) SetPrefetch(p []float32, lines int) {
+	a.pf, a.pfn = 0, 0
+	if lines <= 0 || len(p) == 0 {
+		return
+	}
+	a.pf = uintptr(unsafe.Pointer(&p[0]))
+	a.pfn = min(lines, (len(p)+15)/16)
 }
 
 // WgradArgs are the arguments of ConvKernel.Wgrad. Over Imgs grids of Rows × Cols positions

@@ -135,14 +135,14 @@ convTile8x48AVX512_run:
 	TESTQ R9, R9
 	JZ    convTile8x48AVX512_store
 	ADDQ  (R8), BX
-	MOVQ  136(AX), R11
-	KMOVW (R11)(R10*4), K1
+	MOVQ  136(AX), R12
+	KMOVW (R12)(R10*4), K1
 	ADDQ  (R8), SI
-	MOVQ  144(AX), R11
-	KMOVW (R11)(R10*4), K2
+	MOVQ  144(AX), R12
+	KMOVW (R12)(R10*4), K2
 	ADDQ  (R8), DX
-	MOVQ  152(AX), R11
-	KMOVW (R11)(R10*4), K3
+	MOVQ  152(AX), R12
+	KMOVW (R12)(R10*4), K3
 	MOVQ  8(R8), R11
 
 convTile8x48AVX512_loop2:
@@ -222,8 +222,16 @@ convTile8x48AVX512_loop2:
 	LEAQ         (SI)(DI*2), SI
 	LEAQ         (DX)(DI*2), DX
 	ADDQ         $0x40, CX
-	SUBQ         $0x02, R11
-	JMP          convTile8x48AVX512_loop2
+	CMPQ         1888(AX), $0x00
+	JLE          convTile8x48AVX512_nopf
+	MOVQ         1880(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 1880(AX)
+	DECQ         1888(AX)
+
+convTile8x48AVX512_nopf:
+	SUBQ $0x02, R11
+	JMP  convTile8x48AVX512_loop2
 
 convTile8x48AVX512_tail:
 	TESTQ        R11, R11
@@ -395,8 +403,8 @@ convTile8x48AVX512_nounflush:
 	KMOVW    176(AX), K6
 	MOVQ     48(AX), SI
 	MOVQ     56(AX), DI
-	MOVQ     64(AX), R11
-	TESTQ    R11, R11
+	MOVQ     64(AX), R12
+	TESTQ    R12, R12
 	JZ       convTile8x48AVX512_overwrite
 	CMPQ     DI, $0x00
 	JLE      convTile8x48AVX512_done
@@ -625,20 +633,20 @@ convTile4x24AVX2_run:
 	TESTQ        R9, R9
 	JZ           convTile4x24AVX2_store
 	ADDQ         (R8), BX
-	MOVQ         136(AX), R11
-	VPBROADCASTD (R11)(R10*4), Y15
+	MOVQ         136(AX), R12
+	VPBROADCASTD (R12)(R10*4), Y15
 	VPAND        convbits<>+0(SB), Y15, Y15
 	VPCMPEQD     convbits<>+0(SB), Y15, Y15
 	VMOVDQU      Y15, 184(AX)
 	ADDQ         (R8), SI
-	MOVQ         144(AX), R11
-	VPBROADCASTD (R11)(R10*4), Y15
+	MOVQ         144(AX), R12
+	VPBROADCASTD (R12)(R10*4), Y15
 	VPAND        convbits<>+0(SB), Y15, Y15
 	VPCMPEQD     convbits<>+0(SB), Y15, Y15
 	VMOVDQU      Y15, 216(AX)
 	ADDQ         (R8), DX
-	MOVQ         152(AX), R11
-	VPBROADCASTD (R11)(R10*4), Y15
+	MOVQ         152(AX), R12
+	VPBROADCASTD (R12)(R10*4), Y15
 	VPAND        convbits<>+0(SB), Y15, Y15
 	VPCMPEQD     convbits<>+0(SB), Y15, Y15
 	VMOVDQU      Y15, 248(AX)
@@ -695,8 +703,16 @@ convTile4x24AVX2_loop2:
 	LEAQ         (SI)(DI*2), SI
 	LEAQ         (DX)(DI*2), DX
 	ADDQ         $0x20, CX
-	SUBQ         $0x02, R11
-	JMP          convTile4x24AVX2_loop2
+	CMPQ         1888(AX), $0x00
+	JLE          convTile4x24AVX2_nopf
+	MOVQ         1880(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 1880(AX)
+	DECQ         1888(AX)
+
+convTile4x24AVX2_nopf:
+	SUBQ $0x02, R11
+	JMP  convTile4x24AVX2_loop2
 
 convTile4x24AVX2_tail:
 	TESTQ        R11, R11
@@ -820,10 +836,10 @@ convTile4x24AVX2_nounflush:
 	ANDL         176(AX), CX
 	MOVQ         48(AX), DI
 	MOVQ         56(AX), R8
-	MOVQ         64(AX), R11
+	MOVQ         64(AX), R12
 	CMPL         CX, $0xff
 	JNE          convTile4x24AVX2_masked
-	TESTQ        R11, R11
+	TESTQ        R12, R12
 	JZ           convTile4x24AVX2_full0
 	CMPQ         R8, $0x00
 	JLE          convTile4x24AVX2_done
@@ -901,7 +917,7 @@ convTile4x24AVX2_full0:
 	JMP     convTile4x24AVX2_done
 
 convTile4x24AVX2_masked:
-	TESTQ      R11, R11
+	TESTQ      R12, R12
 	JZ         convTile4x24AVX2_masked0
 	CMPQ       R8, $0x00
 	JLE        convTile4x24AVX2_done

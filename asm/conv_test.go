@@ -23,7 +23,7 @@ func TestConvArgsLayout(t *testing.T) {
 		{"XOff", unsafe.Offsetof(a.XOff), 72}, {"YOff", unsafe.Offsetof(a.YOff), 104},
 		{"Mask", unsafe.Offsetof(a.Mask), 136}, {"SMask", unsafe.Offsetof(a.SMask), 168},
 		{"scratch", unsafe.Offsetof(a.scratch), 184}, {"flushed", unsafe.Offsetof(a.flushed), 336},
-		{"part", unsafe.Offsetof(a.part), 344}, {"ConvRun.Flush", unsafe.Offsetof(ConvRun{}.Flush), 16},
+		{"part", unsafe.Offsetof(a.part), 344}, {"pf", unsafe.Offsetof(a.pf), 1880}, {"pfn", unsafe.Offsetof(a.pfn), 1888}, {"ConvRun.Flush", unsafe.Offsetof(ConvRun{}.Flush), 16},
 	} {
 		if f.got != f.want {
 			t.Errorf("ConvTileArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)
@@ -147,6 +147,7 @@ func TestConvTileMatchesGo(t *testing.T) {
 			args.LDY = 4 * (k.Vecs*k.Lanes + rng.IntN(40))
 			args.Rows = 1 + rng.IntN(k.MR)
 			args.Beta = rng.IntN(2)
+			args.SetPrefetch(x[rng.IntN(100):], rng.IntN(40)) // prefetching never changes results
 			want := append([]float32(nil), y...)
 			ref := args
 			ref.Y, ref.YLen = &want[0], len(want)

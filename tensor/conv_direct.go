@@ -198,7 +198,10 @@ func (pl *tilePlan) buildMasks() {
 // run computes the tiles over the vectors of images [img0, img0+nimg) of the plan's input
 // x (image img at x[(img-img0)·inImg:], i.e. x starts at image img0) into y (likewise),
 // tiles [t0, t1) of that range.
-func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int) {
+//
+// pf, when not nil, is memory the caller will read next: it is prefetched a slice per tile,
+// while the tiles compute.
+func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int, pf []float32) {
 	k := pl.k
 	nr := len(pl.runs)
 	total := nimg * pl.vpi
@@ -219,6 +222,13 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 			hi = tp.shift
 		}
 	}
+	// pf is prefetched by the kernel calls, a share per call, at the pace of their k-loops.
+	blocks := (pl.rows + k.MR - 1) / k.MR
+	pfLines, pfPer := (len(pf)+15)/16, 0
+	if pfLines > 0 && t1 > t0 {
+		pfPer = (pfLines + (t1-t0)*blocks - 1) / ((t1 - t0) * blocks)
+	}
+	pfOff := 0
 	for t := t0; t < t1; t++ {
 		// Bring the next tile's input towards L1 while this one computes.
 		if t+1 < t1 {
@@ -249,6 +259,12 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 				args.YOff[v] = ybase[v] + 4*b*k.MR*pl.outPlane
 			}
 			args.A = &pl.apack[b*pl.steps*k.MR]
+			if pfOff < len(pf) {
+				args.SetPrefetch(pf[pfOff:], pfPer)
+				pfOff += 16 * pfPer
+			} else {
+				args.SetPrefetch(nil, 0)
+			}
 			k.Tile(args)
 		}
 	}
@@ -372,8 +388,9 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	if (g*pl.vpi)%kern.Vecs != 0 {
 		g = 1
 	}
-	d.phases = phaseTask{d: d, x: x, y: y.Data, g: g, s: s, hph: hph}
-	parallelFor((n+g-1)/g, &d.phases)
+	groups := (n + g - 1) / g
+	d.phases = phaseTask{d: d, x: x, y: y.Data, g: g, s: s, hph: hph, groups: groups, parts: parts(groups)}
+	parallelFor(d.phases.parts, &d.phases)
 	d.phases = phaseTask{}
 }
 
@@ -387,30 +404,40 @@ type tileTask struct {
 
 func (t *tileTask) part(w, i int) {
 	t0, t1 := split(t.tiles, t.parts, i)
-	t.d.plan.run(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1)
+	t.d.plan.run(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1, nil)
 }
 
-// phaseTask computes the forward pass of group i of g images at stride s: the images'
-// phase planes go to the worker's buffer, the plan reads them there.
+// phaseTask computes the forward pass at stride s of groups [split(groups, parts, i)) of g
+// images: each group's phase planes go to the worker's buffer, the plan reads them there,
+// and the next group's images are prefetched while the tiles compute.
 type phaseTask struct {
-	d         *directWorkspace
-	x         *Tensor
-	y         []float32
-	g, s, hph int
+	d             *directWorkspace
+	x             *Tensor
+	y             []float32
+	g, s, hph     int
+	groups, parts int
 }
 
 func (t *phaseTask) part(w, i int) {
 	pl := &t.d.plan
 	n, c, h, wd := t.x.NCHW()
+	img := c * h * wd
 	dw := &t.d.workers[w]
-	i0, i1 := i*t.g, min(n, i*t.g+t.g)
 	dw.buf = grow(dw.buf, t.g*pl.inImg)
-	for i := i0; i < i1; i++ {
-		splitPhases(dw.buf[(i-i0)*pl.inImg:], t.x.Data[i*c*h*wd:(i+1)*c*h*wd], c, h, wd, t.s, t.hph, pl.outW)
+	g0, g1 := split(t.groups, t.parts, i)
+	for gi := g0; gi < g1; gi++ {
+		i0, i1 := gi*t.g, min(n, gi*t.g+t.g)
+		for i := i0; i < i1; i++ {
+			splitPhases(dw.buf[(i-i0)*pl.inImg:], t.x.Data[i*img:(i+1)*img], c, h, wd, t.s, t.hph, pl.outW)
+		}
+		var pf []float32
+		if gi+1 < g1 {
+			pf = t.x.Data[i1*img : min(n, i1+t.g)*img]
+		}
+		nimg := i1 - i0
+		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
+		pl.run(&dw.args, dw.buf[:nimg*pl.inImg], t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles, pf)
 	}
-	nimg := i1 - i0
-	tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
-	pl.run(&dw.args, dw.buf[:nimg*pl.inImg], t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles)
 }
 
 // splitPhases writes the s·s phase planes of one image x: [c][h][w] into dst:
@@ -582,7 +609,7 @@ func (t *dgradPhaseTask) part(w, i int) {
 			continue
 		}
 		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
-		pl.run(&wk.args, t.dy[i0*pl.inImg:i1*pl.inImg], y, nimg, 0, tiles)
+		pl.run(&wk.args, t.dy[i0*pl.inImg:i1*pl.inImg], y, nimg, 0, tiles, nil)
 	}
 	for j := range nimg {
 		img := wk.buf[j*s*s*region : (j+1)*s*s*region]

@@ -46,13 +46,15 @@ const (
 	taLDY    = 48
 	taRows   = 56
 	taBeta   = 64
-	taXOff   = 72  // [4]int
-	taYOff   = 104 // [4]int
-	taMask   = 136 // [4]*uint32
-	taSMask  = 168 // [4]uint32
-	taScrtch = 184 // [32]uint32: AVX2 expanded masks
-	taFlushd = 336 // int: accumulators flushed (set by the kernel)
-	taAcc    = 344 // [384]float32: flushed partial sums
+	taXOff   = 72   // [4]int
+	taYOff   = 104  // [4]int
+	taMask   = 136  // [4]*uint32
+	taSMask  = 168  // [4]uint32
+	taScrtch = 184  // [32]uint32: AVX2 expanded masks
+	taFlushd = 336  // int: accumulators flushed (set by the kernel)
+	taAcc    = 344  // [384]float32: flushed partial sums
+	taPF     = 1880 // uintptr: memory to prefetch, one line per two k-steps
+	taPFN    = 1888 // int: lines left to prefetch
 
 	runSize = 24 // ConvRun: Delta, Count, Flush
 )
@@ -73,6 +75,19 @@ func bitTable() {
 	for i := 0; i < 8; i++ {
 		DATA(4*i, U32(1<<i))
 	}
+}
+
+// prefetchStep emits the tile kernels' prefetch of one line of PF, while PFN > 0: memory the
+// caller reads next, fetched at the pace of the k-loop rather than in a burst that would
+// fill the miss buffers and stall.
+func prefetchStep(name string, args, t Register) {
+	CMPQ(Mem{Base: args, Disp: taPFN}, U8(0))
+	JLE(LabelRef(name + "_nopf"))
+	MOVQ(Mem{Base: args, Disp: taPF}, t)
+	PREFETCHT0(Mem{Base: t})
+	ADDQ(U8(64), Mem{Base: args, Disp: taPF})
+	DECQ(Mem{Base: args, Disp: taPFN})
+	Label(name + "_nopf")
 }
 
 // flush emits the end-of-run check of a tile kernel: if the run just finished has its Flush
@@ -200,6 +215,7 @@ func convTileAVX512() {
 		LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
 	}
 	ADDQ(U8(8*mr), a)
+	prefetchStep(name, args, tmp)
 	SUBQ(U8(2), cnt)
 	JMP(LabelRef(name + "_loop2"))
 	Label(name + "_tail")
@@ -363,6 +379,7 @@ func convTileAVX2() {
 		LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
 	}
 	ADDQ(U8(8*mr), a)
+	prefetchStep(name, args, tmp)
 	SUBQ(U8(2), cnt)
 	JMP(LabelRef(name + "_loop2"))
 	Label(name + "_tail")
