@@ -609,7 +609,10 @@ func (t *dgradPhaseTask) part(w, i int) {
 			continue
 		}
 		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
-		pl.run(&wk.args, t.dy[i0*pl.inImg:i1*pl.inImg], y, nimg, 0, tiles, nil)
+		// Prefetch a quarter of the group's dx per phase, for the additions below.
+		dxg := t.dx.Data[i0*c*h*wd : i1*c*h*wd]
+		q0, q1 := split(len(dxg), s*s, q)
+		pl.run(&wk.args, t.dy[i0*pl.inImg:i1*pl.inImg], y, nimg, 0, tiles, dxg[q0:q1])
 	}
 	for j := range nimg {
 		img := wk.buf[j*s*s*region : (j+1)*s*s*region]
