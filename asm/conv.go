@@ -126,6 +126,20 @@ type WgradArgs struct {
 	DImg    int
 	XLen    int
 	DLen    int
+	pf      uintptr // memory to prefetch during the call (see SetPrefetch)
+	pfn     int     // lines of pf still to prefetch (decremented by the call)
+}
+
+// SetPrefetch makes the next Wgrad calls prefetch up to lines 64-byte lines of p (never
+// past its end), one line per position; lines ≤ 0 or an empty p turns prefetching off. As
+// for ConvTileArgs.SetPrefetch, p must stay alive.
+func (a *WgradArgs) SetPrefetch(p []float32, lines int) {
+	a.pf, a.pfn = 0, 0
+	if lines <= 0 || len(p) == 0 {
+		return
+	}
+	a.pf = uintptr(unsafe.Pointer(&p[0]))
+	a.pfn = min(lines, (len(p)+15)/16)
 }
 
 // ConvKernel is one path's set of direct-convolution kernels (see the types above).

@@ -1034,7 +1034,7 @@ convTile4x24AVX2_done:
 	RET
 
 // func wgrad1x3x3x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x3x3x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1080,10 +1080,18 @@ wgrad1x3x3x1AVX512_col:
 	VFMADD231PS  (R12), Z9, Z6
 	VFMADD231PS  (R12)(SI*1), Z9, Z7
 	VFMADD231PS  (R12)(SI*2), Z9, Z8
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R13
-	JMP          wgrad1x3x3x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x3x3x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x3x3x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R13
+	JMP  wgrad1x3x3x1AVX512_col
 
 wgrad1x3x3x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1118,7 +1126,7 @@ wgrad1x3x3x1AVX512_done:
 	RET
 
 // func wgrad2x3x3x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x3x3x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1193,10 +1201,18 @@ wgrad2x3x3x1AVX512_col:
 	VMOVUPS      (R13)(DI*2), Z20
 	VFMADD231PS  Z18, Z20, Z8
 	VFMADD231PS  Z19, Z20, Z17
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R14
-	JMP          wgrad2x3x3x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x3x3x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x3x3x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R14
+	JMP  wgrad2x3x3x1AVX512_col
 
 wgrad2x3x3x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1240,7 +1256,7 @@ wgrad2x3x3x1AVX512_done:
 	RET
 
 // func wgrad3x3x3x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x3x3x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1334,10 +1350,18 @@ wgrad3x3x3x1AVX512_col:
 	VFMADD231PS  Z27, Z30, Z8
 	VFMADD231PS  Z28, Z30, Z17
 	VFMADD231PS  Z29, Z30, Z26
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R14
-	JMP          wgrad3x3x3x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x3x3x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x3x3x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R14
+	JMP  wgrad3x3x3x1AVX512_col
 
 wgrad3x3x3x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1390,7 +1414,7 @@ wgrad3x3x3x1AVX512_done:
 	RET
 
 // func wgrad1x3x3x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x3x3x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1454,10 +1478,18 @@ wgrad1x3x3x2AVX512_col:
 	VFMADD231PS  64(R12)(SI*1), Z18, Z15
 	VFMADD231PS  (R12)(SI*2), Z18, Z16
 	VFMADD231PS  64(R12)(SI*2), Z18, Z17
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R13
-	JMP          wgrad1x3x3x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x3x3x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x3x3x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R13
+	JMP  wgrad1x3x3x2AVX512_col
 
 wgrad1x3x3x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1501,7 +1533,7 @@ wgrad1x3x3x2AVX512_done:
 	RET
 
 // func wgrad1x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1527,10 +1559,18 @@ wgrad1x1x1x1AVX512_col:
 	JZ           wgrad1x1x1x1AVX512_rowend
 	VBROADCASTSS (DI), Z1
 	VFMADD231PS  (R8), Z1, Z0
-	ADDQ         40(AX), DI
-	ADDQ         64(AX), R8
-	DECQ         R9
-	JMP          wgrad1x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x1x1AVX512_nopf:
+	ADDQ 40(AX), DI
+	ADDQ 64(AX), R8
+	DECQ R9
+	JMP  wgrad1x1x1x1AVX512_col
 
 wgrad1x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1557,7 +1597,7 @@ wgrad1x1x1x1AVX512_done:
 	RET
 
 // func wgrad2x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1588,10 +1628,18 @@ wgrad2x1x1x1AVX512_col:
 	VMOVUPS      (R9), Z4
 	VFMADD231PS  Z2, Z4, Z0
 	VFMADD231PS  Z3, Z4, Z1
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad2x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad2x1x1x1AVX512_col
 
 wgrad2x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1619,7 +1667,7 @@ wgrad2x1x1x1AVX512_done:
 	RET
 
 // func wgrad3x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1653,10 +1701,18 @@ wgrad3x1x1x1AVX512_col:
 	VFMADD231PS  Z3, Z6, Z0
 	VFMADD231PS  Z4, Z6, Z1
 	VFMADD231PS  Z5, Z6, Z2
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad3x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad3x1x1x1AVX512_col
 
 wgrad3x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1685,7 +1741,7 @@ wgrad3x1x1x1AVX512_done:
 	RET
 
 // func wgrad4x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad4x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1724,10 +1780,18 @@ wgrad4x1x1x1AVX512_col:
 	VFMADD231PS  Z5, Z8, Z1
 	VFMADD231PS  Z6, Z8, Z2
 	VFMADD231PS  Z7, Z8, Z3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad4x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x1x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad4x1x1x1AVX512_col
 
 wgrad4x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1757,7 +1821,7 @@ wgrad4x1x1x1AVX512_done:
 	RET
 
 // func wgrad5x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad5x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1799,10 +1863,18 @@ wgrad5x1x1x1AVX512_col:
 	VFMADD231PS  Z7, Z10, Z2
 	VFMADD231PS  Z8, Z10, Z3
 	VFMADD231PS  Z9, Z10, Z4
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad5x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x1x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad5x1x1x1AVX512_col
 
 wgrad5x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1833,7 +1905,7 @@ wgrad5x1x1x1AVX512_done:
 	RET
 
 // func wgrad6x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad6x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1878,10 +1950,18 @@ wgrad6x1x1x1AVX512_col:
 	VFMADD231PS  Z9, Z12, Z3
 	VFMADD231PS  Z10, Z12, Z4
 	VFMADD231PS  Z11, Z12, Z5
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad6x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x1x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad6x1x1x1AVX512_col
 
 wgrad6x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1913,7 +1993,7 @@ wgrad6x1x1x1AVX512_done:
 	RET
 
 // func wgrad7x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad7x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -1962,10 +2042,18 @@ wgrad7x1x1x1AVX512_col:
 	VFMADD231PS  Z11, Z14, Z4
 	VFMADD231PS  Z12, Z14, Z5
 	VFMADD231PS  Z13, Z14, Z6
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad7x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad7x1x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad7x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad7x1x1x1AVX512_col
 
 wgrad7x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -1998,7 +2086,7 @@ wgrad7x1x1x1AVX512_done:
 	RET
 
 // func wgrad8x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad8x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2050,10 +2138,18 @@ wgrad8x1x1x1AVX512_col:
 	VFMADD231PS  Z13, Z16, Z5
 	VFMADD231PS  Z14, Z16, Z6
 	VFMADD231PS  Z15, Z16, Z7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad8x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad8x1x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad8x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad8x1x1x1AVX512_col
 
 wgrad8x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2087,7 +2183,7 @@ wgrad8x1x1x1AVX512_done:
 	RET
 
 // func wgrad9x1x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad9x1x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2142,10 +2238,18 @@ wgrad9x1x1x1AVX512_col:
 	VFMADD231PS  Z15, Z18, Z6
 	VFMADD231PS  Z16, Z18, Z7
 	VFMADD231PS  Z17, Z18, Z8
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad9x1x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad9x1x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad9x1x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad9x1x1x1AVX512_col
 
 wgrad9x1x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2180,7 +2284,7 @@ wgrad9x1x1x1AVX512_done:
 	RET
 
 // func wgrad1x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2208,10 +2312,18 @@ wgrad1x1x1x2AVX512_col:
 	VBROADCASTSS (DI), Z2
 	VFMADD231PS  (R8), Z2, Z0
 	VFMADD231PS  64(R8), Z2, Z1
-	ADDQ         40(AX), DI
-	ADDQ         64(AX), R8
-	DECQ         R9
-	JMP          wgrad1x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x1x2AVX512_nopf:
+	ADDQ 40(AX), DI
+	ADDQ 64(AX), R8
+	DECQ R9
+	JMP  wgrad1x1x1x2AVX512_col
 
 wgrad1x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2239,7 +2351,7 @@ wgrad1x1x1x2AVX512_done:
 	RET
 
 // func wgrad2x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2275,10 +2387,18 @@ wgrad2x1x1x2AVX512_col:
 	VMOVUPS      64(R9), Z6
 	VFMADD231PS  Z4, Z6, Z1
 	VFMADD231PS  Z5, Z6, Z3
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad2x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x1x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad2x1x1x2AVX512_col
 
 wgrad2x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2308,7 +2428,7 @@ wgrad2x1x1x2AVX512_done:
 	RET
 
 // func wgrad3x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2349,10 +2469,18 @@ wgrad3x1x1x2AVX512_col:
 	VFMADD231PS  Z6, Z9, Z1
 	VFMADD231PS  Z7, Z9, Z3
 	VFMADD231PS  Z8, Z9, Z5
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad3x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x1x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad3x1x1x2AVX512_col
 
 wgrad3x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2384,7 +2512,7 @@ wgrad3x1x1x2AVX512_done:
 	RET
 
 // func wgrad4x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad4x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2432,10 +2560,18 @@ wgrad4x1x1x2AVX512_col:
 	VFMADD231PS  Z9, Z12, Z3
 	VFMADD231PS  Z10, Z12, Z5
 	VFMADD231PS  Z11, Z12, Z7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad4x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x1x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad4x1x1x2AVX512_col
 
 wgrad4x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2469,7 +2605,7 @@ wgrad4x1x1x2AVX512_done:
 	RET
 
 // func wgrad5x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad5x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2522,10 +2658,18 @@ wgrad5x1x1x2AVX512_col:
 	VFMADD231PS  Z12, Z15, Z5
 	VFMADD231PS  Z13, Z15, Z7
 	VFMADD231PS  Z14, Z15, Z9
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad5x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x1x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad5x1x1x2AVX512_col
 
 wgrad5x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2561,7 +2705,7 @@ wgrad5x1x1x2AVX512_done:
 	RET
 
 // func wgrad6x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad6x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2619,10 +2763,18 @@ wgrad6x1x1x2AVX512_col:
 	VFMADD231PS  Z15, Z18, Z7
 	VFMADD231PS  Z16, Z18, Z9
 	VFMADD231PS  Z17, Z18, Z11
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad6x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x1x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad6x1x1x2AVX512_col
 
 wgrad6x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2660,7 +2812,7 @@ wgrad6x1x1x2AVX512_done:
 	RET
 
 // func wgrad7x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad7x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2724,10 +2876,18 @@ wgrad7x1x1x2AVX512_col:
 	VFMADD231PS  Z18, Z21, Z9
 	VFMADD231PS  Z19, Z21, Z11
 	VFMADD231PS  Z20, Z21, Z13
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad7x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad7x1x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad7x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad7x1x1x2AVX512_col
 
 wgrad7x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2767,7 +2927,7 @@ wgrad7x1x1x2AVX512_done:
 	RET
 
 // func wgrad8x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad8x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2836,10 +2996,18 @@ wgrad8x1x1x2AVX512_col:
 	VFMADD231PS  Z21, Z24, Z11
 	VFMADD231PS  Z22, Z24, Z13
 	VFMADD231PS  Z23, Z24, Z15
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad8x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad8x1x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad8x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad8x1x1x2AVX512_col
 
 wgrad8x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -2881,7 +3049,7 @@ wgrad8x1x1x2AVX512_done:
 	RET
 
 // func wgrad9x1x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad9x1x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -2955,10 +3123,18 @@ wgrad9x1x1x2AVX512_col:
 	VFMADD231PS  Z24, Z27, Z13
 	VFMADD231PS  Z25, Z27, Z15
 	VFMADD231PS  Z26, Z27, Z17
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad9x1x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad9x1x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad9x1x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad9x1x1x2AVX512_col
 
 wgrad9x1x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3002,7 +3178,7 @@ wgrad9x1x1x2AVX512_done:
 	RET
 
 // func wgrad1x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3031,10 +3207,18 @@ wgrad1x1x2x1AVX512_col:
 	VBROADCASTSS (R8), Z2
 	VFMADD231PS  (R9), Z2, Z0
 	VFMADD231PS  (R9)(BX*1), Z2, Z1
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad1x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad1x1x2x1AVX512_col
 
 wgrad1x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3062,7 +3246,7 @@ wgrad1x1x2x1AVX512_done:
 	RET
 
 // func wgrad2x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3099,10 +3283,18 @@ wgrad2x1x2x1AVX512_col:
 	VMOVUPS      (R10)(SI*1), Z6
 	VFMADD231PS  Z4, Z6, Z1
 	VFMADD231PS  Z5, Z6, Z3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad2x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x2x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad2x1x2x1AVX512_col
 
 wgrad2x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3132,7 +3324,7 @@ wgrad2x1x2x1AVX512_done:
 	RET
 
 // func wgrad3x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3174,10 +3366,18 @@ wgrad3x1x2x1AVX512_col:
 	VFMADD231PS  Z6, Z9, Z1
 	VFMADD231PS  Z7, Z9, Z3
 	VFMADD231PS  Z8, Z9, Z5
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad3x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x2x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad3x1x2x1AVX512_col
 
 wgrad3x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3209,7 +3409,7 @@ wgrad3x1x2x1AVX512_done:
 	RET
 
 // func wgrad4x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad4x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3258,10 +3458,18 @@ wgrad4x1x2x1AVX512_col:
 	VFMADD231PS  Z9, Z12, Z3
 	VFMADD231PS  Z10, Z12, Z5
 	VFMADD231PS  Z11, Z12, Z7
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad4x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x1x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad4x1x2x1AVX512_col
 
 wgrad4x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3295,7 +3503,7 @@ wgrad4x1x2x1AVX512_done:
 	RET
 
 // func wgrad5x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad5x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3349,10 +3557,18 @@ wgrad5x1x2x1AVX512_col:
 	VFMADD231PS  Z12, Z15, Z5
 	VFMADD231PS  Z13, Z15, Z7
 	VFMADD231PS  Z14, Z15, Z9
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad5x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x1x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad5x1x2x1AVX512_col
 
 wgrad5x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3388,7 +3604,7 @@ wgrad5x1x2x1AVX512_done:
 	RET
 
 // func wgrad6x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad6x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3447,10 +3663,18 @@ wgrad6x1x2x1AVX512_col:
 	VFMADD231PS  Z15, Z18, Z7
 	VFMADD231PS  Z16, Z18, Z9
 	VFMADD231PS  Z17, Z18, Z11
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad6x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x1x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad6x1x2x1AVX512_col
 
 wgrad6x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3488,7 +3712,7 @@ wgrad6x1x2x1AVX512_done:
 	RET
 
 // func wgrad7x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad7x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3553,10 +3777,18 @@ wgrad7x1x2x1AVX512_col:
 	VFMADD231PS  Z18, Z21, Z9
 	VFMADD231PS  Z19, Z21, Z11
 	VFMADD231PS  Z20, Z21, Z13
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad7x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad7x1x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad7x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad7x1x2x1AVX512_col
 
 wgrad7x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3596,7 +3828,7 @@ wgrad7x1x2x1AVX512_done:
 	RET
 
 // func wgrad8x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad8x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3666,10 +3898,18 @@ wgrad8x1x2x1AVX512_col:
 	VFMADD231PS  Z21, Z24, Z11
 	VFMADD231PS  Z22, Z24, Z13
 	VFMADD231PS  Z23, Z24, Z15
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad8x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad8x1x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad8x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad8x1x2x1AVX512_col
 
 wgrad8x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3711,7 +3951,7 @@ wgrad8x1x2x1AVX512_done:
 	RET
 
 // func wgrad9x1x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad9x1x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3786,10 +4026,18 @@ wgrad9x1x2x1AVX512_col:
 	VFMADD231PS  Z24, Z27, Z13
 	VFMADD231PS  Z25, Z27, Z15
 	VFMADD231PS  Z26, Z27, Z17
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad9x1x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad9x1x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad9x1x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad9x1x2x1AVX512_col
 
 wgrad9x1x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3833,7 +4081,7 @@ wgrad9x1x2x1AVX512_done:
 	RET
 
 // func wgrad1x1x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x1x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3866,10 +4114,18 @@ wgrad1x1x2x2AVX512_col:
 	VFMADD231PS  64(R9), Z4, Z1
 	VFMADD231PS  (R9)(BX*1), Z4, Z2
 	VFMADD231PS  64(R9)(BX*1), Z4, Z3
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad1x1x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x2x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x2x2AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad1x1x2x2AVX512_col
 
 wgrad1x1x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3899,7 +4155,7 @@ wgrad1x1x2x2AVX512_done:
 	RET
 
 // func wgrad2x1x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x1x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -3946,10 +4202,18 @@ wgrad2x1x2x2AVX512_col:
 	VMOVUPS      64(R10)(SI*1), Z10
 	VFMADD231PS  Z8, Z10, Z3
 	VFMADD231PS  Z9, Z10, Z7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad2x1x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x2x2AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x2x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad2x1x2x2AVX512_col
 
 wgrad2x1x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -3983,7 +4247,7 @@ wgrad2x1x2x2AVX512_done:
 	RET
 
 // func wgrad3x1x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x1x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4039,10 +4303,18 @@ wgrad3x1x2x2AVX512_col:
 	VFMADD231PS  Z12, Z15, Z3
 	VFMADD231PS  Z13, Z15, Z7
 	VFMADD231PS  Z14, Z15, Z11
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad3x1x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x2x2AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x2x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad3x1x2x2AVX512_col
 
 wgrad3x1x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4080,7 +4352,7 @@ wgrad3x1x2x2AVX512_done:
 	RET
 
 // func wgrad4x1x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad4x1x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4147,10 +4419,18 @@ wgrad4x1x2x2AVX512_col:
 	VFMADD231PS  Z17, Z20, Z7
 	VFMADD231PS  Z18, Z20, Z11
 	VFMADD231PS  Z19, Z20, Z15
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad4x1x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x1x2x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x1x2x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad4x1x2x2AVX512_col
 
 wgrad4x1x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4192,7 +4472,7 @@ wgrad4x1x2x2AVX512_done:
 	RET
 
 // func wgrad5x1x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad5x1x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4268,10 +4548,18 @@ wgrad5x1x2x2AVX512_col:
 	VFMADD231PS  Z22, Z25, Z11
 	VFMADD231PS  Z23, Z25, Z15
 	VFMADD231PS  Z24, Z25, Z19
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad5x1x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x1x2x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x1x2x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad5x1x2x2AVX512_col
 
 wgrad5x1x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4317,7 +4605,7 @@ wgrad5x1x2x2AVX512_done:
 	RET
 
 // func wgrad6x1x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad6x1x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4402,10 +4690,18 @@ wgrad6x1x2x2AVX512_col:
 	VFMADD231PS  Z27, Z30, Z15
 	VFMADD231PS  Z28, Z30, Z19
 	VFMADD231PS  Z29, Z30, Z23
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad6x1x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x1x2x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x1x2x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad6x1x2x2AVX512_col
 
 wgrad6x1x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4455,7 +4751,7 @@ wgrad6x1x2x2AVX512_done:
 	RET
 
 // func wgrad1x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4485,10 +4781,18 @@ wgrad1x2x1x1AVX512_col:
 	LEAQ         (R9)(BX*1), R10
 	VFMADD231PS  (R9), Z2, Z0
 	VFMADD231PS  (R10), Z2, Z1
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R11
-	JMP          wgrad1x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x1x1AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R11
+	JMP  wgrad1x2x1x1AVX512_col
 
 wgrad1x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4516,7 +4820,7 @@ wgrad1x2x1x1AVX512_done:
 	RET
 
 // func wgrad2x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4554,10 +4858,18 @@ wgrad2x2x1x1AVX512_col:
 	VMOVUPS      (R11), Z6
 	VFMADD231PS  Z4, Z6, Z1
 	VFMADD231PS  Z5, Z6, Z3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad2x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad2x2x1x1AVX512_col
 
 wgrad2x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4587,7 +4899,7 @@ wgrad2x2x1x1AVX512_done:
 	RET
 
 // func wgrad3x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4630,10 +4942,18 @@ wgrad3x2x1x1AVX512_col:
 	VFMADD231PS  Z6, Z9, Z1
 	VFMADD231PS  Z7, Z9, Z3
 	VFMADD231PS  Z8, Z9, Z5
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad3x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad3x2x1x1AVX512_col
 
 wgrad3x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4665,7 +4985,7 @@ wgrad3x2x1x1AVX512_done:
 	RET
 
 // func wgrad4x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad4x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4715,10 +5035,18 @@ wgrad4x2x1x1AVX512_col:
 	VFMADD231PS  Z9, Z12, Z3
 	VFMADD231PS  Z10, Z12, Z5
 	VFMADD231PS  Z11, Z12, Z7
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad4x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad4x2x1x1AVX512_col
 
 wgrad4x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4752,7 +5080,7 @@ wgrad4x2x1x1AVX512_done:
 	RET
 
 // func wgrad5x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad5x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4807,10 +5135,18 @@ wgrad5x2x1x1AVX512_col:
 	VFMADD231PS  Z12, Z15, Z5
 	VFMADD231PS  Z13, Z15, Z7
 	VFMADD231PS  Z14, Z15, Z9
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad5x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad5x2x1x1AVX512_col
 
 wgrad5x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4846,7 +5182,7 @@ wgrad5x2x1x1AVX512_done:
 	RET
 
 // func wgrad6x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad6x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -4906,10 +5242,18 @@ wgrad6x2x1x1AVX512_col:
 	VFMADD231PS  Z15, Z18, Z7
 	VFMADD231PS  Z16, Z18, Z9
 	VFMADD231PS  Z17, Z18, Z11
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad6x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad6x2x1x1AVX512_col
 
 wgrad6x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -4947,7 +5291,7 @@ wgrad6x2x1x1AVX512_done:
 	RET
 
 // func wgrad7x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad7x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5013,10 +5357,18 @@ wgrad7x2x1x1AVX512_col:
 	VFMADD231PS  Z18, Z21, Z9
 	VFMADD231PS  Z19, Z21, Z11
 	VFMADD231PS  Z20, Z21, Z13
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad7x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad7x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad7x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad7x2x1x1AVX512_col
 
 wgrad7x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5056,7 +5408,7 @@ wgrad7x2x1x1AVX512_done:
 	RET
 
 // func wgrad8x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad8x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5127,10 +5479,18 @@ wgrad8x2x1x1AVX512_col:
 	VFMADD231PS  Z21, Z24, Z11
 	VFMADD231PS  Z22, Z24, Z13
 	VFMADD231PS  Z23, Z24, Z15
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad8x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad8x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad8x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad8x2x1x1AVX512_col
 
 wgrad8x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5172,7 +5532,7 @@ wgrad8x2x1x1AVX512_done:
 	RET
 
 // func wgrad9x2x1x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad9x2x1x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5248,10 +5608,18 @@ wgrad9x2x1x1AVX512_col:
 	VFMADD231PS  Z24, Z27, Z13
 	VFMADD231PS  Z25, Z27, Z15
 	VFMADD231PS  Z26, Z27, Z17
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad9x2x1x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad9x2x1x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad9x2x1x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad9x2x1x1AVX512_col
 
 wgrad9x2x1x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5295,7 +5663,7 @@ wgrad9x2x1x1AVX512_done:
 	RET
 
 // func wgrad1x2x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x2x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5329,10 +5697,18 @@ wgrad1x2x1x2AVX512_col:
 	VFMADD231PS  64(R9), Z4, Z1
 	VFMADD231PS  (R10), Z4, Z2
 	VFMADD231PS  64(R10), Z4, Z3
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R11
-	JMP          wgrad1x2x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x1x2AVX512_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x1x2AVX512_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R11
+	JMP  wgrad1x2x1x2AVX512_col
 
 wgrad1x2x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5362,7 +5738,7 @@ wgrad1x2x1x2AVX512_done:
 	RET
 
 // func wgrad2x2x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x2x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5410,10 +5786,18 @@ wgrad2x2x1x2AVX512_col:
 	VMOVUPS      64(R11), Z10
 	VFMADD231PS  Z8, Z10, Z3
 	VFMADD231PS  Z9, Z10, Z7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad2x2x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x2x1x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x2x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad2x2x1x2AVX512_col
 
 wgrad2x2x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5447,7 +5831,7 @@ wgrad2x2x1x2AVX512_done:
 	RET
 
 // func wgrad3x2x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x2x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5504,10 +5888,18 @@ wgrad3x2x1x2AVX512_col:
 	VFMADD231PS  Z12, Z15, Z3
 	VFMADD231PS  Z13, Z15, Z7
 	VFMADD231PS  Z14, Z15, Z11
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad3x2x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x2x1x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x2x1x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad3x2x1x2AVX512_col
 
 wgrad3x2x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5545,7 +5937,7 @@ wgrad3x2x1x2AVX512_done:
 	RET
 
 // func wgrad4x2x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad4x2x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5613,10 +6005,18 @@ wgrad4x2x1x2AVX512_col:
 	VFMADD231PS  Z17, Z20, Z7
 	VFMADD231PS  Z18, Z20, Z11
 	VFMADD231PS  Z19, Z20, Z15
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad4x2x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x2x1x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x2x1x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad4x2x1x2AVX512_col
 
 wgrad4x2x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5658,7 +6058,7 @@ wgrad4x2x1x2AVX512_done:
 	RET
 
 // func wgrad5x2x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad5x2x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5735,10 +6135,18 @@ wgrad5x2x1x2AVX512_col:
 	VFMADD231PS  Z22, Z25, Z11
 	VFMADD231PS  Z23, Z25, Z15
 	VFMADD231PS  Z24, Z25, Z19
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad5x2x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x2x1x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x2x1x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad5x2x1x2AVX512_col
 
 wgrad5x2x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5784,7 +6192,7 @@ wgrad5x2x1x2AVX512_done:
 	RET
 
 // func wgrad6x2x1x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad6x2x1x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5870,10 +6278,18 @@ wgrad6x2x1x2AVX512_col:
 	VFMADD231PS  Z27, Z30, Z15
 	VFMADD231PS  Z28, Z30, Z19
 	VFMADD231PS  Z29, Z30, Z23
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad6x2x1x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x2x1x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x2x1x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad6x2x1x2AVX512_col
 
 wgrad6x2x1x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5923,7 +6339,7 @@ wgrad6x2x1x2AVX512_done:
 	RET
 
 // func wgrad1x2x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x2x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -5958,10 +6374,18 @@ wgrad1x2x2x1AVX512_col:
 	VFMADD231PS  (R10)(SI*1), Z4, Z1
 	VFMADD231PS  (R11), Z4, Z2
 	VFMADD231PS  (R11)(SI*1), Z4, Z3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad1x2x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x2x1AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x2x1AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad1x2x2x1AVX512_col
 
 wgrad1x2x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -5991,7 +6415,7 @@ wgrad1x2x2x1AVX512_done:
 	RET
 
 // func wgrad2x2x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x2x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6040,10 +6464,18 @@ wgrad2x2x2x1AVX512_col:
 	VMOVUPS      (R12)(DI*1), Z10
 	VFMADD231PS  Z8, Z10, Z3
 	VFMADD231PS  Z9, Z10, Z7
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R13
-	JMP          wgrad2x2x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x2x2x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x2x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R13
+	JMP  wgrad2x2x2x1AVX512_col
 
 wgrad2x2x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6077,7 +6509,7 @@ wgrad2x2x2x1AVX512_done:
 	RET
 
 // func wgrad3x2x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x2x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6135,10 +6567,18 @@ wgrad3x2x2x1AVX512_col:
 	VFMADD231PS  Z12, Z15, Z3
 	VFMADD231PS  Z13, Z15, Z7
 	VFMADD231PS  Z14, Z15, Z11
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R13
-	JMP          wgrad3x2x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x2x2x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x2x2x1AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R13
+	JMP  wgrad3x2x2x1AVX512_col
 
 wgrad3x2x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6176,7 +6616,7 @@ wgrad3x2x2x1AVX512_done:
 	RET
 
 // func wgrad4x2x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad4x2x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6245,10 +6685,18 @@ wgrad4x2x2x1AVX512_col:
 	VFMADD231PS  Z17, Z20, Z7
 	VFMADD231PS  Z18, Z20, Z11
 	VFMADD231PS  Z19, Z20, Z15
-	ADDQ         40(AX), R11
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad4x2x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x2x2x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x2x2x1AVX512_nopf:
+	ADDQ 40(AX), R11
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad4x2x2x1AVX512_col
 
 wgrad4x2x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6290,7 +6738,7 @@ wgrad4x2x2x1AVX512_done:
 	RET
 
 // func wgrad5x2x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad5x2x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6368,10 +6816,18 @@ wgrad5x2x2x1AVX512_col:
 	VFMADD231PS  Z22, Z25, Z11
 	VFMADD231PS  Z23, Z25, Z15
 	VFMADD231PS  Z24, Z25, Z19
-	ADDQ         40(AX), R11
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad5x2x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x2x2x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x2x2x1AVX512_nopf:
+	ADDQ 40(AX), R11
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad5x2x2x1AVX512_col
 
 wgrad5x2x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6417,7 +6873,7 @@ wgrad5x2x2x1AVX512_done:
 	RET
 
 // func wgrad6x2x2x1AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad6x2x2x1AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6504,10 +6960,18 @@ wgrad6x2x2x1AVX512_col:
 	VFMADD231PS  Z27, Z30, Z15
 	VFMADD231PS  Z28, Z30, Z19
 	VFMADD231PS  Z29, Z30, Z23
-	ADDQ         40(AX), R11
-	ADDQ         64(AX), R13
-	DECQ         R14
-	JMP          wgrad6x2x2x1AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x2x2x1AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x2x2x1AVX512_nopf:
+	ADDQ 40(AX), R11
+	ADDQ 64(AX), R13
+	DECQ R14
+	JMP  wgrad6x2x2x1AVX512_col
 
 wgrad6x2x2x1AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6557,7 +7021,7 @@ wgrad6x2x2x1AVX512_done:
 	RET
 
 // func wgrad1x2x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad1x2x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6600,10 +7064,18 @@ wgrad1x2x2x2AVX512_col:
 	VFMADD231PS  64(R11), Z8, Z5
 	VFMADD231PS  (R11)(SI*1), Z8, Z6
 	VFMADD231PS  64(R11)(SI*1), Z8, Z7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad1x2x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x2x2AVX512_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x2x2AVX512_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad1x2x2x2AVX512_col
 
 wgrad1x2x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6637,7 +7109,7 @@ wgrad1x2x2x2AVX512_done:
 	RET
 
 // func wgrad2x2x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad2x2x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6706,10 +7178,18 @@ wgrad2x2x2x2AVX512_col:
 	VMOVUPS      64(R12)(DI*1), Z18
 	VFMADD231PS  Z16, Z18, Z7
 	VFMADD231PS  Z17, Z18, Z15
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R13
-	JMP          wgrad2x2x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x2x2x2AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x2x2x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R13
+	JMP  wgrad2x2x2x2AVX512_col
 
 wgrad2x2x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6751,7 +7231,7 @@ wgrad2x2x2x2AVX512_done:
 	RET
 
 // func wgrad3x2x2x2AVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·wgrad3x2x2x2AVX512(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6837,10 +7317,18 @@ wgrad3x2x2x2AVX512_col:
 	VFMADD231PS  Z24, Z27, Z7
 	VFMADD231PS  Z25, Z27, Z15
 	VFMADD231PS  Z26, Z27, Z23
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R13
-	JMP          wgrad3x2x2x2AVX512_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x2x2x2AVX512_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x2x2x2AVX512_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R13
+	JMP  wgrad3x2x2x2AVX512_col
 
 wgrad3x2x2x2AVX512_rowend:
 	ADDQ 48(AX), CX
@@ -6890,7 +7378,7 @@ wgrad3x2x2x2AVX512_done:
 	RET
 
 // func wgrad1x3x3x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x3x3x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -6936,10 +7424,18 @@ wgrad1x3x3x1AVX2_col:
 	VFMADD231PS  (R12), Y9, Y6
 	VFMADD231PS  (R12)(SI*1), Y9, Y7
 	VFMADD231PS  (R12)(SI*2), Y9, Y8
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R13
-	JMP          wgrad1x3x3x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x3x3x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x3x3x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R13
+	JMP  wgrad1x3x3x1AVX2_col
 
 wgrad1x3x3x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -6974,7 +7470,7 @@ wgrad1x3x3x1AVX2_done:
 	RET
 
 // func wgrad1x1x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x1x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7000,10 +7496,18 @@ wgrad1x1x1x1AVX2_col:
 	JZ           wgrad1x1x1x1AVX2_rowend
 	VBROADCASTSS (DI), Y1
 	VFMADD231PS  (R8), Y1, Y0
-	ADDQ         40(AX), DI
-	ADDQ         64(AX), R8
-	DECQ         R9
-	JMP          wgrad1x1x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x1x1AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x1x1AVX2_nopf:
+	ADDQ 40(AX), DI
+	ADDQ 64(AX), R8
+	DECQ R9
+	JMP  wgrad1x1x1x1AVX2_col
 
 wgrad1x1x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7030,7 +7534,7 @@ wgrad1x1x1x1AVX2_done:
 	RET
 
 // func wgrad2x1x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad2x1x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7061,10 +7565,18 @@ wgrad2x1x1x1AVX2_col:
 	VMOVUPS      (R9), Y4
 	VFMADD231PS  Y2, Y4, Y0
 	VFMADD231PS  Y3, Y4, Y1
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad2x1x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x1x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x1x1AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad2x1x1x1AVX2_col
 
 wgrad2x1x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7092,7 +7604,7 @@ wgrad2x1x1x1AVX2_done:
 	RET
 
 // func wgrad3x1x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad3x1x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7126,10 +7638,18 @@ wgrad3x1x1x1AVX2_col:
 	VFMADD231PS  Y3, Y6, Y0
 	VFMADD231PS  Y4, Y6, Y1
 	VFMADD231PS  Y5, Y6, Y2
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad3x1x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x1x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x1x1AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad3x1x1x1AVX2_col
 
 wgrad3x1x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7158,7 +7678,7 @@ wgrad3x1x1x1AVX2_done:
 	RET
 
 // func wgrad4x1x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad4x1x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7197,10 +7717,18 @@ wgrad4x1x1x1AVX2_col:
 	VFMADD231PS  Y5, Y8, Y1
 	VFMADD231PS  Y6, Y8, Y2
 	VFMADD231PS  Y7, Y8, Y3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad4x1x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x1x1x1AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x1x1x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad4x1x1x1AVX2_col
 
 wgrad4x1x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7230,7 +7758,7 @@ wgrad4x1x1x1AVX2_done:
 	RET
 
 // func wgrad5x1x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad5x1x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7272,10 +7800,18 @@ wgrad5x1x1x1AVX2_col:
 	VFMADD231PS  Y7, Y10, Y2
 	VFMADD231PS  Y8, Y10, Y3
 	VFMADD231PS  Y9, Y10, Y4
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad5x1x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x1x1x1AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x1x1x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad5x1x1x1AVX2_col
 
 wgrad5x1x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7306,7 +7842,7 @@ wgrad5x1x1x1AVX2_done:
 	RET
 
 // func wgrad6x1x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad6x1x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7351,10 +7887,18 @@ wgrad6x1x1x1AVX2_col:
 	VFMADD231PS  Y9, Y12, Y3
 	VFMADD231PS  Y10, Y12, Y4
 	VFMADD231PS  Y11, Y12, Y5
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad6x1x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad6x1x1x1AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad6x1x1x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad6x1x1x1AVX2_col
 
 wgrad6x1x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7386,7 +7930,7 @@ wgrad6x1x1x1AVX2_done:
 	RET
 
 // func wgrad7x1x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad7x1x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7435,10 +7979,18 @@ wgrad7x1x1x1AVX2_col:
 	VFMADD231PS  Y11, Y14, Y4
 	VFMADD231PS  Y12, Y14, Y5
 	VFMADD231PS  Y13, Y14, Y6
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad7x1x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad7x1x1x1AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad7x1x1x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad7x1x1x1AVX2_col
 
 wgrad7x1x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7471,7 +8023,7 @@ wgrad7x1x1x1AVX2_done:
 	RET
 
 // func wgrad1x1x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x1x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7499,10 +8051,18 @@ wgrad1x1x1x2AVX2_col:
 	VBROADCASTSS (DI), Y2
 	VFMADD231PS  (R8), Y2, Y0
 	VFMADD231PS  32(R8), Y2, Y1
-	ADDQ         40(AX), DI
-	ADDQ         64(AX), R8
-	DECQ         R9
-	JMP          wgrad1x1x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x1x2AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x1x2AVX2_nopf:
+	ADDQ 40(AX), DI
+	ADDQ 64(AX), R8
+	DECQ R9
+	JMP  wgrad1x1x1x2AVX2_col
 
 wgrad1x1x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7530,7 +8090,7 @@ wgrad1x1x1x2AVX2_done:
 	RET
 
 // func wgrad2x1x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad2x1x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7566,10 +8126,18 @@ wgrad2x1x1x2AVX2_col:
 	VMOVUPS      32(R9), Y6
 	VFMADD231PS  Y4, Y6, Y1
 	VFMADD231PS  Y5, Y6, Y3
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad2x1x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x1x2AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x1x2AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad2x1x1x2AVX2_col
 
 wgrad2x1x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7599,7 +8167,7 @@ wgrad2x1x1x2AVX2_done:
 	RET
 
 // func wgrad3x1x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad3x1x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7640,10 +8208,18 @@ wgrad3x1x1x2AVX2_col:
 	VFMADD231PS  Y6, Y9, Y1
 	VFMADD231PS  Y7, Y9, Y3
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad3x1x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x1x2AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x1x2AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad3x1x1x2AVX2_col
 
 wgrad3x1x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7675,7 +8251,7 @@ wgrad3x1x1x2AVX2_done:
 	RET
 
 // func wgrad4x1x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad4x1x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7723,10 +8299,18 @@ wgrad4x1x1x2AVX2_col:
 	VFMADD231PS  Y9, Y12, Y3
 	VFMADD231PS  Y10, Y12, Y5
 	VFMADD231PS  Y11, Y12, Y7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad4x1x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x1x1x2AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x1x1x2AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad4x1x1x2AVX2_col
 
 wgrad4x1x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7760,7 +8344,7 @@ wgrad4x1x1x2AVX2_done:
 	RET
 
 // func wgrad5x1x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad5x1x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7813,10 +8397,18 @@ wgrad5x1x1x2AVX2_col:
 	VFMADD231PS  Y12, Y15, Y5
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R11
-	DECQ         R12
-	JMP          wgrad5x1x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x1x1x2AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x1x1x2AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R11
+	DECQ R12
+	JMP  wgrad5x1x1x2AVX2_col
 
 wgrad5x1x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7852,7 +8444,7 @@ wgrad5x1x1x2AVX2_done:
 	RET
 
 // func wgrad1x1x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x1x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7881,10 +8473,18 @@ wgrad1x1x2x1AVX2_col:
 	VBROADCASTSS (R8), Y2
 	VFMADD231PS  (R9), Y2, Y0
 	VFMADD231PS  (R9)(BX*1), Y2, Y1
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad1x1x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x2x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x2x1AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad1x1x2x1AVX2_col
 
 wgrad1x1x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7912,7 +8512,7 @@ wgrad1x1x2x1AVX2_done:
 	RET
 
 // func wgrad2x1x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad2x1x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -7949,10 +8549,18 @@ wgrad2x1x2x1AVX2_col:
 	VMOVUPS      (R10)(SI*1), Y6
 	VFMADD231PS  Y4, Y6, Y1
 	VFMADD231PS  Y5, Y6, Y3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad2x1x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x2x1AVX2_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x2x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad2x1x2x1AVX2_col
 
 wgrad2x1x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -7982,7 +8590,7 @@ wgrad2x1x2x1AVX2_done:
 	RET
 
 // func wgrad3x1x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad3x1x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8024,10 +8632,18 @@ wgrad3x1x2x1AVX2_col:
 	VFMADD231PS  Y6, Y9, Y1
 	VFMADD231PS  Y7, Y9, Y3
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad3x1x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x2x1AVX2_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x2x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad3x1x2x1AVX2_col
 
 wgrad3x1x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8059,7 +8675,7 @@ wgrad3x1x2x1AVX2_done:
 	RET
 
 // func wgrad4x1x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad4x1x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8108,10 +8724,18 @@ wgrad4x1x2x1AVX2_col:
 	VFMADD231PS  Y9, Y12, Y3
 	VFMADD231PS  Y10, Y12, Y5
 	VFMADD231PS  Y11, Y12, Y7
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad4x1x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x1x2x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x1x2x1AVX2_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad4x1x2x1AVX2_col
 
 wgrad4x1x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8145,7 +8769,7 @@ wgrad4x1x2x1AVX2_done:
 	RET
 
 // func wgrad5x1x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad5x1x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8199,10 +8823,18 @@ wgrad5x1x2x1AVX2_col:
 	VFMADD231PS  Y12, Y15, Y5
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad5x1x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x1x2x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x1x2x1AVX2_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad5x1x2x1AVX2_col
 
 wgrad5x1x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8238,7 +8870,7 @@ wgrad5x1x2x1AVX2_done:
 	RET
 
 // func wgrad1x1x2x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x1x2x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8271,10 +8903,18 @@ wgrad1x1x2x2AVX2_col:
 	VFMADD231PS  32(R9), Y4, Y1
 	VFMADD231PS  (R9)(BX*1), Y4, Y2
 	VFMADD231PS  32(R9)(BX*1), Y4, Y3
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R10
-	JMP          wgrad1x1x2x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x1x2x2AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x1x2x2AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R10
+	JMP  wgrad1x1x2x2AVX2_col
 
 wgrad1x1x2x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8304,7 +8944,7 @@ wgrad1x1x2x2AVX2_done:
 	RET
 
 // func wgrad2x1x2x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad2x1x2x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8351,10 +8991,18 @@ wgrad2x1x2x2AVX2_col:
 	VMOVUPS      32(R10)(SI*1), Y10
 	VFMADD231PS  Y8, Y10, Y3
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad2x1x2x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x1x2x2AVX2_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x1x2x2AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad2x1x2x2AVX2_col
 
 wgrad2x1x2x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8388,7 +9036,7 @@ wgrad2x1x2x2AVX2_done:
 	RET
 
 // func wgrad3x1x2x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad3x1x2x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8444,10 +9092,18 @@ wgrad3x1x2x2AVX2_col:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R11
-	JMP          wgrad3x1x2x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x1x2x2AVX2_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x1x2x2AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R11
+	JMP  wgrad3x1x2x2AVX2_col
 
 wgrad3x1x2x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8485,7 +9141,7 @@ wgrad3x1x2x2AVX2_done:
 	RET
 
 // func wgrad1x2x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x2x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8515,10 +9171,18 @@ wgrad1x2x1x1AVX2_col:
 	LEAQ         (R9)(BX*1), R10
 	VFMADD231PS  (R9), Y2, Y0
 	VFMADD231PS  (R10), Y2, Y1
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R11
-	JMP          wgrad1x2x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x1x1AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x1x1AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R11
+	JMP  wgrad1x2x1x1AVX2_col
 
 wgrad1x2x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8546,7 +9210,7 @@ wgrad1x2x1x1AVX2_done:
 	RET
 
 // func wgrad2x2x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad2x2x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8584,10 +9248,18 @@ wgrad2x2x1x1AVX2_col:
 	VMOVUPS      (R11), Y6
 	VFMADD231PS  Y4, Y6, Y1
 	VFMADD231PS  Y5, Y6, Y3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad2x2x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x2x1x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x2x1x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad2x2x1x1AVX2_col
 
 wgrad2x2x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8617,7 +9289,7 @@ wgrad2x2x1x1AVX2_done:
 	RET
 
 // func wgrad3x2x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad3x2x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8660,10 +9332,18 @@ wgrad3x2x1x1AVX2_col:
 	VFMADD231PS  Y6, Y9, Y1
 	VFMADD231PS  Y7, Y9, Y3
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad3x2x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x2x1x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x2x1x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad3x2x1x1AVX2_col
 
 wgrad3x2x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8695,7 +9375,7 @@ wgrad3x2x1x1AVX2_done:
 	RET
 
 // func wgrad4x2x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad4x2x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8745,10 +9425,18 @@ wgrad4x2x1x1AVX2_col:
 	VFMADD231PS  Y9, Y12, Y3
 	VFMADD231PS  Y10, Y12, Y5
 	VFMADD231PS  Y11, Y12, Y7
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad4x2x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad4x2x1x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad4x2x1x1AVX2_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad4x2x1x1AVX2_col
 
 wgrad4x2x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8782,7 +9470,7 @@ wgrad4x2x1x1AVX2_done:
 	RET
 
 // func wgrad5x2x1x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad5x2x1x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8837,10 +9525,18 @@ wgrad5x2x1x1AVX2_col:
 	VFMADD231PS  Y12, Y15, Y5
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y9
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R12
-	DECQ         R13
-	JMP          wgrad5x2x1x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad5x2x1x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad5x2x1x1AVX2_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R12
+	DECQ R13
+	JMP  wgrad5x2x1x1AVX2_col
 
 wgrad5x2x1x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8876,7 +9572,7 @@ wgrad5x2x1x1AVX2_done:
 	RET
 
 // func wgrad1x2x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x2x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8910,10 +9606,18 @@ wgrad1x2x1x2AVX2_col:
 	VFMADD231PS  32(R9), Y4, Y1
 	VFMADD231PS  (R10), Y4, Y2
 	VFMADD231PS  32(R10), Y4, Y3
-	ADDQ         40(AX), R8
-	ADDQ         64(AX), R9
-	DECQ         R11
-	JMP          wgrad1x2x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x1x2AVX2_nopf
+	MOVQ         136(AX), R10
+	PREFETCHT0   (R10)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x1x2AVX2_nopf:
+	ADDQ 40(AX), R8
+	ADDQ 64(AX), R9
+	DECQ R11
+	JMP  wgrad1x2x1x2AVX2_col
 
 wgrad1x2x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -8943,7 +9647,7 @@ wgrad1x2x1x2AVX2_done:
 	RET
 
 // func wgrad2x2x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad2x2x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -8991,10 +9695,18 @@ wgrad2x2x1x2AVX2_col:
 	VMOVUPS      32(R11), Y10
 	VFMADD231PS  Y8, Y10, Y3
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad2x2x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x2x1x2AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x2x1x2AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad2x2x1x2AVX2_col
 
 wgrad2x2x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -9028,7 +9740,7 @@ wgrad2x2x1x2AVX2_done:
 	RET
 
 // func wgrad3x2x1x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad3x2x1x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -9085,10 +9797,18 @@ wgrad3x2x1x2AVX2_col:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad3x2x1x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x2x1x2AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x2x1x2AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad3x2x1x2AVX2_col
 
 wgrad3x2x1x2AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -9126,7 +9846,7 @@ wgrad3x2x1x2AVX2_done:
 	RET
 
 // func wgrad1x2x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x2x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -9161,10 +9881,18 @@ wgrad1x2x2x1AVX2_col:
 	VFMADD231PS  (R10)(SI*1), Y4, Y1
 	VFMADD231PS  (R11), Y4, Y2
 	VFMADD231PS  (R11)(SI*1), Y4, Y3
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad1x2x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x2x1AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x2x1AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad1x2x2x1AVX2_col
 
 wgrad1x2x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -9194,7 +9922,7 @@ wgrad1x2x2x1AVX2_done:
 	RET
 
 // func wgrad2x2x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad2x2x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -9243,10 +9971,18 @@ wgrad2x2x2x1AVX2_col:
 	VMOVUPS      (R12)(DI*1), Y10
 	VFMADD231PS  Y8, Y10, Y3
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R13
-	JMP          wgrad2x2x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad2x2x2x1AVX2_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad2x2x2x1AVX2_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R13
+	JMP  wgrad2x2x2x1AVX2_col
 
 wgrad2x2x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -9280,7 +10016,7 @@ wgrad2x2x2x1AVX2_done:
 	RET
 
 // func wgrad3x2x2x1AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad3x2x2x1AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -9338,10 +10074,18 @@ wgrad3x2x2x1AVX2_col:
 	VFMADD231PS  Y12, Y15, Y3
 	VFMADD231PS  Y13, Y15, Y7
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         40(AX), R10
-	ADDQ         64(AX), R11
-	DECQ         R13
-	JMP          wgrad3x2x2x1AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad3x2x2x1AVX2_nopf
+	MOVQ         136(AX), R12
+	PREFETCHT0   (R12)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad3x2x2x1AVX2_nopf:
+	ADDQ 40(AX), R10
+	ADDQ 64(AX), R11
+	DECQ R13
+	JMP  wgrad3x2x2x1AVX2_col
 
 wgrad3x2x2x1AVX2_rowend:
 	ADDQ 48(AX), CX
@@ -9379,7 +10123,7 @@ wgrad3x2x2x1AVX2_done:
 	RET
 
 // func wgrad1x2x2x2AVX2(args *int64)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·wgrad1x2x2x2AVX2(SB), NOSPLIT, $0-8
 	MOVQ    args+0(FP), AX
 	MOVQ    16(AX), CX
@@ -9422,10 +10166,18 @@ wgrad1x2x2x2AVX2_col:
 	VFMADD231PS  32(R11), Y8, Y5
 	VFMADD231PS  (R11)(SI*1), Y8, Y6
 	VFMADD231PS  32(R11)(SI*1), Y8, Y7
-	ADDQ         40(AX), R9
-	ADDQ         64(AX), R10
-	DECQ         R12
-	JMP          wgrad1x2x2x2AVX2_col
+	CMPQ         144(AX), $0x00
+	JLE          wgrad1x2x2x2AVX2_nopf
+	MOVQ         136(AX), R11
+	PREFETCHT0   (R11)
+	ADDQ         $0x40, 136(AX)
+	DECQ         144(AX)
+
+wgrad1x2x2x2AVX2_nopf:
+	ADDQ 40(AX), R9
+	ADDQ 64(AX), R10
+	DECQ R12
+	JMP  wgrad1x2x2x2AVX2_col
 
 wgrad1x2x2x2AVX2_rowend:
 	ADDQ 48(AX), CX

@@ -41,6 +41,7 @@ func TestConvArgsLayout(t *testing.T) {
 		{"DRow", unsafe.Offsetof(w.DRow), 72}, {"DTapRow", unsafe.Offsetof(w.DTapRow), 80},
 		{"DTapCol", unsafe.Offsetof(w.DTapCol), 88}, {"Imgs", unsafe.Offsetof(w.Imgs), 96},
 		{"XImg", unsafe.Offsetof(w.XImg), 104}, {"DImg", unsafe.Offsetof(w.DImg), 112},
+		{"pf", unsafe.Offsetof(w.pf), 136}, {"pfn", unsafe.Offsetof(w.pfn), 144},
 	} {
 		if f.got != f.want {
 			t.Errorf("WgradArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)

@@ -109,9 +109,18 @@ func (pl *wgradPlan) accLen() int { return pl.kp * pl.c * pl.taps }
 // group accumulates the contributions of nimg samples into acc (accLen floats): xs holds
 // the samples' inputs (one after the other), dyT their channels-last output gradients
 // (zero borders, already filled; dyLen floats per sample).
-func (pl *wgradPlan) group(a *asm.WgradArgs, acc []float32, xs []float32, dyT []float32, nimg int) {
+//
+// The calls prefetch pf, the memory the caller reads next, spread evenly over them.
+func (pl *wgradPlan) group(a *asm.WgradArgs, acc []float32, xs []float32, dyT []float32, nimg int, pf []float32) {
 	k := pl.k
 	pixel := 4 * pl.kp
+	calls := 0
+	for _, cl := range pl.classes {
+		calls += (pl.c + cl.nic - 1) / cl.nic
+	}
+	calls *= (pl.kp + pl.vl - 1) / pl.vl
+	pfPer := ((len(pf)+15)/16 + calls - 1) / max(calls, 1)
+	pfOff := 0
 	for ob := 0; ob*pl.vl < pl.kp; ob++ {
 		for _, cl := range pl.classes {
 			rows := (pl.h - cl.py + pl.s - 1) / pl.s
@@ -135,6 +144,12 @@ func (pl *wgradPlan) group(a *asm.WgradArgs, acc []float32, xs []float32, dyT []
 				a.DCol, a.DRow, a.DImg = pixel, pl.tw*pixel, pl.dyLen()*4
 				a.DTapRow, a.DTapCol = pl.tw*pixel, pixel
 				a.Acc = &acc[pl.accOffset(ob, &cl, c0)]
+				if pfOff < len(pf) {
+					a.SetPrefetch(pf[pfOff:], pfPer)
+					pfOff += 16 * pfPer
+				} else {
+					a.SetPrefetch(nil, 0)
+				}
 				k.Wgrad(nic, cl.r, cl.c, pl.nv, a)
 			}
 		}
@@ -301,7 +316,14 @@ func (t *wgradTask) part(w, s int) {
 		for i := j0; i < j1; i++ {
 			pl.transposeDY(wk.buf[(i-j0)*pl.dyLen():], t.dy.Data[i*yplane:(i+1)*yplane])
 		}
-		pl.group(&wk.wargs, g, t.x.Data[j0*xplane:j1*xplane], wk.buf[:(j1-j0)*pl.dyLen()], j1-j0)
+		// Prefetch the start of the next group's output gradient (read first, by
+		// transposeDY; at most 128 KiB, so as not to crowd this group's data out of L2).
+		var pf []float32
+		if j1 < i1 {
+			pf = t.dy.Data[j1*yplane : min(i1, j1+group)*yplane]
+			pf = pf[:min(len(pf), 32<<10)]
+		}
+		pl.group(&wk.wargs, g, t.x.Data[j0*xplane:j1*xplane], wk.buf[:(j1-j0)*pl.dyLen()], j1-j0, pf)
 		asm.Add(acc, acc, g)
 		if sq != nil && sq.W != nil {
 			addSquares(sacc, g, sq.Scale)

@@ -482,6 +482,8 @@ const (
 	wgImgs    = 96
 	wgXImg    = 104
 	wgDImg    = 112
+	wgPF      = 136 // uintptr: memory to prefetch, one line per position
+	wgPFN     = 144 // int: lines left to prefetch
 )
 
 // wgradSpec is one weight-gradient kernel: nic input channels × an R×C window of taps ×
@@ -653,6 +655,15 @@ func wgradKernel(s wgradSpec) {
 			}
 		}
 	}
+	// Prefetch one line of the caller's next data per position while any is left.
+	CMPQ(Mem{Base: args, Disp: wgPFN}, U8(0))
+	JLE(LabelRef(name + "_nopf"))
+	pft := GP64()
+	MOVQ(Mem{Base: args, Disp: wgPF}, pft)
+	PREFETCHT0(Mem{Base: pft})
+	ADDQ(U8(64), Mem{Base: args, Disp: wgPF})
+	DECQ(Mem{Base: args, Disp: wgPFN})
+	Label(name + "_nopf")
 	ADDQ(Mem{Base: args, Disp: wgXCol}, x)
 	ADDQ(Mem{Base: args, Disp: wgDCol}, d[0])
 	DECQ(cols)
