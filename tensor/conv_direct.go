@@ -289,10 +289,11 @@ type directWorkspace struct {
 	slabSq    []float32 // per-slab squared gradients
 	slabDB    []float64 // per-slab bias gradients (and their squares)
 
-	tiles  tileTask
-	phases phaseTask
-	dphase dgradPhaseTask
-	wgrad  wgradTask
+	tiles   tileTask
+	phases  phaseTask
+	dphase  dgradPhaseTask
+	wgrad   wgradTask
+	wreduce wgradReduceTask
 }
 
 type directWorker struct {

@@ -170,23 +170,22 @@ func (pl *wgradPlan) dyLen() int { return pl.th * pl.tw * pl.kp }
 // added to the slab's: about wgradChain input pixels.
 func (pl *wgradPlan) groupSize() int { return max(1, wgradChain/(pl.h*pl.w)) }
 
-// scatter adds accumulators laid out as a slab's into dw: [kout][c][3][3].
-func (pl *wgradPlan) scatter(dw, acc []float32) {
+// scatter adds the accumulators of output-channel block ob and input channels [c0, c1),
+// laid out as a slab's, into dw: [kout][c][3][3].
+func (pl *wgradPlan) scatter(dw, acc []float32, ob, c0, c1 int) {
 	vl := pl.vl
-	for ob := 0; ob*vl < pl.kp; ob++ {
-		nol := min(vl, pl.kout-ob*vl)
-		for ci := range pl.classes {
-			cl := &pl.classes[ci]
-			j := pl.accOffset(ob, cl, 0)
-			for ic := range pl.c {
-				for r := range cl.r {
-					for c := range cl.c {
-						o := ic*9 + cl.ky[r]*3 + cl.kx[c]
-						for ol, v := range acc[j : j+nol] {
-							dw[(ob*vl+ol)*pl.c*9+o] += v
-						}
-						j += vl
+	nol := min(vl, pl.kout-ob*vl)
+	for ci := range pl.classes {
+		cl := &pl.classes[ci]
+		j := pl.accOffset(ob, cl, c0)
+		for ic := c0; ic < c1; ic++ {
+			for r := range cl.r {
+				for c := range cl.c {
+					o := ic*9 + cl.ky[r]*3 + cl.kx[c]
+					for ol, v := range acc[j : j+nol] {
+						dw[(ob*vl+ol)*pl.c*9+o] += v
 					}
+					j += vl
 				}
 			}
 		}
@@ -239,19 +238,17 @@ func (ws *ConvWorkspace) directBackwardFilter(dw *Tensor, db []float32, x, dy *T
 	d.wgrad = wgradTask{d: d, pl: pl, x: x, dy: dy, db: db, sq: sq, slabs: slabs}
 	parallelFor(slabs, &d.wgrad)
 	d.wgrad = wgradTask{}
-	// Sum the slabs in order into the first, then add it into the gradient.
-	acc := d.slabs[:alen]
-	for s := 1; s < slabs; s++ {
-		asm.Add(acc, acc, d.slabs[s*alen:(s+1)*alen])
-	}
-	pl.scatter(dw.Data, acc)
+	// Sum the slabs in order into the first and add it into the gradient, in parallel over
+	// blocks of output and input channels (each element is summed by one goroutine, in the
+	// same order whatever their number).
+	nob := (pl.kp + pl.vl - 1) / pl.vl
+	icParts := min(pl.c, 4)
+	d.wreduce = wgradReduceTask{pl: pl, dw: dw.Data, slabs: slabs, acc: d.slabs, icParts: icParts}
 	if sq != nil && sq.W != nil {
-		sacc := d.slabSq[:alen]
-		for s := 1; s < slabs; s++ {
-			asm.Add(sacc, sacc, d.slabSq[s*alen:(s+1)*alen])
-		}
-		pl.scatter(sq.W, sacc)
+		d.wreduce.sq, d.wreduce.sacc = sq.W, d.slabSq
 	}
+	parallelFor(nob*icParts, &d.wreduce)
+	d.wreduce = wgradReduceTask{}
 	if db != nil || (sq != nil && sq.B != nil) {
 		for kk := range kout {
 			var g, g2 float64
@@ -341,5 +338,38 @@ func (t *wgradTask) part(w, s int) {
 				}
 			}
 		}
+	}
+}
+
+// wgradReduceTask sums the slabs' accumulators and scatters them into the gradient (and the
+// squared gradients) for output-channel block i/icParts and input channels
+// [split(c, icParts, i%icParts)).
+type wgradReduceTask struct {
+	pl             *wgradPlan
+	dw, sq         []float32
+	acc, sacc      []float32
+	slabs, icParts int
+}
+
+func (t *wgradReduceTask) part(_, i int) {
+	pl := t.pl
+	ob := i / t.icParts
+	c0, c1 := split(pl.c, t.icParts, i%t.icParts)
+	alen := pl.accLen()
+	for ci := range pl.classes {
+		cl := &pl.classes[ci]
+		lo, hi := pl.accOffset(ob, cl, c0), pl.accOffset(ob, cl, c1)
+		for _, a := range [2][]float32{t.acc, t.sacc} {
+			if a == nil {
+				continue
+			}
+			for s := 1; s < t.slabs; s++ {
+				asm.Add(a[lo:hi], a[lo:hi], a[s*alen+lo:s*alen+hi])
+			}
+		}
+	}
+	pl.scatter(t.dw, t.acc, ob, c0, c1)
+	if t.sq != nil {
+		pl.scatter(t.sq, t.sacc, ob, c0, c1)
 	}
 }
