@@ -230,8 +230,9 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 	}
 	pfOff := 0
 	for t := t0; t < t1; t++ {
-		// Bring the next tile's input towards L1 while this one computes.
-		if t+1 < t1 {
+		// Bring the next tile's input towards L1 while this one computes (unless the input
+		// is a worker's buffer, which the caller has just written).
+		if pf == nil && t+1 < t1 {
 			for v := range k.Vecs {
 				if g := (t+1)*k.Vecs + v; g < total {
 					img, j := g/pl.vpi, g%pl.vpi
