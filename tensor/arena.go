@@ -1,7 +1,5 @@
 package tensor
 
-import "fmt"
-
 // Arena hands out tensors for one pass (a forward, or a forward and its
 // backward) and takes them all back at once with Reset. Buffers are kept and
 // reused in the order they were requested, so a loop that makes the same
@@ -53,13 +51,4 @@ func (a *Arena) Reset() {
 	if a != nil {
 		a.next = 0
 	}
-}
-
-// Stats describes the arena's buffers (for debugging).
-func (a *Arena) Stats() string {
-	n := 0
-	for _, b := range a.bufs {
-		n += cap(b)
-	}
-	return fmt.Sprintf("%d buffers, %d floats, next %d", len(a.bufs), n, a.next)
 }

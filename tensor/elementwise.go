@@ -31,9 +31,3 @@ func AddRelu(y, a, b *Tensor) {
 	mustSameShape("AddRelu", y, a, b)
 	asm.AddRelu(y.Data, a.Data, b.Data)
 }
-
-// Copy copies x into y (same shape).
-func Copy(y, x *Tensor) {
-	mustSameShape("Copy", y, x)
-	copy(y.Data, x.Data)
-}
