@@ -1,0 +1,11 @@
+//go:build noasm || !gc || !amd64
+
+package asm
+
+func reluBackwardSetSIMD(da, db, dy, y []float32) bool { return false }
+
+func bnDotCRelu(g, y, x []float32, mu float64, s, q *[16]float64) bool { return false }
+
+func bnBackwardTo(dx, g, y, x []float32, k, mdy, mu, invstd, mdyx float64, add bool) bool {
+	return false
+}
