@@ -75,6 +75,24 @@ func (t *Tape) Grad(v *Var) *tensor.Tensor {
 	return v.Grad
 }
 
+// GradOut returns v's gradient buffer for an operation that either sets
+// it or adds into it. When v has no gradient yet, the buffer is fresh: its
+// contents are unspecified (it is not zeroed) and the caller must write
+// every element (setting, not adding). Otherwise fresh is false and the
+// caller must add into the buffer, as with Grad. Writing a fresh buffer
+// saves the zeroing and the read of zeros that accumulating needs.
+func (t *Tape) GradOut(v *Var) (g *tensor.Tensor, fresh bool) {
+	if v.Grad != nil {
+		return v.Grad, false
+	}
+	if v.leaf {
+		v.Grad = tensor.New(v.Value.Shape...)
+	} else {
+		v.Grad = t.Arena.Get(v.Value.Shape...)
+	}
+	return v.Grad, true
+}
+
 // Wants reports whether a backward pass must compute v's gradient.
 func Wants(v *Var) bool { return v != nil && v.RequiresGrad }
 

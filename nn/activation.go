@@ -23,9 +23,8 @@ func relu(c *Ctx, src any, x *autograd.Var) *autograd.Var {
 	y := c.Get(x.Value.Shape...)
 	tensor.Relu(y.Value, x.Value)
 	c.record("relu", src, y, func() {
-		if dx := c.grad(x); dx != nil {
-			tensor.ReluBackward(dx, y.Grad, y.Value)
-		}
+		dx, fresh := c.gradOut(x)
+		reluGrad(dx, fresh, y)
 	}, x)
 	return y
 }

@@ -77,17 +77,70 @@ func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		tensor.BatchNormEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
 	}
 	c.record("batchnorm2d", m, y, func() {
-		var dgamma, dbeta []float32
-		if g := c.grad(m.Weight); g != nil {
-			dgamma = g.Data
+		dgamma, dbeta := m.paramGrads(c)
+		dx, fresh := c.gradOut(x)
+		if fresh {
+			tensor.BatchNormReluBackward(dx, y.Grad, nil, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
+				training, dgamma, dbeta, c.sq(m.Weight, m.Bias), false)
+			return
 		}
-		if g := c.grad(m.Bias); g != nil {
-			dbeta = g.Data
-		}
-		tensor.BatchNormBackward(c.grad(x), y.Grad, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
+		tensor.BatchNormBackward(dx, y.Grad, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
 			training, dgamma, dbeta, c.sq(m.Weight, m.Bias))
 	}, x, m.Weight, m.Bias)
 	return c.observe(m, x, y)
+}
+
+// paramGrads returns the gradient buffers of γ and β, nil when not wanted.
+func (m *BatchNorm2d) paramGrads(c *Ctx) (dgamma, dbeta []float32) {
+	if g := c.grad(m.Weight); g != nil {
+		dgamma = g.Data
+	}
+	if g := c.grad(m.Bias); g != nil {
+		dbeta = g.Data
+	}
+	return dgamma, dbeta
+}
+
+// ForwardRelu returns max(m.Forward(c, x), 0), as Relu(c, m.Forward(c, x)).
+// With no observer on c (Observe and ObserveOp nil) it runs fused, bit for
+// bit the same: one pass writes the normalised and rectified output, the
+// normalised one is never stored, and the backward pass takes the gradient
+// through the ReLU and the normalisation together. The tape holds the same
+// two operations, "batchnorm2d" and "relu", but the normalised output's Var
+// shares the ReLU output's tensor and never gets a gradient: the "relu"
+// operation's backward function computes the gradients of x, γ and β. Both
+// modes make the same arena requests, as with Forward.
+func (m *BatchNorm2d) ForwardRelu(c *Ctx, x *autograd.Var) *autograd.Var {
+	if c.Observe != nil || c.ObserveOp != nil {
+		return Relu(c, m.Forward(c, x))
+	}
+	n, ch, h, w := x.Value.NCHW()
+	if ch != m.C {
+		panic(fmt.Sprintf("nn.BatchNorm2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.C))
+	}
+	y := c.Get(n, ch, h, w)
+	mean, variance := c.Arena.Get(ch), c.Arena.Get(ch)
+	training := m.Training
+	if training {
+		tensor.BatchNormReluTrain(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+		m.updateRunning(mean.Data, variance.Data, n*h*w)
+	} else {
+		copy(mean.Data, m.RunningMean.Value.Data)
+		copy(variance.Data, m.RunningVar.Value.Data)
+		tensor.BatchNormReluEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+	}
+	if c.Tape == nil {
+		return y
+	}
+	z := c.alias(y.Value) // the normalised output, not materialised
+	c.record("batchnorm2d", m, z, nil, x, m.Weight, m.Bias)
+	c.record("relu", nil, y, func() {
+		dgamma, dbeta := m.paramGrads(c)
+		dx, fresh := c.gradOut(x)
+		tensor.BatchNormReluBackward(dx, y.Grad, y.Value, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
+			training, dgamma, dbeta, c.sq(m.Weight, m.Bias), !fresh)
+	}, z)
+	return y
 }
 
 // updateRunning blends the batch statistics into the running ones with

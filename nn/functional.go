@@ -24,13 +24,35 @@ func AddRelu(c *Ctx, a, b *autograd.Var) *autograd.Var {
 	y := c.Get(a.Value.Shape...)
 	tensor.AddRelu(y.Value, a.Value, b.Value)
 	c.record("add_relu", nil, y, func() {
-		for _, in := range []*autograd.Var{a, b} {
-			if d := c.grad(in); d != nil {
+		if a == b { // one buffer receives both gradients
+			if d := c.grad(a); d != nil {
+				tensor.ReluBackward(d, y.Grad, y.Value)
 				tensor.ReluBackward(d, y.Grad, y.Value)
 			}
+			return
 		}
+		da, freshA := c.gradOut(a)
+		db, freshB := c.gradOut(b)
+		if freshA && freshB {
+			tensor.ReluBackwardSet2(da, db, y.Grad, y.Value)
+			return
+		}
+		reluGrad(da, freshA, y)
+		reluGrad(db, freshB, y)
 	}, a, b)
 	return y
+}
+
+// reluGrad sets (fresh) or adds the gradient of y = relu(…) into d, when d
+// is not nil.
+func reluGrad(d *tensor.Tensor, fresh bool, y *autograd.Var) {
+	switch {
+	case d == nil:
+	case fresh:
+		tensor.ReluBackwardSet(d, y.Grad, y.Value)
+	default:
+		tensor.ReluBackward(d, y.Grad, y.Value)
+	}
 }
 
 // Relu returns max(x, 0) without a module, as torch.nn.functional.relu.
@@ -60,7 +82,10 @@ func SubsamplePadChannels(c *Ctx, src any, x *autograd.Var, stride, padBefore, o
 	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
 	tensor.SubsamplePadChannels(y.Value, x.Value, stride, padBefore)
 	c.record("subsample_pad_channels", src, y, func() {
-		if dx := c.grad(x); dx != nil {
+		if dx, fresh := c.gradOut(x); dx != nil {
+			if fresh {
+				tensor.Clear(dx)
+			}
 			tensor.SubsamplePadChannelsBackward(dx, y.Grad, stride, padBefore)
 		}
 	}, x)
@@ -77,7 +102,10 @@ func SubsampleMapChannels(c *Ctx, src any, x *autograd.Var, stride, out int, dst
 	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
 	tensor.SubsampleMapChannels(y.Value, x.Value, stride, dst)
 	c.record("subsample_map_channels", src, y, func() {
-		if dx := c.grad(x); dx != nil {
+		if dx, fresh := c.gradOut(x); dx != nil {
+			if fresh {
+				tensor.Clear(dx)
+			}
 			tensor.SubsampleMapChannelsBackward(dx, y.Grad, stride, dst)
 		}
 	}, x)

@@ -137,6 +137,16 @@ func (c *Ctx) grad(v *autograd.Var) *tensor.Tensor {
 	return c.Tape.Grad(v)
 }
 
+// gradOut returns v's gradient buffer, or nil when v needs none, and
+// whether it is fresh: then the caller must set every element instead of
+// adding into it (see autograd.Tape.GradOut).
+func (c *Ctx) gradOut(v *autograd.Var) (g *tensor.Tensor, fresh bool) {
+	if !autograd.Wants(v) {
+		return nil, false
+	}
+	return c.Tape.GradOut(v)
+}
+
 // sq returns the per-sample squared-gradient sink of a weight and bias, or
 // nil when neither tracks them.
 func (c *Ctx) sq(w, b *autograd.Var) *tensor.SquaredGrads {
@@ -164,6 +174,18 @@ func (c *Ctx) Get(shape ...int) *autograd.Var {
 	v := c.vars[c.next]
 	c.next++
 	*v = autograd.Var{Value: c.Arena.Get(shape...)}
+	return v
+}
+
+// alias returns a Var of the context (handed out again after Reset, like
+// those of Get) whose value is t itself.
+func (c *Ctx) alias(t *tensor.Tensor) *autograd.Var {
+	if c.next == len(c.vars) {
+		c.vars = append(c.vars, new(autograd.Var))
+	}
+	v := c.vars[c.next]
+	c.next++
+	*v = autograd.Var{Value: t}
 	return v
 }
 

@@ -36,11 +36,12 @@ func (a *Arena) Get(shape ...int) *Tensor {
 	return t
 }
 
-// Zeros returns a zero-filled tensor of the given shape.
+// Zeros returns a zero-filled tensor of the given shape (cleared in parallel
+// when large).
 func (a *Arena) Zeros(shape ...int) *Tensor {
 	t := a.Get(shape...)
 	if a != nil {
-		clear(t.Data)
+		Clear(t)
 	}
 	return t
 }

@@ -19,6 +19,8 @@ var bn struct {
 
 type bnTask struct {
 	train bool // forward in training mode (else backward)
+	relu  bool // forward: y = relu(bn(x)); backward: dy is the gradient of y = relu(bn(x))
+	add   bool // backward: add into dx (else set it)
 
 	x, y, dx, dy                *Tensor
 	gamma, beta, mean, variance []float32
@@ -68,7 +70,11 @@ func (t *bnTask) forward(ch int) {
 	shift := float32(float64(t.beta[ch]) - mu*alpha)
 	for i := range n {
 		off := (i*c + ch) * plane
-		asm.ScaleShift(t.y.Data[off:off+plane], x[off:off+plane], float32(alpha), shift)
+		if t.relu {
+			asm.ScaleShiftRelu(t.y.Data[off:off+plane], x[off:off+plane], float32(alpha), shift)
+		} else {
+			asm.ScaleShift(t.y.Data[off:off+plane], x[off:off+plane], float32(alpha), shift)
+		}
 	}
 }
 
@@ -80,17 +86,35 @@ func (t *bnTask) backward(ch int) {
 	mu := float64(t.mean[ch])
 	invstd := 1 / math.Sqrt(float64(t.variance[ch])+float64(t.eps))
 	x, dy, sq := t.x.Data, t.dy.Data, t.sq
+	var y []float32 // the ReLU's output, whose mask applies to dy
+	if t.relu {
+		y = t.y.Data
+	}
 	// The sums over the batch; sample by sample when per-sample squared gradients are
 	// wanted, else in one set of partial sums over all samples.
 	var sdy, sdyx float64
 	var sums asm.Sums64
 	for i := range n {
 		off := (i*c + ch) * plane
+		var ys []float32
+		if y != nil {
+			ys = y[off : off+plane]
+		}
 		if sq == nil {
-			sums.AddDotCentered(dy[off:off+plane], x[off:off+plane], mu)
+			if ys != nil {
+				sums.AddDotCenteredRelu(dy[off:off+plane], ys, x[off:off+plane], mu)
+			} else {
+				sums.AddDotCentered(dy[off:off+plane], x[off:off+plane], mu)
+			}
 			continue
 		}
-		s, sx := asm.SumDotCentered64(dy[off:off+plane], x[off:off+plane], mu)
+		var one asm.Sums64
+		if ys != nil {
+			one.AddDotCenteredRelu(dy[off:off+plane], ys, x[off:off+plane], mu)
+		} else {
+			one.AddDotCentered(dy[off:off+plane], x[off:off+plane], mu)
+		}
+		s, sx := one.Result()
 		sx *= invstd
 		sdy += s
 		sdyx += sx
@@ -121,13 +145,25 @@ func (t *bnTask) backward(ch int) {
 	for i := range n {
 		off := (i*c + ch) * plane
 		dxs, dys := t.dx.Data[off:off+plane], dy[off:off+plane]
+		var ys []float32
+		if y != nil {
+			ys = y[off : off+plane]
+		}
 		if !t.training {
 			for j, g := range dys {
-				dxs[j] += float32(k * float64(g))
+				if ys != nil {
+					g = reluKeep(g, ys[j])
+				}
+				v := float32(k * float64(g))
+				if t.add {
+					dxs[j] += v
+				} else {
+					dxs[j] = 0 + v
+				}
 			}
 			continue
 		}
-		asm.BatchNormGrad64(dxs, dys, x[off:off+plane], k, mdy, mu, invstd, mdyx)
+		asm.BatchNormGradTo64(dxs, dys, ys, x[off:off+plane], k, mdy, mu, invstd, mdyx, t.add)
 	}
 }
 
@@ -139,4 +175,12 @@ func runBN(t bnTask) {
 	bn.task = t
 	parallelFor(bnParts(c), &bn.task)
 	bn.task = bnTask{}
+}
+
+// reluKeep returns g where the ReLU output y is positive as an int32, +0 elsewhere: the
+// gradient asm.ReluBackward passes on.
+func reluKeep(g, y float32) float32 {
+	b := int32(math.Float32bits(y))
+	keep := uint32((-b)>>31) &^ uint32(b>>31)
+	return math.Float32frombits(math.Float32bits(g) & keep)
 }

@@ -14,10 +14,11 @@ func mustSameShape(op string, ts ...*Tensor) {
 	}
 }
 
-// Relu sets y = max(x, 0) element-wise; y may be x. x, y: same shape.
+// Relu sets y = max(x, 0) element-wise; y may be x. x, y: same shape. Large
+// tensors are computed in parallel.
 func Relu(y, x *Tensor) {
 	mustSameShape("Relu", y, x)
-	asm.Relu(y.Data, x.Data)
+	runEW(ewRelu, y.Data, x.Data[:len(y.Data)], nil, nil)
 }
 
 // Add sets y = a + b element-wise; y may alias a or b. All of one shape.
@@ -26,8 +27,10 @@ func Add(y, a, b *Tensor) {
 	asm.Add(y.Data, a.Data, b.Data)
 }
 
-// AddRelu sets y = max(a + b, 0): a residual join followed by ReLU.
+// AddRelu sets y = max(a + b, 0): a residual join followed by ReLU; y may
+// alias a or b. All of one shape. Large tensors are computed in parallel.
 func AddRelu(y, a, b *Tensor) {
 	mustSameShape("AddRelu", y, a, b)
-	asm.AddRelu(y.Data, a.Data, b.Data)
+	n := len(y.Data)
+	runEW(ewAddRelu, y.Data, a.Data[:n], b.Data[:n], nil)
 }

@@ -67,7 +67,7 @@ func NewCIFARResNet(depth, classes int, sc Shortcut) (*CIFARResNet, error) {
 
 // Forward computes logits for x: [N, 3, H, W].
 func (m *CIFARResNet) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
-	x = nn.Relu(c, m.BN1.Forward(c, m.Conv1.Forward(c, x)))
+	x = m.BN1.ForwardRelu(c, m.Conv1.Forward(c, x))
 	x = m.Layer3.Forward(c, m.Layer2.Forward(c, m.Layer1.Forward(c, x)))
 	return m.Linear.Forward(c, nn.GlobalAvgPool(c, x))
 }
@@ -108,7 +108,7 @@ func NewBasicBlockA(in, planes, stride int, sc Shortcut) *BasicBlockA {
 
 // Forward computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 func (b *BasicBlockA) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
-	out := nn.Relu(c, b.BN1.Forward(c, b.Conv1.Forward(c, x)))
+	out := b.BN1.ForwardRelu(c, b.Conv1.Forward(c, x))
 	out = b.BN2.Forward(c, b.Conv2.Forward(c, out))
 	sc := x
 	if b.Shortcut != nil {
