@@ -101,3 +101,91 @@ func BatchNormGradTo64(dx, g, y, x []float32, k, mdy, mu, invstd, mdyx float64, 
 		}
 	}
 }
+
+// reluKeepX returns g where max(float32(x·scale) + shift, 0) — the output of ScaleShiftRelu
+// for x — is positive, +0 elsewhere: the gradient ReluBackward passes on for that output.
+func reluKeepX(g, x, scale, shift float32) float32 {
+	if v := float32(x*scale) + shift; v > 0 {
+		return g
+	}
+	return 0
+}
+
+// AddDotCenteredReluX is AddDotCenteredRelu for y = ScaleShiftRelu(x, scale, shift) without
+// y: the ReLU's mask is recomputed from x, bit for bit. It panics unless x is as long as g.
+func (m *Sums64) AddDotCenteredReluX(g, x []float32, mu float64, scale, shift float32) {
+	if len(g) != len(x) {
+		panic(fmt.Sprintf("asm: Sums64.AddDotCenteredReluX: lengths %d and %d", len(g), len(x)))
+	}
+	n := 0
+	if len(x) >= 16 && bnDotCReluX(g, x, mu, scale, shift, &m.S, &m.Q) {
+		n = len(x) &^ 15
+	}
+	for i := n; i < len(x); i++ {
+		gv := float64(reluKeepX(g[i], x[i], scale, shift))
+		m.S[i%16] += gv
+		m.Q[i%16] += gv * (float64(x[i]) - mu)
+	}
+}
+
+// BatchNormGradReluX64 is BatchNormGradTo64 for y = ScaleShiftRelu(x, scale, shift) without
+// y: the ReLU's mask is recomputed from x, bit for bit. It panics unless g and x are as long
+// as dx.
+func BatchNormGradReluX64(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64, scale, shift float32, add bool) {
+	if len(g) != len(dx) || len(x) != len(dx) {
+		panic(fmt.Sprintf("asm: BatchNormGradReluX64: lengths %d, %d and %d", len(dx), len(g), len(x)))
+	}
+	n := 0
+	if len(dx) >= 16 && bnBackwardReluX(dx, g, x, k, mdy, mu, invstd, mdyx, scale, shift, add) {
+		n = len(dx) &^ 15
+	}
+	for i := n; i < len(dx); i++ {
+		gv := reluKeepX(g[i], x[i], scale, shift)
+		xh := (float64(x[i]) - mu) * invstd
+		v := float32(k * ((float64(gv) - mdy) - xh*mdyx))
+		if add {
+			dx[i] += v
+		} else {
+			dx[i] = 0 + v
+		}
+	}
+}
+
+// BatchNormGradReluDs64 is BatchNormGradTo64 with a ReLU mask from y, setting dx, that also
+// sets ds to the masked gradient (+0 + g[i] where y[i] > 0, +0 elsewhere), as
+// ReluBackwardSet: the backward pass of y = relu(bn(x) + s), s's gradient included, in one
+// pass. It panics unless ds, g, y and x are as long as dx.
+func BatchNormGradReluDs64(dx, ds, g, y, x []float32, k, mdy, mu, invstd, mdyx float64) {
+	if len(ds) != len(dx) || len(g) != len(dx) || len(y) != len(dx) || len(x) != len(dx) {
+		panic(fmt.Sprintf("asm: BatchNormGradReluDs64: lengths %d, %d, %d, %d and %d", len(dx), len(ds), len(g), len(y), len(x)))
+	}
+	n := 0
+	if len(dx) >= 16 && bnBackwardReluDs(dx, ds, g, y, x, k, mdy, mu, invstd, mdyx) {
+		n = len(dx) &^ 15
+	}
+	for i := n; i < len(dx); i++ {
+		gv := reluKeep(g[i], y[i])
+		ds[i] = 0 + gv
+		xh := (float64(x[i]) - mu) * invstd
+		dx[i] = 0 + float32(k*((float64(gv)-mdy)-xh*mdyx))
+	}
+}
+
+// ScaleShiftAddRelu computes dst[i] = max((float32(src[i]*scale) + shift) + add[i], 0), each
+// operation rounded (never an FMA), with the NaN rule of Relu: the forward pass of
+// relu(bn(x) + s) for one channel plane, bit for bit ScaleShift, Add and Relu in turn. dst may
+// alias src or add. It panics unless src and add are as long as dst.
+//
+// Reference loop: for i := range dst { v := (float32(src[i]*scale) + shift) + add[i]; if !(v > 0) { v = 0 }; dst[i] = v }
+func ScaleShiftAddRelu(dst, src, add []float32, scale, shift float32) {
+	checkLen("ScaleShiftAddRelu", "src", len(src), len(dst))
+	checkLen("ScaleShiftAddRelu", "add", len(add), len(dst))
+	src, add = src[:len(dst)], add[:len(dst)]
+	i := 0
+	if len(dst) >= 8 && scaleShiftAddReluSIMD(dst, src, add, scale, shift) {
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = relu((float32(src[i]*scale) + shift) + add[i])
+	}
+}

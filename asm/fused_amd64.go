@@ -50,6 +50,52 @@ func bnBackwardReluAVX2(dx []float32, g []float32, y []float32, x []float32, k f
 //go:noescape
 func bnBackwardReluSetAVX2(dx []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
 
+// bnDotCReluXAVX512 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCReluXAVX512(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
+
+// bnBackwardReluXAVX512 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
+// elements (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluXAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+
+// bnBackwardReluXSetAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)), g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
+// elements (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluXSetAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+
+// bnBackwardReluSetDsAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) and ds to +0 + g, g masked by y > 0,
+// for the first len(dx) &^ 15 elements (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluSetDsAVX512(dx []float32, ds []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+
+// bnDotCReluXAVX2 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCReluXAVX2(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
+
+// bnBackwardReluXAVX2 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
+// elements (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluXAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+
+// bnBackwardReluXSetAVX2 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)), g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
+// elements (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluXSetAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+
+// bnBackwardReluSetDsAVX2 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) and ds to +0 + g, g masked by y > 0,
+// for the first len(dx) &^ 15 elements (see bnMaskXKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluSetDsAVX2(dx []float32, ds []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+
 // reluBackwardSetAVX2 sets dx[i] to +0 + dy[i] where int32(bits(y[i])) > 0 and to +0 elsewhere, for i < len(dx) &^ 7 (see reluKernels in _gen/fused/main.go).
 //
 //go:noescape
@@ -59,3 +105,9 @@ func reluBackwardSetAVX2(dx []float32, dy []float32, y []float32)
 //
 //go:noescape
 func reluBackwardSet2AVX2(da []float32, db []float32, dy []float32, y []float32)
+
+// scaleShiftAddReluAVX2 computes dst[i] = max((float32(src[i]*scale) + shift) + add[i], +0) for i < len(dst) &^ 7
+// (see scaleShiftAddRelu in _gen/fused/main.go).
+//
+//go:noescape
+func scaleShiftAddReluAVX2(dst []float32, src []float32, add []float32, scale float32, shift float32)

@@ -544,6 +544,638 @@ bnBackwardReluSetAVX2_done:
 	VZEROUPPER
 	RET
 
+// func bnDotCReluXAVX512(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·bnDotCReluXAVX512(SB), NOSPLIT, $0-80
+	MOVQ         x_base+24(FP), AX
+	MOVQ         x_len+32(FP), CX
+	MOVQ         g_base+0(FP), DX
+	VBROADCASTSD mu+48(FP), Z0
+	VBROADCASTSS scale+56(FP), Y1
+	VBROADCASTSS shift+60(FP), Y2
+	MOVQ         s+64(FP), BX
+	MOVQ         q+72(FP), SI
+	VPXOR        Y3, Y3, Y3
+	ANDQ         $-16, CX
+	VMOVUPD      (BX), Z4
+	VMOVUPD      (SI), Z5
+	VMOVUPD      64(BX), Z6
+	VMOVUPD      64(SI), Z7
+
+bnDotCReluXAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnDotCReluXAVX512_done
+	VMOVUPS   (AX), Y8
+	VMULPS    Y1, Y8, Y9
+	VADDPS    Y2, Y9, Y9
+	VMAXPS    Y3, Y9, Y9
+	VPCMPGTD  Y3, Y9, Y9
+	VANDPS    (DX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VADDPD    Z9, Z4, Z4
+	VSUBPD    Z0, Z8, Z8
+	VMULPD    Z8, Z9, Z8
+	VADDPD    Z8, Z5, Z5
+	VMOVUPS   32(AX), Y8
+	VMULPS    Y1, Y8, Y9
+	VADDPS    Y2, Y9, Y9
+	VMAXPS    Y3, Y9, Y9
+	VPCMPGTD  Y3, Y9, Y9
+	VANDPS    32(DX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VADDPD    Z9, Z6, Z6
+	VSUBPD    Z0, Z8, Z8
+	VMULPD    Z8, Z9, Z8
+	VADDPD    Z8, Z7, Z7
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	JMP       bnDotCReluXAVX512_loop
+
+bnDotCReluXAVX512_done:
+	VMOVUPD Z4, (BX)
+	VMOVUPD Z5, (SI)
+	VMOVUPD Z6, 64(BX)
+	VMOVUPD Z7, 64(SI)
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluXAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·bnBackwardReluXAVX512(SB), NOSPLIT, $0-120
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Z0
+	VBROADCASTSD mdy+80(FP), Z1
+	VBROADCASTSD mu+88(FP), Z2
+	VBROADCASTSD invstd+96(FP), Z3
+	VBROADCASTSD mdyx+104(FP), Z4
+	VBROADCASTSS scale+112(FP), Y5
+	VBROADCASTSS shift+116(FP), Y6
+	VPXOR        Y7, Y7, Y7
+	ANDQ         $-16, CX
+
+bnBackwardReluXAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnBackwardReluXAVX512_done
+	VMOVUPS   (BX), Y8
+	VMULPS    Y5, Y8, Y9
+	VADDPS    Y6, Y9, Y9
+	VMAXPS    Y7, Y9, Y9
+	VPCMPGTD  Y7, Y9, Y9
+	VANDPS    (DX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VSUBPD    Z2, Z8, Z8
+	VMULPD    Z3, Z8, Z8
+	VMULPD    Z4, Z8, Z8
+	VSUBPD    Z1, Z9, Z9
+	VSUBPD    Z8, Z9, Z9
+	VMULPD    Z0, Z9, Z9
+	VCVTPD2PS Z9, Y8
+	VADDPS    (AX), Y8, Y8
+	VMOVUPS   Y8, (AX)
+	VMOVUPS   32(BX), Y8
+	VMULPS    Y5, Y8, Y9
+	VADDPS    Y6, Y9, Y9
+	VMAXPS    Y7, Y9, Y9
+	VPCMPGTD  Y7, Y9, Y9
+	VANDPS    32(DX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VSUBPD    Z2, Z8, Z8
+	VMULPD    Z3, Z8, Z8
+	VMULPD    Z4, Z8, Z8
+	VSUBPD    Z1, Z9, Z9
+	VSUBPD    Z8, Z9, Z9
+	VMULPD    Z0, Z9, Z9
+	VCVTPD2PS Z9, Y8
+	VADDPS    32(AX), Y8, Y8
+	VMOVUPS   Y8, 32(AX)
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	SUBQ      $0x10, CX
+	JMP       bnBackwardReluXAVX512_loop
+
+bnBackwardReluXAVX512_done:
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluXSetAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·bnBackwardReluXSetAVX512(SB), NOSPLIT, $0-120
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Z0
+	VBROADCASTSD mdy+80(FP), Z1
+	VBROADCASTSD mu+88(FP), Z2
+	VBROADCASTSD invstd+96(FP), Z3
+	VBROADCASTSD mdyx+104(FP), Z4
+	VBROADCASTSS scale+112(FP), Y5
+	VBROADCASTSS shift+116(FP), Y6
+	VPXOR        Y7, Y7, Y7
+	ANDQ         $-16, CX
+
+bnBackwardReluXSetAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnBackwardReluXSetAVX512_done
+	VMOVUPS   (BX), Y8
+	VMULPS    Y5, Y8, Y9
+	VADDPS    Y6, Y9, Y9
+	VMAXPS    Y7, Y9, Y9
+	VPCMPGTD  Y7, Y9, Y9
+	VANDPS    (DX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VSUBPD    Z2, Z8, Z8
+	VMULPD    Z3, Z8, Z8
+	VMULPD    Z4, Z8, Z8
+	VSUBPD    Z1, Z9, Z9
+	VSUBPD    Z8, Z9, Z9
+	VMULPD    Z0, Z9, Z9
+	VCVTPD2PS Z9, Y8
+	VADDPS    Y8, Y7, Y8
+	VMOVUPS   Y8, (AX)
+	VMOVUPS   32(BX), Y8
+	VMULPS    Y5, Y8, Y9
+	VADDPS    Y6, Y9, Y9
+	VMAXPS    Y7, Y9, Y9
+	VPCMPGTD  Y7, Y9, Y9
+	VANDPS    32(DX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VSUBPD    Z2, Z8, Z8
+	VMULPD    Z3, Z8, Z8
+	VMULPD    Z4, Z8, Z8
+	VSUBPD    Z1, Z9, Z9
+	VSUBPD    Z8, Z9, Z9
+	VMULPD    Z0, Z9, Z9
+	VCVTPD2PS Z9, Y8
+	VADDPS    Y8, Y7, Y8
+	VMOVUPS   Y8, 32(AX)
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	SUBQ      $0x10, CX
+	JMP       bnBackwardReluXSetAVX512_loop
+
+bnBackwardReluXSetAVX512_done:
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluSetDsAVX512(dx []float32, ds []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·bnBackwardReluSetDsAVX512(SB), NOSPLIT, $0-160
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         ds_base+24(FP), CX
+	MOVQ         dx_len+8(FP), DX
+	MOVQ         g_base+48(FP), BX
+	MOVQ         y_base+72(FP), SI
+	MOVQ         x_base+96(FP), DI
+	VBROADCASTSD k+120(FP), Z0
+	VBROADCASTSD mdy+128(FP), Z1
+	VBROADCASTSD mu+136(FP), Z2
+	VBROADCASTSD invstd+144(FP), Z3
+	VBROADCASTSD mdyx+152(FP), Z4
+	VPXOR        Y5, Y5, Y5
+	ANDQ         $-16, DX
+
+bnBackwardReluSetDsAVX512_loop:
+	TESTQ     DX, DX
+	JZ        bnBackwardReluSetDsAVX512_done
+	VCVTPS2PD (DI), Z6
+	VMOVDQU   (SI), Y8
+	VPCMPGTD  Y5, Y8, Y8
+	VANDPS    (BX), Y8, Y8
+	VCVTPS2PD Y8, Z7
+	VADDPS    Y8, Y5, Y8
+	VMOVUPS   Y8, (CX)
+	VSUBPD    Z2, Z6, Z6
+	VMULPD    Z3, Z6, Z6
+	VMULPD    Z4, Z6, Z6
+	VSUBPD    Z1, Z7, Z7
+	VSUBPD    Z6, Z7, Z7
+	VMULPD    Z0, Z7, Z7
+	VCVTPD2PS Z7, Y6
+	VADDPS    Y6, Y5, Y6
+	VMOVUPS   Y6, (AX)
+	VCVTPS2PD 32(DI), Z6
+	VMOVDQU   32(SI), Y8
+	VPCMPGTD  Y5, Y8, Y8
+	VANDPS    32(BX), Y8, Y8
+	VCVTPS2PD Y8, Z7
+	VADDPS    Y8, Y5, Y8
+	VMOVUPS   Y8, 32(CX)
+	VSUBPD    Z2, Z6, Z6
+	VMULPD    Z3, Z6, Z6
+	VMULPD    Z4, Z6, Z6
+	VSUBPD    Z1, Z7, Z7
+	VSUBPD    Z6, Z7, Z7
+	VMULPD    Z0, Z7, Z7
+	VCVTPD2PS Z7, Y6
+	VADDPS    Y6, Y5, Y6
+	VMOVUPS   Y6, 32(AX)
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, CX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	SUBQ      $0x10, DX
+	JMP       bnBackwardReluSetDsAVX512_loop
+
+bnBackwardReluSetDsAVX512_done:
+	VZEROUPPER
+	RET
+
+// func bnDotCReluXAVX2(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnDotCReluXAVX2(SB), NOSPLIT, $0-80
+	MOVQ         x_base+24(FP), AX
+	MOVQ         x_len+32(FP), CX
+	MOVQ         g_base+0(FP), DX
+	VBROADCASTSD mu+48(FP), Y0
+	VBROADCASTSS scale+56(FP), X1
+	VBROADCASTSS shift+60(FP), X2
+	MOVQ         s+64(FP), BX
+	MOVQ         q+72(FP), SI
+	VPXOR        X3, X3, X3
+	ANDQ         $-16, CX
+	VMOVUPD      (BX), Y4
+	VMOVUPD      (SI), Y5
+	VMOVUPD      32(BX), Y6
+	VMOVUPD      32(SI), Y7
+	VMOVUPD      64(BX), Y8
+	VMOVUPD      64(SI), Y9
+	VMOVUPD      96(BX), Y10
+	VMOVUPD      96(SI), Y11
+
+bnDotCReluXAVX2_loop:
+	TESTQ     CX, CX
+	JZ        bnDotCReluXAVX2_done
+	VMOVUPS   (AX), X12
+	VMULPS    X1, X12, X13
+	VADDPS    X2, X13, X13
+	VMAXPS    X3, X13, X13
+	VPCMPGTD  X3, X13, X13
+	VANDPS    (DX), X13, X13
+	VCVTPS2PD X13, Y13
+	VCVTPS2PD X12, Y12
+	VADDPD    Y13, Y4, Y4
+	VSUBPD    Y0, Y12, Y12
+	VMULPD    Y12, Y13, Y12
+	VADDPD    Y12, Y5, Y5
+	VMOVUPS   16(AX), X12
+	VMULPS    X1, X12, X13
+	VADDPS    X2, X13, X13
+	VMAXPS    X3, X13, X13
+	VPCMPGTD  X3, X13, X13
+	VANDPS    16(DX), X13, X13
+	VCVTPS2PD X13, Y13
+	VCVTPS2PD X12, Y12
+	VADDPD    Y13, Y6, Y6
+	VSUBPD    Y0, Y12, Y12
+	VMULPD    Y12, Y13, Y12
+	VADDPD    Y12, Y7, Y7
+	VMOVUPS   32(AX), X12
+	VMULPS    X1, X12, X13
+	VADDPS    X2, X13, X13
+	VMAXPS    X3, X13, X13
+	VPCMPGTD  X3, X13, X13
+	VANDPS    32(DX), X13, X13
+	VCVTPS2PD X13, Y13
+	VCVTPS2PD X12, Y12
+	VADDPD    Y13, Y8, Y8
+	VSUBPD    Y0, Y12, Y12
+	VMULPD    Y12, Y13, Y12
+	VADDPD    Y12, Y9, Y9
+	VMOVUPS   48(AX), X12
+	VMULPS    X1, X12, X13
+	VADDPS    X2, X13, X13
+	VMAXPS    X3, X13, X13
+	VPCMPGTD  X3, X13, X13
+	VANDPS    48(DX), X13, X13
+	VCVTPS2PD X13, Y13
+	VCVTPS2PD X12, Y12
+	VADDPD    Y13, Y10, Y10
+	VSUBPD    Y0, Y12, Y12
+	VMULPD    Y12, Y13, Y12
+	VADDPD    Y12, Y11, Y11
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	JMP       bnDotCReluXAVX2_loop
+
+bnDotCReluXAVX2_done:
+	VMOVUPD Y4, (BX)
+	VMOVUPD Y5, (SI)
+	VMOVUPD Y6, 32(BX)
+	VMOVUPD Y7, 32(SI)
+	VMOVUPD Y8, 64(BX)
+	VMOVUPD Y9, 64(SI)
+	VMOVUPD Y10, 96(BX)
+	VMOVUPD Y11, 96(SI)
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluXAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+// Requires: AVX
+TEXT ·bnBackwardReluXAVX2(SB), NOSPLIT, $0-120
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Y0
+	VBROADCASTSD mdy+80(FP), Y1
+	VBROADCASTSD mu+88(FP), Y2
+	VBROADCASTSD invstd+96(FP), Y3
+	VBROADCASTSD mdyx+104(FP), Y4
+	VBROADCASTSS scale+112(FP), X5
+	VBROADCASTSS shift+116(FP), X6
+	VPXOR        X7, X7, X7
+	ANDQ         $-16, CX
+
+bnBackwardReluXAVX2_loop:
+	TESTQ      CX, CX
+	JZ         bnBackwardReluXAVX2_done
+	VMOVUPS    (BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     (DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     (AX), X8, X8
+	VMOVUPS    X8, (AX)
+	VMOVUPS    16(BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     16(DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     16(AX), X8, X8
+	VMOVUPS    X8, 16(AX)
+	VMOVUPS    32(BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     32(DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     32(AX), X8, X8
+	VMOVUPS    X8, 32(AX)
+	VMOVUPS    48(BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     48(DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     48(AX), X8, X8
+	VMOVUPS    X8, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, BX
+	SUBQ       $0x10, CX
+	JMP        bnBackwardReluXAVX2_loop
+
+bnBackwardReluXAVX2_done:
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluXSetAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+// Requires: AVX
+TEXT ·bnBackwardReluXSetAVX2(SB), NOSPLIT, $0-120
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Y0
+	VBROADCASTSD mdy+80(FP), Y1
+	VBROADCASTSD mu+88(FP), Y2
+	VBROADCASTSD invstd+96(FP), Y3
+	VBROADCASTSD mdyx+104(FP), Y4
+	VBROADCASTSS scale+112(FP), X5
+	VBROADCASTSS shift+116(FP), X6
+	VPXOR        X7, X7, X7
+	ANDQ         $-16, CX
+
+bnBackwardReluXSetAVX2_loop:
+	TESTQ      CX, CX
+	JZ         bnBackwardReluXSetAVX2_done
+	VMOVUPS    (BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     (DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     X8, X7, X8
+	VMOVUPS    X8, (AX)
+	VMOVUPS    16(BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     16(DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     X8, X7, X8
+	VMOVUPS    X8, 16(AX)
+	VMOVUPS    32(BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     32(DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     X8, X7, X8
+	VMOVUPS    X8, 32(AX)
+	VMOVUPS    48(BX), X8
+	VMULPS     X5, X8, X9
+	VADDPS     X6, X9, X9
+	VMAXPS     X7, X9, X9
+	VPCMPGTD   X7, X9, X9
+	VANDPS     48(DX), X9, X9
+	VCVTPS2PD  X9, Y9
+	VCVTPS2PD  X8, Y8
+	VSUBPD     Y2, Y8, Y8
+	VMULPD     Y3, Y8, Y8
+	VMULPD     Y4, Y8, Y8
+	VSUBPD     Y1, Y9, Y9
+	VSUBPD     Y8, Y9, Y9
+	VMULPD     Y0, Y9, Y9
+	VCVTPD2PSY Y9, X8
+	VADDPS     X8, X7, X8
+	VMOVUPS    X8, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, BX
+	SUBQ       $0x10, CX
+	JMP        bnBackwardReluXSetAVX2_loop
+
+bnBackwardReluXSetAVX2_done:
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluSetDsAVX2(dx []float32, ds []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX
+TEXT ·bnBackwardReluSetDsAVX2(SB), NOSPLIT, $0-160
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         ds_base+24(FP), CX
+	MOVQ         dx_len+8(FP), DX
+	MOVQ         g_base+48(FP), BX
+	MOVQ         y_base+72(FP), SI
+	MOVQ         x_base+96(FP), DI
+	VBROADCASTSD k+120(FP), Y0
+	VBROADCASTSD mdy+128(FP), Y1
+	VBROADCASTSD mu+136(FP), Y2
+	VBROADCASTSD invstd+144(FP), Y3
+	VBROADCASTSD mdyx+152(FP), Y4
+	VPXOR        X5, X5, X5
+	ANDQ         $-16, DX
+
+bnBackwardReluSetDsAVX2_loop:
+	TESTQ      DX, DX
+	JZ         bnBackwardReluSetDsAVX2_done
+	VCVTPS2PD  (DI), Y6
+	VMOVDQU    (SI), X8
+	VPCMPGTD   X5, X8, X8
+	VANDPS     (BX), X8, X8
+	VCVTPS2PD  X8, Y7
+	VADDPS     X8, X5, X8
+	VMOVUPS    X8, (CX)
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, (AX)
+	VCVTPS2PD  16(DI), Y6
+	VMOVDQU    16(SI), X8
+	VPCMPGTD   X5, X8, X8
+	VANDPS     16(BX), X8, X8
+	VCVTPS2PD  X8, Y7
+	VADDPS     X8, X5, X8
+	VMOVUPS    X8, 16(CX)
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 16(AX)
+	VCVTPS2PD  32(DI), Y6
+	VMOVDQU    32(SI), X8
+	VPCMPGTD   X5, X8, X8
+	VANDPS     32(BX), X8, X8
+	VCVTPS2PD  X8, Y7
+	VADDPS     X8, X5, X8
+	VMOVUPS    X8, 32(CX)
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 32(AX)
+	VCVTPS2PD  48(DI), Y6
+	VMOVDQU    48(SI), X8
+	VPCMPGTD   X5, X8, X8
+	VANDPS     48(BX), X8, X8
+	VCVTPS2PD  X8, Y7
+	VADDPS     X8, X5, X8
+	VMOVUPS    X8, 48(CX)
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, CX
+	ADDQ       $0x40, BX
+	ADDQ       $0x40, SI
+	ADDQ       $0x40, DI
+	SUBQ       $0x10, DX
+	JMP        bnBackwardReluSetDsAVX2_loop
+
+bnBackwardReluSetDsAVX2_done:
+	VZEROUPPER
+	RET
+
 // func reluBackwardSetAVX2(dx []float32, dy []float32, y []float32)
 // Requires: AVX, AVX2
 TEXT ·reluBackwardSetAVX2(SB), NOSPLIT, $0-72
@@ -661,5 +1293,61 @@ reluBackwardSet2AVX2_loop1:
 	JMP      reluBackwardSet2AVX2_loop1
 
 reluBackwardSet2AVX2_done:
+	VZEROUPPER
+	RET
+
+// func scaleShiftAddReluAVX2(dst []float32, src []float32, add []float32, scale float32, shift float32)
+// Requires: AVX
+TEXT ·scaleShiftAddReluAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dst_len+8(FP), AX
+	ANDQ         $-8, AX
+	MOVQ         dst_base+0(FP), CX
+	MOVQ         src_base+24(FP), DX
+	MOVQ         add_base+48(FP), BX
+	VBROADCASTSS scale+72(FP), Y0
+	VBROADCASTSS shift+76(FP), Y1
+	VXORPS       Y2, Y2, Y2
+	XORQ         SI, SI
+	MOVQ         AX, DI
+	SUBQ         $0x20, DI
+
+scaleShiftAddReluAVX2_loop4:
+	CMPQ    SI, DI
+	JG      scaleShiftAddReluAVX2_loop1
+	VMULPS  (DX)(SI*4), Y0, Y3
+	VADDPS  Y1, Y3, Y3
+	VADDPS  (BX)(SI*4), Y3, Y3
+	VMAXPS  Y2, Y3, Y3
+	VMOVUPS Y3, (CX)(SI*4)
+	VMULPS  32(DX)(SI*4), Y0, Y3
+	VADDPS  Y1, Y3, Y3
+	VADDPS  32(BX)(SI*4), Y3, Y3
+	VMAXPS  Y2, Y3, Y3
+	VMOVUPS Y3, 32(CX)(SI*4)
+	VMULPS  64(DX)(SI*4), Y0, Y3
+	VADDPS  Y1, Y3, Y3
+	VADDPS  64(BX)(SI*4), Y3, Y3
+	VMAXPS  Y2, Y3, Y3
+	VMOVUPS Y3, 64(CX)(SI*4)
+	VMULPS  96(DX)(SI*4), Y0, Y3
+	VADDPS  Y1, Y3, Y3
+	VADDPS  96(BX)(SI*4), Y3, Y3
+	VMAXPS  Y2, Y3, Y3
+	VMOVUPS Y3, 96(CX)(SI*4)
+	ADDQ    $0x20, SI
+	JMP     scaleShiftAddReluAVX2_loop4
+
+scaleShiftAddReluAVX2_loop1:
+	CMPQ    SI, AX
+	JGE     scaleShiftAddReluAVX2_done
+	VMULPS  (DX)(SI*4), Y0, Y3
+	VADDPS  Y1, Y3, Y3
+	VADDPS  (BX)(SI*4), Y3, Y3
+	VMAXPS  Y2, Y3, Y3
+	VMOVUPS Y3, (CX)(SI*4)
+	ADDQ    $0x08, SI
+	JMP     scaleShiftAddReluAVX2_loop1
+
+scaleShiftAddReluAVX2_done:
 	VZEROUPPER
 	RET

@@ -83,3 +83,63 @@ func TestFusedKernels(t *testing.T) {
 		}
 	})
 }
+
+// TestFusedMaskXKernels checks on every path, bit for bit, the kernels that recompute the
+// ReLU mask from x (against the y-mask kernels with y = ScaleShiftRelu(x)), the one that also
+// writes the masked gradient (against ReluBackwardSet and BatchNormGradTo64), and
+// ScaleShiftAddRelu (against ScaleShift, Add and Relu).
+func TestFusedMaskXKernels(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(22, 22))
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 100, 1000} {
+			x, g, s := fusedVec(rng, n, true), fusedVec(rng, n, false), fusedVec(rng, n, true)
+			scale, shift := float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			if n%3 == 0 {
+				shift = 0 // many outputs at exactly ±0
+			}
+			y := make([]float32, n)
+			ScaleShiftRelu(y, x, scale, shift)
+			mu := rng.NormFloat64()
+			var want, got Sums64
+			want.AddDotCenteredRelu(g, y, x, mu)
+			got.AddDotCenteredReluX(g, x, mu, scale, shift)
+			if !sameSums(want, got) {
+				t.Fatalf("AddDotCenteredReluX, n=%d: %v, want %v", n, got, want)
+			}
+			k, mdy, invstd, mdyx := rng.NormFloat64(), rng.NormFloat64(), math.Abs(rng.NormFloat64()), rng.NormFloat64()
+			base := fusedVec(rng, n, false)
+			for _, add := range []bool{false, true} {
+				w := append([]float32(nil), base...)
+				BatchNormGradTo64(w, g, y, x, k, mdy, mu, invstd, mdyx, add)
+				d := append([]float32(nil), base...)
+				BatchNormGradReluX64(d, g, x, k, mdy, mu, invstd, mdyx, scale, shift, add)
+				sameBitsAll(t, "BatchNormGradReluX64", d, w)
+			}
+			wdx, wds := make([]float32, n), make([]float32, n)
+			BatchNormGradTo64(wdx, g, y, x, k, mdy, mu, invstd, mdyx, false)
+			ReluBackwardSet(wds, g, y)
+			dx, ds := append([]float32(nil), base...), append([]float32(nil), base...)
+			BatchNormGradReluDs64(dx, ds, g, y, x, k, mdy, mu, invstd, mdyx)
+			sameBitsAll(t, "BatchNormGradReluDs64 dx", dx, wdx)
+			sameBitsAll(t, "BatchNormGradReluDs64 ds", ds, wds)
+
+			wy := make([]float32, n)
+			ScaleShift(wy, x, scale, shift)
+			Add(wy, wy, s)
+			Relu(wy, wy)
+			gy := append([]float32(nil), base...)
+			ScaleShiftAddRelu(gy, x, s, scale, shift)
+			sameBitsAll(t, "ScaleShiftAddRelu", gy, wy)
+		}
+	})
+}
+
+// sameSums reports whether two Sums64 hold the same bits (NaNs included).
+func sameSums(a, b Sums64) bool {
+	for i := range a.S {
+		if math.Float64bits(a.S[i]) != math.Float64bits(b.S[i]) || math.Float64bits(a.Q[i]) != math.Float64bits(b.Q[i]) {
+			return false
+		}
+	}
+	return true
+}

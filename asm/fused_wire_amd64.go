@@ -66,3 +66,59 @@ func bnBackwardTo(dx, g, y, x []float32, k, mdy, mu, invstd, mdyx float64, add b
 	}
 	return true
 }
+
+// bnDotCReluX runs the current path's bnDotCReluX kernel and reports whether there is one.
+func bnDotCReluX(g, x []float32, mu float64, scale, shift float32, s, q *[16]float64) bool {
+	switch CurrentPath() {
+	case AVX512:
+		bnDotCReluXAVX512(g, x, mu, scale, shift, s, q)
+	case AVX2:
+		bnDotCReluXAVX2(g, x, mu, scale, shift, s, q)
+	default:
+		return false
+	}
+	return true
+}
+
+// bnBackwardReluX runs the current path's kernel for BatchNormGradReluX64 and reports
+// whether there is one.
+func bnBackwardReluX(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64, scale, shift float32, add bool) bool {
+	switch p := CurrentPath(); {
+	case p == AVX512 && add:
+		bnBackwardReluXAVX512(dx, g, x, k, mdy, mu, invstd, mdyx, scale, shift)
+	case p == AVX512:
+		bnBackwardReluXSetAVX512(dx, g, x, k, mdy, mu, invstd, mdyx, scale, shift)
+	case p == AVX2 && add:
+		bnBackwardReluXAVX2(dx, g, x, k, mdy, mu, invstd, mdyx, scale, shift)
+	case p == AVX2:
+		bnBackwardReluXSetAVX2(dx, g, x, k, mdy, mu, invstd, mdyx, scale, shift)
+	default:
+		return false
+	}
+	return true
+}
+
+// bnBackwardReluDs runs the current path's kernel for BatchNormGradReluDs64 and reports
+// whether there is one.
+func bnBackwardReluDs(dx, ds, g, y, x []float32, k, mdy, mu, invstd, mdyx float64) bool {
+	switch CurrentPath() {
+	case AVX512:
+		bnBackwardReluSetDsAVX512(dx, ds, g, y, x, k, mdy, mu, invstd, mdyx)
+	case AVX2:
+		bnBackwardReluSetDsAVX2(dx, ds, g, y, x, k, mdy, mu, invstd, mdyx)
+	default:
+		return false
+	}
+	return true
+}
+
+// scaleShiftAddReluSIMD runs the AVX2 ScaleShiftAddRelu kernel on both SIMD paths and
+// reports whether it ran.
+func scaleShiftAddReluSIMD(dst, src, add []float32, scale, shift float32) bool {
+	switch CurrentPath() {
+	case AVX512, AVX2:
+		scaleShiftAddReluAVX2(dst, src, add, scale, shift)
+		return true
+	}
+	return false
+}

@@ -80,8 +80,8 @@ func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		dgamma, dbeta := m.paramGrads(c)
 		dx, fresh := c.gradOut(x)
 		if fresh {
-			tensor.BatchNormReluBackward(dx, y.Grad, nil, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
-				training, dgamma, dbeta, c.sq(m.Weight, m.Bias), false)
+			tensor.BatchNormBackwardSet(dx, y.Grad, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
+				training, dgamma, dbeta, c.sq(m.Weight, m.Bias))
 			return
 		}
 		tensor.BatchNormBackward(dx, y.Grad, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
@@ -105,29 +105,30 @@ func (m *BatchNorm2d) paramGrads(c *Ctx) (dgamma, dbeta []float32) {
 // With no observer on c (Observe and ObserveOp nil) it runs fused, bit for
 // bit the same: one pass writes the normalised and rectified output, the
 // normalised one is never stored, and the backward pass takes the gradient
-// through the ReLU and the normalisation together. The tape holds the same
-// two operations, "batchnorm2d" and "relu", but the normalised output's Var
-// shares the ReLU output's tensor and never gets a gradient: the "relu"
-// operation's backward function computes the gradients of x, γ and β. Both
-// modes make the same arena requests, as with Forward.
+// through the ReLU and the normalisation together, recomputing the ReLU's
+// mask from x. The tape holds the same operations as unfused, "batchnorm2d"
+// and "relu", but the normalised output's Var shares the ReLU output's
+// tensor and never gets a gradient: the "relu" operation's backward function
+// computes the gradients of x, γ and β. Both modes make the same arena
+// requests.
 func (m *BatchNorm2d) ForwardRelu(c *Ctx, x *autograd.Var) *autograd.Var {
 	if c.Observe != nil || c.ObserveOp != nil {
 		return Relu(c, m.Forward(c, x))
 	}
-	n, ch, h, w := x.Value.NCHW()
-	if ch != m.C {
-		panic(fmt.Sprintf("nn.BatchNorm2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.C))
-	}
+	n, ch, h, w := m.check(x)
 	y := c.Get(n, ch, h, w)
 	mean, variance := c.Arena.Get(ch), c.Arena.Get(ch)
+	scale, shift := c.Arena.Get(ch), c.Arena.Get(ch)
 	training := m.Training
 	if training {
-		tensor.BatchNormReluTrain(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+		tensor.BatchNormReluTrain(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data,
+			scale.Data, shift.Data, m.Eps)
 		m.updateRunning(mean.Data, variance.Data, n*h*w)
 	} else {
 		copy(mean.Data, m.RunningMean.Value.Data)
 		copy(variance.Data, m.RunningVar.Value.Data)
-		tensor.BatchNormReluEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+		tensor.BatchNormReluEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data,
+			scale.Data, shift.Data, m.Eps)
 	}
 	if c.Tape == nil {
 		return y
@@ -137,10 +138,73 @@ func (m *BatchNorm2d) ForwardRelu(c *Ctx, x *autograd.Var) *autograd.Var {
 	c.record("relu", nil, y, func() {
 		dgamma, dbeta := m.paramGrads(c)
 		dx, fresh := c.gradOut(x)
-		tensor.BatchNormReluBackward(dx, y.Grad, y.Value, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
-			training, dgamma, dbeta, c.sq(m.Weight, m.Bias), !fresh)
+		tensor.BatchNormReluBackward(dx, y.Grad, x.Value, scale.Data, shift.Data, m.Weight.Value.Data, mean.Data,
+			variance.Data, m.Eps, training, dgamma, dbeta, c.sq(m.Weight, m.Bias), !fresh)
 	}, z)
 	return y
+}
+
+// ForwardAddRelu returns max(m.Forward(c, x) + s, 0) with s =
+// shortcut.Forward(c, in), or s = in when shortcut is nil: the tail of a
+// residual block, as AddRelu(c, m.Forward(c, x), s) with the shortcut run
+// between the normalisation and the join. With no observer on c it runs
+// fused, bit for bit the same: one pass writes the output, the normalised x
+// is never stored, and one backward pass gives x, s, γ and β their
+// gradients. The tape holds the same operations as unfused ("batchnorm2d",
+// the shortcut's, "add_relu"), with the normalised output as in ForwardRelu.
+func (m *BatchNorm2d) ForwardAddRelu(c *Ctx, x *autograd.Var, shortcut Module, in *autograd.Var) *autograd.Var {
+	if c.Observe != nil || c.ObserveOp != nil || in == x {
+		z := m.Forward(c, x)
+		s := in
+		if shortcut != nil {
+			s = shortcut.Forward(c, in)
+		}
+		return AddRelu(c, z, s)
+	}
+	n, ch, h, w := m.check(x)
+	y := c.Get(n, ch, h, w)
+	mean, variance := c.Arena.Get(ch), c.Arena.Get(ch)
+	var z *autograd.Var
+	if c.Tape != nil {
+		z = c.alias(y.Value) // the normalised output, not materialised
+		c.record("batchnorm2d", m, z, nil, x, m.Weight, m.Bias)
+	}
+	s := in
+	if shortcut != nil {
+		s = shortcut.Forward(c, in)
+	}
+	if s == x || !tensor.SameShape(s.Value, x.Value) {
+		panic(fmt.Sprintf("nn.BatchNorm2d.ForwardAddRelu: shortcut %v for input %v", s.Value.Shape, x.Value.Shape))
+	}
+	training := m.Training
+	if training {
+		tensor.BatchNormAddReluTrain(y.Value, x.Value, s.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+		m.updateRunning(mean.Data, variance.Data, n*h*w)
+	} else {
+		copy(mean.Data, m.RunningMean.Value.Data)
+		copy(variance.Data, m.RunningVar.Value.Data)
+		tensor.BatchNormAddReluEval(y.Value, x.Value, s.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
+	}
+	if c.Tape == nil {
+		return y
+	}
+	c.record("add_relu", nil, y, func() {
+		dgamma, dbeta := m.paramGrads(c)
+		dx, freshX := c.gradOut(x)
+		ds, freshS := c.gradOut(s)
+		tensor.BatchNormAddReluBackward(dx, ds, y.Grad, y.Value, x.Value, m.Weight.Value.Data, mean.Data, variance.Data,
+			m.Eps, training, dgamma, dbeta, c.sq(m.Weight, m.Bias), !freshX, !freshS)
+	}, z, s)
+	return y
+}
+
+// check panics unless x is [N, m.C, H, W] and returns its dimensions.
+func (m *BatchNorm2d) check(x *autograd.Var) (n, ch, h, w int) {
+	n, ch, h, w = x.Value.NCHW()
+	if ch != m.C {
+		panic(fmt.Sprintf("nn.BatchNorm2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.C))
+	}
+	return n, ch, h, w
 }
 
 // updateRunning blends the batch statistics into the running ones with

@@ -29,27 +29,59 @@ func BatchNormBackward(dx, dy, x *Tensor, gamma, mean, variance []float32, eps f
 		training: training, dgamma: dgamma, dbeta: dbeta, sq: sq, add: true})
 }
 
-// BatchNormReluBackward is the backward pass of y = relu(batchnorm(x))
-// (BatchNormReluTrain, or BatchNormEval followed by Relu) without the
-// ReLU's gradient as a tensor: given dy = ∂L/∂y and y, it computes what
-// ReluBackward followed by BatchNormBackward computes, bit for bit (dy counts
-// where y > 0, as in ReluBackward). When add is false dx is set, not added
-// into, and need not be initialised (it receives what BatchNormBackward
-// would add into a zeroed dx). Shapes and the other arguments as in
-// BatchNormBackward; y: [N, C, H, W], or nil for a batch normalisation
-// without a ReLU (BatchNormBackward, with the choice of setting dx).
-func BatchNormReluBackward(dx, dy, y, x *Tensor, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads, add bool) {
-	n, c, h, w := x.NCHW()
-	checkShape4("BatchNormReluBackward", dy, n, c, h, w)
-	if y != nil {
-		checkShape4("BatchNormReluBackward", y, n, c, h, w)
-	}
-	if dx != nil {
-		checkShape4("BatchNormReluBackward", dx, n, c, h, w)
-	}
-	if len(gamma) != c || len(mean) != c || len(variance) != c {
-		panic(fmt.Sprintf("tensor.BatchNormReluBackward: per-channel vectors for %d channels", c))
-	}
-	runBN(bnTask{x: x, y: y, relu: y != nil, add: add, dx: dx, dy: dy, gamma: gamma, mean: mean, variance: variance, eps: eps,
+// BatchNormBackwardSet is BatchNormBackward setting dx instead of adding
+// into it: dx receives what BatchNormBackward adds into a zeroed dx, bit for
+// bit, and need not be initialised.
+func BatchNormBackwardSet(dx, dy, x *Tensor, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads) {
+	checkBNBackward("BatchNormBackwardSet", dx, nil, dy, nil, x, gamma, mean, variance, nil, nil)
+	runBN(bnTask{x: x, dx: dx, dy: dy, gamma: gamma, mean: mean, variance: variance, eps: eps,
 		training: training, dgamma: dgamma, dbeta: dbeta, sq: sq})
+}
+
+// BatchNormReluBackward is the backward pass of y = relu(batchnorm(x))
+// (BatchNormReluTrain or BatchNormReluEval) given dy = ∂L/∂y: bit for bit
+// what ReluBackward followed by BatchNormBackward give, without the ReLU's
+// gradient as a tensor and without y: the ReLU's mask is recomputed from x
+// with scale and shift, the factors the forward pass returned. When add is
+// false dx is set (to what BatchNormBackward adds into a zeroed dx) instead
+// of added into. The other arguments as in BatchNormBackward.
+func BatchNormReluBackward(dx, dy, x *Tensor, scale, shift, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads, add bool) {
+	if scale == nil || shift == nil {
+		panic("tensor.BatchNormReluBackward: no scale and shift")
+	}
+	checkBNBackward("BatchNormReluBackward", dx, nil, dy, nil, x, gamma, mean, variance, scale, shift)
+	runBN(bnTask{relu: true, add: add, x: x, dx: dx, dy: dy, scale: scale, shift: shift, gamma: gamma, mean: mean,
+		variance: variance, eps: eps, training: training, dgamma: dgamma, dbeta: dbeta, sq: sq})
+}
+
+// BatchNormAddReluBackward is the backward pass of the tail of a residual
+// block, y = relu(batchnorm(x) + s) (BatchNormAddReluTrain or
+// BatchNormAddReluEval), given dy = ∂L/∂y and y: bit for bit what
+// ReluBackward (into ds and into the normalisation's gradient) followed by
+// BatchNormBackward give, in two passes over dy, y and x. dx and ds (either
+// may be nil) are added into when addDx and addDs are true, else set. The
+// other arguments as in BatchNormBackward.
+func BatchNormAddReluBackward(dx, ds, dy, y, x *Tensor, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads, addDx, addDs bool) {
+	if y == nil {
+		panic("tensor.BatchNormAddReluBackward: no y")
+	}
+	checkBNBackward("BatchNormAddReluBackward", dx, ds, dy, y, x, gamma, mean, variance, nil, nil)
+	runBN(bnTask{relu: true, add: addDx, addS: addDs, x: x, y: y, dx: dx, ds: ds, dy: dy, gamma: gamma, mean: mean,
+		variance: variance, eps: eps, training: training, dgamma: dgamma, dbeta: dbeta, sq: sq})
+}
+
+// checkBNBackward panics unless the tensors that are not nil have x's shape
+// and the per-channel vectors that are not nil have C values.
+func checkBNBackward(op string, dx, ds, dy, y, x *Tensor, gamma, mean, variance, scale, shift []float32) {
+	n, c, h, w := x.NCHW()
+	for _, t := range []*Tensor{dx, ds, dy, y} {
+		if t != nil {
+			checkShape4(op, t, n, c, h, w)
+		}
+	}
+	for i, v := range [][]float32{gamma, mean, variance, scale, shift} {
+		if len(v) != c && !(i >= 3 && v == nil) {
+			panic(fmt.Sprintf("tensor.%s: per-channel vectors for %d channels", op, c))
+		}
+	}
 }

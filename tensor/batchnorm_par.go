@@ -11,6 +11,11 @@ import (
 // goroutine, in the same order whatever their number, with the float64 kernels of package
 // asm (SIMD, fixed order). One task struct serves all calls, one call at a time (they
 // would wait for each other in parallelFor anyway), so that the calls do not allocate.
+//
+// The fused forms: a ReLU after the normalisation (y = relu(bn(x))), and the tail of a
+// residual block (y = relu(bn(x) + s)). Their backward passes apply the ReLU's mask to dy on
+// the fly: recomputed from x with the per-channel scale and shift the forward pass used
+// (relu(bn(x))), or read from y (relu(bn(x) + s), which also gives s its gradient).
 
 var bn struct {
 	mu   sync.Mutex
@@ -19,11 +24,13 @@ var bn struct {
 
 type bnTask struct {
 	train bool // forward in training mode (else backward)
-	relu  bool // forward: y = relu(bn(x)); backward: dy is the gradient of y = relu(bn(x))
+	relu  bool // y = relu(bn(x) [+ s])
 	add   bool // backward: add into dx (else set it)
+	addS  bool // backward: add into ds (else set it)
 
-	x, y, dx, dy                *Tensor
+	x, y, s, dx, ds, dy         *Tensor // y: backward, the mask's source when s is set
 	gamma, beta, mean, variance []float32
+	scale, shift                []float32 // forward: out (may be nil); backward: the mask of relu(bn(x))
 	eps                         float32
 	training                    bool
 	dgamma, dbeta               []float32
@@ -68,17 +75,29 @@ func (t *bnTask) forward(ch int) {
 	t.mean[ch], t.variance[ch] = float32(mu), float32(v)
 	alpha := float64(t.gamma[ch]) / math.Sqrt(v+float64(t.eps))
 	shift := float32(float64(t.beta[ch]) - mu*alpha)
+	if t.scale != nil {
+		t.scale[ch], t.shift[ch] = float32(alpha), shift
+	}
 	for i := range n {
 		off := (i*c + ch) * plane
-		if t.relu {
-			asm.ScaleShiftRelu(t.y.Data[off:off+plane], x[off:off+plane], float32(alpha), shift)
-		} else {
-			asm.ScaleShift(t.y.Data[off:off+plane], x[off:off+plane], float32(alpha), shift)
-		}
+		t.apply(off, off+plane, float32(alpha), shift)
 	}
 }
 
-// backward computes channel ch of BatchNormBackward.
+// apply writes y[lo:hi] from x[lo:hi] (and s) with the channel's scale and shift.
+func (t *bnTask) apply(lo, hi int, alpha, shift float32) {
+	y, x := t.y.Data[lo:hi], t.x.Data[lo:hi]
+	switch {
+	case t.s != nil:
+		asm.ScaleShiftAddRelu(y, x, t.s.Data[lo:hi], alpha, shift)
+	case t.relu:
+		asm.ScaleShiftRelu(y, x, alpha, shift)
+	default:
+		asm.ScaleShift(y, x, alpha, shift)
+	}
+}
+
+// backward computes channel ch of the backward pass (BatchNormBackward and the fused forms).
 func (t *bnTask) backward(ch int) {
 	n, c, h, w := t.x.NCHW()
 	plane := h * w
@@ -86,34 +105,37 @@ func (t *bnTask) backward(ch int) {
 	mu := float64(t.mean[ch])
 	invstd := 1 / math.Sqrt(float64(t.variance[ch])+float64(t.eps))
 	x, dy, sq := t.x.Data, t.dy.Data, t.sq
-	var y []float32 // the ReLU's output, whose mask applies to dy
-	if t.relu {
-		y = t.y.Data
+	// The ReLU's mask: from y (maskY), or recomputed from x (maskX), or none.
+	var maskY []float32
+	maskX := t.relu && t.y == nil
+	var scale, shift float32
+	if maskX {
+		scale, shift = t.scale[ch], t.shift[ch]
+	} else if t.relu {
+		maskY = t.y.Data
+	}
+	sums := func(m *asm.Sums64, lo, hi int) {
+		switch {
+		case maskX:
+			m.AddDotCenteredReluX(dy[lo:hi], x[lo:hi], mu, scale, shift)
+		case maskY != nil:
+			m.AddDotCenteredRelu(dy[lo:hi], maskY[lo:hi], x[lo:hi], mu)
+		default:
+			m.AddDotCentered(dy[lo:hi], x[lo:hi], mu)
+		}
 	}
 	// The sums over the batch; sample by sample when per-sample squared gradients are
 	// wanted, else in one set of partial sums over all samples.
 	var sdy, sdyx float64
-	var sums asm.Sums64
+	var all asm.Sums64
 	for i := range n {
 		off := (i*c + ch) * plane
-		var ys []float32
-		if y != nil {
-			ys = y[off : off+plane]
-		}
 		if sq == nil {
-			if ys != nil {
-				sums.AddDotCenteredRelu(dy[off:off+plane], ys, x[off:off+plane], mu)
-			} else {
-				sums.AddDotCentered(dy[off:off+plane], x[off:off+plane], mu)
-			}
+			sums(&all, off, off+plane)
 			continue
 		}
 		var one asm.Sums64
-		if ys != nil {
-			one.AddDotCenteredRelu(dy[off:off+plane], ys, x[off:off+plane], mu)
-		} else {
-			one.AddDotCentered(dy[off:off+plane], x[off:off+plane], mu)
-		}
+		sums(&one, off, off+plane)
 		s, sx := one.Result()
 		sx *= invstd
 		sdy += s
@@ -128,7 +150,7 @@ func (t *bnTask) backward(ch int) {
 		}
 	}
 	if sq == nil {
-		s, sx := sums.Result()
+		s, sx := all.Result()
 		sdy, sdyx = s, sx*invstd
 	}
 	if t.dgamma != nil {
@@ -138,21 +160,41 @@ func (t *bnTask) backward(ch int) {
 		t.dbeta[ch] += float32(sdy)
 	}
 	if t.dx == nil {
+		if t.ds != nil { // y = relu(bn(x) + s) where only s wants a gradient
+			for i := range n {
+				lo := (i*c + ch) * plane
+				t.sGrad(lo, lo+plane)
+			}
+		}
 		return
 	}
 	k := float64(t.gamma[ch]) * invstd
 	mdy, mdyx := sdy/m, sdyx/m
 	for i := range n {
-		off := (i*c + ch) * plane
-		dxs, dys := t.dx.Data[off:off+plane], dy[off:off+plane]
+		lo := (i*c + ch) * plane
+		hi := lo + plane
+		dxs, dys, xs := t.dx.Data[lo:hi], dy[lo:hi], x[lo:hi]
 		var ys []float32
-		if y != nil {
-			ys = y[off : off+plane]
+		if maskY != nil {
+			ys = maskY[lo:hi]
 		}
-		if !t.training {
+		switch {
+		case !t.training:
 			for j, g := range dys {
-				if ys != nil {
-					g = reluKeep(g, ys[j])
+				switch {
+				case maskX:
+					if !(float32(xs[j]*scale)+shift > 0) {
+						g = 0
+					}
+				case maskY != nil:
+					g = reluKeep(g, maskY[lo+j])
+				}
+				if t.ds != nil {
+					if t.addS {
+						t.ds.Data[lo+j] += g
+					} else {
+						t.ds.Data[lo+j] = 0 + g
+					}
 				}
 				v := float32(k * float64(g))
 				if t.add {
@@ -161,9 +203,25 @@ func (t *bnTask) backward(ch int) {
 					dxs[j] = 0 + v
 				}
 			}
-			continue
+		case maskX:
+			asm.BatchNormGradReluX64(dxs, dys, xs, k, mdy, mu, invstd, mdyx, scale, shift, t.add)
+		case t.ds != nil && !t.add && !t.addS:
+			asm.BatchNormGradReluDs64(dxs, t.ds.Data[lo:hi], dys, ys, xs, k, mdy, mu, invstd, mdyx)
+		case t.ds != nil:
+			t.sGrad(lo, hi)
+			asm.BatchNormGradTo64(dxs, dys, ys, xs, k, mdy, mu, invstd, mdyx, t.add)
+		default:
+			asm.BatchNormGradTo64(dxs, dys, ys, xs, k, mdy, mu, invstd, mdyx, t.add)
 		}
-		asm.BatchNormGradTo64(dxs, dys, ys, x[off:off+plane], k, mdy, mu, invstd, mdyx, t.add)
+	}
+}
+
+// sGrad sets or adds the gradient of s in y = relu(bn(x) + s) into ds[lo:hi].
+func (t *bnTask) sGrad(lo, hi int) {
+	if t.addS {
+		asm.ReluBackward(t.ds.Data[lo:hi], t.dy.Data[lo:hi], t.y.Data[lo:hi])
+	} else {
+		asm.ReluBackwardSet(t.ds.Data[lo:hi], t.dy.Data[lo:hi], t.y.Data[lo:hi])
 	}
 }
 

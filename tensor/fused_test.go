@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -19,35 +20,54 @@ func sameBitsT(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// TestBatchNormReluMatchesUnfused checks that BatchNormReluTrain and
-// BatchNormReluBackward (adding and setting, both modes, with and without
-// per-sample squared gradients) give bit for bit what BatchNormTrain, Relu,
-// ReluBackward and BatchNormBackward give, on every path and for GOMAXPROCS 1
-// and 2.
+// TestBatchNormReluMatchesUnfused checks that the fused batch
+// normalisations (BatchNormReluTrain/Eval, BatchNormAddReluTrain/Eval) and
+// their backward passes (adding and setting, both modes, with and without
+// per-sample squared gradients) give bit for bit what BatchNormTrain/Eval,
+// Add, Relu, ReluBackward and BatchNormBackward give, on every path and for
+// GOMAXPROCS 1 and 2.
 func TestBatchNormReluMatchesUnfused(t *testing.T) {
 	prevProcs := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(prevProcs)
 	forEachConvPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(31, 31))
 		const n, c, h, w = 5, 7, 9, 11
-		x := randTensor(rng, n, c, h, w)
+		x, s := randTensor(rng, n, c, h, w), randTensor(rng, n, c, h, w)
 		dy := randTensor(rng, n, c, h, w)
 		gamma, beta := randTensor(rng, c).Data, randTensor(rng, c).Data
 		for _, procs := range []int{1, 2} {
 			runtime.GOMAXPROCS(procs)
-			z, y := New(n, c, h, w), New(n, c, h, w)
-			mean, variance := make([]float32, c), make([]float32, c)
-			BatchNormTrain(z, x, gamma, beta, mean, variance, 1e-5)
-			Relu(z, z)
-			m2, v2 := make([]float32, c), make([]float32, c)
-			BatchNormReluTrain(y, x, gamma, beta, m2, v2, 1e-5)
-			sameBitsT(t, "forward", y.Data, z.Data)
-			sameBitsT(t, "mean", m2, mean)
-			sameBitsT(t, "variance", v2, variance)
-
-			g := New(n, c, h, w)
-			ReluBackward(g, dy, y)
 			for _, training := range []bool{true, false} {
+				mean, variance := make([]float32, c), make([]float32, c)
+				z := New(n, c, h, w) // the normalised x
+				if training {
+					BatchNormTrain(z, x, gamma, beta, mean, variance, 1e-5)
+				} else {
+					copy(mean, randTensor(rng, c).Data)
+					for i := range variance {
+						variance[i] = float32(rng.Float64() + 0.5)
+					}
+					BatchNormEval(z, x, gamma, beta, mean, variance, 1e-5)
+				}
+				yr, ya := New(n, c, h, w), New(n, c, h, w)
+				Relu(yr, z)
+				AddRelu(ya, z, s)
+
+				gotR, gotA := New(n, c, h, w), New(n, c, h, w)
+				m2, v2 := slices.Clone(mean), slices.Clone(variance)
+				scale, shift := make([]float32, c), make([]float32, c)
+				if training {
+					BatchNormReluTrain(gotR, x, gamma, beta, m2, v2, scale, shift, 1e-5)
+					BatchNormAddReluTrain(gotA, x, s, gamma, beta, m2, v2, 1e-5)
+				} else {
+					BatchNormReluEval(gotR, x, gamma, beta, m2, v2, scale, shift, 1e-5)
+					BatchNormAddReluEval(gotA, x, s, gamma, beta, m2, v2, 1e-5)
+				}
+				sameBitsT(t, "relu(bn(x))", gotR.Data, yr.Data)
+				sameBitsT(t, "relu(bn(x) + s)", gotA.Data, ya.Data)
+				sameBitsT(t, "mean", m2, mean)
+				sameBitsT(t, "variance", v2, variance)
+
 				for _, withSq := range []bool{false, true} {
 					sqs := func() *SquaredGrads {
 						if !withSq {
@@ -56,21 +76,55 @@ func TestBatchNormReluMatchesUnfused(t *testing.T) {
 						return &SquaredGrads{W: make([]float32, c), B: make([]float32, c), Scale: 3}
 					}
 					base := randTensor(rng, n, c, h, w)
-					wantAdd, wantSet := base.Clone(), New(n, c, h, w)
-					dgW, dbW, sqW := make([]float32, c), make([]float32, c), sqs()
-					BatchNormBackward(wantAdd, g, x, gamma, mean, variance, 1e-5, training, dgW, dbW, sqW)
-					BatchNormBackward(wantSet, g, x, gamma, mean, variance, 1e-5, training, nil, nil, nil)
-					gotAdd, gotSet := base.Clone(), base.Clone()
-					dg, db, sq := make([]float32, c), make([]float32, c), sqs()
-					BatchNormReluBackward(gotAdd, dy, y, x, gamma, mean, variance, 1e-5, training, dg, db, sq, true)
-					BatchNormReluBackward(gotSet, dy, y, x, gamma, mean, variance, 1e-5, training, nil, nil, nil, false)
-					sameBitsT(t, "dx added", gotAdd.Data, wantAdd.Data)
-					sameBitsT(t, "dx set", gotSet.Data, wantSet.Data)
-					sameBitsT(t, "dgamma", dg, dgW)
-					sameBitsT(t, "dbeta", db, dbW)
-					if withSq {
-						sameBitsT(t, "sq.W", sq.W, sqW.W)
-						sameBitsT(t, "sq.B", sq.B, sqW.B)
+					for _, y := range []*Tensor{yr, ya} {
+						g := New(n, c, h, w) // the gradient of z
+						ReluBackward(g, dy, y)
+						wantAdd, wantSet := base.Clone(), New(n, c, h, w)
+						dgW, dbW, sqW := make([]float32, c), make([]float32, c), sqs()
+						BatchNormBackward(wantAdd, g, x, gamma, mean, variance, 1e-5, training, dgW, dbW, sqW)
+						BatchNormBackward(wantSet, g, x, gamma, mean, variance, 1e-5, training, nil, nil, nil)
+						check := func(what string, gotAdd, gotSet *Tensor, dg, db []float32, sq *SquaredGrads) {
+							t.Helper()
+							sameBitsT(t, what+" dx added", gotAdd.Data, wantAdd.Data)
+							sameBitsT(t, what+" dx set", gotSet.Data, wantSet.Data)
+							sameBitsT(t, what+" dgamma", dg, dgW)
+							sameBitsT(t, what+" dbeta", db, dbW)
+							if withSq {
+								sameBitsT(t, what+" sq.W", sq.W, sqW.W)
+								sameBitsT(t, what+" sq.B", sq.B, sqW.B)
+							}
+						}
+						gotAdd, gotSet := base.Clone(), base.Clone()
+						dg, db, sq := make([]float32, c), make([]float32, c), sqs()
+						if y == yr {
+							BatchNormReluBackward(gotAdd, dy, x, scale, shift, gamma, mean, variance, 1e-5, training, dg, db, sq, true)
+							BatchNormReluBackward(gotSet, dy, x, scale, shift, gamma, mean, variance, 1e-5, training, nil, nil, nil, false)
+							check("relu", gotAdd, gotSet, dg, db, sq)
+							gotSet = base.Clone()
+							BatchNormBackwardSet(gotSet, g, x, gamma, mean, variance, 1e-5, training, nil, nil, nil)
+							sameBitsT(t, "BatchNormBackwardSet", gotSet.Data, wantSet.Data)
+							continue
+						}
+						wantDsAdd, wantDsSet := base.Clone(), New(n, c, h, w)
+						ReluBackward(wantDsAdd, dy, y)
+						ReluBackward(wantDsSet, dy, y)
+						for _, addS := range []bool{false, true} {
+							dsA, dsS := base.Clone(), base.Clone()
+							gotAdd, gotSet := base.Clone(), base.Clone()
+							dg, db, sq := make([]float32, c), make([]float32, c), sqs()
+							BatchNormAddReluBackward(gotAdd, dsA, dy, y, x, gamma, mean, variance, 1e-5, training, dg, db, sq, true, addS)
+							BatchNormAddReluBackward(gotSet, dsS, dy, y, x, gamma, mean, variance, 1e-5, training, nil, nil, nil, false, addS)
+							check("add relu", gotAdd, gotSet, dg, db, sq)
+							wantDs := wantDsSet
+							if addS {
+								wantDs = wantDsAdd
+							}
+							sameBitsT(t, "ds (dx added)", dsA.Data, wantDs.Data)
+							sameBitsT(t, "ds (dx set)", dsS.Data, wantDs.Data)
+							dsOnly := base.Clone()
+							BatchNormAddReluBackward(nil, dsOnly, dy, y, x, gamma, mean, variance, 1e-5, training, nil, nil, nil, false, addS)
+							sameBitsT(t, "ds alone", dsOnly.Data, wantDs.Data)
+						}
 					}
 				}
 			}

@@ -109,12 +109,7 @@ func NewBasicBlockA(in, planes, stride int, sc Shortcut) *BasicBlockA {
 // Forward computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 func (b *BasicBlockA) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
 	out := b.BN1.ForwardRelu(c, b.Conv1.Forward(c, x))
-	out = b.BN2.Forward(c, b.Conv2.Forward(c, out))
-	sc := x
-	if b.Shortcut != nil {
-		sc = b.Shortcut.Forward(c, x)
-	}
-	return nn.AddRelu(c, out, sc)
+	return b.BN2.ForwardAddRelu(c, b.Conv2.Forward(c, out), b.Shortcut, x)
 }
 
 // Children lists conv1, bn1, conv2, bn2 and the shortcut when it has one.

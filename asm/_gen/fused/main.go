@@ -26,7 +26,9 @@ import (
 func main() {
 	ConstraintExpr("!noasm,gc")
 	bnKernels()
+	bnMaskXKernels()
 	reluKernels()
+	scaleShiftAddRelu()
 	Generate()
 }
 
@@ -274,4 +276,275 @@ func reluKernels() {
 		VZEROUPPER()
 		RET()
 	}
+}
+
+// bnMaskXKernels emits, for AVX-512 and AVX2, the kernels of a batch normalisation whose
+// output went through a ReLU, with the ReLU's mask recomputed from x instead of read from
+// the output: y > 0 exactly when max(float32(x·scale) + shift, +0) > 0 as int32, the
+// instructions of scaleShiftReluAVX2 (VMULPS, VADDPS, VMAXPS against +0) then VPCMPGTD.
+//
+//	bnDotCReluX{ISA}(g, x, mu, scale, shift, s, q): s[i%16] += gm[i], q[i%16] += gm[i]·(x[i]−mu)
+//	bnBackwardReluX{ISA}(dx, g, x, k, mdy, mu, invstd, mdyx, scale, shift): dx[i] += float32(…)
+//	bnBackwardReluXSet{ISA}(…): dx[i] = +0 + float32(…)
+//
+// with gm[i] = g[i] where the mask is set, +0 elsewhere, and … the expression of bnKernels.
+func bnMaskXKernels() {
+	for _, bits := range []int{512, 256} {
+		isa, dlanes := "AVX512", 8
+		if bits == 256 {
+			isa, dlanes = "AVX2", 4
+		}
+		nvec := 16 / dlanes
+		vec := func() VecVirtual {
+			if bits == 512 {
+				return ZMM()
+			}
+			return YMM()
+		}
+		half := func() VecVirtual {
+			if bits == 512 {
+				return YMM()
+			}
+			return XMM()
+		}
+		// load converts dlanes float32s of x (at xm) into float64s in xd and puts g (at gm),
+		// masked by the ReLU of float32(x·scale) + shift, as float64s in gd.
+		load := func(xm, gm Mem, scale, shift, zero, xd, gd VecVirtual) {
+			xs, v := half(), half()
+			VMOVUPS(xm, xs)
+			VMULPS(scale, xs, v)
+			VADDPS(shift, v, v)
+			VMAXPS(zero, v, v)
+			VPCMPGTD(zero, v, v)
+			VANDPS(gm, v, v)
+			VCVTPS2PD(v, gd)
+			VCVTPS2PD(xs, xd)
+		}
+		consts := func(names ...string) map[string]VecVirtual {
+			cs := map[string]VecVirtual{}
+			for _, c := range names {
+				m, _ := Param(c).Resolve()
+				if c == "scale" || c == "shift" {
+					cs[c] = half()
+					VBROADCASTSS(m.Addr, cs[c])
+				} else {
+					cs[c] = vec()
+					VBROADCASTSD(m.Addr, cs[c])
+				}
+			}
+			return cs
+		}
+
+		name := "bnDotCReluX" + isa
+		TEXT(name, NOSPLIT, "func(g, x []float32, mu float64, scale, shift float32, s, q *[16]float64)")
+		Pragma("noescape")
+		Doc(fmt.Sprintf("%s adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnMaskXKernels in _gen/fused/main.go).", name))
+		{
+			xp := Load(Param("x").Base(), GP64())
+			n := Load(Param("x").Len(), GP64())
+			gp := Load(Param("g").Base(), GP64())
+			cs := consts("mu", "scale", "shift")
+			sp := Load(Param("s"), GP64())
+			qp := Load(Param("q"), GP64())
+			zero := half()
+			VPXOR(zero, zero, zero)
+			ANDQ(I32(-16), n)
+			sacc, qacc := make([]VecVirtual, nvec), make([]VecVirtual, nvec)
+			for v := range sacc {
+				sacc[v], qacc[v] = vec(), vec()
+				VMOVUPD(Mem{Base: sp, Disp: 8 * dlanes * v}, sacc[v])
+				VMOVUPD(Mem{Base: qp, Disp: 8 * dlanes * v}, qacc[v])
+			}
+			Label(name + "_loop")
+			TESTQ(n, n)
+			JZ(LabelRef(name + "_done"))
+			for v := 0; v < nvec; v++ {
+				x, g, t := vec(), vec(), vec()
+				load(Mem{Base: xp, Disp: 4 * dlanes * v}, Mem{Base: gp, Disp: 4 * dlanes * v}, cs["scale"], cs["shift"], zero, x, g)
+				VADDPD(g, sacc[v], sacc[v])
+				VSUBPD(cs["mu"], x, t)
+				VMULPD(t, g, t)
+				VADDPD(t, qacc[v], qacc[v])
+			}
+			ADDQ(U8(64), xp)
+			ADDQ(U8(64), gp)
+			SUBQ(U8(16), n)
+			JMP(LabelRef(name + "_loop"))
+			Label(name + "_done")
+			for v := range sacc {
+				VMOVUPD(sacc[v], Mem{Base: sp, Disp: 8 * dlanes * v})
+				VMOVUPD(qacc[v], Mem{Base: qp, Disp: 8 * dlanes * v})
+			}
+			VZEROUPPER()
+			RET()
+		}
+
+		for _, set := range []bool{false, true} {
+			name := "bnBackwardReluX"
+			op := "adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx"
+			if set {
+				name += "Set"
+				op = "sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx))"
+			}
+			name += isa
+			TEXT(name, NOSPLIT, "func(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64, scale, shift float32)")
+			Pragma("noescape")
+			Doc(fmt.Sprintf("%s %s, g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15", name, op),
+				"elements (see bnMaskXKernels in _gen/fused/main.go).")
+			dxp := Load(Param("dx").Base(), GP64())
+			n := Load(Param("dx").Len(), GP64())
+			gp := Load(Param("g").Base(), GP64())
+			xp := Load(Param("x").Base(), GP64())
+			cs := consts("k", "mdy", "mu", "invstd", "mdyx", "scale", "shift")
+			zero := half()
+			VPXOR(zero, zero, zero)
+			ANDQ(I32(-16), n)
+			Label(name + "_loop")
+			TESTQ(n, n)
+			JZ(LabelRef(name + "_done"))
+			for v := 0; v < nvec; v++ {
+				x, g, t := vec(), vec(), vec()
+				load(Mem{Base: xp, Disp: 4 * dlanes * v}, Mem{Base: gp, Disp: 4 * dlanes * v}, cs["scale"], cs["shift"], zero, x, g)
+				VSUBPD(cs["mu"], x, x)
+				VMULPD(cs["invstd"], x, x)
+				VMULPD(cs["mdyx"], x, x)
+				VSUBPD(cs["mdy"], g, t)
+				VSUBPD(x, t, t)
+				VMULPD(cs["k"], t, t)
+				f := half()
+				if bits == 512 {
+					VCVTPD2PS(t, f)
+				} else {
+					VCVTPD2PSY(t, f)
+				}
+				if set {
+					VADDPS(f, zero, f)
+				} else {
+					VADDPS(Mem{Base: dxp, Disp: 4 * dlanes * v}, f, f)
+				}
+				VMOVUPS(f, Mem{Base: dxp, Disp: 4 * dlanes * v})
+			}
+			ADDQ(U8(64), dxp)
+			ADDQ(U8(64), gp)
+			ADDQ(U8(64), xp)
+			SUBQ(U8(16), n)
+			JMP(LabelRef(name + "_loop"))
+			Label(name + "_done")
+			VZEROUPPER()
+			RET()
+		}
+
+		// bnBackwardReluSetDs: the tail of a residual block, y = relu(bn(x) + s): sets dx as
+		// bnBackwardReluSet does and ds to the masked g.
+		name = "bnBackwardReluSetDs" + isa
+		TEXT(name, NOSPLIT, "func(dx, ds, g, y, x []float32, k, mdy, mu, invstd, mdyx float64)")
+		Pragma("noescape")
+		Doc(fmt.Sprintf("%s sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) and ds to +0 + g, g masked by y > 0,", name),
+			"for the first len(dx) &^ 15 elements (see bnMaskXKernels in _gen/fused/main.go).")
+		{
+			dxp := Load(Param("dx").Base(), GP64())
+			dsp := Load(Param("ds").Base(), GP64())
+			n := Load(Param("dx").Len(), GP64())
+			gp := Load(Param("g").Base(), GP64())
+			yp := Load(Param("y").Base(), GP64())
+			xp := Load(Param("x").Base(), GP64())
+			cs := consts("k", "mdy", "mu", "invstd", "mdyx")
+			zero := half()
+			VPXOR(zero, zero, zero)
+			ANDQ(I32(-16), n)
+			Label(name + "_loop")
+			TESTQ(n, n)
+			JZ(LabelRef(name + "_done"))
+			for v := 0; v < nvec; v++ {
+				x, g, t := vec(), vec(), vec()
+				VCVTPS2PD(Mem{Base: xp, Disp: 4 * dlanes * v}, x)
+				m := half()
+				VMOVDQU(Mem{Base: yp, Disp: 4 * dlanes * v}, m)
+				VPCMPGTD(zero, m, m)
+				VANDPS(Mem{Base: gp, Disp: 4 * dlanes * v}, m, m)
+				VCVTPS2PD(m, g)
+				VADDPS(m, zero, m)
+				VMOVUPS(m, Mem{Base: dsp, Disp: 4 * dlanes * v})
+				VSUBPD(cs["mu"], x, x)
+				VMULPD(cs["invstd"], x, x)
+				VMULPD(cs["mdyx"], x, x)
+				VSUBPD(cs["mdy"], g, t)
+				VSUBPD(x, t, t)
+				VMULPD(cs["k"], t, t)
+				f := half()
+				if bits == 512 {
+					VCVTPD2PS(t, f)
+				} else {
+					VCVTPD2PSY(t, f)
+				}
+				VADDPS(f, zero, f)
+				VMOVUPS(f, Mem{Base: dxp, Disp: 4 * dlanes * v})
+			}
+			ADDQ(U8(64), dxp)
+			ADDQ(U8(64), dsp)
+			ADDQ(U8(64), gp)
+			ADDQ(U8(64), yp)
+			ADDQ(U8(64), xp)
+			SUBQ(U8(16), n)
+			JMP(LabelRef(name + "_loop"))
+			Label(name + "_done")
+			VZEROUPPER()
+			RET()
+		}
+	}
+}
+
+// scaleShiftAddRelu emits scaleShiftAddReluAVX2: dst[i] = max((float32(src[i]·scale) +
+// shift) + add[i], +0), each operation rounded (the forward pass of relu(bn(x) + s)), for
+// i < len(dst) &^ 7.
+func scaleShiftAddRelu() {
+	name := "scaleShiftAddReluAVX2"
+	TEXT(name, NOSPLIT, "func(dst, src, add []float32, scale, shift float32)")
+	Pragma("noescape")
+	Doc(name+" computes dst[i] = max((float32(src[i]*scale) + shift) + add[i], +0) for i < len(dst) &^ 7",
+		"(see scaleShiftAddRelu in _gen/fused/main.go).")
+	n := Load(Param("dst").Len(), GP64())
+	ANDQ(I32(-8), n)
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	add := Load(Param("add").Base(), GP64())
+	scale, shift := YMM(), YMM()
+	for _, p := range []struct {
+		name string
+		v    VecVirtual
+	}{{"scale", scale}, {"shift", shift}} {
+		m, _ := Param(p.name).Resolve()
+		VBROADCASTSS(m.Addr, p.v)
+	}
+	zero := YMM()
+	VXORPS(zero, zero, zero)
+	i := GP64()
+	XORQ(i, i)
+	body := func(unroll int) {
+		for u := 0; u < unroll; u++ {
+			v := YMM()
+			VMULPS(Mem{Base: src, Index: i, Scale: 4, Disp: 32 * u}, scale, v)
+			VADDPS(shift, v, v)
+			VADDPS(Mem{Base: add, Index: i, Scale: 4, Disp: 32 * u}, v, v)
+			VMAXPS(zero, v, v)
+			VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4, Disp: 32 * u})
+		}
+		ADDQ(U8(8*unroll), i)
+	}
+	end := GP64()
+	MOVQ(n, end)
+	SUBQ(U8(32), end)
+	Label(name + "_loop4")
+	CMPQ(i, end)
+	JG(LabelRef(name + "_loop1"))
+	body(4)
+	JMP(LabelRef(name + "_loop4"))
+	Label(name + "_loop1")
+	CMPQ(i, n)
+	JGE(LabelRef(name + "_done"))
+	body(1)
+	JMP(LabelRef(name + "_loop1"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
 }
