@@ -150,18 +150,17 @@ func (c *Ctx) gradOut(v *autograd.Var) (g *tensor.Tensor, fresh bool) {
 // sq returns the per-sample squared-gradient sink of a weight and bias, or
 // nil when neither tracks them.
 func (c *Ctx) sq(w, b *autograd.Var) *tensor.SquaredGrads {
-	var s tensor.SquaredGrads
+	var sw, sb []float32
 	if w != nil && w.SqGrad != nil {
-		s.W = w.SqGrad.Data
+		sw = w.SqGrad.Data
 	}
 	if b != nil && b.SqGrad != nil {
-		s.B = b.SqGrad.Data
+		sb = b.SqGrad.Data
 	}
-	if s.W == nil && s.B == nil {
-		return nil
+	if sw == nil && sb == nil {
+		return nil // before the struct, which escapes: no allocation when not tracking
 	}
-	s.Scale = c.Tape.SampleScale
-	return &s
+	return &tensor.SquaredGrads{W: sw, B: sb, Scale: c.Tape.SampleScale}
 }
 
 // Get returns a Var over an arena tensor of the given shape whose contents

@@ -34,7 +34,9 @@ func checkedNumel(shape []int) int {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			panic(fmt.Sprintf("tensor: negative dimension in shape %v", shape))
+			// A copy, so that shape does not escape: callers' variadic shapes then stay on
+			// their stacks (Arena.Get allocates nothing).
+			panic(fmt.Sprintf("tensor: negative dimension in shape %v", slices.Clone(shape)))
 		}
 		n *= d
 	}
