@@ -82,10 +82,10 @@ func SubsamplePadChannels(c *Ctx, src any, x *autograd.Var, stride, padBefore, o
 	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
 	tensor.SubsamplePadChannels(y.Value, x.Value, stride, padBefore)
 	c.record("subsample_pad_channels", src, y, func() {
-		if dx, fresh := c.gradOut(x); dx != nil {
-			if fresh {
-				tensor.Clear(dx)
-			}
+		switch dx, fresh := c.gradOut(x); {
+		case fresh:
+			tensor.SubsamplePadChannelsBackwardSet(dx, y.Grad, stride, padBefore)
+		case dx != nil:
 			tensor.SubsamplePadChannelsBackward(dx, y.Grad, stride, padBefore)
 		}
 	}, x)

@@ -164,3 +164,41 @@ func TestReluBackwardSetMatchesAdd(t *testing.T) {
 		}
 	}
 }
+
+// TestSubsamplePadChannelsParallel checks the option-A shortcut, forward and
+// backward (adding and setting), against direct loops on a batch large enough
+// to be cut into parallel parts, for GOMAXPROCS 1 and 2.
+func TestSubsamplePadChannelsParallel(t *testing.T) {
+	prevProcs := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(prevProcs)
+	rng := rand.New(rand.NewPCG(33, 33))
+	const n, c, h, w, k, pb, s = 11, 3, 7, 6, 8, 2, 2
+	ho, wo := (h+s-1)/s, (w+s-1)/s
+	x, dy := randTensor(rng, n, c, h, w), randTensor(rng, n, k, ho, wo)
+	wantY, wantDx := New(n, k, ho, wo), randTensor(rng, n, c, h, w)
+	base := wantDx.Clone()
+	for i := range n {
+		for ch := range c {
+			for oy := range ho {
+				for ox := range wo {
+					wantY.Data[((i*k+pb+ch)*ho+oy)*wo+ox] = x.Data[((i*c+ch)*h+oy*s)*w+ox*s]
+					wantDx.Data[((i*c+ch)*h+oy*s)*w+ox*s] += dy.Data[((i*k+pb+ch)*ho+oy)*wo+ox]
+				}
+			}
+		}
+	}
+	wantSet := New(n, c, h, w)
+	SubsamplePadChannelsBackward(wantSet, dy, s, pb)
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		y := randTensor(rng, n, k, ho, wo)
+		SubsamplePadChannels(y, x, s, pb)
+		sameBitsT(t, "forward", y.Data, wantY.Data)
+		dx := base.Clone()
+		SubsamplePadChannelsBackward(dx, dy, s, pb)
+		sameBitsT(t, "backward", dx.Data, wantDx.Data)
+		dx = base.Clone()
+		SubsamplePadChannelsBackwardSet(dx, dy, s, pb)
+		sameBitsT(t, "backward set", dx.Data, wantSet.Data)
+	}
+}

@@ -89,16 +89,5 @@ func SubsamplePadChannels(y, x *Tensor, stride, padBefore int) {
 	if padBefore < 0 || padBefore+c > k {
 		panic(fmt.Sprintf("tensor.SubsamplePadChannels: %d+%d channels do not fit %d", padBefore, c, k))
 	}
-	clear(y.Data)
-	for i := range n {
-		for ch := range c {
-			src := x.Data[(i*c+ch)*h*w:]
-			dst := y.Data[(i*k+padBefore+ch)*ho*wo:]
-			for oy := range ho {
-				for ox := range wo {
-					dst[oy*wo+ox] = src[oy*stride*w+ox*stride]
-				}
-			}
-		}
-	}
+	runSubsample(subsampleTask{x: x, y: y, stride: stride, padBefore: padBefore})
 }

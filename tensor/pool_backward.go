@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // MaxPool2dBackward adds dy into dx at the position of each window's
@@ -82,19 +83,93 @@ func GlobalAvgPoolBackward(dx, dy *Tensor) {
 // SubsamplePadChannelsBackward adds the gradient of SubsamplePadChannels:
 // dx[n, c, oy·s, ox·s] += dy[n, c+padBefore, oy, ox].
 func SubsamplePadChannelsBackward(dx, dy *Tensor, stride, padBefore int) {
+	checkSubsampleBackward(dx, dy, stride, padBefore)
+	runSubsample(subsampleTask{backward: true, add: true, x: dx, y: dy, stride: stride, padBefore: padBefore})
+}
+
+// SubsamplePadChannelsBackwardSet sets dx to the gradient of
+// SubsamplePadChannels: what SubsamplePadChannelsBackward adds into a zeroed
+// dx. dx need not be initialised.
+func SubsamplePadChannelsBackwardSet(dx, dy *Tensor, stride, padBefore int) {
+	checkSubsampleBackward(dx, dy, stride, padBefore)
+	runSubsample(subsampleTask{backward: true, x: dx, y: dy, stride: stride, padBefore: padBefore})
+}
+
+func checkSubsampleBackward(dx, dy *Tensor, stride, padBefore int) {
 	n, c, h, w := dx.NCHW()
 	_, k, ho, wo := dy.NCHW()
 	if ho != (h+stride-1)/stride || wo != (w+stride-1)/stride || padBefore+c > k || dy.Shape[0] != n {
 		panic(fmt.Sprintf("tensor.SubsamplePadChannelsBackward: dy %v for dx %v", dy.Shape, dx.Shape))
 	}
-	for i := range n {
+}
+
+// The option-A shortcut in parallel over fixed parts of the samples (each element is
+// written by the same code whatever the cut).
+
+var subsample struct {
+	mu   sync.Mutex
+	task subsampleTask
+}
+
+type subsampleTask struct {
+	backward, add     bool
+	x, y              *Tensor // backward: dx, dy
+	stride, padBefore int
+}
+
+func runSubsample(t subsampleTask) {
+	n := t.x.Shape[0]
+	parts := min(n, 4*maxProcs())
+	if parts <= 1 {
+		for i := range n {
+			t.sample(i)
+		}
+		return
+	}
+	subsample.mu.Lock()
+	defer subsample.mu.Unlock()
+	subsample.task = t
+	parallelFor(parts, &subsample.task)
+	subsample.task = subsampleTask{}
+}
+
+func (t *subsampleTask) part(_, p int) {
+	n := t.x.Shape[0]
+	lo, hi := split(n, min(n, 4*maxProcs()), p)
+	for i := lo; i < hi; i++ {
+		t.sample(i)
+	}
+}
+
+// sample computes sample i: y[i] from x[i] forward, dx[i] from dy[i] backward.
+func (t *subsampleTask) sample(i int) {
+	_, c, h, w := t.x.NCHW()
+	_, k, ho, wo := t.y.NCHW()
+	s, pb := t.stride, t.padBefore
+	if !t.backward {
+		out := t.y.Data[i*k*ho*wo : (i+1)*k*ho*wo]
+		clear(out[:pb*ho*wo])
+		clear(out[(pb+c)*ho*wo:])
 		for ch := range c {
-			dst := dx.Data[(i*c+ch)*h*w:]
-			src := dy.Data[(i*k+padBefore+ch)*ho*wo:]
+			src := t.x.Data[(i*c+ch)*h*w:]
+			dst := out[(pb+ch)*ho*wo:]
 			for oy := range ho {
 				for ox := range wo {
-					dst[oy*stride*w+ox*stride] += src[oy*wo+ox]
+					dst[oy*wo+ox] = src[oy*s*w+ox*s]
 				}
+			}
+		}
+		return
+	}
+	for ch := range c {
+		g := t.x.Data[(i*c+ch)*h*w : (i*c+ch+1)*h*w]
+		src := t.y.Data[(i*k+pb+ch)*ho*wo:]
+		if !t.add {
+			clear(g)
+		}
+		for oy := range ho {
+			for ox := range wo {
+				g[oy*s*w+ox*s] += src[oy*wo+ox]
 			}
 		}
 	}
