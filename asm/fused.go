@@ -189,3 +189,25 @@ func ScaleShiftAddRelu(dst, src, add []float32, scale, shift float32) {
 		dst[i] = relu((float32(src[i]*scale) + shift) + add[i])
 	}
 }
+
+// AddDotCenteredReluDs is AddDotCenteredRelu that also sets ds to the masked gradient,
+// +0 + (g[i] where y[i] > 0, +0 elsewhere), as ReluBackwardSet: the first pass of the
+// backward pass of y = relu(bn(x) + s), which gives s its gradient and leaves in ds what the
+// second pass needs (BatchNormGradTo64 with ds for g and no mask). It panics unless y, x
+// and ds are as long as g.
+func (m *Sums64) AddDotCenteredReluDs(g, y, x, ds []float32, mu float64) {
+	if len(g) != len(x) || len(y) != len(x) || len(ds) != len(x) {
+		panic(fmt.Sprintf("asm: Sums64.AddDotCenteredReluDs: lengths %d, %d, %d and %d", len(g), len(y), len(x), len(ds)))
+	}
+	n := 0
+	if len(x) >= 16 && bnDotCReluDs(g, y, x, ds, mu, &m.S, &m.Q) {
+		n = len(x) &^ 15
+	}
+	for i := n; i < len(x); i++ {
+		gk := reluKeep(g[i], y[i])
+		ds[i] = 0 + gk
+		gv := float64(gk)
+		m.S[i%16] += gv
+		m.Q[i%16] += gv * (float64(x[i]) - mu)
+	}
+}

@@ -9,6 +9,11 @@ package asm
 //go:noescape
 func bnDotCReluAVX512(g []float32, y []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
 
+// bnDotCReluDsAVX512 adds the masked g and g·(x−mu) into the 16 partial sums s and q and sets ds to +0 + the masked g (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCReluDsAVX512(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
+
 // bnBackwardSetAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) for the first len(dx) &^ 15
 // elements (see bnKernels in _gen/fused/main.go).
 //
@@ -31,6 +36,11 @@ func bnBackwardReluSetAVX512(dx []float32, g []float32, y []float32, x []float32
 //
 //go:noescape
 func bnDotCReluAVX2(g []float32, y []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+
+// bnDotCReluDsAVX2 adds the masked g and g·(x−mu) into the 16 partial sums s and q and sets ds to +0 + the masked g (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCReluDsAVX2(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
 
 // bnBackwardSetAVX2 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) for the first len(dx) &^ 15
 // elements (see bnKernels in _gen/fused/main.go).

@@ -56,6 +56,64 @@ bnDotCReluAVX512_done:
 	VZEROUPPER
 	RET
 
+// func bnDotCReluDsAVX512(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·bnDotCReluDsAVX512(SB), NOSPLIT, $0-120
+	MOVQ         x_base+48(FP), AX
+	MOVQ         x_len+56(FP), CX
+	MOVQ         g_base+0(FP), DX
+	MOVQ         y_base+24(FP), BX
+	MOVQ         ds_base+72(FP), SI
+	VBROADCASTSD mu+96(FP), Z0
+	MOVQ         s+104(FP), DI
+	MOVQ         q+112(FP), R8
+	VPXOR        Y1, Y1, Y1
+	ANDQ         $-16, CX
+	VMOVUPD      (DI), Z2
+	VMOVUPD      (R8), Z3
+	VMOVUPD      64(DI), Z4
+	VMOVUPD      64(R8), Z5
+
+bnDotCReluDsAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnDotCReluDsAVX512_done
+	VCVTPS2PD (AX), Z6
+	VMOVDQU   (BX), Y8
+	VPCMPGTD  Y1, Y8, Y8
+	VANDPS    (DX), Y8, Y8
+	VCVTPS2PD Y8, Z7
+	VADDPS    Y8, Y1, Y8
+	VMOVUPS   Y8, (SI)
+	VADDPD    Z7, Z2, Z2
+	VSUBPD    Z0, Z6, Z6
+	VMULPD    Z6, Z7, Z6
+	VADDPD    Z6, Z3, Z3
+	VCVTPS2PD 32(AX), Z6
+	VMOVDQU   32(BX), Y8
+	VPCMPGTD  Y1, Y8, Y8
+	VANDPS    32(DX), Y8, Y8
+	VCVTPS2PD Y8, Z7
+	VADDPS    Y8, Y1, Y8
+	VMOVUPS   Y8, 32(SI)
+	VADDPD    Z7, Z4, Z4
+	VSUBPD    Z0, Z6, Z6
+	VMULPD    Z6, Z7, Z6
+	VADDPD    Z6, Z5, Z5
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	SUBQ      $0x10, CX
+	JMP       bnDotCReluDsAVX512_loop
+
+bnDotCReluDsAVX512_done:
+	VMOVUPD Z2, (DI)
+	VMOVUPD Z3, (R8)
+	VMOVUPD Z4, 64(DI)
+	VMOVUPD Z5, 64(R8)
+	VZEROUPPER
+	RET
+
 // func bnBackwardSetAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
 // Requires: AVX, AVX2, AVX512F
 TEXT ·bnBackwardSetAVX512(SB), NOSPLIT, $0-112
@@ -297,6 +355,94 @@ bnDotCReluAVX2_done:
 	VMOVUPD Y7, 64(DI)
 	VMOVUPD Y8, 96(SI)
 	VMOVUPD Y9, 96(DI)
+	VZEROUPPER
+	RET
+
+// func bnDotCReluDsAVX2(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnDotCReluDsAVX2(SB), NOSPLIT, $0-120
+	MOVQ         x_base+48(FP), AX
+	MOVQ         x_len+56(FP), CX
+	MOVQ         g_base+0(FP), DX
+	MOVQ         y_base+24(FP), BX
+	MOVQ         ds_base+72(FP), SI
+	VBROADCASTSD mu+96(FP), Y0
+	MOVQ         s+104(FP), DI
+	MOVQ         q+112(FP), R8
+	VPXOR        X1, X1, X1
+	ANDQ         $-16, CX
+	VMOVUPD      (DI), Y2
+	VMOVUPD      (R8), Y3
+	VMOVUPD      32(DI), Y4
+	VMOVUPD      32(R8), Y5
+	VMOVUPD      64(DI), Y6
+	VMOVUPD      64(R8), Y7
+	VMOVUPD      96(DI), Y8
+	VMOVUPD      96(R8), Y9
+
+bnDotCReluDsAVX2_loop:
+	TESTQ     CX, CX
+	JZ        bnDotCReluDsAVX2_done
+	VCVTPS2PD (AX), Y10
+	VMOVDQU   (BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    (DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, (SI)
+	VADDPD    Y11, Y2, Y2
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y3, Y3
+	VCVTPS2PD 16(AX), Y10
+	VMOVDQU   16(BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    16(DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, 16(SI)
+	VADDPD    Y11, Y4, Y4
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y5, Y5
+	VCVTPS2PD 32(AX), Y10
+	VMOVDQU   32(BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    32(DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, 32(SI)
+	VADDPD    Y11, Y6, Y6
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y7, Y7
+	VCVTPS2PD 48(AX), Y10
+	VMOVDQU   48(BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    48(DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, 48(SI)
+	VADDPD    Y11, Y8, Y8
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y9, Y9
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	SUBQ      $0x10, CX
+	JMP       bnDotCReluDsAVX2_loop
+
+bnDotCReluDsAVX2_done:
+	VMOVUPD Y2, (DI)
+	VMOVUPD Y3, (R8)
+	VMOVUPD Y4, 32(DI)
+	VMOVUPD Y5, 32(R8)
+	VMOVUPD Y6, 64(DI)
+	VMOVUPD Y7, 64(R8)
+	VMOVUPD Y8, 96(DI)
+	VMOVUPD Y9, 96(R8)
 	VZEROUPPER
 	RET
 

@@ -54,12 +54,18 @@ func TestFusedKernels(t *testing.T) {
 			sameBitsAll(t, "ReluBackwardSet2 b", db, g)
 
 			mu := rng.NormFloat64()
-			var want, got Sums64
+			var want, got, gotDs Sums64
 			want.AddDotCentered(g, x, mu)
 			got.AddDotCenteredRelu(dy, y, x, mu)
 			if want != got {
 				t.Fatalf("AddDotCenteredRelu, n=%d: %v, want %v", n, got, want)
 			}
+			ds := fusedVec(rng, n, false)
+			gotDs.AddDotCenteredReluDs(dy, y, x, ds, mu)
+			if want != gotDs {
+				t.Fatalf("AddDotCenteredReluDs, n=%d: %v, want %v", n, gotDs, want)
+			}
+			sameBitsAll(t, "AddDotCenteredReluDs ds", ds, g)
 
 			k, mdy, invstd, mdyx := rng.NormFloat64(), rng.NormFloat64(), math.Abs(rng.NormFloat64()), rng.NormFloat64()
 			base := fusedVec(rng, n, false)

@@ -122,3 +122,16 @@ func scaleShiftAddReluSIMD(dst, src, add []float32, scale, shift float32) bool {
 	}
 	return false
 }
+
+// bnDotCReluDs runs the current path's bnDotCReluDs kernel and reports whether there is one.
+func bnDotCReluDs(g, y, x, ds []float32, mu float64, s, q *[16]float64) bool {
+	switch CurrentPath() {
+	case AVX512:
+		bnDotCReluDsAVX512(g, y, x, ds, mu, s, q)
+	case AVX2:
+		bnDotCReluDsAVX2(g, y, x, ds, mu, s, q)
+	default:
+		return false
+	}
+	return true
+}

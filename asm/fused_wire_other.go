@@ -23,3 +23,5 @@ func bnBackwardReluDs(dx, ds, g, y, x []float32, k, mdy, mu, invstd, mdyx float6
 }
 
 func scaleShiftAddReluSIMD(dst, src, add []float32, scale, shift float32) bool { return false }
+
+func bnDotCReluDs(g, y, x, ds []float32, mu float64, s, q *[16]float64) bool { return false }

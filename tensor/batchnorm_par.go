@@ -137,6 +137,9 @@ func (t *bnTask) backward(c0, c1 int) {
 	if t.relu && !maskX {
 		maskY = t.y.Data
 	}
+	// In training mode with ds and dx both set, the first pass also sets ds to the masked
+	// dy, and the second reads it there instead of dy and y.
+	dsFirst := maskY != nil && t.ds != nil && t.training && !t.add && !t.addS
 	var chans [bnGroup]bnChan
 	for ch := c0; ch < c1; ch++ {
 		b := &chans[ch-c0]
@@ -148,6 +151,8 @@ func (t *bnTask) backward(c0, c1 int) {
 	}
 	sums := func(m *asm.Sums64, b *bnChan, lo, hi int) {
 		switch {
+		case dsFirst:
+			m.AddDotCenteredReluDs(dy[lo:hi], maskY[lo:hi], x[lo:hi], t.ds.Data[lo:hi], b.mu)
 		case maskX:
 			m.AddDotCenteredReluX(dy[lo:hi], x[lo:hi], b.mu, b.scale, b.shift)
 		case maskY != nil:
@@ -198,7 +203,7 @@ func (t *bnTask) backward(c0, c1 int) {
 		b.mdy, b.mdyx = b.sdy/m, b.sdyx/m
 	}
 	if t.dx == nil {
-		if t.ds != nil { // y = relu(bn(x) + s) where only s wants a gradient
+		if t.ds != nil && !dsFirst { // y = relu(bn(x) + s) where only s wants a gradient
 			for i := range n {
 				lo := (i*c + c0) * plane
 				t.sGrad(lo, lo+(c1-c0)*plane)
@@ -211,13 +216,13 @@ func (t *bnTask) backward(c0, c1 int) {
 			b := &chans[ch-c0]
 			lo := (i*c + ch) * plane
 			hi := lo + plane
-			t.grad(b, lo, hi, maskX, maskY)
+			t.grad(b, lo, hi, maskX, maskY, dsFirst)
 		}
 	}
 }
 
 // grad writes dx[lo:hi] (and ds[lo:hi]) for one plane of a channel.
-func (t *bnTask) grad(b *bnChan, lo, hi int, maskX bool, maskY []float32) {
+func (t *bnTask) grad(b *bnChan, lo, hi int, maskX bool, maskY []float32, dsFirst bool) {
 	dxs, dys, xs := t.dx.Data[lo:hi], t.dy.Data[lo:hi], t.x.Data[lo:hi]
 	var ys []float32
 	if maskY != nil {
@@ -249,6 +254,8 @@ func (t *bnTask) grad(b *bnChan, lo, hi int, maskX bool, maskY []float32) {
 				dxs[j] = 0 + v
 			}
 		}
+	case dsFirst: // ds holds the masked dy
+		asm.BatchNormGradTo64(dxs, t.ds.Data[lo:hi], nil, xs, b.k, b.mdy, b.mu, b.invstd, b.mdyx, false)
 	case maskX:
 		asm.BatchNormGradReluX64(dxs, dys, xs, b.k, b.mdy, b.mu, b.invstd, b.mdyx, b.scale, b.shift, t.add)
 	case t.ds != nil && !t.add && !t.addS:

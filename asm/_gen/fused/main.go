@@ -70,53 +70,79 @@ func bnKernels() {
 			VCVTPS2PD(m, dst)
 		}
 
-		name := "bnDotCRelu" + isa
-		TEXT(name, NOSPLIT, "func(g, y, x []float32, mu float64, s, q *[16]float64)")
-		Pragma("noescape")
-		Doc(fmt.Sprintf("%s adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).", name))
-		{
-			xp := Load(Param("x").Base(), GP64())
-			n := Load(Param("x").Len(), GP64())
-			gp := Load(Param("g").Base(), GP64())
-			yp := Load(Param("y").Base(), GP64())
-			mu := vec()
-			m, _ := Param("mu").Resolve()
-			VBROADCASTSD(m.Addr, mu)
-			sp := Load(Param("s"), GP64())
-			qp := Load(Param("q"), GP64())
-			zero := half()
-			VPXOR(zero, zero, zero)
-			ANDQ(I32(-16), n)
-			sacc, qacc := make([]VecVirtual, nvec), make([]VecVirtual, nvec)
-			for v := range sacc {
-				sacc[v], qacc[v] = vec(), vec()
-				VMOVUPD(Mem{Base: sp, Disp: 8 * dlanes * v}, sacc[v])
-				VMOVUPD(Mem{Base: qp, Disp: 8 * dlanes * v}, qacc[v])
+		for _, withDs := range []bool{false, true} {
+			name := "bnDotCRelu" + isa
+			sig := "func(g, y, x []float32, mu float64, s, q *[16]float64)"
+			doc := fmt.Sprintf("%s adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).", name)
+			if withDs {
+				name = "bnDotCReluDs" + isa
+				sig = "func(g, y, x, ds []float32, mu float64, s, q *[16]float64)"
+				doc = fmt.Sprintf("%s adds the masked g and g·(x−mu) into the 16 partial sums s and q and sets ds to +0 + the masked g (see bnKernels in _gen/fused/main.go).", name)
 			}
-			Label(name + "_loop")
-			TESTQ(n, n)
-			JZ(LabelRef(name + "_done"))
-			for v := 0; v < nvec; v++ {
-				x, g, t := vec(), vec(), vec()
-				VCVTPS2PD(Mem{Base: xp, Disp: 4 * dlanes * v}, x)
-				masked(Mem{Base: gp, Disp: 4 * dlanes * v}, Mem{Base: yp, Disp: 4 * dlanes * v}, zero, g)
-				VADDPD(g, sacc[v], sacc[v])
-				VSUBPD(mu, x, t)
-				VMULPD(t, g, t)
-				VADDPD(t, qacc[v], qacc[v])
+			TEXT(name, NOSPLIT, sig)
+			Pragma("noescape")
+			Doc(doc)
+			{
+				xp := Load(Param("x").Base(), GP64())
+				n := Load(Param("x").Len(), GP64())
+				gp := Load(Param("g").Base(), GP64())
+				yp := Load(Param("y").Base(), GP64())
+				var dsp Register
+				if withDs {
+					dsp = Load(Param("ds").Base(), GP64())
+				}
+				mu := vec()
+				m, _ := Param("mu").Resolve()
+				VBROADCASTSD(m.Addr, mu)
+				sp := Load(Param("s"), GP64())
+				qp := Load(Param("q"), GP64())
+				zero := half()
+				VPXOR(zero, zero, zero)
+				ANDQ(I32(-16), n)
+				sacc, qacc := make([]VecVirtual, nvec), make([]VecVirtual, nvec)
+				for v := range sacc {
+					sacc[v], qacc[v] = vec(), vec()
+					VMOVUPD(Mem{Base: sp, Disp: 8 * dlanes * v}, sacc[v])
+					VMOVUPD(Mem{Base: qp, Disp: 8 * dlanes * v}, qacc[v])
+				}
+				Label(name + "_loop")
+				TESTQ(n, n)
+				JZ(LabelRef(name + "_done"))
+				for v := 0; v < nvec; v++ {
+					x, g, t := vec(), vec(), vec()
+					VCVTPS2PD(Mem{Base: xp, Disp: 4 * dlanes * v}, x)
+					if withDs {
+						m := half()
+						VMOVDQU(Mem{Base: yp, Disp: 4 * dlanes * v}, m)
+						VPCMPGTD(zero, m, m)
+						VANDPS(Mem{Base: gp, Disp: 4 * dlanes * v}, m, m)
+						VCVTPS2PD(m, g)
+						VADDPS(m, zero, m)
+						VMOVUPS(m, Mem{Base: dsp, Disp: 4 * dlanes * v})
+					} else {
+						masked(Mem{Base: gp, Disp: 4 * dlanes * v}, Mem{Base: yp, Disp: 4 * dlanes * v}, zero, g)
+					}
+					VADDPD(g, sacc[v], sacc[v])
+					VSUBPD(mu, x, t)
+					VMULPD(t, g, t)
+					VADDPD(t, qacc[v], qacc[v])
+				}
+				ADDQ(U8(64), xp)
+				ADDQ(U8(64), gp)
+				ADDQ(U8(64), yp)
+				if withDs {
+					ADDQ(U8(64), dsp)
+				}
+				SUBQ(U8(16), n)
+				JMP(LabelRef(name + "_loop"))
+				Label(name + "_done")
+				for v := range sacc {
+					VMOVUPD(sacc[v], Mem{Base: sp, Disp: 8 * dlanes * v})
+					VMOVUPD(qacc[v], Mem{Base: qp, Disp: 8 * dlanes * v})
+				}
+				VZEROUPPER()
+				RET()
 			}
-			ADDQ(U8(64), xp)
-			ADDQ(U8(64), gp)
-			ADDQ(U8(64), yp)
-			SUBQ(U8(16), n)
-			JMP(LabelRef(name + "_loop"))
-			Label(name + "_done")
-			for v := range sacc {
-				VMOVUPD(sacc[v], Mem{Base: sp, Disp: 8 * dlanes * v})
-				VMOVUPD(qacc[v], Mem{Base: qp, Disp: 8 * dlanes * v})
-			}
-			VZEROUPPER()
-			RET()
 		}
 
 		for _, relu := range []bool{false, true} {
