@@ -75,6 +75,7 @@ func (t *bnTask) forward(c0, c1 int) {
 		}
 	}
 	for i := range n {
+		t.prefetch((i+1)*c+c0, (c1-c0)*plane, plane, t.x)
 		for ch := c0; ch < c1; ch++ {
 			off := (i*c + ch) * plane
 			m[ch-c0].AddSq(x[off:off+plane], piv[ch-c0])
@@ -96,6 +97,7 @@ func (t *bnTask) forward(c0, c1 int) {
 		}
 	}
 	for i := range n {
+		t.prefetch((i+1)*c+c0, (c1-c0)*plane, plane, t.x, t.s)
 		for ch := c0; ch < c1; ch++ {
 			off := (i*c + ch) * plane
 			t.apply(off, off+plane, alphas[ch-c0], shifts[ch-c0])
@@ -164,6 +166,7 @@ func (t *bnTask) backward(c0, c1 int) {
 	// The sums over the batch; sample by sample when per-sample squared gradients are
 	// wanted, else in one set of partial sums over all samples.
 	for i := range n {
+		t.prefetch((i+1)*c+c0, (c1-c0)*plane, plane, t.dy, t.x, t.y)
 		for ch := c0; ch < c1; ch++ {
 			b := &chans[ch-c0]
 			off := (i*c + ch) * plane
@@ -212,6 +215,11 @@ func (t *bnTask) backward(c0, c1 int) {
 		return
 	}
 	for i := range n {
+		if dsFirst {
+			t.prefetch((i+1)*c+c0, (c1-c0)*plane, plane, t.ds, t.x)
+		} else {
+			t.prefetch((i+1)*c+c0, (c1-c0)*plane, plane, t.dy, t.x, t.y)
+		}
 		for ch := c0; ch < c1; ch++ {
 			b := &chans[ch-c0]
 			lo := (i*c + ch) * plane
@@ -276,6 +284,23 @@ func (t *bnTask) sGrad(lo, hi int) {
 		asm.ReluBackwardSet(t.ds.Data[lo:hi], t.dy.Data[lo:hi], t.y.Data[lo:hi])
 	}
 }
+
+// prefetch asks for n elements from plane p (element p·plane) of each tensor that is not nil
+// (and not t.y unless it is read): the next sample's planes of a channel, which the hardware
+// prefetchers, working within pages, do not fetch ahead by themselves.
+func (t *bnTask) prefetch(p, n, plane int, ts ...*Tensor) {
+	if n < bnPrefetchMin {
+		return // small planes: the calls cost more than they save
+	}
+	for _, u := range ts {
+		if u != nil {
+			asm.PrefetchRows(u.Data, p*plane, 1, n, n)
+		}
+	}
+}
+
+// bnPrefetchMin is the smallest run of elements prefetch fetches (one page).
+const bnPrefetchMin = 1024
 
 // runBN runs t over the channels.
 func runBN(t bnTask) {
