@@ -172,7 +172,13 @@ func TestSubsamplePadChannelsParallel(t *testing.T) {
 	prevProcs := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(prevProcs)
 	rng := rand.New(rand.NewPCG(33, 33))
-	const n, c, h, w, k, pb, s = 11, 3, 7, 6, 8, 2, 2
+	for _, hw := range [][2]int{{7, 6}, {8, 6}, {4, 0}} {
+		testSubsample(t, rng, hw[0], hw[1])
+	}
+}
+
+func testSubsample(t *testing.T, rng *rand.Rand, h, w int) {
+	const n, c, k, pb, s = 11, 3, 8, 2, 2
 	ho, wo := (h+s-1)/s, (w+s-1)/s
 	x, dy := randTensor(rng, n, c, h, w), randTensor(rng, n, k, ho, wo)
 	wantY, wantDx := New(n, k, ho, wo), randTensor(rng, n, c, h, w)

@@ -146,16 +146,21 @@ func (t *subsampleTask) sample(i int) {
 	_, c, h, w := t.x.NCHW()
 	_, k, ho, wo := t.y.NCHW()
 	s, pb := t.stride, t.padBefore
+	if wo == 0 { // then w = 0: no elements
+		return
+	}
 	if !t.backward {
 		out := t.y.Data[i*k*ho*wo : (i+1)*k*ho*wo]
 		clear(out[:pb*ho*wo])
 		clear(out[(pb+c)*ho*wo:])
 		for ch := range c {
-			src := t.x.Data[(i*c+ch)*h*w:]
-			dst := out[(pb+ch)*ho*wo:]
+			src := t.x.Data[(i*c+ch)*h*w : (i*c+ch+1)*h*w]
+			dst := out[(pb+ch)*ho*wo : (pb+ch+1)*ho*wo]
 			for oy := range ho {
-				for ox := range wo {
-					dst[oy*wo+ox] = src[oy*s*w+ox*s]
+				row, d := src[oy*s*w:], dst[oy*wo:(oy+1)*wo]
+				_ = row[(wo-1)*s]
+				for ox := range d {
+					d[ox] = row[ox*s]
 				}
 			}
 		}
@@ -163,13 +168,28 @@ func (t *subsampleTask) sample(i int) {
 	}
 	for ch := range c {
 		g := t.x.Data[(i*c+ch)*h*w : (i*c+ch+1)*h*w]
-		src := t.y.Data[(i*k+pb+ch)*ho*wo:]
+		src := t.y.Data[(i*k+pb+ch)*ho*wo : (i*k+pb+ch+1)*ho*wo]
+		if !t.add && s == 2 && h == 2*ho && w == 2*wo {
+			// Set in one pass: even rows interleave the gradient with zeros, odd rows are zero.
+			for oy := range ho {
+				even, odd := g[2*oy*w:(2*oy+1)*w], g[(2*oy+1)*w:(2*oy+2)*w]
+				d := src[oy*wo : (oy+1)*wo]
+				_ = even[2*len(d)-1]
+				for ox, v := range d {
+					even[2*ox], even[2*ox+1] = 0+v, 0
+				}
+				clear(odd)
+			}
+			continue
+		}
 		if !t.add {
 			clear(g)
 		}
 		for oy := range ho {
-			for ox := range wo {
-				g[oy*s*w+ox*s] += src[oy*wo+ox]
+			row, d := g[oy*s*w:], src[oy*wo:(oy+1)*wo]
+			_ = row[(wo-1)*s]
+			for ox, v := range d {
+				row[ox*s] += v
 			}
 		}
 	}
