@@ -208,3 +208,34 @@ func testSubsample(t *testing.T, rng *rand.Rand, h, w int) {
 		sameBitsT(t, "backward set", dx.Data, wantSet.Data)
 	}
 }
+
+// TestConv2dBackwardDataSet checks that Conv2dBackwardDataSet, on a buffer
+// full of NaNs, gives what Conv2dBackwardData adds into a zeroed one, on
+// every path, for the direct stride-1 geometry and for others.
+func TestConv2dBackwardDataSet(t *testing.T) {
+	forEachConvPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(34, 34))
+		for _, tc := range []struct {
+			n, c, k, h, w, kern, stride, pad int
+		}{
+			{3, 5, 7, 9, 11, 3, 1, 1}, {2, 16, 16, 8, 8, 3, 1, 1}, {2, 4, 6, 9, 7, 3, 2, 1}, {2, 3, 5, 6, 6, 1, 1, 0},
+		} {
+			p := ConvParams{Stride: [2]int{tc.stride, tc.stride}, Padding: [2]int{tc.pad, tc.pad}}
+			ho, wo := p.OutSize(tc.h, tc.w, tc.kern, tc.kern)
+			w := randTensor(rng, tc.k, tc.c, tc.kern, tc.kern)
+			dy := randTensor(rng, tc.n, tc.k, ho, wo)
+			want := New(tc.n, tc.c, tc.h, tc.w)
+			Conv2dBackwardData(want, dy, w, p, new(ConvWorkspace))
+			got := New(tc.n, tc.c, tc.h, tc.w)
+			for i := range got.Data {
+				got.Data[i] = float32(math.NaN())
+			}
+			Conv2dBackwardDataSet(got, dy, w, p, new(ConvWorkspace))
+			for i := range want.Data {
+				if got.Data[i] != want.Data[i] {
+					t.Fatalf("%+v: dx[%d] = %v, want %v", tc, i, got.Data[i], want.Data[i])
+				}
+			}
+		}
+	})
+}
