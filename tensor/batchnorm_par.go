@@ -241,10 +241,8 @@ func (t *bnTask) grad(b *bnChan, lo, hi int, maskX bool, maskY []float32, dsFirs
 		k := b.k
 		for j, g := range dys {
 			switch {
-			case maskX:
-				if !(float32(xs[j]*b.scale)+b.shift > 0) {
-					g = 0
-				}
+			case maskX: // branch-free: the mask follows the data's signs
+				g = reluKeep(g, reluBits(float32(xs[j]*b.scale)+b.shift))
 			case ys != nil:
 				g = reluKeep(g, ys[j])
 			}
@@ -297,6 +295,13 @@ func (t *bnTask) prefetch(p, n, plane int, ts ...*Tensor) {
 			asm.PrefetchRows(u.Data, p*plane, 1, n, n)
 		}
 	}
+}
+
+// reluBits returns max(v, 0) as asm.Relu computes it (+0 for NaN and −0), without a branch:
+// v > 0 exactly when its bits b satisfy 1 ≤ b ≤ 0x7f800000.
+func reluBits(v float32) float32 {
+	b := math.Float32bits(v)
+	return math.Float32frombits(b & uint32((int64(b)-0x7f800001)>>63))
 }
 
 // bnPrefetchMin is the smallest run of elements prefetch fetches (one page).
