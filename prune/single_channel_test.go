@@ -170,11 +170,30 @@ func TestSingleChannelSensitivity(t *testing.T) {
 		fmt.Fprintf(&csv, ",%s", strings.NewReplacer("/", "_", "@", "_").Replace(label(c)))
 	}
 	csv.WriteString("\n")
+	// The measurements run from the removed channel's block on, with the
+	// block's input cached (blockCache); checked against a full evaluation.
+	rn, ok := m.(*zoo.CIFARResNet)
+	if !ok {
+		t.Fatalf("%s: model is %T, want *zoo.CIFARResNet", path, m)
+	}
+	bc := newBlockCache(rn, testSet, ev.Batch, mean, std)
+	lossFrom := func(c channel) float64 {
+		b, err := bc.blockIndex(c.gr.Deps[0].Layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bc.advance(b)
+		return withChannelZeroed(c.gr, c.ch, bc.loss)
+	}
+	if cached := lossFrom(first); cached != zeroed {
+		t.Fatalf("channel %d of %s: loss %.9g from the cached block input, %.9g from a full evaluation", first.ch, first.gr, cached, zeroed)
+	}
+
 	delta := make([]float64, len(chosen))
 	per := make([][]float64, len(crits))
 	start = time.Now()
 	for i, c := range chosen {
-		delta[i] = withChannelZeroed(c.gr, c.ch, func() float64 { return ev.Run(m, testSet).Loss }) - base.Loss
+		delta[i] = lossFrom(c) - base.Loss
 		fmt.Fprintf(&csv, "%s,%d,%.8g", c.gr.Deps[0].Layer, c.ch, delta[i])
 		for j := range crits {
 			per[j] = append(per[j], scores[j][c.gr][c.ch])
