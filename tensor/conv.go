@@ -32,6 +32,7 @@ type ConvWorkspace struct {
 	out    []float32
 	gemm   *asm.Workspace
 	direct directWorkspace
+	wino   winoWorkspace
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {
@@ -98,6 +99,15 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 			yi := y.Data[i*k*ohw : (i+1)*k*ohw]
 			asm.Sgemm(false, false, k, ohw, c, 1, w.Data, c, x.Data[i*c*hw:(i+1)*c*hw], hw, 0, yi, ohw, ws.gemmWS())
 			addBias(yi, bias, ohw)
+		}
+		return
+	}
+	if winogradGeometry(kh, kw, p) && winogradPreferred(c, k, h, wd) {
+		ws.winogradForward(y, x, w)
+		if bias != nil {
+			for i := range n {
+				addBias(y.Data[i*k*ohw:(i+1)*k*ohw], bias, ohw)
+			}
 		}
 		return
 	}

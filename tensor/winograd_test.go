@@ -1,0 +1,128 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/testutil"
+)
+
+// winoCases are Winograd geometries: odd sizes, images smaller than a tile and not a
+// multiple of it, channel counts that are not multiples of any panel, blocks that span
+// images, and the benchmark layers' channel counts.
+var winoCases = []convCase{
+	{2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1, true},
+	{1, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, false},
+	{3, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, false},
+	{5, 7, 5, 6, 9, 3, 3, 1, 1, 1, 1, true},
+	{2, 17, 9, 7, 33, 3, 3, 1, 1, 1, 1, false},
+	{13, 33, 8, 8, 31, 3, 3, 1, 1, 1, 1, false},
+	{3, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, false},
+	{2, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, true},
+	{1, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, false},
+	{1, 4, 13, 45, 70, 3, 3, 1, 1, 1, 1, false},
+	{25, 5, 3, 5, 4, 3, 3, 1, 1, 1, 1, false},
+}
+
+// TestWinogradMatchesDefinition checks the Winograd forward pass against the definition
+// (float64) on every path, with one workspace reused across geometries.
+func TestWinogradMatchesDefinition(t *testing.T) {
+	forEachConvPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		var ws ConvWorkspace
+		for _, tc := range winoCases {
+			p := tc.params()
+			x := randTensor(rng, tc.n, tc.c, tc.h, tc.w)
+			w := randTensor(rng, tc.k, tc.c, 3, 3)
+			want := conv2dRef(x, w, nil, p)
+			got := New(want.Shape...)
+			got.Fill(float32(math.NaN()))
+			ws.winogradForward(got, x, w)
+			testutil.Close(t, fmt.Sprintf("%+v", tc), got.Data, want.Data, 1e-5)
+		}
+	})
+}
+
+// TestWinogradDeterministicAcrossProcs checks that the Winograd forward pass is
+// bit-identical for GOMAXPROCS = 1, 2 and 3 on every path.
+func TestWinogradDeterministicAcrossProcs(t *testing.T) {
+	prevProcs := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(prevProcs)
+	forEachConvPath(t, func(t *testing.T) {
+		for _, tc := range []convCase{
+			{24, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, false},
+			{17, 64, 8, 8, 40, 3, 3, 1, 1, 1, 1, false},
+			{9, 3, 11, 13, 16, 3, 3, 1, 1, 1, 1, false},
+		} {
+			rng := rand.New(rand.NewPCG(5, 6))
+			x := randTensor(rng, tc.n, tc.c, tc.h, tc.w)
+			w := randTensor(rng, tc.k, tc.c, 3, 3)
+			var ref []float32
+			for _, procs := range []int{1, 2, 3} {
+				runtime.GOMAXPROCS(procs)
+				var ws ConvWorkspace
+				y := New(tc.n, tc.k, tc.h, tc.w)
+				ws.winogradForward(y, x, w)
+				if ref == nil {
+					ref = y.Data
+				} else if !slices.Equal(y.Data, ref) {
+					t.Errorf("%+v: output differs between GOMAXPROCS=1 and %d", tc, procs)
+				}
+			}
+		}
+	})
+}
+
+// TestWinogradNoAllocs checks that the Winograd forward pass with a reused workspace
+// allocates nothing in steady state with GOMAXPROCS=2.
+func TestWinogradNoAllocs(t *testing.T) {
+	prevProcs := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(prevProcs)
+	forEachConvPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(15, 15))
+		x := randTensor(rng, 16, 32, 16, 16)
+		w := randTensor(rng, 32, 32, 3, 3)
+		y := New(16, 32, 16, 16)
+		var ws ConvWorkspace
+		for range 3 {
+			ws.winogradForward(y, x, w)
+		}
+		var before, after runtime.MemStats
+		const steps = 20
+		runtime.ReadMemStats(&before)
+		for range steps {
+			ws.winogradForward(y, x, w)
+		}
+		runtime.ReadMemStats(&after)
+		if n := after.Mallocs - before.Mallocs; n >= steps {
+			t.Errorf("%d allocations in %d steps", n, steps)
+		}
+	})
+}
+
+// TestWinogradDispatch checks that Conv2dForward takes the Winograd kernels where
+// winogradPreferred says so and that they agree with the direct kernels there.
+func TestWinogradDispatch(t *testing.T) {
+	forEachConvPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 9))
+		p := ConvParams{Stride: [2]int{1, 1}, Padding: [2]int{1, 1}}
+		x := randTensor(rng, 4, 64, 8, 8)
+		w := randTensor(rng, 64, 64, 3, 3)
+		var ws ConvWorkspace
+		got, wino := New(4, 64, 8, 8), New(4, 64, 8, 8)
+		Conv2dForward(got, x, w, nil, p, &ws)
+		ws.winogradForward(wino, x, w)
+		if winogradPreferred(64, 64, 8, 8) != slices.Equal(got.Data, wino.Data) {
+			t.Errorf("winogradPreferred = %v, but Conv2dForward's output equal to Winograd's: %v",
+				winogradPreferred(64, 64, 8, 8), slices.Equal(got.Data, wino.Data))
+		}
+		if asm.CurrentPath() == asm.Generic && winogradPreferred(64, 64, 8, 8) {
+			t.Error("Winograd preferred on the Generic path")
+		}
+	})
+}
