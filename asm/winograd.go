@@ -18,16 +18,37 @@ import "unsafe"
 // WinoLanes is the number of tiles one WinogradInput or WinogradOutput call transforms.
 const WinoLanes = 16
 
-// WinogradInArgs are the arguments of WinogradInput. For lane l < 16 (a tile), channel
-// c < C and tile element (r, s), r, s < 6, the input element is
+// The transforms read and write the image rows of their 16 tiles through a "flat" row of
+// 64 floats, four per tile: flat[4l + q] is column q of tile l's part of an image row
+// (tile l covers input columns 4·tx − 1 … 4·tx + 4 and output columns 4·tx … 4·tx + 3).
+// Consecutive tiles of one tile row are consecutive in flat, so the caller describes
+// flat as up to 4 pieces per 16-float quarter: contiguous runs of image memory.
+
+// WinoPiece is a run of flat lanes of one quarter read from (or written to) image memory:
+// for row r (see the Args types), lane λ of the quarter is the float32 at
+// Off + r·Row + λ (+ the channel's plane) if bit λ of Mask[r] is set.
+type WinoPiece struct {
+	Off  int
+	Mask [6]uint16
+}
+
+// WinogradInArgs are the arguments of WinogradInput. For channel c < C and tile row
+// r < 6, the flat row is
 //
-//	d[l][c][r][s] = X[Off[l] + c·Plane + r·Row + s]   if bit l of RowMask[r] and of ColMask[s] are set
-//	d[l][c][r][s] = 0                                 otherwise (the zero padding)
+//	flat_r[16σ + λ] = X[p.Off + c·Plane + r·Row + λ]   for the piece p of quarter σ with bit λ of p.Mask[r]
+//	flat_r[16σ + λ] = 0                                when no piece of σ has the bit
 //
-// (indices in float32s; elements whose bits are clear are never read, so Off may point
-// outside X for them). A call stores V[ξ·LDF + c·LDC + l] = (Bᵀ·d[l][c]·B)[i][j] for the
-// frequency ξ = 6i + j. XLen and VLen are the lengths of the memory at X and V, in float32s
-// (the Go twin indexes slices of them).
+// where the pieces of quarter σ are Pieces[4σ : 4σ+NPieces[σ]] (their masks disjoint;
+// elements whose bits are clear are never read, so an Off may point outside X for them).
+// Tile l's input is d[l][r][q] = flat_r[4l + q − 1] for q = 1…4, with the column to the left
+// d[l][r][0] = flat_r[4l − 1] where bit l of Keep[0] is set (0 otherwise, and for l = 0)
+// and the column to the right d[l][r][5] = flat_r[4l + 4] where bit l of Keep[1] is set (0
+// otherwise, and for l = 15). A call stores
+//
+//	V[ξ·LDF + c·LDC + l] = (Bᵀ·d[l]·B)[i][j]   for the frequency ξ = 6i + j
+//
+// Indices are in float32s; XLen and VLen are the lengths of the memory at X and V (the Go
+// twin indexes slices of them).
 type WinogradInArgs struct {
 	X       *float32
 	V       *float32
@@ -38,19 +59,21 @@ type WinogradInArgs struct {
 	C       int
 	XLen    int
 	VLen    int
-	Off     [WinoLanes]int32
-	RowMask [8]uint16 // the first 6 are used
-	ColMask [8]uint16
+	NPieces [4]int
+	Pieces  [16]WinoPiece
+	Keep    [2]uint16
+	_       [2]uint16
+	scratch [24 * WinoLanes]float32 // the kernels' row-transformed flat rows
 }
 
-// WinogradOutArgs are the arguments of WinogradOutput. For lane l < 16 (a tile) and
-// output channel k < K, with m[l][k][i][j] = M[(6i+j)·LDF + k·LDK + l], a call stores
+// WinogradOutArgs are the arguments of WinogradOutput. For output channel k < K, with
+// m[l][i][j] = M[(6i+j)·LDF + k·LDK + l] and o[l] = Aᵀ·m[l]·A (4×4), the flat rows
+// flat_i[4l + j] = o[l][i][j] (i, j < 4) are stored through the pieces:
 //
-//	Y[Off[l] + k·Plane + i·Row + j] = (Aᵀ·m[l][k]·A)[i][j]   for i, j < 4
+//	Y[p.Off + k·Plane + i·Row + λ] = flat_i[16σ + λ]   for the pieces p of quarter σ and the bits λ of p.Mask[i]
 //
-// where bit l of RowMask[i] and of ColMask[j] are set (the other elements of the 4×4 tile
-// are outside the output and are neither read nor written). Indices are in float32s; MLen
-// and YLen are the lengths of the memory at M and Y.
+// (Pieces[4σ : 4σ+NPieces[σ]], Mask[4] and Mask[5] unused). Nothing else is written.
+// Indices are in float32s; MLen and YLen are the lengths of the memory at M and Y.
 type WinogradOutArgs struct {
 	M       *float32
 	Y       *float32
@@ -61,9 +84,9 @@ type WinogradOutArgs struct {
 	K       int
 	MLen    int
 	YLen    int
-	Off     [WinoLanes]int32
-	RowMask [4]uint16
-	ColMask [4]uint16
+	NPieces [4]int
+	Pieces  [16]WinoPiece
+	scratch [40 * WinoLanes]float32 // the kernels' transformed rows and output tiles
 }
 
 // WinogradInput runs the input transform of the current path (see WinogradInArgs).
@@ -110,19 +133,29 @@ func winoOut1(m *[6]float32) (o [4]float32) {
 func WinogradInputGo(a *WinogradInArgs) {
 	x := unsafe.Slice(a.X, a.XLen)
 	v := unsafe.Slice(a.V, a.VLen)
-	for l := range WinoLanes {
-		bit := uint16(1) << l
-		for c := range a.C {
+	for c := range a.C {
+		var flat [6][4 * WinoLanes]float32
+		for r := range 6 {
+			for q := range 4 {
+				for _, p := range a.Pieces[4*q : 4*q+a.NPieces[q]] {
+					for l := range 16 {
+						if p.Mask[r]&(1<<l) != 0 {
+							flat[r][16*q+l] = x[p.Off+c*a.Plane+r*a.Row+l]
+						}
+					}
+				}
+			}
+		}
+		for l := range WinoLanes {
 			var t [6][6]float32 // rows transformed: t[r] = Bᵀ·d[r]
 			for r := range 6 {
 				var d [6]float32
-				if a.RowMask[r]&bit != 0 {
-					base := int(a.Off[l]) + c*a.Plane + r*a.Row
-					for s := range 6 {
-						if a.ColMask[s]&bit != 0 {
-							d[s] = x[base+s]
-						}
-					}
+				copy(d[1:5], flat[r][4*l:4*l+4])
+				if a.Keep[0]&(1<<l) != 0 && l > 0 {
+					d[0] = flat[r][4*l-1]
+				}
+				if a.Keep[1]&(1<<l) != 0 && l < WinoLanes-1 {
+					d[5] = flat[r][4*l+4]
 				}
 				t[r] = winoIn1(&d)
 			}
@@ -141,9 +174,9 @@ func WinogradInputGo(a *WinogradInArgs) {
 func WinogradOutputGo(a *WinogradOutArgs) {
 	m := unsafe.Slice(a.M, a.MLen)
 	y := unsafe.Slice(a.Y, a.YLen)
-	for l := range WinoLanes {
-		bit := uint16(1) << l
-		for k := range a.K {
+	for k := range a.K {
+		var flat [4][4 * WinoLanes]float32
+		for l := range WinoLanes {
 			var t [4][6]float32 // columns transformed: t[·][j] = Aᵀ·m[·][j]
 			for j := range 6 {
 				var col [6]float32
@@ -156,14 +189,17 @@ func WinogradOutputGo(a *WinogradOutArgs) {
 				}
 			}
 			for i := range 4 {
-				if a.RowMask[i]&bit == 0 {
-					continue
-				}
 				o := winoOut1(&t[i])
-				base := int(a.Off[l]) + k*a.Plane + i*a.Row
-				for j := range 4 {
-					if a.ColMask[j]&bit != 0 {
-						y[base+j] = o[j]
+				copy(flat[i][4*l:4*l+4], o[:])
+			}
+		}
+		for i := range 4 {
+			for q := range 4 {
+				for _, p := range a.Pieces[4*q : 4*q+a.NPieces[q]] {
+					for l := range 16 {
+						if p.Mask[i]&(1<<l) != 0 {
+							y[p.Off+k*a.Plane+i*a.Row+l] = flat[i][16*q+l]
+						}
 					}
 				}
 			}
@@ -219,6 +255,12 @@ func PanelGemm(m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
 
 // panelGemmGo is PanelGemm in Go, for micro-panels of mr rows.
 func panelGemmGo(mr, m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
+	if k == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
 	for i := range m {
 		ap := a[i/mr*k*mr+i%mr:]
 		row := c[i*ldc : i*ldc+n]

@@ -102,7 +102,7 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 		}
 		return
 	}
-	if winogradGeometry(kh, kw, p) && winogradPreferred(c, k, h, wd) {
+	if winogradGeometry(kh, kw, wd, p) && winogradPreferred(c, k, h, wd) {
 		ws.winogradForward(y, x, w)
 		if bias != nil {
 			for i := range n {

@@ -40,16 +40,17 @@ type winoWorker struct {
 type winoGeom struct {
 	n, c, k, h, w int
 	th, tw        int // tiles per column and row of an image
-	tiles         int // n·th·tw
-	block         int // tiles per block (a multiple of 48: of 16 lanes and of the GEMM widths)
+	rows          int // tile rows per group of 16 lanes (16/tw, rounded down)
+	groups        int // groups of all images
+	block         int // lanes per block (a multiple of 48: of 16 lanes and of the GEMM widths)
 	mr, kpad      int // GEMM panel height; output channels rounded up to it
 	kgroup        int // output channels per GEMM group (a multiple of mr)
 }
 
 // winogradGeometry reports whether the Winograd kernels handle a convolution: 3×3 at
-// stride 1 with padding 1.
-func winogradGeometry(kh, kw int, p ConvParams) bool {
-	return kh == 3 && kw == 3 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{1, 1}
+// stride 1 with padding 1, on images at most 64 wide (a tile row fits a group of lanes).
+func winogradGeometry(kh, kw, w int, p ConvParams) bool {
+	return kh == 3 && kw == 3 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{1, 1} && w <= 4*asm.WinoLanes
 }
 
 // winogradForward computes y = conv(x, w) (3×3, stride 1, padding 1) with Winograd
@@ -59,9 +60,10 @@ func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) {
 	k := w.Shape[0]
 	mr, _ := asm.PanelShape()
 	g := winoGeom{n: n, c: c, k: k, h: h, w: wd, th: (h + 3) / 4, tw: (wd + 3) / 4, mr: mr}
-	g.tiles = n * g.th * g.tw
+	g.rows = max(1, asm.WinoLanes/g.tw)
+	g.groups = (n*g.th + g.rows - 1) / g.rows
 	g.block = max(48, winoVFloats/(36*c)/48*48)
-	g.block = min(g.block, (g.tiles+47)/48*48)
+	g.block = min(g.block, (g.groups*asm.WinoLanes+47)/48*48)
 	g.kpad = (k + mr - 1) / mr * mr
 	g.kgroup = min(g.kpad, max(mr, winoKGroup/mr*mr))
 	d := &ws.wino
@@ -71,7 +73,7 @@ func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) {
 	if len(d.workers) < procs {
 		d.workers = append(d.workers, make([]winoWorker, procs-len(d.workers))...)
 	}
-	blocks := (g.tiles + g.block - 1) / g.block
+	blocks := (g.groups*asm.WinoLanes + g.block - 1) / g.block
 	d.task = winoTask{d: d, g: g, x: x.Data, y: y.Data}
 	parallelFor(blocks, &d.task)
 	d.task = winoTask{}
@@ -128,40 +130,20 @@ func (t *winoTask) part(wk, i int) {
 	wr := &d.workers[wk]
 	wr.v = grow(wr.v, 36*g.c*g.block)
 	wr.m = grow(wr.m, 36*g.kgroup*g.block)
-	t0 := i * g.block
-	nt := min(g.block, g.tiles-t0)
-	ncol := (nt + asm.WinoLanes - 1) / asm.WinoLanes * asm.WinoLanes
-	tpi := g.th * g.tw
-	img0 := t0 / tpi // the image of the block's first tile: offsets are relative to it
+	g0 := i * g.block / asm.WinoLanes
+	g1 := min(g.groups, g0+g.block/asm.WinoLanes)
+	ncol := (g1 - g0) * asm.WinoLanes
+	img0 := g0 * g.rows / g.th // offsets are relative to the block's first image
 	plane := g.h * g.w
 
 	in := &wr.in
 	xs := t.x[img0*g.c*plane:]
 	in.X, in.XLen = &xs[0], len(xs)
-	in.V, in.VLen = &wr.v[0], len(wr.v)
 	in.Row, in.Plane, in.LDC, in.LDF, in.C = g.w, plane, g.block, g.c*g.block, g.c
-	for l0 := 0; l0 < ncol; l0 += asm.WinoLanes {
-		in.RowMask, in.ColMask = [8]uint16{}, [8]uint16{}
-		for l := range asm.WinoLanes {
-			tt := t0 + l0 + l
-			if l0+l >= nt {
-				in.Off[l] = 0
-				continue
-			}
-			img, r := tt/tpi-img0, tt%tpi
-			oy, ox := 4*(r/g.tw)-1, 4*(r%g.tw)-1
-			in.Off[l] = int32(img*g.c*plane + oy*g.w + ox)
-			for q := range 6 {
-				if yy := oy + q; yy >= 0 && yy < g.h {
-					in.RowMask[q] |= 1 << l
-				}
-				if xx := ox + q; xx >= 0 && xx < g.w {
-					in.ColMask[q] |= 1 << l
-				}
-			}
-		}
-		in.V = &wr.v[l0]
-		in.VLen = len(wr.v) - l0
+	for grp := g0; grp < g1; grp++ {
+		g.pieces(&in.NPieces, &in.Pieces, &in.Keep, grp, img0, true)
+		l0 := (grp - g0) * asm.WinoLanes
+		in.V, in.VLen = &wr.v[l0], len(wr.v)-l0
 		asm.WinogradInput(in)
 	}
 
@@ -180,28 +162,71 @@ func (t *winoTask) part(wk, i int) {
 		yk := ys[k0*plane:]
 		out.Y, out.YLen = &yk[0], len(yk)
 		out.Row, out.Plane, out.LDK, out.LDF, out.K = g.w, plane, g.block, kb*g.block, kout
-		for l0 := 0; l0 < ncol; l0 += asm.WinoLanes {
-			out.RowMask, out.ColMask = [4]uint16{}, [4]uint16{}
-			for l := range asm.WinoLanes {
-				tt := t0 + l0 + l
-				if l0+l >= nt {
-					out.Off[l] = 0
-					continue
-				}
-				img, r := tt/tpi-img0, tt%tpi
-				oy, ox := 4*(r/g.tw), 4*(r%g.tw)
-				out.Off[l] = int32(img*g.k*plane + oy*g.w + ox)
-				for q := range 4 {
-					if oy+q < g.h {
-						out.RowMask[q] |= 1 << l
-					}
-					if ox+q < g.w {
-						out.ColMask[q] |= 1 << l
-					}
-				}
-			}
+		for grp := g0; grp < g1; grp++ {
+			g.pieces(&out.NPieces, &out.Pieces, nil, grp, img0, false)
+			l0 := (grp - g0) * asm.WinoLanes
 			out.M, out.MLen = &wr.m[l0], len(wr.m)-l0
 			asm.WinogradOutput(out)
+		}
+	}
+}
+
+// pieces describes the flat rows of group grp (see asm.WinogradInArgs) for the input
+// transform (input, with the lanes of keep) or the output transform: the group's tile
+// rows k lie at flat lanes 4·tw·k + column, the image's columns 0 … w−1, each split at the
+// quarters' boundaries. Offsets are relative to image img0 (of the input or the output).
+func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, grp, img0 int, input bool) {
+	*np = [4]int{}
+	if keep != nil {
+		*keep = [2]uint16{}
+	}
+	plane := g.h * g.w
+	for k := range g.rows {
+		tr := grp*g.rows + k
+		if tr >= g.n*g.th {
+			break
+		}
+		img, ty := tr/g.th, tr%g.th
+		flat0 := 4 * g.tw * k
+		var base, y0, nr int // offset of row 0, column 0; the image row of row 0; rows
+		if input {
+			base = (img-img0)*g.c*plane + (4*ty-1)*g.w
+			y0, nr = 4*ty-1, 6
+		} else {
+			base = (img-img0)*g.k*plane + 4*ty*g.w
+			y0, nr = 4*ty, 4
+		}
+		var rows uint16 // the rows r inside the image
+		for r := range nr {
+			if y := y0 + r; y >= 0 && y < g.h {
+				rows |= 1 << r
+			}
+		}
+		for lo := flat0; lo < flat0+g.w; {
+			q := lo / asm.WinoLanes
+			hi := min(flat0+g.w, (q+1)*asm.WinoLanes)
+			lanes := uint16((1<<(hi-lo) - 1) << (lo % asm.WinoLanes))
+			p := &pc[4*q+np[q]]
+			np[q]++
+			p.Off = base + asm.WinoLanes*q - flat0
+			for r := range p.Mask {
+				p.Mask[r] = 0
+				if rows&(1<<r) != 0 {
+					p.Mask[r] = lanes
+				}
+			}
+			lo = hi
+		}
+		if keep != nil {
+			for tx := range g.tw {
+				l := k*g.tw + tx
+				if tx > 0 {
+					keep[0] |= 1 << l
+				}
+				if tx < g.tw-1 {
+					keep[1] |= 1 << l
+				}
+			}
 		}
 	}
 }

@@ -27,6 +27,10 @@ var winoCases = []convCase{
 	{1, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, false},
 	{1, 4, 13, 45, 70, 3, 3, 1, 1, 1, 1, false},
 	{25, 5, 3, 5, 4, 3, 3, 1, 1, 1, 1, false},
+	{2, 3, 5, 64, 4, 3, 3, 1, 1, 1, 1, false},
+	{3, 2, 6, 61, 3, 3, 3, 1, 1, 1, 1, false},
+	{7, 3, 10, 12, 5, 3, 3, 1, 1, 1, 1, false},
+	{9, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, false},
 }
 
 // TestWinogradMatchesDefinition checks the Winograd forward pass against the definition
@@ -125,4 +129,30 @@ func TestWinogradDispatch(t *testing.T) {
 			t.Error("Winograd preferred on the Generic path")
 		}
 	})
+}
+
+// BenchmarkWinograd times the Winograd forward pass alone on the stride-1 layers of
+// BenchmarkConv2d (batch 128), with GFLOP/s counted as for the direct convolution.
+func BenchmarkWinograd(b *testing.B) {
+	const n = 128
+	for _, s := range convBenchShapes {
+		if s.stride != 1 {
+			continue
+		}
+		flops := 2 * float64(n) * float64(s.cout*s.hw*s.hw) * float64(s.cin*9)
+		rng := rand.New(rand.NewPCG(1, 2))
+		x := randTensor(rng, n, s.cin, s.hw, s.hw)
+		w := randTensor(rng, s.cout, s.cin, 3, 3)
+		y := New(n, s.cout, s.hw, s.hw)
+		var ws ConvWorkspace
+		b.Run(s.name, func(b *testing.B) {
+			ws.winogradForward(y, x, w)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				ws.winogradForward(y, x, w)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
 }
