@@ -28,6 +28,7 @@ type winoWorkspace struct {
 	u       []float32 // transformed weights: [36][kpad/mr panels][C][mr]
 	workers []winoWorker
 	task    winoTask
+	weights winoWeightTask
 }
 
 type winoWorker struct {
@@ -46,6 +47,16 @@ type winoGeom struct {
 	mr, kpad      int // GEMM panel height; output channels rounded up to it
 	kgroup        int // output channels per GEMM group (a multiple of mr)
 }
+
+// winoSkew is added to the distance between frequencies in U, V and M so that the 36
+// frequencies of a tile, read or written together, do not fall into one set of the L1
+// cache (their natural distances are multiples of 4 KiB for the common channel counts).
+const winoSkew = 16
+
+// ldu, ldv and ldm are the distances between frequencies in U, V and M, in floats.
+func (g *winoGeom) ldu() int { return g.kpad*g.c + winoSkew }
+func (g *winoGeom) ldv() int { return g.c*g.block + winoSkew }
+func (g *winoGeom) ldm() int { return g.kgroup*g.block + winoSkew }
 
 // winogradGeometry reports whether the Winograd kernels handle a convolution: 3×3 at
 // stride 1 with padding 1, on images at most 64 wide (a tile row fits a group of lanes).
@@ -67,71 +78,91 @@ func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) {
 	g.kpad = (k + mr - 1) / mr * mr
 	g.kgroup = min(g.kpad, max(mr, winoKGroup/mr*mr))
 	d := &ws.wino
-	d.u = grow(d.u, 36*g.kpad*c)
-	winoWeights(d.u, w.Data, k, c, g.kpad, mr)
 	procs := maxProcs()
+	d.u = grow(d.u, 36*g.ldu())
+	panels := g.kpad / mr
+	per := max(1, 512/(c*mr)) // panels per part: at least 512 kernels
+	d.weights = winoWeightTask{u: d.u, w: w.Data, k: k, c: c, kpad: g.kpad, mr: mr, per: per}
+	parallelFor((panels+per-1)/per, &d.weights)
+	d.weights = winoWeightTask{}
 	if len(d.workers) < procs {
 		d.workers = append(d.workers, make([]winoWorker, procs-len(d.workers))...)
 	}
-	blocks := (g.groups*asm.WinoLanes + g.block - 1) / g.block
-	d.task = winoTask{d: d, g: g, x: x.Data, y: y.Data}
+	// As many blocks as the budget of V needs, rounded up to a multiple of the workers for
+	// balance; the groups are dealt to them evenly (a block's lanes need not be a multiple
+	// of 48: the GEMM's narrow kernels compute the rest, with the same results).
+	gpb := g.block / asm.WinoLanes
+	blocks := (g.groups + gpb - 1) / gpb
+	blocks = min(g.groups, (blocks+procs-1)/procs*procs)
+	d.task = winoTask{d: d, g: g, x: x.Data, y: y.Data, blocks: blocks}
 	parallelFor(blocks, &d.task)
 	d.task = winoTask{}
 }
 
+// winoG1 is the 1-d kernel transform u = G·g, in float64.
+func winoG1(g0, g1, g2 float64) [6]float64 {
+	a, b := g0+g2, g0/24+g2/6
+	return [6]float64{g0 / 4, -(a + g1) / 6, -(a - g1) / 6, b + g1/12, b - g1/12, g2}
+}
+
 // winoWeights sets u[ξ][k/mr][c][k%mr] = (G·w[k][c]·Gᵀ)[i][j] for ξ = 6i+j (computed in
-// float64, rounded once), with zeros for the rows k ≥ K of the last panel.
-func winoWeights(u, w []float32, k, c, kpad, mr int) {
-	gm := [6][3]float64{
-		{1.0 / 4, 0, 0},
-		{-1.0 / 6, -1.0 / 6, -1.0 / 6},
-		{-1.0 / 6, 1.0 / 6, -1.0 / 6},
-		{1.0 / 24, 1.0 / 12, 1.0 / 6},
-		{1.0 / 24, -1.0 / 12, 1.0 / 6},
-		{0, 0, 1},
-	}
-	fs := kpad * c // floats per frequency
-	for kk := range kpad {
+// float64, rounded once) for the panels of mr output channels [p0, p1), with zeros for the
+// rows k ≥ K of the last panel.
+func winoWeights(u, w []float32, k, c, kpad, mr, p0, p1 int) {
+	fs := kpad*c + winoSkew // floats per frequency (see winoGeom.ldu)
+	for pn := p0; pn < p1; pn++ {
 		for ch := range c {
-			at := kk/mr*c*mr + ch*mr + kk%mr
-			if kk >= k {
-				for f := range 36 {
-					u[f*fs+at] = 0
+			at := pn*c*mr + ch*mr
+			for q := range mr {
+				kk := pn*mr + q
+				if kk >= k {
+					for f := range 36 {
+						u[f*fs+at+q] = 0
+					}
+					continue
 				}
-				continue
-			}
-			g := w[(kk*c+ch)*9 : (kk*c+ch)*9+9]
-			var t [6][3]float64 // G·g
-			for i := range 6 {
+				g := w[(kk*c+ch)*9 : (kk*c+ch)*9+9]
+				var t [3][6]float64 // t[j] = G·(column j of g)
 				for j := range 3 {
-					t[i][j] = gm[i][0]*float64(g[j]) + gm[i][1]*float64(g[3+j]) + gm[i][2]*float64(g[6+j])
+					t[j] = winoG1(float64(g[j]), float64(g[3+j]), float64(g[6+j]))
 				}
-			}
-			for i := range 6 {
-				for j := range 6 {
-					s := t[i][0]*gm[j][0] + t[i][1]*gm[j][1] + t[i][2]*gm[j][2]
-					u[(6*i+j)*fs+at] = float32(s)
+				for i := range 6 {
+					r := winoG1(t[0][i], t[1][i], t[2][i])
+					for j, v := range r {
+						u[(6*i+j)*fs+at+q] = float32(v)
+					}
 				}
 			}
 		}
 	}
 }
 
+// winoWeightTask transforms the weights of panel i (see winoWeights).
+type winoWeightTask struct {
+	u, w                []float32
+	k, c, kpad, mr, per int
+}
+
+func (t *winoWeightTask) part(_, i int) {
+	panels := t.kpad / t.mr
+	winoWeights(t.u, t.w, t.k, t.c, t.kpad, t.mr, i*t.per, min(panels, (i+1)*t.per))
+}
+
 // winoTask computes block i of a Winograd convolution.
 type winoTask struct {
-	d    *winoWorkspace
-	g    winoGeom
-	x, y []float32
+	d      *winoWorkspace
+	g      winoGeom
+	x, y   []float32
+	blocks int
 }
 
 func (t *winoTask) part(wk, i int) {
 	g := &t.g
 	d := t.d
 	wr := &d.workers[wk]
-	wr.v = grow(wr.v, 36*g.c*g.block)
-	wr.m = grow(wr.m, 36*g.kgroup*g.block)
-	g0 := i * g.block / asm.WinoLanes
-	g1 := min(g.groups, g0+g.block/asm.WinoLanes)
+	wr.v = grow(wr.v, 36*g.ldv())
+	wr.m = grow(wr.m, 36*g.ldm())
+	g0, g1 := split(g.groups, t.blocks, i)
 	ncol := (g1 - g0) * asm.WinoLanes
 	img0 := g0 * g.rows / g.th // offsets are relative to the block's first image
 	plane := g.h * g.w
@@ -139,7 +170,7 @@ func (t *winoTask) part(wk, i int) {
 	in := &wr.in
 	xs := t.x[img0*g.c*plane:]
 	in.X, in.XLen = &xs[0], len(xs)
-	in.Row, in.Plane, in.LDC, in.LDF, in.C = g.w, plane, g.block, g.c*g.block, g.c
+	in.Row, in.Plane, in.LDC, in.LDF, in.C = g.w, plane, g.block, g.ldv(), g.c
 	for grp := g0; grp < g1; grp++ {
 		g.pieces(&in.NPieces, &in.Pieces, &in.Keep, grp, img0, true)
 		l0 := (grp - g0) * asm.WinoLanes
@@ -152,8 +183,8 @@ func (t *winoTask) part(wk, i int) {
 	for k0 := 0; k0 < g.kpad; k0 += g.kgroup {
 		kb := min(g.kgroup, g.kpad-k0)
 		for f := range 36 {
-			a := d.u[f*g.kpad*g.c+k0*g.c : f*g.kpad*g.c+(k0+kb)*g.c]
-			asm.PanelGemm(kb, ncol, g.c, a, wr.v[f*g.c*g.block:], g.block, wr.m[f*kb*g.block:], g.block)
+			a := d.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]
+			asm.PanelGemm(kb, ncol, g.c, a, wr.v[f*g.ldv():], g.block, wr.m[f*g.ldm():], g.block)
 		}
 		kout := min(kb, g.k-k0)
 		if kout <= 0 {
@@ -161,7 +192,7 @@ func (t *winoTask) part(wk, i int) {
 		}
 		yk := ys[k0*plane:]
 		out.Y, out.YLen = &yk[0], len(yk)
-		out.Row, out.Plane, out.LDK, out.LDF, out.K = g.w, plane, g.block, kb*g.block, kout
+		out.Row, out.Plane, out.LDK, out.LDF, out.K = g.w, plane, g.block, g.ldm(), kout
 		for grp := g0; grp < g1; grp++ {
 			g.pieces(&out.NPieces, &out.Pieces, nil, grp, img0, false)
 			l0 := (grp - g0) * asm.WinoLanes
