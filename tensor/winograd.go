@@ -263,8 +263,11 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 }
 
 // winogradPreferred reports whether Conv2dForward uses the Winograd kernels for a 3×3,
-// stride-1, padding-1 convolution of c to k channels on h×w images: on the SIMD paths,
-// where they measured faster than the direct kernels.
+// stride-1, padding-1 convolution of c to k channels on h×w images: where they measured
+// faster than the direct kernels, i.e. on the AVX512 path (the only one with assembly
+// transforms) from 32 input and output channels (batch 128 on Zen 5: 16×16 images with 32
+// channels 2.2×, 8×8 with 64 channels 2.1×; 32×32 with 16 channels is not faster on one
+// core, the transforms weighing more than the products).
 func winogradPreferred(c, k, h, w int) bool {
-	return asm.CurrentPath() != asm.Generic && c >= 32 && k >= 32
+	return asm.CurrentPath() == asm.AVX512 && c >= 32 && k >= 32
 }
