@@ -11079,6 +11079,8 @@ TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-8
 	VMOVUPS      winoperm<>+64(SB), Z4
 	VMOVUPS      winoperm<>+256(SB), Z5
 	VMOVUPS      winoperm<>+320(SB), Z6
+	LEAQ         559(AX), R12
+	ANDQ         $-64, R12
 	MOVWQZX      488(AX), R11
 	ANDL         $0x0000fffe, R11
 	KMOVW        R11, K2
@@ -11200,12 +11202,12 @@ winogradInputAVX512_q0:
 	VMOVAPS      Z12, Z11
 	VFMADD231PS  Z1, Z8, Z11
 	VFNMADD231PS Z2, Z10, Z11
-	VMOVUPS      Z13, 496(AX)
-	VMOVUPS      Z7, 752(AX)
-	VMOVUPS      Z14, 1008(AX)
-	VMOVUPS      Z9, 1264(AX)
-	VMOVUPS      Z15, 1520(AX)
-	VMOVUPS      Z11, 1776(AX)
+	VMOVUPS      Z13, (R12)
+	VMOVUPS      Z7, 256(R12)
+	VMOVUPS      Z14, 512(R12)
+	VMOVUPS      Z9, 768(R12)
+	VMOVUPS      Z15, 1024(R12)
+	VMOVUPS      Z11, 1280(R12)
 	VXORPS       Z7, Z7, Z7
 	VXORPS       Z8, Z8, Z8
 	VXORPS       Z9, Z9, Z9
@@ -11317,12 +11319,12 @@ winogradInputAVX512_q1:
 	VMOVAPS      Z12, Z11
 	VFMADD231PS  Z1, Z8, Z11
 	VFNMADD231PS Z2, Z10, Z11
-	VMOVUPS      Z13, 560(AX)
-	VMOVUPS      Z7, 816(AX)
-	VMOVUPS      Z14, 1072(AX)
-	VMOVUPS      Z9, 1328(AX)
-	VMOVUPS      Z15, 1584(AX)
-	VMOVUPS      Z11, 1840(AX)
+	VMOVUPS      Z13, 64(R12)
+	VMOVUPS      Z7, 320(R12)
+	VMOVUPS      Z14, 576(R12)
+	VMOVUPS      Z9, 832(R12)
+	VMOVUPS      Z15, 1088(R12)
+	VMOVUPS      Z11, 1344(R12)
 	VXORPS       Z7, Z7, Z7
 	VXORPS       Z8, Z8, Z8
 	VXORPS       Z9, Z9, Z9
@@ -11434,12 +11436,12 @@ winogradInputAVX512_q2:
 	VMOVAPS      Z12, Z11
 	VFMADD231PS  Z1, Z8, Z11
 	VFNMADD231PS Z2, Z10, Z11
-	VMOVUPS      Z13, 624(AX)
-	VMOVUPS      Z7, 880(AX)
-	VMOVUPS      Z14, 1136(AX)
-	VMOVUPS      Z9, 1392(AX)
-	VMOVUPS      Z15, 1648(AX)
-	VMOVUPS      Z11, 1904(AX)
+	VMOVUPS      Z13, 128(R12)
+	VMOVUPS      Z7, 384(R12)
+	VMOVUPS      Z14, 640(R12)
+	VMOVUPS      Z9, 896(R12)
+	VMOVUPS      Z15, 1152(R12)
+	VMOVUPS      Z11, 1408(R12)
 	VXORPS       Z7, Z7, Z7
 	VXORPS       Z8, Z8, Z8
 	VXORPS       Z9, Z9, Z9
@@ -11551,17 +11553,17 @@ winogradInputAVX512_q3:
 	VMOVAPS      Z12, Z11
 	VFMADD231PS  Z1, Z8, Z11
 	VFNMADD231PS Z2, Z10, Z11
-	VMOVUPS      Z13, 688(AX)
-	VMOVUPS      Z7, 944(AX)
-	VMOVUPS      Z14, 1200(AX)
-	VMOVUPS      Z9, 1456(AX)
-	VMOVUPS      Z15, 1712(AX)
-	VMOVUPS      Z11, 1968(AX)
+	VMOVUPS      Z13, 192(R12)
+	VMOVUPS      Z7, 448(R12)
+	VMOVUPS      Z14, 704(R12)
+	VMOVUPS      Z9, 960(R12)
+	VMOVUPS      Z15, 1216(R12)
+	VMOVUPS      Z11, 1472(R12)
 	MOVQ         DX, R10
-	VMOVUPS      496(AX), Z7
-	VMOVUPS      560(AX), Z8
-	VMOVUPS      624(AX), Z9
-	VMOVUPS      688(AX), Z10
+	VMOVUPS      (R12), Z7
+	VMOVUPS      64(R12), Z8
+	VMOVUPS      128(R12), Z9
+	VMOVUPS      192(R12), Z10
 	VMOVAPS      Z3, Z11
 	VPERMI2PS    Z8, Z7, Z11
 	VMOVAPS      Z4, Z12
@@ -11610,10 +11612,10 @@ winogradInputAVX512_q3:
 	ADDQ         SI, R10
 	VMOVUPS      Z10, (R10)
 	ADDQ         SI, R10
-	VMOVUPS      752(AX), Z7
-	VMOVUPS      816(AX), Z8
-	VMOVUPS      880(AX), Z9
-	VMOVUPS      944(AX), Z10
+	VMOVUPS      256(R12), Z7
+	VMOVUPS      320(R12), Z8
+	VMOVUPS      384(R12), Z9
+	VMOVUPS      448(R12), Z10
 	VMOVAPS      Z3, Z11
 	VPERMI2PS    Z8, Z7, Z11
 	VMOVAPS      Z4, Z12
@@ -11662,10 +11664,10 @@ winogradInputAVX512_q3:
 	ADDQ         SI, R10
 	VMOVUPS      Z10, (R10)
 	ADDQ         SI, R10
-	VMOVUPS      1008(AX), Z7
-	VMOVUPS      1072(AX), Z8
-	VMOVUPS      1136(AX), Z9
-	VMOVUPS      1200(AX), Z10
+	VMOVUPS      512(R12), Z7
+	VMOVUPS      576(R12), Z8
+	VMOVUPS      640(R12), Z9
+	VMOVUPS      704(R12), Z10
 	VMOVAPS      Z3, Z11
 	VPERMI2PS    Z8, Z7, Z11
 	VMOVAPS      Z4, Z12
@@ -11714,10 +11716,10 @@ winogradInputAVX512_q3:
 	ADDQ         SI, R10
 	VMOVUPS      Z10, (R10)
 	ADDQ         SI, R10
-	VMOVUPS      1264(AX), Z7
-	VMOVUPS      1328(AX), Z8
-	VMOVUPS      1392(AX), Z9
-	VMOVUPS      1456(AX), Z10
+	VMOVUPS      768(R12), Z7
+	VMOVUPS      832(R12), Z8
+	VMOVUPS      896(R12), Z9
+	VMOVUPS      960(R12), Z10
 	VMOVAPS      Z3, Z11
 	VPERMI2PS    Z8, Z7, Z11
 	VMOVAPS      Z4, Z12
@@ -11766,10 +11768,10 @@ winogradInputAVX512_q3:
 	ADDQ         SI, R10
 	VMOVUPS      Z10, (R10)
 	ADDQ         SI, R10
-	VMOVUPS      1520(AX), Z7
-	VMOVUPS      1584(AX), Z8
-	VMOVUPS      1648(AX), Z9
-	VMOVUPS      1712(AX), Z10
+	VMOVUPS      1024(R12), Z7
+	VMOVUPS      1088(R12), Z8
+	VMOVUPS      1152(R12), Z9
+	VMOVUPS      1216(R12), Z10
 	VMOVAPS      Z3, Z11
 	VPERMI2PS    Z8, Z7, Z11
 	VMOVAPS      Z4, Z12
@@ -11818,10 +11820,10 @@ winogradInputAVX512_q3:
 	ADDQ         SI, R10
 	VMOVUPS      Z10, (R10)
 	ADDQ         SI, R10
-	VMOVUPS      1776(AX), Z7
-	VMOVUPS      1840(AX), Z8
-	VMOVUPS      1904(AX), Z9
-	VMOVUPS      1968(AX), Z10
+	VMOVUPS      1280(R12), Z7
+	VMOVUPS      1344(R12), Z8
+	VMOVUPS      1408(R12), Z9
+	VMOVUPS      1472(R12), Z10
 	VMOVAPS      Z3, Z11
 	VPERMI2PS    Z8, Z7, Z11
 	VMOVAPS      Z4, Z12
@@ -11894,6 +11896,8 @@ TEXT ·winogradOutputAVX512(SB), NOSPLIT, $0-8
 	VBROADCASTSS winoconst<>+12(SB), Z2
 	VMOVUPS      winoperm<>+128(SB), Z3
 	VMOVUPS      winoperm<>+192(SB), Z4
+	LEAQ         551(AX), R9
+	ANDQ         $-64, R9
 
 winogradOutputAVX512_chan:
 	TESTQ       DI, DI
@@ -11924,10 +11928,10 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 488(AX)
-	VMOVUPS     Z9, 552(AX)
-	VMOVUPS     Z11, 616(AX)
-	VMOVUPS     Z7, 680(AX)
+	VMOVUPS     Z5, (R9)
+	VMOVUPS     Z9, 64(R9)
+	VMOVUPS     Z11, 128(R9)
+	VMOVUPS     Z7, 192(R9)
 	VMOVUPS     (R8), Z5
 	ADDQ        SI, R8
 	VMOVUPS     (R8), Z6
@@ -11953,10 +11957,10 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 744(AX)
-	VMOVUPS     Z9, 808(AX)
-	VMOVUPS     Z11, 872(AX)
-	VMOVUPS     Z7, 936(AX)
+	VMOVUPS     Z5, 256(R9)
+	VMOVUPS     Z9, 320(R9)
+	VMOVUPS     Z11, 384(R9)
+	VMOVUPS     Z7, 448(R9)
 	VMOVUPS     (R8), Z5
 	ADDQ        SI, R8
 	VMOVUPS     (R8), Z6
@@ -11982,10 +11986,10 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 1000(AX)
-	VMOVUPS     Z9, 1064(AX)
-	VMOVUPS     Z11, 1128(AX)
-	VMOVUPS     Z7, 1192(AX)
+	VMOVUPS     Z5, 512(R9)
+	VMOVUPS     Z9, 576(R9)
+	VMOVUPS     Z11, 640(R9)
+	VMOVUPS     Z7, 704(R9)
 	VMOVUPS     (R8), Z5
 	ADDQ        SI, R8
 	VMOVUPS     (R8), Z6
@@ -12011,10 +12015,10 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 1256(AX)
-	VMOVUPS     Z9, 1320(AX)
-	VMOVUPS     Z11, 1384(AX)
-	VMOVUPS     Z7, 1448(AX)
+	VMOVUPS     Z5, 768(R9)
+	VMOVUPS     Z9, 832(R9)
+	VMOVUPS     Z11, 896(R9)
+	VMOVUPS     Z7, 960(R9)
 	VMOVUPS     (R8), Z5
 	ADDQ        SI, R8
 	VMOVUPS     (R8), Z6
@@ -12040,10 +12044,10 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 1512(AX)
-	VMOVUPS     Z9, 1576(AX)
-	VMOVUPS     Z11, 1640(AX)
-	VMOVUPS     Z7, 1704(AX)
+	VMOVUPS     Z5, 1024(R9)
+	VMOVUPS     Z9, 1088(R9)
+	VMOVUPS     Z11, 1152(R9)
+	VMOVUPS     Z7, 1216(R9)
 	VMOVUPS     (R8), Z5
 	ADDQ        SI, R8
 	VMOVUPS     (R8), Z6
@@ -12068,16 +12072,16 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 1768(AX)
-	VMOVUPS     Z9, 1832(AX)
-	VMOVUPS     Z11, 1896(AX)
-	VMOVUPS     Z7, 1960(AX)
-	VMOVUPS     488(AX), Z5
-	VMOVUPS     744(AX), Z6
-	VMOVUPS     1000(AX), Z7
-	VMOVUPS     1256(AX), Z8
-	VMOVUPS     1512(AX), Z9
-	VMOVUPS     1768(AX), Z10
+	VMOVUPS     Z5, 1280(R9)
+	VMOVUPS     Z9, 1344(R9)
+	VMOVUPS     Z11, 1408(R9)
+	VMOVUPS     Z7, 1472(R9)
+	VMOVUPS     (R9), Z5
+	VMOVUPS     256(R9), Z6
+	VMOVUPS     512(R9), Z7
+	VMOVUPS     768(R9), Z8
+	VMOVUPS     1024(R9), Z9
+	VMOVUPS     1280(R9), Z10
 	VADDPS      Z7, Z6, Z11
 	VSUBPS      Z7, Z6, Z6
 	VADDPS      Z9, Z8, Z7
@@ -12091,16 +12095,16 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 2024(AX)
-	VMOVUPS     Z9, 2280(AX)
-	VMOVUPS     Z11, 2536(AX)
-	VMOVUPS     Z7, 2792(AX)
-	VMOVUPS     552(AX), Z5
-	VMOVUPS     808(AX), Z6
-	VMOVUPS     1064(AX), Z7
-	VMOVUPS     1320(AX), Z8
-	VMOVUPS     1576(AX), Z9
-	VMOVUPS     1832(AX), Z10
+	VMOVUPS     Z5, 1536(R9)
+	VMOVUPS     Z9, 1792(R9)
+	VMOVUPS     Z11, 2048(R9)
+	VMOVUPS     Z7, 2304(R9)
+	VMOVUPS     64(R9), Z5
+	VMOVUPS     320(R9), Z6
+	VMOVUPS     576(R9), Z7
+	VMOVUPS     832(R9), Z8
+	VMOVUPS     1088(R9), Z9
+	VMOVUPS     1344(R9), Z10
 	VADDPS      Z7, Z6, Z11
 	VSUBPS      Z7, Z6, Z6
 	VADDPS      Z9, Z8, Z7
@@ -12114,16 +12118,16 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 2088(AX)
-	VMOVUPS     Z9, 2344(AX)
-	VMOVUPS     Z11, 2600(AX)
-	VMOVUPS     Z7, 2856(AX)
-	VMOVUPS     616(AX), Z5
-	VMOVUPS     872(AX), Z6
-	VMOVUPS     1128(AX), Z7
-	VMOVUPS     1384(AX), Z8
-	VMOVUPS     1640(AX), Z9
-	VMOVUPS     1896(AX), Z10
+	VMOVUPS     Z5, 1600(R9)
+	VMOVUPS     Z9, 1856(R9)
+	VMOVUPS     Z11, 2112(R9)
+	VMOVUPS     Z7, 2368(R9)
+	VMOVUPS     128(R9), Z5
+	VMOVUPS     384(R9), Z6
+	VMOVUPS     640(R9), Z7
+	VMOVUPS     896(R9), Z8
+	VMOVUPS     1152(R9), Z9
+	VMOVUPS     1408(R9), Z10
 	VADDPS      Z7, Z6, Z11
 	VSUBPS      Z7, Z6, Z6
 	VADDPS      Z9, Z8, Z7
@@ -12137,16 +12141,16 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 2152(AX)
-	VMOVUPS     Z9, 2408(AX)
-	VMOVUPS     Z11, 2664(AX)
-	VMOVUPS     Z7, 2920(AX)
-	VMOVUPS     680(AX), Z5
-	VMOVUPS     936(AX), Z6
-	VMOVUPS     1192(AX), Z7
-	VMOVUPS     1448(AX), Z8
-	VMOVUPS     1704(AX), Z9
-	VMOVUPS     1960(AX), Z10
+	VMOVUPS     Z5, 1664(R9)
+	VMOVUPS     Z9, 1920(R9)
+	VMOVUPS     Z11, 2176(R9)
+	VMOVUPS     Z7, 2432(R9)
+	VMOVUPS     192(R9), Z5
+	VMOVUPS     448(R9), Z6
+	VMOVUPS     704(R9), Z7
+	VMOVUPS     960(R9), Z8
+	VMOVUPS     1216(R9), Z9
+	VMOVUPS     1472(R9), Z10
 	VADDPS      Z7, Z6, Z11
 	VSUBPS      Z7, Z6, Z6
 	VADDPS      Z9, Z8, Z7
@@ -12160,14 +12164,14 @@ winogradOutputAVX512_chan:
 	VMOVAPS     Z10, Z7
 	VADDPS      Z6, Z7, Z7
 	VFMADD231PS Z2, Z8, Z7
-	VMOVUPS     Z5, 2216(AX)
-	VMOVUPS     Z9, 2472(AX)
-	VMOVUPS     Z11, 2728(AX)
-	VMOVUPS     Z7, 2984(AX)
-	VMOVUPS     2024(AX), Z5
-	VMOVUPS     2088(AX), Z6
-	VMOVUPS     2152(AX), Z7
-	VMOVUPS     2216(AX), Z8
+	VMOVUPS     Z5, 1728(R9)
+	VMOVUPS     Z9, 1984(R9)
+	VMOVUPS     Z11, 2240(R9)
+	VMOVUPS     Z7, 2496(R9)
+	VMOVUPS     1536(R9), Z5
+	VMOVUPS     1600(R9), Z6
+	VMOVUPS     1664(R9), Z7
+	VMOVUPS     1728(R9), Z8
 	VMOVAPS     Z3, Z9
 	VPERMI2PS   Z7, Z5, Z9
 	VMOVAPS     Z4, Z10
@@ -12184,26 +12188,26 @@ winogradOutputAVX512_chan:
 	VPERMI2PS   Z7, Z10, Z5
 	VMOVAPS     Z4, Z9
 	VPERMI2PS   Z7, Z10, Z9
-	MOVQ        72(AX), R9
-	CMPQ        R9, $0x01
+	MOVQ        72(AX), R10
+	CMPQ        R10, $0x01
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        104(AX), R8
 	LEAQ        (DX)(R8*4), R8
 	KMOVW       112(AX), K1
 	VMOVUPS     Z6, K1, (R8)
-	CMPQ        R9, $0x02
+	CMPQ        R10, $0x02
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        128(AX), R8
 	LEAQ        (DX)(R8*4), R8
 	KMOVW       136(AX), K1
 	VMOVUPS     Z6, K1, (R8)
-	CMPQ        R9, $0x03
+	CMPQ        R10, $0x03
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        152(AX), R8
 	LEAQ        (DX)(R8*4), R8
 	KMOVW       160(AX), K1
 	VMOVUPS     Z6, K1, (R8)
-	CMPQ        R9, $0x04
+	CMPQ        R10, $0x04
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        176(AX), R8
 	LEAQ        (DX)(R8*4), R8
@@ -12211,26 +12215,26 @@ winogradOutputAVX512_chan:
 	VMOVUPS     Z6, K1, (R8)
 
 winogradOutputAVX512_r0q0:
-	MOVQ    80(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    80(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r0q1
 	MOVQ    200(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   208(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r0q1
 	MOVQ    224(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   232(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r0q1
 	MOVQ    248(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   256(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r0q1
 	MOVQ    272(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12238,26 +12242,26 @@ winogradOutputAVX512_r0q0:
 	VMOVUPS Z8, K1, (R8)
 
 winogradOutputAVX512_r0q1:
-	MOVQ    88(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    88(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r0q2
 	MOVQ    296(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   304(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r0q2
 	MOVQ    320(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   328(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r0q2
 	MOVQ    344(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   352(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r0q2
 	MOVQ    368(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12265,26 +12269,26 @@ winogradOutputAVX512_r0q1:
 	VMOVUPS Z5, K1, (R8)
 
 winogradOutputAVX512_r0q2:
-	MOVQ    96(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    96(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r0q3
 	MOVQ    392(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   400(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r0q3
 	MOVQ    416(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   424(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r0q3
 	MOVQ    440(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	KMOVW   448(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r0q3
 	MOVQ    464(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12292,10 +12296,10 @@ winogradOutputAVX512_r0q2:
 	VMOVUPS Z9, K1, (R8)
 
 winogradOutputAVX512_r0q3:
-	VMOVUPS   2280(AX), Z5
-	VMOVUPS   2344(AX), Z6
-	VMOVUPS   2408(AX), Z7
-	VMOVUPS   2472(AX), Z8
+	VMOVUPS   1792(R9), Z5
+	VMOVUPS   1856(R9), Z6
+	VMOVUPS   1920(R9), Z7
+	VMOVUPS   1984(R9), Z8
 	VMOVAPS   Z3, Z9
 	VPERMI2PS Z7, Z5, Z9
 	VMOVAPS   Z4, Z10
@@ -12312,29 +12316,29 @@ winogradOutputAVX512_r0q3:
 	VPERMI2PS Z7, Z10, Z5
 	VMOVAPS   Z4, Z9
 	VPERMI2PS Z7, Z10, Z9
-	MOVQ      72(AX), R9
-	CMPQ      R9, $0x01
+	MOVQ      72(AX), R10
+	CMPQ      R10, $0x01
 	JL        winogradOutputAVX512_r1q0
 	MOVQ      104(AX), R8
 	LEAQ      (DX)(R8*4), R8
 	ADDQ      BX, R8
 	KMOVW     114(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x02
+	CMPQ      R10, $0x02
 	JL        winogradOutputAVX512_r1q0
 	MOVQ      128(AX), R8
 	LEAQ      (DX)(R8*4), R8
 	ADDQ      BX, R8
 	KMOVW     138(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x03
+	CMPQ      R10, $0x03
 	JL        winogradOutputAVX512_r1q0
 	MOVQ      152(AX), R8
 	LEAQ      (DX)(R8*4), R8
 	ADDQ      BX, R8
 	KMOVW     162(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x04
+	CMPQ      R10, $0x04
 	JL        winogradOutputAVX512_r1q0
 	MOVQ      176(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12343,29 +12347,29 @@ winogradOutputAVX512_r0q3:
 	VMOVUPS   Z6, K1, (R8)
 
 winogradOutputAVX512_r1q0:
-	MOVQ    80(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    80(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r1q1
 	MOVQ    200(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   210(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r1q1
 	MOVQ    224(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   234(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r1q1
 	MOVQ    248(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   258(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r1q1
 	MOVQ    272(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12374,29 +12378,29 @@ winogradOutputAVX512_r1q0:
 	VMOVUPS Z8, K1, (R8)
 
 winogradOutputAVX512_r1q1:
-	MOVQ    88(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    88(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r1q2
 	MOVQ    296(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   306(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r1q2
 	MOVQ    320(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   330(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r1q2
 	MOVQ    344(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   354(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r1q2
 	MOVQ    368(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12405,29 +12409,29 @@ winogradOutputAVX512_r1q1:
 	VMOVUPS Z5, K1, (R8)
 
 winogradOutputAVX512_r1q2:
-	MOVQ    96(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    96(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r1q3
 	MOVQ    392(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   402(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r1q3
 	MOVQ    416(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   426(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r1q3
 	MOVQ    440(AX), R8
 	LEAQ    (DX)(R8*4), R8
 	ADDQ    BX, R8
 	KMOVW   450(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r1q3
 	MOVQ    464(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12436,10 +12440,10 @@ winogradOutputAVX512_r1q2:
 	VMOVUPS Z9, K1, (R8)
 
 winogradOutputAVX512_r1q3:
-	VMOVUPS   2536(AX), Z5
-	VMOVUPS   2600(AX), Z6
-	VMOVUPS   2664(AX), Z7
-	VMOVUPS   2728(AX), Z8
+	VMOVUPS   2048(R9), Z5
+	VMOVUPS   2112(R9), Z6
+	VMOVUPS   2176(R9), Z7
+	VMOVUPS   2240(R9), Z8
 	VMOVAPS   Z3, Z9
 	VPERMI2PS Z7, Z5, Z9
 	VMOVAPS   Z4, Z10
@@ -12456,8 +12460,8 @@ winogradOutputAVX512_r1q3:
 	VPERMI2PS Z7, Z10, Z5
 	VMOVAPS   Z4, Z9
 	VPERMI2PS Z7, Z10, Z9
-	MOVQ      72(AX), R9
-	CMPQ      R9, $0x01
+	MOVQ      72(AX), R10
+	CMPQ      R10, $0x01
 	JL        winogradOutputAVX512_r2q0
 	MOVQ      104(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12465,7 +12469,7 @@ winogradOutputAVX512_r1q3:
 	ADDQ      BX, R8
 	KMOVW     116(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x02
+	CMPQ      R10, $0x02
 	JL        winogradOutputAVX512_r2q0
 	MOVQ      128(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12473,7 +12477,7 @@ winogradOutputAVX512_r1q3:
 	ADDQ      BX, R8
 	KMOVW     140(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x03
+	CMPQ      R10, $0x03
 	JL        winogradOutputAVX512_r2q0
 	MOVQ      152(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12481,7 +12485,7 @@ winogradOutputAVX512_r1q3:
 	ADDQ      BX, R8
 	KMOVW     164(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x04
+	CMPQ      R10, $0x04
 	JL        winogradOutputAVX512_r2q0
 	MOVQ      176(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12491,8 +12495,8 @@ winogradOutputAVX512_r1q3:
 	VMOVUPS   Z6, K1, (R8)
 
 winogradOutputAVX512_r2q0:
-	MOVQ    80(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    80(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r2q1
 	MOVQ    200(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12500,7 +12504,7 @@ winogradOutputAVX512_r2q0:
 	ADDQ    BX, R8
 	KMOVW   212(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r2q1
 	MOVQ    224(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12508,7 +12512,7 @@ winogradOutputAVX512_r2q0:
 	ADDQ    BX, R8
 	KMOVW   236(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r2q1
 	MOVQ    248(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12516,7 +12520,7 @@ winogradOutputAVX512_r2q0:
 	ADDQ    BX, R8
 	KMOVW   260(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r2q1
 	MOVQ    272(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12526,8 +12530,8 @@ winogradOutputAVX512_r2q0:
 	VMOVUPS Z8, K1, (R8)
 
 winogradOutputAVX512_r2q1:
-	MOVQ    88(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    88(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r2q2
 	MOVQ    296(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12535,7 +12539,7 @@ winogradOutputAVX512_r2q1:
 	ADDQ    BX, R8
 	KMOVW   308(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r2q2
 	MOVQ    320(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12543,7 +12547,7 @@ winogradOutputAVX512_r2q1:
 	ADDQ    BX, R8
 	KMOVW   332(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r2q2
 	MOVQ    344(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12551,7 +12555,7 @@ winogradOutputAVX512_r2q1:
 	ADDQ    BX, R8
 	KMOVW   356(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r2q2
 	MOVQ    368(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12561,8 +12565,8 @@ winogradOutputAVX512_r2q1:
 	VMOVUPS Z5, K1, (R8)
 
 winogradOutputAVX512_r2q2:
-	MOVQ    96(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    96(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r2q3
 	MOVQ    392(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12570,7 +12574,7 @@ winogradOutputAVX512_r2q2:
 	ADDQ    BX, R8
 	KMOVW   404(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r2q3
 	MOVQ    416(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12578,7 +12582,7 @@ winogradOutputAVX512_r2q2:
 	ADDQ    BX, R8
 	KMOVW   428(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r2q3
 	MOVQ    440(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12586,7 +12590,7 @@ winogradOutputAVX512_r2q2:
 	ADDQ    BX, R8
 	KMOVW   452(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r2q3
 	MOVQ    464(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12596,10 +12600,10 @@ winogradOutputAVX512_r2q2:
 	VMOVUPS Z9, K1, (R8)
 
 winogradOutputAVX512_r2q3:
-	VMOVUPS   2792(AX), Z5
-	VMOVUPS   2856(AX), Z6
-	VMOVUPS   2920(AX), Z7
-	VMOVUPS   2984(AX), Z8
+	VMOVUPS   2304(R9), Z5
+	VMOVUPS   2368(R9), Z6
+	VMOVUPS   2432(R9), Z7
+	VMOVUPS   2496(R9), Z8
 	VMOVAPS   Z3, Z9
 	VPERMI2PS Z7, Z5, Z9
 	VMOVAPS   Z4, Z10
@@ -12616,8 +12620,8 @@ winogradOutputAVX512_r2q3:
 	VPERMI2PS Z7, Z10, Z5
 	VMOVAPS   Z4, Z9
 	VPERMI2PS Z7, Z10, Z9
-	MOVQ      72(AX), R9
-	CMPQ      R9, $0x01
+	MOVQ      72(AX), R10
+	CMPQ      R10, $0x01
 	JL        winogradOutputAVX512_r3q0
 	MOVQ      104(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12626,7 +12630,7 @@ winogradOutputAVX512_r2q3:
 	ADDQ      BX, R8
 	KMOVW     118(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x02
+	CMPQ      R10, $0x02
 	JL        winogradOutputAVX512_r3q0
 	MOVQ      128(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12635,7 +12639,7 @@ winogradOutputAVX512_r2q3:
 	ADDQ      BX, R8
 	KMOVW     142(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x03
+	CMPQ      R10, $0x03
 	JL        winogradOutputAVX512_r3q0
 	MOVQ      152(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12644,7 +12648,7 @@ winogradOutputAVX512_r2q3:
 	ADDQ      BX, R8
 	KMOVW     166(AX), K1
 	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R9, $0x04
+	CMPQ      R10, $0x04
 	JL        winogradOutputAVX512_r3q0
 	MOVQ      176(AX), R8
 	LEAQ      (DX)(R8*4), R8
@@ -12655,8 +12659,8 @@ winogradOutputAVX512_r2q3:
 	VMOVUPS   Z6, K1, (R8)
 
 winogradOutputAVX512_r3q0:
-	MOVQ    80(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    80(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r3q1
 	MOVQ    200(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12665,7 +12669,7 @@ winogradOutputAVX512_r3q0:
 	ADDQ    BX, R8
 	KMOVW   214(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r3q1
 	MOVQ    224(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12674,7 +12678,7 @@ winogradOutputAVX512_r3q0:
 	ADDQ    BX, R8
 	KMOVW   238(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r3q1
 	MOVQ    248(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12683,7 +12687,7 @@ winogradOutputAVX512_r3q0:
 	ADDQ    BX, R8
 	KMOVW   262(AX), K1
 	VMOVUPS Z8, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r3q1
 	MOVQ    272(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12694,8 +12698,8 @@ winogradOutputAVX512_r3q0:
 	VMOVUPS Z8, K1, (R8)
 
 winogradOutputAVX512_r3q1:
-	MOVQ    88(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    88(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r3q2
 	MOVQ    296(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12704,7 +12708,7 @@ winogradOutputAVX512_r3q1:
 	ADDQ    BX, R8
 	KMOVW   310(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r3q2
 	MOVQ    320(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12713,7 +12717,7 @@ winogradOutputAVX512_r3q1:
 	ADDQ    BX, R8
 	KMOVW   334(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r3q2
 	MOVQ    344(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12722,7 +12726,7 @@ winogradOutputAVX512_r3q1:
 	ADDQ    BX, R8
 	KMOVW   358(AX), K1
 	VMOVUPS Z5, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r3q2
 	MOVQ    368(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12733,8 +12737,8 @@ winogradOutputAVX512_r3q1:
 	VMOVUPS Z5, K1, (R8)
 
 winogradOutputAVX512_r3q2:
-	MOVQ    96(AX), R9
-	CMPQ    R9, $0x01
+	MOVQ    96(AX), R10
+	CMPQ    R10, $0x01
 	JL      winogradOutputAVX512_r3q3
 	MOVQ    392(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12743,7 +12747,7 @@ winogradOutputAVX512_r3q2:
 	ADDQ    BX, R8
 	KMOVW   406(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x02
+	CMPQ    R10, $0x02
 	JL      winogradOutputAVX512_r3q3
 	MOVQ    416(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12752,7 +12756,7 @@ winogradOutputAVX512_r3q2:
 	ADDQ    BX, R8
 	KMOVW   430(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x03
+	CMPQ    R10, $0x03
 	JL      winogradOutputAVX512_r3q3
 	MOVQ    440(AX), R8
 	LEAQ    (DX)(R8*4), R8
@@ -12761,7 +12765,7 @@ winogradOutputAVX512_r3q2:
 	ADDQ    BX, R8
 	KMOVW   454(AX), K1
 	VMOVUPS Z9, K1, (R8)
-	CMPQ    R9, $0x04
+	CMPQ    R10, $0x04
 	JL      winogradOutputAVX512_r3q3
 	MOVQ    464(AX), R8
 	LEAQ    (DX)(R8*4), R8

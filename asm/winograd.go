@@ -63,7 +63,7 @@ type WinogradInArgs struct {
 	Pieces  [16]WinoPiece
 	Keep    [2]uint16
 	_       [2]uint16
-	scratch [24 * WinoLanes]float32 // the kernels' row-transformed flat rows
+	scratch [25 * WinoLanes]float32 // the kernels' row-transformed flat rows (+ room to align them)
 }
 
 // WinogradOutArgs are the arguments of WinogradOutput. For output channel k < K, with
@@ -86,7 +86,7 @@ type WinogradOutArgs struct {
 	YLen    int
 	NPieces [4]int
 	Pieces  [16]WinoPiece
-	scratch [40 * WinoLanes]float32 // the kernels' transformed rows and output tiles
+	scratch [41 * WinoLanes]float32 // the kernels' transformed rows and output tiles (+ room to align them)
 }
 
 // WinogradInput runs the input transform of the current path (see WinogradInArgs).

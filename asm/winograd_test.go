@@ -194,13 +194,14 @@ func BenchmarkWinogradTransforms(b *testing.B) {
 		SetPath(p)
 		const c, row, plane = 64, 8, 64
 		x := make([]float32, 4*c*plane)
-		v := make([]float32, 36*c*16)
+		const ldf = c*16 + 16 // not a multiple of 4 KiB, as in package tensor
+		v := make([]float32, 36*ldf)
 		var in WinogradInArgs
 		in.X, in.XLen, in.V, in.VLen = &x[0], len(x), &v[0], len(v)
-		in.Row, in.Plane, in.LDC, in.LDF, in.C = row, plane, 16, c*16, c
+		in.Row, in.Plane, in.LDC, in.LDF, in.C = row, plane, 16, ldf, c
 		var out WinogradOutArgs
 		out.M, out.MLen, out.Y, out.YLen = &v[0], len(v), &x[0], len(x)
-		out.Row, out.Plane, out.LDK, out.LDF, out.K = row, plane, 16, c*16, c
+		out.Row, out.Plane, out.LDK, out.LDF, out.K = row, plane, 16, ldf, c
 		// Eight tile rows (two per image) of two tiles: two rows per quarter.
 		for q := range 4 {
 			in.NPieces[q], out.NPieces[q] = 2, 2

@@ -120,6 +120,16 @@ func winopermTable() {
 	}
 }
 
+// alignedScratch returns a register pointing at the first 64-byte boundary in the scratch
+// area at args+off (which has 64 bytes to spare), so that its vectors do not straddle
+// cache lines (a split store is not forwarded to the load that follows it).
+func alignedScratch(args Register, off int) Register {
+	sc := GP64()
+	LEAQ(Mem{Base: args, Disp: off + 63}, sc)
+	ANDQ(I8(-64), sc)
+	return sc
+}
+
 // perm2 emits dst = the permutation idx of the 32 lanes of (a, b).
 func perm2(idx, a, b, dst VecVirtual) {
 	VMOVAPS(idx, dst)
@@ -159,6 +169,7 @@ func winoInputAVX512() {
 	VMOVUPS(winoperm.Offset(256), sr)
 	VMOVUPS(winoperm.Offset(320), sl)
 	pb, cnt, vp := GP64(), GP64(), GP64()
+	sc := alignedScratch(args, wiScratch)
 	// Keep[0] without lane 0, Keep[1] without lane 15 (they have no neighbour there).
 	MOVWQZX(Mem{Base: args, Disp: wiKeep}, cnt)
 	ANDL(U32(0xfffe), cnt.As32())
@@ -194,7 +205,7 @@ func winoInputAVX512() {
 		w := zmm6()
 		winoIn1(d, w, c2, c4, c5)
 		for i := 0; i < 6; i++ {
-			VMOVUPS(w[i], Mem{Base: args, Disp: wiScratch + 64*(4*i+q)})
+			VMOVUPS(w[i], Mem{Base: sc, Disp: 64 * (4*i + q)})
 		}
 	}
 	MOVQ(v, vp)
@@ -202,7 +213,7 @@ func winoInputAVX512() {
 		var z [4]VecVirtual
 		for q := range z {
 			z[q] = ZMM()
-			VMOVUPS(Mem{Base: args, Disp: wiScratch + 64*(4*i+q)}, z[q])
+			VMOVUPS(Mem{Base: sc, Disp: 64 * (4*i + q)}, z[q])
 		}
 		e0, o0, e1, o1 := ZMM(), ZMM(), ZMM(), ZMM()
 		perm2(ie, z[0], z[1], e0)
@@ -261,6 +272,7 @@ func winoOutputAVX512() {
 	VMOVUPS(winoperm.Offset(128), il)
 	VMOVUPS(winoperm.Offset(192), ih)
 	mp, pb, cnt := GP64(), GP64(), GP64()
+	sc := alignedScratch(args, woScratch)
 	Label(name + "_chan")
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
@@ -279,13 +291,13 @@ func winoOutputAVX512() {
 		}
 		winoOut1(d, o, c2, c4, c8)
 		for q := 0; q < 4; q++ {
-			VMOVUPS(o[q], Mem{Base: args, Disp: woScratch + 64*(4*i+q)})
+			VMOVUPS(o[q], Mem{Base: sc, Disp: 64 * (4*i + q)})
 		}
 	}
 	for j := 0; j < 4; j++ { // output column j of every tile
 		d := zmm6()
 		for i := 0; i < 6; i++ {
-			VMOVUPS(Mem{Base: args, Disp: woScratch + 64*(4*i+j)}, d[i])
+			VMOVUPS(Mem{Base: sc, Disp: 64 * (4*i + j)}, d[i])
 		}
 		var o [4]VecVirtual
 		for r := range o {
@@ -293,14 +305,14 @@ func winoOutputAVX512() {
 		}
 		winoOut1(d, o, c2, c4, c8)
 		for r := 0; r < 4; r++ {
-			VMOVUPS(o[r], Mem{Base: args, Disp: woScratch + 64*(24+4*r+j)})
+			VMOVUPS(o[r], Mem{Base: sc, Disp: 64 * (24 + 4*r + j)})
 		}
 	}
 	for r := 0; r < 4; r++ { // output row r of every tile
 		var p [4]VecVirtual
 		for j := range p {
 			p[j] = ZMM()
-			VMOVUPS(Mem{Base: args, Disp: woScratch + 64*(24+4*r+j)}, p[j])
+			VMOVUPS(Mem{Base: sc, Disp: 64 * (24 + 4*r + j)}, p[j])
 		}
 		e0, e1, o0, o1 := ZMM(), ZMM(), ZMM(), ZMM()
 		perm2(il, p[0], p[2], e0)
