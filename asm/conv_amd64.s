@@ -11058,7 +11058,7 @@ DATA winoperm<>+380(SB)/4, $0x00000000
 GLOBL winoperm<>(SB), RODATA|NOPTR, $384
 
 // func winogradInputAVX512(args *int64)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-8
 	MOVQ         args+0(FP), AX
 	MOVQ         32(AX), DI
@@ -11081,6 +11081,7 @@ TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-8
 	VMOVUPS      winoperm<>+320(SB), Z6
 	LEAQ         559(AX), R12
 	ANDQ         $-64, R12
+	LEAQ         (R8)(R8*1), R13
 	MOVWQZX      488(AX), R11
 	ANDL         $0x0000fffe, R11
 	KMOVW        R11, K2
@@ -11089,99 +11090,123 @@ TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-8
 	KMOVW        R11, K3
 
 winogradInputAVX512_chan:
-	TESTQ   R9, R9
-	JZ      winogradInputAVX512_done
-	VXORPS  Z7, Z7, Z7
-	VXORPS  Z8, Z8, Z8
-	VXORPS  Z9, Z9, Z9
-	VXORPS  Z10, Z10, Z10
-	VXORPS  Z11, Z11, Z11
-	VXORPS  Z12, Z12, Z12
-	MOVQ    72(AX), R11
-	CMPQ    R11, $0x01
-	JL      winogradInputAVX512_q0
-	MOVQ    104(AX), R10
-	LEAQ    (CX)(R10*4), R10
-	KMOVW   112(AX), K1
-	VMOVUPS (R10), K1, Z7
-	ADDQ    BX, R10
-	KMOVW   114(AX), K1
-	VMOVUPS (R10), K1, Z8
-	ADDQ    BX, R10
-	KMOVW   116(AX), K1
-	VMOVUPS (R10), K1, Z9
-	ADDQ    BX, R10
-	KMOVW   118(AX), K1
-	VMOVUPS (R10), K1, Z10
-	ADDQ    BX, R10
-	KMOVW   120(AX), K1
-	VMOVUPS (R10), K1, Z11
-	ADDQ    BX, R10
-	KMOVW   122(AX), K1
-	VMOVUPS (R10), K1, Z12
-	CMPQ    R11, $0x02
-	JL      winogradInputAVX512_q0
-	MOVQ    128(AX), R10
-	LEAQ    (CX)(R10*4), R10
-	KMOVW   136(AX), K1
-	VMOVUPS (R10), K1, Z7
-	ADDQ    BX, R10
-	KMOVW   138(AX), K1
-	VMOVUPS (R10), K1, Z8
-	ADDQ    BX, R10
-	KMOVW   140(AX), K1
-	VMOVUPS (R10), K1, Z9
-	ADDQ    BX, R10
-	KMOVW   142(AX), K1
-	VMOVUPS (R10), K1, Z10
-	ADDQ    BX, R10
-	KMOVW   144(AX), K1
-	VMOVUPS (R10), K1, Z11
-	ADDQ    BX, R10
-	KMOVW   146(AX), K1
-	VMOVUPS (R10), K1, Z12
-	CMPQ    R11, $0x03
-	JL      winogradInputAVX512_q0
-	MOVQ    152(AX), R10
-	LEAQ    (CX)(R10*4), R10
-	KMOVW   160(AX), K1
-	VMOVUPS (R10), K1, Z7
-	ADDQ    BX, R10
-	KMOVW   162(AX), K1
-	VMOVUPS (R10), K1, Z8
-	ADDQ    BX, R10
-	KMOVW   164(AX), K1
-	VMOVUPS (R10), K1, Z9
-	ADDQ    BX, R10
-	KMOVW   166(AX), K1
-	VMOVUPS (R10), K1, Z10
-	ADDQ    BX, R10
-	KMOVW   168(AX), K1
-	VMOVUPS (R10), K1, Z11
-	ADDQ    BX, R10
-	KMOVW   170(AX), K1
-	VMOVUPS (R10), K1, Z12
-	CMPQ    R11, $0x04
-	JL      winogradInputAVX512_q0
-	MOVQ    176(AX), R10
-	LEAQ    (CX)(R10*4), R10
-	KMOVW   184(AX), K1
-	VMOVUPS (R10), K1, Z7
-	ADDQ    BX, R10
-	KMOVW   186(AX), K1
-	VMOVUPS (R10), K1, Z8
-	ADDQ    BX, R10
-	KMOVW   188(AX), K1
-	VMOVUPS (R10), K1, Z9
-	ADDQ    BX, R10
-	KMOVW   190(AX), K1
-	VMOVUPS (R10), K1, Z10
-	ADDQ    BX, R10
-	KMOVW   192(AX), K1
-	VMOVUPS (R10), K1, Z11
-	ADDQ    BX, R10
-	KMOVW   194(AX), K1
-	VMOVUPS (R10), K1, Z12
+	TESTQ      R9, R9
+	JZ         winogradInputAVX512_done
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradInputAVX512_q0
+	MOVQ       104(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      112(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      114(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      116(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      118(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      120(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      122(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
+	CMPQ       R11, $0x02
+	JL         winogradInputAVX512_q0
+	MOVQ       128(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      136(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      138(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      140(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      142(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      144(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      146(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
+	CMPQ       R11, $0x03
+	JL         winogradInputAVX512_q0
+	MOVQ       152(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      160(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      162(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      164(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      166(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      168(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      170(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
+	CMPQ       R11, $0x04
+	JL         winogradInputAVX512_q0
+	MOVQ       176(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      184(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      186(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      188(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      190(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      192(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      194(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
 
 winogradInputAVX512_q0:
 	VMOVAPS      Z11, Z13
@@ -11221,84 +11246,108 @@ winogradInputAVX512_q0:
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        208(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        210(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        212(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        214(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        216(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        218(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x02
 	JL           winogradInputAVX512_q1
 	MOVQ         224(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        232(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        234(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        236(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        238(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        240(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        242(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x03
 	JL           winogradInputAVX512_q1
 	MOVQ         248(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        256(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        258(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        260(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        262(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        264(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        266(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x04
 	JL           winogradInputAVX512_q1
 	MOVQ         272(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        280(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        282(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        284(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        286(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        288(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        290(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 
 winogradInputAVX512_q1:
 	VMOVAPS      Z11, Z13
@@ -11338,84 +11387,108 @@ winogradInputAVX512_q1:
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        304(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        306(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        308(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        310(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        312(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        314(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x02
 	JL           winogradInputAVX512_q2
 	MOVQ         320(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        328(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        330(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        332(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        334(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        336(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        338(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x03
 	JL           winogradInputAVX512_q2
 	MOVQ         344(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        352(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        354(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        356(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        358(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        360(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        362(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x04
 	JL           winogradInputAVX512_q2
 	MOVQ         368(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        376(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        378(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        380(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        382(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        384(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        386(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 
 winogradInputAVX512_q2:
 	VMOVAPS      Z11, Z13
@@ -11455,84 +11528,108 @@ winogradInputAVX512_q2:
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        400(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        402(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        404(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        406(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        408(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        410(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x02
 	JL           winogradInputAVX512_q3
 	MOVQ         416(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        424(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        426(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        428(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        430(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        432(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        434(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x03
 	JL           winogradInputAVX512_q3
 	MOVQ         440(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        448(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        450(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        452(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        454(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        456(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        458(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 	CMPQ         R11, $0x04
 	JL           winogradInputAVX512_q3
 	MOVQ         464(AX), R10
 	LEAQ         (CX)(R10*4), R10
 	KMOVW        472(AX), K1
 	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        474(AX), K1
 	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        476(AX), K1
 	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        478(AX), K1
 	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        480(AX), K1
 	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
 	ADDQ         BX, R10
 	KMOVW        482(AX), K1
 	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
 
 winogradInputAVX512_q3:
 	VMOVAPS      Z11, Z13
@@ -11881,7 +11978,7 @@ winogradInputAVX512_done:
 	RET
 
 // func winogradOutputAVX512(args *int64)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, MMX+
 TEXT ·winogradOutputAVX512(SB), NOSPLIT, $0-8
 	MOVQ         args+0(FP), AX
 	MOVQ         (AX), CX
@@ -11898,6 +11995,8 @@ TEXT ·winogradOutputAVX512(SB), NOSPLIT, $0-8
 	VMOVUPS      winoperm<>+192(SB), Z4
 	LEAQ         551(AX), R9
 	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
 
 winogradOutputAVX512_chan:
 	TESTQ       DI, DI
@@ -12188,598 +12287,661 @@ winogradOutputAVX512_chan:
 	VPERMI2PS   Z7, Z10, Z5
 	VMOVAPS     Z4, Z9
 	VPERMI2PS   Z7, Z10, Z9
-	MOVQ        72(AX), R10
-	CMPQ        R10, $0x01
+	MOVQ        72(AX), R11
+	CMPQ        R11, $0x01
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        104(AX), R8
 	LEAQ        (DX)(R8*4), R8
 	KMOVW       112(AX), K1
 	VMOVUPS     Z6, K1, (R8)
-	CMPQ        R10, $0x02
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x02
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        128(AX), R8
 	LEAQ        (DX)(R8*4), R8
 	KMOVW       136(AX), K1
 	VMOVUPS     Z6, K1, (R8)
-	CMPQ        R10, $0x03
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x03
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        152(AX), R8
 	LEAQ        (DX)(R8*4), R8
 	KMOVW       160(AX), K1
 	VMOVUPS     Z6, K1, (R8)
-	CMPQ        R10, $0x04
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x04
 	JL          winogradOutputAVX512_r0q0
 	MOVQ        176(AX), R8
 	LEAQ        (DX)(R8*4), R8
 	KMOVW       184(AX), K1
 	VMOVUPS     Z6, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
 
 winogradOutputAVX512_r0q0:
-	MOVQ    80(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r0q1
-	MOVQ    200(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   208(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r0q1
-	MOVQ    224(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   232(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r0q1
-	MOVQ    248(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   256(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r0q1
-	MOVQ    272(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   280(AX), K1
-	VMOVUPS Z8, K1, (R8)
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r0q1:
-	MOVQ    88(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r0q2
-	MOVQ    296(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   304(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r0q2
-	MOVQ    320(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   328(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r0q2
-	MOVQ    344(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   352(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r0q2
-	MOVQ    368(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   376(AX), K1
-	VMOVUPS Z5, K1, (R8)
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r0q2:
-	MOVQ    96(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r0q3
-	MOVQ    392(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   400(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r0q3
-	MOVQ    416(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   424(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r0q3
-	MOVQ    440(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   448(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r0q3
-	MOVQ    464(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	KMOVW   472(AX), K1
-	VMOVUPS Z9, K1, (R8)
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r0q3:
-	VMOVUPS   1792(R9), Z5
-	VMOVUPS   1856(R9), Z6
-	VMOVUPS   1920(R9), Z7
-	VMOVUPS   1984(R9), Z8
-	VMOVAPS   Z3, Z9
-	VPERMI2PS Z7, Z5, Z9
-	VMOVAPS   Z4, Z10
-	VPERMI2PS Z7, Z5, Z10
-	VMOVAPS   Z3, Z5
-	VPERMI2PS Z8, Z6, Z5
-	VMOVAPS   Z4, Z7
-	VPERMI2PS Z8, Z6, Z7
-	VMOVAPS   Z3, Z6
-	VPERMI2PS Z5, Z9, Z6
-	VMOVAPS   Z4, Z8
-	VPERMI2PS Z5, Z9, Z8
-	VMOVAPS   Z3, Z5
-	VPERMI2PS Z7, Z10, Z5
-	VMOVAPS   Z4, Z9
-	VPERMI2PS Z7, Z10, Z9
-	MOVQ      72(AX), R10
-	CMPQ      R10, $0x01
-	JL        winogradOutputAVX512_r1q0
-	MOVQ      104(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	KMOVW     114(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x02
-	JL        winogradOutputAVX512_r1q0
-	MOVQ      128(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	KMOVW     138(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x03
-	JL        winogradOutputAVX512_r1q0
-	MOVQ      152(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	KMOVW     162(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x04
-	JL        winogradOutputAVX512_r1q0
-	MOVQ      176(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	KMOVW     186(AX), K1
-	VMOVUPS   Z6, K1, (R8)
+	VMOVUPS    1792(R9), Z5
+	VMOVUPS    1856(R9), Z6
+	VMOVUPS    1920(R9), Z7
+	VMOVUPS    1984(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r1q0:
-	MOVQ    80(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r1q1
-	MOVQ    200(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   210(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r1q1
-	MOVQ    224(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   234(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r1q1
-	MOVQ    248(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   258(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r1q1
-	MOVQ    272(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   282(AX), K1
-	VMOVUPS Z8, K1, (R8)
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r1q1:
-	MOVQ    88(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r1q2
-	MOVQ    296(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   306(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r1q2
-	MOVQ    320(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   330(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r1q2
-	MOVQ    344(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   354(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r1q2
-	MOVQ    368(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   378(AX), K1
-	VMOVUPS Z5, K1, (R8)
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r1q2:
-	MOVQ    96(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r1q3
-	MOVQ    392(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   402(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r1q3
-	MOVQ    416(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   426(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r1q3
-	MOVQ    440(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   450(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r1q3
-	MOVQ    464(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	KMOVW   474(AX), K1
-	VMOVUPS Z9, K1, (R8)
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r1q3:
-	VMOVUPS   2048(R9), Z5
-	VMOVUPS   2112(R9), Z6
-	VMOVUPS   2176(R9), Z7
-	VMOVUPS   2240(R9), Z8
-	VMOVAPS   Z3, Z9
-	VPERMI2PS Z7, Z5, Z9
-	VMOVAPS   Z4, Z10
-	VPERMI2PS Z7, Z5, Z10
-	VMOVAPS   Z3, Z5
-	VPERMI2PS Z8, Z6, Z5
-	VMOVAPS   Z4, Z7
-	VPERMI2PS Z8, Z6, Z7
-	VMOVAPS   Z3, Z6
-	VPERMI2PS Z5, Z9, Z6
-	VMOVAPS   Z4, Z8
-	VPERMI2PS Z5, Z9, Z8
-	VMOVAPS   Z3, Z5
-	VPERMI2PS Z7, Z10, Z5
-	VMOVAPS   Z4, Z9
-	VPERMI2PS Z7, Z10, Z9
-	MOVQ      72(AX), R10
-	CMPQ      R10, $0x01
-	JL        winogradOutputAVX512_r2q0
-	MOVQ      104(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     116(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x02
-	JL        winogradOutputAVX512_r2q0
-	MOVQ      128(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     140(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x03
-	JL        winogradOutputAVX512_r2q0
-	MOVQ      152(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     164(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x04
-	JL        winogradOutputAVX512_r2q0
-	MOVQ      176(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     188(AX), K1
-	VMOVUPS   Z6, K1, (R8)
+	VMOVUPS    2048(R9), Z5
+	VMOVUPS    2112(R9), Z6
+	VMOVUPS    2176(R9), Z7
+	VMOVUPS    2240(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r2q0:
-	MOVQ    80(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r2q1
-	MOVQ    200(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   212(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r2q1
-	MOVQ    224(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   236(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r2q1
-	MOVQ    248(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   260(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r2q1
-	MOVQ    272(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   284(AX), K1
-	VMOVUPS Z8, K1, (R8)
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r2q1:
-	MOVQ    88(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r2q2
-	MOVQ    296(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   308(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r2q2
-	MOVQ    320(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   332(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r2q2
-	MOVQ    344(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   356(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r2q2
-	MOVQ    368(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   380(AX), K1
-	VMOVUPS Z5, K1, (R8)
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r2q2:
-	MOVQ    96(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r2q3
-	MOVQ    392(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   404(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r2q3
-	MOVQ    416(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   428(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r2q3
-	MOVQ    440(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   452(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r2q3
-	MOVQ    464(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   476(AX), K1
-	VMOVUPS Z9, K1, (R8)
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r2q3:
-	VMOVUPS   2304(R9), Z5
-	VMOVUPS   2368(R9), Z6
-	VMOVUPS   2432(R9), Z7
-	VMOVUPS   2496(R9), Z8
-	VMOVAPS   Z3, Z9
-	VPERMI2PS Z7, Z5, Z9
-	VMOVAPS   Z4, Z10
-	VPERMI2PS Z7, Z5, Z10
-	VMOVAPS   Z3, Z5
-	VPERMI2PS Z8, Z6, Z5
-	VMOVAPS   Z4, Z7
-	VPERMI2PS Z8, Z6, Z7
-	VMOVAPS   Z3, Z6
-	VPERMI2PS Z5, Z9, Z6
-	VMOVAPS   Z4, Z8
-	VPERMI2PS Z5, Z9, Z8
-	VMOVAPS   Z3, Z5
-	VPERMI2PS Z7, Z10, Z5
-	VMOVAPS   Z4, Z9
-	VPERMI2PS Z7, Z10, Z9
-	MOVQ      72(AX), R10
-	CMPQ      R10, $0x01
-	JL        winogradOutputAVX512_r3q0
-	MOVQ      104(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     118(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x02
-	JL        winogradOutputAVX512_r3q0
-	MOVQ      128(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     142(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x03
-	JL        winogradOutputAVX512_r3q0
-	MOVQ      152(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     166(AX), K1
-	VMOVUPS   Z6, K1, (R8)
-	CMPQ      R10, $0x04
-	JL        winogradOutputAVX512_r3q0
-	MOVQ      176(AX), R8
-	LEAQ      (DX)(R8*4), R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	ADDQ      BX, R8
-	KMOVW     190(AX), K1
-	VMOVUPS   Z6, K1, (R8)
+	VMOVUPS    2304(R9), Z5
+	VMOVUPS    2368(R9), Z6
+	VMOVUPS    2432(R9), Z7
+	VMOVUPS    2496(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r3q0:
-	MOVQ    80(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r3q1
-	MOVQ    200(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   214(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r3q1
-	MOVQ    224(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   238(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r3q1
-	MOVQ    248(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   262(AX), K1
-	VMOVUPS Z8, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r3q1
-	MOVQ    272(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   286(AX), K1
-	VMOVUPS Z8, K1, (R8)
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r3q1:
-	MOVQ    88(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r3q2
-	MOVQ    296(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   310(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r3q2
-	MOVQ    320(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   334(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r3q2
-	MOVQ    344(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   358(AX), K1
-	VMOVUPS Z5, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r3q2
-	MOVQ    368(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   382(AX), K1
-	VMOVUPS Z5, K1, (R8)
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r3q2:
-	MOVQ    96(AX), R10
-	CMPQ    R10, $0x01
-	JL      winogradOutputAVX512_r3q3
-	MOVQ    392(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   406(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x02
-	JL      winogradOutputAVX512_r3q3
-	MOVQ    416(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   430(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x03
-	JL      winogradOutputAVX512_r3q3
-	MOVQ    440(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   454(AX), K1
-	VMOVUPS Z9, K1, (R8)
-	CMPQ    R10, $0x04
-	JL      winogradOutputAVX512_r3q3
-	MOVQ    464(AX), R8
-	LEAQ    (DX)(R8*4), R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	ADDQ    BX, R8
-	KMOVW   478(AX), K1
-	VMOVUPS Z9, K1, (R8)
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
 
 winogradOutputAVX512_r3q3:
 	MOVQ 32(AX), R8
 	LEAQ (CX)(R8*4), CX
-	MOVQ 24(AX), R8
-	LEAQ (DX)(R8*4), DX
+	ADDQ R10, DX
 	DECQ DI
 	JMP  winogradOutputAVX512_chan
 

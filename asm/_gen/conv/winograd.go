@@ -170,6 +170,8 @@ func winoInputAVX512() {
 	VMOVUPS(winoperm.Offset(320), sl)
 	pb, cnt, vp := GP64(), GP64(), GP64()
 	sc := alignedScratch(args, wiScratch)
+	pfd := GP64()
+	LEAQ(Mem{Base: plane, Index: plane, Scale: 1}, pfd)
 	// Keep[0] without lane 0, Keep[1] without lane 15 (they have no neighbour there).
 	MOVWQZX(Mem{Base: args, Disp: wiKeep}, cnt)
 	ANDL(U32(0xfffe), cnt.As32())
@@ -196,6 +198,7 @@ func winoInputAVX512() {
 			for r := 0; r < 6; r++ {
 				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
 				VMOVUPS(Mem{Base: pb}, K1, d[r])
+				PREFETCHT0(Mem{Base: pb, Index: pfd, Scale: 1}) // the row two channels ahead
 				if r < 5 {
 					ADDQ(row, pb)
 				}
@@ -273,6 +276,9 @@ func winoOutputAVX512() {
 	VMOVUPS(winoperm.Offset(192), ih)
 	mp, pb, cnt := GP64(), GP64(), GP64()
 	sc := alignedScratch(args, woScratch)
+	plane := GP64()
+	MOVQ(Mem{Base: args, Disp: woPlane}, plane)
+	SHLQ(U8(2), plane)
 	Label(name + "_chan")
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
@@ -341,14 +347,14 @@ func winoOutputAVX512() {
 				}
 				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
 				VMOVUPS(f[q], K1, Mem{Base: pb})
+				PREFETCHT0(Mem{Base: pb, Index: plane, Scale: 1}) // the next channel's row
 			}
 			Label(skip)
 		}
 	}
 	MOVQ(Mem{Base: args, Disp: woLDK}, pb)
 	LEAQ(Mem{Base: m, Index: pb, Scale: 4}, m)
-	MOVQ(Mem{Base: args, Disp: woPlane}, pb)
-	LEAQ(Mem{Base: y, Index: pb, Scale: 4}, y)
+	ADDQ(plane, y)
 	DECQ(n)
 	JMP(LabelRef(name + "_chan"))
 	Label(name + "_done")
