@@ -11993,7 +11993,7 @@ TEXT ·winogradOutputAVX512(SB), NOSPLIT, $0-8
 	VBROADCASTSS winoconst<>+12(SB), Z2
 	VMOVUPS      winoperm<>+128(SB), Z3
 	VMOVUPS      winoperm<>+192(SB), Z4
-	LEAQ         551(AX), R9
+	LEAQ         559(AX), R9
 	ANDQ         $-64, R9
 	MOVQ         24(AX), R10
 	SHLQ         $0x02, R10
@@ -12946,5 +12946,1041 @@ winogradOutputAVX512_r3q3:
 	JMP  winogradOutputAVX512_chan
 
 winogradOutputAVX512_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputAddAVX512(args *int64)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·winogradOutputAddAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), DI
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+12(SB), Z2
+	VMOVUPS      winoperm<>+128(SB), Z3
+	VMOVUPS      winoperm<>+192(SB), Z4
+	LEAQ         559(AX), R9
+	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
+
+winogradOutputAddAVX512_chan:
+	TESTQ       DI, DI
+	JZ          winogradOutputAddAVX512_done
+	MOVQ        CX, R8
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, (R9)
+	VMOVUPS     Z9, 64(R9)
+	VMOVUPS     Z11, 128(R9)
+	VMOVUPS     Z7, 192(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 256(R9)
+	VMOVUPS     Z9, 320(R9)
+	VMOVUPS     Z11, 384(R9)
+	VMOVUPS     Z7, 448(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 512(R9)
+	VMOVUPS     Z9, 576(R9)
+	VMOVUPS     Z11, 640(R9)
+	VMOVUPS     Z7, 704(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 768(R9)
+	VMOVUPS     Z9, 832(R9)
+	VMOVUPS     Z11, 896(R9)
+	VMOVUPS     Z7, 960(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1024(R9)
+	VMOVUPS     Z9, 1088(R9)
+	VMOVUPS     Z11, 1152(R9)
+	VMOVUPS     Z7, 1216(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1280(R9)
+	VMOVUPS     Z9, 1344(R9)
+	VMOVUPS     Z11, 1408(R9)
+	VMOVUPS     Z7, 1472(R9)
+	VMOVUPS     (R9), Z5
+	VMOVUPS     256(R9), Z6
+	VMOVUPS     512(R9), Z7
+	VMOVUPS     768(R9), Z8
+	VMOVUPS     1024(R9), Z9
+	VMOVUPS     1280(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1536(R9)
+	VMOVUPS     Z9, 1792(R9)
+	VMOVUPS     Z11, 2048(R9)
+	VMOVUPS     Z7, 2304(R9)
+	VMOVUPS     64(R9), Z5
+	VMOVUPS     320(R9), Z6
+	VMOVUPS     576(R9), Z7
+	VMOVUPS     832(R9), Z8
+	VMOVUPS     1088(R9), Z9
+	VMOVUPS     1344(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1600(R9)
+	VMOVUPS     Z9, 1856(R9)
+	VMOVUPS     Z11, 2112(R9)
+	VMOVUPS     Z7, 2368(R9)
+	VMOVUPS     128(R9), Z5
+	VMOVUPS     384(R9), Z6
+	VMOVUPS     640(R9), Z7
+	VMOVUPS     896(R9), Z8
+	VMOVUPS     1152(R9), Z9
+	VMOVUPS     1408(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1664(R9)
+	VMOVUPS     Z9, 1920(R9)
+	VMOVUPS     Z11, 2176(R9)
+	VMOVUPS     Z7, 2432(R9)
+	VMOVUPS     192(R9), Z5
+	VMOVUPS     448(R9), Z6
+	VMOVUPS     704(R9), Z7
+	VMOVUPS     960(R9), Z8
+	VMOVUPS     1216(R9), Z9
+	VMOVUPS     1472(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1728(R9)
+	VMOVUPS     Z9, 1984(R9)
+	VMOVUPS     Z11, 2240(R9)
+	VMOVUPS     Z7, 2496(R9)
+	VMOVUPS     1536(R9), Z5
+	VMOVUPS     1600(R9), Z6
+	VMOVUPS     1664(R9), Z7
+	VMOVUPS     1728(R9), Z8
+	VMOVAPS     Z3, Z9
+	VPERMI2PS   Z7, Z5, Z9
+	VMOVAPS     Z4, Z10
+	VPERMI2PS   Z7, Z5, Z10
+	VMOVAPS     Z3, Z5
+	VPERMI2PS   Z8, Z6, Z5
+	VMOVAPS     Z4, Z7
+	VPERMI2PS   Z8, Z6, Z7
+	VMOVAPS     Z3, Z6
+	VPERMI2PS   Z5, Z9, Z6
+	VMOVAPS     Z4, Z8
+	VPERMI2PS   Z5, Z9, Z8
+	VMOVAPS     Z3, Z5
+	VPERMI2PS   Z7, Z10, Z5
+	VMOVAPS     Z4, Z9
+	VPERMI2PS   Z7, Z10, Z9
+	MOVQ        72(AX), R11
+	CMPQ        R11, $0x01
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        104(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       112(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z7
+	VMOVUPS     Z7, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x02
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        128(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       136(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z7
+	VMOVUPS     Z7, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x03
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        152(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       160(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z7
+	VMOVUPS     Z7, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x04
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        176(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       184(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z6
+	VMOVUPS     Z6, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q3:
+	VMOVUPS    1792(R9), Z5
+	VMOVUPS    1856(R9), Z6
+	VMOVUPS    1920(R9), Z7
+	VMOVUPS    1984(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q3:
+	VMOVUPS    2048(R9), Z5
+	VMOVUPS    2112(R9), Z6
+	VMOVUPS    2176(R9), Z7
+	VMOVUPS    2240(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q3:
+	VMOVUPS    2304(R9), Z5
+	VMOVUPS    2368(R9), Z6
+	VMOVUPS    2432(R9), Z7
+	VMOVUPS    2496(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q3:
+	MOVQ 32(AX), R8
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DX
+	DECQ DI
+	JMP  winogradOutputAddAVX512_chan
+
+winogradOutputAddAVX512_done:
 	VZEROUPPER
 	RET

@@ -72,7 +72,8 @@ type WinogradInArgs struct {
 //
 //	Y[p.Off + k·Plane + i·Row + λ] = flat_i[16σ + λ]   for the pieces p of quarter σ and the bits λ of p.Mask[i]
 //
-// (Pieces[4σ : 4σ+NPieces[σ]], Mask[4] and Mask[5] unused). Nothing else is written.
+// (Pieces[4σ : 4σ+NPieces[σ]], Mask[4] and Mask[5] unused), or adds flat_i[16σ + λ] to
+// that element if Add ≠ 0. Nothing else is read from Y or written.
 // Indices are in float32s; MLen and YLen are the lengths of the memory at M and Y.
 type WinogradOutArgs struct {
 	M       *float32
@@ -86,6 +87,7 @@ type WinogradOutArgs struct {
 	YLen    int
 	NPieces [4]int
 	Pieces  [16]WinoPiece
+	Add     int
 	scratch [41 * WinoLanes]float32 // the kernels' transformed rows and output tiles (+ room to align them)
 }
 
@@ -197,8 +199,13 @@ func WinogradOutputGo(a *WinogradOutArgs) {
 			for q := range 4 {
 				for _, p := range a.Pieces[4*q : 4*q+a.NPieces[q]] {
 					for l := range 16 {
-						if p.Mask[i]&(1<<l) != 0 {
-							y[p.Off+k*a.Plane+i*a.Row+l] = flat[i][16*q+l]
+						if p.Mask[i]&(1<<l) == 0 {
+							continue
+						}
+						if at := p.Off + k*a.Plane + i*a.Row + l; a.Add != 0 {
+							y[at] += flat[i][16*q+l]
+						} else {
+							y[at] = flat[i][16*q+l]
 						}
 					}
 				}

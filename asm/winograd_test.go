@@ -24,7 +24,8 @@ func TestWinogradArgsLayout(t *testing.T) {
 		{"out.Row", unsafe.Offsetof(b.Row), 16}, {"out.Plane", unsafe.Offsetof(b.Plane), 24},
 		{"out.LDK", unsafe.Offsetof(b.LDK), 32}, {"out.LDF", unsafe.Offsetof(b.LDF), 40},
 		{"out.K", unsafe.Offsetof(b.K), 48}, {"out.NPieces", unsafe.Offsetof(b.NPieces), 72},
-		{"out.Pieces", unsafe.Offsetof(b.Pieces), 104}, {"out.scratch", unsafe.Offsetof(b.scratch), 488},
+		{"out.Pieces", unsafe.Offsetof(b.Pieces), 104}, {"out.Add", unsafe.Offsetof(b.Add), 488},
+		{"out.scratch", unsafe.Offsetof(b.scratch), 496},
 		{"WinoPiece size", unsafe.Sizeof(WinoPiece{}), 24}, {"WinoPiece.Mask", unsafe.Offsetof(WinoPiece{}.Mask), 8},
 	} {
 		if f.got != f.want {
@@ -124,8 +125,8 @@ func TestWinogradTransformsMatchGo(t *testing.T) {
 			y := make([]float32, k*oplane+7)
 			wantY := make([]float32, len(y))
 			for i := range y {
-				y[i] = float32(-i)
-				wantY[i] = float32(-i)
+				y[i] = float32(-(i % 97))
+				wantY[i] = y[i]
 			}
 			var out WinogradOutArgs
 			out.M, out.MLen = &m[0], len(m)
@@ -133,6 +134,7 @@ func TestWinogradTransformsMatchGo(t *testing.T) {
 			out.NPieces = randomPieces(rng, &out.Pieces, 4, func(q, p int) int {
 				return (4*q+p)*4*row + rng.IntN(row-15)
 			})
+			out.Add = it % 2
 			out.Y, out.YLen = &wantY[0], len(wantY)
 			WinogradOutputGo(&out)
 			out.Y, out.YLen = &y[0], len(y)

@@ -22,4 +22,10 @@ func archWinoOutput(p Path) func(*WinogradOutArgs) {
 
 func winoInputAVX512(a *WinogradInArgs) { winogradInputAVX512((*int64)(unsafe.Pointer(a))) }
 
-func winoOutputAVX512(a *WinogradOutArgs) { winogradOutputAVX512((*int64)(unsafe.Pointer(a))) }
+func winoOutputAVX512(a *WinogradOutArgs) {
+	if a.Add != 0 {
+		winogradOutputAddAVX512((*int64)(unsafe.Pointer(a)))
+		return
+	}
+	winogradOutputAVX512((*int64)(unsafe.Pointer(a)))
+}

@@ -38,6 +38,10 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 		}
 		return
 	}
+	if winogradGeometry(kh, kw, wd, p) && winogradPreferred(k, c, h, wd) {
+		ws.winogradBackwardData(dx, dy, w)
+		return
+	}
 	if directGeometry(kh, kw, p) {
 		if p.Stride[0] == 1 {
 			ws.directBackwardData(dx, dy, w, p)

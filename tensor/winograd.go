@@ -66,9 +66,18 @@ func winogradGeometry(kh, kw, w int, p ConvParams) bool {
 
 // winogradForward computes y = conv(x, w) (3×3, stride 1, padding 1) with Winograd
 // F(4×4, 3×3).
-func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) {
+func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) { ws.winograd(y, x, w, false) }
+
+// winogradBackwardData adds the data gradient of a 3×3, stride-1, padding-1 convolution
+// into dx: the convolution of dy with the flipped and transposed weights, with Winograd
+// F(4×4, 3×3).
+func (ws *ConvWorkspace) winogradBackwardData(dx, dy, w *Tensor) { ws.winograd(dx, dy, w, true) }
+
+// winograd computes y = conv(x, w), or adds conv(x, w') into y for the data gradient
+// (grad: x is the output gradient, w' the flipped, transposed weights).
+func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
 	n, c, h, wd := x.NCHW()
-	k := w.Shape[0]
+	k := y.Shape[1]
 	mr, _ := asm.PanelShape()
 	g := winoGeom{n: n, c: c, k: k, h: h, w: wd, th: (h + 3) / 4, tw: (wd + 3) / 4, mr: mr}
 	g.rows = max(1, asm.WinoLanes/g.tw)
@@ -82,7 +91,7 @@ func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) {
 	d.u = grow(d.u, 36*g.ldu())
 	panels := g.kpad / mr
 	per := max(1, 512/(c*mr)) // panels per part: at least 512 kernels
-	d.weights = winoWeightTask{u: d.u, w: w.Data, k: k, c: c, kpad: g.kpad, mr: mr, per: per}
+	d.weights = winoWeightTask{u: d.u, w: w.Data, k: k, c: c, kpad: g.kpad, mr: mr, per: per, grad: grad}
 	parallelFor((panels+per-1)/per, &d.weights)
 	d.weights = winoWeightTask{}
 	if len(d.workers) < procs {
@@ -94,7 +103,7 @@ func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) {
 	gpb := g.block / asm.WinoLanes
 	blocks := (g.groups + gpb - 1) / gpb
 	blocks = min(g.groups, (blocks+procs-1)/procs*procs)
-	d.task = winoTask{d: d, g: g, x: x.Data, y: y.Data, blocks: blocks}
+	d.task = winoTask{d: d, g: g, x: x.Data, y: y.Data, blocks: blocks, add: grad}
 	parallelFor(blocks, &d.task)
 	d.task = winoTask{}
 }
@@ -107,8 +116,9 @@ func winoG1(g0, g1, g2 float64) [6]float64 {
 
 // winoWeights sets u[ξ][k/mr][c][k%mr] = (G·w[k][c]·Gᵀ)[i][j] for ξ = 6i+j (computed in
 // float64, rounded once) for the panels of mr output channels [p0, p1), with zeros for the
-// rows k ≥ K of the last panel.
-func winoWeights(u, w []float32, k, c, kpad, mr, p0, p1 int) {
+// rows k ≥ K of the last panel. With grad, the kernel of output channel k and input
+// channel c is w[c][k] flipped (w: [C][K][3][3]), that of the data gradient.
+func winoWeights(u, w []float32, k, c, kpad, mr, p0, p1 int, grad bool) {
 	fs := kpad*c + winoSkew // floats per frequency (see winoGeom.ldu)
 	for pn := p0; pn < p1; pn++ {
 		for ch := range c {
@@ -121,7 +131,15 @@ func winoWeights(u, w []float32, k, c, kpad, mr, p0, p1 int) {
 					}
 					continue
 				}
-				g := w[(kk*c+ch)*9 : (kk*c+ch)*9+9]
+				var g [9]float32
+				if grad {
+					src := w[(ch*k+kk)*9 : (ch*k+kk)*9+9]
+					for j := range g {
+						g[j] = src[8-j]
+					}
+				} else {
+					copy(g[:], w[(kk*c+ch)*9:(kk*c+ch)*9+9])
+				}
 				var t [3][6]float64 // t[j] = G·(column j of g)
 				for j := range 3 {
 					t[j] = winoG1(float64(g[j]), float64(g[3+j]), float64(g[6+j]))
@@ -141,11 +159,12 @@ func winoWeights(u, w []float32, k, c, kpad, mr, p0, p1 int) {
 type winoWeightTask struct {
 	u, w                []float32
 	k, c, kpad, mr, per int
+	grad                bool
 }
 
 func (t *winoWeightTask) part(_, i int) {
 	panels := t.kpad / t.mr
-	winoWeights(t.u, t.w, t.k, t.c, t.kpad, t.mr, i*t.per, min(panels, (i+1)*t.per))
+	winoWeights(t.u, t.w, t.k, t.c, t.kpad, t.mr, i*t.per, min(panels, (i+1)*t.per), t.grad)
 }
 
 // winoTask computes block i of a Winograd convolution.
@@ -154,6 +173,7 @@ type winoTask struct {
 	g      winoGeom
 	x, y   []float32
 	blocks int
+	add    bool // add into y (the data gradient)
 }
 
 func (t *winoTask) part(wk, i int) {
@@ -179,6 +199,10 @@ func (t *winoTask) part(wk, i int) {
 	}
 
 	out := &wr.out
+	out.Add = 0
+	if t.add {
+		out.Add = 1
+	}
 	ys := t.y[img0*g.k*plane:]
 	for k0 := 0; k0 < g.kpad; k0 += g.kgroup {
 		kb := min(g.kgroup, g.kpad-k0)

@@ -52,6 +52,29 @@ func TestWinogradMatchesDefinition(t *testing.T) {
 	})
 }
 
+// TestWinogradBackwardDataMatchesDefinition checks the Winograd data gradient, added into
+// dx, against the definition (float64) on every path.
+func TestWinogradBackwardDataMatchesDefinition(t *testing.T) {
+	forEachConvPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 9))
+		var ws ConvWorkspace
+		for _, tc := range winoCases {
+			p := tc.params()
+			x := randTensor(rng, tc.n, tc.c, tc.h, tc.w)
+			w := randTensor(rng, tc.k, tc.c, 3, 3)
+			dy := randTensor(rng, tc.n, tc.k, tc.h, tc.w)
+			want, _, _, _, _ := convBackwardRef(x, w, dy, p, 1)
+			dx0 := randTensor(rng, x.Shape...)
+			dx := dx0.Clone()
+			ws.winogradBackwardData(dx, dy, w)
+			for i := range dx.Data {
+				dx.Data[i] -= dx0.Data[i]
+			}
+			testutil.Close(t, fmt.Sprintf("%+v", tc), dx.Data, want.Data, 2e-5)
+		}
+	})
+}
+
 // TestWinogradDeterministicAcrossProcs checks that the Winograd forward pass is
 // bit-identical for GOMAXPROCS = 1, 2 and 3 on every path.
 func TestWinogradDeterministicAcrossProcs(t *testing.T) {
@@ -72,10 +95,12 @@ func TestWinogradDeterministicAcrossProcs(t *testing.T) {
 				var ws ConvWorkspace
 				y := New(tc.n, tc.k, tc.h, tc.w)
 				ws.winogradForward(y, x, w)
+				dx := New(tc.n, tc.c, tc.h, tc.w)
+				ws.winogradBackwardData(dx, y, w)
 				if ref == nil {
-					ref = y.Data
-				} else if !slices.Equal(y.Data, ref) {
-					t.Errorf("%+v: output differs between GOMAXPROCS=1 and %d", tc, procs)
+					ref = dx.Data
+				} else if !slices.Equal(dx.Data, ref) {
+					t.Errorf("%+v: output or data gradient differs between GOMAXPROCS=1 and %d", tc, procs)
 				}
 			}
 		}

@@ -32,7 +32,8 @@ const (
 	woK       = 48
 	woNPieces = 72
 	woPieces  = 104
-	woScratch = 488 // [40·16]float32: [6][4] row-transformed frequencies, [4][4] output tiles
+	woAdd     = 488
+	woScratch = 496 // [40·16]float32: [6][4] row-transformed frequencies, [4][4] output tiles
 
 	pieceSize = 24 // WinoPiece: Off int, Mask [6]uint16, padding
 	pieceMask = 8
@@ -48,7 +49,8 @@ func winogradKernels() {
 	}
 	winopermTable()
 	winoInputAVX512()
-	winoOutputAVX512()
+	winoOutputAVX512(false)
+	winoOutputAVX512(true)
 }
 
 // winoIn1 emits the 1-d input transform v = Bᵀ·d (see winoIn1 in ../../winograd.go, here
@@ -253,11 +255,18 @@ func winoInputAVX512() {
 // along the columns into the 16 output vectors (tile row i, column j); per row i, these
 // are interleaved into the four quarters of the flat row (two rounds of interleaving
 // permutes) and stored through the pieces (masked stores).
-func winoOutputAVX512() {
+func winoOutputAVX512(add bool) {
 	name := "winogradOutputAVX512"
+	if add {
+		name = "winogradOutputAddAVX512"
+	}
 	TEXT(name, NOSPLIT, "func(args *int64)")
 	Pragma("noescape")
-	Doc(name + " computes the Winograd F(4×4, 3×3) output transform of 16 tiles (see WinogradOutArgs).")
+	if add {
+		Doc(name + " adds the Winograd F(4×4, 3×3) output transform of 16 tiles into Y (see WinogradOutArgs, Add ≠ 0).")
+	} else {
+		Doc(name + " computes the Winograd F(4×4, 3×3) output transform of 16 tiles (see WinogradOutArgs, Add = 0).")
+	}
 	args := Load(Param("args"), GP64())
 	m, y, row, ldf, n := GP64(), GP64(), GP64(), GP64(), GP64()
 	MOVQ(Mem{Base: args, Disp: woM}, m)
@@ -346,7 +355,13 @@ func winoOutputAVX512() {
 					ADDQ(row, pb)
 				}
 				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
-				VMOVUPS(f[q], K1, Mem{Base: pb})
+				if add {
+					t := ZMM()
+					VADDPS_Z(Mem{Base: pb}, f[q], K1, t)
+					VMOVUPS(t, K1, Mem{Base: pb})
+				} else {
+					VMOVUPS(f[q], K1, Mem{Base: pb})
+				}
 				PREFETCHT0(Mem{Base: pb, Index: plane, Scale: 1}) // the next channel's row
 			}
 			Label(skip)
