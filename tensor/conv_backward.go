@@ -12,7 +12,9 @@ import (
 //	dx[n,c,iy,ix] += Σ_{k,ky,kx} w[k,c,ky,kx] · dy[n,k,oy,ox]  where iy = oy·sh−ph+ky, ix = ox·sw−pw+kx
 //
 // dy: [N, K, H', W'], w: [K, C, kh, kw], dx: [N, C, H, W].
-// Where Conv2dForward runs directly, so does this: at stride 1 as the
+// Where Conv2dForward uses Winograd, so does this (the convolution of dy with
+// the flipped, transposed weights, added into dx); where it runs directly, so
+// does this: at stride 1 as the
 // convolution of dy with the flipped, transposed weights, at stride 2 as four
 // such convolutions, one per phase (even/odd rows and columns) of dx.
 // Otherwise it computes the column gradient wᵀ·dy with one SGEMM per sample

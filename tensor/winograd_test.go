@@ -117,15 +117,18 @@ func TestWinogradNoAllocs(t *testing.T) {
 		x := randTensor(rng, 16, 32, 16, 16)
 		w := randTensor(rng, 32, 32, 3, 3)
 		y := New(16, 32, 16, 16)
+		dx := New(16, 32, 16, 16)
 		var ws ConvWorkspace
 		for range 3 {
 			ws.winogradForward(y, x, w)
+			ws.winogradBackwardData(dx, y, w)
 		}
 		var before, after runtime.MemStats
 		const steps = 20
 		runtime.ReadMemStats(&before)
 		for range steps {
 			ws.winogradForward(y, x, w)
+			ws.winogradBackwardData(dx, y, w)
 		}
 		runtime.ReadMemStats(&after)
 		if n := after.Mallocs - before.Mallocs; n >= steps {
@@ -134,8 +137,8 @@ func TestWinogradNoAllocs(t *testing.T) {
 	})
 }
 
-// TestWinogradDispatch checks that Conv2dForward takes the Winograd kernels where
-// winogradPreferred says so and that they agree with the direct kernels there.
+// TestWinogradDispatch checks that Conv2dForward and Conv2dBackwardData take the Winograd
+// kernels where winogradPreferred says so.
 func TestWinogradDispatch(t *testing.T) {
 	forEachConvPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 9))
@@ -150,8 +153,15 @@ func TestWinogradDispatch(t *testing.T) {
 			t.Errorf("winogradPreferred = %v, but Conv2dForward's output equal to Winograd's: %v",
 				winogradPreferred(64, 64, 8, 8), slices.Equal(got.Data, wino.Data))
 		}
-		if asm.CurrentPath() == asm.Generic && winogradPreferred(64, 64, 8, 8) {
-			t.Error("Winograd preferred on the Generic path")
+		dx, winoDx := New(4, 64, 8, 8), New(4, 64, 8, 8)
+		Conv2dBackwardData(dx, x, w, p, &ws)
+		ws.winogradBackwardData(winoDx, x, w)
+		if winogradPreferred(64, 64, 8, 8) != slices.Equal(dx.Data, winoDx.Data) {
+			t.Errorf("winogradPreferred = %v, but Conv2dBackwardData's output equal to Winograd's: %v",
+				winogradPreferred(64, 64, 8, 8), slices.Equal(dx.Data, winoDx.Data))
+		}
+		if asm.CurrentPath() != asm.AVX512 && winogradPreferred(64, 64, 8, 8) {
+			t.Errorf("Winograd preferred on the %v path", asm.CurrentPath())
 		}
 	})
 }
