@@ -6,11 +6,13 @@ import (
 
 // Winograd F(4×4, 3×3) convolution for 3×3 kernels at stride 1 with padding 1 (see the asm
 // package for the transforms). The output is cut into 4×4 tiles, each read as the 6×6 input
-// tile around it; 16 multiplications per 36 frequencies replace 9·16 per tile (4× fewer).
+// tile around it; per tile and pair of channels, 36 multiplications (one per frequency)
+// replace 9·16 (4× fewer).
 //
-// The work is cut into blocks of consecutive tiles (over all images, in image, row, column
-// order). For a block, a worker transforms the input tiles of every channel into its buffer
-// V: [36][C][block], small enough to stay in L2; then, for groups of output channels, it
+// The tiles go to groups of 16 lanes by whole tile rows (over all images, in image and row
+// order), the groups to blocks of consecutive groups. For a block, a worker transforms the
+// input tiles of every channel into its buffer V: [36][C][lanes], small enough to stay in
+// L2; then, for groups of output channels, it
 // multiplies each frequency's transformed weights U: [36][K][C] by V into M:
 // [36][group][block] (asm.PanelGemm) and transforms M into the output tiles. Every output
 // element is computed by the same sequence of operations whatever the block it falls in,
@@ -43,7 +45,7 @@ type winoGeom struct {
 	th, tw        int // tiles per column and row of an image
 	rows          int // tile rows per group of 16 lanes (16/tw, rounded down)
 	groups        int // groups of all images
-	block         int // lanes per block (a multiple of 48: of 16 lanes and of the GEMM widths)
+	block         int // most lanes per block (a multiple of 48: of 16 lanes and of the GEMM widths)
 	mr, kpad      int // GEMM panel height; output channels rounded up to it
 	kgroup        int // output channels per GEMM group (a multiple of mr)
 }
