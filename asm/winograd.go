@@ -38,8 +38,9 @@ type WinoPiece struct {
 //	flat_r[16σ + λ] = X[p.Off + c·Plane + r·Row + λ]   for the piece p of quarter σ with bit λ of p.Mask[r]
 //	flat_r[16σ + λ] = 0                                when no piece of σ has the bit
 //
-// where the pieces of quarter σ are Pieces[4σ : 4σ+NPieces[σ]] (their masks disjoint;
-// elements whose bits are clear are never read, so an Off may point outside X for them).
+// where the pieces of quarter σ are Pieces[4σ : 4σ+NPieces[σ]] (NPieces[σ] ≤ 4, their
+// masks disjoint; elements whose bits are clear are never read, so an Off may point
+// outside X for them).
 // Tile l's input is d[l][r][q] = flat_r[4l + q − 1] for q = 1…4, with the column to the left
 // d[l][r][0] = flat_r[4l − 1] where bit l of Keep[0] is set (0 otherwise, and for l = 0)
 // and the column to the right d[l][r][5] = flat_r[4l + 4] where bit l of Keep[1] is set (0
