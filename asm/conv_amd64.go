@@ -651,3 +651,18 @@ func reluBackwardAVX2(dx []float32, dy []float32, y []float32)
 //
 //go:noescape
 func prefetchRows(p *float32, rows int, stride int, n int)
+
+// winogradInputAVX512 computes the Winograd F(4×4, 3×3) input transform of 16 tiles (see WinogradInArgs).
+//
+//go:noescape
+func winogradInputAVX512(args *int64)
+
+// winogradOutputAVX512 computes the Winograd F(4×4, 3×3) output transform of 16 tiles (see WinogradOutArgs, Add = 0).
+//
+//go:noescape
+func winogradOutputAVX512(args *int64)
+
+// winogradOutputAddAVX512 adds the Winograd F(4×4, 3×3) output transform of 16 tiles into Y (see WinogradOutArgs, Add ≠ 0).
+//
+//go:noescape
+func winogradOutputAddAVX512(args *int64)

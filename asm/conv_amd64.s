@@ -10952,3 +10952,3035 @@ prefetchRows_line:
 
 prefetchRows_done:
 	RET
+
+DATA winoconst<>+0(SB)/4, $(2.0)
+DATA winoconst<>+4(SB)/4, $(4.0)
+DATA winoconst<>+8(SB)/4, $(5.0)
+DATA winoconst<>+12(SB)/4, $(8.0)
+GLOBL winoconst<>(SB), RODATA|NOPTR, $16
+
+DATA winoperm<>+0(SB)/4, $0x00000000
+DATA winoperm<>+4(SB)/4, $0x00000002
+DATA winoperm<>+8(SB)/4, $0x00000004
+DATA winoperm<>+12(SB)/4, $0x00000006
+DATA winoperm<>+16(SB)/4, $0x00000008
+DATA winoperm<>+20(SB)/4, $0x0000000a
+DATA winoperm<>+24(SB)/4, $0x0000000c
+DATA winoperm<>+28(SB)/4, $0x0000000e
+DATA winoperm<>+32(SB)/4, $0x00000010
+DATA winoperm<>+36(SB)/4, $0x00000012
+DATA winoperm<>+40(SB)/4, $0x00000014
+DATA winoperm<>+44(SB)/4, $0x00000016
+DATA winoperm<>+48(SB)/4, $0x00000018
+DATA winoperm<>+52(SB)/4, $0x0000001a
+DATA winoperm<>+56(SB)/4, $0x0000001c
+DATA winoperm<>+60(SB)/4, $0x0000001e
+DATA winoperm<>+64(SB)/4, $0x00000001
+DATA winoperm<>+68(SB)/4, $0x00000003
+DATA winoperm<>+72(SB)/4, $0x00000005
+DATA winoperm<>+76(SB)/4, $0x00000007
+DATA winoperm<>+80(SB)/4, $0x00000009
+DATA winoperm<>+84(SB)/4, $0x0000000b
+DATA winoperm<>+88(SB)/4, $0x0000000d
+DATA winoperm<>+92(SB)/4, $0x0000000f
+DATA winoperm<>+96(SB)/4, $0x00000011
+DATA winoperm<>+100(SB)/4, $0x00000013
+DATA winoperm<>+104(SB)/4, $0x00000015
+DATA winoperm<>+108(SB)/4, $0x00000017
+DATA winoperm<>+112(SB)/4, $0x00000019
+DATA winoperm<>+116(SB)/4, $0x0000001b
+DATA winoperm<>+120(SB)/4, $0x0000001d
+DATA winoperm<>+124(SB)/4, $0x0000001f
+DATA winoperm<>+128(SB)/4, $0x00000000
+DATA winoperm<>+132(SB)/4, $0x00000010
+DATA winoperm<>+136(SB)/4, $0x00000001
+DATA winoperm<>+140(SB)/4, $0x00000011
+DATA winoperm<>+144(SB)/4, $0x00000002
+DATA winoperm<>+148(SB)/4, $0x00000012
+DATA winoperm<>+152(SB)/4, $0x00000003
+DATA winoperm<>+156(SB)/4, $0x00000013
+DATA winoperm<>+160(SB)/4, $0x00000004
+DATA winoperm<>+164(SB)/4, $0x00000014
+DATA winoperm<>+168(SB)/4, $0x00000005
+DATA winoperm<>+172(SB)/4, $0x00000015
+DATA winoperm<>+176(SB)/4, $0x00000006
+DATA winoperm<>+180(SB)/4, $0x00000016
+DATA winoperm<>+184(SB)/4, $0x00000007
+DATA winoperm<>+188(SB)/4, $0x00000017
+DATA winoperm<>+192(SB)/4, $0x00000008
+DATA winoperm<>+196(SB)/4, $0x00000018
+DATA winoperm<>+200(SB)/4, $0x00000009
+DATA winoperm<>+204(SB)/4, $0x00000019
+DATA winoperm<>+208(SB)/4, $0x0000000a
+DATA winoperm<>+212(SB)/4, $0x0000001a
+DATA winoperm<>+216(SB)/4, $0x0000000b
+DATA winoperm<>+220(SB)/4, $0x0000001b
+DATA winoperm<>+224(SB)/4, $0x0000000c
+DATA winoperm<>+228(SB)/4, $0x0000001c
+DATA winoperm<>+232(SB)/4, $0x0000000d
+DATA winoperm<>+236(SB)/4, $0x0000001d
+DATA winoperm<>+240(SB)/4, $0x0000000e
+DATA winoperm<>+244(SB)/4, $0x0000001e
+DATA winoperm<>+248(SB)/4, $0x0000000f
+DATA winoperm<>+252(SB)/4, $0x0000001f
+DATA winoperm<>+256(SB)/4, $0x0000000f
+DATA winoperm<>+260(SB)/4, $0x00000000
+DATA winoperm<>+264(SB)/4, $0x00000001
+DATA winoperm<>+268(SB)/4, $0x00000002
+DATA winoperm<>+272(SB)/4, $0x00000003
+DATA winoperm<>+276(SB)/4, $0x00000004
+DATA winoperm<>+280(SB)/4, $0x00000005
+DATA winoperm<>+284(SB)/4, $0x00000006
+DATA winoperm<>+288(SB)/4, $0x00000007
+DATA winoperm<>+292(SB)/4, $0x00000008
+DATA winoperm<>+296(SB)/4, $0x00000009
+DATA winoperm<>+300(SB)/4, $0x0000000a
+DATA winoperm<>+304(SB)/4, $0x0000000b
+DATA winoperm<>+308(SB)/4, $0x0000000c
+DATA winoperm<>+312(SB)/4, $0x0000000d
+DATA winoperm<>+316(SB)/4, $0x0000000e
+DATA winoperm<>+320(SB)/4, $0x00000001
+DATA winoperm<>+324(SB)/4, $0x00000002
+DATA winoperm<>+328(SB)/4, $0x00000003
+DATA winoperm<>+332(SB)/4, $0x00000004
+DATA winoperm<>+336(SB)/4, $0x00000005
+DATA winoperm<>+340(SB)/4, $0x00000006
+DATA winoperm<>+344(SB)/4, $0x00000007
+DATA winoperm<>+348(SB)/4, $0x00000008
+DATA winoperm<>+352(SB)/4, $0x00000009
+DATA winoperm<>+356(SB)/4, $0x0000000a
+DATA winoperm<>+360(SB)/4, $0x0000000b
+DATA winoperm<>+364(SB)/4, $0x0000000c
+DATA winoperm<>+368(SB)/4, $0x0000000d
+DATA winoperm<>+372(SB)/4, $0x0000000e
+DATA winoperm<>+376(SB)/4, $0x0000000f
+DATA winoperm<>+380(SB)/4, $0x00000000
+GLOBL winoperm<>(SB), RODATA|NOPTR, $384
+
+// func winogradInputAVX512(args *int64)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·winogradInputAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         32(AX), DI
+	SHLQ         $0x02, DI
+	MOVQ         24(AX), R8
+	SHLQ         $0x02, R8
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), R9
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+8(SB), Z2
+	VMOVUPS      winoperm<>+0(SB), Z3
+	VMOVUPS      winoperm<>+64(SB), Z4
+	VMOVUPS      winoperm<>+256(SB), Z5
+	VMOVUPS      winoperm<>+320(SB), Z6
+	LEAQ         559(AX), R12
+	ANDQ         $-64, R12
+	LEAQ         (R8)(R8*1), R13
+	MOVWQZX      488(AX), R11
+	ANDL         $0x0000fffe, R11
+	KMOVW        R11, K2
+	MOVWQZX      490(AX), R11
+	ANDL         $0x00007fff, R11
+	KMOVW        R11, K3
+
+winogradInputAVX512_chan:
+	TESTQ      R9, R9
+	JZ         winogradInputAVX512_done
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradInputAVX512_q0
+	MOVQ       104(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      112(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      114(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      116(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      118(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      120(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      122(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
+	CMPQ       R11, $0x02
+	JL         winogradInputAVX512_q0
+	MOVQ       128(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      136(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      138(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      140(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      142(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      144(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      146(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
+	CMPQ       R11, $0x03
+	JL         winogradInputAVX512_q0
+	MOVQ       152(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      160(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      162(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      164(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      166(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      168(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      170(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
+	CMPQ       R11, $0x04
+	JL         winogradInputAVX512_q0
+	MOVQ       176(AX), R10
+	LEAQ       (CX)(R10*4), R10
+	KMOVW      184(AX), K1
+	VMOVUPS    (R10), K1, Z7
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      186(AX), K1
+	VMOVUPS    (R10), K1, Z8
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      188(AX), K1
+	VMOVUPS    (R10), K1, Z9
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      190(AX), K1
+	VMOVUPS    (R10), K1, Z10
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      192(AX), K1
+	VMOVUPS    (R10), K1, Z11
+	PREFETCHT0 (R10)(R13*1)
+	ADDQ       BX, R10
+	KMOVW      194(AX), K1
+	VMOVUPS    (R10), K1, Z12
+	PREFETCHT0 (R10)(R13*1)
+
+winogradInputAVX512_q0:
+	VMOVAPS      Z11, Z13
+	VFMADD231PS  Z1, Z7, Z13
+	VFNMADD231PS Z2, Z9, Z13
+	VADDPS       Z9, Z8, Z15
+	VADDPS       Z11, Z10, Z7
+	VFNMADD231PS Z1, Z15, Z7
+	VSUBPS       Z9, Z8, Z15
+	VSUBPS       Z10, Z11, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z9, Z11, Z15
+	VSUBPS       Z8, Z10, Z11
+	VMOVAPS      Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z11, Z15
+	VMOVAPS      Z12, Z11
+	VFMADD231PS  Z1, Z8, Z11
+	VFNMADD231PS Z2, Z10, Z11
+	VMOVUPS      Z13, (R12)
+	VMOVUPS      Z7, 256(R12)
+	VMOVUPS      Z14, 512(R12)
+	VMOVUPS      Z9, 768(R12)
+	VMOVUPS      Z15, 1024(R12)
+	VMOVUPS      Z11, 1280(R12)
+	VXORPS       Z7, Z7, Z7
+	VXORPS       Z8, Z8, Z8
+	VXORPS       Z9, Z9, Z9
+	VXORPS       Z10, Z10, Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	MOVQ         80(AX), R11
+	CMPQ         R11, $0x01
+	JL           winogradInputAVX512_q1
+	MOVQ         200(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        208(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        210(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        212(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        214(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        216(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        218(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x02
+	JL           winogradInputAVX512_q1
+	MOVQ         224(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        232(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        234(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        236(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        238(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        240(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        242(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x03
+	JL           winogradInputAVX512_q1
+	MOVQ         248(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        256(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        258(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        260(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        262(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        264(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        266(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x04
+	JL           winogradInputAVX512_q1
+	MOVQ         272(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        280(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        282(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        284(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        286(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        288(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        290(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+
+winogradInputAVX512_q1:
+	VMOVAPS      Z11, Z13
+	VFMADD231PS  Z1, Z7, Z13
+	VFNMADD231PS Z2, Z9, Z13
+	VADDPS       Z9, Z8, Z15
+	VADDPS       Z11, Z10, Z7
+	VFNMADD231PS Z1, Z15, Z7
+	VSUBPS       Z9, Z8, Z15
+	VSUBPS       Z10, Z11, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z9, Z11, Z15
+	VSUBPS       Z8, Z10, Z11
+	VMOVAPS      Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z11, Z15
+	VMOVAPS      Z12, Z11
+	VFMADD231PS  Z1, Z8, Z11
+	VFNMADD231PS Z2, Z10, Z11
+	VMOVUPS      Z13, 64(R12)
+	VMOVUPS      Z7, 320(R12)
+	VMOVUPS      Z14, 576(R12)
+	VMOVUPS      Z9, 832(R12)
+	VMOVUPS      Z15, 1088(R12)
+	VMOVUPS      Z11, 1344(R12)
+	VXORPS       Z7, Z7, Z7
+	VXORPS       Z8, Z8, Z8
+	VXORPS       Z9, Z9, Z9
+	VXORPS       Z10, Z10, Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	MOVQ         88(AX), R11
+	CMPQ         R11, $0x01
+	JL           winogradInputAVX512_q2
+	MOVQ         296(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        304(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        306(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        308(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        310(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        312(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        314(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x02
+	JL           winogradInputAVX512_q2
+	MOVQ         320(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        328(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        330(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        332(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        334(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        336(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        338(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x03
+	JL           winogradInputAVX512_q2
+	MOVQ         344(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        352(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        354(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        356(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        358(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        360(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        362(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x04
+	JL           winogradInputAVX512_q2
+	MOVQ         368(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        376(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        378(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        380(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        382(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        384(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        386(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+
+winogradInputAVX512_q2:
+	VMOVAPS      Z11, Z13
+	VFMADD231PS  Z1, Z7, Z13
+	VFNMADD231PS Z2, Z9, Z13
+	VADDPS       Z9, Z8, Z15
+	VADDPS       Z11, Z10, Z7
+	VFNMADD231PS Z1, Z15, Z7
+	VSUBPS       Z9, Z8, Z15
+	VSUBPS       Z10, Z11, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z9, Z11, Z15
+	VSUBPS       Z8, Z10, Z11
+	VMOVAPS      Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z11, Z15
+	VMOVAPS      Z12, Z11
+	VFMADD231PS  Z1, Z8, Z11
+	VFNMADD231PS Z2, Z10, Z11
+	VMOVUPS      Z13, 128(R12)
+	VMOVUPS      Z7, 384(R12)
+	VMOVUPS      Z14, 640(R12)
+	VMOVUPS      Z9, 896(R12)
+	VMOVUPS      Z15, 1152(R12)
+	VMOVUPS      Z11, 1408(R12)
+	VXORPS       Z7, Z7, Z7
+	VXORPS       Z8, Z8, Z8
+	VXORPS       Z9, Z9, Z9
+	VXORPS       Z10, Z10, Z10
+	VXORPS       Z11, Z11, Z11
+	VXORPS       Z12, Z12, Z12
+	MOVQ         96(AX), R11
+	CMPQ         R11, $0x01
+	JL           winogradInputAVX512_q3
+	MOVQ         392(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        400(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        402(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        404(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        406(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        408(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        410(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x02
+	JL           winogradInputAVX512_q3
+	MOVQ         416(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        424(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        426(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        428(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        430(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        432(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        434(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x03
+	JL           winogradInputAVX512_q3
+	MOVQ         440(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        448(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        450(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        452(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        454(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        456(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        458(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+	CMPQ         R11, $0x04
+	JL           winogradInputAVX512_q3
+	MOVQ         464(AX), R10
+	LEAQ         (CX)(R10*4), R10
+	KMOVW        472(AX), K1
+	VMOVUPS      (R10), K1, Z7
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        474(AX), K1
+	VMOVUPS      (R10), K1, Z8
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        476(AX), K1
+	VMOVUPS      (R10), K1, Z9
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        478(AX), K1
+	VMOVUPS      (R10), K1, Z10
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        480(AX), K1
+	VMOVUPS      (R10), K1, Z11
+	PREFETCHT0   (R10)(R13*1)
+	ADDQ         BX, R10
+	KMOVW        482(AX), K1
+	VMOVUPS      (R10), K1, Z12
+	PREFETCHT0   (R10)(R13*1)
+
+winogradInputAVX512_q3:
+	VMOVAPS      Z11, Z13
+	VFMADD231PS  Z1, Z7, Z13
+	VFNMADD231PS Z2, Z9, Z13
+	VADDPS       Z9, Z8, Z15
+	VADDPS       Z11, Z10, Z7
+	VFNMADD231PS Z1, Z15, Z7
+	VSUBPS       Z9, Z8, Z15
+	VSUBPS       Z10, Z11, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z9, Z11, Z15
+	VSUBPS       Z8, Z10, Z11
+	VMOVAPS      Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z11, Z15
+	VMOVAPS      Z12, Z11
+	VFMADD231PS  Z1, Z8, Z11
+	VFNMADD231PS Z2, Z10, Z11
+	VMOVUPS      Z13, 192(R12)
+	VMOVUPS      Z7, 448(R12)
+	VMOVUPS      Z14, 704(R12)
+	VMOVUPS      Z9, 960(R12)
+	VMOVUPS      Z15, 1216(R12)
+	VMOVUPS      Z11, 1472(R12)
+	MOVQ         DX, R10
+	VMOVUPS      (R12), Z7
+	VMOVUPS      64(R12), Z8
+	VMOVUPS      128(R12), Z9
+	VMOVUPS      192(R12), Z10
+	VMOVAPS      Z3, Z11
+	VPERMI2PS    Z8, Z7, Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z8, Z7, Z12
+	VMOVAPS      Z3, Z7
+	VPERMI2PS    Z10, Z9, Z7
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z9, Z8
+	VMOVAPS      Z3, Z9
+	VPERMI2PS    Z7, Z11, Z9
+	VMOVAPS      Z3, Z10
+	VPERMI2PS    Z8, Z12, Z10
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z7, Z11, Z13
+	VMOVAPS      Z4, Z7
+	VPERMI2PS    Z8, Z12, Z7
+	VPERMPS.Z    Z7, Z5, K2, Z8
+	VPERMPS.Z    Z9, Z6, K3, Z11
+	VMOVAPS      Z7, Z12
+	VFMADD231PS  Z1, Z8, Z12
+	VFNMADD231PS Z2, Z10, Z12
+	VADDPS       Z10, Z9, Z15
+	VADDPS       Z7, Z13, Z8
+	VFNMADD231PS Z1, Z15, Z8
+	VSUBPS       Z10, Z9, Z15
+	VSUBPS       Z13, Z7, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z10, Z7, Z15
+	VSUBPS       Z9, Z13, Z10
+	VMOVAPS      Z15, Z7
+	VFMADD231PS  Z0, Z10, Z7
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z10, Z15
+	VMOVAPS      Z11, Z10
+	VFMADD231PS  Z1, Z9, Z10
+	VFNMADD231PS Z2, Z13, Z10
+	VMOVUPS      Z12, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      256(R12), Z7
+	VMOVUPS      320(R12), Z8
+	VMOVUPS      384(R12), Z9
+	VMOVUPS      448(R12), Z10
+	VMOVAPS      Z3, Z11
+	VPERMI2PS    Z8, Z7, Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z8, Z7, Z12
+	VMOVAPS      Z3, Z7
+	VPERMI2PS    Z10, Z9, Z7
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z9, Z8
+	VMOVAPS      Z3, Z9
+	VPERMI2PS    Z7, Z11, Z9
+	VMOVAPS      Z3, Z10
+	VPERMI2PS    Z8, Z12, Z10
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z7, Z11, Z13
+	VMOVAPS      Z4, Z7
+	VPERMI2PS    Z8, Z12, Z7
+	VPERMPS.Z    Z7, Z5, K2, Z8
+	VPERMPS.Z    Z9, Z6, K3, Z11
+	VMOVAPS      Z7, Z12
+	VFMADD231PS  Z1, Z8, Z12
+	VFNMADD231PS Z2, Z10, Z12
+	VADDPS       Z10, Z9, Z15
+	VADDPS       Z7, Z13, Z8
+	VFNMADD231PS Z1, Z15, Z8
+	VSUBPS       Z10, Z9, Z15
+	VSUBPS       Z13, Z7, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z10, Z7, Z15
+	VSUBPS       Z9, Z13, Z10
+	VMOVAPS      Z15, Z7
+	VFMADD231PS  Z0, Z10, Z7
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z10, Z15
+	VMOVAPS      Z11, Z10
+	VFMADD231PS  Z1, Z9, Z10
+	VFNMADD231PS Z2, Z13, Z10
+	VMOVUPS      Z12, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      512(R12), Z7
+	VMOVUPS      576(R12), Z8
+	VMOVUPS      640(R12), Z9
+	VMOVUPS      704(R12), Z10
+	VMOVAPS      Z3, Z11
+	VPERMI2PS    Z8, Z7, Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z8, Z7, Z12
+	VMOVAPS      Z3, Z7
+	VPERMI2PS    Z10, Z9, Z7
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z9, Z8
+	VMOVAPS      Z3, Z9
+	VPERMI2PS    Z7, Z11, Z9
+	VMOVAPS      Z3, Z10
+	VPERMI2PS    Z8, Z12, Z10
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z7, Z11, Z13
+	VMOVAPS      Z4, Z7
+	VPERMI2PS    Z8, Z12, Z7
+	VPERMPS.Z    Z7, Z5, K2, Z8
+	VPERMPS.Z    Z9, Z6, K3, Z11
+	VMOVAPS      Z7, Z12
+	VFMADD231PS  Z1, Z8, Z12
+	VFNMADD231PS Z2, Z10, Z12
+	VADDPS       Z10, Z9, Z15
+	VADDPS       Z7, Z13, Z8
+	VFNMADD231PS Z1, Z15, Z8
+	VSUBPS       Z10, Z9, Z15
+	VSUBPS       Z13, Z7, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z10, Z7, Z15
+	VSUBPS       Z9, Z13, Z10
+	VMOVAPS      Z15, Z7
+	VFMADD231PS  Z0, Z10, Z7
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z10, Z15
+	VMOVAPS      Z11, Z10
+	VFMADD231PS  Z1, Z9, Z10
+	VFNMADD231PS Z2, Z13, Z10
+	VMOVUPS      Z12, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      768(R12), Z7
+	VMOVUPS      832(R12), Z8
+	VMOVUPS      896(R12), Z9
+	VMOVUPS      960(R12), Z10
+	VMOVAPS      Z3, Z11
+	VPERMI2PS    Z8, Z7, Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z8, Z7, Z12
+	VMOVAPS      Z3, Z7
+	VPERMI2PS    Z10, Z9, Z7
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z9, Z8
+	VMOVAPS      Z3, Z9
+	VPERMI2PS    Z7, Z11, Z9
+	VMOVAPS      Z3, Z10
+	VPERMI2PS    Z8, Z12, Z10
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z7, Z11, Z13
+	VMOVAPS      Z4, Z7
+	VPERMI2PS    Z8, Z12, Z7
+	VPERMPS.Z    Z7, Z5, K2, Z8
+	VPERMPS.Z    Z9, Z6, K3, Z11
+	VMOVAPS      Z7, Z12
+	VFMADD231PS  Z1, Z8, Z12
+	VFNMADD231PS Z2, Z10, Z12
+	VADDPS       Z10, Z9, Z15
+	VADDPS       Z7, Z13, Z8
+	VFNMADD231PS Z1, Z15, Z8
+	VSUBPS       Z10, Z9, Z15
+	VSUBPS       Z13, Z7, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z10, Z7, Z15
+	VSUBPS       Z9, Z13, Z10
+	VMOVAPS      Z15, Z7
+	VFMADD231PS  Z0, Z10, Z7
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z10, Z15
+	VMOVAPS      Z11, Z10
+	VFMADD231PS  Z1, Z9, Z10
+	VFNMADD231PS Z2, Z13, Z10
+	VMOVUPS      Z12, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      1024(R12), Z7
+	VMOVUPS      1088(R12), Z8
+	VMOVUPS      1152(R12), Z9
+	VMOVUPS      1216(R12), Z10
+	VMOVAPS      Z3, Z11
+	VPERMI2PS    Z8, Z7, Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z8, Z7, Z12
+	VMOVAPS      Z3, Z7
+	VPERMI2PS    Z10, Z9, Z7
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z9, Z8
+	VMOVAPS      Z3, Z9
+	VPERMI2PS    Z7, Z11, Z9
+	VMOVAPS      Z3, Z10
+	VPERMI2PS    Z8, Z12, Z10
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z7, Z11, Z13
+	VMOVAPS      Z4, Z7
+	VPERMI2PS    Z8, Z12, Z7
+	VPERMPS.Z    Z7, Z5, K2, Z8
+	VPERMPS.Z    Z9, Z6, K3, Z11
+	VMOVAPS      Z7, Z12
+	VFMADD231PS  Z1, Z8, Z12
+	VFNMADD231PS Z2, Z10, Z12
+	VADDPS       Z10, Z9, Z15
+	VADDPS       Z7, Z13, Z8
+	VFNMADD231PS Z1, Z15, Z8
+	VSUBPS       Z10, Z9, Z15
+	VSUBPS       Z13, Z7, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z10, Z7, Z15
+	VSUBPS       Z9, Z13, Z10
+	VMOVAPS      Z15, Z7
+	VFMADD231PS  Z0, Z10, Z7
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z10, Z15
+	VMOVAPS      Z11, Z10
+	VFMADD231PS  Z1, Z9, Z10
+	VFNMADD231PS Z2, Z13, Z10
+	VMOVUPS      Z12, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      1280(R12), Z7
+	VMOVUPS      1344(R12), Z8
+	VMOVUPS      1408(R12), Z9
+	VMOVUPS      1472(R12), Z10
+	VMOVAPS      Z3, Z11
+	VPERMI2PS    Z8, Z7, Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z8, Z7, Z12
+	VMOVAPS      Z3, Z7
+	VPERMI2PS    Z10, Z9, Z7
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z9, Z8
+	VMOVAPS      Z3, Z9
+	VPERMI2PS    Z7, Z11, Z9
+	VMOVAPS      Z3, Z10
+	VPERMI2PS    Z8, Z12, Z10
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z7, Z11, Z13
+	VMOVAPS      Z4, Z7
+	VPERMI2PS    Z8, Z12, Z7
+	VPERMPS.Z    Z7, Z5, K2, Z8
+	VPERMPS.Z    Z9, Z6, K3, Z11
+	VMOVAPS      Z7, Z12
+	VFMADD231PS  Z1, Z8, Z12
+	VFNMADD231PS Z2, Z10, Z12
+	VADDPS       Z10, Z9, Z15
+	VADDPS       Z7, Z13, Z8
+	VFNMADD231PS Z1, Z15, Z8
+	VSUBPS       Z10, Z9, Z15
+	VSUBPS       Z13, Z7, Z14
+	VFMADD231PS  Z1, Z15, Z14
+	VSUBPS       Z10, Z7, Z15
+	VSUBPS       Z9, Z13, Z10
+	VMOVAPS      Z15, Z7
+	VFMADD231PS  Z0, Z10, Z7
+	VMOVAPS      Z15, Z15
+	VFNMADD231PS Z0, Z10, Z15
+	VMOVAPS      Z11, Z10
+	VFMADD231PS  Z1, Z9, Z10
+	VFNMADD231PS Z2, Z13, Z10
+	VMOVUPS      Z12, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z8, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z14, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z7, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z15, (R10)
+	ADDQ         SI, R10
+	VMOVUPS      Z10, (R10)
+	ADDQ         DI, DX
+	ADDQ         R8, CX
+	DECQ         R9
+	JMP          winogradInputAVX512_chan
+
+winogradInputAVX512_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputAVX512(args *int64)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·winogradOutputAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), DI
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+12(SB), Z2
+	VMOVUPS      winoperm<>+128(SB), Z3
+	VMOVUPS      winoperm<>+192(SB), Z4
+	LEAQ         559(AX), R9
+	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
+
+winogradOutputAVX512_chan:
+	TESTQ       DI, DI
+	JZ          winogradOutputAVX512_done
+	MOVQ        CX, R8
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, (R9)
+	VMOVUPS     Z9, 64(R9)
+	VMOVUPS     Z11, 128(R9)
+	VMOVUPS     Z7, 192(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 256(R9)
+	VMOVUPS     Z9, 320(R9)
+	VMOVUPS     Z11, 384(R9)
+	VMOVUPS     Z7, 448(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 512(R9)
+	VMOVUPS     Z9, 576(R9)
+	VMOVUPS     Z11, 640(R9)
+	VMOVUPS     Z7, 704(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 768(R9)
+	VMOVUPS     Z9, 832(R9)
+	VMOVUPS     Z11, 896(R9)
+	VMOVUPS     Z7, 960(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1024(R9)
+	VMOVUPS     Z9, 1088(R9)
+	VMOVUPS     Z11, 1152(R9)
+	VMOVUPS     Z7, 1216(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1280(R9)
+	VMOVUPS     Z9, 1344(R9)
+	VMOVUPS     Z11, 1408(R9)
+	VMOVUPS     Z7, 1472(R9)
+	VMOVUPS     (R9), Z5
+	VMOVUPS     256(R9), Z6
+	VMOVUPS     512(R9), Z7
+	VMOVUPS     768(R9), Z8
+	VMOVUPS     1024(R9), Z9
+	VMOVUPS     1280(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1536(R9)
+	VMOVUPS     Z9, 1792(R9)
+	VMOVUPS     Z11, 2048(R9)
+	VMOVUPS     Z7, 2304(R9)
+	VMOVUPS     64(R9), Z5
+	VMOVUPS     320(R9), Z6
+	VMOVUPS     576(R9), Z7
+	VMOVUPS     832(R9), Z8
+	VMOVUPS     1088(R9), Z9
+	VMOVUPS     1344(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1600(R9)
+	VMOVUPS     Z9, 1856(R9)
+	VMOVUPS     Z11, 2112(R9)
+	VMOVUPS     Z7, 2368(R9)
+	VMOVUPS     128(R9), Z5
+	VMOVUPS     384(R9), Z6
+	VMOVUPS     640(R9), Z7
+	VMOVUPS     896(R9), Z8
+	VMOVUPS     1152(R9), Z9
+	VMOVUPS     1408(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1664(R9)
+	VMOVUPS     Z9, 1920(R9)
+	VMOVUPS     Z11, 2176(R9)
+	VMOVUPS     Z7, 2432(R9)
+	VMOVUPS     192(R9), Z5
+	VMOVUPS     448(R9), Z6
+	VMOVUPS     704(R9), Z7
+	VMOVUPS     960(R9), Z8
+	VMOVUPS     1216(R9), Z9
+	VMOVUPS     1472(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1728(R9)
+	VMOVUPS     Z9, 1984(R9)
+	VMOVUPS     Z11, 2240(R9)
+	VMOVUPS     Z7, 2496(R9)
+	VMOVUPS     1536(R9), Z5
+	VMOVUPS     1600(R9), Z6
+	VMOVUPS     1664(R9), Z7
+	VMOVUPS     1728(R9), Z8
+	VMOVAPS     Z3, Z9
+	VPERMI2PS   Z7, Z5, Z9
+	VMOVAPS     Z4, Z10
+	VPERMI2PS   Z7, Z5, Z10
+	VMOVAPS     Z3, Z5
+	VPERMI2PS   Z8, Z6, Z5
+	VMOVAPS     Z4, Z7
+	VPERMI2PS   Z8, Z6, Z7
+	VMOVAPS     Z3, Z6
+	VPERMI2PS   Z5, Z9, Z6
+	VMOVAPS     Z4, Z8
+	VPERMI2PS   Z5, Z9, Z8
+	VMOVAPS     Z3, Z5
+	VPERMI2PS   Z7, Z10, Z5
+	VMOVAPS     Z4, Z9
+	VPERMI2PS   Z7, Z10, Z9
+	MOVQ        72(AX), R11
+	CMPQ        R11, $0x01
+	JL          winogradOutputAVX512_r0q0
+	MOVQ        104(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       112(AX), K1
+	VMOVUPS     Z6, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x02
+	JL          winogradOutputAVX512_r0q0
+	MOVQ        128(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       136(AX), K1
+	VMOVUPS     Z6, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x03
+	JL          winogradOutputAVX512_r0q0
+	MOVQ        152(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       160(AX), K1
+	VMOVUPS     Z6, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x04
+	JL          winogradOutputAVX512_r0q0
+	MOVQ        176(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       184(AX), K1
+	VMOVUPS     Z6, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+
+winogradOutputAVX512_r0q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r0q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r0q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r0q3:
+	VMOVUPS    1792(R9), Z5
+	VMOVUPS    1856(R9), Z6
+	VMOVUPS    1920(R9), Z7
+	VMOVUPS    1984(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r1q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r1q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r1q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r1q3:
+	VMOVUPS    2048(R9), Z5
+	VMOVUPS    2112(R9), Z6
+	VMOVUPS    2176(R9), Z7
+	VMOVUPS    2240(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r2q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r2q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r2q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r2q3:
+	VMOVUPS    2304(R9), Z5
+	VMOVUPS    2368(R9), Z6
+	VMOVUPS    2432(R9), Z7
+	VMOVUPS    2496(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r3q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r3q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r3q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAVX512_r3q3:
+	MOVQ 32(AX), R8
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DX
+	DECQ DI
+	JMP  winogradOutputAVX512_chan
+
+winogradOutputAVX512_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputAddAVX512(args *int64)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·winogradOutputAddAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), DI
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+12(SB), Z2
+	VMOVUPS      winoperm<>+128(SB), Z3
+	VMOVUPS      winoperm<>+192(SB), Z4
+	LEAQ         559(AX), R9
+	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
+
+winogradOutputAddAVX512_chan:
+	TESTQ       DI, DI
+	JZ          winogradOutputAddAVX512_done
+	MOVQ        CX, R8
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, (R9)
+	VMOVUPS     Z9, 64(R9)
+	VMOVUPS     Z11, 128(R9)
+	VMOVUPS     Z7, 192(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 256(R9)
+	VMOVUPS     Z9, 320(R9)
+	VMOVUPS     Z11, 384(R9)
+	VMOVUPS     Z7, 448(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 512(R9)
+	VMOVUPS     Z9, 576(R9)
+	VMOVUPS     Z11, 640(R9)
+	VMOVUPS     Z7, 704(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 768(R9)
+	VMOVUPS     Z9, 832(R9)
+	VMOVUPS     Z11, 896(R9)
+	VMOVUPS     Z7, 960(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	ADDQ        SI, R8
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1024(R9)
+	VMOVUPS     Z9, 1088(R9)
+	VMOVUPS     Z11, 1152(R9)
+	VMOVUPS     Z7, 1216(R9)
+	VMOVUPS     (R8), Z5
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z6
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z7
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z8
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z9
+	ADDQ        SI, R8
+	VMOVUPS     (R8), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1280(R9)
+	VMOVUPS     Z9, 1344(R9)
+	VMOVUPS     Z11, 1408(R9)
+	VMOVUPS     Z7, 1472(R9)
+	VMOVUPS     (R9), Z5
+	VMOVUPS     256(R9), Z6
+	VMOVUPS     512(R9), Z7
+	VMOVUPS     768(R9), Z8
+	VMOVUPS     1024(R9), Z9
+	VMOVUPS     1280(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1536(R9)
+	VMOVUPS     Z9, 1792(R9)
+	VMOVUPS     Z11, 2048(R9)
+	VMOVUPS     Z7, 2304(R9)
+	VMOVUPS     64(R9), Z5
+	VMOVUPS     320(R9), Z6
+	VMOVUPS     576(R9), Z7
+	VMOVUPS     832(R9), Z8
+	VMOVUPS     1088(R9), Z9
+	VMOVUPS     1344(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1600(R9)
+	VMOVUPS     Z9, 1856(R9)
+	VMOVUPS     Z11, 2112(R9)
+	VMOVUPS     Z7, 2368(R9)
+	VMOVUPS     128(R9), Z5
+	VMOVUPS     384(R9), Z6
+	VMOVUPS     640(R9), Z7
+	VMOVUPS     896(R9), Z8
+	VMOVUPS     1152(R9), Z9
+	VMOVUPS     1408(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1664(R9)
+	VMOVUPS     Z9, 1920(R9)
+	VMOVUPS     Z11, 2176(R9)
+	VMOVUPS     Z7, 2432(R9)
+	VMOVUPS     192(R9), Z5
+	VMOVUPS     448(R9), Z6
+	VMOVUPS     704(R9), Z7
+	VMOVUPS     960(R9), Z8
+	VMOVUPS     1216(R9), Z9
+	VMOVUPS     1472(R9), Z10
+	VADDPS      Z7, Z6, Z11
+	VSUBPS      Z7, Z6, Z6
+	VADDPS      Z9, Z8, Z7
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z11, Z5, Z5
+	VADDPS      Z7, Z5, Z5
+	VMOVAPS     Z6, Z9
+	VFMADD231PS Z0, Z8, Z9
+	VMOVAPS     Z11, Z11
+	VFMADD231PS Z1, Z7, Z11
+	VMOVAPS     Z10, Z7
+	VADDPS      Z6, Z7, Z7
+	VFMADD231PS Z2, Z8, Z7
+	VMOVUPS     Z5, 1728(R9)
+	VMOVUPS     Z9, 1984(R9)
+	VMOVUPS     Z11, 2240(R9)
+	VMOVUPS     Z7, 2496(R9)
+	VMOVUPS     1536(R9), Z5
+	VMOVUPS     1600(R9), Z6
+	VMOVUPS     1664(R9), Z7
+	VMOVUPS     1728(R9), Z8
+	VMOVAPS     Z3, Z9
+	VPERMI2PS   Z7, Z5, Z9
+	VMOVAPS     Z4, Z10
+	VPERMI2PS   Z7, Z5, Z10
+	VMOVAPS     Z3, Z5
+	VPERMI2PS   Z8, Z6, Z5
+	VMOVAPS     Z4, Z7
+	VPERMI2PS   Z8, Z6, Z7
+	VMOVAPS     Z3, Z6
+	VPERMI2PS   Z5, Z9, Z6
+	VMOVAPS     Z4, Z8
+	VPERMI2PS   Z5, Z9, Z8
+	VMOVAPS     Z3, Z5
+	VPERMI2PS   Z7, Z10, Z5
+	VMOVAPS     Z4, Z9
+	VPERMI2PS   Z7, Z10, Z9
+	MOVQ        72(AX), R11
+	CMPQ        R11, $0x01
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        104(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       112(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z7
+	VMOVUPS     Z7, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x02
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        128(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       136(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z7
+	VMOVUPS     Z7, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x03
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        152(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       160(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z7
+	VMOVUPS     Z7, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+	CMPQ        R11, $0x04
+	JL          winogradOutputAddAVX512_r0q0
+	MOVQ        176(AX), R8
+	LEAQ        (DX)(R8*4), R8
+	KMOVW       184(AX), K1
+	VADDPS.Z    (R8), Z6, K1, Z6
+	VMOVUPS     Z6, K1, (R8)
+	PREFETCHT0  (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r0q3:
+	VMOVUPS    1792(R9), Z5
+	VMOVUPS    1856(R9), Z6
+	VMOVUPS    1920(R9), Z7
+	VMOVUPS    1984(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r1q3:
+	VMOVUPS    2048(R9), Z5
+	VMOVUPS    2112(R9), Z6
+	VMOVUPS    2176(R9), Z7
+	VMOVUPS    2240(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r2q3:
+	VMOVUPS    2304(R9), Z5
+	VMOVUPS    2368(R9), Z6
+	VMOVUPS    2432(R9), Z7
+	VMOVUPS    2496(R9), Z8
+	VMOVAPS    Z3, Z9
+	VPERMI2PS  Z7, Z5, Z9
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z7, Z5, Z10
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z8, Z6, Z5
+	VMOVAPS    Z4, Z7
+	VPERMI2PS  Z8, Z6, Z7
+	VMOVAPS    Z3, Z6
+	VPERMI2PS  Z5, Z9, Z6
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z5, Z9, Z8
+	VMOVAPS    Z3, Z5
+	VPERMI2PS  Z7, Z10, Z5
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z7, Z10, Z9
+	MOVQ       72(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z7
+	VMOVUPS    Z7, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VADDPS.Z   (R8), Z6, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q0:
+	MOVQ       80(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VADDPS.Z   (R8), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q1:
+	MOVQ       88(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VADDPS.Z   (R8), Z5, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q2:
+	MOVQ       96(AX), R11
+	CMPQ       R11, $0x01
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x02
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x03
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R11, $0x04
+	JL         winogradOutputAddAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VADDPS.Z   (R8), Z9, K1, Z5
+	VMOVUPS    Z5, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputAddAVX512_r3q3:
+	MOVQ 32(AX), R8
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DX
+	DECQ DI
+	JMP  winogradOutputAddAVX512_chan
+
+winogradOutputAddAVX512_done:
+	VZEROUPPER
+	RET

@@ -32,6 +32,7 @@ type ConvWorkspace struct {
 	out    []float32
 	gemm   *asm.Workspace
 	direct directWorkspace
+	wino   winoWorkspace
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {
@@ -60,8 +61,12 @@ const convColumns = 2048
 // with zero padding. x: [N, C, H, W], w: [K, C, kh, kw], bias: [K] or nil,
 // y: [N, K, H', W'] (see ConvParams.OutSize); y is overwritten.
 //
-// Kernels of width 2·pw+1 at stride 1 or 2 (the 3×3 padding-1 layers of the
-// ResNets, the 7×7 stride-2 stem, 1×1 stride-2 projections) run as direct
+// 3×3 convolutions at stride 1 with padding 1 and at least 32 input and output
+// channels run as Winograd F(4×4, 3×3) convolutions on the AVX512 path (see
+// winograd.go; 4× fewer multiplications, results within a few float32 roundings
+// of the direct ones). Kernels of width 2·pw+1 at stride 1 or 2 (the 3×3
+// padding-1 layers of the ResNets, the 7×7 stride-2 stem, 1×1 stride-2
+// projections) run as direct
 // convolutions on the SIMD paths (see conv_direct.go): register-blocked tiles
 // of output channels × pixels that read x where it lies, in parallel over
 // GOMAXPROCS goroutines with results independent of their number. A 1×1
@@ -98,6 +103,15 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 			yi := y.Data[i*k*ohw : (i+1)*k*ohw]
 			asm.Sgemm(false, false, k, ohw, c, 1, w.Data, c, x.Data[i*c*hw:(i+1)*c*hw], hw, 0, yi, ohw, ws.gemmWS())
 			addBias(yi, bias, ohw)
+		}
+		return
+	}
+	if winogradGeometry(kh, kw, wd, p) && winogradPreferred(c, k, h, wd) {
+		ws.winogradForward(y, x, w)
+		if bias != nil {
+			for i := range n {
+				addBias(y.Data[i*k*ohw:(i+1)*k*ohw], bias, ohw)
+			}
 		}
 		return
 	}

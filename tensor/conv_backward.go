@@ -12,7 +12,9 @@ import (
 //	dx[n,c,iy,ix] += Σ_{k,ky,kx} w[k,c,ky,kx] · dy[n,k,oy,ox]  where iy = oy·sh−ph+ky, ix = ox·sw−pw+kx
 //
 // dy: [N, K, H', W'], w: [K, C, kh, kw], dx: [N, C, H, W].
-// Where Conv2dForward runs directly, so does this: at stride 1 as the
+// Where Conv2dForward uses Winograd, so does this (the convolution of dy with
+// the flipped, transposed weights, added into dx); where it runs directly, so
+// does this: at stride 1 as the
 // convolution of dy with the flipped, transposed weights, at stride 2 as four
 // such convolutions, one per phase (even/odd rows and columns) of dx.
 // Otherwise it computes the column gradient wᵀ·dy with one SGEMM per sample
@@ -36,6 +38,10 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 		for i := range n {
 			asm.Sgemm(true, false, c, hw, k, 1, w.Data, ckk, dy.Data[i*k*ohw:(i+1)*k*ohw], ohw, 1, dx.Data[i*c*hw:(i+1)*c*hw], hw, ws.gemmWS())
 		}
+		return
+	}
+	if winogradGeometry(kh, kw, wd, p) && winogradPreferred(k, c, h, wd) {
+		ws.winogradBackwardData(dx, dy, w)
 		return
 	}
 	if directGeometry(kh, kw, p) {

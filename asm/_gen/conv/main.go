@@ -32,6 +32,7 @@ func main() {
 	phaseRowKernels()
 	reluBackward()
 	prefetchRows()
+	winogradKernels()
 	Generate()
 }
 

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// Byte offsets of the fields of WinogradInArgs and WinogradOutArgs (../../winograd.go),
+// checked by TestWinogradArgsLayout.
+const (
+	wiX       = 0
+	wiV       = 8
+	wiRow     = 16
+	wiPlane   = 24
+	wiLDC     = 32
+	wiLDF     = 40
+	wiC       = 48
+	wiNPieces = 72  // [4]int
+	wiPieces  = 104 // [16]WinoPiece
+	wiKeep    = 488 // [2]uint16
+	wiScratch = 496 // [24·16]float32: [6][4] row-transformed flat quarters
+
+	woM       = 0
+	woY       = 8
+	woRow     = 16
+	woPlane   = 24
+	woLDK     = 32
+	woLDF     = 40
+	woK       = 48
+	woNPieces = 72
+	woPieces  = 104
+	woAdd     = 488
+	woScratch = 496 // [40·16]float32: [6][4] row-transformed frequencies, [4][4] output tiles
+
+	pieceSize = 24 // WinoPiece: Off int, Mask [6]uint16, padding
+	pieceMask = 8
+)
+
+// winoconst holds the float32 constants of the transforms: 2, 4, 5, 8.
+var winoconst Mem
+
+func winogradKernels() {
+	winoconst = GLOBL("winoconst", RODATA|NOPTR)
+	for i, v := range []float32{2, 4, 5, 8} {
+		DATA(4*i, F32(v))
+	}
+	winopermTable()
+	winoInputAVX512()
+	winoOutputAVX512(false)
+	winoOutputAVX512(true)
+}
+
+// winoIn1 emits the 1-d input transform v = Bᵀ·d (see winoIn1 in ../../winograd.go, here
+// with fused multiply-adds).
+func winoIn1(d, v [6]VecVirtual, c2, c4, c5 VecVirtual) {
+	t, u := ZMM(), ZMM()
+	VMOVAPS(d[4], v[0])
+	VFMADD231PS(c4, d[0], v[0])
+	VFNMADD231PS(c5, d[2], v[0])
+	VADDPS(d[2], d[1], t) // d1 + d2
+	VADDPS(d[4], d[3], v[1])
+	VFNMADD231PS(c4, t, v[1])
+	VSUBPS(d[2], d[1], t) // d1 − d2
+	VSUBPS(d[3], d[4], v[2])
+	VFMADD231PS(c4, t, v[2])
+	VSUBPS(d[2], d[4], t) // d4 − d2
+	VSUBPS(d[1], d[3], u) // d3 − d1
+	VMOVAPS(t, v[3])
+	VFMADD231PS(c2, u, v[3])
+	VMOVAPS(t, v[4])
+	VFNMADD231PS(c2, u, v[4])
+	VMOVAPS(d[5], v[5])
+	VFMADD231PS(c4, d[1], v[5])
+	VFNMADD231PS(c5, d[3], v[5])
+}
+
+// winoOut1 emits the 1-d output transform o = Aᵀ·m.
+func winoOut1(m [6]VecVirtual, o [4]VecVirtual, c2, c4, c8 VecVirtual) {
+	a, b, c, d := ZMM(), ZMM(), ZMM(), ZMM()
+	VADDPS(m[2], m[1], a)
+	VSUBPS(m[2], m[1], b)
+	VADDPS(m[4], m[3], c)
+	VSUBPS(m[4], m[3], d)
+	VADDPS(a, m[0], o[0])
+	VADDPS(c, o[0], o[0])
+	VMOVAPS(b, o[1])
+	VFMADD231PS(c2, d, o[1])
+	VMOVAPS(a, o[2])
+	VFMADD231PS(c4, c, o[2])
+	VMOVAPS(m[5], o[3])
+	VADDPS(b, o[3], o[3])
+	VFMADD231PS(c8, d, o[3])
+}
+
+func zmm6() (r [6]VecVirtual) {
+	for i := range r {
+		r[i] = ZMM()
+	}
+	return r
+}
+
+// winoperm holds the permute indices of the transforms: even and odd elements of a pair of
+// vectors, interleaved low and high halves of a pair, and one-lane shifts right and left.
+var winoperm Mem
+
+func winopermTable() {
+	winoperm = GLOBL("winoperm", RODATA|NOPTR)
+	for t, f := range []func(i int) int{
+		func(i int) int { return 2 * i },
+		func(i int) int { return 2*i + 1 },
+		func(i int) int { return i/2 + 16*(i%2) },
+		func(i int) int { return 8 + i/2 + 16*(i%2) },
+		func(i int) int { return (i + 15) % 16 },
+		func(i int) int { return (i + 1) % 16 },
+	} {
+		for i := 0; i < 16; i++ {
+			DATA(64*t+4*i, U32(f(i)))
+		}
+	}
+}
+
+// alignedScratch returns a register pointing at the first 64-byte boundary in the scratch
+// area at args+off (which has 64 bytes to spare), so that its vectors do not straddle
+// cache lines (a split store is not forwarded to the load that follows it).
+func alignedScratch(args Register, off int) Register {
+	sc := GP64()
+	LEAQ(Mem{Base: args, Disp: off + 63}, sc)
+	ANDQ(I8(-64), sc)
+	return sc
+}
+
+// perm2 emits dst = the permutation idx of the 32 lanes of (a, b).
+func perm2(idx, a, b, dst VecVirtual) {
+	VMOVAPS(idx, dst)
+	VPERMI2PS(b, a, dst)
+}
+
+// winoInputAVX512 emits the input transform of 16 tiles (see WinogradInArgs): per channel,
+// each quarter of the six flat rows is assembled from its pieces (masked loads) and
+// transformed along the rows (the tile rows r) into the scratch area; then, per r, the
+// four quarters are split into the tiles' columns (two rounds of even/odd permutes, and
+// one-lane shifts for the outer columns) and transformed along the columns into V.
+func winoInputAVX512() {
+	name := "winogradInputAVX512"
+	TEXT(name, NOSPLIT, "func(args *int64)")
+	Pragma("noescape")
+	Doc(name + " computes the Winograd F(4×4, 3×3) input transform of 16 tiles (see WinogradInArgs).")
+	args := Load(Param("args"), GP64())
+	x, v, row, ldf, ldc, plane, n := GP64(), GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: args, Disp: wiLDC}, ldc)
+	SHLQ(U8(2), ldc)
+	MOVQ(Mem{Base: args, Disp: wiPlane}, plane)
+	SHLQ(U8(2), plane)
+	MOVQ(Mem{Base: args, Disp: wiX}, x)
+	MOVQ(Mem{Base: args, Disp: wiV}, v)
+	MOVQ(Mem{Base: args, Disp: wiRow}, row)
+	SHLQ(U8(2), row)
+	MOVQ(Mem{Base: args, Disp: wiLDF}, ldf)
+	SHLQ(U8(2), ldf)
+	MOVQ(Mem{Base: args, Disp: wiC}, n)
+	c2, c4, c5 := ZMM(), ZMM(), ZMM()
+	VBROADCASTSS(winoconst, c2)
+	VBROADCASTSS(winoconst.Offset(4), c4)
+	VBROADCASTSS(winoconst.Offset(8), c5)
+	ie, io, sr, sl := ZMM(), ZMM(), ZMM(), ZMM()
+	VMOVUPS(winoperm, ie)
+	VMOVUPS(winoperm.Offset(64), io)
+	VMOVUPS(winoperm.Offset(256), sr)
+	VMOVUPS(winoperm.Offset(320), sl)
+	pb, cnt, vp := GP64(), GP64(), GP64()
+	sc := alignedScratch(args, wiScratch)
+	pfd := GP64()
+	LEAQ(Mem{Base: plane, Index: plane, Scale: 1}, pfd)
+	// Keep[0] without lane 0, Keep[1] without lane 15 (they have no neighbour there).
+	MOVWQZX(Mem{Base: args, Disp: wiKeep}, cnt)
+	ANDL(U32(0xfffe), cnt.As32())
+	KMOVW(cnt.As32(), K2)
+	MOVWQZX(Mem{Base: args, Disp: wiKeep + 2}, cnt)
+	ANDL(U32(0x7fff), cnt.As32())
+	KMOVW(cnt.As32(), K3)
+	Label(name + "_chan")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	for q := 0; q < 4; q++ {
+		d := zmm6()
+		for r := range d {
+			VXORPS(d[r], d[r], d[r])
+		}
+		MOVQ(Mem{Base: args, Disp: wiNPieces + 8*q}, cnt)
+		skip := fmt.Sprintf("%s_q%d", name, q)
+		for p := 0; p < 4; p++ {
+			CMPQ(cnt, U8(p+1))
+			JL(LabelRef(skip))
+			at := wiPieces + pieceSize*(4*q+p)
+			MOVQ(Mem{Base: args, Disp: at}, pb)
+			LEAQ(Mem{Base: x, Index: pb, Scale: 4}, pb)
+			for r := 0; r < 6; r++ {
+				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
+				VMOVUPS(Mem{Base: pb}, K1, d[r])
+				PREFETCHT0(Mem{Base: pb, Index: pfd, Scale: 1}) // the row two channels ahead
+				if r < 5 {
+					ADDQ(row, pb)
+				}
+			}
+		}
+		Label(skip)
+		w := zmm6()
+		winoIn1(d, w, c2, c4, c5)
+		for i := 0; i < 6; i++ {
+			VMOVUPS(w[i], Mem{Base: sc, Disp: 64 * (4*i + q)})
+		}
+	}
+	MOVQ(v, vp)
+	for i := 0; i < 6; i++ {
+		var z [4]VecVirtual
+		for q := range z {
+			z[q] = ZMM()
+			VMOVUPS(Mem{Base: sc, Disp: 64 * (4*i + q)}, z[q])
+		}
+		e0, o0, e1, o1 := ZMM(), ZMM(), ZMM(), ZMM()
+		perm2(ie, z[0], z[1], e0)
+		perm2(io, z[0], z[1], o0)
+		perm2(ie, z[2], z[3], e1)
+		perm2(io, z[2], z[3], o1)
+		d := zmm6()
+		perm2(ie, e0, e1, d[1]) // flat[4l]
+		perm2(ie, o0, o1, d[2]) // flat[4l+1]
+		perm2(io, e0, e1, d[3]) // flat[4l+2]
+		perm2(io, o0, o1, d[4]) // flat[4l+3]
+		VPERMPS_Z(d[4], sr, K2, d[0])
+		VPERMPS_Z(d[1], sl, K3, d[5])
+		o := zmm6()
+		winoIn1(d, o, c2, c4, c5)
+		for j := 0; j < 6; j++ {
+			VMOVUPS(o[j], Mem{Base: vp})
+			if i < 5 || j < 5 {
+				ADDQ(ldf, vp)
+			}
+		}
+	}
+	ADDQ(ldc, v)
+	ADDQ(plane, x)
+	DECQ(n)
+	JMP(LabelRef(name + "_chan"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// winoOutputAVX512 emits the output transform of 16 tiles (see WinogradOutArgs): per output
+// channel, the 36 frequencies are transformed along the rows into the scratch area, then
+// along the columns into the 16 output vectors (tile row i, column j); per row i, these
+// are interleaved into the four quarters of the flat row (two rounds of interleaving
+// permutes) and stored through the pieces (masked stores).
+func winoOutputAVX512(add bool) {
+	name := "winogradOutputAVX512"
+	if add {
+		name = "winogradOutputAddAVX512"
+	}
+	TEXT(name, NOSPLIT, "func(args *int64)")
+	Pragma("noescape")
+	if add {
+		Doc(name + " adds the Winograd F(4×4, 3×3) output transform of 16 tiles into Y (see WinogradOutArgs, Add ≠ 0).")
+	} else {
+		Doc(name + " computes the Winograd F(4×4, 3×3) output transform of 16 tiles (see WinogradOutArgs, Add = 0).")
+	}
+	args := Load(Param("args"), GP64())
+	m, y, row, ldf, n := GP64(), GP64(), GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: args, Disp: woM}, m)
+	MOVQ(Mem{Base: args, Disp: woY}, y)
+	MOVQ(Mem{Base: args, Disp: woRow}, row)
+	SHLQ(U8(2), row)
+	MOVQ(Mem{Base: args, Disp: woLDF}, ldf)
+	SHLQ(U8(2), ldf)
+	MOVQ(Mem{Base: args, Disp: woK}, n)
+	c2, c4, c8 := ZMM(), ZMM(), ZMM()
+	VBROADCASTSS(winoconst, c2)
+	VBROADCASTSS(winoconst.Offset(4), c4)
+	VBROADCASTSS(winoconst.Offset(12), c8)
+	il, ih := ZMM(), ZMM()
+	VMOVUPS(winoperm.Offset(128), il)
+	VMOVUPS(winoperm.Offset(192), ih)
+	mp, pb, cnt := GP64(), GP64(), GP64()
+	sc := alignedScratch(args, woScratch)
+	plane := GP64()
+	MOVQ(Mem{Base: args, Disp: woPlane}, plane)
+	SHLQ(U8(2), plane)
+	Label(name + "_chan")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	MOVQ(m, mp)
+	for i := 0; i < 6; i++ {
+		d := zmm6()
+		for j := 0; j < 6; j++ {
+			VMOVUPS(Mem{Base: mp}, d[j])
+			if i < 5 || j < 5 {
+				ADDQ(ldf, mp)
+			}
+		}
+		var o [4]VecVirtual
+		for q := range o {
+			o[q] = ZMM()
+		}
+		winoOut1(d, o, c2, c4, c8)
+		for q := 0; q < 4; q++ {
+			VMOVUPS(o[q], Mem{Base: sc, Disp: 64 * (4*i + q)})
+		}
+	}
+	for j := 0; j < 4; j++ { // output column j of every tile
+		d := zmm6()
+		for i := 0; i < 6; i++ {
+			VMOVUPS(Mem{Base: sc, Disp: 64 * (4*i + j)}, d[i])
+		}
+		var o [4]VecVirtual
+		for r := range o {
+			o[r] = ZMM()
+		}
+		winoOut1(d, o, c2, c4, c8)
+		for r := 0; r < 4; r++ {
+			VMOVUPS(o[r], Mem{Base: sc, Disp: 64 * (24 + 4*r + j)})
+		}
+	}
+	for r := 0; r < 4; r++ { // output row r of every tile
+		var p [4]VecVirtual
+		for j := range p {
+			p[j] = ZMM()
+			VMOVUPS(Mem{Base: sc, Disp: 64 * (24 + 4*r + j)}, p[j])
+		}
+		e0, e1, o0, o1 := ZMM(), ZMM(), ZMM(), ZMM()
+		perm2(il, p[0], p[2], e0)
+		perm2(ih, p[0], p[2], e1)
+		perm2(il, p[1], p[3], o0)
+		perm2(ih, p[1], p[3], o1)
+		var f [4]VecVirtual
+		for q := range f {
+			f[q] = ZMM()
+		}
+		perm2(il, e0, o0, f[0])
+		perm2(ih, e0, o0, f[1])
+		perm2(il, e1, o1, f[2])
+		perm2(ih, e1, o1, f[3])
+		for q := 0; q < 4; q++ {
+			MOVQ(Mem{Base: args, Disp: woNPieces + 8*q}, cnt)
+			skip := fmt.Sprintf("%s_r%dq%d", name, r, q)
+			for pc := 0; pc < 4; pc++ {
+				CMPQ(cnt, U8(pc+1))
+				JL(LabelRef(skip))
+				at := woPieces + pieceSize*(4*q+pc)
+				MOVQ(Mem{Base: args, Disp: at}, pb)
+				LEAQ(Mem{Base: y, Index: pb, Scale: 4}, pb)
+				for rr := 0; rr < r; rr++ {
+					ADDQ(row, pb)
+				}
+				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
+				if add {
+					t := ZMM()
+					VADDPS_Z(Mem{Base: pb}, f[q], K1, t)
+					VMOVUPS(t, K1, Mem{Base: pb})
+				} else {
+					VMOVUPS(f[q], K1, Mem{Base: pb})
+				}
+				PREFETCHT0(Mem{Base: pb, Index: plane, Scale: 1}) // the next channel's row
+			}
+			Label(skip)
+		}
+	}
+	MOVQ(Mem{Base: args, Disp: woLDK}, pb)
+	LEAQ(Mem{Base: m, Index: pb, Scale: 4}, m)
+	ADDQ(plane, y)
+	DECQ(n)
+	JMP(LabelRef(name + "_chan"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,284 @@
+package asm
+
+import "unsafe"
+
+// Winograd F(4×4, 3×3) building blocks: the input and output transforms of 16 tiles at a
+// time, and the product of a packed weight panel with a block of transformed tiles.
+//
+// A 6×6 input tile d becomes V = Bᵀ·d·B, a 3×3 kernel g becomes U = G·g·Gᵀ, and the 4×4
+// output tile is Y = Aᵀ·(U ⊙ V)·A (Lavin & Gray, 2015; interpolation points 0, ±1, ±2, ∞):
+//
+//	Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]
+//	G  = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1]
+//	Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
+//
+// The sum over input channels of U ⊙ V is, for each of the 36 frequencies, a matrix
+// product (output channels × input channels by input channels × tiles): PanelGemm.
+
+// WinoLanes is the number of tiles one WinogradInput or WinogradOutput call transforms.
+const WinoLanes = 16
+
+// The transforms read and write the image rows of their 16 tiles through a "flat" row of
+// 64 floats, four per tile: flat[4l + q] is column q of tile l's part of an image row
+// (tile l covers input columns 4·tx − 1 … 4·tx + 4 and output columns 4·tx … 4·tx + 3).
+// Consecutive tiles of one tile row are consecutive in flat, so the caller describes
+// flat as up to 4 pieces per 16-float quarter: contiguous runs of image memory.
+
+// WinoPiece is a run of flat lanes of one quarter read from (or written to) image memory:
+// for row r (see the Args types), lane λ of the quarter is the float32 at
+// Off + r·Row + λ (+ the channel's plane) if bit λ of Mask[r] is set.
+type WinoPiece struct {
+	Off  int
+	Mask [6]uint16
+}
+
+// WinogradInArgs are the arguments of WinogradInput. For channel c < C and tile row
+// r < 6, the flat row is
+//
+//	flat_r[16σ + λ] = X[p.Off + c·Plane + r·Row + λ]   for the piece p of quarter σ with bit λ of p.Mask[r]
+//	flat_r[16σ + λ] = 0                                when no piece of σ has the bit
+//
+// where the pieces of quarter σ are Pieces[4σ : 4σ+NPieces[σ]] (NPieces[σ] ≤ 4, their
+// masks disjoint; elements whose bits are clear are never read, so an Off may point
+// outside X for them).
+// Tile l's input is d[l][r][q] = flat_r[4l + q − 1] for q = 1…4, with the column to the left
+// d[l][r][0] = flat_r[4l − 1] where bit l of Keep[0] is set (0 otherwise, and for l = 0)
+// and the column to the right d[l][r][5] = flat_r[4l + 4] where bit l of Keep[1] is set (0
+// otherwise, and for l = 15). A call stores
+//
+//	V[ξ·LDF + c·LDC + l] = (Bᵀ·d[l]·B)[i][j]   for the frequency ξ = 6i + j
+//
+// Indices are in float32s; XLen and VLen are the lengths of the memory at X and V (the Go
+// twin indexes slices of them).
+type WinogradInArgs struct {
+	X       *float32
+	V       *float32
+	Row     int
+	Plane   int
+	LDC     int
+	LDF     int
+	C       int
+	XLen    int
+	VLen    int
+	NPieces [4]int
+	Pieces  [16]WinoPiece
+	Keep    [2]uint16
+	_       [2]uint16
+	scratch [25 * WinoLanes]float32 // the kernels' row-transformed flat rows (+ room to align them)
+}
+
+// WinogradOutArgs are the arguments of WinogradOutput. For output channel k < K, with
+// m[l][i][j] = M[(6i+j)·LDF + k·LDK + l] and o[l] = Aᵀ·m[l]·A (4×4), the flat rows
+// flat_i[4l + j] = o[l][i][j] (i, j < 4) are stored through the pieces:
+//
+//	Y[p.Off + k·Plane + i·Row + λ] = flat_i[16σ + λ]   for the pieces p of quarter σ and the bits λ of p.Mask[i]
+//
+// (Pieces[4σ : 4σ+NPieces[σ]], Mask[4] and Mask[5] unused), or adds flat_i[16σ + λ] to
+// that element if Add ≠ 0. Nothing else is read from Y or written.
+// Indices are in float32s; MLen and YLen are the lengths of the memory at M and Y.
+type WinogradOutArgs struct {
+	M       *float32
+	Y       *float32
+	Row     int
+	Plane   int
+	LDK     int
+	LDF     int
+	K       int
+	MLen    int
+	YLen    int
+	NPieces [4]int
+	Pieces  [16]WinoPiece
+	Add     int
+	scratch [41 * WinoLanes]float32 // the kernels' transformed rows and output tiles (+ room to align them)
+}
+
+// WinogradInput runs the input transform of the current path (see WinogradInArgs).
+func WinogradInput(a *WinogradInArgs) {
+	if f := archWinoInput(CurrentPath()); f != nil {
+		f(a)
+		return
+	}
+	WinogradInputGo(a)
+}
+
+// WinogradOutput runs the output transform of the current path (see WinogradOutArgs).
+func WinogradOutput(a *WinogradOutArgs) {
+	if f := archWinoOutput(CurrentPath()); f != nil {
+		f(a)
+		return
+	}
+	WinogradOutputGo(a)
+}
+
+// winoIn1 is the 1-d input transform v = Bᵀ·d.
+func winoIn1(d *[6]float32) (v [6]float32) {
+	v[0] = (d[4] + 4*d[0]) - 5*d[2]
+	v[1] = (d[3] + d[4]) - 4*(d[1]+d[2])
+	v[2] = (d[4] - d[3]) + 4*(d[1]-d[2])
+	v[3] = (d[4] - d[2]) + 2*(d[3]-d[1])
+	v[4] = (d[4] - d[2]) - 2*(d[3]-d[1])
+	v[5] = (d[5] + 4*d[1]) - 5*d[3]
+	return v
+}
+
+// winoOut1 is the 1-d output transform o = Aᵀ·m.
+func winoOut1(m *[6]float32) (o [4]float32) {
+	a, b := m[1]+m[2], m[1]-m[2]
+	c, d := m[3]+m[4], m[3]-m[4]
+	o[0] = (m[0] + a) + c
+	o[1] = b + 2*d
+	o[2] = a + 4*c
+	o[3] = (b + 8*d) + m[5]
+	return o
+}
+
+// WinogradInputGo is the pure-Go input transform (the twin of the assembly kernels).
+func WinogradInputGo(a *WinogradInArgs) {
+	x := unsafe.Slice(a.X, a.XLen)
+	v := unsafe.Slice(a.V, a.VLen)
+	for c := range a.C {
+		var flat [6][4 * WinoLanes]float32
+		for r := range 6 {
+			for q := range 4 {
+				for _, p := range a.Pieces[4*q : 4*q+a.NPieces[q]] {
+					for l := range 16 {
+						if p.Mask[r]&(1<<l) != 0 {
+							flat[r][16*q+l] = x[p.Off+c*a.Plane+r*a.Row+l]
+						}
+					}
+				}
+			}
+		}
+		for l := range WinoLanes {
+			var t [6][6]float32 // rows transformed: t[r] = Bᵀ·d[r]
+			for r := range 6 {
+				var d [6]float32
+				copy(d[1:5], flat[r][4*l:4*l+4])
+				if a.Keep[0]&(1<<l) != 0 && l > 0 {
+					d[0] = flat[r][4*l-1]
+				}
+				if a.Keep[1]&(1<<l) != 0 && l < WinoLanes-1 {
+					d[5] = flat[r][4*l+4]
+				}
+				t[r] = winoIn1(&d)
+			}
+			for j := range 6 {
+				col := [6]float32{t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]}
+				o := winoIn1(&col)
+				for i := range 6 {
+					v[(6*i+j)*a.LDF+c*a.LDC+l] = o[i]
+				}
+			}
+		}
+	}
+}
+
+// WinogradOutputGo is the pure-Go output transform (the twin of the assembly kernels).
+func WinogradOutputGo(a *WinogradOutArgs) {
+	m := unsafe.Slice(a.M, a.MLen)
+	y := unsafe.Slice(a.Y, a.YLen)
+	for k := range a.K {
+		var flat [4][4 * WinoLanes]float32
+		for l := range WinoLanes {
+			var t [4][6]float32 // columns transformed: t[·][j] = Aᵀ·m[·][j]
+			for j := range 6 {
+				var col [6]float32
+				for i := range 6 {
+					col[i] = m[(6*i+j)*a.LDF+k*a.LDK+l]
+				}
+				o := winoOut1(&col)
+				for i := range 4 {
+					t[i][j] = o[i]
+				}
+			}
+			for i := range 4 {
+				o := winoOut1(&t[i])
+				copy(flat[i][4*l:4*l+4], o[:])
+			}
+		}
+		for i := range 4 {
+			for q := range 4 {
+				for _, p := range a.Pieces[4*q : 4*q+a.NPieces[q]] {
+					for l := range 16 {
+						if p.Mask[i]&(1<<l) == 0 {
+							continue
+						}
+						if at := p.Off + k*a.Plane + i*a.Row + l; a.Add != 0 {
+							y[at] += flat[i][16*q+l]
+						} else {
+							y[at] = flat[i][16*q+l]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// PanelShape reports the tile of PanelGemm on the current path: the m of a call is a
+// multiple of mr, its n a multiple of lanes.
+func PanelShape() (mr, lanes int) {
+	k := cur().gemm
+	if k.lanes == 0 {
+		return 4, 8
+	}
+	return k.mr, k.lanes
+}
+
+// PanelGemm sets C = A·B for an m×k A packed in micro-panels, as PanelShape describes:
+//
+//	c[i·ldc + j] = Σ_{p<k} a[(i/mr)·k·mr + p·mr + i%mr] · b[p·ldb + j]   (sequentially in p, from zero)
+//
+// for i < m and j < n, where m is a multiple of mr and n of lanes (see PanelShape). On
+// the SIMD paths each term is added with a fused multiply-add and B is read in place.
+func PanelGemm(m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
+	kern := cur().gemm
+	if kern.lanes == 0 || !kern.direct {
+		panelGemmGo(4, m, n, k, a, b, ldb, c, ldc)
+		return
+	}
+	mr, nr := kern.mr, kern.nr
+	if m%mr != 0 || n%kern.lanes != 0 {
+		panic("asm: PanelGemm: m or n is not a multiple of the tile")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	for j := 0; j < n; j += nr {
+		micro := kern.micro
+		if w := n - j; w < nr {
+			micro = kern.narrow[w/kern.lanes]
+		}
+		for i := 0; i < m; i += mr {
+			micro(k, a[i*k:(i+mr)*k], b[j:], ldb, c[i*ldc+j:], ldc, 1, 0)
+		}
+	}
+}
+
+// panelGemmGo is PanelGemm in Go, for micro-panels of mr rows.
+func panelGemmGo(mr, m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
+	if k == 0 {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+		return
+	}
+	for i := range m {
+		ap := a[i/mr*k*mr+i%mr:]
+		row := c[i*ldc : i*ldc+n]
+		clear(row)
+		for p := range k {
+			s := ap[p*mr]
+			brow := b[p*ldb : p*ldb+n]
+			for j, bv := range brow {
+				row[j] += float32(s * bv)
+			}
+		}
+	}
+}
