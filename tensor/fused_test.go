@@ -218,7 +218,8 @@ func TestConv2dBackwardDataSet(t *testing.T) {
 		for _, tc := range []struct {
 			n, c, k, h, w, kern, stride, pad int
 		}{
-			{3, 5, 7, 9, 11, 3, 1, 1}, {2, 16, 16, 8, 8, 3, 1, 1}, {2, 4, 6, 9, 7, 3, 2, 1}, {2, 3, 5, 6, 6, 1, 1, 0},
+			{3, 5, 7, 9, 11, 3, 1, 1}, {2, 16, 16, 8, 8, 3, 1, 1}, {2, 32, 32, 8, 8, 3, 1, 1}, {2, 4, 6, 9, 7, 3, 2, 1},
+			{2, 3, 5, 6, 6, 1, 1, 0},
 		} {
 			p := ConvParams{Stride: [2]int{tc.stride, tc.stride}, Padding: [2]int{tc.pad, tc.pad}}
 			ho, wo := p.OutSize(tc.h, tc.w, tc.kern, tc.kern)
