@@ -140,8 +140,9 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	kern := cur().gemm
 	bs := kern.blocks()
 	bs.nc = kern.panelCols(m, k, bs)
-	pr, pc := partition(m, n, maxParts(m, n, k, runtime.GOMAXPROCS(0)), bs.nc, kern.mr, kern.nr)
-	ws.ensureParts(pr * pc)
+	p := maxParts(m, n, k, runtime.GOMAXPROCS(0))
+	pr, pc := partition(m, n, p, bs.nc, kern.mr, kern.nr)
+	ws.ensureParts(p)
 	ws.job = sgemmJob{
 		kern:   kern,
 		transA: transA, transB: transB,
@@ -152,7 +153,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		mc: bs.mc, kc: bs.kc, nc: bs.nc,
 		pr: pr, pc: pc,
 	}
-	ws.runParallel(pr * pc)
+	ws.job.direct = kern.direct && !transB && useDirectB(m, kern)
+	ws.sj.next.Store(0)
+	if pr > 1 && pc == 1 && !ws.job.direct {
+		ws.planShared(p)
+	}
+	ws.runParallel(p)
 	ws.job = sgemmJob{} // drop references to the caller's matrices
 }
 
@@ -199,8 +205,17 @@ type sgemmJob struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
-	mc, kc, nc     int // block sizes snapshot for this call
-	pr, pc         int // C is split into pr×pc rectangles, one per part
+	mc, kc, nc     int  // block sizes snapshot for this call
+	pr, pc         int  // C is split into pr×pc rectangles, one per part
+	direct         bool // op(B) read in place (see useDirectB)
+
+	// The shared schedule (see planShared), when shared is set.
+	shared    bool
+	kSlices   int // kc slices per panel of op(B)
+	slices    int // panels × kSlices
+	packUnits int // pieces each packed panel slice is cut into
+	chunks    int // pieces of rows each slice's product is cut into
+	tasks     int // slices·(packUnits + chunks)
 }
 
 // maxParts is the number of parts an m×n×k product may be split into with procs
@@ -262,10 +277,25 @@ func split(units, parts, i int) (lo, hi int) {
 	return lo, hi
 }
 
-// runPart computes part w of ws.job: one rectangle of C, with worker w's own buffers.
-func (ws *Workspace) runPart(w int) {
+// work runs worker w's share of ws.job: it claims pieces of the job until none is left.
+func (ws *Workspace) work(w int) {
+	if ws.job.shared {
+		ws.sharedWork(w)
+		return
+	}
+	for {
+		i := int(ws.sj.next.Add(1) - 1)
+		if i >= ws.job.pr*ws.job.pc {
+			return
+		}
+		ws.runPart(i, &ws.parts[w])
+	}
+}
+
+// runPart computes part i of ws.job, one rectangle of C, with the buffers buf.
+func (ws *Workspace) runPart(i int, buf *partBuf) {
 	j := &ws.job
-	pi, pj := w/j.pc, w%j.pc
+	pi, pj := i/j.pc, i%j.pc
 	mr, nr := j.kern.mr, j.kern.nr
 	u0, u1 := split((j.m+mr-1)/mr, j.pr, pi)
 	v0, v1 := split((j.n+nr-1)/nr, j.pc, pj)
@@ -274,7 +304,7 @@ func (ws *Workspace) runPart(w int) {
 	if r0 >= r1 || c0 >= c1 {
 		return
 	}
-	gemmRect(j, r0, r1, c0, c1, &ws.parts[w])
+	gemmRect(j, r0, r1, c0, c1, buf)
 }
 
 // gemmRect computes rows [r0, r1) × columns [c0, c1) of C with the GotoBLAS loop nest:
@@ -290,7 +320,7 @@ func gemmRect(j *sgemmJob, r0, r1, c0, c1 int, buf *partBuf) {
 	kern := j.kern
 	mr, nr := kern.mr, kern.nr
 	kcMax := min(j.kc, j.k)
-	direct := kern.direct && !j.transB && useDirectB(j.m, kern)
+	direct := j.direct
 	buf.a = grow(buf.a, roundUp(min(j.mc, r1-r0), mr)*kcMax)
 	if direct {
 		buf.b = grow(buf.b, nr*kcMax)
@@ -320,34 +350,45 @@ func gemmRect(j *sgemmJob, r0, r1, c0, c1 int, buf *partBuf) {
 				mb := min(j.mc, r1-ic)
 				pa := buf.a[:roundUp(mb, mr)*kb]
 				packA(kern, j.transA, mb, kb, j.a, j.lda, ic, pc, pa)
-				for jr := 0; jr < nb; jr += nr {
-					cols := min(nr, nb-jr)
-					bp, ldb := pb, nr
-					switch {
-					case !direct:
-						bp = pb[jr*kb : (jr+nr)*kb]
-					case jr < full:
-						bp, ldb = j.b[pc*j.ldb+jc+jr:], j.ldb
-					}
-					for ir := 0; ir < mb; ir += mr {
-						rows := min(mr, mb-ir)
-						ap := pa[ir*kb : (ir+mr)*kb]
-						off := (ic+ir)*j.ldc + jc + jr
-						micro, w := kern.micro, nr
-						if cols < nr && kern.lanes > 0 {
-							if v := (cols + kern.lanes - 1) / kern.lanes; v < len(kern.narrow) && kern.narrow[v] != nil {
-								micro, w = kern.narrow[v], v*kern.lanes
-							}
-						}
-						if rows == mr && cols == w {
-							micro(kb, ap, bp, ldb, j.c[off:], j.ldc, j.alpha, beta)
-							continue
-						}
-						micro(kb, ap, bp, ldb, buf.t, nr, 1, 0)
-						storeTile(buf.t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
-					}
+				gemmBlock(j, pa, pb, buf.t, ic, mb, jc, nb, pc, kb, beta, direct)
+			}
+		}
+	}
+}
+
+// gemmBlock multiplies the packed mb×kb block pa of op(A) (rows ic…) by the kb×nb panel of
+// op(B) at (pc, jc), packed in pb or, when direct, read in place (only a partial last
+// micro-panel is in pb then), and merges the result into C with the given beta. t is an
+// mr×nr scratch tile for the edge tiles.
+func gemmBlock(j *sgemmJob, pa, pb, t []float32, ic, mb, jc, nb, pc, kb int, beta float32, direct bool) {
+	kern := j.kern
+	mr, nr := kern.mr, kern.nr
+	full := nb / nr * nr
+	for jr := 0; jr < nb; jr += nr {
+		cols := min(nr, nb-jr)
+		bp, ldb := pb, nr
+		switch {
+		case !direct:
+			bp = pb[jr*kb : (jr+nr)*kb]
+		case jr < full:
+			bp, ldb = j.b[pc*j.ldb+jc+jr:], j.ldb
+		}
+		for ir := 0; ir < mb; ir += mr {
+			rows := min(mr, mb-ir)
+			ap := pa[ir*kb : (ir+mr)*kb]
+			off := (ic+ir)*j.ldc + jc + jr
+			micro, w := kern.micro, nr
+			if cols < nr && kern.lanes > 0 {
+				if v := (cols + kern.lanes - 1) / kern.lanes; v < len(kern.narrow) && kern.narrow[v] != nil {
+					micro, w = kern.narrow[v], v*kern.lanes
 				}
 			}
+			if rows == mr && cols == w {
+				micro(kb, ap, bp, ldb, j.c[off:], j.ldc, j.alpha, beta)
+				continue
+			}
+			micro(kb, ap, bp, ldb, t, nr, 1, 0)
+			storeTile(t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
 		}
 	}
 }
@@ -362,3 +403,163 @@ func useDirectB(m int, kern *gemmKernel) bool {
 
 // directMaxTiles is the most row tiles for which op(B) is read in place (see useDirectB).
 var directMaxTiles = 8
+
+// The shared schedule, for products whose rows are split between the workers (the large
+// squares): instead of each worker packing the whole of op(B) for its own rows, the workers
+// pack each kc×nc slice of op(B) together, once, into one of three panels in the Workspace,
+// and then multiply row chunks of op(A) by it. The job is a fixed sequence of tasks, claimed
+// in order from one counter:
+//
+//	P(0) P(1)  C(0) P(2)  C(1) P(3)  …  C(S-3) P(S-1)  C(S-2)  C(S-1)
+//
+// where P(σ) is slice σ's packing (packUnits tasks, each a run of micro-panels) and C(σ)
+// its products (chunks tasks, each a fixed chunk of rows of C). Slices run over the
+// panels of op(B), and within a panel over the kc slices of k, as in gemmRect. A task
+// waits for what it depends on: P(σ) reuses the panel of slice σ-3, so it waits for all of
+// C(σ-3); C(σ, c) waits for all of P(σ) and for C(σ-1, c), which merged the previous kc
+// slice into the same elements of C. Every dependency is an earlier task, claimed by a
+// running worker, so the schedule cannot deadlock, and a worker that never comes only
+// leaves more tasks to the others. Each element of C receives the same operations, in the
+// same order, as in gemmRect.
+
+// sharedState holds the counters of the shared schedule (each on its own cache line).
+type sharedState struct {
+	next     paddedCounter    // the next task to claim (also the next part of the plain schedule)
+	packDone [3]paddedCounter // completed P tasks of the slices σ ≡ i (mod 3)
+	compDone [3]paddedCounter // completed C tasks of the slices σ ≡ i (mod 3)
+}
+
+type paddedCounter struct {
+	atomic.Int64
+	_ [56]byte
+}
+
+// planShared sets up the shared schedule of ws.job for p workers.
+func (ws *Workspace) planShared(p int) {
+	j := &ws.job
+	mr, nr := j.kern.mr, j.kern.nr
+	mu := (j.m + mr - 1) / mr
+	j.shared = true
+	j.kSlices = (j.k + j.kc - 1) / j.kc
+	j.slices = (j.n + j.nc - 1) / j.nc * j.kSlices
+	j.packUnits = p
+	// At least two chunks per worker, so that a worker's next chunk has usually been done
+	// in the previous slice by the time it claims it, and none taller than mc.
+	j.chunks = min(mu, roundUp(max(2*p, (mu*mr+j.mc-1)/j.mc), p))
+	j.tasks = j.slices * (j.packUnits + j.chunks)
+
+	kcMax := min(j.kc, j.k)
+	rows := (mu + j.chunks - 1) / j.chunks * mr
+	for w := range p {
+		buf := &ws.parts[w]
+		buf.a = grow(buf.a, rows*kcMax)
+		buf.t = grow(buf.t, mr*nr)
+	}
+	for i := range ws.shared {
+		ws.shared[i] = grow(ws.shared[i], roundUp(min(j.nc, j.n), nr)*kcMax)
+	}
+	if len(ws.done) < j.chunks {
+		ws.done = make([]atomic.Int32, j.chunks)
+	}
+	for c := range j.chunks {
+		ws.done[c].Store(0)
+	}
+	for i := range 3 {
+		ws.sj.packDone[i].Store(0)
+		ws.sj.compDone[i].Store(0)
+	}
+}
+
+// sharedWork runs worker w's share of the shared schedule.
+func (ws *Workspace) sharedWork(w int) {
+	j := &ws.job
+	up, uc := j.packUnits, j.chunks
+	head := min(2, j.slices) * up
+	full := max(j.slices-2, 0) // slices whose C tasks are followed by P tasks
+	for {
+		i := int(ws.sj.next.Add(1) - 1)
+		if i >= j.tasks {
+			return
+		}
+		if i < head {
+			ws.sharedPack(i/up, i%up)
+			continue
+		}
+		r := i - head
+		if r < full*(uc+up) {
+			s, q := r/(uc+up), r%(uc+up)
+			if q < uc {
+				ws.sharedCompute(w, s, q)
+			} else {
+				ws.sharedPack(s+2, q-uc)
+			}
+			continue
+		}
+		r -= full * (uc + up)
+		ws.sharedCompute(w, full+r/uc, r%uc)
+	}
+}
+
+// slice returns the position of slice s of the shared schedule: its columns [jc, jc+nb)
+// of op(B) and its rows [pc, pc+kb) of k.
+func (j *sgemmJob) slice(s int) (jc, nb, pc, kb int) {
+	jc = s / j.kSlices * j.nc
+	pc = s % j.kSlices * j.kc
+	return jc, min(j.nc, j.n-jc), pc, min(j.kc, j.k-pc)
+}
+
+// sharedPack runs task u of P(s): packs its run of micro-panels of slice s.
+func (ws *Workspace) sharedPack(s, u int) {
+	j := &ws.job
+	nr := j.kern.nr
+	if s >= 3 {
+		waitFor(&ws.sj.compDone[s%3].Int64, int64((s-3)/3+1)*int64(j.chunks))
+	}
+	jc, nb, pc, kb := j.slice(s)
+	q0, q1 := split((nb+nr-1)/nr, j.packUnits, u)
+	if q0 < q1 {
+		c0, c1 := q0*nr, min(q1*nr, nb)
+		packB(j.kern, j.transB, kb, c1-c0, j.b, j.ldb, pc, jc+c0, ws.shared[s%3][q0*nr*kb:roundUp(nb, nr)*kb])
+	}
+	ws.sj.packDone[s%3].Add(1)
+}
+
+// sharedCompute runs task c of C(s) on worker w: rows chunk c of C times slice s of op(B).
+func (ws *Workspace) sharedCompute(w, s, c int) {
+	j := &ws.job
+	mr, nr := j.kern.mr, j.kern.nr
+	waitFor(&ws.sj.packDone[s%3].Int64, int64(s/3+1)*int64(j.packUnits))
+	for i := 0; ws.done[c].Load() < int32(s); i++ {
+		if i%spinYield == spinYield-1 {
+			runtime.Gosched()
+		}
+	}
+	jc, nb, pc, kb := j.slice(s)
+	u0, u1 := split((j.m+mr-1)/mr, j.chunks, c)
+	r0, r1 := u0*mr, min(u1*mr, j.m)
+	if r0 < r1 {
+		beta := j.beta
+		if pc > 0 {
+			beta = 1
+		}
+		buf := &ws.parts[w]
+		pa := buf.a[:roundUp(r1-r0, mr)*kb]
+		packA(j.kern, j.transA, r1-r0, kb, j.a, j.lda, r0, pc, pa)
+		gemmBlock(j, pa, ws.shared[s%3][:roundUp(nb, nr)*kb], buf.t, r0, r1-r0, jc, nb, pc, kb, beta, false)
+	}
+	ws.done[c].Store(int32(s + 1))
+	ws.sj.compDone[s%3].Add(1)
+}
+
+// spinYield is how many polls of a counter a waiting worker makes between runtime.Gosched
+// calls (the task it waits for is being run by another goroutine, normally on another P).
+const spinYield = 1024
+
+// waitFor returns once x ≥ v.
+func waitFor(x *atomic.Int64, v int64) {
+	for i := 0; x.Load() < v; i++ {
+		if i%spinYield == spinYield-1 {
+			runtime.Gosched()
+		}
+	}
+}
