@@ -8,21 +8,19 @@ import (
 )
 
 // Workspace is caller-owned scratch memory for Sgemm: packing buffers per goroutine (packed
-// op(A) block, packed op(B) panel, an edge tile), op(B) panels shared by the goroutines of a
-// call, and the bookkeeping of one call. Buffers grow on demand and are never shrunk, so
+// op(A) block, packed op(B) panel, an edge tile) and the bookkeeping of one call. Buffers grow on demand and are never shrunk, so
 // reusing a Workspace across calls of similar sizes makes Sgemm allocation-free in steady
 // state.
 //
 // A Workspace may be used by only one Sgemm call at a time. The zero value is ready to use;
 // NewWorkspace is provided for symmetry.
 type Workspace struct {
-	parts  []partBuf    // packing buffers per goroutine; parts[w] is used only by worker w
-	shared [3][]float32 // op(B) panels packed by all workers together (see sharedJob)
-	done   []atomic.Int32
-	job    sgemmJob // parameters of the call in progress, read by the workers
+	parts []partBuf // packing buffers per goroutine; parts[w] is used only by worker w
+	job   sgemmJob  // parameters of the call in progress, read by the workers
+	team  team
 
-	team team
-	sj   sharedState
+	next atomic.Int64 // the next part of job to claim
+	_    [56]byte
 }
 
 // partBuf holds one worker's packing buffers.

@@ -154,10 +154,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		pr: pr, pc: pc,
 	}
 	ws.job.direct = kern.direct && !transB && useDirectB(m, kern)
-	ws.sj.next.Store(0)
-	if pr > 1 && pc == 1 && !ws.job.direct {
-		ws.planShared(p)
-	}
+	ws.next.Store(0)
 	ws.runParallel(p)
 	ws.job = sgemmJob{} // drop references to the caller's matrices
 }
@@ -277,14 +274,10 @@ func split(units, parts, i int) (lo, hi int) {
 	return lo, hi
 }
 
-// work runs worker w's share of ws.job: it claims pieces of the job until none is left.
+// work runs worker w's share of ws.job: it claims parts, in order, until none is left.
 func (ws *Workspace) work(w int) {
-	if ws.job.shared {
-		ws.sharedWork(w)
-		return
-	}
 	for {
-		i := int(ws.sj.next.Add(1) - 1)
+		i := int(ws.next.Add(1) - 1)
 		if i >= ws.job.pr*ws.job.pc {
 			return
 		}
@@ -403,163 +396,3 @@ func useDirectB(m int, kern *gemmKernel) bool {
 
 // directMaxTiles is the most row tiles for which op(B) is read in place (see useDirectB).
 var directMaxTiles = 8
-
-// The shared schedule, for products whose rows are split between the workers (the large
-// squares): instead of each worker packing the whole of op(B) for its own rows, the workers
-// pack each kc×nc slice of op(B) together, once, into one of three panels in the Workspace,
-// and then multiply row chunks of op(A) by it. The job is a fixed sequence of tasks, claimed
-// in order from one counter:
-//
-//	P(0) P(1)  C(0) P(2)  C(1) P(3)  …  C(S-3) P(S-1)  C(S-2)  C(S-1)
-//
-// where P(σ) is slice σ's packing (packUnits tasks, each a run of micro-panels) and C(σ)
-// its products (chunks tasks, each a fixed chunk of rows of C). Slices run over the
-// panels of op(B), and within a panel over the kc slices of k, as in gemmRect. A task
-// waits for what it depends on: P(σ) reuses the panel of slice σ-3, so it waits for all of
-// C(σ-3); C(σ, c) waits for all of P(σ) and for C(σ-1, c), which merged the previous kc
-// slice into the same elements of C. Every dependency is an earlier task, claimed by a
-// running worker, so the schedule cannot deadlock, and a worker that never comes only
-// leaves more tasks to the others. Each element of C receives the same operations, in the
-// same order, as in gemmRect.
-
-// sharedState holds the counters of the shared schedule (each on its own cache line).
-type sharedState struct {
-	next     paddedCounter    // the next task to claim (also the next part of the plain schedule)
-	packDone [3]paddedCounter // completed P tasks of the slices σ ≡ i (mod 3)
-	compDone [3]paddedCounter // completed C tasks of the slices σ ≡ i (mod 3)
-}
-
-type paddedCounter struct {
-	atomic.Int64
-	_ [56]byte
-}
-
-// planShared sets up the shared schedule of ws.job for p workers.
-func (ws *Workspace) planShared(p int) {
-	j := &ws.job
-	mr, nr := j.kern.mr, j.kern.nr
-	mu := (j.m + mr - 1) / mr
-	j.shared = true
-	j.kSlices = (j.k + j.kc - 1) / j.kc
-	j.slices = (j.n + j.nc - 1) / j.nc * j.kSlices
-	j.packUnits = p
-	// At least two chunks per worker, so that a worker's next chunk has usually been done
-	// in the previous slice by the time it claims it, and none taller than mc.
-	j.chunks = min(mu, roundUp(max(2*p, (mu*mr+j.mc-1)/j.mc), p))
-	j.tasks = j.slices * (j.packUnits + j.chunks)
-
-	kcMax := min(j.kc, j.k)
-	rows := (mu + j.chunks - 1) / j.chunks * mr
-	for w := range p {
-		buf := &ws.parts[w]
-		buf.a = grow(buf.a, rows*kcMax)
-		buf.t = grow(buf.t, mr*nr)
-	}
-	for i := range ws.shared {
-		ws.shared[i] = grow(ws.shared[i], roundUp(min(j.nc, j.n), nr)*kcMax)
-	}
-	if len(ws.done) < j.chunks {
-		ws.done = make([]atomic.Int32, j.chunks)
-	}
-	for c := range j.chunks {
-		ws.done[c].Store(0)
-	}
-	for i := range 3 {
-		ws.sj.packDone[i].Store(0)
-		ws.sj.compDone[i].Store(0)
-	}
-}
-
-// sharedWork runs worker w's share of the shared schedule.
-func (ws *Workspace) sharedWork(w int) {
-	j := &ws.job
-	up, uc := j.packUnits, j.chunks
-	head := min(2, j.slices) * up
-	full := max(j.slices-2, 0) // slices whose C tasks are followed by P tasks
-	for {
-		i := int(ws.sj.next.Add(1) - 1)
-		if i >= j.tasks {
-			return
-		}
-		if i < head {
-			ws.sharedPack(i/up, i%up)
-			continue
-		}
-		r := i - head
-		if r < full*(uc+up) {
-			s, q := r/(uc+up), r%(uc+up)
-			if q < uc {
-				ws.sharedCompute(w, s, q)
-			} else {
-				ws.sharedPack(s+2, q-uc)
-			}
-			continue
-		}
-		r -= full * (uc + up)
-		ws.sharedCompute(w, full+r/uc, r%uc)
-	}
-}
-
-// slice returns the position of slice s of the shared schedule: its columns [jc, jc+nb)
-// of op(B) and its rows [pc, pc+kb) of k.
-func (j *sgemmJob) slice(s int) (jc, nb, pc, kb int) {
-	jc = s / j.kSlices * j.nc
-	pc = s % j.kSlices * j.kc
-	return jc, min(j.nc, j.n-jc), pc, min(j.kc, j.k-pc)
-}
-
-// sharedPack runs task u of P(s): packs its run of micro-panels of slice s.
-func (ws *Workspace) sharedPack(s, u int) {
-	j := &ws.job
-	nr := j.kern.nr
-	if s >= 3 {
-		waitFor(&ws.sj.compDone[s%3].Int64, int64((s-3)/3+1)*int64(j.chunks))
-	}
-	jc, nb, pc, kb := j.slice(s)
-	q0, q1 := split((nb+nr-1)/nr, j.packUnits, u)
-	if q0 < q1 {
-		c0, c1 := q0*nr, min(q1*nr, nb)
-		packB(j.kern, j.transB, kb, c1-c0, j.b, j.ldb, pc, jc+c0, ws.shared[s%3][q0*nr*kb:roundUp(nb, nr)*kb])
-	}
-	ws.sj.packDone[s%3].Add(1)
-}
-
-// sharedCompute runs task c of C(s) on worker w: rows chunk c of C times slice s of op(B).
-func (ws *Workspace) sharedCompute(w, s, c int) {
-	j := &ws.job
-	mr, nr := j.kern.mr, j.kern.nr
-	waitFor(&ws.sj.packDone[s%3].Int64, int64(s/3+1)*int64(j.packUnits))
-	for i := 0; ws.done[c].Load() < int32(s); i++ {
-		if i%spinYield == spinYield-1 {
-			runtime.Gosched()
-		}
-	}
-	jc, nb, pc, kb := j.slice(s)
-	u0, u1 := split((j.m+mr-1)/mr, j.chunks, c)
-	r0, r1 := u0*mr, min(u1*mr, j.m)
-	if r0 < r1 {
-		beta := j.beta
-		if pc > 0 {
-			beta = 1
-		}
-		buf := &ws.parts[w]
-		pa := buf.a[:roundUp(r1-r0, mr)*kb]
-		packA(j.kern, j.transA, r1-r0, kb, j.a, j.lda, r0, pc, pa)
-		gemmBlock(j, pa, ws.shared[s%3][:roundUp(nb, nr)*kb], buf.t, r0, r1-r0, jc, nb, pc, kb, beta, false)
-	}
-	ws.done[c].Store(int32(s + 1))
-	ws.sj.compDone[s%3].Add(1)
-}
-
-// spinYield is how many polls of a counter a waiting worker makes between runtime.Gosched
-// calls (the task it waits for is being run by another goroutine, normally on another P).
-const spinYield = 1024
-
-// waitFor returns once x ≥ v.
-func waitFor(x *atomic.Int64, v int64) {
-	for i := 0; x.Load() < v; i++ {
-		if i%spinYield == spinYield-1 {
-			runtime.Gosched()
-		}
-	}
-}
