@@ -154,6 +154,14 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		pr: pr, pc: pc,
 	}
 	ws.job.direct = kern.direct && !transB && useDirectB(m, kern)
+	// Size every worker's buffers for the largest part now: any worker may run any part,
+	// and growing them later, in whichever call a worker first joins, would allocate in
+	// steady state.
+	rows := ((m+kern.mr-1)/kern.mr + pr - 1) / pr * kern.mr
+	cols := ((n+kern.nr-1)/kern.nr + pc - 1) / pc * kern.nr
+	for w := range p {
+		ws.parts[w].size(&ws.job, rows, cols)
+	}
 	ws.next.Store(0)
 	ws.runParallel(p)
 	ws.job = sgemmJob{} // drop references to the caller's matrices
@@ -312,15 +320,8 @@ func (ws *Workspace) runPart(i int, buf *partBuf) {
 func gemmRect(j *sgemmJob, r0, r1, c0, c1 int, buf *partBuf) {
 	kern := j.kern
 	mr, nr := kern.mr, kern.nr
-	kcMax := min(j.kc, j.k)
 	direct := j.direct
-	buf.a = grow(buf.a, roundUp(min(j.mc, r1-r0), mr)*kcMax)
-	if direct {
-		buf.b = grow(buf.b, nr*kcMax)
-	} else {
-		buf.b = grow(buf.b, roundUp(min(j.nc, c1-c0), nr)*kcMax)
-	}
-	buf.t = grow(buf.t, mr*nr)
+	buf.size(j, r1-r0, c1-c0)
 	for jc := c0; jc < c1; jc += j.nc {
 		nb := min(j.nc, c1-jc)
 		full := nb / nr * nr // columns in complete micro-panels
@@ -384,6 +385,19 @@ func gemmBlock(j *sgemmJob, pa, pb, t []float32, ic, mb, jc, nb, pc, kb int, bet
 			storeTile(t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
 		}
 	}
+}
+
+// size makes buf large enough for a rows×cols rectangle of C of job j.
+func (buf *partBuf) size(j *sgemmJob, rows, cols int) {
+	mr, nr := j.kern.mr, j.kern.nr
+	kcMax := min(j.kc, j.k)
+	buf.a = grow(buf.a, roundUp(min(j.mc, rows), mr)*kcMax)
+	if j.direct {
+		buf.b = grow(buf.b, nr*kcMax)
+	} else {
+		buf.b = grow(buf.b, roundUp(min(j.nc, cols), nr)*kcMax)
+	}
+	buf.t = grow(buf.t, mr*nr)
 }
 
 // useDirectB reports whether an m-row product reads op(B) in place. Packing a micro-panel
