@@ -85,10 +85,12 @@ func parallelFor(n int, f parTask) {
 
 // parallelRange runs f.run(worker, lo, hi) over ranges [lo, hi) that together cover
 // 0…units-1 exactly once, on up to runtime.GOMAXPROCS(0) goroutines, and returns when all
-// are done. Each goroutine takes the next range from the front: large ones at first, then
-// smaller and smaller (a 1/(2·goroutines) share of what is left, but at least minChunk
+// are done. Each goroutine takes the next range from the front: a 1/(4·goroutines) share
+// of the units at first, as parallelFor's parts usually are, then, towards the end, smaller
+// and smaller ones (a 1/(2·goroutines) share of what is left, but at least minChunk
 // units), so that consecutive units mostly go to the same goroutine (which can prefetch
-// the next one) and the goroutines still finish together. How the units are cut must not
+// the next one), no goroutine holds much of the work when another core is slowed down,
+// and the goroutines still finish together. How the units are cut must not
 // change what they compute. The caller is worker 0; worker ids are below GOMAXPROCS.
 // f must not call parallelFor or parallelRange.
 func parallelRange(units, minChunk int, f rangeTask) {
@@ -167,7 +169,7 @@ func (j *parJob) runRanges(worker int) {
 		if lo >= j.n {
 			return
 		}
-		size := max(j.min, (j.n-lo)/(2*j.procs))
+		size := max(j.min, min((j.n-lo)/(2*j.procs), j.n/(4*j.procs)))
 		hi := min(j.n, lo+size)
 		if !j.next.CompareAndSwap(lo, hi) {
 			continue
