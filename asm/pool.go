@@ -8,9 +8,9 @@ import (
 )
 
 // Workspace is caller-owned scratch memory for Sgemm: packing buffers per goroutine (packed
-// op(A) block, packed op(B) panel, an edge tile) and the bookkeeping of one call. Buffers grow on demand and are never shrunk, so
-// reusing a Workspace across calls of similar sizes makes Sgemm allocation-free in steady
-// state.
+// op(A) block, packed op(B) panel, an edge tile) and the bookkeeping of one call. Buffers
+// grow on demand and are never shrunk, so reusing a Workspace across calls of similar sizes
+// makes Sgemm allocation-free in steady state.
 //
 // A Workspace may be used by only one Sgemm call at a time. The zero value is ready to use;
 // NewWorkspace is provided for symmetry.
