@@ -97,28 +97,6 @@ func (pl *tilePlan) build(wt []float32, rowStride, chStride int) {
 	for b := range blocks {
 		a := pl.apack[b*pl.steps*mr : (b+1)*pl.steps*mr]
 		rows := min(mr, pl.rows-b*mr)
-		if pl.kin*chStride <= rowStride {
-			// The forward pass: each row of weights is contiguous. Read the rows one after
-			// the other (the block's weights come from L3 or memory at every call, and
-			// sequential reads keep the prefetchers ahead) and scatter them.
-			if rows < mr {
-				clear(a)
-			}
-			for i := range rows {
-				src := wt[(b*mr+i)*rowStride:][:pl.kin*chStride]
-				s := i
-				for c0 := 0; c0 < pl.kin; c0 += chunk {
-					n := min(chunk, pl.kin-c0)
-					for _, t := range pl.taps {
-						for q := range n {
-							a[s] = src[(c0+q)*chStride+t.widx]
-							s += mr
-						}
-					}
-				}
-			}
-			continue
-		}
 		s := 0
 		for c0 := 0; c0 < pl.kin; c0 += chunk {
 			n := min(chunk, pl.kin-c0)
@@ -350,6 +328,11 @@ func directGeometry(kh, kw int, p ConvParams) bool {
 		asm.CurrentPath() != asm.Generic
 }
 
+// parts returns the number of parts to cut n units of work into for parallelFor.
+func parts(n int) int {
+	return min(n, 4*maxProcs())
+}
+
 // directForward computes y = conv(x, w) with the tile kernel (see directGeometry).
 func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	n, c, h, wd := x.NCHW()
@@ -393,8 +376,8 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	d.ensureWorkers(maxProcs())
 	if s == 1 {
 		tiles := (n*pl.vpi + kern.Vecs - 1) / kern.Vecs
-		d.tiles = tileTask{d: d, x: x.Data, y: y.Data, n: n}
-		parallelRange(tiles, minTiles(tiles), &d.tiles)
+		d.tiles = tileTask{d: d, x: x.Data, y: y.Data, n: n, tiles: tiles, parts: parts(tiles)}
+		parallelFor(d.tiles.parts, &d.tiles)
 		d.tiles = tileTask{}
 		return
 	}
@@ -411,45 +394,42 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	for i := range maxProcs() { // any worker may take part: size their buffers now
 		d.workers[i].buf = grow(d.workers[i].buf, g*pl.inImg)
 	}
-	d.phases = phaseTask{d: d, x: x, y: y.Data, g: g, s: s, hph: hph}
-	parallelRange(groups, 1, &d.phases)
+	d.phases = phaseTask{d: d, x: x, y: y.Data, g: g, s: s, hph: hph, groups: groups, parts: parts(groups)}
+	parallelFor(d.phases.parts, &d.phases)
 	d.phases = phaseTask{}
 }
 
-// minTiles is the smallest run of tiles parallelRange hands out: a 1/32 of them (with
-// ranges that shrink from a quarter of the work to that, the goroutines finish within a
-// few per cent of each other, and a goroutine's tiles are mostly consecutive).
-func minTiles(tiles int) int {
-	return max(1, tiles/32)
-}
-
-// tileTask computes a range of tiles of the plan, for images x → y.
+// tileTask computes tiles [split(tiles, parts, i)) of the plan, for images x → y.
 type tileTask struct {
-	d    *directWorkspace
-	x, y []float32
-	n    int
+	d            *directWorkspace
+	x, y         []float32
+	n            int
+	tiles, parts int
 }
 
-func (t *tileTask) run(w, t0, t1 int) {
+func (t *tileTask) part(w, i int) {
+	t0, t1 := split(t.tiles, t.parts, i)
 	t.d.plan.run(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1, nil)
 }
 
-// phaseTask computes the forward pass at stride s of a range of groups of g images: each
-// group's phase planes go to the worker's buffer, the plan reads them there, and the next
-// group's images are prefetched while the tiles compute.
+// phaseTask computes the forward pass at stride s of groups [split(groups, parts, i)) of g
+// images: each group's phase planes go to the worker's buffer, the plan reads them there,
+// and the next group's images are prefetched while the tiles compute.
 type phaseTask struct {
-	d         *directWorkspace
-	x         *Tensor
-	y         []float32
-	g, s, hph int
+	d             *directWorkspace
+	x             *Tensor
+	y             []float32
+	g, s, hph     int
+	groups, parts int
 }
 
-func (t *phaseTask) run(w, g0, g1 int) {
+func (t *phaseTask) part(w, i int) {
 	pl := &t.d.plan
 	n, c, h, wd := t.x.NCHW()
 	img := c * h * wd
 	dw := &t.d.workers[w]
 	dw.buf = grow(dw.buf, t.g*pl.inImg)
+	g0, g1 := split(t.groups, t.parts, i)
 	for gi := g0; gi < g1; gi++ {
 		i0, i1 := gi*t.g, min(n, gi*t.g+t.g)
 		for i := i0; i < i1; i++ {
@@ -536,8 +516,8 @@ func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams) {
 	pl.build(w.Data, kh*kw, c*kh*kw)
 	tiles := (n*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
 	d.ensureWorkers(maxProcs())
-	d.tiles = tileTask{d: d, x: dy.Data, y: dx.Data, n: n}
-	parallelRange(tiles, minTiles(tiles), &d.tiles)
+	d.tiles = tileTask{d: d, x: dy.Data, y: dx.Data, n: n, tiles: tiles, parts: parts(tiles)}
+	parallelFor(d.tiles.parts, &d.tiles)
 	d.tiles = tileTask{}
 }
 

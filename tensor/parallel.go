@@ -33,17 +33,8 @@ type parTask interface {
 	part(worker, i int)
 }
 
-// rangeTask is the work of a parallelRange call: run(worker, lo, hi) computes units
-// [lo, hi).
-type rangeTask interface {
-	run(worker, lo, hi int)
-}
-
 type parJob struct {
 	f       parTask
-	r       rangeTask // set instead of f by parallelRange
-	min     int64     // parallelRange: the smallest range handed out
-	procs   int64     // parallelRange: goroutines sharing the job
 	n       int64
 	workers int // worker ids below this take part
 	next    atomic.Int64
@@ -79,43 +70,13 @@ func parallelFor(n int, f parTask) {
 	}
 	par.mu.Lock()
 	defer par.mu.Unlock()
-	par.job.f = f
-	runJob(n, procs)
-}
-
-// parallelRange runs f.run(worker, lo, hi) over ranges [lo, hi) that together cover
-// 0…units-1 exactly once, on up to runtime.GOMAXPROCS(0) goroutines, and returns when all
-// are done. Each goroutine takes the next range from the front: a 1/(4·goroutines) share
-// of the units at first, as parallelFor's parts usually are, then, towards the end, smaller
-// and smaller ones (a 1/(2·goroutines) share of what is left, but at least minChunk
-// units), so that consecutive units mostly go to the same goroutine (which can prefetch
-// the next one), no goroutine holds much of the work when another core is slowed down,
-// and the goroutines still finish together. How the units are cut must not
-// change what they compute. The caller is worker 0; worker ids are below GOMAXPROCS.
-// f must not call parallelFor or parallelRange.
-func parallelRange(units, minChunk int, f rangeTask) {
-	procs := min(runtime.GOMAXPROCS(0), (units+max(minChunk, 1)-1)/max(minChunk, 1))
-	if procs <= 1 {
-		if units > 0 {
-			f.run(0, 0, units)
-		}
-		return
-	}
-	par.mu.Lock()
-	defer par.mu.Unlock()
-	par.job.r, par.job.min, par.job.procs = f, int64(max(minChunk, 1)), int64(procs)
-	runJob(units, procs)
-}
-
-// runJob runs par.job (its task set) as n parts or units on procs goroutines.
-func runJob(n, procs int) {
 	for len(par.workers) < procs-1 {
 		w := &parWorker{id: len(par.workers) + 1, wake: make(chan struct{}, 1)}
 		par.workers = append(par.workers, w)
 		go w.loop(par.gen.Load())
 	}
 	j := &par.job
-	j.n, j.workers = int64(n), procs
+	j.f, j.n, j.workers = f, int64(n), procs
 	j.next.Store(0)
 	j.done.Store(0)
 	j.wg.Add(n)
@@ -142,15 +103,11 @@ func runJob(n, procs int) {
 	for par.active.Load() != 0 {
 		runtime.Gosched()
 	}
-	j.f, j.r = nil, nil
+	j.f = nil
 }
 
 // run takes parts of the job until none is left.
 func (j *parJob) run(worker int) {
-	if j.r != nil {
-		j.runRanges(worker)
-		return
-	}
 	for {
 		i := j.next.Add(1) - 1
 		if i >= j.n {
@@ -159,24 +116,6 @@ func (j *parJob) run(worker int) {
 		j.f.part(worker, int(i))
 		j.done.Add(1)
 		j.wg.Done()
-	}
-}
-
-// runRanges takes ranges of units (see parallelRange) until none is left.
-func (j *parJob) runRanges(worker int) {
-	for {
-		lo := j.next.Load()
-		if lo >= j.n {
-			return
-		}
-		size := max(j.min, min((j.n-lo)/(2*j.procs), j.n/(4*j.procs)))
-		hi := min(j.n, lo+size)
-		if !j.next.CompareAndSwap(lo, hi) {
-			continue
-		}
-		j.r.run(worker, int(lo), int(hi))
-		j.done.Add(hi - lo)
-		j.wg.Add(int(lo - hi))
 	}
 }
 
