@@ -7,22 +7,20 @@ import (
 	"time"
 )
 
-// Workspace is caller-owned scratch memory for Sgemm: one pair of packing buffers (packed
-// op(A) block, packed op(B) panel) per worker, plus the bookkeeping of one call. Buffers
+// Workspace is caller-owned scratch memory for Sgemm: packing buffers per goroutine (packed
+// op(A) block, packed op(B) panel, an edge tile) and the bookkeeping of one call. Buffers
 // grow on demand and are never shrunk, so reusing a Workspace across calls of similar sizes
 // makes Sgemm allocation-free in steady state.
 //
 // A Workspace may be used by only one Sgemm call at a time. The zero value is ready to use;
 // NewWorkspace is provided for symmetry.
 type Workspace struct {
-	parts []partBuf // packing buffers per part; parts[w] is used only by the goroutine running part w
+	parts []partBuf // packing buffers per goroutine; parts[w] is used only by worker w
 	job   sgemmJob  // parameters of the call in progress, read by the workers
+	team  team
 
-	// Completion of the parts handed to pool workers: each worker decrements pending and
-	// then calls wg.Done. The caller polls pending for a short while (cheap, no wake-up
-	// needed) and then synchronises through wg.Wait.
-	pending atomic.Int32
-	wg      sync.WaitGroup
+	next atomic.Int64 // the next part of job to claim
+	_    [56]byte
 }
 
 // partBuf holds one worker's packing buffers.
@@ -36,7 +34,7 @@ type partBuf struct {
 // call that uses it.
 func NewWorkspace() *Workspace { return new(Workspace) }
 
-// ensureParts makes room for p per-worker buffer pairs.
+// ensureParts makes room for p per-worker buffer sets.
 func (ws *Workspace) ensureParts(p int) {
 	if len(ws.parts) < p {
 		ws.parts = append(ws.parts, make([]partBuf, p-len(ws.parts))...)
@@ -54,10 +52,30 @@ func grow(buf []float32, n int) []float32 {
 // wsPool serves Sgemm calls made with a nil Workspace.
 var wsPool = sync.Pool{New: func() any { return new(Workspace) }}
 
-// task asks a pool worker to compute part `part` of the job stored in ws.
-type task struct {
-	ws   *Workspace
-	part int
+// A team runs one job on the calling goroutine (worker 0) and on the pool workers that
+// join it while it is open. The job hands out its work itself, in pieces claimed from a
+// shared counter (see Workspace.work), so a worker that arrives late, or never, only
+// takes less of it: the caller never waits for a worker to start, only for the workers
+// that joined to finish what they claimed.
+//
+// Protocol: gen changes when a job opens and when it closes. A worker registers in active,
+// then checks that gen is still the one it was invited with, and only then takes an id and
+// works; the caller closes the job (gen++) after its own share and waits until active is
+// zero, so no worker touches a job after Sgemm returns.
+type team struct {
+	gen     atomic.Uint64
+	_       [56]byte
+	active  atomic.Int32
+	joined  atomic.Int32 // ids handed out so far (the caller is 0)
+	size    int32        // at most this many workers, caller included
+	waiting atomic.Bool  // the caller is blocked on wake
+	wake    chan struct{}
+}
+
+// invitation asks a pool worker to join the team of a Workspace for job generation gen.
+type invitation struct {
+	ws  *Workspace
+	gen uint64
 }
 
 // The worker pool: goroutines started lazily, on the first parallel Sgemm, and added when a
@@ -66,7 +84,7 @@ type task struct {
 var pool struct {
 	mu      sync.Mutex
 	started atomic.Int32
-	tasks   chan task
+	invites chan invitation
 }
 
 // ensureWorkers makes sure at least n pool goroutines are running.
@@ -76,11 +94,11 @@ func ensureWorkers(n int) {
 	}
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
-	if pool.tasks == nil {
-		pool.tasks = make(chan task, 64)
+	if pool.invites == nil {
+		pool.invites = make(chan invitation, 64)
 	}
 	for int(pool.started.Load()) < n {
-		go worker(pool.tasks)
+		go worker(pool.invites)
 		pool.started.Add(1)
 	}
 }
@@ -94,55 +112,87 @@ func ensureWorkers(n int) {
 // caller's wait does not yield (see runParallel).
 const spinWait = 50 * time.Microsecond
 
-func worker(tasks <-chan task) {
+func worker(invites <-chan invitation) {
 	for {
-		t, ok := pollTask(tasks)
+		inv, ok := pollInvite(invites)
 		if !ok {
-			t = <-tasks
+			inv = <-invites
 		}
-		t.ws.runPart(t.part)
-		t.ws.pending.Add(-1) // before Done: once Done returns, ws may belong to a new call
-		t.ws.wg.Done()
+		inv.ws.join(inv.gen)
 	}
 }
 
-// pollTask tries to receive a task without blocking for up to spinWait.
-func pollTask(tasks <-chan task) (task, bool) {
+// pollInvite tries to receive an invitation without blocking for up to spinWait.
+func pollInvite(invites <-chan invitation) (invitation, bool) {
 	deadline := time.Now().Add(spinWait)
 	for {
 		select {
-		case t := <-tasks:
-			return t, true
+		case inv := <-invites:
+			return inv, true
 		default:
 		}
 		if time.Now().After(deadline) {
-			return task{}, false
+			return invitation{}, false
 		}
 		runtime.Gosched()
 	}
 }
 
-// runParallel runs parts 0…p-1 of ws.job: parts 1…p-1 on pool workers, part 0 on the
-// calling goroutine, and returns when all are done.
+// join runs a pool worker's share of the job of generation gen, if it is still open.
+func (ws *Workspace) join(gen uint64) {
+	t := &ws.team
+	t.active.Add(1)
+	if t.gen.Load() == gen {
+		if id := t.joined.Add(1); id < t.size {
+			ws.work(int(id))
+		}
+	}
+	if t.active.Add(-1) == 0 && t.waiting.Swap(false) {
+		t.wake <- struct{}{}
+	}
+}
+
+// runParallel runs ws.job on the calling goroutine and up to p-1 pool workers and returns
+// when it is done.
 func (ws *Workspace) runParallel(p int) {
 	if p <= 1 {
-		ws.runPart(0)
+		ws.work(0)
 		return
 	}
 	ensureWorkers(p - 1)
-	ws.pending.Store(int32(p - 1))
-	ws.wg.Add(p - 1)
-	for i := 1; i < p; i++ {
-		pool.tasks <- task{ws: ws, part: i}
+	t := &ws.team
+	if t.wake == nil {
+		t.wake = make(chan struct{}, 1)
 	}
-	ws.runPart(0)
-	if ws.pending.Load() != 0 {
-		// Busy-poll without yielding: a runtime.Gosched here lets the caller and a polling
-		// worker trade Ps (both pass through the global run queue), so the parts of the next
-		// call would run on the other core, away from their warm caches.
-		deadline := time.Now().Add(spinWait)
-		for ws.pending.Load() != 0 && time.Now().Before(deadline) {
+	t.size = int32(p)
+	t.joined.Store(0)
+	gen := t.gen.Add(1) // open
+	for range p - 1 {
+		select {
+		case pool.invites <- invitation{ws: ws, gen: gen}:
+		default: // the pool is swamped: the workers that come will do
 		}
 	}
-	ws.wg.Wait() // the synchronisation point (also for the race detector)
+	ws.work(0)
+	t.gen.Add(1) // closed: workers arriving from now on leave at once
+	if t.active.Load() == 0 {
+		return
+	}
+	// Busy-poll without yielding: a runtime.Gosched here lets the caller and a polling
+	// worker trade Ps (both pass through the global run queue), so the parts of the next
+	// call would run on the other core, away from their warm caches.
+	deadline := time.Now().Add(spinWait)
+	for t.active.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.waiting.Store(true)
+			if t.active.Load() == 0 {
+				if !t.waiting.Swap(false) {
+					<-t.wake // a worker took the wake-up: consume it
+				}
+				return
+			}
+			<-t.wake
+			return
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sgemmRef is the test oracle: the reference loop of Sgemm with float64 accumulation and
@@ -515,6 +516,32 @@ func BenchmarkSgemm(b *testing.B) {
 			}
 			flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkAfterIdle times square Sgemm calls that each follow an idle gap of 300 µs,
+// longer than the pool workers poll for work, as calls separated by other work do: the
+// workers are parked then, and waking one takes tens of µs (more on a VM). It reports the
+// mean time per call (the gap excluded) and the GFLOP/s that makes.
+func BenchmarkAfterIdle(b *testing.B) {
+	for _, n := range []int{128, 256} {
+		b.Run(fmt.Sprintf("sq%d", n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			_, a, _ := matrix(rng, n, n, 0, 0)
+			_, bm, _ := matrix(rng, n, n, 0, 0)
+			_, c, _ := matrix(rng, n, n, 0, 0)
+			ws := NewWorkspace()
+			Sgemm(false, false, n, n, n, 1, a, n, bm, n, 0, c, n, ws) // warm up ws
+			var busy time.Duration
+			for i := 0; i < b.N; i++ {
+				time.Sleep(300 * time.Microsecond)
+				t0 := time.Now()
+				Sgemm(false, false, n, n, n, 1, a, n, bm, n, 0, c, n, ws)
+				busy += time.Since(t0)
+			}
+			b.ReportMetric(float64(busy.Nanoseconds())/float64(b.N)/1e3, "µs/call")
+			b.ReportMetric(2*float64(n*n*n)*float64(b.N)/busy.Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

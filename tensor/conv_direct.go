@@ -391,6 +391,9 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 		g = 1
 	}
 	groups := (n + g - 1) / g
+	for i := range maxProcs() { // any worker may take part: size their buffers now
+		d.workers[i].buf = grow(d.workers[i].buf, g*pl.inImg)
+	}
 	d.phases = phaseTask{d: d, x: x, y: y.Data, g: g, s: s, hph: hph, groups: groups, parts: parts(groups)}
 	parallelFor(d.phases.parts, &d.phases)
 	d.phases = phaseTask{}
@@ -578,6 +581,9 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 		g = 1
 	}
 	d.ensureWorkers(maxProcs())
+	for i := range maxProcs() { // any worker may take part: size their buffers now
+		d.workers[i].buf = grow(d.workers[i].buf, g*s*s*c*hph*wo)
+	}
 	d.dphase = dgradPhaseTask{d: d, dx: dx, dy: dy.Data, g: g, hph: hph}
 	parallelFor((n+g-1)/g, &d.dphase)
 	d.dphase = dgradPhaseTask{}

@@ -56,6 +56,8 @@ var convCases = []convCase{
 	{2, 3, 8, 9, 4, 6, 5, 1, 1, 0, 2, false},   // even kernel height, no row padding
 	{3, 2, 7, 7, 3, 1, 1, 2, 2, 0, 0, false},   // 1×1 stride-2 projection (empty phases)
 	{1, 3, 12, 12, 4, 7, 7, 2, 2, 3, 3, false}, // the ImageNet stem's geometry
+	{2, 1, 6, 6, 5, 3, 3, 1, 1, 1, 1, false},   // one input channel (weight rows as long as a channel's)
+	{2, 1, 7, 7, 4, 3, 3, 2, 2, 1, 1, true},
 }
 
 // convBackwardRef returns the data, weight, bias and per-sample squared weight and bias
