@@ -39,12 +39,12 @@ const (
 	pieceMask = 8
 )
 
-// winoconst holds the float32 constants of the transforms: 2, 4, 5, 8.
+// winoconst holds the float32 constants of the transforms: 2, 4, 5, 8, 3.
 var winoconst Mem
 
 func winogradKernels() {
 	winoconst = GLOBL("winoconst", RODATA|NOPTR)
-	for i, v := range []float32{2, 4, 5, 8} {
+	for i, v := range []float32{2, 4, 5, 8, 3} {
 		DATA(4*i, F32(v))
 	}
 	winopermTable()
@@ -55,44 +55,49 @@ func winogradKernels() {
 
 // winoIn1 emits the 1-d input transform v = Bᵀ·d (see winoIn1 in ../../winograd.go, here
 // with fused multiply-adds).
-func winoIn1(d, v [6]VecVirtual, c2, c4, c5 VecVirtual) {
-	t, u := ZMM(), ZMM()
-	VMOVAPS(d[4], v[0])
-	VFMADD231PS(c4, d[0], v[0])
-	VFNMADD231PS(c5, d[2], v[0])
-	VADDPS(d[2], d[1], t) // d1 + d2
-	VADDPS(d[4], d[3], v[1])
-	VFNMADD231PS(c4, t, v[1])
-	VSUBPS(d[2], d[1], t) // d1 − d2
-	VSUBPS(d[3], d[4], v[2])
-	VFMADD231PS(c4, t, v[2])
-	VSUBPS(d[2], d[4], t) // d4 − d2
+func winoIn1(d, v [6]VecVirtual, c2, c3, c4, c5 VecVirtual) {
+	u, w, t, s, p, q := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
 	VSUBPS(d[1], d[3], u) // d3 − d1
-	VMOVAPS(t, v[3])
+	VSUBPS(d[2], d[4], w) // d4 − d2
+	VADDPS(d[4], d[0], t) // d0 + d4
+	VADDPS(t, t, v[0])
+	VFMADD231PS(c3, u, v[0])
+	VFNMADD231PS(c4, d[2], v[0])
+	VSUBPS(d[1], d[4], s) // d4 − d1
+	VMOVAPS(d[2], v[1])
+	VFMADD231PS(c2, s, v[1])
+	VFMADD231PS(c5, d[3], v[1])
+	VADDPS(d[4], d[1], p) // d1 + d4
+	VMOVAPS(d[3], v[2])
+	VFMADD231PS(c2, p, v[2])
+	VFNMADD231PS(c5, d[2], v[2])
+	VMOVAPS(w, v[3])
 	VFMADD231PS(c2, u, v[3])
-	VMOVAPS(t, v[4])
-	VFNMADD231PS(c2, u, v[4])
-	VMOVAPS(d[5], v[5])
-	VFMADD231PS(c4, d[1], v[5])
-	VFNMADD231PS(c5, d[3], v[5])
+	VMOVAPS(u, v[4])
+	VFMSUB231PS(c2, w, v[4]) // 2w − u
+	VADDPS(d[5], d[1], q)    // d1 + d5
+	VADDPS(q, q, v[5])
+	VFMADD231PS(c3, w, v[5])
+	VFNMADD231PS(c4, d[3], v[5])
 }
 
 // winoOut1 emits the 1-d output transform o = Aᵀ·m.
 func winoOut1(m [6]VecVirtual, o [4]VecVirtual, c2, c4, c8 VecVirtual) {
-	a, b, c, d := ZMM(), ZMM(), ZMM(), ZMM()
+	a, b := ZMM(), ZMM()
 	VADDPS(m[2], m[1], a)
 	VSUBPS(m[2], m[1], b)
-	VADDPS(m[4], m[3], c)
-	VSUBPS(m[4], m[3], d)
 	VADDPS(a, m[0], o[0])
-	VADDPS(c, o[0], o[0])
+	VADDPS(m[4], o[0], o[0])
+	VFMADD231PS(c8, m[3], o[0])
 	VMOVAPS(b, o[1])
-	VFMADD231PS(c2, d, o[1])
+	VFMADD231PS(c4, m[3], o[1])
+	VFNMADD231PS(c2, m[4], o[1])
 	VMOVAPS(a, o[2])
-	VFMADD231PS(c4, c, o[2])
-	VMOVAPS(m[5], o[3])
-	VADDPS(b, o[3], o[3])
-	VFMADD231PS(c8, d, o[3])
+	VFMADD231PS(c2, m[3], o[2])
+	VFMADD231PS(c4, m[4], o[2])
+	VADDPS(m[5], b, o[3])
+	VADDPS(m[3], o[3], o[3])
+	VFNMADD231PS(c8, m[4], o[3])
 }
 
 func zmm6() (r [6]VecVirtual) {
@@ -161,8 +166,9 @@ func winoInputAVX512() {
 	MOVQ(Mem{Base: args, Disp: wiLDF}, ldf)
 	SHLQ(U8(2), ldf)
 	MOVQ(Mem{Base: args, Disp: wiC}, n)
-	c2, c4, c5 := ZMM(), ZMM(), ZMM()
+	c2, c3, c4, c5 := ZMM(), ZMM(), ZMM(), ZMM()
 	VBROADCASTSS(winoconst, c2)
+	VBROADCASTSS(winoconst.Offset(16), c3)
 	VBROADCASTSS(winoconst.Offset(4), c4)
 	VBROADCASTSS(winoconst.Offset(8), c5)
 	ie, io, sr, sl := ZMM(), ZMM(), ZMM(), ZMM()
@@ -208,7 +214,7 @@ func winoInputAVX512() {
 		}
 		Label(skip)
 		w := zmm6()
-		winoIn1(d, w, c2, c4, c5)
+		winoIn1(d, w, c2, c3, c4, c5)
 		for i := 0; i < 6; i++ {
 			VMOVUPS(w[i], Mem{Base: sc, Disp: 64 * (4*i + q)})
 		}
@@ -233,7 +239,7 @@ func winoInputAVX512() {
 		VPERMPS_Z(d[4], sr, K2, d[0])
 		VPERMPS_Z(d[1], sl, K3, d[5])
 		o := zmm6()
-		winoIn1(d, o, c2, c4, c5)
+		winoIn1(d, o, c2, c3, c4, c5)
 		for j := 0; j < 6; j++ {
 			VMOVUPS(o[j], Mem{Base: vp})
 			if i < 5 || j < 5 {
