@@ -290,13 +290,16 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 
 // winogradPreferred reports whether Conv2dForward uses the Winograd kernels for a 3×3,
 // stride-1, padding-1 convolution of c to k channels on h×w images: on the AVX512 path
-// (the only one with assembly transforms) from 32 input and output channels, where they
-// measured faster than the direct kernels (batch 128 on Zen 5, one core: 16×16 images
-// with 32 channels 2.4×, 8×8 with 64 channels 2.1×). Their rounding errors are larger
-// (about 6e-6·max|y| against 5e-7), which is what keeps the 16-channel layers (32×32:
-// 1.5× faster) direct: with them, one pre-activation of ResNet-20's golden training step
-// (6e-6 from zero, in layer3.1) changes sign and the step's gradients leave the PyTorch
-// golden test's 1e-4. With fewer channels the transforms cost more than they save.
+// (the only one with assembly transforms) from 16 input and output channels, where they
+// measured faster than the direct kernels (batch 128 on Zen 5, one core: 32×32 images
+// with 16 channels 1.9×, 16×16 with 32 channels 2.4×, 8×8 with 64 channels 2.1×; two
+// cores, 16 channels: 1.5×). Their rounding errors are larger than the direct kernels'
+// (ResNet-20's layers, batch 8, Kaiming weights: forward 1.2–1.9e-6·max|y| against
+// 3e-7, data gradient 1.3–2.0e-6 against 4e-7); with the points 0, ±1, ±2, ∞ they were
+// 2.6–4.9e-6 (data gradient 3.9–5.4e-6), too much for the 16-channel layers: one
+// pre-activation of ResNet-20's golden training step (6e-6 from zero, in layer3.1)
+// changed sign and the step's gradients left the PyTorch golden test's 1e-4. With fewer
+// channels the transforms cost more than they save.
 func winogradPreferred(c, k, h, w int) bool {
-	return asm.CurrentPath() == asm.AVX512 && c >= 32 && k >= 32
+	return asm.CurrentPath() == asm.AVX512 && c >= 16 && k >= 16
 }
