@@ -11,8 +11,8 @@ import "unsafe"
 // their float32 rounding errors are 2–3× smaller (Barabasz, Anderson, Soodhalter & Gregg,
 // 2020; the symmetric 0, ±1, ±1/2, ∞ is the mirror image of 0, ±1, ±2, ∞, no better):
 //
-//	Bᵀ = [2 −3 −4 3 2 0; 0 −2 1 5 2 0; 0 2 −5 1 2 0; 0 −2 −1 2 1 0; 0 1 −2 −1 2 0; 0 2 −3 −4 3 2]
-//	G  = [1/2 0 0; 1/6 1/6 1/6; −1/6 1/6 −1/6; −2/15 −1/15 −1/30; 1/30 −1/15 2/15; 0 0 1/2]
+//	Bᵀ = [1 −3/2 −2 3/2 1 0; 0 −2 1 5 2 0; 0 2 −5 1 2 0; 0 −2 −1 2 1 0; 0 1 −2 −1 2 0; 0 1 −3/2 −2 3/2 1]
+//	G  = [1 0 0; 1/6 1/6 1/6; −1/6 1/6 −1/6; −2/15 −1/15 −1/30; 1/30 −1/15 2/15; 0 0 1]
 //	Aᵀ = [1 1 1 8 1 0; 0 1 −1 4 −2 0; 0 1 1 2 4 0; 0 1 −1 1 −8 1]
 //
 // The sum over input channels of U ⊙ V is, for each of the 36 frequencies, a matrix
@@ -116,12 +116,12 @@ func WinogradOutput(a *WinogradOutArgs) {
 // winoIn1 is the 1-d input transform v = Bᵀ·d.
 func winoIn1(d *[6]float32) (v [6]float32) {
 	u, w := d[3]-d[1], d[4]-d[2]
-	v[0] = (2*(d[0]+d[4]) + 3*u) - 4*d[2]
+	v[0] = ((d[0] + d[4]) + 1.5*u) - 2*d[2]
 	v[1] = (d[2] + 2*(d[4]-d[1])) + 5*d[3]
 	v[2] = (d[3] + 2*(d[1]+d[4])) - 5*d[2]
 	v[3] = w + 2*u
 	v[4] = 2*w - u
-	v[5] = (2*(d[1]+d[5]) + 3*w) - 4*d[3]
+	v[5] = ((d[1] + d[5]) + 1.5*w) - 2*d[3]
 	return v
 }
 

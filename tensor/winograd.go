@@ -113,7 +113,7 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
 // winoG1 is the 1-d kernel transform u = G·g, in float64.
 func winoG1(g0, g1, g2 float64) [6]float64 {
 	a := g0 + g2
-	return [6]float64{g0 / 2, (a + g1) / 6, -(a - g1) / 6, -(4*g0 + 2*g1 + g2) / 30, (g0 - 2*g1 + 4*g2) / 30, g2 / 2}
+	return [6]float64{g0, (a + g1) / 6, -(a - g1) / 6, -(4*g0 + 2*g1 + g2) / 30, (g0 - 2*g1 + 4*g2) / 30, g2}
 }
 
 // winoWeights sets u[ξ][k/mr][c][k%mr] = (G·w[k][c]·Gᵀ)[i][j] for ξ = 6i+j (computed in

@@ -39,12 +39,12 @@ const (
 	pieceMask = 8
 )
 
-// winoconst holds the float32 constants of the transforms: 2, 4, 5, 8, 3.
+// winoconst holds the float32 constants of the transforms: 2, 4, 5, 8, 1.5.
 var winoconst Mem
 
 func winogradKernels() {
 	winoconst = GLOBL("winoconst", RODATA|NOPTR)
-	for i, v := range []float32{2, 4, 5, 8, 3} {
+	for i, v := range []float32{2, 4, 5, 8, 1.5} {
 		DATA(4*i, F32(v))
 	}
 	winopermTable()
@@ -55,30 +55,30 @@ func winogradKernels() {
 
 // winoIn1 emits the 1-d input transform v = Bᵀ·d (see winoIn1 in ../../winograd.go, here
 // with fused multiply-adds).
-func winoIn1(d, v [6]VecVirtual, c2, c3, c4, c5 VecVirtual) {
-	u, w, t, s, p, q := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
+func winoIn1(d [6]VecVirtual, c2, c15, c5 VecVirtual) (v [6]VecVirtual) {
+	for _, i := range []int{0, 1, 2, 3, 5} {
+		v[i] = ZMM()
+	}
+	u, w := ZMM(), ZMM()
 	VSUBPS(d[1], d[3], u) // d3 − d1
 	VSUBPS(d[2], d[4], w) // d4 − d2
-	VADDPS(d[4], d[0], t) // d0 + d4
-	VADDPS(t, t, v[0])
-	VFMADD231PS(c3, u, v[0])
-	VFNMADD231PS(c4, d[2], v[0])
-	VSUBPS(d[1], d[4], s) // d4 − d1
-	VMOVAPS(d[2], v[1])
-	VFMADD231PS(c2, s, v[1])
+	VADDPS(d[4], d[0], v[0])
+	VFMADD231PS(c15, u, v[0])
+	VFNMADD231PS(c2, d[2], v[0])
+	VSUBPS(d[1], d[4], v[1])    // d4 − d1
+	VFMADD213PS(d[2], c2, v[1]) // d2 + 2·(d4 − d1)
 	VFMADD231PS(c5, d[3], v[1])
-	VADDPS(d[4], d[1], p) // d1 + d4
-	VMOVAPS(d[3], v[2])
-	VFMADD231PS(c2, p, v[2])
+	VADDPS(d[4], d[1], v[2])    // d1 + d4
+	VFMADD213PS(d[3], c2, v[2]) // d3 + 2·(d1 + d4)
 	VFNMADD231PS(c5, d[2], v[2])
 	VMOVAPS(w, v[3])
 	VFMADD231PS(c2, u, v[3])
-	VMOVAPS(u, v[4])
-	VFMSUB231PS(c2, w, v[4]) // 2w − u
-	VADDPS(d[5], d[1], q)    // d1 + d5
-	VADDPS(q, q, v[5])
-	VFMADD231PS(c3, w, v[5])
-	VFNMADD231PS(c4, d[3], v[5])
+	VFMSUB231PS(c2, w, u) // 2w − u
+	v[4] = u
+	VADDPS(d[5], d[1], v[5])
+	VFMADD231PS(c15, w, v[5])
+	VFNMADD231PS(c2, d[3], v[5])
+	return v
 }
 
 // winoOut1 emits the 1-d output transform o = Aᵀ·m.
@@ -166,10 +166,9 @@ func winoInputAVX512() {
 	MOVQ(Mem{Base: args, Disp: wiLDF}, ldf)
 	SHLQ(U8(2), ldf)
 	MOVQ(Mem{Base: args, Disp: wiC}, n)
-	c2, c3, c4, c5 := ZMM(), ZMM(), ZMM(), ZMM()
+	c2, c15, c5 := ZMM(), ZMM(), ZMM()
 	VBROADCASTSS(winoconst, c2)
-	VBROADCASTSS(winoconst.Offset(16), c3)
-	VBROADCASTSS(winoconst.Offset(4), c4)
+	VBROADCASTSS(winoconst.Offset(16), c15)
 	VBROADCASTSS(winoconst.Offset(8), c5)
 	ie, io, sr, sl := ZMM(), ZMM(), ZMM(), ZMM()
 	VMOVUPS(winoperm, ie)
@@ -213,8 +212,7 @@ func winoInputAVX512() {
 			}
 		}
 		Label(skip)
-		w := zmm6()
-		winoIn1(d, w, c2, c3, c4, c5)
+		w := winoIn1(d, c2, c15, c5)
 		for i := 0; i < 6; i++ {
 			VMOVUPS(w[i], Mem{Base: sc, Disp: 64 * (4*i + q)})
 		}
@@ -238,8 +236,7 @@ func winoInputAVX512() {
 		perm2(io, o0, o1, d[4]) // flat[4l+3]
 		VPERMPS_Z(d[4], sr, K2, d[0])
 		VPERMPS_Z(d[1], sl, K3, d[5])
-		o := zmm6()
-		winoIn1(d, o, c2, c3, c4, c5)
+		o := winoIn1(d, c2, c15, c5)
 		for j := 0; j < 6; j++ {
 			VMOVUPS(o[j], Mem{Base: vp})
 			if i < 5 || j < 5 {
