@@ -1,19 +1,24 @@
 package asm
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 // Winograd F(4×4, 3×3) building blocks: the input and output transforms of 16 tiles at a
 // time, and the product of a packed weight panel with a block of transformed tiles.
 //
 // A 6×6 input tile d becomes V = Bᵀ·d·B, a 3×3 kernel g becomes U = G·g·Gᵀ, and the 4×4
 // output tile is Y = Aᵀ·(U ⊙ V)·A (Lavin & Gray, 2015), here with the interpolation points
-// 0, 1, −1, 1/2, −2, ∞ (rows scaled by powers of two) rather than the usual 0, ±1, ±2, ∞:
-// their float32 rounding errors are 2–3× smaller (Barabasz, Anderson, Soodhalter & Gregg,
-// 2020; the symmetric 0, ±1, ±1/2, ∞ is the mirror image of 0, ±1, ±2, ∞, no better):
+// 0, ±3/4, ±4/3, ∞ (rows and columns scaled to integers) rather than the usual
+// 0, ±1, ±2, ∞: their float32 rounding errors are about 4× smaller (see the choice of
+// points in Barabasz, Anderson, Soodhalter & Gregg, 2020; measured in a float32 simulation
+// of the transforms over sets of points):
 //
-//	Bᵀ = [1 −3/2 −2 3/2 1 0; 0 −2 1 5 2 0; 0 2 −5 1 2 0; 0 −2 −1 2 1 0; 0 1 −2 −1 2 0; 0 1 −3/2 −2 3/2 1]
-//	G  = [1 0 0; 1/6 1/6 1/6; −1/6 1/6 −1/6; −2/15 −1/15 −1/30; 1/30 −1/15 2/15; 0 0 1]
-//	Aᵀ = [1 1 1 8 1 0; 0 1 −1 4 −2 0; 0 1 1 2 4 0; 0 1 −1 1 −8 1]
+//	Bᵀ = [144 0 −337 0 144 0; 0 −48 −64 27 36 0; 0 48 −64 −27 36 0;
+//	      0 −36 −27 64 48 0; 0 36 −27 −64 48 0; 0 144 0 −337 0 144]
+//	G  = [1/144 0 0; −16 −12 −9; −16 12 −9; 9 12 16; 9 −12 16; 0 0 1/144] (rows 1–4 /50400)
+//	Aᵀ = [1 64 64 27 27 0; 0 48 −48 36 −36 0; 0 36 36 48 48 0; 0 27 −27 64 −64 1]
 //
 // The sum over input channels of U ⊙ V is, for each of the 36 frequencies, a matrix
 // product (output channels × input channels by input channels × tiles): PanelGemm.
@@ -113,25 +118,34 @@ func WinogradOutput(a *WinogradOutArgs) {
 	WinogradOutputGo(a)
 }
 
+// fma32 is the fused multiply-add of float32s a·b + c (rounded once, as the assembly's).
+func fma32(a, b, c float32) float32 {
+	return float32(math.FMA(float64(a), float64(b), float64(c)))
+}
+
 // winoIn1 is the 1-d input transform v = Bᵀ·d.
 func winoIn1(d *[6]float32) (v [6]float32) {
-	u, w := d[3]-d[1], d[4]-d[2]
-	v[0] = ((d[0] + d[4]) + 1.5*u) - 2*d[2]
-	v[1] = (d[2] + 2*(d[4]-d[1])) + 5*d[3]
-	v[2] = (d[3] + 2*(d[1]+d[4])) - 5*d[2]
-	v[3] = w + 2*u
-	v[4] = 2*w - u
-	v[5] = ((d[1] + d[5]) + 1.5*w) - 2*d[3]
+	q := fma32(-64, d[2], 36*d[4])
+	p := fma32(-48, d[1], 27*d[3])
+	r := fma32(-27, d[2], 48*d[4])
+	s := fma32(-36, d[1], 64*d[3])
+	v[0] = fma32(-337, d[2], 144*(d[0]+d[4]))
+	v[1] = q + p
+	v[2] = q - p
+	v[3] = r + s
+	v[4] = r - s
+	v[5] = fma32(-337, d[3], 144*(d[1]+d[5]))
 	return v
 }
 
 // winoOut1 is the 1-d output transform o = Aᵀ·m.
 func winoOut1(m *[6]float32) (o [4]float32) {
 	a, b := m[1]+m[2], m[1]-m[2]
-	o[0] = ((m[0] + a) + m[4]) + 8*m[3]
-	o[1] = (b + 4*m[3]) - 2*m[4]
-	o[2] = (a + 2*m[3]) + 4*m[4]
-	o[3] = ((b + m[5]) + m[3]) - 8*m[4]
+	c, d := m[3]+m[4], m[3]-m[4]
+	o[0] = fma32(27, c, fma32(64, a, m[0]))
+	o[1] = fma32(36, d, 48*b)
+	o[2] = fma32(48, c, 36*a)
+	o[3] = fma32(64, d, fma32(27, b, m[5]))
 	return o
 }
 
@@ -153,23 +167,28 @@ func WinogradInputGo(a *WinogradInArgs) {
 			}
 		}
 		for l := range WinoLanes {
-			var t [6][6]float32 // rows transformed: t[r] = Bᵀ·d[r]
+			var d [6][6]float32 // the tile: d[r][q]
 			for r := range 6 {
-				var d [6]float32
-				copy(d[1:5], flat[r][4*l:4*l+4])
+				copy(d[r][1:5], flat[r][4*l:4*l+4])
 				if a.Keep[0]&(1<<l) != 0 && l > 0 {
-					d[0] = flat[r][4*l-1]
+					d[r][0] = flat[r][4*l-1]
 				}
 				if a.Keep[1]&(1<<l) != 0 && l < WinoLanes-1 {
-					d[5] = flat[r][4*l+4]
+					d[r][5] = flat[r][4*l+4]
 				}
-				t[r] = winoIn1(&d)
 			}
-			for j := range 6 {
-				col := [6]float32{t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]}
+			var t [6][6]float32 // columns transformed first (as the assembly): t[i][q] = (Bᵀ·d)[i][q]
+			for q := range 6 {
+				col := [6]float32{d[0][q], d[1][q], d[2][q], d[3][q], d[4][q], d[5][q]}
 				o := winoIn1(&col)
 				for i := range 6 {
-					v[(6*i+j)*a.LDF+c*a.LDC+l] = o[i]
+					t[i][q] = o[i]
+				}
+			}
+			for i := range 6 {
+				o := winoIn1(&t[i])
+				for j := range 6 {
+					v[(6*i+j)*a.LDF+c*a.LDC+l] = o[j]
 				}
 			}
 		}
@@ -183,20 +202,20 @@ func WinogradOutputGo(a *WinogradOutArgs) {
 	for k := range a.K {
 		var flat [4][4 * WinoLanes]float32
 		for l := range WinoLanes {
-			var t [4][6]float32 // columns transformed: t[·][j] = Aᵀ·m[·][j]
-			for j := range 6 {
-				var col [6]float32
-				for i := range 6 {
-					col[i] = m[(6*i+j)*a.LDF+k*a.LDK+l]
+			var t [6][4]float32 // rows transformed first (as the assembly): t[i][·] = Aᵀ·m[i][·]
+			for i := range 6 {
+				var row [6]float32
+				for j := range 6 {
+					row[j] = m[(6*i+j)*a.LDF+k*a.LDK+l]
 				}
+				t[i] = winoOut1(&row)
+			}
+			for j := range 4 {
+				col := [6]float32{t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]}
 				o := winoOut1(&col)
 				for i := range 4 {
-					t[i][j] = o[i]
+					flat[i][4*l+j] = o[i]
 				}
-			}
-			for i := range 4 {
-				o := winoOut1(&t[i])
-				copy(flat[i][4*l:4*l+4], o[:])
 			}
 		}
 		for i := range 4 {

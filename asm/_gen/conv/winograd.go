@@ -39,12 +39,12 @@ const (
 	pieceMask = 8
 )
 
-// winoconst holds the float32 constants of the transforms: 2, 4, 5, 8, 1.5.
+// winoconst holds the float32 constants of the transforms: 27, 36, 48, 64, 144, 337.
 var winoconst Mem
 
 func winogradKernels() {
 	winoconst = GLOBL("winoconst", RODATA|NOPTR)
-	for i, v := range []float32{2, 4, 5, 8, 1.5} {
+	for i, v := range []float32{27, 36, 48, 64, 144, 337} {
 		DATA(4*i, F32(v))
 	}
 	winopermTable()
@@ -53,51 +53,74 @@ func winogradKernels() {
 	winoOutputAVX512(true)
 }
 
-// winoIn1 emits the 1-d input transform v = Bᵀ·d (see winoIn1 in ../../winograd.go, here
-// with fused multiply-adds).
-func winoIn1(d [6]VecVirtual, c2, c15, c5 VecVirtual) (v [6]VecVirtual) {
-	for _, i := range []int{0, 1, 2, 3, 5} {
+// winoConsts are the broadcast constants of the transforms (see winoconst).
+type winoConsts struct{ c27, c36, c48, c64, c144, c337 VecVirtual }
+
+// loadWinoConsts broadcasts 27, 36, 48, 64 and, for the input transform, 144 and 337.
+func loadWinoConsts(input bool) (k winoConsts) {
+	k.c27, k.c36, k.c48, k.c64 = ZMM(), ZMM(), ZMM(), ZMM()
+	VBROADCASTSS(winoconst, k.c27)
+	VBROADCASTSS(winoconst.Offset(4), k.c36)
+	VBROADCASTSS(winoconst.Offset(8), k.c48)
+	VBROADCASTSS(winoconst.Offset(12), k.c64)
+	if input {
+		k.c144, k.c337 = ZMM(), ZMM()
+		VBROADCASTSS(winoconst.Offset(16), k.c144)
+		VBROADCASTSS(winoconst.Offset(20), k.c337)
+	}
+	return k
+}
+
+// winoIn1 emits the 1-d input transform v = Bᵀ·d (see winoIn1 in ../../winograd.go: the
+// same operations, rounded alike).
+func winoIn1(d [6]VecVirtual, k winoConsts) (v [6]VecVirtual) {
+	q, p, r, s := ZMM(), ZMM(), ZMM(), ZMM()
+	VMULPS(k.c36, d[4], q)
+	VFNMADD231PS(k.c64, d[2], q) // 36·d4 − 64·d2
+	VMULPS(k.c27, d[3], p)
+	VFNMADD231PS(k.c48, d[1], p) // 27·d3 − 48·d1
+	VMULPS(k.c48, d[4], r)
+	VFNMADD231PS(k.c27, d[2], r) // 48·d4 − 27·d2
+	VMULPS(k.c64, d[3], s)
+	VFNMADD231PS(k.c36, d[1], s) // 64·d3 − 36·d1
+	for i := range v {
 		v[i] = ZMM()
 	}
-	u, w := ZMM(), ZMM()
-	VSUBPS(d[1], d[3], u) // d3 − d1
-	VSUBPS(d[2], d[4], w) // d4 − d2
-	VADDPS(d[4], d[0], v[0])
-	VFMADD231PS(c15, u, v[0])
-	VFNMADD231PS(c2, d[2], v[0])
-	VSUBPS(d[1], d[4], v[1])    // d4 − d1
-	VFMADD213PS(d[2], c2, v[1]) // d2 + 2·(d4 − d1)
-	VFMADD231PS(c5, d[3], v[1])
-	VADDPS(d[4], d[1], v[2])    // d1 + d4
-	VFMADD213PS(d[3], c2, v[2]) // d3 + 2·(d1 + d4)
-	VFNMADD231PS(c5, d[2], v[2])
-	VMOVAPS(w, v[3])
-	VFMADD231PS(c2, u, v[3])
-	VFMSUB231PS(c2, w, u) // 2w − u
-	v[4] = u
-	VADDPS(d[5], d[1], v[5])
-	VFMADD231PS(c15, w, v[5])
-	VFNMADD231PS(c2, d[3], v[5])
+	t := ZMM()
+	VADDPS(d[4], d[0], t)
+	VMULPS(k.c144, t, v[0])
+	VFNMADD231PS(k.c337, d[2], v[0])
+	VADDPS(p, q, v[1])
+	VSUBPS(p, q, v[2])
+	VADDPS(s, r, v[3])
+	VSUBPS(s, r, v[4])
+	t5 := ZMM()
+	VADDPS(d[5], d[1], t5)
+	VMULPS(k.c144, t5, v[5])
+	VFNMADD231PS(k.c337, d[3], v[5])
 	return v
 }
 
-// winoOut1 emits the 1-d output transform o = Aᵀ·m.
-func winoOut1(m [6]VecVirtual, o [4]VecVirtual, c2, c4, c8 VecVirtual) {
-	a, b := ZMM(), ZMM()
+// winoOut1 emits the 1-d output transform o = Aᵀ·m (see winoOut1 in ../../winograd.go);
+// it overwrites m[0] and m[5].
+func winoOut1(m [6]VecVirtual, k winoConsts) (o [4]VecVirtual) {
+	a, b, c, d := ZMM(), ZMM(), ZMM(), ZMM()
 	VADDPS(m[2], m[1], a)
 	VSUBPS(m[2], m[1], b)
-	VADDPS(a, m[0], o[0])
-	VADDPS(m[4], o[0], o[0])
-	VFMADD231PS(c8, m[3], o[0])
-	VMOVAPS(b, o[1])
-	VFMADD231PS(c4, m[3], o[1])
-	VFNMADD231PS(c2, m[4], o[1])
-	VMOVAPS(a, o[2])
-	VFMADD231PS(c2, m[3], o[2])
-	VFMADD231PS(c4, m[4], o[2])
-	VADDPS(m[5], b, o[3])
-	VADDPS(m[3], o[3], o[3])
-	VFNMADD231PS(c8, m[4], o[3])
+	VADDPS(m[4], m[3], c)
+	VSUBPS(m[4], m[3], d)
+	VFMADD231PS(k.c64, a, m[0])
+	VFMADD231PS(k.c27, c, m[0])
+	o[0] = m[0]
+	o[1], o[2] = ZMM(), ZMM()
+	VMULPS(k.c48, b, o[1])
+	VFMADD231PS(k.c36, d, o[1])
+	VMULPS(k.c36, a, o[2])
+	VFMADD231PS(k.c48, c, o[2])
+	VFMADD231PS(k.c27, b, m[5])
+	VFMADD231PS(k.c64, d, m[5])
+	o[3] = m[5]
+	return o
 }
 
 func zmm6() (r [6]VecVirtual) {
@@ -166,10 +189,7 @@ func winoInputAVX512() {
 	MOVQ(Mem{Base: args, Disp: wiLDF}, ldf)
 	SHLQ(U8(2), ldf)
 	MOVQ(Mem{Base: args, Disp: wiC}, n)
-	c2, c15, c5 := ZMM(), ZMM(), ZMM()
-	VBROADCASTSS(winoconst, c2)
-	VBROADCASTSS(winoconst.Offset(16), c15)
-	VBROADCASTSS(winoconst.Offset(8), c5)
+	kc := loadWinoConsts(true)
 	ie, io, sr, sl := ZMM(), ZMM(), ZMM(), ZMM()
 	VMOVUPS(winoperm, ie)
 	VMOVUPS(winoperm.Offset(64), io)
@@ -212,7 +232,7 @@ func winoInputAVX512() {
 			}
 		}
 		Label(skip)
-		w := winoIn1(d, c2, c15, c5)
+		w := winoIn1(d, kc)
 		for i := 0; i < 6; i++ {
 			VMOVUPS(w[i], Mem{Base: sc, Disp: 64 * (4*i + q)})
 		}
@@ -236,7 +256,7 @@ func winoInputAVX512() {
 		perm2(io, o0, o1, d[4]) // flat[4l+3]
 		VPERMPS_Z(d[4], sr, K2, d[0])
 		VPERMPS_Z(d[1], sl, K3, d[5])
-		o := winoIn1(d, c2, c15, c5)
+		o := winoIn1(d, kc)
 		for j := 0; j < 6; j++ {
 			VMOVUPS(o[j], Mem{Base: vp})
 			if i < 5 || j < 5 {
@@ -279,10 +299,7 @@ func winoOutputAVX512(add bool) {
 	MOVQ(Mem{Base: args, Disp: woLDF}, ldf)
 	SHLQ(U8(2), ldf)
 	MOVQ(Mem{Base: args, Disp: woK}, n)
-	c2, c4, c8 := ZMM(), ZMM(), ZMM()
-	VBROADCASTSS(winoconst, c2)
-	VBROADCASTSS(winoconst.Offset(4), c4)
-	VBROADCASTSS(winoconst.Offset(12), c8)
+	kc := loadWinoConsts(false)
 	il, ih := ZMM(), ZMM()
 	VMOVUPS(winoperm.Offset(128), il)
 	VMOVUPS(winoperm.Offset(192), ih)
@@ -303,11 +320,7 @@ func winoOutputAVX512(add bool) {
 				ADDQ(ldf, mp)
 			}
 		}
-		var o [4]VecVirtual
-		for q := range o {
-			o[q] = ZMM()
-		}
-		winoOut1(d, o, c2, c4, c8)
+		o := winoOut1(d, kc)
 		for q := 0; q < 4; q++ {
 			VMOVUPS(o[q], Mem{Base: sc, Disp: 64 * (4*i + q)})
 		}
@@ -317,11 +330,7 @@ func winoOutputAVX512(add bool) {
 		for i := 0; i < 6; i++ {
 			VMOVUPS(Mem{Base: sc, Disp: 64 * (4*i + j)}, d[i])
 		}
-		var o [4]VecVirtual
-		for r := range o {
-			o[r] = ZMM()
-		}
-		winoOut1(d, o, c2, c4, c8)
+		o := winoOut1(d, kc)
 		for r := 0; r < 4; r++ {
 			VMOVUPS(o[r], Mem{Base: sc, Disp: 64 * (24 + 4*r + j)})
 		}
