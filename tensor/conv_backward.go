@@ -46,7 +46,7 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	}
 	if directGeometry(kh, kw, p) {
 		if p.Stride[0] == 1 {
-			ws.directBackwardData(dx, dy, w, p)
+			ws.directBackwardData(dx, dy, w, p, 1)
 		} else {
 			ws.directBackwardDataStrided(dx, dy, w, p)
 		}

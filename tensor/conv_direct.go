@@ -491,10 +491,11 @@ func floorDivMod(a, b int) (int, int) {
 	return q, a - q*b
 }
 
-// directBackwardData adds the data gradient of a stride-1 convolution (see directGeometry)
-// into dx: the transposed convolution, i.e. a convolution of dy with the flipped and
-// transposed weights.
-func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams) {
+// directBackwardData computes dx = beta·dx + (the data gradient of a stride-1 convolution,
+// see directGeometry): the transposed convolution, i.e. a convolution of dy with the
+// flipped and transposed weights. beta is 1 (add into dx) or 0 (set dx, which then need
+// not be initialised; Conv2dBackwardDataSet).
+func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams, beta int) {
 	n, c, h, wd := dx.NCHW()
 	k, _, kh, kw := w.NCHW()
 	ho, wo := p.OutSize(h, wd, kh, kw)
@@ -503,7 +504,7 @@ func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams) {
 	ph, pw := p.Padding[0], p.Padding[1]
 	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: c, kin: k, outW: wd, outPlane: h * wd,
 		outImg: c * h * wd, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
-		beta: 1, runs: pl.runs, apack: pl.apack, cache: &d.maskCache}
+		beta: beta, runs: pl.runs, apack: pl.apack, cache: &d.maskCache}
 	taps := d.taps[:0]
 	for ky := range kh {
 		for kx := range kw {

@@ -45,7 +45,7 @@ func TestWinogradErrorReport(t *testing.T) {
 		dx := New(x.Shape...)
 		ws.winogradBackwardData(dx, dy, w)
 		dxd := New(x.Shape...)
-		ws.directBackwardData(dxd, dy, w, p)
+		ws.directBackwardData(dxd, dy, w, p, 1)
 		t.Logf("n%d c%d %dx%d: fwd wino %.2e direct %.2e | dgrad wino %.2e direct %.2e",
 			s.n, s.c, s.hw, s.hw, relErr(y, ref), relErr(yd, ref), relErr(dx, dxRef), relErr(dxd, dxRef))
 	}
