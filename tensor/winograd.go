@@ -291,17 +291,21 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 
 // winogradPreferred reports whether Conv2dForward uses the Winograd kernels for a 3×3,
 // stride-1, padding-1 convolution of c to k channels on h×w images: on the AVX512 path
-// (the only one with assembly transforms) from 16 input and output channels, where they
-// measured faster than the direct kernels (batch 128 on Zen 5, one core: 32×32 images
+// (the only one with assembly transforms) from 6 input and 4 output channels, where they
+// measured faster than the direct kernels. Batch 128 on Zen 5, one core: 32×32 images
 // with 16 channels 1.9×, 16×16 with 32 channels 2.4×, 8×8 with 64 channels 2.1×; two
-// cores, 16 channels: 1.5×). Their rounding errors are larger than the direct kernels'
-// (ResNet-20's layers, batch 8, ReLU'd normal inputs, Kaiming weights: forward
-// 0.6–1.0e-6·max|y| against 3e-7, data gradient 0.8–1.3e-6 against 4e-7, with the points
-// 0, ±3/4, ±4/3, ∞); with the usual points 0, ±1, ±2, ∞ they were 2.6–4.9e-6 (data
-// gradient 3.9–5.4e-6), too much for the 16-channel layers: one pre-activation of
-// ResNet-20's golden training step (6e-6 from zero, in layer3.1)
-// changed sign and the step's gradients left the PyTorch golden test's 1e-4. With fewer
-// channels the transforms cost more than they save.
+// cores, 16 channels: 1.5×. The narrow layers of pruned models gain most, since the direct
+// kernels' tiles have 8 output channels: 16→11 channels on 32×32, 1.67 → 0.94 ms; 16→7,
+// 0.86 → 0.68 ms; 11→16, 1.15 → 0.86 ms; 6→6, 0.34 → 0.27 ms (two cores). With 3–5 input
+// channels the direct kernels win (3→16: 0.34 against 0.44 ms).
+//
+// Their rounding errors are larger than the direct kernels' (ResNet-20's layers, batch 8,
+// ReLU'd normal inputs, Kaiming weights: forward 0.6–1.0e-6·max|y| against 3e-7, data
+// gradient 0.8–1.3e-6 against 4e-7, with the points 0, ±3/4, ±4/3, ∞); with the usual
+// points 0, ±1, ±2, ∞ they were 2.6–4.9e-6 (data gradient 3.9–5.4e-6), too much for the
+// 16-channel layers: one pre-activation of ResNet-20's golden training step (6e-6 from
+// zero, in layer3.1) changed sign and the step's gradients left the PyTorch golden test's
+// 1e-4.
 func winogradPreferred(c, k, h, w int) bool {
-	return asm.CurrentPath() == asm.AVX512 && c >= 16 && k >= 16
+	return asm.CurrentPath() == asm.AVX512 && c >= 6 && k >= 4
 }

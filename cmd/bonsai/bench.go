@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -33,6 +35,7 @@ func runBench(args []string, out, errOut io.Writer) error {
 	batch := fs.Int("batch", 128, "batch size of the throughput measurement")
 	reps := fs.Int("reps", 0, "timed repetitions of each measurement (0: as many as fit in about 5 s, at least 5)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput measurement to this file (see go tool pprof)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +49,20 @@ func runBench(args []string, out, errOut io.Writer) error {
 	rep := benchReport{Arch: a.Name, Weights: *weights, Threads: runtime.GOMAXPROCS(0), Batch: *batch,
 		MACs: nn.Summarize(m, a.InputShape...).MACs}
 	rep.LatencyMS = timeForward(m, 1, a.InputShape, *reps)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+	}
 	rep.BatchMS = timeForward(m, *batch, a.InputShape, *reps)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	rep.ImagesPerSecond = float64(*batch) / (rep.BatchMS / 1000)
 	if *asJSON {
 		return json.NewEncoder(out).Encode(rep)
