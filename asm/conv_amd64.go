@@ -600,38 +600,6 @@ func deinterleave2AVX2(n int, src *float32, even *float32, odd *float32)
 //go:noescape
 func interleaveAdd2AVX2(n int, a *float32, b *float32, dst *float32)
 
-// bnSumSqAVX512 adds into the 16 partial sums s and q (see bnKernels in _gen/conv/main.go).
-//
-//go:noescape
-func bnSumSqAVX512(x []float32, c float64, s *[16]float64, q *[16]float64)
-
-// bnDotCAVX512 adds into the 16 partial sums s and q (see bnKernels in _gen/conv/main.go).
-//
-//go:noescape
-func bnDotCAVX512(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
-
-// bnBackwardAVX512 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, for the first len(dx) &^ 15
-// elements (see bnKernels in _gen/conv/main.go).
-//
-//go:noescape
-func bnBackwardAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
-
-// bnSumSqAVX2 adds into the 16 partial sums s and q (see bnKernels in _gen/conv/main.go).
-//
-//go:noescape
-func bnSumSqAVX2(x []float32, c float64, s *[16]float64, q *[16]float64)
-
-// bnDotCAVX2 adds into the 16 partial sums s and q (see bnKernels in _gen/conv/main.go).
-//
-//go:noescape
-func bnDotCAVX2(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
-
-// bnBackwardAVX2 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, for the first len(dx) &^ 15
-// elements (see bnKernels in _gen/conv/main.go).
-//
-//go:noescape
-func bnBackwardAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
-
 // deinterleaveRowsAVX512 splits the interleaved rows into their even and odd elements (see PhaseRowsArgs).
 //
 //go:noescape
@@ -641,11 +609,6 @@ func deinterleaveRowsAVX512(args *int64)
 //
 //go:noescape
 func interleaveAddRowsAVX512(args *int64)
-
-// reluBackwardAVX2 adds dy[i] into dx[i] where int32(bits(y[i])) > 0, for i < len(dx) &^ 7 (see reluBackward in _gen/conv/main.go).
-//
-//go:noescape
-func reluBackwardAVX2(dx []float32, dy []float32, y []float32)
 
 // prefetchRows prefetches (PREFETCHT0) the lines of rows byte ranges [p+r·stride, p+r·stride+n).
 //

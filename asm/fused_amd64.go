@@ -4,6 +4,16 @@
 
 package asm
 
+// bnSumSqAVX512 adds x−c and (x−c)² into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnSumSqAVX512(x []float32, c float64, s *[16]float64, q *[16]float64)
+
+// bnDotCAVX512 adds g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCAVX512(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+
 // bnDotCReluAVX512 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
 //
 //go:noescape
@@ -13,6 +23,17 @@ func bnDotCReluAVX512(g []float32, y []float32, x []float32, mu float64, s *[16]
 //
 //go:noescape
 func bnDotCReluDsAVX512(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
+
+// bnDotCReluXAVX512 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCReluXAVX512(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
+
+// bnBackwardAVX512 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx for the first len(dx) &^ 15
+// elements (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
 
 // bnBackwardSetAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) for the first len(dx) &^ 15
 // elements (see bnKernels in _gen/fused/main.go).
@@ -32,6 +53,34 @@ func bnBackwardReluAVX512(dx []float32, g []float32, y []float32, x []float32, k
 //go:noescape
 func bnBackwardReluSetAVX512(dx []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
 
+// bnBackwardReluXAVX512 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
+// elements (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluXAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+
+// bnBackwardReluXSetAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)), g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
+// elements (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluXSetAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
+
+// bnBackwardReluSetDsAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)), g masked by y > 0, and ds to +0 + the masked g for the first len(dx) &^ 15
+// elements (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardReluSetDsAVX512(dx []float32, ds []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+
+// bnSumSqAVX2 adds x−c and (x−c)² into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnSumSqAVX2(x []float32, c float64, s *[16]float64, q *[16]float64)
+
+// bnDotCAVX2 adds g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCAVX2(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+
 // bnDotCReluAVX2 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
 //
 //go:noescape
@@ -41,6 +90,17 @@ func bnDotCReluAVX2(g []float32, y []float32, x []float32, mu float64, s *[16]fl
 //
 //go:noescape
 func bnDotCReluDsAVX2(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
+
+// bnDotCReluXAVX2 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnDotCReluXAVX2(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
+
+// bnBackwardAVX2 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx for the first len(dx) &^ 15
+// elements (see bnKernels in _gen/fused/main.go).
+//
+//go:noescape
+func bnBackwardAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
 
 // bnBackwardSetAVX2 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) for the first len(dx) &^ 15
 // elements (see bnKernels in _gen/fused/main.go).
@@ -60,51 +120,28 @@ func bnBackwardReluAVX2(dx []float32, g []float32, y []float32, x []float32, k f
 //go:noescape
 func bnBackwardReluSetAVX2(dx []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
 
-// bnDotCReluXAVX512 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnMaskXKernels in _gen/fused/main.go).
-//
-//go:noescape
-func bnDotCReluXAVX512(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
-
-// bnBackwardReluXAVX512 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
-// elements (see bnMaskXKernels in _gen/fused/main.go).
-//
-//go:noescape
-func bnBackwardReluXAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
-
-// bnBackwardReluXSetAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)), g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
-// elements (see bnMaskXKernels in _gen/fused/main.go).
-//
-//go:noescape
-func bnBackwardReluXSetAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
-
-// bnBackwardReluSetDsAVX512 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) and ds to +0 + g, g masked by y > 0,
-// for the first len(dx) &^ 15 elements (see bnMaskXKernels in _gen/fused/main.go).
-//
-//go:noescape
-func bnBackwardReluSetDsAVX512(dx []float32, ds []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
-
-// bnDotCReluXAVX2 adds the masked g and g·(x−mu) into the 16 partial sums s and q (see bnMaskXKernels in _gen/fused/main.go).
-//
-//go:noescape
-func bnDotCReluXAVX2(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
-
 // bnBackwardReluXAVX2 adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
-// elements (see bnMaskXKernels in _gen/fused/main.go).
+// elements (see bnKernels in _gen/fused/main.go).
 //
 //go:noescape
 func bnBackwardReluXAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
 
 // bnBackwardReluXSetAVX2 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)), g masked by max(float32(x·scale)+shift, 0) > 0, for the first len(dx) &^ 15
-// elements (see bnMaskXKernels in _gen/fused/main.go).
+// elements (see bnKernels in _gen/fused/main.go).
 //
 //go:noescape
 func bnBackwardReluXSetAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64, scale float32, shift float32)
 
-// bnBackwardReluSetDsAVX2 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) and ds to +0 + g, g masked by y > 0,
-// for the first len(dx) &^ 15 elements (see bnMaskXKernels in _gen/fused/main.go).
+// bnBackwardReluSetDsAVX2 sets dx to +0 + float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)), g masked by y > 0, and ds to +0 + the masked g for the first len(dx) &^ 15
+// elements (see bnKernels in _gen/fused/main.go).
 //
 //go:noescape
 func bnBackwardReluSetDsAVX2(dx []float32, ds []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+
+// reluBackwardAVX2 adds dy[i] into dx[i] where int32(bits(y[i])) > 0, for i < len(dx) &^ 7 (see reluKernels in _gen/fused/main.go).
+//
+//go:noescape
+func reluBackwardAVX2(dx []float32, dy []float32, y []float32)
 
 // reluBackwardSetAVX2 sets dx[i] to +0 + dy[i] where int32(bits(y[i])) > 0 and to +0 elsewhere, for i < len(dx) &^ 7 (see reluKernels in _gen/fused/main.go).
 //

@@ -4,48 +4,130 @@
 
 #include "textflag.h"
 
+// func bnSumSqAVX512(x []float32, c float64, s *[16]float64, q *[16]float64)
+// Requires: AVX, AVX512F
+TEXT ·bnSumSqAVX512(SB), NOSPLIT, $0-48
+	MOVQ         x_len+8(FP), AX
+	MOVQ         x_base+0(FP), CX
+	VBROADCASTSD c+24(FP), Z0
+	ANDQ         $-16, AX
+	MOVQ         s+32(FP), DX
+	MOVQ         q+40(FP), BX
+	VMOVUPD      (DX), Z1
+	VMOVUPD      (BX), Z2
+	VMOVUPD      64(DX), Z3
+	VMOVUPD      64(BX), Z4
+
+bnSumSqAVX512_loop:
+	TESTQ     AX, AX
+	JZ        bnSumSqAVX512_done
+	VCVTPS2PD (CX), Z5
+	VSUBPD    Z0, Z5, Z5
+	VADDPD    Z5, Z1, Z1
+	VMULPD    Z5, Z5, Z5
+	VADDPD    Z5, Z2, Z2
+	VCVTPS2PD 32(CX), Z5
+	VSUBPD    Z0, Z5, Z5
+	VADDPD    Z5, Z3, Z3
+	VMULPD    Z5, Z5, Z5
+	VADDPD    Z5, Z4, Z4
+	ADDQ      $0x40, CX
+	SUBQ      $0x10, AX
+	JMP       bnSumSqAVX512_loop
+
+bnSumSqAVX512_done:
+	VMOVUPD Z1, (DX)
+	VMOVUPD Z2, (BX)
+	VMOVUPD Z3, 64(DX)
+	VMOVUPD Z4, 64(BX)
+	VZEROUPPER
+	RET
+
+// func bnDotCAVX512(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX, AVX512F
+TEXT ·bnDotCAVX512(SB), NOSPLIT, $0-72
+	MOVQ         x_len+32(FP), AX
+	MOVQ         g_base+0(FP), CX
+	MOVQ         x_base+24(FP), DX
+	VBROADCASTSD mu+48(FP), Z0
+	ANDQ         $-16, AX
+	MOVQ         s+56(FP), BX
+	MOVQ         q+64(FP), SI
+	VMOVUPD      (BX), Z1
+	VMOVUPD      (SI), Z2
+	VMOVUPD      64(BX), Z3
+	VMOVUPD      64(SI), Z4
+
+bnDotCAVX512_loop:
+	TESTQ     AX, AX
+	JZ        bnDotCAVX512_done
+	VCVTPS2PD (DX), Z5
+	VCVTPS2PD (CX), Z6
+	VADDPD    Z6, Z1, Z1
+	VSUBPD    Z0, Z5, Z5
+	VMULPD    Z5, Z6, Z5
+	VADDPD    Z5, Z2, Z2
+	VCVTPS2PD 32(DX), Z5
+	VCVTPS2PD 32(CX), Z6
+	VADDPD    Z6, Z3, Z3
+	VSUBPD    Z0, Z5, Z5
+	VMULPD    Z5, Z6, Z5
+	VADDPD    Z5, Z4, Z4
+	ADDQ      $0x40, CX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, AX
+	JMP       bnDotCAVX512_loop
+
+bnDotCAVX512_done:
+	VMOVUPD Z1, (BX)
+	VMOVUPD Z2, (SI)
+	VMOVUPD Z3, 64(BX)
+	VMOVUPD Z4, 64(SI)
+	VZEROUPPER
+	RET
+
 // func bnDotCReluAVX512(g []float32, y []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
 // Requires: AVX, AVX2, AVX512F
 TEXT ·bnDotCReluAVX512(SB), NOSPLIT, $0-96
-	MOVQ         x_base+48(FP), AX
-	MOVQ         x_len+56(FP), CX
-	MOVQ         g_base+0(FP), DX
-	MOVQ         y_base+24(FP), BX
+	MOVQ         x_len+56(FP), AX
+	MOVQ         g_base+0(FP), CX
+	MOVQ         y_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
 	VBROADCASTSD mu+72(FP), Z0
+	VPXOR        Y1, Y1, Y1
+	ANDQ         $-16, AX
 	MOVQ         s+80(FP), SI
 	MOVQ         q+88(FP), DI
-	VPXOR        Y1, Y1, Y1
-	ANDQ         $-16, CX
 	VMOVUPD      (SI), Z2
 	VMOVUPD      (DI), Z3
 	VMOVUPD      64(SI), Z4
 	VMOVUPD      64(DI), Z5
 
 bnDotCReluAVX512_loop:
-	TESTQ     CX, CX
+	TESTQ     AX, AX
 	JZ        bnDotCReluAVX512_done
-	VCVTPS2PD (AX), Z6
-	VMOVDQU   (BX), Y7
+	VCVTPS2PD (BX), Z6
+	VMOVDQU   (DX), Y7
 	VPCMPGTD  Y1, Y7, Y7
-	VANDPS    (DX), Y7, Y7
+	VANDPS    (CX), Y7, Y7
 	VCVTPS2PD Y7, Z7
 	VADDPD    Z7, Z2, Z2
 	VSUBPD    Z0, Z6, Z6
 	VMULPD    Z6, Z7, Z6
 	VADDPD    Z6, Z3, Z3
-	VCVTPS2PD 32(AX), Z6
-	VMOVDQU   32(BX), Y7
+	VCVTPS2PD 32(BX), Z6
+	VMOVDQU   32(DX), Y7
 	VPCMPGTD  Y1, Y7, Y7
-	VANDPS    32(DX), Y7, Y7
+	VANDPS    32(CX), Y7, Y7
 	VCVTPS2PD Y7, Z7
 	VADDPD    Z7, Z4, Z4
 	VSUBPD    Z0, Z6, Z6
 	VMULPD    Z6, Z7, Z6
 	VADDPD    Z6, Z5, Z5
-	ADDQ      $0x40, AX
+	ADDQ      $0x40, CX
 	ADDQ      $0x40, DX
 	ADDQ      $0x40, BX
-	SUBQ      $0x10, CX
+	SUBQ      $0x10, AX
 	JMP       bnDotCReluAVX512_loop
 
 bnDotCReluAVX512_done:
@@ -59,16 +141,16 @@ bnDotCReluAVX512_done:
 // func bnDotCReluDsAVX512(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
 // Requires: AVX, AVX2, AVX512F
 TEXT ·bnDotCReluDsAVX512(SB), NOSPLIT, $0-120
-	MOVQ         x_base+48(FP), AX
+	MOVQ         ds_base+72(FP), AX
 	MOVQ         x_len+56(FP), CX
 	MOVQ         g_base+0(FP), DX
 	MOVQ         y_base+24(FP), BX
-	MOVQ         ds_base+72(FP), SI
+	MOVQ         x_base+48(FP), SI
 	VBROADCASTSD mu+96(FP), Z0
-	MOVQ         s+104(FP), DI
-	MOVQ         q+112(FP), R8
 	VPXOR        Y1, Y1, Y1
 	ANDQ         $-16, CX
+	MOVQ         s+104(FP), DI
+	MOVQ         q+112(FP), R8
 	VMOVUPD      (DI), Z2
 	VMOVUPD      (R8), Z3
 	VMOVUPD      64(DI), Z4
@@ -77,24 +159,24 @@ TEXT ·bnDotCReluDsAVX512(SB), NOSPLIT, $0-120
 bnDotCReluDsAVX512_loop:
 	TESTQ     CX, CX
 	JZ        bnDotCReluDsAVX512_done
-	VCVTPS2PD (AX), Z6
+	VCVTPS2PD (SI), Z6
 	VMOVDQU   (BX), Y8
 	VPCMPGTD  Y1, Y8, Y8
 	VANDPS    (DX), Y8, Y8
 	VCVTPS2PD Y8, Z7
 	VADDPS    Y8, Y1, Y8
-	VMOVUPS   Y8, (SI)
+	VMOVUPS   Y8, (AX)
 	VADDPD    Z7, Z2, Z2
 	VSUBPD    Z0, Z6, Z6
 	VMULPD    Z6, Z7, Z6
 	VADDPD    Z6, Z3, Z3
-	VCVTPS2PD 32(AX), Z6
+	VCVTPS2PD 32(SI), Z6
 	VMOVDQU   32(BX), Y8
 	VPCMPGTD  Y1, Y8, Y8
 	VANDPS    32(DX), Y8, Y8
 	VCVTPS2PD Y8, Z7
 	VADDPS    Y8, Y1, Y8
-	VMOVUPS   Y8, 32(SI)
+	VMOVUPS   Y8, 32(AX)
 	VADDPD    Z7, Z4, Z4
 	VSUBPD    Z0, Z6, Z6
 	VMULPD    Z6, Z7, Z6
@@ -111,6 +193,113 @@ bnDotCReluDsAVX512_done:
 	VMOVUPD Z3, (R8)
 	VMOVUPD Z4, 64(DI)
 	VMOVUPD Z5, 64(R8)
+	VZEROUPPER
+	RET
+
+// func bnDotCReluXAVX512(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·bnDotCReluXAVX512(SB), NOSPLIT, $0-80
+	MOVQ         x_len+32(FP), AX
+	MOVQ         g_base+0(FP), CX
+	MOVQ         x_base+24(FP), DX
+	VBROADCASTSD mu+48(FP), Z0
+	VBROADCASTSS scale+56(FP), Y1
+	VBROADCASTSS shift+60(FP), Y2
+	VPXOR        Y3, Y3, Y3
+	ANDQ         $-16, AX
+	MOVQ         s+64(FP), BX
+	MOVQ         q+72(FP), SI
+	VMOVUPD      (BX), Z4
+	VMOVUPD      (SI), Z5
+	VMOVUPD      64(BX), Z6
+	VMOVUPD      64(SI), Z7
+
+bnDotCReluXAVX512_loop:
+	TESTQ     AX, AX
+	JZ        bnDotCReluXAVX512_done
+	VMOVUPS   (DX), Y8
+	VMULPS    Y1, Y8, Y9
+	VADDPS    Y2, Y9, Y9
+	VMAXPS    Y3, Y9, Y9
+	VPCMPGTD  Y3, Y9, Y9
+	VANDPS    (CX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VADDPD    Z9, Z4, Z4
+	VSUBPD    Z0, Z8, Z8
+	VMULPD    Z8, Z9, Z8
+	VADDPD    Z8, Z5, Z5
+	VMOVUPS   32(DX), Y8
+	VMULPS    Y1, Y8, Y9
+	VADDPS    Y2, Y9, Y9
+	VMAXPS    Y3, Y9, Y9
+	VPCMPGTD  Y3, Y9, Y9
+	VANDPS    32(CX), Y9, Y9
+	VCVTPS2PD Y9, Z9
+	VCVTPS2PD Y8, Z8
+	VADDPD    Z9, Z6, Z6
+	VSUBPD    Z0, Z8, Z8
+	VMULPD    Z8, Z9, Z8
+	VADDPD    Z8, Z7, Z7
+	ADDQ      $0x40, CX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, AX
+	JMP       bnDotCReluXAVX512_loop
+
+bnDotCReluXAVX512_done:
+	VMOVUPD Z4, (BX)
+	VMOVUPD Z5, (SI)
+	VMOVUPD Z6, 64(BX)
+	VMOVUPD Z7, 64(SI)
+	VZEROUPPER
+	RET
+
+// func bnBackwardAVX512(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX, AVX512F
+TEXT ·bnBackwardAVX512(SB), NOSPLIT, $0-112
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Z0
+	VBROADCASTSD mdy+80(FP), Z1
+	VBROADCASTSD mu+88(FP), Z2
+	VBROADCASTSD invstd+96(FP), Z3
+	VBROADCASTSD mdyx+104(FP), Z4
+	ANDQ         $-16, CX
+
+bnBackwardAVX512_loop:
+	TESTQ     CX, CX
+	JZ        bnBackwardAVX512_done
+	VCVTPS2PD (BX), Z5
+	VCVTPS2PD (DX), Z6
+	VSUBPD    Z2, Z5, Z5
+	VMULPD    Z3, Z5, Z5
+	VMULPD    Z4, Z5, Z5
+	VSUBPD    Z1, Z6, Z6
+	VSUBPD    Z5, Z6, Z6
+	VMULPD    Z0, Z6, Z6
+	VCVTPD2PS Z6, Y5
+	VADDPS    (AX), Y5, Y5
+	VMOVUPS   Y5, (AX)
+	VCVTPS2PD 32(BX), Z5
+	VCVTPS2PD 32(DX), Z6
+	VSUBPD    Z2, Z5, Z5
+	VMULPD    Z3, Z5, Z5
+	VMULPD    Z4, Z5, Z5
+	VSUBPD    Z1, Z6, Z6
+	VSUBPD    Z5, Z6, Z6
+	VMULPD    Z0, Z6, Z6
+	VCVTPD2PS Z6, Y5
+	VADDPS    32(AX), Y5, Y5
+	VMOVUPS   Y5, 32(AX)
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	SUBQ      $0x10, CX
+	JMP       bnBackwardAVX512_loop
+
+bnBackwardAVX512_done:
 	VZEROUPPER
 	RET
 
@@ -170,8 +359,8 @@ TEXT ·bnBackwardReluAVX512(SB), NOSPLIT, $0-136
 	MOVQ         dx_base+0(FP), AX
 	MOVQ         dx_len+8(FP), CX
 	MOVQ         g_base+24(FP), DX
-	MOVQ         x_base+72(FP), BX
-	MOVQ         y_base+48(FP), SI
+	MOVQ         y_base+48(FP), BX
+	MOVQ         x_base+72(FP), SI
 	VBROADCASTSD k+96(FP), Z0
 	VBROADCASTSD mdy+104(FP), Z1
 	VBROADCASTSD mu+112(FP), Z2
@@ -183,8 +372,8 @@ TEXT ·bnBackwardReluAVX512(SB), NOSPLIT, $0-136
 bnBackwardReluAVX512_loop:
 	TESTQ     CX, CX
 	JZ        bnBackwardReluAVX512_done
-	VCVTPS2PD (BX), Z6
-	VMOVDQU   (SI), Y7
+	VCVTPS2PD (SI), Z6
+	VMOVDQU   (BX), Y7
 	VPCMPGTD  Y5, Y7, Y7
 	VANDPS    (DX), Y7, Y7
 	VCVTPS2PD Y7, Z7
@@ -197,8 +386,8 @@ bnBackwardReluAVX512_loop:
 	VCVTPD2PS Z7, Y6
 	VADDPS    (AX), Y6, Y6
 	VMOVUPS   Y6, (AX)
-	VCVTPS2PD 32(BX), Z6
-	VMOVDQU   32(SI), Y7
+	VCVTPS2PD 32(SI), Z6
+	VMOVDQU   32(BX), Y7
 	VPCMPGTD  Y5, Y7, Y7
 	VANDPS    32(DX), Y7, Y7
 	VCVTPS2PD Y7, Z7
@@ -228,8 +417,8 @@ TEXT ·bnBackwardReluSetAVX512(SB), NOSPLIT, $0-136
 	MOVQ         dx_base+0(FP), AX
 	MOVQ         dx_len+8(FP), CX
 	MOVQ         g_base+24(FP), DX
-	MOVQ         x_base+72(FP), BX
-	MOVQ         y_base+48(FP), SI
+	MOVQ         y_base+48(FP), BX
+	MOVQ         x_base+72(FP), SI
 	VBROADCASTSD k+96(FP), Z0
 	VBROADCASTSD mdy+104(FP), Z1
 	VBROADCASTSD mu+112(FP), Z2
@@ -241,8 +430,8 @@ TEXT ·bnBackwardReluSetAVX512(SB), NOSPLIT, $0-136
 bnBackwardReluSetAVX512_loop:
 	TESTQ     CX, CX
 	JZ        bnBackwardReluSetAVX512_done
-	VCVTPS2PD (BX), Z6
-	VMOVDQU   (SI), Y7
+	VCVTPS2PD (SI), Z6
+	VMOVDQU   (BX), Y7
 	VPCMPGTD  Y5, Y7, Y7
 	VANDPS    (DX), Y7, Y7
 	VCVTPS2PD Y7, Z7
@@ -255,8 +444,8 @@ bnBackwardReluSetAVX512_loop:
 	VCVTPD2PS Z7, Y6
 	VADDPS    Y6, Y5, Y6
 	VMOVUPS   Y6, (AX)
-	VCVTPS2PD 32(BX), Z6
-	VMOVDQU   32(SI), Y7
+	VCVTPS2PD 32(SI), Z6
+	VMOVDQU   32(BX), Y7
 	VPCMPGTD  Y5, Y7, Y7
 	VANDPS    32(DX), Y7, Y7
 	VCVTPS2PD Y7, Z7
@@ -277,474 +466,6 @@ bnBackwardReluSetAVX512_loop:
 	JMP       bnBackwardReluSetAVX512_loop
 
 bnBackwardReluSetAVX512_done:
-	VZEROUPPER
-	RET
-
-// func bnDotCReluAVX2(g []float32, y []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
-// Requires: AVX
-TEXT ·bnDotCReluAVX2(SB), NOSPLIT, $0-96
-	MOVQ         x_base+48(FP), AX
-	MOVQ         x_len+56(FP), CX
-	MOVQ         g_base+0(FP), DX
-	MOVQ         y_base+24(FP), BX
-	VBROADCASTSD mu+72(FP), Y0
-	MOVQ         s+80(FP), SI
-	MOVQ         q+88(FP), DI
-	VPXOR        X1, X1, X1
-	ANDQ         $-16, CX
-	VMOVUPD      (SI), Y2
-	VMOVUPD      (DI), Y3
-	VMOVUPD      32(SI), Y4
-	VMOVUPD      32(DI), Y5
-	VMOVUPD      64(SI), Y6
-	VMOVUPD      64(DI), Y7
-	VMOVUPD      96(SI), Y8
-	VMOVUPD      96(DI), Y9
-
-bnDotCReluAVX2_loop:
-	TESTQ     CX, CX
-	JZ        bnDotCReluAVX2_done
-	VCVTPS2PD (AX), Y10
-	VMOVDQU   (BX), X11
-	VPCMPGTD  X1, X11, X11
-	VANDPS    (DX), X11, X11
-	VCVTPS2PD X11, Y11
-	VADDPD    Y11, Y2, Y2
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y3, Y3
-	VCVTPS2PD 16(AX), Y10
-	VMOVDQU   16(BX), X11
-	VPCMPGTD  X1, X11, X11
-	VANDPS    16(DX), X11, X11
-	VCVTPS2PD X11, Y11
-	VADDPD    Y11, Y4, Y4
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y5, Y5
-	VCVTPS2PD 32(AX), Y10
-	VMOVDQU   32(BX), X11
-	VPCMPGTD  X1, X11, X11
-	VANDPS    32(DX), X11, X11
-	VCVTPS2PD X11, Y11
-	VADDPD    Y11, Y6, Y6
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y7, Y7
-	VCVTPS2PD 48(AX), Y10
-	VMOVDQU   48(BX), X11
-	VPCMPGTD  X1, X11, X11
-	VANDPS    48(DX), X11, X11
-	VCVTPS2PD X11, Y11
-	VADDPD    Y11, Y8, Y8
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y9, Y9
-	ADDQ      $0x40, AX
-	ADDQ      $0x40, DX
-	ADDQ      $0x40, BX
-	SUBQ      $0x10, CX
-	JMP       bnDotCReluAVX2_loop
-
-bnDotCReluAVX2_done:
-	VMOVUPD Y2, (SI)
-	VMOVUPD Y3, (DI)
-	VMOVUPD Y4, 32(SI)
-	VMOVUPD Y5, 32(DI)
-	VMOVUPD Y6, 64(SI)
-	VMOVUPD Y7, 64(DI)
-	VMOVUPD Y8, 96(SI)
-	VMOVUPD Y9, 96(DI)
-	VZEROUPPER
-	RET
-
-// func bnDotCReluDsAVX2(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
-// Requires: AVX
-TEXT ·bnDotCReluDsAVX2(SB), NOSPLIT, $0-120
-	MOVQ         x_base+48(FP), AX
-	MOVQ         x_len+56(FP), CX
-	MOVQ         g_base+0(FP), DX
-	MOVQ         y_base+24(FP), BX
-	MOVQ         ds_base+72(FP), SI
-	VBROADCASTSD mu+96(FP), Y0
-	MOVQ         s+104(FP), DI
-	MOVQ         q+112(FP), R8
-	VPXOR        X1, X1, X1
-	ANDQ         $-16, CX
-	VMOVUPD      (DI), Y2
-	VMOVUPD      (R8), Y3
-	VMOVUPD      32(DI), Y4
-	VMOVUPD      32(R8), Y5
-	VMOVUPD      64(DI), Y6
-	VMOVUPD      64(R8), Y7
-	VMOVUPD      96(DI), Y8
-	VMOVUPD      96(R8), Y9
-
-bnDotCReluDsAVX2_loop:
-	TESTQ     CX, CX
-	JZ        bnDotCReluDsAVX2_done
-	VCVTPS2PD (AX), Y10
-	VMOVDQU   (BX), X12
-	VPCMPGTD  X1, X12, X12
-	VANDPS    (DX), X12, X12
-	VCVTPS2PD X12, Y11
-	VADDPS    X12, X1, X12
-	VMOVUPS   X12, (SI)
-	VADDPD    Y11, Y2, Y2
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y3, Y3
-	VCVTPS2PD 16(AX), Y10
-	VMOVDQU   16(BX), X12
-	VPCMPGTD  X1, X12, X12
-	VANDPS    16(DX), X12, X12
-	VCVTPS2PD X12, Y11
-	VADDPS    X12, X1, X12
-	VMOVUPS   X12, 16(SI)
-	VADDPD    Y11, Y4, Y4
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y5, Y5
-	VCVTPS2PD 32(AX), Y10
-	VMOVDQU   32(BX), X12
-	VPCMPGTD  X1, X12, X12
-	VANDPS    32(DX), X12, X12
-	VCVTPS2PD X12, Y11
-	VADDPS    X12, X1, X12
-	VMOVUPS   X12, 32(SI)
-	VADDPD    Y11, Y6, Y6
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y7, Y7
-	VCVTPS2PD 48(AX), Y10
-	VMOVDQU   48(BX), X12
-	VPCMPGTD  X1, X12, X12
-	VANDPS    48(DX), X12, X12
-	VCVTPS2PD X12, Y11
-	VADDPS    X12, X1, X12
-	VMOVUPS   X12, 48(SI)
-	VADDPD    Y11, Y8, Y8
-	VSUBPD    Y0, Y10, Y10
-	VMULPD    Y10, Y11, Y10
-	VADDPD    Y10, Y9, Y9
-	ADDQ      $0x40, AX
-	ADDQ      $0x40, DX
-	ADDQ      $0x40, BX
-	ADDQ      $0x40, SI
-	SUBQ      $0x10, CX
-	JMP       bnDotCReluDsAVX2_loop
-
-bnDotCReluDsAVX2_done:
-	VMOVUPD Y2, (DI)
-	VMOVUPD Y3, (R8)
-	VMOVUPD Y4, 32(DI)
-	VMOVUPD Y5, 32(R8)
-	VMOVUPD Y6, 64(DI)
-	VMOVUPD Y7, 64(R8)
-	VMOVUPD Y8, 96(DI)
-	VMOVUPD Y9, 96(R8)
-	VZEROUPPER
-	RET
-
-// func bnBackwardSetAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
-// Requires: AVX
-TEXT ·bnBackwardSetAVX2(SB), NOSPLIT, $0-112
-	MOVQ         dx_base+0(FP), AX
-	MOVQ         dx_len+8(FP), CX
-	MOVQ         g_base+24(FP), DX
-	MOVQ         x_base+48(FP), BX
-	VBROADCASTSD k+72(FP), Y0
-	VBROADCASTSD mdy+80(FP), Y1
-	VBROADCASTSD mu+88(FP), Y2
-	VBROADCASTSD invstd+96(FP), Y3
-	VBROADCASTSD mdyx+104(FP), Y4
-	VPXOR        X5, X5, X5
-	ANDQ         $-16, CX
-
-bnBackwardSetAVX2_loop:
-	TESTQ      CX, CX
-	JZ         bnBackwardSetAVX2_done
-	VCVTPS2PD  (BX), Y6
-	VCVTPS2PD  (DX), Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, (AX)
-	VCVTPS2PD  16(BX), Y6
-	VCVTPS2PD  16(DX), Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, 16(AX)
-	VCVTPS2PD  32(BX), Y6
-	VCVTPS2PD  32(DX), Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, 32(AX)
-	VCVTPS2PD  48(BX), Y6
-	VCVTPS2PD  48(DX), Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, 48(AX)
-	ADDQ       $0x40, AX
-	ADDQ       $0x40, DX
-	ADDQ       $0x40, BX
-	SUBQ       $0x10, CX
-	JMP        bnBackwardSetAVX2_loop
-
-bnBackwardSetAVX2_done:
-	VZEROUPPER
-	RET
-
-// func bnBackwardReluAVX2(dx []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
-// Requires: AVX
-TEXT ·bnBackwardReluAVX2(SB), NOSPLIT, $0-136
-	MOVQ         dx_base+0(FP), AX
-	MOVQ         dx_len+8(FP), CX
-	MOVQ         g_base+24(FP), DX
-	MOVQ         x_base+72(FP), BX
-	MOVQ         y_base+48(FP), SI
-	VBROADCASTSD k+96(FP), Y0
-	VBROADCASTSD mdy+104(FP), Y1
-	VBROADCASTSD mu+112(FP), Y2
-	VBROADCASTSD invstd+120(FP), Y3
-	VBROADCASTSD mdyx+128(FP), Y4
-	VPXOR        X5, X5, X5
-	ANDQ         $-16, CX
-
-bnBackwardReluAVX2_loop:
-	TESTQ      CX, CX
-	JZ         bnBackwardReluAVX2_done
-	VCVTPS2PD  (BX), Y6
-	VMOVDQU    (SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     (DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     (AX), X6, X6
-	VMOVUPS    X6, (AX)
-	VCVTPS2PD  16(BX), Y6
-	VMOVDQU    16(SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     16(DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     16(AX), X6, X6
-	VMOVUPS    X6, 16(AX)
-	VCVTPS2PD  32(BX), Y6
-	VMOVDQU    32(SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     32(DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     32(AX), X6, X6
-	VMOVUPS    X6, 32(AX)
-	VCVTPS2PD  48(BX), Y6
-	VMOVDQU    48(SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     48(DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     48(AX), X6, X6
-	VMOVUPS    X6, 48(AX)
-	ADDQ       $0x40, AX
-	ADDQ       $0x40, DX
-	ADDQ       $0x40, BX
-	ADDQ       $0x40, SI
-	SUBQ       $0x10, CX
-	JMP        bnBackwardReluAVX2_loop
-
-bnBackwardReluAVX2_done:
-	VZEROUPPER
-	RET
-
-// func bnBackwardReluSetAVX2(dx []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
-// Requires: AVX
-TEXT ·bnBackwardReluSetAVX2(SB), NOSPLIT, $0-136
-	MOVQ         dx_base+0(FP), AX
-	MOVQ         dx_len+8(FP), CX
-	MOVQ         g_base+24(FP), DX
-	MOVQ         x_base+72(FP), BX
-	MOVQ         y_base+48(FP), SI
-	VBROADCASTSD k+96(FP), Y0
-	VBROADCASTSD mdy+104(FP), Y1
-	VBROADCASTSD mu+112(FP), Y2
-	VBROADCASTSD invstd+120(FP), Y3
-	VBROADCASTSD mdyx+128(FP), Y4
-	VPXOR        X5, X5, X5
-	ANDQ         $-16, CX
-
-bnBackwardReluSetAVX2_loop:
-	TESTQ      CX, CX
-	JZ         bnBackwardReluSetAVX2_done
-	VCVTPS2PD  (BX), Y6
-	VMOVDQU    (SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     (DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, (AX)
-	VCVTPS2PD  16(BX), Y6
-	VMOVDQU    16(SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     16(DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, 16(AX)
-	VCVTPS2PD  32(BX), Y6
-	VMOVDQU    32(SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     32(DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, 32(AX)
-	VCVTPS2PD  48(BX), Y6
-	VMOVDQU    48(SI), X7
-	VPCMPGTD   X5, X7, X7
-	VANDPS     48(DX), X7, X7
-	VCVTPS2PD  X7, Y7
-	VSUBPD     Y2, Y6, Y6
-	VMULPD     Y3, Y6, Y6
-	VMULPD     Y4, Y6, Y6
-	VSUBPD     Y1, Y7, Y7
-	VSUBPD     Y6, Y7, Y7
-	VMULPD     Y0, Y7, Y7
-	VCVTPD2PSY Y7, X6
-	VADDPS     X6, X5, X6
-	VMOVUPS    X6, 48(AX)
-	ADDQ       $0x40, AX
-	ADDQ       $0x40, DX
-	ADDQ       $0x40, BX
-	ADDQ       $0x40, SI
-	SUBQ       $0x10, CX
-	JMP        bnBackwardReluSetAVX2_loop
-
-bnBackwardReluSetAVX2_done:
-	VZEROUPPER
-	RET
-
-// func bnDotCReluXAVX512(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
-// Requires: AVX, AVX2, AVX512F
-TEXT ·bnDotCReluXAVX512(SB), NOSPLIT, $0-80
-	MOVQ         x_base+24(FP), AX
-	MOVQ         x_len+32(FP), CX
-	MOVQ         g_base+0(FP), DX
-	VBROADCASTSD mu+48(FP), Z0
-	VBROADCASTSS scale+56(FP), Y1
-	VBROADCASTSS shift+60(FP), Y2
-	MOVQ         s+64(FP), BX
-	MOVQ         q+72(FP), SI
-	VPXOR        Y3, Y3, Y3
-	ANDQ         $-16, CX
-	VMOVUPD      (BX), Z4
-	VMOVUPD      (SI), Z5
-	VMOVUPD      64(BX), Z6
-	VMOVUPD      64(SI), Z7
-
-bnDotCReluXAVX512_loop:
-	TESTQ     CX, CX
-	JZ        bnDotCReluXAVX512_done
-	VMOVUPS   (AX), Y8
-	VMULPS    Y1, Y8, Y9
-	VADDPS    Y2, Y9, Y9
-	VMAXPS    Y3, Y9, Y9
-	VPCMPGTD  Y3, Y9, Y9
-	VANDPS    (DX), Y9, Y9
-	VCVTPS2PD Y9, Z9
-	VCVTPS2PD Y8, Z8
-	VADDPD    Z9, Z4, Z4
-	VSUBPD    Z0, Z8, Z8
-	VMULPD    Z8, Z9, Z8
-	VADDPD    Z8, Z5, Z5
-	VMOVUPS   32(AX), Y8
-	VMULPS    Y1, Y8, Y9
-	VADDPS    Y2, Y9, Y9
-	VMAXPS    Y3, Y9, Y9
-	VPCMPGTD  Y3, Y9, Y9
-	VANDPS    32(DX), Y9, Y9
-	VCVTPS2PD Y9, Z9
-	VCVTPS2PD Y8, Z8
-	VADDPD    Z9, Z6, Z6
-	VSUBPD    Z0, Z8, Z8
-	VMULPD    Z8, Z9, Z8
-	VADDPD    Z8, Z7, Z7
-	ADDQ      $0x40, AX
-	ADDQ      $0x40, DX
-	SUBQ      $0x10, CX
-	JMP       bnDotCReluXAVX512_loop
-
-bnDotCReluXAVX512_done:
-	VMOVUPD Z4, (BX)
-	VMOVUPD Z5, (SI)
-	VMOVUPD Z6, 64(BX)
-	VMOVUPD Z7, 64(SI)
 	VZEROUPPER
 	RET
 
@@ -940,19 +661,305 @@ bnBackwardReluSetDsAVX512_done:
 	VZEROUPPER
 	RET
 
+// func bnSumSqAVX2(x []float32, c float64, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnSumSqAVX2(SB), NOSPLIT, $0-48
+	MOVQ         x_len+8(FP), AX
+	MOVQ         x_base+0(FP), CX
+	VBROADCASTSD c+24(FP), Y0
+	ANDQ         $-16, AX
+	MOVQ         s+32(FP), DX
+	MOVQ         q+40(FP), BX
+	VMOVUPD      (DX), Y1
+	VMOVUPD      (BX), Y2
+	VMOVUPD      32(DX), Y3
+	VMOVUPD      32(BX), Y4
+	VMOVUPD      64(DX), Y5
+	VMOVUPD      64(BX), Y6
+	VMOVUPD      96(DX), Y7
+	VMOVUPD      96(BX), Y8
+
+bnSumSqAVX2_loop:
+	TESTQ     AX, AX
+	JZ        bnSumSqAVX2_done
+	VCVTPS2PD (CX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y1, Y1
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y2, Y2
+	VCVTPS2PD 16(CX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y3, Y3
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y4, Y4
+	VCVTPS2PD 32(CX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y5, Y5
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y6, Y6
+	VCVTPS2PD 48(CX), Y9
+	VSUBPD    Y0, Y9, Y9
+	VADDPD    Y9, Y7, Y7
+	VMULPD    Y9, Y9, Y9
+	VADDPD    Y9, Y8, Y8
+	ADDQ      $0x40, CX
+	SUBQ      $0x10, AX
+	JMP       bnSumSqAVX2_loop
+
+bnSumSqAVX2_done:
+	VMOVUPD Y1, (DX)
+	VMOVUPD Y2, (BX)
+	VMOVUPD Y3, 32(DX)
+	VMOVUPD Y4, 32(BX)
+	VMOVUPD Y5, 64(DX)
+	VMOVUPD Y6, 64(BX)
+	VMOVUPD Y7, 96(DX)
+	VMOVUPD Y8, 96(BX)
+	VZEROUPPER
+	RET
+
+// func bnDotCAVX2(g []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnDotCAVX2(SB), NOSPLIT, $0-72
+	MOVQ         x_len+32(FP), AX
+	MOVQ         g_base+0(FP), CX
+	MOVQ         x_base+24(FP), DX
+	VBROADCASTSD mu+48(FP), Y0
+	ANDQ         $-16, AX
+	MOVQ         s+56(FP), BX
+	MOVQ         q+64(FP), SI
+	VMOVUPD      (BX), Y1
+	VMOVUPD      (SI), Y2
+	VMOVUPD      32(BX), Y3
+	VMOVUPD      32(SI), Y4
+	VMOVUPD      64(BX), Y5
+	VMOVUPD      64(SI), Y6
+	VMOVUPD      96(BX), Y7
+	VMOVUPD      96(SI), Y8
+
+bnDotCAVX2_loop:
+	TESTQ     AX, AX
+	JZ        bnDotCAVX2_done
+	VCVTPS2PD (DX), Y9
+	VCVTPS2PD (CX), Y10
+	VADDPD    Y10, Y1, Y1
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y2, Y2
+	VCVTPS2PD 16(DX), Y9
+	VCVTPS2PD 16(CX), Y10
+	VADDPD    Y10, Y3, Y3
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y4, Y4
+	VCVTPS2PD 32(DX), Y9
+	VCVTPS2PD 32(CX), Y10
+	VADDPD    Y10, Y5, Y5
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y6, Y6
+	VCVTPS2PD 48(DX), Y9
+	VCVTPS2PD 48(CX), Y10
+	VADDPD    Y10, Y7, Y7
+	VSUBPD    Y0, Y9, Y9
+	VMULPD    Y9, Y10, Y9
+	VADDPD    Y9, Y8, Y8
+	ADDQ      $0x40, CX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, AX
+	JMP       bnDotCAVX2_loop
+
+bnDotCAVX2_done:
+	VMOVUPD Y1, (BX)
+	VMOVUPD Y2, (SI)
+	VMOVUPD Y3, 32(BX)
+	VMOVUPD Y4, 32(SI)
+	VMOVUPD Y5, 64(BX)
+	VMOVUPD Y6, 64(SI)
+	VMOVUPD Y7, 96(BX)
+	VMOVUPD Y8, 96(SI)
+	VZEROUPPER
+	RET
+
+// func bnDotCReluAVX2(g []float32, y []float32, x []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnDotCReluAVX2(SB), NOSPLIT, $0-96
+	MOVQ         x_len+56(FP), AX
+	MOVQ         g_base+0(FP), CX
+	MOVQ         y_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD mu+72(FP), Y0
+	VPXOR        X1, X1, X1
+	ANDQ         $-16, AX
+	MOVQ         s+80(FP), SI
+	MOVQ         q+88(FP), DI
+	VMOVUPD      (SI), Y2
+	VMOVUPD      (DI), Y3
+	VMOVUPD      32(SI), Y4
+	VMOVUPD      32(DI), Y5
+	VMOVUPD      64(SI), Y6
+	VMOVUPD      64(DI), Y7
+	VMOVUPD      96(SI), Y8
+	VMOVUPD      96(DI), Y9
+
+bnDotCReluAVX2_loop:
+	TESTQ     AX, AX
+	JZ        bnDotCReluAVX2_done
+	VCVTPS2PD (BX), Y10
+	VMOVDQU   (DX), X11
+	VPCMPGTD  X1, X11, X11
+	VANDPS    (CX), X11, X11
+	VCVTPS2PD X11, Y11
+	VADDPD    Y11, Y2, Y2
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y3, Y3
+	VCVTPS2PD 16(BX), Y10
+	VMOVDQU   16(DX), X11
+	VPCMPGTD  X1, X11, X11
+	VANDPS    16(CX), X11, X11
+	VCVTPS2PD X11, Y11
+	VADDPD    Y11, Y4, Y4
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y5, Y5
+	VCVTPS2PD 32(BX), Y10
+	VMOVDQU   32(DX), X11
+	VPCMPGTD  X1, X11, X11
+	VANDPS    32(CX), X11, X11
+	VCVTPS2PD X11, Y11
+	VADDPD    Y11, Y6, Y6
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y7, Y7
+	VCVTPS2PD 48(BX), Y10
+	VMOVDQU   48(DX), X11
+	VPCMPGTD  X1, X11, X11
+	VANDPS    48(CX), X11, X11
+	VCVTPS2PD X11, Y11
+	VADDPD    Y11, Y8, Y8
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y9, Y9
+	ADDQ      $0x40, CX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	SUBQ      $0x10, AX
+	JMP       bnDotCReluAVX2_loop
+
+bnDotCReluAVX2_done:
+	VMOVUPD Y2, (SI)
+	VMOVUPD Y3, (DI)
+	VMOVUPD Y4, 32(SI)
+	VMOVUPD Y5, 32(DI)
+	VMOVUPD Y6, 64(SI)
+	VMOVUPD Y7, 64(DI)
+	VMOVUPD Y8, 96(SI)
+	VMOVUPD Y9, 96(DI)
+	VZEROUPPER
+	RET
+
+// func bnDotCReluDsAVX2(g []float32, y []float32, x []float32, ds []float32, mu float64, s *[16]float64, q *[16]float64)
+// Requires: AVX
+TEXT ·bnDotCReluDsAVX2(SB), NOSPLIT, $0-120
+	MOVQ         ds_base+72(FP), AX
+	MOVQ         x_len+56(FP), CX
+	MOVQ         g_base+0(FP), DX
+	MOVQ         y_base+24(FP), BX
+	MOVQ         x_base+48(FP), SI
+	VBROADCASTSD mu+96(FP), Y0
+	VPXOR        X1, X1, X1
+	ANDQ         $-16, CX
+	MOVQ         s+104(FP), DI
+	MOVQ         q+112(FP), R8
+	VMOVUPD      (DI), Y2
+	VMOVUPD      (R8), Y3
+	VMOVUPD      32(DI), Y4
+	VMOVUPD      32(R8), Y5
+	VMOVUPD      64(DI), Y6
+	VMOVUPD      64(R8), Y7
+	VMOVUPD      96(DI), Y8
+	VMOVUPD      96(R8), Y9
+
+bnDotCReluDsAVX2_loop:
+	TESTQ     CX, CX
+	JZ        bnDotCReluDsAVX2_done
+	VCVTPS2PD (SI), Y10
+	VMOVDQU   (BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    (DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, (AX)
+	VADDPD    Y11, Y2, Y2
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y3, Y3
+	VCVTPS2PD 16(SI), Y10
+	VMOVDQU   16(BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    16(DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, 16(AX)
+	VADDPD    Y11, Y4, Y4
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y5, Y5
+	VCVTPS2PD 32(SI), Y10
+	VMOVDQU   32(BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    32(DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, 32(AX)
+	VADDPD    Y11, Y6, Y6
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y7, Y7
+	VCVTPS2PD 48(SI), Y10
+	VMOVDQU   48(BX), X12
+	VPCMPGTD  X1, X12, X12
+	VANDPS    48(DX), X12, X12
+	VCVTPS2PD X12, Y11
+	VADDPS    X12, X1, X12
+	VMOVUPS   X12, 48(AX)
+	VADDPD    Y11, Y8, Y8
+	VSUBPD    Y0, Y10, Y10
+	VMULPD    Y10, Y11, Y10
+	VADDPD    Y10, Y9, Y9
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, DX
+	ADDQ      $0x40, BX
+	ADDQ      $0x40, SI
+	SUBQ      $0x10, CX
+	JMP       bnDotCReluDsAVX2_loop
+
+bnDotCReluDsAVX2_done:
+	VMOVUPD Y2, (DI)
+	VMOVUPD Y3, (R8)
+	VMOVUPD Y4, 32(DI)
+	VMOVUPD Y5, 32(R8)
+	VMOVUPD Y6, 64(DI)
+	VMOVUPD Y7, 64(R8)
+	VMOVUPD Y8, 96(DI)
+	VMOVUPD Y9, 96(R8)
+	VZEROUPPER
+	RET
+
 // func bnDotCReluXAVX2(g []float32, x []float32, mu float64, scale float32, shift float32, s *[16]float64, q *[16]float64)
 // Requires: AVX
 TEXT ·bnDotCReluXAVX2(SB), NOSPLIT, $0-80
-	MOVQ         x_base+24(FP), AX
-	MOVQ         x_len+32(FP), CX
-	MOVQ         g_base+0(FP), DX
+	MOVQ         x_len+32(FP), AX
+	MOVQ         g_base+0(FP), CX
+	MOVQ         x_base+24(FP), DX
 	VBROADCASTSD mu+48(FP), Y0
 	VBROADCASTSS scale+56(FP), X1
 	VBROADCASTSS shift+60(FP), X2
+	VPXOR        X3, X3, X3
+	ANDQ         $-16, AX
 	MOVQ         s+64(FP), BX
 	MOVQ         q+72(FP), SI
-	VPXOR        X3, X3, X3
-	ANDQ         $-16, CX
 	VMOVUPD      (BX), Y4
 	VMOVUPD      (SI), Y5
 	VMOVUPD      32(BX), Y6
@@ -963,59 +970,59 @@ TEXT ·bnDotCReluXAVX2(SB), NOSPLIT, $0-80
 	VMOVUPD      96(SI), Y11
 
 bnDotCReluXAVX2_loop:
-	TESTQ     CX, CX
+	TESTQ     AX, AX
 	JZ        bnDotCReluXAVX2_done
-	VMOVUPS   (AX), X12
+	VMOVUPS   (DX), X12
 	VMULPS    X1, X12, X13
 	VADDPS    X2, X13, X13
 	VMAXPS    X3, X13, X13
 	VPCMPGTD  X3, X13, X13
-	VANDPS    (DX), X13, X13
+	VANDPS    (CX), X13, X13
 	VCVTPS2PD X13, Y13
 	VCVTPS2PD X12, Y12
 	VADDPD    Y13, Y4, Y4
 	VSUBPD    Y0, Y12, Y12
 	VMULPD    Y12, Y13, Y12
 	VADDPD    Y12, Y5, Y5
-	VMOVUPS   16(AX), X12
+	VMOVUPS   16(DX), X12
 	VMULPS    X1, X12, X13
 	VADDPS    X2, X13, X13
 	VMAXPS    X3, X13, X13
 	VPCMPGTD  X3, X13, X13
-	VANDPS    16(DX), X13, X13
+	VANDPS    16(CX), X13, X13
 	VCVTPS2PD X13, Y13
 	VCVTPS2PD X12, Y12
 	VADDPD    Y13, Y6, Y6
 	VSUBPD    Y0, Y12, Y12
 	VMULPD    Y12, Y13, Y12
 	VADDPD    Y12, Y7, Y7
-	VMOVUPS   32(AX), X12
+	VMOVUPS   32(DX), X12
 	VMULPS    X1, X12, X13
 	VADDPS    X2, X13, X13
 	VMAXPS    X3, X13, X13
 	VPCMPGTD  X3, X13, X13
-	VANDPS    32(DX), X13, X13
+	VANDPS    32(CX), X13, X13
 	VCVTPS2PD X13, Y13
 	VCVTPS2PD X12, Y12
 	VADDPD    Y13, Y8, Y8
 	VSUBPD    Y0, Y12, Y12
 	VMULPD    Y12, Y13, Y12
 	VADDPD    Y12, Y9, Y9
-	VMOVUPS   48(AX), X12
+	VMOVUPS   48(DX), X12
 	VMULPS    X1, X12, X13
 	VADDPS    X2, X13, X13
 	VMAXPS    X3, X13, X13
 	VPCMPGTD  X3, X13, X13
-	VANDPS    48(DX), X13, X13
+	VANDPS    48(CX), X13, X13
 	VCVTPS2PD X13, Y13
 	VCVTPS2PD X12, Y12
 	VADDPD    Y13, Y10, Y10
 	VSUBPD    Y0, Y12, Y12
 	VMULPD    Y12, Y13, Y12
 	VADDPD    Y12, Y11, Y11
-	ADDQ      $0x40, AX
+	ADDQ      $0x40, CX
 	ADDQ      $0x40, DX
-	SUBQ      $0x10, CX
+	SUBQ      $0x10, AX
 	JMP       bnDotCReluXAVX2_loop
 
 bnDotCReluXAVX2_done:
@@ -1027,6 +1034,321 @@ bnDotCReluXAVX2_done:
 	VMOVUPD Y9, 64(SI)
 	VMOVUPD Y10, 96(BX)
 	VMOVUPD Y11, 96(SI)
+	VZEROUPPER
+	RET
+
+// func bnBackwardAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX
+TEXT ·bnBackwardAVX2(SB), NOSPLIT, $0-112
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Y0
+	VBROADCASTSD mdy+80(FP), Y1
+	VBROADCASTSD mu+88(FP), Y2
+	VBROADCASTSD invstd+96(FP), Y3
+	VBROADCASTSD mdyx+104(FP), Y4
+	ANDQ         $-16, CX
+
+bnBackwardAVX2_loop:
+	TESTQ      CX, CX
+	JZ         bnBackwardAVX2_done
+	VCVTPS2PD  (BX), Y5
+	VCVTPS2PD  (DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     (AX), X5, X5
+	VMOVUPS    X5, (AX)
+	VCVTPS2PD  16(BX), Y5
+	VCVTPS2PD  16(DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     16(AX), X5, X5
+	VMOVUPS    X5, 16(AX)
+	VCVTPS2PD  32(BX), Y5
+	VCVTPS2PD  32(DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     32(AX), X5, X5
+	VMOVUPS    X5, 32(AX)
+	VCVTPS2PD  48(BX), Y5
+	VCVTPS2PD  48(DX), Y6
+	VSUBPD     Y2, Y5, Y5
+	VMULPD     Y3, Y5, Y5
+	VMULPD     Y4, Y5, Y5
+	VSUBPD     Y1, Y6, Y6
+	VSUBPD     Y5, Y6, Y6
+	VMULPD     Y0, Y6, Y6
+	VCVTPD2PSY Y6, X5
+	VADDPS     48(AX), X5, X5
+	VMOVUPS    X5, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, BX
+	SUBQ       $0x10, CX
+	JMP        bnBackwardAVX2_loop
+
+bnBackwardAVX2_done:
+	VZEROUPPER
+	RET
+
+// func bnBackwardSetAVX2(dx []float32, g []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX
+TEXT ·bnBackwardSetAVX2(SB), NOSPLIT, $0-112
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         x_base+48(FP), BX
+	VBROADCASTSD k+72(FP), Y0
+	VBROADCASTSD mdy+80(FP), Y1
+	VBROADCASTSD mu+88(FP), Y2
+	VBROADCASTSD invstd+96(FP), Y3
+	VBROADCASTSD mdyx+104(FP), Y4
+	VPXOR        X5, X5, X5
+	ANDQ         $-16, CX
+
+bnBackwardSetAVX2_loop:
+	TESTQ      CX, CX
+	JZ         bnBackwardSetAVX2_done
+	VCVTPS2PD  (BX), Y6
+	VCVTPS2PD  (DX), Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, (AX)
+	VCVTPS2PD  16(BX), Y6
+	VCVTPS2PD  16(DX), Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 16(AX)
+	VCVTPS2PD  32(BX), Y6
+	VCVTPS2PD  32(DX), Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 32(AX)
+	VCVTPS2PD  48(BX), Y6
+	VCVTPS2PD  48(DX), Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, BX
+	SUBQ       $0x10, CX
+	JMP        bnBackwardSetAVX2_loop
+
+bnBackwardSetAVX2_done:
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluAVX2(dx []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX
+TEXT ·bnBackwardReluAVX2(SB), NOSPLIT, $0-136
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         y_base+48(FP), BX
+	MOVQ         x_base+72(FP), SI
+	VBROADCASTSD k+96(FP), Y0
+	VBROADCASTSD mdy+104(FP), Y1
+	VBROADCASTSD mu+112(FP), Y2
+	VBROADCASTSD invstd+120(FP), Y3
+	VBROADCASTSD mdyx+128(FP), Y4
+	VPXOR        X5, X5, X5
+	ANDQ         $-16, CX
+
+bnBackwardReluAVX2_loop:
+	TESTQ      CX, CX
+	JZ         bnBackwardReluAVX2_done
+	VCVTPS2PD  (SI), Y6
+	VMOVDQU    (BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     (DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     (AX), X6, X6
+	VMOVUPS    X6, (AX)
+	VCVTPS2PD  16(SI), Y6
+	VMOVDQU    16(BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     16(DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     16(AX), X6, X6
+	VMOVUPS    X6, 16(AX)
+	VCVTPS2PD  32(SI), Y6
+	VMOVDQU    32(BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     32(DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     32(AX), X6, X6
+	VMOVUPS    X6, 32(AX)
+	VCVTPS2PD  48(SI), Y6
+	VMOVDQU    48(BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     48(DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     48(AX), X6, X6
+	VMOVUPS    X6, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, BX
+	ADDQ       $0x40, SI
+	SUBQ       $0x10, CX
+	JMP        bnBackwardReluAVX2_loop
+
+bnBackwardReluAVX2_done:
+	VZEROUPPER
+	RET
+
+// func bnBackwardReluSetAVX2(dx []float32, g []float32, y []float32, x []float32, k float64, mdy float64, mu float64, invstd float64, mdyx float64)
+// Requires: AVX
+TEXT ·bnBackwardReluSetAVX2(SB), NOSPLIT, $0-136
+	MOVQ         dx_base+0(FP), AX
+	MOVQ         dx_len+8(FP), CX
+	MOVQ         g_base+24(FP), DX
+	MOVQ         y_base+48(FP), BX
+	MOVQ         x_base+72(FP), SI
+	VBROADCASTSD k+96(FP), Y0
+	VBROADCASTSD mdy+104(FP), Y1
+	VBROADCASTSD mu+112(FP), Y2
+	VBROADCASTSD invstd+120(FP), Y3
+	VBROADCASTSD mdyx+128(FP), Y4
+	VPXOR        X5, X5, X5
+	ANDQ         $-16, CX
+
+bnBackwardReluSetAVX2_loop:
+	TESTQ      CX, CX
+	JZ         bnBackwardReluSetAVX2_done
+	VCVTPS2PD  (SI), Y6
+	VMOVDQU    (BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     (DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, (AX)
+	VCVTPS2PD  16(SI), Y6
+	VMOVDQU    16(BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     16(DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 16(AX)
+	VCVTPS2PD  32(SI), Y6
+	VMOVDQU    32(BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     32(DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 32(AX)
+	VCVTPS2PD  48(SI), Y6
+	VMOVDQU    48(BX), X7
+	VPCMPGTD   X5, X7, X7
+	VANDPS     48(DX), X7, X7
+	VCVTPS2PD  X7, Y7
+	VSUBPD     Y2, Y6, Y6
+	VMULPD     Y3, Y6, Y6
+	VMULPD     Y4, Y6, Y6
+	VSUBPD     Y1, Y7, Y7
+	VSUBPD     Y6, Y7, Y7
+	VMULPD     Y0, Y7, Y7
+	VCVTPD2PSY Y7, X6
+	VADDPS     X6, X5, X6
+	VMOVUPS    X6, 48(AX)
+	ADDQ       $0x40, AX
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, BX
+	ADDQ       $0x40, SI
+	SUBQ       $0x10, CX
+	JMP        bnBackwardReluSetAVX2_loop
+
+bnBackwardReluSetAVX2_done:
 	VZEROUPPER
 	RET
 
@@ -1319,6 +1641,62 @@ bnBackwardReluSetDsAVX2_loop:
 	JMP        bnBackwardReluSetDsAVX2_loop
 
 bnBackwardReluSetDsAVX2_done:
+	VZEROUPPER
+	RET
+
+// func reluBackwardAVX2(dx []float32, dy []float32, y []float32)
+// Requires: AVX, AVX2
+TEXT ·reluBackwardAVX2(SB), NOSPLIT, $0-72
+	MOVQ  dx_base+0(FP), AX
+	MOVQ  dx_len+8(FP), CX
+	MOVQ  dy_base+24(FP), DX
+	MOVQ  y_base+48(FP), BX
+	VPXOR Y0, Y0, Y0
+
+reluBackwardAVX2_loop4:
+	CMPQ     CX, $0x20
+	JL       reluBackwardAVX2_loop1
+	VMOVDQU  (BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   (DX), Y1, Y1
+	VADDPS   (AX), Y1, Y1
+	VMOVUPS  Y1, (AX)
+	VMOVDQU  32(BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   32(DX), Y1, Y1
+	VADDPS   32(AX), Y1, Y1
+	VMOVUPS  Y1, 32(AX)
+	VMOVDQU  64(BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   64(DX), Y1, Y1
+	VADDPS   64(AX), Y1, Y1
+	VMOVUPS  Y1, 64(AX)
+	VMOVDQU  96(BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   96(DX), Y1, Y1
+	VADDPS   96(AX), Y1, Y1
+	VMOVUPS  Y1, 96(AX)
+	ADDQ     $0x80, AX
+	ADDQ     $0x80, DX
+	ADDQ     $0x80, BX
+	SUBQ     $0x20, CX
+	JMP      reluBackwardAVX2_loop4
+
+reluBackwardAVX2_loop1:
+	CMPQ     CX, $0x08
+	JL       reluBackwardAVX2_done
+	VMOVDQU  (BX), Y1
+	VPCMPGTD Y0, Y1, Y1
+	VANDPS   (DX), Y1, Y1
+	VADDPS   (AX), Y1, Y1
+	VMOVUPS  Y1, (AX)
+	ADDQ     $0x20, AX
+	ADDQ     $0x20, DX
+	ADDQ     $0x20, BX
+	SUBQ     $0x08, CX
+	JMP      reluBackwardAVX2_loop1
+
+reluBackwardAVX2_done:
 	VZEROUPPER
 	RET
 

@@ -28,9 +28,7 @@ func main() {
 	convTileAVX2()
 	wgradKernels()
 	phaseKernels()
-	bnKernels()
 	phaseRowKernels()
-	reluBackward()
 	prefetchRows()
 	winogradKernels()
 	Generate()
@@ -812,153 +810,6 @@ func phaseKernels() {
 	}
 }
 
-// bnKernels emits the batch-normalisation kernels, in float64 on float32 data, with 16
-// partial sums (element i goes to partial i%16; the Go wrappers in ../../bn.go add the
-// tail and combine the partials in a fixed tree):
-//
-//	bnSumSq:    s[j] += x−c, q[j] += (x−c)·(x−c)                          (moments about c)
-//	bnDotC:     s[j] += g, q[j] += g·(x−mu)                               (backward sums)
-//	bnBackward: dx[i] += float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx))      (backward apply)
-//
-// each for the first len &^ 15 elements, with every product and sum rounded separately
-// (VMULPD, VADDPD, VSUBPD: no FMA), as the Go reference loops do.
-func bnKernels() {
-	for _, bits := range []int{512, 256} {
-		isa, dlanes := "AVX512", 8
-		if bits == 256 {
-			isa, dlanes = "AVX2", 4
-		}
-		nvec := 16 / dlanes // float64 vectors per 16 elements
-		vec := func() VecVirtual {
-			if bits == 512 {
-				return ZMM()
-			}
-			return YMM()
-		}
-		half := func() VecVirtual { // float32 vector of dlanes elements
-			if bits == 512 {
-				return YMM()
-			}
-			return XMM()
-		}
-		// loadPD converts dlanes float32s at m into float64s.
-		loadPD := func(m Mem, dst VecVirtual) { VCVTPS2PD(m, dst) }
-
-		for _, kind := range []string{"SumSq", "DotC"} {
-			name := "bn" + kind + isa
-			sig := "func(x []float32, c float64, s, q *[16]float64)"
-			if kind == "DotC" {
-				sig = "func(g, x []float32, mu float64, s, q *[16]float64)"
-			}
-			TEXT(name, NOSPLIT, sig)
-			Pragma("noescape")
-			Doc(fmt.Sprintf("%s adds into the 16 partial sums s and q (see bnKernels in _gen/conv/main.go).", name))
-			xp := Load(Param("x").Base(), GP64())
-			n := Load(Param("x").Len(), GP64())
-			var gp Register
-			var mu VecVirtual
-			mu = vec()
-			if kind == "DotC" {
-				gp = Load(Param("g").Base(), GP64())
-				m, _ := Param("mu").Resolve()
-				VBROADCASTSD(m.Addr, mu)
-			} else {
-				m, _ := Param("c").Resolve()
-				VBROADCASTSD(m.Addr, mu)
-			}
-			sp := Load(Param("s"), GP64())
-			qp := Load(Param("q"), GP64())
-			ANDQ(I32(-16), n)
-			sacc, qacc := make([]VecVirtual, nvec), make([]VecVirtual, nvec)
-			for v := range sacc {
-				sacc[v], qacc[v] = vec(), vec()
-				VMOVUPD(Mem{Base: sp, Disp: 8 * dlanes * v}, sacc[v])
-				VMOVUPD(Mem{Base: qp, Disp: 8 * dlanes * v}, qacc[v])
-			}
-			Label(name + "_loop")
-			TESTQ(n, n)
-			JZ(LabelRef(name + "_done"))
-			for v := 0; v < nvec; v++ {
-				x, t := vec(), vec()
-				loadPD(Mem{Base: xp, Disp: 4 * dlanes * v}, x)
-				if kind == "SumSq" {
-					VSUBPD(mu, x, x)
-					VADDPD(x, sacc[v], sacc[v])
-					VMULPD(x, x, t)
-					VADDPD(t, qacc[v], qacc[v])
-					continue
-				}
-				g := vec()
-				loadPD(Mem{Base: gp, Disp: 4 * dlanes * v}, g)
-				VADDPD(g, sacc[v], sacc[v])
-				VSUBPD(mu, x, t)
-				VMULPD(t, g, t)
-				VADDPD(t, qacc[v], qacc[v])
-			}
-			ADDQ(U8(64), xp)
-			if kind == "DotC" {
-				ADDQ(U8(64), gp)
-			}
-			SUBQ(U8(16), n)
-			JMP(LabelRef(name + "_loop"))
-			Label(name + "_done")
-			for v := range sacc {
-				VMOVUPD(sacc[v], Mem{Base: sp, Disp: 8 * dlanes * v})
-				VMOVUPD(qacc[v], Mem{Base: qp, Disp: 8 * dlanes * v})
-			}
-			VZEROUPPER()
-			RET()
-		}
-
-		name := "bnBackward" + isa
-		TEXT(name, NOSPLIT, "func(dx, g, x []float32, k, mdy, mu, invstd, mdyx float64)")
-		Pragma("noescape")
-		Doc(fmt.Sprintf("%s adds float32(k·((g−mdy) − ((x−mu)·invstd)·mdyx)) into dx, for the first len(dx) &^ 15", name),
-			"elements (see bnKernels in _gen/conv/main.go).")
-		dxp := Load(Param("dx").Base(), GP64())
-		n := Load(Param("dx").Len(), GP64())
-		gp := Load(Param("g").Base(), GP64())
-		xp := Load(Param("x").Base(), GP64())
-		cs := map[string]VecVirtual{}
-		for _, c := range []string{"k", "mdy", "mu", "invstd", "mdyx"} {
-			cs[c] = vec()
-			m, _ := Param(c).Resolve()
-			VBROADCASTSD(m.Addr, cs[c])
-		}
-		ANDQ(I32(-16), n)
-		Label(name + "_loop")
-		TESTQ(n, n)
-		JZ(LabelRef(name + "_done"))
-		for v := 0; v < nvec; v++ {
-			x, g, t := vec(), vec(), vec()
-			loadPD(Mem{Base: xp, Disp: 4 * dlanes * v}, x)
-			loadPD(Mem{Base: gp, Disp: 4 * dlanes * v}, g)
-			VSUBPD(cs["mu"], x, x)
-			VMULPD(cs["invstd"], x, x)
-			VMULPD(cs["mdyx"], x, x)
-			VSUBPD(cs["mdy"], g, t)
-			VSUBPD(x, t, t)
-			VMULPD(cs["k"], t, t)
-			f := half()
-			if bits == 512 {
-				VCVTPD2PS(t, f)
-			} else {
-				VCVTPD2PSY(t, f)
-			}
-			VADDPS(Mem{Base: dxp, Disp: 4 * dlanes * v}, f, f)
-			VMOVUPS(f, Mem{Base: dxp, Disp: 4 * dlanes * v})
-		}
-		ADDQ(U8(64), dxp)
-		ADDQ(U8(64), gp)
-		ADDQ(U8(64), xp)
-		SUBQ(U8(16), n)
-		JMP(LabelRef(name + "_loop"))
-		Label(name + "_done")
-		VZEROUPPER()
-		RET()
-	}
-}
-
 // Byte offsets of the fields of PhaseRowsArgs (../../phase.go).
 const (
 	prInter      = 0
@@ -1100,54 +951,6 @@ func phaseRowKernels() {
 		VZEROUPPER()
 		RET()
 	}
-}
-
-// reluBackward emits reluBackwardAVX2: dx[i] += dy[i] where y[i] > 0 as an int32 (the
-// float is positive, not ±0, not a negative NaN), else += +0 — the branch-free select of
-// tensor.ReluBackward, bit for bit — for the first len(dx) &^ 7 elements (4 vectors a
-// step while at least 32 remain).
-func reluBackward() {
-	name := "reluBackwardAVX2"
-	TEXT(name, NOSPLIT, "func(dx, dy, y []float32)")
-	Pragma("noescape")
-	Doc(name + " adds dy[i] into dx[i] where int32(bits(y[i])) > 0, for i < len(dx) &^ 7 (see reluBackward in _gen/conv/main.go).")
-	dx := Load(Param("dx").Base(), GP64())
-	n := Load(Param("dx").Len(), GP64())
-	dy := Load(Param("dy").Base(), GP64())
-	y := Load(Param("y").Base(), GP64())
-	zero := YMM()
-	VPXOR(zero, zero, zero)
-	step := func(off int) {
-		m, g := YMM(), YMM()
-		VMOVDQU(Mem{Base: y, Disp: off}, m)
-		VPCMPGTD(zero, m, m) // m > 0
-		VANDPS(Mem{Base: dy, Disp: off}, m, g)
-		VADDPS(Mem{Base: dx, Disp: off}, g, g)
-		VMOVUPS(g, Mem{Base: dx, Disp: off})
-	}
-	Label(name + "_loop4")
-	CMPQ(n, U8(32))
-	JL(LabelRef(name + "_loop1"))
-	for u := 0; u < 4; u++ {
-		step(32 * u)
-	}
-	ADDQ(U8(128), dx)
-	ADDQ(U8(128), dy)
-	ADDQ(U8(128), y)
-	SUBQ(U8(32), n)
-	JMP(LabelRef(name + "_loop4"))
-	Label(name + "_loop1")
-	CMPQ(n, U8(8))
-	JL(LabelRef(name + "_done"))
-	step(0)
-	ADDQ(U8(32), dx)
-	ADDQ(U8(32), dy)
-	ADDQ(U8(32), y)
-	SUBQ(U8(8), n)
-	JMP(LabelRef(name + "_loop1"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
 }
 
 // prefetchRows emits prefetchRowsAVX: PREFETCHT0 of every 64-byte line of rows slices of n
