@@ -199,9 +199,9 @@ func (pl *tilePlan) buildMasks() {
 // x (image img at x[(img-img0)·inImg:], i.e. x starts at image img0) into y (likewise),
 // tiles [t0, t1) of that range.
 //
-// pf, when not nil, is memory the caller will read next: it is prefetched a slice per tile,
-// while the tiles compute.
-func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int, pf []float32) {
+// pf and pf2, when not nil, are memory the caller will read next: they are prefetched
+// (pf first) a share per kernel call, while the tiles compute.
+func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int, pf, pf2 []float32) {
 	k := pl.k
 	nr := len(pl.runs)
 	total := nimg * pl.vpi
@@ -224,15 +224,15 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 	}
 	// pf is prefetched by the kernel calls, a share per call, at the pace of their k-loops.
 	blocks := (pl.rows + k.MR - 1) / k.MR
-	pfLines, pfPer := (len(pf)+15)/16, 0
+	pfLines, pfPer := (len(pf)+15)/16+(len(pf2)+15)/16, 0
 	if pfLines > 0 && t1 > t0 {
 		pfPer = (pfLines + (t1-t0)*blocks - 1) / ((t1 - t0) * blocks)
 	}
-	pfOff := 0
+	pfOff, pf2Off := 0, 0
 	for t := t0; t < t1; t++ {
-		// Bring the next tile's input towards L1 while this one computes (unless the input
-		// is a worker's buffer, which the caller has just written).
-		if pf == nil && t+1 < t1 {
+		// Bring the next tile's input towards L1 while this one computes (unless the caller
+		// prefetches something else).
+		if pf == nil && pf2 == nil && t+1 < t1 {
 			for v := range k.Vecs {
 				if g := (t+1)*k.Vecs + v; g < total {
 					img, j := g/pl.vpi, g%pl.vpi
@@ -260,10 +260,14 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 				args.YOff[v] = ybase[v] + 4*b*k.MR*pl.outPlane
 			}
 			args.A = &pl.apack[b*pl.steps*k.MR]
-			if pfOff < len(pf) {
+			switch {
+			case pfOff < len(pf):
 				args.SetPrefetch(pf[pfOff:], pfPer)
 				pfOff += 16 * pfPer
-			} else {
+			case pf2Off < len(pf2):
+				args.SetPrefetch(pf2[pf2Off:], pfPer)
+				pf2Off += 16 * pfPer
+			default:
 				args.SetPrefetch(nil, 0)
 			}
 			k.Tile(args)
@@ -290,6 +294,7 @@ type directWorkspace struct {
 	slabSq    []float32 // per-slab squared gradients
 	slabDB    []float64 // per-slab bias gradients (and their squares)
 
+	queue   workQueue
 	tiles   tileTask
 	phases  phaseTask
 	dphase  dgradPhaseTask
@@ -298,6 +303,7 @@ type directWorkspace struct {
 }
 
 type directWorker struct {
+	_     [64]byte // keeps the fields of neighbouring workers off each other's cache lines
 	args  asm.ConvTileArgs
 	wargs asm.WgradArgs
 	buf   []float32 // phase planes (forward, stride 2) or the channels-last output gradient
@@ -381,8 +387,10 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 		d.tiles = tileTask{}
 		return
 	}
-	// Stride s: groups of g images are split into phase planes in a worker's buffer, then
-	// computed; g makes the group's vectors a whole number of tiles where that is cheap.
+	// Stride s: the batch is cut into one segment of images per goroutine and each segment
+	// into groups of g images (the last may be smaller), which a worker splits into phase
+	// planes in its buffer and then computes; g makes a group's vectors a whole number of
+	// tiles where that is cheap.
 	g := 1
 	for g < 4 && (g*pl.vpi)%kern.Vecs != 0 {
 		g++
@@ -390,12 +398,12 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	if (g*pl.vpi)%kern.Vecs != 0 {
 		g = 1
 	}
-	groups := (n + g - 1) / g
 	for i := range maxProcs() { // any worker may take part: size their buffers now
 		d.workers[i].buf = grow(d.workers[i].buf, g*pl.inImg)
 	}
-	d.phases = phaseTask{d: d, x: x, y: y.Data, g: g, s: s, hph: hph, groups: groups, parts: parts(groups)}
-	parallelFor(d.phases.parts, &d.phases)
+	d.phases = phaseTask{d: d, x: x, y: y.Data, s: s, hph: hph}
+	segs := d.phases.imgs.deal(&d.queue, n, g)
+	parallelFor(segs, &d.phases)
 	d.phases = phaseTask{}
 }
 
@@ -409,39 +417,87 @@ type tileTask struct {
 
 func (t *tileTask) part(w, i int) {
 	t0, t1 := split(t.tiles, t.parts, i)
-	t.d.plan.run(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1, nil)
+	t.d.plan.run(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1, nil, nil)
 }
 
-// phaseTask computes the forward pass at stride s of groups [split(groups, parts, i)) of g
-// images: each group's phase planes go to the worker's buffer, the plan reads them there,
-// and the next group's images are prefetched while the tiles compute.
+// imageGroups cuts a batch of n images into one segment per goroutine (segs) and each
+// segment into groups of g images, the units of a workQueue. A segment's first group is a
+// single image: a worker reads it from memory that nothing has prefetched, and prefetches
+// the next group while it computes one. The last group of a segment may be smaller than g.
+type imageGroups struct {
+	n, segs, g int
+}
+
+// deal sets up q for n images in groups of g and returns the number of segments.
+func (ig *imageGroups) deal(q *workQueue, n, g int) int {
+	*ig = imageGroups{n: n, segs: min(n, maxProcs()), g: g}
+	q.reset(ig.segs)
+	for i := range ig.segs {
+		i0, i1 := split(n, ig.segs, i)
+		units := i1 - i0
+		if g > 1 && units > 1 {
+			units = 1 + (units-1+g-1)/g
+		}
+		q.set(i, units)
+	}
+	return ig.segs
+}
+
+// group returns the images [i0, i1) of group u of segment seg.
+func (ig *imageGroups) group(seg, u int) (i0, i1 int) {
+	s0, s1 := split(ig.n, ig.segs, seg)
+	if u == 0 {
+		return s0, s0 + 1
+	}
+	i0 = s0 + 1 + (u-1)*ig.g
+	return i0, min(s1, i0+ig.g)
+}
+
+// following returns the images of the group that part i computes after group u of segment
+// seg, if it is known: the next one of its own segment, while nobody has taken it.
+func (ig *imageGroups) following(q *workQueue, i, seg int) (i0, i1 int, ok bool) {
+	if seg != i {
+		return 0, 0, false
+	}
+	u, ok := q.peek(seg)
+	if !ok {
+		return 0, 0, false
+	}
+	i0, i1 = ig.group(seg, u)
+	return i0, i1, true
+}
+
+// phaseTask computes the forward pass at stride s, a group of images (d.queue's units,
+// see imageGroups) at a time: each group's phase planes go to the worker's buffer, the
+// plan reads them there, and the worker's next group is prefetched while the tiles
+// compute.
 type phaseTask struct {
-	d             *directWorkspace
-	x             *Tensor
-	y             []float32
-	g, s, hph     int
-	groups, parts int
+	d      *directWorkspace
+	x      *Tensor
+	y      []float32
+	s, hph int
+	imgs   imageGroups
 }
 
 func (t *phaseTask) part(w, i int) {
 	pl := &t.d.plan
-	n, c, h, wd := t.x.NCHW()
+	q := &t.d.queue
+	_, c, h, wd := t.x.NCHW()
 	img := c * h * wd
 	dw := &t.d.workers[w]
-	dw.buf = grow(dw.buf, t.g*pl.inImg)
-	g0, g1 := split(t.groups, t.parts, i)
-	for gi := g0; gi < g1; gi++ {
-		i0, i1 := gi*t.g, min(n, gi*t.g+t.g)
-		for i := i0; i < i1; i++ {
-			splitPhases(dw.buf[(i-i0)*pl.inImg:], t.x.Data[i*img:(i+1)*img], c, h, wd, t.s, t.hph, pl.outW)
+	dw.buf = grow(dw.buf, t.imgs.g*pl.inImg)
+	for seg, u, ok := q.next(i); ok; seg, u, ok = q.next(i) {
+		i0, i1 := t.imgs.group(seg, u)
+		for im := i0; im < i1; im++ {
+			splitPhases(dw.buf[(im-i0)*pl.inImg:], t.x.Data[im*img:(im+1)*img], c, h, wd, t.s, t.hph, pl.outW)
 		}
 		var pf []float32
-		if gi+1 < g1 {
-			pf = t.x.Data[i1*img : min(n, i1+t.g)*img]
+		if j0, j1, ok := t.imgs.following(q, i, seg); ok {
+			pf = t.x.Data[j0*img : j1*img]
 		}
 		nimg := i1 - i0
 		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
-		pl.run(&dw.args, dw.buf[:nimg*pl.inImg], t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles, pf)
+		pl.run(&dw.args, dw.buf[:nimg*pl.inImg], t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles, pf, nil)
 	}
 }
 
@@ -585,29 +641,46 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 	for i := range maxProcs() { // any worker may take part: size their buffers now
 		d.workers[i].buf = grow(d.workers[i].buf, g*s*s*c*hph*wo)
 	}
-	d.dphase = dgradPhaseTask{d: d, dx: dx, dy: dy.Data, g: g, hph: hph}
-	parallelFor((n+g-1)/g, &d.dphase)
+	d.dphase = dgradPhaseTask{d: d, dx: dx, dy: dy.Data, hph: hph}
+	segs := d.dphase.imgs.deal(&d.queue, n, g)
+	parallelFor(segs, &d.dphase)
 	d.dphase = dgradPhaseTask{}
 }
 
-// dgradPhaseTask computes the stride-2 data gradient of group i of g samples.
+// dgradPhaseTask computes the stride-2 data gradient, a group of samples (d.queue's units,
+// see imageGroups) at a time; the worker's next group of dy is prefetched meanwhile.
 type dgradPhaseTask struct {
-	d      *directWorkspace
-	dx     *Tensor
-	dy     []float32
-	g, hph int
+	d    *directWorkspace
+	dx   *Tensor
+	dy   []float32
+	hph  int
+	imgs imageGroups
 }
 
 func (t *dgradPhaseTask) part(w, i int) {
+	q := &t.d.queue
+	in := t.d.dplans[0].inImg
+	for seg, u, ok := q.next(i); ok; seg, u, ok = q.next(i) {
+		i0, i1 := t.imgs.group(seg, u)
+		var next []float32
+		if j0, j1, ok := t.imgs.following(q, i, seg); ok {
+			next = t.dy[j0*in : j1*in]
+		}
+		t.group(w, i0, i1, next)
+	}
+}
+
+// group computes the data gradient of samples [i0, i1) with worker w's buffer; next is
+// prefetched meanwhile.
+func (t *dgradPhaseTask) group(w, i0, i1 int, next []float32) {
 	const s = 2
-	n, c, h, wd := t.dx.NCHW()
+	_, c, h, wd := t.dx.NCHW()
 	d := t.d
 	wk := &d.workers[w]
-	i0, i1 := i*t.g, min(n, i*t.g+t.g)
 	nimg := i1 - i0
 	wo := d.dplans[0].outW
 	region := c * t.hph * wo // one phase of one sample
-	wk.buf = grow(wk.buf, t.g*s*s*region)
+	wk.buf = grow(wk.buf, t.imgs.g*s*s*region)
 	for q := range s * s {
 		pl := &d.dplans[q]
 		y := wk.buf[q*region : nimg*s*s*region]
@@ -618,10 +691,12 @@ func (t *dgradPhaseTask) part(w, i int) {
 			continue
 		}
 		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
-		// Prefetch a quarter of the group's dx per phase, for the additions below.
+		// Prefetch a quarter of the group's dx per phase, for the additions below, and a
+		// quarter of the next group's dy.
 		dxg := t.dx.Data[i0*c*h*wd : i1*c*h*wd]
 		q0, q1 := split(len(dxg), s*s, q)
-		pl.run(&wk.args, t.dy[i0*pl.inImg:i1*pl.inImg], y, nimg, 0, tiles, dxg[q0:q1])
+		n0, n1 := split(len(next), s*s, q)
+		pl.run(&wk.args, t.dy[i0*pl.inImg:i1*pl.inImg], y, nimg, 0, tiles, dxg[q0:q1], next[n0:n1])
 	}
 	for j := range nimg {
 		img := wk.buf[j*s*s*region : (j+1)*s*s*region]

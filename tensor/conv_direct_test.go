@@ -194,6 +194,7 @@ func TestConvDeterministicAcrossProcs(t *testing.T) {
 		for _, tc := range []convCase{
 			{24, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, false},
 			{13, 16, 12, 12, 32, 3, 3, 2, 2, 1, 1, true},
+			{13, 8, 16, 16, 16, 3, 3, 2, 2, 1, 1, false}, // groups of 3 images, ragged per segment
 			{9, 3, 11, 13, 16, 3, 3, 1, 1, 1, 1, false},
 			{10, 20, 8, 8, 24, 1, 1, 1, 1, 0, 0, false},
 			{6, 5, 9, 9, 7, 5, 5, 2, 2, 1, 1, false},
