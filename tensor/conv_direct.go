@@ -64,9 +64,8 @@ func convChunk(kin, planeBytes int) int {
 	return kin
 }
 
-// build fills runs, masks and the packed weights: the weight of output row row, input
-// channel ch and kernel position widx is wt[row·rowStride + ch·chStride + widx].
-func (pl *tilePlan) build(wt []float32, rowStride, chStride int) {
+// build fills runs and masks and sizes the packed weights, which packBlock fills.
+func (pl *tilePlan) build() {
 	k := pl.k
 	pl.vpi = (pl.outPlane + k.Lanes - 1) / k.Lanes
 	chunk := convChunk(pl.kin, 4*pl.inPlane)
@@ -90,29 +89,69 @@ func (pl *tilePlan) build(wt []float32, rowStride, chStride int) {
 	}
 	pl.steps = pl.kin * len(pl.taps)
 	pl.buildMasks()
+	pl.apack = grow(pl.apack, pl.blocks()*pl.steps*k.MR)
+}
 
-	mr := k.MR
-	blocks := (pl.rows + mr - 1) / mr
-	pl.apack = grow(pl.apack, blocks*pl.steps*mr)
-	for b := range blocks {
-		a := pl.apack[b*pl.steps*mr : (b+1)*pl.steps*mr]
-		rows := min(mr, pl.rows-b*mr)
-		s := 0
-		for c0 := 0; c0 < pl.kin; c0 += chunk {
-			n := min(chunk, pl.kin-c0)
-			for _, t := range pl.taps {
-				for q := range n {
-					dst := a[s*mr : (s+1)*mr]
-					src := wt[b*mr*rowStride+(c0+q)*chStride+t.widx:]
-					for i := range rows {
-						dst[i] = src[i*rowStride]
-					}
-					clear(dst[rows:])
-					s++
+// blocks returns the number of blocks of MR output rows.
+func (pl *tilePlan) blocks() int { return (pl.rows + pl.k.MR - 1) / pl.k.MR }
+
+// packBlock packs the weights of block b of output rows, in the order of the runs: the
+// weight of output row row, input channel ch and kernel position widx is
+// wt[row·rowStride + ch·chStride + widx].
+func (pl *tilePlan) packBlock(b int, wt []float32, rowStride, chStride int) {
+	mr := pl.k.MR
+	chunk := convChunk(pl.kin, 4*pl.inPlane)
+	a := pl.apack[b*pl.steps*mr : (b+1)*pl.steps*mr]
+	rows := min(mr, pl.rows-b*mr)
+	s := 0
+	for c0 := 0; c0 < pl.kin; c0 += chunk {
+		n := min(chunk, pl.kin-c0)
+		for _, t := range pl.taps {
+			for q := range n {
+				dst := a[s*mr : (s+1)*mr]
+				src := wt[b*mr*rowStride+(c0+q)*chStride+t.widx:]
+				for i := range rows {
+					dst[i] = src[i*rowStride]
 				}
+				clear(dst[rows:])
+				s++
 			}
 		}
 	}
+}
+
+// packTask packs the weights of up to four plans (the first n), a block per part, in
+// parallel: for a few dozen microseconds the other goroutines would otherwise wait.
+type packTask struct {
+	plans               [4]*tilePlan
+	n                   int
+	wt                  []float32
+	rowStride, chStride int
+}
+
+func (t *packTask) part(_, i int) {
+	for _, pl := range t.plans[:t.n] {
+		if b := pl.blocks(); i >= b {
+			i -= b
+			continue
+		}
+		pl.packBlock(i, t.wt, t.rowStride, t.chStride)
+		return
+	}
+}
+
+// pack packs the weights of the plans (see packBlock), which build has laid out.
+func (d *directWorkspace) pack(wt []float32, rowStride, chStride int, plans ...*tilePlan) {
+	t := &d.packing
+	*t = packTask{wt: wt, rowStride: rowStride, chStride: chStride}
+	blocks := 0
+	for _, pl := range plans {
+		t.plans[t.n] = pl
+		t.n++
+		blocks += pl.blocks()
+	}
+	parallelFor(blocks, t)
+	*t = packTask{}
 }
 
 // maskKey identifies the lane masks of a tilePlan: they depend only on the geometry.
@@ -295,6 +334,7 @@ type directWorkspace struct {
 	slabDB    []float64 // per-slab bias gradients (and their squares)
 
 	queue   workQueue
+	packing packTask
 	tiles   tileTask
 	phases  phaseTask
 	dphase  dgradPhaseTask
@@ -377,7 +417,8 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 		pl.inPlane = s * s * phase
 		pl.inImg = c * pl.inPlane
 	}
-	pl.build(w.Data, c*kh*kw, kh*kw)
+	pl.build()
+	d.pack(w.Data, c*kh*kw, kh*kw, pl)
 	kern := pl.k
 	d.ensureWorkers(maxProcs())
 	if s == 1 {
@@ -570,7 +611,8 @@ func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams, bet
 	}
 	d.taps = taps
 	pl.taps = taps
-	pl.build(w.Data, kh*kw, c*kh*kw)
+	pl.build()
+	d.pack(w.Data, kh*kw, c*kh*kw, pl)
 	tiles := (n*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
 	d.ensureWorkers(maxProcs())
 	d.tiles = tileTask{d: d, x: dy.Data, y: dx.Data, n: n, tiles: tiles, parts: parts(tiles)}
@@ -606,6 +648,8 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 	hph := (h + s - 1) / s
 	kern := asm.CurrentConvKernel()
 	vpiMax := 0
+	var plans [4]*tilePlan
+	np := 0
 	for q := range s * s {
 		py, px := q/s, q%s
 		pl := &d.dplans[q]
@@ -626,10 +670,13 @@ func (ws *ConvWorkspace) directBackwardDataStrided(dx, dy, w *Tensor, p ConvPara
 			}
 		}
 		if len(pl.taps) > 0 && rows > 0 {
-			pl.build(w.Data, kh*kw, c*kh*kw)
+			pl.build()
 			vpiMax = max(vpiMax, pl.vpi)
+			plans[np] = pl
+			np++
 		}
 	}
+	d.pack(w.Data, kh*kw, c*kh*kw, plans[:np]...)
 	g := 1
 	for g < 4 && (g*vpiMax)%kern.Vecs != 0 {
 		g++
