@@ -225,7 +225,7 @@ convTile8x48AVX512_loop2:
 	CMPQ         1888(AX), $0x00
 	JLE          convTile8x48AVX512_nopf
 	MOVQ         1880(AX), R12
-	PREFETCHT0   (R12)
+	PREFETCHT1   (R12)
 	ADDQ         $0x40, 1880(AX)
 	DECQ         1888(AX)
 
@@ -706,7 +706,7 @@ convTile4x24AVX2_loop2:
 	CMPQ         1888(AX), $0x00
 	JLE          convTile4x24AVX2_nopf
 	MOVQ         1880(AX), R12
-	PREFETCHT0   (R12)
+	PREFETCHT1   (R12)
 	ADDQ         $0x40, 1880(AX)
 	DECQ         1888(AX)
 

@@ -83,7 +83,7 @@ func prefetchStep(name string, args, t Register) {
 	CMPQ(Mem{Base: args, Disp: taPFN}, U8(0))
 	JLE(LabelRef(name + "_nopf"))
 	MOVQ(Mem{Base: args, Disp: taPF}, t)
-	PREFETCHT0(Mem{Base: t})
+	PREFETCHT1(Mem{Base: t})
 	ADDQ(U8(64), Mem{Base: args, Disp: taPF})
 	DECQ(Mem{Base: args, Disp: taPFN})
 	Label(name + "_nopf")
