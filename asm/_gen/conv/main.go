@@ -78,7 +78,8 @@ func bitTable() {
 
 // prefetchStep emits the tile kernels' prefetch of one line of PF, while PFN > 0: memory the
 // caller reads next, fetched at the pace of the k-loop rather than in a burst that would
-// fill the miss buffers and stall.
+// fill the miss buffers and stall, and into L2 only (PREFETCHT1), leaving L1 to the tile's
+// own operands.
 func prefetchStep(name string, args, t Register) {
 	CMPQ(Mem{Base: args, Disp: taPFN}, U8(0))
 	JLE(LabelRef(name + "_nopf"))
