@@ -24,8 +24,10 @@ func (p ConvParams) OutSize(h, w, kh, kw int) (int, int) {
 
 // ConvWorkspace holds the scratch memory of the convolution kernels (the
 // direct kernels' plans, packed weights and per-goroutine buffers, the im2col
-// matrix, the GEMM output and the packed GEMM panels). Reuse one across calls
-// so that steady state allocates nothing. The zero value is ready to use; a
+// matrix, the GEMM output and the packed GEMM panels) and a cache of the
+// Winograd kernels' transformed weights, checked against the weights at every
+// call (see winoCacheLimit: up to 64 MiB). Reuse one across calls so that
+// steady state allocates nothing. The zero value is ready to use; a
 // ConvWorkspace is not safe for concurrent use.
 type ConvWorkspace struct {
 	col    []float32

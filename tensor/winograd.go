@@ -1,6 +1,9 @@
 package tensor
 
 import (
+	"bytes"
+	"unsafe"
+
 	"github.com/bonsai-dl/bonsai/asm"
 )
 
@@ -27,10 +30,51 @@ const winoKGroup = 32
 
 // winoWorkspace holds the Winograd convolution's transformed weights and per-worker buffers.
 type winoWorkspace struct {
-	u       []float32 // transformed weights: [36][kpad/mr panels][C][mr]
+	u       []float32 // transformed weights when not cached: [36][kpad/mr panels][C][mr]
 	workers []winoWorker
 	task    winoTask
 	weights winoWeightTask
+
+	// The cache of transformed weights (see weightsFor): one entry per weight tensor and
+	// direction, holding cached floats in all; calls counts the calls to weightsFor.
+	cache  map[winoKey]*winoCached
+	cached int
+	calls  uint64
+}
+
+// The cache of transformed weights. One ConvWorkspace serves every layer of a forward (and
+// backward) pass, so the workspace keeps the transformed weights of each weight tensor it
+// sees, with a copy of the weights they came from: a later call with the same tensor
+// compares the weights with the copy (a memory compare, much cheaper than the transform in
+// float64) and reuses the transformed ones when they are unchanged, bit for bit; otherwise
+// (training updates weights in place at every step) it transforms them again into the same
+// entry. Results are bit-identical to transforming at every call.
+//
+// An entry costs 36·(⌈K/mr⌉·mr·C + 16) + 9·K·C floats, about 5× its weights (ResNet-56:
+// 17 MiB for the forward pass, as much again for the data gradients of a training step).
+// The entries hold at most winoCacheLimit floats: a new tensor that does not fit evicts the
+// entries unused for winoCacheStale calls (left by models or layers no longer run), and is
+// transformed without caching if it still does not fit, so that a model too large for the
+// cache keeps a stable part of its layers cached rather than evicting them in turn.
+const winoCacheStale = 256
+
+// winoCacheLimit is the most floats the cache holds (64 MiB); a variable for tests.
+var winoCacheLimit = 16 << 20
+
+// winoKey identifies a weight tensor and the transform it gets. The address does not keep
+// the weights alive: an entry found for a new tensor at a reused address is only a
+// candidate, checked against the copy of its weights as any other.
+type winoKey struct {
+	addr     uintptr // of the weights' first element
+	k, c, mr int
+	grad     bool
+}
+
+// winoCached is an entry of the cache: the weights src and their transform u (as
+// winoWorkspace.u for the geometry of the key).
+type winoCached struct {
+	src, u []float32
+	last   uint64 // the call that last used the entry
 }
 
 type winoWorker struct {
@@ -90,12 +134,7 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
 	g.kgroup = min(g.kpad, max(mr, winoKGroup/mr*mr))
 	d := &ws.wino
 	procs := maxProcs()
-	d.u = grow(d.u, 36*g.ldu())
-	panels := g.kpad / mr
-	per := max(1, 512/(c*mr)) // panels per part: at least 512 kernels
-	d.weights = winoWeightTask{u: d.u, w: w.Data, k: k, c: c, kpad: g.kpad, mr: mr, per: per, grad: grad}
-	parallelFor((panels+per-1)/per, &d.weights)
-	d.weights = winoWeightTask{}
+	u := d.weightsFor(w.Data, &g, grad)
 	if len(d.workers) < procs {
 		d.workers = append(d.workers, make([]winoWorker, procs-len(d.workers))...)
 	}
@@ -105,9 +144,65 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
 	gpb := g.block / asm.WinoLanes
 	blocks := (g.groups + gpb - 1) / gpb
 	blocks = min(g.groups, (blocks+procs-1)/procs*procs)
-	d.task = winoTask{d: d, g: g, x: x.Data, y: y.Data, blocks: blocks, add: grad}
+	d.task = winoTask{d: d, g: g, u: u, x: x.Data, y: y.Data, blocks: blocks, add: grad}
 	parallelFor(blocks, &d.task)
 	d.task = winoTask{}
+}
+
+// weightsFor returns the transformed weights of w (see winoWeights) for the geometry g: a
+// cached transform when w is the tensor and the weights of a cache entry, bit for bit (see
+// winoCacheLimit).
+func (d *winoWorkspace) weightsFor(w []float32, g *winoGeom, grad bool) []float32 {
+	d.calls++
+	key := winoKey{addr: uintptr(unsafe.Pointer(unsafe.SliceData(w))), k: g.k, c: g.c, mr: g.mr, grad: grad}
+	if e := d.cache[key]; e != nil {
+		e.last = d.calls
+		if !sameBits(e.src, w) {
+			d.transform(e.u, w, g, grad)
+			copy(e.src, w)
+		}
+		return e.u
+	}
+	size := len(w) + 36*g.ldu()
+	if d.cached+size > winoCacheLimit {
+		for key, e := range d.cache {
+			if d.calls-e.last > winoCacheStale {
+				d.cached -= len(e.src) + len(e.u)
+				delete(d.cache, key)
+			}
+		}
+	}
+	if d.cached+size > winoCacheLimit {
+		d.u = grow(d.u, 36*g.ldu())
+		d.transform(d.u, w, g, grad)
+		return d.u
+	}
+	if d.cache == nil {
+		d.cache = make(map[winoKey]*winoCached)
+	}
+	e := &winoCached{src: append([]float32(nil), w...), u: make([]float32, 36*g.ldu()), last: d.calls}
+	d.transform(e.u, w, g, grad)
+	d.cache[key] = e
+	d.cached += size
+	return e.u
+}
+
+// transform sets u to the transformed weights w (see winoWeights), in parallel over panels.
+func (d *winoWorkspace) transform(u, w []float32, g *winoGeom, grad bool) {
+	panels := g.kpad / g.mr
+	per := max(1, 512/(g.c*g.mr)) // panels per part: at least 512 kernels
+	d.weights = winoWeightTask{u: u, w: w, k: g.k, c: g.c, kpad: g.kpad, mr: g.mr, per: per, grad: grad}
+	parallelFor((panels+per-1)/per, &d.weights)
+	d.weights = winoWeightTask{}
+}
+
+// sameBits reports whether a and b hold the same float32 bit patterns.
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return bytes.Equal(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a))), 4*len(a)),
+		unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), 4*len(b)))
 }
 
 // winoG1 is the 1-d kernel transform u = G·g, in float64.
@@ -174,6 +269,7 @@ func (t *winoWeightTask) part(_, i int) {
 type winoTask struct {
 	d      *winoWorkspace
 	g      winoGeom
+	u      []float32 // the transformed weights
 	x, y   []float32
 	blocks int
 	add    bool // add into y (the data gradient)
@@ -210,7 +306,7 @@ func (t *winoTask) part(wk, i int) {
 	for k0 := 0; k0 < g.kpad; k0 += g.kgroup {
 		kb := min(g.kgroup, g.kpad-k0)
 		for f := range 36 {
-			a := d.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]
+			a := t.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]
 			asm.PanelGemm(kb, ncol, g.c, a, wr.v[f*g.ldv():], g.block, wr.m[f*g.ldm():], g.block)
 		}
 		kout := min(kb, g.k-k0)
