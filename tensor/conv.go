@@ -30,11 +30,12 @@ func (p ConvParams) OutSize(h, w, kh, kw int) (int, int) {
 // steady state allocates nothing. The zero value is ready to use; a
 // ConvWorkspace is not safe for concurrent use.
 type ConvWorkspace struct {
-	col    []float32
-	out    []float32
-	gemm   *asm.Workspace
-	direct directWorkspace
-	wino   winoWorkspace
+	col      []float32
+	out      []float32
+	gemm     *asm.Workspace
+	direct   directWorkspace
+	wino     winoWorkspace
+	epilogue epilogueTask
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {

@@ -112,16 +112,23 @@ func winogradGeometry(kh, kw, w int, p ConvParams) bool {
 
 // winogradForward computes y = conv(x, w) (3×3, stride 1, padding 1) with Winograd
 // F(4×4, 3×3).
-func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) { ws.winograd(y, x, w, false) }
+func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) { ws.winograd(y, x, w, false, nil) }
 
 // winogradBackwardData adds the data gradient of a 3×3, stride-1, padding-1 convolution
 // into dx: the convolution of dy with the flipped and transposed weights, with Winograd
 // F(4×4, 3×3).
-func (ws *ConvWorkspace) winogradBackwardData(dx, dy, w *Tensor) { ws.winograd(dx, dy, w, true) }
+func (ws *ConvWorkspace) winogradBackwardData(dx, dy, w *Tensor) { ws.winograd(dx, dy, w, true, nil) }
 
-// winograd computes y = conv(x, w), or adds conv(x, w') into y for the data gradient
-// (grad: x is the output gradient, w' the flipped, transposed weights).
-func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
+// winogradEpilogue computes y = e(conv(x, w)) (see Conv2dForwardEpilogue) with the
+// epilogue in the output transform.
+func (ws *ConvWorkspace) winogradEpilogue(y, x, w *Tensor, e *ConvEpilogue) {
+	ws.winograd(y, x, w, false, e)
+}
+
+// winograd computes y = conv(x, w), or y = e(conv(x, w)) when e is not nil, or adds
+// conv(x, w') into y for the data gradient (grad: x is the output gradient, w' the
+// flipped, transposed weights).
+func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool, e *ConvEpilogue) {
 	n, c, h, wd := x.NCHW()
 	k := y.Shape[1]
 	mr, _ := asm.PanelShape()
@@ -145,6 +152,12 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
 	blocks := (g.groups + gpb - 1) / gpb
 	blocks = min(g.groups, (blocks+procs-1)/procs*procs)
 	d.task = winoTask{d: d, g: g, u: u, x: x.Data, y: y.Data, blocks: blocks, add: grad}
+	if e != nil {
+		d.task.scale, d.task.shift, d.task.relu = e.Scale, e.Shift, e.Relu
+		if e.Residual != nil {
+			d.task.r = e.Residual.Data
+		}
+	}
 	parallelFor(blocks, &d.task)
 	d.task = winoTask{}
 }
@@ -273,6 +286,10 @@ type winoTask struct {
 	x, y   []float32
 	blocks int
 	add    bool // add into y (the data gradient)
+
+	// The epilogue (see ConvEpilogue), when scale is not nil.
+	scale, shift, r []float32
+	relu            bool
 }
 
 func (t *winoTask) part(wk, i int) {
@@ -298,9 +315,17 @@ func (t *winoTask) part(wk, i int) {
 	}
 
 	out := &wr.out
-	out.Add = 0
+	out.Add, out.Relu = 0, 0
 	if t.add {
 		out.Add = 1
+	}
+	if t.relu {
+		out.Relu = 1
+	}
+	out.Scale, out.Shift, out.R, out.RLen = nil, nil, nil, 0
+	var rs []float32
+	if t.r != nil {
+		rs = t.r[img0*g.k*plane:]
 	}
 	ys := t.y[img0*g.k*plane:]
 	for k0 := 0; k0 < g.kpad; k0 += g.kgroup {
@@ -315,6 +340,13 @@ func (t *winoTask) part(wk, i int) {
 		}
 		yk := ys[k0*plane:]
 		out.Y, out.YLen = &yk[0], len(yk)
+		if t.scale != nil {
+			out.Scale, out.Shift = &t.scale[k0], &t.shift[k0]
+			if rs != nil {
+				rk := rs[k0*plane:]
+				out.R, out.RLen = &rk[0], len(rk)
+			}
+		}
 		out.Row, out.Plane, out.LDK, out.LDF, out.K = g.w, plane, g.block, g.ldm(), kout
 		for grp := g0; grp < g1; grp++ {
 			g.pieces(&out.NPieces, &out.Pieces, nil, grp, img0, false)
