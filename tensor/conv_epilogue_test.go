@@ -105,10 +105,11 @@ func TestConv2dForwardEpilogueDeterministic(t *testing.T) {
 	})
 }
 
-// BenchmarkConv2dForwardEpilogue times Conv2dForwardEpilogue with a residual and ReLU (the
-// tail of a residual block, batch 128) on the shapes of benchShapes, as dispatched
-// ("fused") and with the Winograd kernels ("wino") and the direct kernels followed by
-// the epilogue pass ("direct") where they apply.
+// BenchmarkConv2dForwardEpilogue times Conv2dForwardEpilogue (batch 128, 3×3, padding 1)
+// on the shapes of benchShapes with a ReLU ("relu": the head of a residual block) and with a
+// residual and a ReLU ("addrelu": its tail), as dispatched ("fused"), and with the
+// Winograd kernels ("wino") and the direct kernels followed by the epilogue pass
+// ("direct") where they apply.
 func BenchmarkConv2dForwardEpilogue(b *testing.B) {
 	const n = 128
 	for _, s := range benchShapes(b) {
@@ -118,33 +119,41 @@ func BenchmarkConv2dForwardEpilogue(b *testing.B) {
 		x := randTensor(rng, n, s.cin, s.hw, s.hw)
 		w := randTensor(rng, s.cout, s.cin, 3, 3)
 		y := New(n, s.cout, ho, wo)
-		e := ConvEpilogue{Scale: randTensor(rng, s.cout).Data, Shift: randTensor(rng, s.cout).Data,
-			Residual: randTensor(rng, n, s.cout, ho, wo), Relu: true}
+		r := randTensor(rng, n, s.cout, ho, wo)
 		var ws ConvWorkspace
-		for _, how := range []string{"fused", "wino", "direct"} {
-			if how == "wino" && !winogradGeometry(3, 3, s.hw, p) {
-				continue
+		for _, epi := range []string{"relu", "addrelu"} {
+			e := ConvEpilogue{Scale: randTensor(rng, s.cout).Data, Shift: randTensor(rng, s.cout).Data, Relu: true}
+			if epi == "addrelu" {
+				e.Residual = r
 			}
-			run := func() {
-				switch how {
-				case "fused":
-					Conv2dForwardEpilogue(y, x, w, p, &ws, e)
-				case "wino":
-					ws.winogradEpilogue(y, x, w, &e)
-				case "direct":
-					ws.directForward(y, x, w, p)
-					ws.epilogue = epilogueTask{y: y.Data, r: e.Residual.Data, e: e, k: s.cout, plane: ho * wo}
-					parallelFor(n, &ws.epilogue)
+			for _, how := range []string{"fused", "wino", "direct"} {
+				if how == "wino" && !winogradGeometry(3, 3, s.hw, p) {
+					continue
 				}
-			}
-			b.Run(s.name+"/"+how, func(b *testing.B) {
-				run()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
+				run := func() {
+					switch how {
+					case "fused":
+						Conv2dForwardEpilogue(y, x, w, p, &ws, e)
+					case "wino":
+						ws.winogradEpilogue(y, x, w, &e)
+					case "direct":
+						ws.directForward(y, x, w, p)
+						ws.epilogue = epilogueTask{y: y.Data, e: e, k: s.cout, plane: ho * wo}
+						if e.Residual != nil {
+							ws.epilogue.r = r.Data
+						}
+						parallelFor(n, &ws.epilogue)
+					}
+				}
+				b.Run(s.name+"/"+epi+"/"+how, func(b *testing.B) {
 					run()
-				}
-			})
+					b.ReportAllocs()
+					b.ResetTimer()
+					for range b.N {
+						run()
+					}
+				})
+			}
 		}
 	}
 }

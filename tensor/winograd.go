@@ -419,13 +419,16 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 
 // winogradPreferred reports whether Conv2dForward uses the Winograd kernels for a 3×3,
 // stride-1, padding-1 convolution of c to k channels on h×w images: on the AVX512 path
-// (the only one with assembly transforms) from 6 input and 4 output channels, where they
-// measured faster than the direct kernels. Batch 128 on Zen 5, one core: 32×32 images
-// with 16 channels 1.9×, 16×16 with 32 channels 2.4×, 8×8 with 64 channels 2.1×; two
-// cores, 16 channels: 1.5×. The narrow layers of pruned models gain most, since the direct
-// kernels' tiles have 8 output channels: 16→11 channels on 32×32, 1.67 → 0.94 ms; 16→7,
-// 0.86 → 0.68 ms; 11→16, 1.15 → 0.86 ms; 6→6, 0.34 → 0.27 ms (two cores). With 3–5 input
-// channels the direct kernels win (3→16: 0.34 against 0.44 ms).
+// (the only one with assembly transforms) from 6 input channels and any number of output
+// channels, where they measured faster than the direct kernels. Batch 128 on Zen 5, one
+// core: 32×32 images with 16 channels 1.9×, 16×16 with 32 channels 2.4×, 8×8 with 64
+// channels 2.1×; two cores, 16 channels: 1.5×. The narrow layers of pruned models gain
+// most, since the direct kernels' tiles have 8 output channels: 16→11 channels on 32×32,
+// 1.67 → 0.94 ms; 16→7, 0.86 → 0.68 ms; 11→16, 1.15 → 0.86 ms; 6→6, 0.34 → 0.27 ms (two
+// cores); with a BN and ReLU after them (Conv2dForwardEpilogue, fused on the Winograd
+// path), 16→1, 16→2 and 16→3 channels on 32×32 take 0.55–0.57 ms against 0.93–0.97 ms,
+// 32→2 on 16×16 0.25 against 0.48 ms. With 3–5 input channels the direct kernels win
+// (3→16: 0.34 against 0.44 ms).
 //
 // Their rounding errors are larger than the direct kernels' (ResNet-20's layers, batch 8,
 // ReLU'd normal inputs, Kaiming weights: forward 0.6–1.0e-6·max|y| against 3e-7, data
@@ -435,5 +438,5 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 // zero, in layer3.1) changed sign and the step's gradients left the PyTorch golden test's
 // 1e-4.
 func winogradPreferred(c, k, h, w int) bool {
-	return asm.CurrentPath() == asm.AVX512 && c >= 6 && k >= 4
+	return asm.CurrentPath() == asm.AVX512 && c >= 6 && k >= 1
 }
