@@ -64,7 +64,7 @@ const convColumns = 2048
 // with zero padding. x: [N, C, H, W], w: [K, C, kh, kw], bias: [K] or nil,
 // y: [N, K, H', W'] (see ConvParams.OutSize); y is overwritten.
 //
-// 3×3 convolutions at stride 1 with padding 1 and at least 6 input channels
+// 3×3 convolutions at stride 1 with padding 1 and at least 8 input channels
 // (see winogradPreferred) run as Winograd F(4×4, 3×3) convolutions on the AVX512 path (see
 // winograd.go; 4× fewer multiplications, results within a few float32 roundings
 // of the direct ones). Kernels of width 2·pw+1 at stride 1 or 2 (the 3×3

@@ -419,7 +419,7 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 
 // winogradPreferred reports whether Conv2dForward uses the Winograd kernels for a 3×3,
 // stride-1, padding-1 convolution of c to k channels on h×w images: on the AVX512 path
-// (the only one with assembly transforms) from 6 input channels and any number of output
+// (the only one with assembly transforms) from 8 input channels and any number of output
 // channels, where they measured faster than the direct kernels. Batch 128 on Zen 5, one
 // core: 32×32 images with 16 channels 1.9×, 16×16 with 32 channels 2.4×, 8×8 with 64
 // channels 2.1×; two cores, 16 channels: 1.5×. The narrow layers of pruned models gain
@@ -428,7 +428,11 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 // cores); with a BN and ReLU after them (Conv2dForwardEpilogue, fused on the Winograd
 // path), 16→1, 16→2 and 16→3 channels on 32×32 take 0.55–0.57 ms against 0.93–0.97 ms,
 // 32→2 on 16×16 0.25 against 0.48 ms. With 3–5 input channels the direct kernels win
-// (3→16: 0.34 against 0.44 ms).
+// (3→16: 0.34 against 0.44 ms), and in a whole network also with 6 and 7: a pruned
+// ResNet-56 whose 32×32 stage has 6→16 and 7→16 layers (each followed by BN, residual
+// and ReLU) ran its batch-128 forward pass in 33.3–34.0 ms with them on the direct kernels
+// against 34.6–35.3 ms on Winograd (two cores, interleaved runs); the thresholds 9, 10
+// and 12 measured between the two.
 //
 // Their rounding errors are larger than the direct kernels' (ResNet-20's layers, batch 8,
 // ReLU'd normal inputs, Kaiming weights: forward 0.6–1.0e-6·max|y| against 3e-7, data
@@ -438,5 +442,5 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 // zero, in layer3.1) changed sign and the step's gradients left the PyTorch golden test's
 // 1e-4.
 func winogradPreferred(c, k, h, w int) bool {
-	return asm.CurrentPath() == asm.AVX512 && c >= 6 && k >= 1
+	return asm.CurrentPath() == asm.AVX512 && c >= 8 && k >= 1
 }
