@@ -629,3 +629,27 @@ func winogradOutputAVX512(args *int64)
 //
 //go:noescape
 func winogradOutputAddAVX512(args *int64)
+
+// winogradOutputScaleShiftAVX512 computes the Winograd F(4×4, 3×3) output transform o of 16 tiles and stores
+// float32(o·Scale[k]) + Shift[k] (see WinogradOutArgs).
+//
+//go:noescape
+func winogradOutputScaleShiftAVX512(args *int64)
+
+// winogradOutputScaleShiftReluAVX512 computes the Winograd F(4×4, 3×3) output transform o of 16 tiles and stores
+// max(float32(o·Scale[k]) + Shift[k], +0) (see WinogradOutArgs).
+//
+//go:noescape
+func winogradOutputScaleShiftReluAVX512(args *int64)
+
+// winogradOutputScaleShiftAddAVX512 computes the Winograd F(4×4, 3×3) output transform o of 16 tiles and stores
+// float32(o·Scale[k]) + Shift[k] + R (see WinogradOutArgs).
+//
+//go:noescape
+func winogradOutputScaleShiftAddAVX512(args *int64)
+
+// winogradOutputScaleShiftAddReluAVX512 computes the Winograd F(4×4, 3×3) output transform o of 16 tiles and stores
+// max(float32(o·Scale[k]) + Shift[k] + R, +0) (see WinogradOutArgs).
+//
+//go:noescape
+func winogradOutputScaleShiftAddReluAVX512(args *int64)

@@ -11621,7 +11621,7 @@ TEXT ·winogradOutputAVX512(SB), NOSPLIT, $0-8
 	VBROADCASTSS winoconst<>+12(SB), Z3
 	VMOVUPS      winoperm<>+128(SB), Z4
 	VMOVUPS      winoperm<>+192(SB), Z5
-	LEAQ         559(AX), R9
+	LEAQ         599(AX), R9
 	ANDQ         $-64, R9
 	MOVQ         24(AX), R10
 	SHLQ         $0x02, R10
@@ -12584,7 +12584,7 @@ TEXT ·winogradOutputAddAVX512(SB), NOSPLIT, $0-8
 	VBROADCASTSS winoconst<>+12(SB), Z3
 	VMOVUPS      winoperm<>+128(SB), Z4
 	VMOVUPS      winoperm<>+192(SB), Z5
-	LEAQ         559(AX), R9
+	LEAQ         599(AX), R9
 	ANDQ         $-64, R9
 	MOVQ         24(AX), R10
 	SHLQ         $0x02, R10
@@ -13591,5 +13591,4223 @@ winogradOutputAddAVX512_r3q3:
 	JMP  winogradOutputAddAVX512_chan
 
 winogradOutputAddAVX512_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputScaleShiftAVX512(args *int64)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·winogradOutputScaleShiftAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), DI
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+8(SB), Z2
+	VBROADCASTSS winoconst<>+12(SB), Z3
+	VMOVUPS      winoperm<>+128(SB), Z4
+	VMOVUPS      winoperm<>+192(SB), Z5
+	LEAQ         599(AX), R9
+	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
+	MOVQ         496(AX), R11
+	MOVQ         504(AX), R12
+
+winogradOutputScaleShiftAVX512_chan:
+	TESTQ        DI, DI
+	JZ           winogradOutputScaleShiftAVX512_done
+	VBROADCASTSS (R11), Z6
+	VBROADCASTSS (R12), Z7
+	MOVQ         CX, R8
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, (R9)
+	VMOVUPS      Z12, 64(R9)
+	VMOVUPS      Z14, 128(R9)
+	VMOVUPS      Z13, 192(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 256(R9)
+	VMOVUPS      Z12, 320(R9)
+	VMOVUPS      Z14, 384(R9)
+	VMOVUPS      Z13, 448(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 512(R9)
+	VMOVUPS      Z12, 576(R9)
+	VMOVUPS      Z14, 640(R9)
+	VMOVUPS      Z13, 704(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 768(R9)
+	VMOVUPS      Z12, 832(R9)
+	VMOVUPS      Z14, 896(R9)
+	VMOVUPS      Z13, 960(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1024(R9)
+	VMOVUPS      Z12, 1088(R9)
+	VMOVUPS      Z14, 1152(R9)
+	VMOVUPS      Z13, 1216(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1280(R9)
+	VMOVUPS      Z12, 1344(R9)
+	VMOVUPS      Z14, 1408(R9)
+	VMOVUPS      Z13, 1472(R9)
+	VMOVUPS      (R9), Z8
+	VMOVUPS      256(R9), Z9
+	VMOVUPS      512(R9), Z10
+	VMOVUPS      768(R9), Z11
+	VMOVUPS      1024(R9), Z12
+	VMOVUPS      1280(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1536(R9)
+	VMOVUPS      Z12, 1792(R9)
+	VMOVUPS      Z14, 2048(R9)
+	VMOVUPS      Z13, 2304(R9)
+	VMOVUPS      64(R9), Z8
+	VMOVUPS      320(R9), Z9
+	VMOVUPS      576(R9), Z10
+	VMOVUPS      832(R9), Z11
+	VMOVUPS      1088(R9), Z12
+	VMOVUPS      1344(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1600(R9)
+	VMOVUPS      Z12, 1856(R9)
+	VMOVUPS      Z14, 2112(R9)
+	VMOVUPS      Z13, 2368(R9)
+	VMOVUPS      128(R9), Z8
+	VMOVUPS      384(R9), Z9
+	VMOVUPS      640(R9), Z10
+	VMOVUPS      896(R9), Z11
+	VMOVUPS      1152(R9), Z12
+	VMOVUPS      1408(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1664(R9)
+	VMOVUPS      Z12, 1920(R9)
+	VMOVUPS      Z14, 2176(R9)
+	VMOVUPS      Z13, 2432(R9)
+	VMOVUPS      192(R9), Z8
+	VMOVUPS      448(R9), Z9
+	VMOVUPS      704(R9), Z10
+	VMOVUPS      960(R9), Z11
+	VMOVUPS      1216(R9), Z12
+	VMOVUPS      1472(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1728(R9)
+	VMOVUPS      Z12, 1984(R9)
+	VMOVUPS      Z14, 2240(R9)
+	VMOVUPS      Z13, 2496(R9)
+	VMOVUPS      1536(R9), Z8
+	VMOVUPS      1600(R9), Z9
+	VMOVUPS      1664(R9), Z10
+	VMOVUPS      1728(R9), Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z10, Z8, Z12
+	VMOVAPS      Z5, Z13
+	VPERMI2PS    Z10, Z8, Z13
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z11, Z9, Z8
+	VMOVAPS      Z5, Z10
+	VPERMI2PS    Z11, Z9, Z10
+	VMOVAPS      Z4, Z9
+	VPERMI2PS    Z8, Z12, Z9
+	VMOVAPS      Z5, Z11
+	VPERMI2PS    Z8, Z12, Z11
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z13, Z8
+	VMOVAPS      Z5, Z12
+	VPERMI2PS    Z10, Z13, Z12
+	VMULPS       Z6, Z9, Z9
+	VADDPS       Z7, Z9, Z9
+	VMULPS       Z6, Z11, Z11
+	VADDPS       Z7, Z11, Z11
+	VMULPS       Z6, Z8, Z8
+	VADDPS       Z7, Z8, Z8
+	VMULPS       Z6, Z12, Z12
+	VADDPS       Z7, Z12, Z12
+	MOVQ         72(AX), R13
+	CMPQ         R13, $0x01
+	JL           winogradOutputScaleShiftAVX512_r0q0
+	MOVQ         104(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        112(AX), K1
+	VMOVUPS      Z9, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R13, $0x02
+	JL           winogradOutputScaleShiftAVX512_r0q0
+	MOVQ         128(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        136(AX), K1
+	VMOVUPS      Z9, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R13, $0x03
+	JL           winogradOutputScaleShiftAVX512_r0q0
+	MOVQ         152(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        160(AX), K1
+	VMOVUPS      Z9, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R13, $0x04
+	JL           winogradOutputScaleShiftAVX512_r0q0
+	MOVQ         176(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        184(AX), K1
+	VMOVUPS      Z9, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r0q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r0q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r0q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r0q3:
+	VMOVUPS    1792(R9), Z8
+	VMOVUPS    1856(R9), Z9
+	VMOVUPS    1920(R9), Z10
+	VMOVUPS    1984(R9), Z11
+	VMOVAPS    Z4, Z12
+	VPERMI2PS  Z10, Z8, Z12
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z10, Z8, Z13
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z11, Z9, Z8
+	VMOVAPS    Z5, Z10
+	VPERMI2PS  Z11, Z9, Z10
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z8, Z12, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z8, Z12, Z11
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z10, Z13, Z8
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z10, Z13, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z11, Z11
+	VADDPS     Z7, Z11, Z11
+	VMULPS     Z6, Z8, Z8
+	VADDPS     Z7, Z8, Z8
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	MOVQ       72(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r1q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r1q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r1q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r1q3:
+	VMOVUPS    2048(R9), Z8
+	VMOVUPS    2112(R9), Z9
+	VMOVUPS    2176(R9), Z10
+	VMOVUPS    2240(R9), Z11
+	VMOVAPS    Z4, Z12
+	VPERMI2PS  Z10, Z8, Z12
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z10, Z8, Z13
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z11, Z9, Z8
+	VMOVAPS    Z5, Z10
+	VPERMI2PS  Z11, Z9, Z10
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z8, Z12, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z8, Z12, Z11
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z10, Z13, Z8
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z10, Z13, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z11, Z11
+	VADDPS     Z7, Z11, Z11
+	VMULPS     Z6, Z8, Z8
+	VADDPS     Z7, Z8, Z8
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	MOVQ       72(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r2q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r2q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r2q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r2q3:
+	VMOVUPS    2304(R9), Z8
+	VMOVUPS    2368(R9), Z9
+	VMOVUPS    2432(R9), Z10
+	VMOVUPS    2496(R9), Z11
+	VMOVAPS    Z4, Z12
+	VPERMI2PS  Z10, Z8, Z12
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z10, Z8, Z13
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z11, Z9, Z8
+	VMOVAPS    Z5, Z10
+	VPERMI2PS  Z11, Z9, Z10
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z8, Z12, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z8, Z12, Z11
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z10, Z13, Z8
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z10, Z13, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z11, Z11
+	VADDPS     Z7, Z11, Z11
+	VMULPS     Z6, Z8, Z8
+	VADDPS     Z7, Z8, Z8
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	MOVQ       72(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r3q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r3q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r3q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAVX512_r3q3:
+	MOVQ 32(AX), R8
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DX
+	ADDQ $0x04, R11
+	ADDQ $0x04, R12
+	DECQ DI
+	JMP  winogradOutputScaleShiftAVX512_chan
+
+winogradOutputScaleShiftAVX512_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputScaleShiftReluAVX512(args *int64)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·winogradOutputScaleShiftReluAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), DI
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+8(SB), Z2
+	VBROADCASTSS winoconst<>+12(SB), Z3
+	VMOVUPS      winoperm<>+128(SB), Z4
+	VMOVUPS      winoperm<>+192(SB), Z5
+	LEAQ         599(AX), R9
+	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
+	MOVQ         496(AX), R11
+	MOVQ         504(AX), R12
+	VXORPS       Z8, Z8, Z8
+
+winogradOutputScaleShiftReluAVX512_chan:
+	TESTQ        DI, DI
+	JZ           winogradOutputScaleShiftReluAVX512_done
+	VBROADCASTSS (R11), Z6
+	VBROADCASTSS (R12), Z7
+	MOVQ         CX, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, (R9)
+	VMOVUPS      Z13, 64(R9)
+	VMOVUPS      Z15, 128(R9)
+	VMOVUPS      Z14, 192(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 256(R9)
+	VMOVUPS      Z13, 320(R9)
+	VMOVUPS      Z15, 384(R9)
+	VMOVUPS      Z14, 448(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 512(R9)
+	VMOVUPS      Z13, 576(R9)
+	VMOVUPS      Z15, 640(R9)
+	VMOVUPS      Z14, 704(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 768(R9)
+	VMOVUPS      Z13, 832(R9)
+	VMOVUPS      Z15, 896(R9)
+	VMOVUPS      Z14, 960(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1024(R9)
+	VMOVUPS      Z13, 1088(R9)
+	VMOVUPS      Z15, 1152(R9)
+	VMOVUPS      Z14, 1216(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1280(R9)
+	VMOVUPS      Z13, 1344(R9)
+	VMOVUPS      Z15, 1408(R9)
+	VMOVUPS      Z14, 1472(R9)
+	VMOVUPS      (R9), Z9
+	VMOVUPS      256(R9), Z10
+	VMOVUPS      512(R9), Z11
+	VMOVUPS      768(R9), Z12
+	VMOVUPS      1024(R9), Z13
+	VMOVUPS      1280(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1536(R9)
+	VMOVUPS      Z13, 1792(R9)
+	VMOVUPS      Z15, 2048(R9)
+	VMOVUPS      Z14, 2304(R9)
+	VMOVUPS      64(R9), Z9
+	VMOVUPS      320(R9), Z10
+	VMOVUPS      576(R9), Z11
+	VMOVUPS      832(R9), Z12
+	VMOVUPS      1088(R9), Z13
+	VMOVUPS      1344(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1600(R9)
+	VMOVUPS      Z13, 1856(R9)
+	VMOVUPS      Z15, 2112(R9)
+	VMOVUPS      Z14, 2368(R9)
+	VMOVUPS      128(R9), Z9
+	VMOVUPS      384(R9), Z10
+	VMOVUPS      640(R9), Z11
+	VMOVUPS      896(R9), Z12
+	VMOVUPS      1152(R9), Z13
+	VMOVUPS      1408(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1664(R9)
+	VMOVUPS      Z13, 1920(R9)
+	VMOVUPS      Z15, 2176(R9)
+	VMOVUPS      Z14, 2432(R9)
+	VMOVUPS      192(R9), Z9
+	VMOVUPS      448(R9), Z10
+	VMOVUPS      704(R9), Z11
+	VMOVUPS      960(R9), Z12
+	VMOVUPS      1216(R9), Z13
+	VMOVUPS      1472(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1728(R9)
+	VMOVUPS      Z13, 1984(R9)
+	VMOVUPS      Z15, 2240(R9)
+	VMOVUPS      Z14, 2496(R9)
+	VMOVUPS      1536(R9), Z9
+	VMOVUPS      1600(R9), Z10
+	VMOVUPS      1664(R9), Z11
+	VMOVUPS      1728(R9), Z12
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z11, Z9, Z13
+	VMOVAPS      Z5, Z14
+	VPERMI2PS    Z11, Z9, Z14
+	VMOVAPS      Z4, Z9
+	VPERMI2PS    Z12, Z10, Z9
+	VMOVAPS      Z5, Z11
+	VPERMI2PS    Z12, Z10, Z11
+	VMOVAPS      Z4, Z10
+	VPERMI2PS    Z9, Z13, Z10
+	VMOVAPS      Z5, Z12
+	VPERMI2PS    Z9, Z13, Z12
+	VMOVAPS      Z4, Z9
+	VPERMI2PS    Z11, Z14, Z9
+	VMOVAPS      Z5, Z13
+	VPERMI2PS    Z11, Z14, Z13
+	VMULPS       Z6, Z10, Z10
+	VADDPS       Z7, Z10, Z10
+	VMAXPS       Z8, Z10, Z10
+	VMULPS       Z6, Z12, Z12
+	VADDPS       Z7, Z12, Z12
+	VMAXPS       Z8, Z12, Z12
+	VMULPS       Z6, Z9, Z9
+	VADDPS       Z7, Z9, Z9
+	VMAXPS       Z8, Z9, Z9
+	VMULPS       Z6, Z13, Z13
+	VADDPS       Z7, Z13, Z13
+	VMAXPS       Z8, Z13, Z13
+	MOVQ         72(AX), R13
+	CMPQ         R13, $0x01
+	JL           winogradOutputScaleShiftReluAVX512_r0q0
+	MOVQ         104(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        112(AX), K1
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R13, $0x02
+	JL           winogradOutputScaleShiftReluAVX512_r0q0
+	MOVQ         128(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        136(AX), K1
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R13, $0x03
+	JL           winogradOutputScaleShiftReluAVX512_r0q0
+	MOVQ         152(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        160(AX), K1
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R13, $0x04
+	JL           winogradOutputScaleShiftReluAVX512_r0q0
+	MOVQ         176(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        184(AX), K1
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r0q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r0q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r0q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r0q3:
+	VMOVUPS    1792(R9), Z9
+	VMOVUPS    1856(R9), Z10
+	VMOVUPS    1920(R9), Z11
+	VMOVUPS    1984(R9), Z12
+	VMOVAPS    Z4, Z13
+	VPERMI2PS  Z11, Z9, Z13
+	VMOVAPS    Z5, Z14
+	VPERMI2PS  Z11, Z9, Z14
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z12, Z10, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z12, Z10, Z11
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z9, Z13, Z10
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z9, Z13, Z12
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z11, Z14, Z9
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z11, Z14, Z13
+	VMULPS     Z6, Z10, Z10
+	VADDPS     Z7, Z10, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	VMAXPS     Z8, Z12, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMULPS     Z6, Z13, Z13
+	VADDPS     Z7, Z13, Z13
+	VMAXPS     Z8, Z13, Z13
+	MOVQ       72(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r1q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r1q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r1q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r1q3:
+	VMOVUPS    2048(R9), Z9
+	VMOVUPS    2112(R9), Z10
+	VMOVUPS    2176(R9), Z11
+	VMOVUPS    2240(R9), Z12
+	VMOVAPS    Z4, Z13
+	VPERMI2PS  Z11, Z9, Z13
+	VMOVAPS    Z5, Z14
+	VPERMI2PS  Z11, Z9, Z14
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z12, Z10, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z12, Z10, Z11
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z9, Z13, Z10
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z9, Z13, Z12
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z11, Z14, Z9
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z11, Z14, Z13
+	VMULPS     Z6, Z10, Z10
+	VADDPS     Z7, Z10, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	VMAXPS     Z8, Z12, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMULPS     Z6, Z13, Z13
+	VADDPS     Z7, Z13, Z13
+	VMAXPS     Z8, Z13, Z13
+	MOVQ       72(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r2q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r2q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r2q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r2q3:
+	VMOVUPS    2304(R9), Z9
+	VMOVUPS    2368(R9), Z10
+	VMOVUPS    2432(R9), Z11
+	VMOVUPS    2496(R9), Z12
+	VMOVAPS    Z4, Z13
+	VPERMI2PS  Z11, Z9, Z13
+	VMOVAPS    Z5, Z14
+	VPERMI2PS  Z11, Z9, Z14
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z12, Z10, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z12, Z10, Z11
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z9, Z13, Z10
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z9, Z13, Z12
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z11, Z14, Z9
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z11, Z14, Z13
+	VMULPS     Z6, Z10, Z10
+	VADDPS     Z7, Z10, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	VMAXPS     Z8, Z12, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMULPS     Z6, Z13, Z13
+	VADDPS     Z7, Z13, Z13
+	VMAXPS     Z8, Z13, Z13
+	MOVQ       72(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r3q0:
+	MOVQ       80(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VMOVUPS    Z12, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r3q1:
+	MOVQ       88(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r3q2:
+	MOVQ       96(AX), R13
+	CMPQ       R13, $0x01
+	JL         winogradOutputScaleShiftReluAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x02
+	JL         winogradOutputScaleShiftReluAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x03
+	JL         winogradOutputScaleShiftReluAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R13, $0x04
+	JL         winogradOutputScaleShiftReluAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VMOVUPS    Z13, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftReluAVX512_r3q3:
+	MOVQ 32(AX), R8
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DX
+	ADDQ $0x04, R11
+	ADDQ $0x04, R12
+	DECQ DI
+	JMP  winogradOutputScaleShiftReluAVX512_chan
+
+winogradOutputScaleShiftReluAVX512_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputScaleShiftAddAVX512(args *int64)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·winogradOutputScaleShiftAddAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), DI
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+8(SB), Z2
+	VBROADCASTSS winoconst<>+12(SB), Z3
+	VMOVUPS      winoperm<>+128(SB), Z4
+	VMOVUPS      winoperm<>+192(SB), Z5
+	LEAQ         599(AX), R9
+	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
+	MOVQ         496(AX), R11
+	MOVQ         504(AX), R12
+	MOVQ         512(AX), R13
+	SUBQ         DX, R13
+
+winogradOutputScaleShiftAddAVX512_chan:
+	TESTQ        DI, DI
+	JZ           winogradOutputScaleShiftAddAVX512_done
+	VBROADCASTSS (R11), Z6
+	VBROADCASTSS (R12), Z7
+	MOVQ         CX, R8
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, (R9)
+	VMOVUPS      Z12, 64(R9)
+	VMOVUPS      Z14, 128(R9)
+	VMOVUPS      Z13, 192(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 256(R9)
+	VMOVUPS      Z12, 320(R9)
+	VMOVUPS      Z14, 384(R9)
+	VMOVUPS      Z13, 448(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 512(R9)
+	VMOVUPS      Z12, 576(R9)
+	VMOVUPS      Z14, 640(R9)
+	VMOVUPS      Z13, 704(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 768(R9)
+	VMOVUPS      Z12, 832(R9)
+	VMOVUPS      Z14, 896(R9)
+	VMOVUPS      Z13, 960(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1024(R9)
+	VMOVUPS      Z12, 1088(R9)
+	VMOVUPS      Z14, 1152(R9)
+	VMOVUPS      Z13, 1216(R9)
+	VMOVUPS      (R8), Z8
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1280(R9)
+	VMOVUPS      Z12, 1344(R9)
+	VMOVUPS      Z14, 1408(R9)
+	VMOVUPS      Z13, 1472(R9)
+	VMOVUPS      (R9), Z8
+	VMOVUPS      256(R9), Z9
+	VMOVUPS      512(R9), Z10
+	VMOVUPS      768(R9), Z11
+	VMOVUPS      1024(R9), Z12
+	VMOVUPS      1280(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1536(R9)
+	VMOVUPS      Z12, 1792(R9)
+	VMOVUPS      Z14, 2048(R9)
+	VMOVUPS      Z13, 2304(R9)
+	VMOVUPS      64(R9), Z8
+	VMOVUPS      320(R9), Z9
+	VMOVUPS      576(R9), Z10
+	VMOVUPS      832(R9), Z11
+	VMOVUPS      1088(R9), Z12
+	VMOVUPS      1344(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1600(R9)
+	VMOVUPS      Z12, 1856(R9)
+	VMOVUPS      Z14, 2112(R9)
+	VMOVUPS      Z13, 2368(R9)
+	VMOVUPS      128(R9), Z8
+	VMOVUPS      384(R9), Z9
+	VMOVUPS      640(R9), Z10
+	VMOVUPS      896(R9), Z11
+	VMOVUPS      1152(R9), Z12
+	VMOVUPS      1408(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1664(R9)
+	VMOVUPS      Z12, 1920(R9)
+	VMOVUPS      Z14, 2176(R9)
+	VMOVUPS      Z13, 2432(R9)
+	VMOVUPS      192(R9), Z8
+	VMOVUPS      448(R9), Z9
+	VMOVUPS      704(R9), Z10
+	VMOVUPS      960(R9), Z11
+	VMOVUPS      1216(R9), Z12
+	VMOVUPS      1472(R9), Z13
+	VADDPS       Z10, Z9, Z14
+	VSUBPS       Z10, Z9, Z9
+	VADDPS       Z12, Z11, Z10
+	VSUBPS       Z12, Z11, Z11
+	VFMADD231PS  Z3, Z14, Z8
+	VFMADD231PS  Z0, Z10, Z8
+	VMULPS       Z2, Z9, Z12
+	VFMADD231PS  Z1, Z11, Z12
+	VMULPS       Z1, Z14, Z14
+	VFMADD231PS  Z2, Z10, Z14
+	VFMADD231PS  Z0, Z9, Z13
+	VFMADD231PS  Z3, Z11, Z13
+	VMOVUPS      Z8, 1728(R9)
+	VMOVUPS      Z12, 1984(R9)
+	VMOVUPS      Z14, 2240(R9)
+	VMOVUPS      Z13, 2496(R9)
+	VMOVUPS      1536(R9), Z8
+	VMOVUPS      1600(R9), Z9
+	VMOVUPS      1664(R9), Z10
+	VMOVUPS      1728(R9), Z11
+	VMOVAPS      Z4, Z12
+	VPERMI2PS    Z10, Z8, Z12
+	VMOVAPS      Z5, Z13
+	VPERMI2PS    Z10, Z8, Z13
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z11, Z9, Z8
+	VMOVAPS      Z5, Z10
+	VPERMI2PS    Z11, Z9, Z10
+	VMOVAPS      Z4, Z9
+	VPERMI2PS    Z8, Z12, Z9
+	VMOVAPS      Z5, Z11
+	VPERMI2PS    Z8, Z12, Z11
+	VMOVAPS      Z4, Z8
+	VPERMI2PS    Z10, Z13, Z8
+	VMOVAPS      Z5, Z12
+	VPERMI2PS    Z10, Z13, Z12
+	VMULPS       Z6, Z9, Z9
+	VADDPS       Z7, Z9, Z9
+	VMULPS       Z6, Z11, Z11
+	VADDPS       Z7, Z11, Z11
+	VMULPS       Z6, Z8, Z8
+	VADDPS       Z7, Z8, Z8
+	VMULPS       Z6, Z12, Z12
+	VADDPS       Z7, Z12, Z12
+	MOVQ         72(AX), R14
+	CMPQ         R14, $0x01
+	JL           winogradOutputScaleShiftAddAVX512_r0q0
+	MOVQ         104(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        112(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R14, $0x02
+	JL           winogradOutputScaleShiftAddAVX512_r0q0
+	MOVQ         128(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        136(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R14, $0x03
+	JL           winogradOutputScaleShiftAddAVX512_r0q0
+	MOVQ         152(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        160(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R14, $0x04
+	JL           winogradOutputScaleShiftAddAVX512_r0q0
+	MOVQ         176(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        184(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z9, K1, Z9
+	VMOVUPS      Z9, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r0q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r0q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r0q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r0q3:
+	VMOVUPS    1792(R9), Z8
+	VMOVUPS    1856(R9), Z9
+	VMOVUPS    1920(R9), Z10
+	VMOVUPS    1984(R9), Z11
+	VMOVAPS    Z4, Z12
+	VPERMI2PS  Z10, Z8, Z12
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z10, Z8, Z13
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z11, Z9, Z8
+	VMOVAPS    Z5, Z10
+	VPERMI2PS  Z11, Z9, Z10
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z8, Z12, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z8, Z12, Z11
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z10, Z13, Z8
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z10, Z13, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z11, Z11
+	VADDPS     Z7, Z11, Z11
+	VMULPS     Z6, Z8, Z8
+	VADDPS     Z7, Z8, Z8
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	MOVQ       72(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r1q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r1q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r1q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r1q3:
+	VMOVUPS    2048(R9), Z8
+	VMOVUPS    2112(R9), Z9
+	VMOVUPS    2176(R9), Z10
+	VMOVUPS    2240(R9), Z11
+	VMOVAPS    Z4, Z12
+	VPERMI2PS  Z10, Z8, Z12
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z10, Z8, Z13
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z11, Z9, Z8
+	VMOVAPS    Z5, Z10
+	VPERMI2PS  Z11, Z9, Z10
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z8, Z12, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z8, Z12, Z11
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z10, Z13, Z8
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z10, Z13, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z11, Z11
+	VADDPS     Z7, Z11, Z11
+	VMULPS     Z6, Z8, Z8
+	VADDPS     Z7, Z8, Z8
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	MOVQ       72(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r2q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r2q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r2q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z8
+	VMOVUPS    Z8, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r2q3:
+	VMOVUPS    2304(R9), Z8
+	VMOVUPS    2368(R9), Z9
+	VMOVUPS    2432(R9), Z10
+	VMOVUPS    2496(R9), Z11
+	VMOVAPS    Z4, Z12
+	VPERMI2PS  Z10, Z8, Z12
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z10, Z8, Z13
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z11, Z9, Z8
+	VMOVAPS    Z5, Z10
+	VPERMI2PS  Z11, Z9, Z10
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z8, Z12, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z8, Z12, Z11
+	VMOVAPS    Z4, Z8
+	VPERMI2PS  Z10, Z13, Z8
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z10, Z13, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z11, Z11
+	VADDPS     Z7, Z11, Z11
+	VMULPS     Z6, Z8, Z8
+	VADDPS     Z7, Z8, Z8
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	MOVQ       72(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r3q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z11, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r3q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z8, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r3q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddAVX512_r3q3:
+	MOVQ 32(AX), R8
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DX
+	ADDQ $0x04, R11
+	ADDQ $0x04, R12
+	DECQ DI
+	JMP  winogradOutputScaleShiftAddAVX512_chan
+
+winogradOutputScaleShiftAddAVX512_done:
+	VZEROUPPER
+	RET
+
+// func winogradOutputScaleShiftAddReluAVX512(args *int64)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·winogradOutputScaleShiftAddReluAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), BX
+	SHLQ         $0x02, BX
+	MOVQ         40(AX), SI
+	SHLQ         $0x02, SI
+	MOVQ         48(AX), DI
+	VBROADCASTSS winoconst<>+0(SB), Z0
+	VBROADCASTSS winoconst<>+4(SB), Z1
+	VBROADCASTSS winoconst<>+8(SB), Z2
+	VBROADCASTSS winoconst<>+12(SB), Z3
+	VMOVUPS      winoperm<>+128(SB), Z4
+	VMOVUPS      winoperm<>+192(SB), Z5
+	LEAQ         599(AX), R9
+	ANDQ         $-64, R9
+	MOVQ         24(AX), R10
+	SHLQ         $0x02, R10
+	MOVQ         496(AX), R11
+	MOVQ         504(AX), R12
+	MOVQ         512(AX), R13
+	SUBQ         DX, R13
+	VXORPS       Z8, Z8, Z8
+
+winogradOutputScaleShiftAddReluAVX512_chan:
+	TESTQ        DI, DI
+	JZ           winogradOutputScaleShiftAddReluAVX512_done
+	VBROADCASTSS (R11), Z6
+	VBROADCASTSS (R12), Z7
+	MOVQ         CX, R8
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, (R9)
+	VMOVUPS      Z13, 64(R9)
+	VMOVUPS      Z15, 128(R9)
+	VMOVUPS      Z14, 192(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 256(R9)
+	VMOVUPS      Z13, 320(R9)
+	VMOVUPS      Z15, 384(R9)
+	VMOVUPS      Z14, 448(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 512(R9)
+	VMOVUPS      Z13, 576(R9)
+	VMOVUPS      Z15, 640(R9)
+	VMOVUPS      Z14, 704(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 768(R9)
+	VMOVUPS      Z13, 832(R9)
+	VMOVUPS      Z15, 896(R9)
+	VMOVUPS      Z14, 960(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	ADDQ         SI, R8
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1024(R9)
+	VMOVUPS      Z13, 1088(R9)
+	VMOVUPS      Z15, 1152(R9)
+	VMOVUPS      Z14, 1216(R9)
+	VMOVUPS      (R8), Z9
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z10
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z11
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z12
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z13
+	ADDQ         SI, R8
+	VMOVUPS      (R8), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1280(R9)
+	VMOVUPS      Z13, 1344(R9)
+	VMOVUPS      Z15, 1408(R9)
+	VMOVUPS      Z14, 1472(R9)
+	VMOVUPS      (R9), Z9
+	VMOVUPS      256(R9), Z10
+	VMOVUPS      512(R9), Z11
+	VMOVUPS      768(R9), Z12
+	VMOVUPS      1024(R9), Z13
+	VMOVUPS      1280(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1536(R9)
+	VMOVUPS      Z13, 1792(R9)
+	VMOVUPS      Z15, 2048(R9)
+	VMOVUPS      Z14, 2304(R9)
+	VMOVUPS      64(R9), Z9
+	VMOVUPS      320(R9), Z10
+	VMOVUPS      576(R9), Z11
+	VMOVUPS      832(R9), Z12
+	VMOVUPS      1088(R9), Z13
+	VMOVUPS      1344(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1600(R9)
+	VMOVUPS      Z13, 1856(R9)
+	VMOVUPS      Z15, 2112(R9)
+	VMOVUPS      Z14, 2368(R9)
+	VMOVUPS      128(R9), Z9
+	VMOVUPS      384(R9), Z10
+	VMOVUPS      640(R9), Z11
+	VMOVUPS      896(R9), Z12
+	VMOVUPS      1152(R9), Z13
+	VMOVUPS      1408(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1664(R9)
+	VMOVUPS      Z13, 1920(R9)
+	VMOVUPS      Z15, 2176(R9)
+	VMOVUPS      Z14, 2432(R9)
+	VMOVUPS      192(R9), Z9
+	VMOVUPS      448(R9), Z10
+	VMOVUPS      704(R9), Z11
+	VMOVUPS      960(R9), Z12
+	VMOVUPS      1216(R9), Z13
+	VMOVUPS      1472(R9), Z14
+	VADDPS       Z11, Z10, Z15
+	VSUBPS       Z11, Z10, Z10
+	VADDPS       Z13, Z12, Z11
+	VSUBPS       Z13, Z12, Z12
+	VFMADD231PS  Z3, Z15, Z9
+	VFMADD231PS  Z0, Z11, Z9
+	VMULPS       Z2, Z10, Z13
+	VFMADD231PS  Z1, Z12, Z13
+	VMULPS       Z1, Z15, Z15
+	VFMADD231PS  Z2, Z11, Z15
+	VFMADD231PS  Z0, Z10, Z14
+	VFMADD231PS  Z3, Z12, Z14
+	VMOVUPS      Z9, 1728(R9)
+	VMOVUPS      Z13, 1984(R9)
+	VMOVUPS      Z15, 2240(R9)
+	VMOVUPS      Z14, 2496(R9)
+	VMOVUPS      1536(R9), Z9
+	VMOVUPS      1600(R9), Z10
+	VMOVUPS      1664(R9), Z11
+	VMOVUPS      1728(R9), Z12
+	VMOVAPS      Z4, Z13
+	VPERMI2PS    Z11, Z9, Z13
+	VMOVAPS      Z5, Z14
+	VPERMI2PS    Z11, Z9, Z14
+	VMOVAPS      Z4, Z9
+	VPERMI2PS    Z12, Z10, Z9
+	VMOVAPS      Z5, Z11
+	VPERMI2PS    Z12, Z10, Z11
+	VMOVAPS      Z4, Z10
+	VPERMI2PS    Z9, Z13, Z10
+	VMOVAPS      Z5, Z12
+	VPERMI2PS    Z9, Z13, Z12
+	VMOVAPS      Z4, Z9
+	VPERMI2PS    Z11, Z14, Z9
+	VMOVAPS      Z5, Z13
+	VPERMI2PS    Z11, Z14, Z13
+	VMULPS       Z6, Z10, Z10
+	VADDPS       Z7, Z10, Z10
+	VMULPS       Z6, Z12, Z12
+	VADDPS       Z7, Z12, Z12
+	VMULPS       Z6, Z9, Z9
+	VADDPS       Z7, Z9, Z9
+	VMULPS       Z6, Z13, Z13
+	VADDPS       Z7, Z13, Z13
+	MOVQ         72(AX), R14
+	CMPQ         R14, $0x01
+	JL           winogradOutputScaleShiftAddReluAVX512_r0q0
+	MOVQ         104(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        112(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z10, K1, Z11
+	VMAXPS       Z8, Z11, Z11
+	VMOVUPS      Z11, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R14, $0x02
+	JL           winogradOutputScaleShiftAddReluAVX512_r0q0
+	MOVQ         128(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        136(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z10, K1, Z11
+	VMAXPS       Z8, Z11, Z11
+	VMOVUPS      Z11, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R14, $0x03
+	JL           winogradOutputScaleShiftAddReluAVX512_r0q0
+	MOVQ         152(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        160(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z10, K1, Z11
+	VMAXPS       Z8, Z11, Z11
+	VMOVUPS      Z11, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+	CMPQ         R14, $0x04
+	JL           winogradOutputScaleShiftAddReluAVX512_r0q0
+	MOVQ         176(AX), R8
+	LEAQ         (DX)(R8*4), R8
+	KMOVW        184(AX), K1
+	VADDPS.Z     (R8)(R13*1), Z10, K1, Z10
+	VMAXPS       Z8, Z10, Z10
+	VMOVUPS      Z10, K1, (R8)
+	PREFETCHT0   (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r0q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      208(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      232(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      256(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      280(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r0q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      304(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      328(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      352(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      376(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r0q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      400(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      424(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      448(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r0q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	KMOVW      472(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r0q3:
+	VMOVUPS    1792(R9), Z9
+	VMOVUPS    1856(R9), Z10
+	VMOVUPS    1920(R9), Z11
+	VMOVUPS    1984(R9), Z12
+	VMOVAPS    Z4, Z13
+	VPERMI2PS  Z11, Z9, Z13
+	VMOVAPS    Z5, Z14
+	VPERMI2PS  Z11, Z9, Z14
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z12, Z10, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z12, Z10, Z11
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z9, Z13, Z10
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z9, Z13, Z12
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z11, Z14, Z9
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z11, Z14, Z13
+	VMULPS     Z6, Z10, Z10
+	VADDPS     Z7, Z10, Z10
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z13, Z13
+	VADDPS     Z7, Z13, Z13
+	MOVQ       72(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      114(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z11
+	VMAXPS     Z8, Z11, Z11
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      138(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z11
+	VMAXPS     Z8, Z11, Z11
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      162(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z11
+	VMAXPS     Z8, Z11, Z11
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      186(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r1q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      210(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      234(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      258(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      282(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r1q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      306(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      330(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      354(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      378(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r1q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      402(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      426(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      450(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r1q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	KMOVW      474(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r1q3:
+	VMOVUPS    2048(R9), Z9
+	VMOVUPS    2112(R9), Z10
+	VMOVUPS    2176(R9), Z11
+	VMOVUPS    2240(R9), Z12
+	VMOVAPS    Z4, Z13
+	VPERMI2PS  Z11, Z9, Z13
+	VMOVAPS    Z5, Z14
+	VPERMI2PS  Z11, Z9, Z14
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z12, Z10, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z12, Z10, Z11
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z9, Z13, Z10
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z9, Z13, Z12
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z11, Z14, Z9
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z11, Z14, Z13
+	VMULPS     Z6, Z10, Z10
+	VADDPS     Z7, Z10, Z10
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z13, Z13
+	VADDPS     Z7, Z13, Z13
+	MOVQ       72(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      116(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z11
+	VMAXPS     Z8, Z11, Z11
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      140(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z11
+	VMAXPS     Z8, Z11, Z11
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      164(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z11
+	VMAXPS     Z8, Z11, Z11
+	VMOVUPS    Z11, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      188(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r2q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      212(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      236(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      260(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      284(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r2q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      308(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      332(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      356(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z10
+	VMAXPS     Z8, Z10, Z10
+	VMOVUPS    Z10, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      380(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r2q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      404(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      428(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      452(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r2q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      476(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z9
+	VMAXPS     Z8, Z9, Z9
+	VMOVUPS    Z9, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r2q3:
+	VMOVUPS    2304(R9), Z9
+	VMOVUPS    2368(R9), Z10
+	VMOVUPS    2432(R9), Z11
+	VMOVUPS    2496(R9), Z12
+	VMOVAPS    Z4, Z13
+	VPERMI2PS  Z11, Z9, Z13
+	VMOVAPS    Z5, Z14
+	VPERMI2PS  Z11, Z9, Z14
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z12, Z10, Z9
+	VMOVAPS    Z5, Z11
+	VPERMI2PS  Z12, Z10, Z11
+	VMOVAPS    Z4, Z10
+	VPERMI2PS  Z9, Z13, Z10
+	VMOVAPS    Z5, Z12
+	VPERMI2PS  Z9, Z13, Z12
+	VMOVAPS    Z4, Z9
+	VPERMI2PS  Z11, Z14, Z9
+	VMOVAPS    Z5, Z13
+	VPERMI2PS  Z11, Z14, Z13
+	VMULPS     Z6, Z10, Z10
+	VADDPS     Z7, Z10, Z10
+	VMULPS     Z6, Z12, Z12
+	VADDPS     Z7, Z12, Z12
+	VMULPS     Z6, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VMULPS     Z6, Z13, Z13
+	VADDPS     Z7, Z13, Z13
+	MOVQ       72(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q0
+	MOVQ       104(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      118(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q0
+	MOVQ       128(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      142(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q0
+	MOVQ       152(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      166(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q0
+	MOVQ       176(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      190(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z10, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r3q0:
+	MOVQ       80(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q1
+	MOVQ       200(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      214(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q1
+	MOVQ       224(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      238(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q1
+	MOVQ       248(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      262(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q1
+	MOVQ       272(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      286(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z12, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r3q1:
+	MOVQ       88(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q2
+	MOVQ       296(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      310(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q2
+	MOVQ       320(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      334(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q2
+	MOVQ       344(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      358(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q2
+	MOVQ       368(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      382(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z9, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r3q2:
+	MOVQ       96(AX), R14
+	CMPQ       R14, $0x01
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q3
+	MOVQ       392(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      406(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x02
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q3
+	MOVQ       416(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      430(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x03
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q3
+	MOVQ       440(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      454(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+	CMPQ       R14, $0x04
+	JL         winogradOutputScaleShiftAddReluAVX512_r3q3
+	MOVQ       464(AX), R8
+	LEAQ       (DX)(R8*4), R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	ADDQ       BX, R8
+	KMOVW      478(AX), K1
+	VADDPS.Z   (R8)(R13*1), Z13, K1, Z6
+	VMAXPS     Z8, Z6, Z6
+	VMOVUPS    Z6, K1, (R8)
+	PREFETCHT0 (R8)(R10*1)
+
+winogradOutputScaleShiftAddReluAVX512_r3q3:
+	MOVQ 32(AX), R8
+	LEAQ (CX)(R8*4), CX
+	ADDQ R10, DX
+	ADDQ $0x04, R11
+	ADDQ $0x04, R12
+	DECQ DI
+	JMP  winogradOutputScaleShiftAddReluAVX512_chan
+
+winogradOutputScaleShiftAddReluAVX512_done:
 	VZEROUPPER
 	RET

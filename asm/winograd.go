@@ -83,7 +83,17 @@ type WinogradInArgs struct {
 //
 // (Pieces[4σ : 4σ+NPieces[σ]], Mask[4] and Mask[5] unused), or adds flat_i[16σ + λ] to
 // that element if Add ≠ 0. Nothing else is read from Y or written.
-// Indices are in float32s; MLen and YLen are the lengths of the memory at M and Y.
+//
+// With Scale not nil (and Add = 0), an epilogue maps each value v = flat_i[16σ + λ] before
+// it is stored, as a batch normalisation in evaluation mode, a residual join and a ReLU
+// (rounded as ScaleShift, ScaleShiftRelu and ScaleShiftAddRelu: no fused multiply-add):
+//
+//	v = float32(v·Scale[k]) + Shift[k]
+//	v = v + R[p.Off + k·Plane + i·Row + λ]   if R is not nil (the element of Y's index)
+//	v = max(v, +0)                           if Relu ≠ 0 (+0 for NaN and −0, as Relu)
+//
+// R may be Y. Indices are in float32s; MLen, YLen and RLen are the lengths of the memory
+// at M, Y and R, and Scale and Shift hold K values.
 type WinogradOutArgs struct {
 	M       *float32
 	Y       *float32
@@ -97,6 +107,11 @@ type WinogradOutArgs struct {
 	NPieces [4]int
 	Pieces  [16]WinoPiece
 	Add     int
+	Scale   *float32
+	Shift   *float32
+	R       *float32
+	RLen    int
+	Relu    int
 	scratch [41 * WinoLanes]float32 // the kernels' transformed rows and output tiles (+ room to align them)
 }
 
@@ -199,6 +214,13 @@ func WinogradInputGo(a *WinogradInArgs) {
 func WinogradOutputGo(a *WinogradOutArgs) {
 	m := unsafe.Slice(a.M, a.MLen)
 	y := unsafe.Slice(a.Y, a.YLen)
+	var scale, shift, r []float32
+	if a.Scale != nil {
+		scale, shift = unsafe.Slice(a.Scale, a.K), unsafe.Slice(a.Shift, a.K)
+		if a.R != nil {
+			r = unsafe.Slice(a.R, a.RLen)
+		}
+	}
 	for k := range a.K {
 		var flat [4][4 * WinoLanes]float32
 		for l := range WinoLanes {
@@ -225,11 +247,22 @@ func WinogradOutputGo(a *WinogradOutArgs) {
 						if p.Mask[i]&(1<<l) == 0 {
 							continue
 						}
-						if at := p.Off + k*a.Plane + i*a.Row + l; a.Add != 0 {
-							y[at] += flat[i][16*q+l]
-						} else {
-							y[at] = flat[i][16*q+l]
+						at := p.Off + k*a.Plane + i*a.Row + l
+						v := flat[i][16*q+l]
+						switch {
+						case a.Add != 0:
+							y[at] += v
+							continue
+						case scale != nil:
+							v = float32(v*scale[k]) + shift[k]
+							if r != nil {
+								v += r[at]
+							}
+							if a.Relu != 0 && !(v > 0) {
+								v = 0
+							}
 						}
+						y[at] = v
 					}
 				}
 			}

@@ -1,7 +1,9 @@
 package asm
 
 import (
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -25,7 +27,8 @@ func TestWinogradArgsLayout(t *testing.T) {
 		{"out.LDK", unsafe.Offsetof(b.LDK), 32}, {"out.LDF", unsafe.Offsetof(b.LDF), 40},
 		{"out.K", unsafe.Offsetof(b.K), 48}, {"out.NPieces", unsafe.Offsetof(b.NPieces), 72},
 		{"out.Pieces", unsafe.Offsetof(b.Pieces), 104}, {"out.Add", unsafe.Offsetof(b.Add), 488},
-		{"out.scratch", unsafe.Offsetof(b.scratch), 496},
+		{"out.Scale", unsafe.Offsetof(b.Scale), 496}, {"out.Shift", unsafe.Offsetof(b.Shift), 504},
+		{"out.R", unsafe.Offsetof(b.R), 512}, {"out.scratch", unsafe.Offsetof(b.scratch), 536},
 		{"WinoPiece size", unsafe.Sizeof(WinoPiece{}), 24}, {"WinoPiece.Mask", unsafe.Offsetof(WinoPiece{}.Mask), 8},
 	} {
 		if f.got != f.want {
@@ -142,6 +145,117 @@ func TestWinogradTransformsMatchGo(t *testing.T) {
 			for i := range y {
 				if !winoClose(y[i], wantY[i], 300, 1e-6) {
 					t.Fatalf("output transform %d: y[%d] = %v, want %v", it, i, y[i], wantY[i])
+				}
+			}
+		}
+	})
+}
+
+// TestWinogradOutputEpilogue checks the output transform's epilogues on every path, on odd
+// channel counts and random pieces: each kernel's result must equal, bit for bit, its plain
+// transform (Scale nil) followed by the epilogue's reference loop (ScaleShift, Relu and
+// ScaleShiftAddRelu), and the assembly's must be within rounding of the Go twin's. The
+// residual is a separate buffer or Y itself; special values (NaN, ±0, ±Inf) go through
+// the ReLU. The assembly's output must equal the Go twin's.
+func TestWinogradOutputEpilogue(t *testing.T) {
+	winoPaths(t, func(t *testing.T, p Path) {
+		rng := rand.New(rand.NewPCG(3, 3))
+		for it := range 96 {
+			res, relu, alias := it%4 >= 2, it%2 == 1, it%8 >= 4
+			row := 16 + rng.IntN(20)
+			k := 1 + rng.IntN(7)
+			ldk := 16 + rng.IntN(3)*16 + rng.IntN(5)
+			mf := k*ldk + rng.IntN(7)
+			m := make([]float32, 36*mf+16)
+			for i := range m {
+				m[i] = float32(rng.NormFloat64())
+			}
+			m[rng.IntN(len(m))] = float32(math.NaN())
+			m[rng.IntN(len(m))] = float32(math.Inf(-1))
+			scale, shift := make([]float32, k), make([]float32, k)
+			for i := range scale {
+				scale[i] = float32(rng.NormFloat64()) / 64
+				shift[i] = float32(rng.NormFloat64())
+			}
+			scale[0], shift[0] = 0, float32(math.Copysign(0, -1)) // −0 outputs
+			oplane := 16*4*row + rng.IntN(9)
+			y0 := make([]float32, k*oplane+7)
+			r := make([]float32, len(y0))
+			for i := range y0 {
+				y0[i] = float32(-(i % 97))
+				r[i] = float32(rng.NormFloat64())
+			}
+			var out WinogradOutArgs
+			out.M, out.MLen = &m[0], len(m)
+			out.Row, out.Plane, out.LDK, out.LDF, out.K = row, oplane, ldk, mf, k
+			out.NPieces = randomPieces(rng, &out.Pieces, 4, func(q, p int) int {
+				return (4*q+p)*4*row + rng.IntN(row-15)
+			})
+			if alias {
+				copy(y0, r)
+			}
+			written := make([]bool, len(y0)) // the elements the pieces cover
+			for q := range 4 {
+				for _, pc := range out.Pieces[4*q : 4*q+out.NPieces[q]] {
+					for kk := range k {
+						for i := range 4 {
+							for l := range 16 {
+								if pc.Mask[i]&(1<<l) != 0 {
+									written[pc.Off+kk*oplane+i*row+l] = true
+								}
+							}
+						}
+					}
+				}
+			}
+			var twinY []float32 // the Go twin's output, which the assembly's must equal
+			for _, twin := range []bool{true, false} {
+				run := WinogradOutput
+				if twin {
+					run = WinogradOutputGo
+				}
+				// The reference: the plain transform, then the epilogue's loop.
+				out.Scale, out.Shift, out.R, out.RLen, out.Relu = nil, nil, nil, 0, 0
+				want := slices.Clone(y0)
+				out.Y, out.YLen = &want[0], len(want)
+				run(&out)
+				for i, w := range written {
+					if !w {
+						continue
+					}
+					kk := i / oplane
+					v := float32(want[i]*scale[kk]) + shift[kk]
+					if res {
+						v += r[i]
+					}
+					if relu && !(v > 0) {
+						v = 0
+					}
+					want[i] = v
+				}
+				out.Scale, out.Shift = &scale[0], &shift[0]
+				if relu {
+					out.Relu = 1
+				}
+				y := slices.Clone(y0)
+				out.Y, out.YLen = &y[0], len(y)
+				if res {
+					out.R, out.RLen = &r[0], len(r)
+					if alias {
+						out.R = &y[0]
+					}
+				}
+				run(&out)
+				for i := range y {
+					if math.Float32bits(y[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("epilogue %d (res %v relu %v alias %v, Go twin %v): y[%d] = %v, want %v",
+							it, res, relu, alias, twin, i, y[i], want[i])
+					}
+				}
+				if twin {
+					twinY = y
+				} else if !slices.EqualFunc(y, twinY, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+					t.Fatalf("epilogue %d (res %v relu %v alias %v): the output differs from the Go twin's", it, res, relu, alias)
 				}
 			}
 		}

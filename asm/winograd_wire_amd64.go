@@ -23,9 +23,19 @@ func archWinoOutput(p Path) func(*WinogradOutArgs) {
 func winoInputAVX512(a *WinogradInArgs) { winogradInputAVX512((*int64)(unsafe.Pointer(a))) }
 
 func winoOutputAVX512(a *WinogradOutArgs) {
-	if a.Add != 0 {
-		winogradOutputAddAVX512((*int64)(unsafe.Pointer(a)))
-		return
+	p := (*int64)(unsafe.Pointer(a))
+	switch {
+	case a.Add != 0:
+		winogradOutputAddAVX512(p)
+	case a.Scale == nil:
+		winogradOutputAVX512(p)
+	case a.R == nil && a.Relu == 0:
+		winogradOutputScaleShiftAVX512(p)
+	case a.R == nil:
+		winogradOutputScaleShiftReluAVX512(p)
+	case a.Relu == 0:
+		winogradOutputScaleShiftAddAVX512(p)
+	default:
+		winogradOutputScaleShiftAddReluAVX512(p)
 	}
-	winogradOutputAVX512((*int64)(unsafe.Pointer(a)))
 }

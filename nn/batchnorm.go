@@ -198,6 +198,64 @@ func (m *BatchNorm2d) ForwardAddRelu(c *Ctx, x *autograd.Var, shortcut Module, i
 	return y
 }
 
+// ForwardConvRelu returns m.ForwardRelu(c, conv.Forward(c, x)): a convolution, this
+// normalisation and a ReLU, the head of a residual block. x: [N, conv.In, H, W] →
+// [N, m.C, H', W'].
+//
+// In evaluation mode, when nothing records or observes (c.Tape, c.Observe and c.ObserveOp
+// nil) and the convolution has no bias, it runs fused, bit for bit the same: the
+// normalisation (with the running statistics) and the ReLU are applied as the convolution
+// writes its output (see tensor.Conv2dForwardEpilogue), which on the Winograd path is
+// never stored unnormalised. Otherwise it is the two calls.
+func (m *BatchNorm2d) ForwardConvRelu(c *Ctx, conv *Conv2d, x *autograd.Var) *autograd.Var {
+	if !m.fusesWith(c, conv) {
+		return m.ForwardRelu(c, conv.Forward(c, x))
+	}
+	return m.convEpilogue(c, conv, x, nil)
+}
+
+// ForwardConvAddRelu returns m.ForwardAddRelu(c, conv.Forward(c, x), shortcut, in): the
+// tail of a residual block, max(bn(conv(x)) + s, 0) with s = shortcut.Forward(c, in), or
+// s = in when shortcut is nil. x: [N, conv.In, H, W], s: [N, m.C, H', W'] → [N, m.C, H', W'].
+// It runs fused as ForwardConvRelu, bit for bit the same, with the residual added in the
+// convolution's output transform; the shortcut is then run before the convolution.
+func (m *BatchNorm2d) ForwardConvAddRelu(c *Ctx, conv *Conv2d, x *autograd.Var, shortcut Module, in *autograd.Var) *autograd.Var {
+	if !m.fusesWith(c, conv) {
+		return m.ForwardAddRelu(c, conv.Forward(c, x), shortcut, in)
+	}
+	s := in
+	if shortcut != nil {
+		s = shortcut.Forward(c, in)
+	}
+	return m.convEpilogue(c, conv, x, s)
+}
+
+// fusesWith reports whether ForwardConvRelu and ForwardConvAddRelu run fused with conv.
+func (m *BatchNorm2d) fusesWith(c *Ctx, conv *Conv2d) bool {
+	return !m.Training && c.Tape == nil && c.Observe == nil && c.ObserveOp == nil && conv.Bias == nil
+}
+
+// convEpilogue returns max(bn(conv(x)) [+ s], 0) in evaluation mode, fused (s may be nil).
+func (m *BatchNorm2d) convEpilogue(c *Ctx, conv *Conv2d, x, s *autograd.Var) *autograd.Var {
+	n, ho, wo := conv.outShape(x)
+	if conv.Out != m.C {
+		panic(fmt.Sprintf("nn.BatchNorm2d: input %v has %d channels, layer takes %d", []int{n, conv.Out, ho, wo}, conv.Out, m.C))
+	}
+	y := c.Get(n, m.C, ho, wo)
+	scale, shift := c.Arena.Get(m.C), c.Arena.Get(m.C)
+	tensor.BatchNormScaleShift(scale.Data, shift.Data, m.Weight.Value.Data, m.Bias.Value.Data,
+		m.RunningMean.Value.Data, m.RunningVar.Value.Data, m.Eps)
+	e := tensor.ConvEpilogue{Scale: scale.Data, Shift: shift.Data, Relu: true}
+	if s != nil {
+		if !tensor.SameShape(s.Value, y.Value) {
+			panic(fmt.Sprintf("nn.BatchNorm2d.ForwardConvAddRelu: shortcut %v for output %v", s.Value.Shape, y.Value.Shape))
+		}
+		e.Residual = s.Value
+	}
+	tensor.Conv2dForwardEpilogue(y.Value, x.Value, conv.Weight.Value, conv.ConvParams, &c.conv, e)
+	return y
+}
+
 // check panics unless x is [N, m.C, H, W] and returns its dimensions.
 func (m *BatchNorm2d) check(x *autograd.Var) (n, ch, h, w int) {
 	n, ch, h, w = x.Value.NCHW()

@@ -49,11 +49,7 @@ func NewConv2d(in, out, kernel int, o ConvOpts) *Conv2d {
 
 // Forward computes the convolution. x: [N, In, H, W] → [N, Out, H', W'].
 func (m *Conv2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
-	n, ch, h, w := x.Value.NCHW()
-	if ch != m.In {
-		panic(fmt.Sprintf("nn.Conv2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.In))
-	}
-	ho, wo := m.OutSize(h, w, m.Kernel[0], m.Kernel[1])
+	n, ho, wo := m.outShape(x)
 	y := c.Get(n, m.Out, ho, wo)
 	var bias []float32
 	if m.Bias != nil {
@@ -81,6 +77,16 @@ func (m *Conv2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		tensor.Conv2dBackwardFilter(dw, db, x.Value, y.Grad, m.ConvParams, &c.conv, c.sq(m.Weight, m.Bias))
 	}, x, m.Weight, m.Bias)
 	return c.observe(m, x, y)
+}
+
+// outShape panics unless x is [N, m.In, H, W] and returns N, H' and W' of the output.
+func (m *Conv2d) outShape(x *autograd.Var) (n, ho, wo int) {
+	n, ch, h, w := x.Value.NCHW()
+	if ch != m.In {
+		panic(fmt.Sprintf("nn.Conv2d: input %v has %d channels, layer takes %d", x.Value.Shape, ch, m.In))
+	}
+	ho, wo = m.OutSize(h, w, m.Kernel[0], m.Kernel[1])
+	return n, ho, wo
 }
 
 // State returns weight and, when present, bias.

@@ -48,8 +48,7 @@ func batchNormEval(t *bnTask) {
 	n, c, h, w := t.x.NCHW()
 	plane := h * w
 	for ch := range c {
-		alpha := t.gamma[ch] / float32(math.Sqrt(float64(t.variance[ch]+t.eps)))
-		shift := t.beta[ch] - t.mean[ch]*alpha
+		alpha, shift := bnScaleShift(t.gamma[ch], t.beta[ch], t.mean[ch], t.variance[ch], t.eps)
 		if t.scale != nil {
 			t.scale[ch], t.shift[ch] = alpha, shift
 		}
@@ -57,6 +56,28 @@ func batchNormEval(t *bnTask) {
 			off := (i*c + ch) * plane
 			t.apply(off, off+plane, alpha, shift)
 		}
+	}
+}
+
+// bnScaleShift returns the factors of the evaluation-mode batch normalisation of one
+// channel, y = float32(x·scale) + shift.
+func bnScaleShift(gamma, beta, mean, variance, eps float32) (scale, shift float32) {
+	scale = gamma / float32(math.Sqrt(float64(variance+eps)))
+	return scale, beta - float32(mean*scale)
+}
+
+// BatchNormScaleShift sets scale and shift to the per-channel factors with which
+// BatchNormEval (and the fused forms) compute y = float32(x·scale[c]) + shift[c], bit for
+// bit: scale = γ/√(var+eps), shift = β − mean·scale. All vectors are [C].
+func BatchNormScaleShift(scale, shift, gamma, beta, mean, variance []float32, eps float32) {
+	c := len(scale)
+	for _, v := range [][]float32{shift, gamma, beta, mean, variance} {
+		if len(v) != c {
+			panic(fmt.Sprintf("tensor.BatchNormScaleShift: per-channel vector of %d values for %d channels", len(v), c))
+		}
+	}
+	for ch := range c {
+		scale[ch], shift[ch] = bnScaleShift(gamma[ch], beta[ch], mean[ch], variance[ch], eps)
 	}
 }
 

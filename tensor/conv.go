@@ -24,15 +24,18 @@ func (p ConvParams) OutSize(h, w, kh, kw int) (int, int) {
 
 // ConvWorkspace holds the scratch memory of the convolution kernels (the
 // direct kernels' plans, packed weights and per-goroutine buffers, the im2col
-// matrix, the GEMM output and the packed GEMM panels). Reuse one across calls
-// so that steady state allocates nothing. The zero value is ready to use; a
+// matrix, the GEMM output and the packed GEMM panels) and a cache of the
+// Winograd kernels' transformed weights, checked against the weights at every
+// call (see winoCacheLimit: up to 64 MiB). Reuse one across calls so that
+// steady state allocates nothing. The zero value is ready to use; a
 // ConvWorkspace is not safe for concurrent use.
 type ConvWorkspace struct {
-	col    []float32
-	out    []float32
-	gemm   *asm.Workspace
-	direct directWorkspace
-	wino   winoWorkspace
+	col      []float32
+	out      []float32
+	gemm     *asm.Workspace
+	direct   directWorkspace
+	wino     winoWorkspace
+	epilogue epilogueTask
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {
@@ -61,8 +64,8 @@ const convColumns = 2048
 // with zero padding. x: [N, C, H, W], w: [K, C, kh, kw], bias: [K] or nil,
 // y: [N, K, H', W'] (see ConvParams.OutSize); y is overwritten.
 //
-// 3×3 convolutions at stride 1 with padding 1 and at least 16 input and output
-// channels run as Winograd F(4×4, 3×3) convolutions on the AVX512 path (see
+// 3×3 convolutions at stride 1 with padding 1 and at least 8 input channels
+// (see winogradPreferred) run as Winograd F(4×4, 3×3) convolutions on the AVX512 path (see
 // winograd.go; 4× fewer multiplications, results within a few float32 roundings
 // of the direct ones). Kernels of width 2·pw+1 at stride 1 or 2 (the 3×3
 // padding-1 layers of the ResNets, the 7×7 stride-2 stem, 1×1 stride-2

@@ -1,6 +1,9 @@
 package tensor
 
 import (
+	"bytes"
+	"unsafe"
+
 	"github.com/bonsai-dl/bonsai/asm"
 )
 
@@ -27,10 +30,51 @@ const winoKGroup = 32
 
 // winoWorkspace holds the Winograd convolution's transformed weights and per-worker buffers.
 type winoWorkspace struct {
-	u       []float32 // transformed weights: [36][kpad/mr panels][C][mr]
+	u       []float32 // transformed weights when not cached: [36][kpad/mr panels][C][mr]
 	workers []winoWorker
 	task    winoTask
 	weights winoWeightTask
+
+	// The cache of transformed weights (see weightsFor): one entry per weight tensor and
+	// direction, holding cached floats in all; calls counts the calls to weightsFor.
+	cache  map[winoKey]*winoCached
+	cached int
+	calls  uint64
+}
+
+// The cache of transformed weights. One ConvWorkspace serves every layer of a forward (and
+// backward) pass, so the workspace keeps the transformed weights of each weight tensor it
+// sees, with a copy of the weights they came from: a later call with the same tensor
+// compares the weights with the copy (a memory compare, much cheaper than the transform in
+// float64) and reuses the transformed ones when they are unchanged, bit for bit; otherwise
+// (training updates weights in place at every step) it transforms them again into the same
+// entry. Results are bit-identical to transforming at every call.
+//
+// An entry costs 36·(⌈K/mr⌉·mr·C + 16) + 9·K·C floats, about 5× its weights (ResNet-56:
+// 17 MiB for the forward pass, as much again for the data gradients of a training step).
+// The entries hold at most winoCacheLimit floats: a new tensor that does not fit evicts the
+// entries unused for winoCacheStale calls (left by models or layers no longer run), and is
+// transformed without caching if it still does not fit, so that a model too large for the
+// cache keeps a stable part of its layers cached rather than evicting them in turn.
+const winoCacheStale = 256
+
+// winoCacheLimit is the most floats the cache holds (64 MiB); a variable for tests.
+var winoCacheLimit = 16 << 20
+
+// winoKey identifies a weight tensor and the transform it gets. The address does not keep
+// the weights alive: an entry found for a new tensor at a reused address is only a
+// candidate, checked against the copy of its weights as any other.
+type winoKey struct {
+	addr     uintptr // of the weights' first element
+	k, c, mr int
+	grad     bool
+}
+
+// winoCached is an entry of the cache: the weights src and their transform u (as
+// winoWorkspace.u for the geometry of the key).
+type winoCached struct {
+	src, u []float32
+	last   uint64 // the call that last used the entry
 }
 
 type winoWorker struct {
@@ -68,16 +112,23 @@ func winogradGeometry(kh, kw, w int, p ConvParams) bool {
 
 // winogradForward computes y = conv(x, w) (3×3, stride 1, padding 1) with Winograd
 // F(4×4, 3×3).
-func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) { ws.winograd(y, x, w, false) }
+func (ws *ConvWorkspace) winogradForward(y, x, w *Tensor) { ws.winograd(y, x, w, false, nil) }
 
 // winogradBackwardData adds the data gradient of a 3×3, stride-1, padding-1 convolution
 // into dx: the convolution of dy with the flipped and transposed weights, with Winograd
 // F(4×4, 3×3).
-func (ws *ConvWorkspace) winogradBackwardData(dx, dy, w *Tensor) { ws.winograd(dx, dy, w, true) }
+func (ws *ConvWorkspace) winogradBackwardData(dx, dy, w *Tensor) { ws.winograd(dx, dy, w, true, nil) }
 
-// winograd computes y = conv(x, w), or adds conv(x, w') into y for the data gradient
-// (grad: x is the output gradient, w' the flipped, transposed weights).
-func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
+// winogradEpilogue computes y = e(conv(x, w)) (see Conv2dForwardEpilogue) with the
+// epilogue in the output transform.
+func (ws *ConvWorkspace) winogradEpilogue(y, x, w *Tensor, e *ConvEpilogue) {
+	ws.winograd(y, x, w, false, e)
+}
+
+// winograd computes y = conv(x, w), or y = e(conv(x, w)) when e is not nil, or adds
+// conv(x, w') into y for the data gradient (grad: x is the output gradient, w' the
+// flipped, transposed weights).
+func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool, e *ConvEpilogue) {
 	n, c, h, wd := x.NCHW()
 	k := y.Shape[1]
 	mr, _ := asm.PanelShape()
@@ -90,12 +141,7 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
 	g.kgroup = min(g.kpad, max(mr, winoKGroup/mr*mr))
 	d := &ws.wino
 	procs := maxProcs()
-	d.u = grow(d.u, 36*g.ldu())
-	panels := g.kpad / mr
-	per := max(1, 512/(c*mr)) // panels per part: at least 512 kernels
-	d.weights = winoWeightTask{u: d.u, w: w.Data, k: k, c: c, kpad: g.kpad, mr: mr, per: per, grad: grad}
-	parallelFor((panels+per-1)/per, &d.weights)
-	d.weights = winoWeightTask{}
+	u := d.weightsFor(w.Data, &g, grad)
 	if len(d.workers) < procs {
 		d.workers = append(d.workers, make([]winoWorker, procs-len(d.workers))...)
 	}
@@ -105,9 +151,71 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool) {
 	gpb := g.block / asm.WinoLanes
 	blocks := (g.groups + gpb - 1) / gpb
 	blocks = min(g.groups, (blocks+procs-1)/procs*procs)
-	d.task = winoTask{d: d, g: g, x: x.Data, y: y.Data, blocks: blocks, add: grad}
+	d.task = winoTask{d: d, g: g, u: u, x: x.Data, y: y.Data, blocks: blocks, add: grad}
+	if e != nil {
+		d.task.scale, d.task.shift, d.task.relu = e.Scale, e.Shift, e.Relu
+		if e.Residual != nil {
+			d.task.r = e.Residual.Data
+		}
+	}
 	parallelFor(blocks, &d.task)
 	d.task = winoTask{}
+}
+
+// weightsFor returns the transformed weights of w (see winoWeights) for the geometry g: a
+// cached transform when w is the tensor and the weights of a cache entry, bit for bit (see
+// winoCacheLimit).
+func (d *winoWorkspace) weightsFor(w []float32, g *winoGeom, grad bool) []float32 {
+	d.calls++
+	key := winoKey{addr: uintptr(unsafe.Pointer(unsafe.SliceData(w))), k: g.k, c: g.c, mr: g.mr, grad: grad}
+	if e := d.cache[key]; e != nil {
+		e.last = d.calls
+		if !sameBits(e.src, w) {
+			d.transform(e.u, w, g, grad)
+			copy(e.src, w)
+		}
+		return e.u
+	}
+	size := len(w) + 36*g.ldu()
+	if d.cached+size > winoCacheLimit {
+		for key, e := range d.cache {
+			if d.calls-e.last > winoCacheStale {
+				d.cached -= len(e.src) + len(e.u)
+				delete(d.cache, key)
+			}
+		}
+	}
+	if d.cached+size > winoCacheLimit {
+		d.u = grow(d.u, 36*g.ldu())
+		d.transform(d.u, w, g, grad)
+		return d.u
+	}
+	if d.cache == nil {
+		d.cache = make(map[winoKey]*winoCached)
+	}
+	e := &winoCached{src: append([]float32(nil), w...), u: make([]float32, 36*g.ldu()), last: d.calls}
+	d.transform(e.u, w, g, grad)
+	d.cache[key] = e
+	d.cached += size
+	return e.u
+}
+
+// transform sets u to the transformed weights w (see winoWeights), in parallel over panels.
+func (d *winoWorkspace) transform(u, w []float32, g *winoGeom, grad bool) {
+	panels := g.kpad / g.mr
+	per := max(1, 512/(g.c*g.mr)) // panels per part: at least 512 kernels
+	d.weights = winoWeightTask{u: u, w: w, k: g.k, c: g.c, kpad: g.kpad, mr: g.mr, per: per, grad: grad}
+	parallelFor((panels+per-1)/per, &d.weights)
+	d.weights = winoWeightTask{}
+}
+
+// sameBits reports whether a and b hold the same float32 bit patterns.
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return bytes.Equal(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a))), 4*len(a)),
+		unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), 4*len(b)))
 }
 
 // winoG1 is the 1-d kernel transform u = G·g, in float64.
@@ -174,9 +282,14 @@ func (t *winoWeightTask) part(_, i int) {
 type winoTask struct {
 	d      *winoWorkspace
 	g      winoGeom
+	u      []float32 // the transformed weights
 	x, y   []float32
 	blocks int
 	add    bool // add into y (the data gradient)
+
+	// The epilogue (see ConvEpilogue), when scale is not nil.
+	scale, shift, r []float32
+	relu            bool
 }
 
 func (t *winoTask) part(wk, i int) {
@@ -202,15 +315,23 @@ func (t *winoTask) part(wk, i int) {
 	}
 
 	out := &wr.out
-	out.Add = 0
+	out.Add, out.Relu = 0, 0
 	if t.add {
 		out.Add = 1
+	}
+	if t.relu {
+		out.Relu = 1
+	}
+	out.Scale, out.Shift, out.R, out.RLen = nil, nil, nil, 0
+	var rs []float32
+	if t.r != nil {
+		rs = t.r[img0*g.k*plane:]
 	}
 	ys := t.y[img0*g.k*plane:]
 	for k0 := 0; k0 < g.kpad; k0 += g.kgroup {
 		kb := min(g.kgroup, g.kpad-k0)
 		for f := range 36 {
-			a := d.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]
+			a := t.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]
 			asm.PanelGemm(kb, ncol, g.c, a, wr.v[f*g.ldv():], g.block, wr.m[f*g.ldm():], g.block)
 		}
 		kout := min(kb, g.k-k0)
@@ -219,6 +340,13 @@ func (t *winoTask) part(wk, i int) {
 		}
 		yk := ys[k0*plane:]
 		out.Y, out.YLen = &yk[0], len(yk)
+		if t.scale != nil {
+			out.Scale, out.Shift = &t.scale[k0], &t.shift[k0]
+			if rs != nil {
+				rk := rs[k0*plane:]
+				out.R, out.RLen = &rk[0], len(rk)
+			}
+		}
 		out.Row, out.Plane, out.LDK, out.LDF, out.K = g.w, plane, g.block, g.ldm(), kout
 		for grp := g0; grp < g1; grp++ {
 			g.pieces(&out.NPieces, &out.Pieces, nil, grp, img0, false)
@@ -291,13 +419,20 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 
 // winogradPreferred reports whether Conv2dForward uses the Winograd kernels for a 3×3,
 // stride-1, padding-1 convolution of c to k channels on h×w images: on the AVX512 path
-// (the only one with assembly transforms) from 6 input and 4 output channels, where they
-// measured faster than the direct kernels. Batch 128 on Zen 5, one core: 32×32 images
-// with 16 channels 1.9×, 16×16 with 32 channels 2.4×, 8×8 with 64 channels 2.1×; two
-// cores, 16 channels: 1.5×. The narrow layers of pruned models gain most, since the direct
-// kernels' tiles have 8 output channels: 16→11 channels on 32×32, 1.67 → 0.94 ms; 16→7,
-// 0.86 → 0.68 ms; 11→16, 1.15 → 0.86 ms; 6→6, 0.34 → 0.27 ms (two cores). With 3–5 input
-// channels the direct kernels win (3→16: 0.34 against 0.44 ms).
+// (the only one with assembly transforms) from 8 input channels and any number of output
+// channels, where they measured faster than the direct kernels. Batch 128 on Zen 5, one
+// core: 32×32 images with 16 channels 1.9×, 16×16 with 32 channels 2.4×, 8×8 with 64
+// channels 2.1×; two cores, 16 channels: 1.5×. The narrow layers of pruned models gain
+// most, since the direct kernels' tiles have 8 output channels: 16→11 channels on 32×32,
+// 1.67 → 0.94 ms; 16→7, 0.86 → 0.68 ms; 11→16, 1.15 → 0.86 ms; 6→6, 0.34 → 0.27 ms (two
+// cores); with a BN and ReLU after them (Conv2dForwardEpilogue, fused on the Winograd
+// path), 16→1, 16→2 and 16→3 channels on 32×32 take 0.55–0.57 ms against 0.93–0.97 ms,
+// 32→2 on 16×16 0.25 against 0.48 ms. With 3–5 input channels the direct kernels win
+// (3→16: 0.34 against 0.44 ms), and in a whole network also with 6 and 7: a pruned
+// ResNet-56 whose 32×32 stage has 6→16 and 7→16 layers (each followed by BN, residual
+// and ReLU) ran its batch-128 forward pass in 33.3–34.0 ms with them on the direct kernels
+// against 34.6–35.3 ms on Winograd (two cores, interleaved runs); the thresholds 9, 10
+// and 12 measured between the two.
 //
 // Their rounding errors are larger than the direct kernels' (ResNet-20's layers, batch 8,
 // ReLU'd normal inputs, Kaiming weights: forward 0.6–1.0e-6·max|y| against 3e-7, data
@@ -307,5 +442,5 @@ func (g *winoGeom) pieces(np *[4]int, pc *[16]asm.WinoPiece, keep *[2]uint16, gr
 // zero, in layer3.1) changed sign and the step's gradients left the PyTorch golden test's
 // 1e-4.
 func winogradPreferred(c, k, h, w int) bool {
-	return asm.CurrentPath() == asm.AVX512 && c >= 6 && k >= 4
+	return asm.CurrentPath() == asm.AVX512 && c >= 8 && k >= 1
 }

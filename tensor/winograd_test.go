@@ -191,3 +191,74 @@ func BenchmarkWinograd(b *testing.B) {
 		})
 	}
 }
+
+// TestWinogradWeightCache checks that the cache of transformed weights gives results
+// bit-identical to a fresh workspace's while the weights are reused, changed in place (one
+// element, or the sign of a zero), and evicted or left uncached under a small limit.
+func TestWinogradWeightCache(t *testing.T) {
+	prevLimit := winoCacheLimit
+	defer func() { winoCacheLimit = prevLimit }()
+	forEachConvPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		type layer struct {
+			x, w *Tensor
+			grad bool
+		}
+		var layers []layer
+		for i, tc := range []convCase{
+			{3, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, false},
+			{2, 7, 9, 5, 11, 3, 3, 1, 1, 1, 1, false},
+			{2, 11, 9, 5, 7, 3, 3, 1, 1, 1, 1, false},
+		} {
+			w := randTensor(rng, tc.k, tc.c, 3, 3)
+			w.Data[0] = 0
+			layers = append(layers, layer{randTensor(rng, tc.n, tc.c, tc.h, tc.w), w, false})
+			layers = append(layers, layer{randTensor(rng, tc.n, tc.k, tc.h, tc.w), w, true})
+			if i == 2 { // a tensor of the same shape as layer 0's
+				layers = append(layers, layer{layers[0].x, randTensor(rng, 16, 16, 3, 3), false})
+			}
+		}
+		run := func(ws *ConvWorkspace, l layer) []float32 {
+			n, _, h, wd := l.x.NCHW()
+			if l.grad {
+				dx := New(n, l.w.Shape[1], h, wd)
+				ws.winogradBackwardData(dx, l.x, l.w)
+				return dx.Data
+			}
+			y := New(n, l.w.Shape[0], h, wd)
+			ws.winogradForward(y, l.x, l.w)
+			return y.Data
+		}
+		for _, limit := range []int{prevLimit, 36*(16*16+16) + 9*16*16, 1} {
+			winoCacheLimit = limit
+			var ws ConvWorkspace
+			for round := range 6 {
+				switch round {
+				case 2:
+					layers[0].w.Data[3] += 1
+				case 3:
+					layers[0].w.Data[0] = float32(math.Copysign(0, -1))
+				case 4:
+					layers[2].w.Data[len(layers[2].w.Data)-1] *= 2
+				}
+				for i, l := range layers {
+					var fresh ConvWorkspace
+					if got, want := run(&ws, l), run(&fresh, l); !sameBits(got, want) {
+						t.Errorf("limit %d, round %d, layer %d: cached result differs from a fresh workspace's", limit, round, i)
+					}
+					for key, want := range fresh.wino.cache { // its only entry
+						if e := ws.wino.cache[key]; e != nil && !sameBits(e.u, want.u) {
+							t.Errorf("limit %d, round %d, layer %d: cached transform differs from a fresh one", limit, round, i)
+						}
+					}
+				}
+				if ws.wino.cached > limit {
+					t.Errorf("limit %d: cache holds %d floats", limit, ws.wino.cached)
+				}
+			}
+			if limit == prevLimit && len(ws.wino.cache) != len(layers) {
+				t.Errorf("%d cache entries for %d layers", len(ws.wino.cache), len(layers))
+			}
+		}
+	})
+}

@@ -67,7 +67,7 @@ func NewCIFARResNet(depth, classes int, sc Shortcut) (*CIFARResNet, error) {
 
 // Forward computes logits for x: [N, 3, H, W].
 func (m *CIFARResNet) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
-	x = m.BN1.ForwardRelu(c, m.Conv1.Forward(c, x))
+	x = m.BN1.ForwardConvRelu(c, m.Conv1, x)
 	x = m.Layer3.Forward(c, m.Layer2.Forward(c, m.Layer1.Forward(c, x)))
 	return m.Linear.Forward(c, nn.GlobalAvgPool(c, x))
 }
@@ -108,8 +108,8 @@ func NewBasicBlockA(in, planes, stride int, sc Shortcut) *BasicBlockA {
 
 // Forward computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 func (b *BasicBlockA) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
-	out := b.BN1.ForwardRelu(c, b.Conv1.Forward(c, x))
-	return b.BN2.ForwardAddRelu(c, b.Conv2.Forward(c, out), b.Shortcut, x)
+	out := b.BN1.ForwardConvRelu(c, b.Conv1, x)
+	return b.BN2.ForwardConvAddRelu(c, b.Conv2, out, b.Shortcut, x)
 }
 
 // Children lists conv1, bn1, conv2, bn2 and the shortcut when it has one.

@@ -33,7 +33,10 @@ const (
 	woNPieces = 72
 	woPieces  = 104
 	woAdd     = 488
-	woScratch = 496 // [40·16]float32: [6][4] row-transformed frequencies, [4][4] output tiles
+	woScale   = 496
+	woShift   = 504
+	woR       = 512
+	woScratch = 536 // [40·16]float32: [6][4] row-transformed frequencies, [4][4] output tiles
 
 	pieceSize = 24 // WinoPiece: Off int, Mask [6]uint16, padding
 	pieceMask = 8
@@ -49,8 +52,34 @@ func winogradKernels() {
 	}
 	winopermTable()
 	winoInputAVX512()
-	winoOutputAVX512(false)
-	winoOutputAVX512(true)
+	for _, e := range []winoEpilogue{{}, {add: true}, {scale: true}, {scale: true, relu: true},
+		{scale: true, res: true}, {scale: true, res: true, relu: true}} {
+		winoOutputAVX512(e)
+	}
+}
+
+// winoEpilogue selects what an output transform kernel does with each output element v
+// (see WinogradOutArgs): add it to Y (add), or store float32(v·Scale[k]) + Shift[k]
+// (scale), plus R's element (res), then max(·, +0) (relu).
+type winoEpilogue struct{ add, scale, res, relu bool }
+
+// name is the kernel's name: winogradOutput, then Add, ScaleShift, Add (res) and Relu as
+// they apply, then AVX512.
+func (e winoEpilogue) name() string {
+	n := "winogradOutput"
+	if e.add {
+		n += "Add"
+	}
+	if e.scale {
+		n += "ScaleShift"
+	}
+	if e.res {
+		n += "Add"
+	}
+	if e.relu {
+		n += "Relu"
+	}
+	return n + "AVX512"
 }
 
 // winoConsts are the broadcast constants of the transforms (see winoconst).
@@ -277,18 +306,27 @@ func winoInputAVX512() {
 // channel, the 36 frequencies are transformed along the rows into the scratch area, then
 // along the columns into the 16 output vectors (tile row i, column j); per row i, these
 // are interleaved into the four quarters of the flat row (two rounds of interleaving
-// permutes) and stored through the pieces (masked stores).
-func winoOutputAVX512(add bool) {
-	name := "winogradOutputAVX512"
-	if add {
-		name = "winogradOutputAddAVX512"
-	}
+// permutes), go through the epilogue e (scale, shift and ReLU per quarter, the residual per
+// piece, loaded with the store's mask) and are stored through the pieces (masked stores).
+func winoOutputAVX512(e winoEpilogue) {
+	name := e.name()
 	TEXT(name, NOSPLIT, "func(args *int64)")
 	Pragma("noescape")
-	if add {
+	switch {
+	case e.add:
 		Doc(name + " adds the Winograd F(4×4, 3×3) output transform of 16 tiles into Y (see WinogradOutArgs, Add ≠ 0).")
-	} else {
+	case !e.scale:
 		Doc(name + " computes the Winograd F(4×4, 3×3) output transform of 16 tiles (see WinogradOutArgs, Add = 0).")
+	default:
+		what := "float32(o·Scale[k]) + Shift[k]"
+		if e.res {
+			what += " + R"
+		}
+		if e.relu {
+			what = "max(" + what + ", +0)"
+		}
+		Doc(name+" computes the Winograd F(4×4, 3×3) output transform o of 16 tiles and stores",
+			what+" (see WinogradOutArgs).")
 	}
 	args := Load(Param("args"), GP64())
 	m, y, row, ldf, n := GP64(), GP64(), GP64(), GP64(), GP64()
@@ -308,9 +346,30 @@ func winoOutputAVX512(add bool) {
 	plane := GP64()
 	MOVQ(Mem{Base: args, Disp: woPlane}, plane)
 	SHLQ(U8(2), plane)
+	var sp, hp, rd GPVirtual          // Scale and Shift of the channel; R − Y in bytes
+	var scale, shift, zero VecVirtual // broadcast Scale[k] and Shift[k]; +0
+	if e.scale {
+		sp, hp = GP64(), GP64()
+		MOVQ(Mem{Base: args, Disp: woScale}, sp)
+		MOVQ(Mem{Base: args, Disp: woShift}, hp)
+		scale, shift = ZMM(), ZMM()
+	}
+	if e.res {
+		rd = GP64()
+		MOVQ(Mem{Base: args, Disp: woR}, rd)
+		SUBQ(y, rd)
+	}
+	if e.relu {
+		zero = ZMM()
+		VXORPS(zero, zero, zero)
+	}
 	Label(name + "_chan")
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
+	if e.scale {
+		VBROADCASTSS(Mem{Base: sp}, scale)
+		VBROADCASTSS(Mem{Base: hp}, shift)
+	}
 	MOVQ(m, mp)
 	for i := 0; i < 6; i++ {
 		d := zmm6()
@@ -354,6 +413,15 @@ func winoOutputAVX512(add bool) {
 		perm2(ih, e0, o0, f[1])
 		perm2(il, e1, o1, f[2])
 		perm2(ih, e1, o1, f[3])
+		if e.scale {
+			for q := range f {
+				VMULPS(scale, f[q], f[q]) // rounded, then added: no FMA (as ScaleShift)
+				VADDPS(shift, f[q], f[q])
+				if e.relu && !e.res {
+					VMAXPS(zero, f[q], f[q])
+				}
+			}
+		}
 		for q := 0; q < 4; q++ {
 			MOVQ(Mem{Base: args, Disp: woNPieces + 8*q}, cnt)
 			skip := fmt.Sprintf("%s_r%dq%d", name, r, q)
@@ -367,11 +435,19 @@ func winoOutputAVX512(add bool) {
 					ADDQ(row, pb)
 				}
 				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
-				if add {
+				switch {
+				case e.add:
 					t := ZMM()
 					VADDPS_Z(Mem{Base: pb}, f[q], K1, t)
 					VMOVUPS(t, K1, Mem{Base: pb})
-				} else {
+				case e.res:
+					t := ZMM()
+					VADDPS_Z(Mem{Base: pb, Index: rd, Scale: 1}, f[q], K1, t) // masked lanes are not read
+					if e.relu {
+						VMAXPS(zero, t, t)
+					}
+					VMOVUPS(t, K1, Mem{Base: pb})
+				default:
 					VMOVUPS(f[q], K1, Mem{Base: pb})
 				}
 				PREFETCHT0(Mem{Base: pb, Index: plane, Scale: 1}) // the next channel's row
@@ -382,6 +458,10 @@ func winoOutputAVX512(add bool) {
 	MOVQ(Mem{Base: args, Disp: woLDK}, pb)
 	LEAQ(Mem{Base: m, Index: pb, Scale: 4}, m)
 	ADDQ(plane, y)
+	if e.scale {
+		ADDQ(U8(4), sp)
+		ADDQ(U8(4), hp)
+	}
 	DECQ(n)
 	JMP(LabelRef(name + "_chan"))
 	Label(name + "_done")
