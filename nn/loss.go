@@ -20,3 +20,26 @@ func CrossEntropy(c *Ctx, logits *autograd.Var, target []int, eps float32, perSa
 	}, logits)
 	return loss
 }
+
+// DistillCrossEntropy returns the loss of a student trained against a
+// teacher's logits as well as the labels (Hinton et al., 2015):
+//
+//	(1 − alpha) · CrossEntropy(logits, target) + alpha · tensor.Distill(logits, teacher, t)
+//
+// logits: [N, K] (recorded), teacher: [N, K] (a constant: no gradient flows
+// into it), target: N labels.
+func DistillCrossEntropy(c *Ctx, logits *autograd.Var, teacher *tensor.Tensor, target []int, t, alpha float64) *autograd.Var {
+	loss := c.Get(1)
+	ce := tensor.CrossEntropy(nil, logits.Value, target)
+	kd := tensor.Distill(logits.Value, teacher, t)
+	loss.Value.Data[0] = float32((1-alpha)*ce + alpha*kd)
+	n := logits.Value.Shape[0]
+	c.record("distill_cross_entropy", nil, loss, func() {
+		if d := c.grad(logits); d != nil {
+			up := loss.Grad.Data[0] / float32(n)
+			tensor.CrossEntropyBackward(d, logits.Value, target, 0, float32(1-alpha)*up)
+			tensor.DistillBackward(d, logits.Value, teacher, t, float32(alpha)*up)
+		}
+	}, logits)
+	return loss
+}

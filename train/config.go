@@ -30,6 +30,14 @@ type Config struct {
 	// Init is "" to initialise the weights from Seed, or the file they were
 	// loaded from (fine-tuning).
 	Init string `json:"init"`
+	// Teacher, when set, names a model file whose logits the run distils
+	// into the trained model (Hinton et al., 2015): the loss is
+	// (1 − DistillAlpha)·cross-entropy + DistillAlpha·DistillT²·KL of the
+	// softened outputs (see nn.DistillCrossEntropy). The teacher runs in
+	// evaluation mode on the same augmented batches.
+	Teacher      string  `json:"teacher,omitempty"`
+	DistillT     float64 `json:"distill_t,omitempty"`
+	DistillAlpha float64 `json:"distill_alpha,omitempty"`
 }
 
 // Validate reports the first setting that cannot work, naming its flag.
@@ -53,6 +61,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-train-images and -test-images must be ≥ 0")
 	case c.CheckpointEvery < 0:
 		return fmt.Errorf("-checkpoint-every must be ≥ 0, got %d", c.CheckpointEvery)
+	case c.Teacher != "" && c.LabelSmoothing != 0:
+		return fmt.Errorf("-label-smoothing and -teacher do not combine (the teacher's soft targets replace smoothing)")
+	case c.Teacher != "" && !(c.DistillT > 0):
+		return fmt.Errorf("-distill-t must be positive, got %g", c.DistillT)
+	case c.Teacher != "" && !(c.DistillAlpha >= 0 && c.DistillAlpha <= 1):
+		return fmt.Errorf("-distill-alpha must be in [0, 1], got %g", c.DistillAlpha)
 	}
 	for _, s := range c.Std {
 		if !(s > 0) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,8 @@ type Run struct {
 	params      []optim.Param
 	ctx         *nn.Ctx
 	labels      []int
+	teacher     nn.Module // Config.Teacher's model, in evaluation mode
+	teacherCtx  *nn.Ctx
 }
 
 // New starts a run in dir (created if needed) with weights initialised from
@@ -133,6 +136,13 @@ func newRun(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset
 	r.Sched, err = optim.ParseSchedule(cfg.Schedule, cfg.LR, r.loader.StepsPerEpoch(), cfg.Epochs)
 	if err != nil {
 		return nil, fmt.Errorf("-schedule: %v", err)
+	}
+	if cfg.Teacher != "" {
+		if r.teacher, _, err = zoo.Load(cfg.Teacher, ""); err != nil {
+			return nil, fmt.Errorf("teacher: %w", err)
+		}
+		nn.SetTraining(r.teacher, false)
+		r.teacherCtx = nn.NewCtx()
 	}
 	r.ctx.Record(true)
 	// The evaluator shares the training context: its forward passes request
@@ -243,7 +253,17 @@ func (r *Run) step(b *data.Batch) (float64, int, error) {
 	}
 	x := tensor.FromSlice(b.X[:b.N*data.ImageBytes], b.N, data.Channels, data.ImageSize, data.ImageSize)
 	logits := r.Model.Forward(c, autograd.NewVar(x))
-	loss := nn.CrossEntropy(c, logits, b.Labels[:b.N], r.Config.LabelSmoothing, nil)
+	var loss *autograd.Var
+	if r.teacher != nil {
+		r.teacherCtx.Reset()
+		t := r.teacher.Forward(r.teacherCtx, autograd.NewVar(x)).Value
+		if !slices.Equal(t.Shape, logits.Value.Shape) {
+			return 0, 0, fmt.Errorf("teacher %s gives outputs %v, the model %v", r.Config.Teacher, t.Shape, logits.Value.Shape)
+		}
+		loss = nn.DistillCrossEntropy(c, logits, t, b.Labels[:b.N], r.Config.DistillT, r.Config.DistillAlpha)
+	} else {
+		loss = nn.CrossEntropy(c, logits, b.Labels[:b.N], r.Config.LabelSmoothing, nil)
+	}
 	l := float64(loss.Value.Data[0])
 	if math.IsNaN(l) || math.IsInf(l, 0) {
 		return l, 0, fmt.Errorf("%w at epoch %d, step %d (loss %v); the last good checkpoint is %s",

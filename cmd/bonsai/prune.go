@@ -38,6 +38,11 @@ type pruneOpts struct {
 	Mean, Std                   [3]float32
 	TrainImages, TestImages     int
 	BenchBatch                  int
+	// Distill fine-tunes with the unpruned model (-weights) as teacher
+	// (see train.Config.Teacher).
+	Distill      bool    `json:",omitempty"`
+	DistillT     float64 `json:",omitempty"`
+	DistillAlpha float64 `json:",omitempty"`
 }
 
 // pruneState is the progress of a run (state.json in the run directory).
@@ -130,6 +135,9 @@ func runPrune(args []string, out, errOut io.Writer) error {
 	fs.Float64Var(&o.Momentum, "momentum", 0.9, "fine-tuning SGD momentum")
 	fs.Float64Var(&o.WD, "wd", 5e-4, "fine-tuning weight decay")
 	fs.StringVar(&o.Schedule, "schedule", "cosine", "fine-tuning schedule (see bonsai train)")
+	fs.BoolVar(&o.Distill, "distill", false, "fine-tune against the unpruned model's outputs as well as the labels (knowledge distillation, teacher: -weights)")
+	fs.Float64Var(&o.DistillT, "distill-t", 4, "distillation temperature")
+	fs.Float64Var(&o.DistillAlpha, "distill-alpha", 0.9, "weight of the distillation term (the labels' cross-entropy gets 1 − alpha)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of calibration, random criteria and fine-tuning")
 	fs.IntVar(&o.TrainImages, "train-images", 0, "use only the first N training images (0: all)")
 	fs.IntVar(&o.TestImages, "test-images", 0, "use only the first N test images (0: all)")
@@ -255,6 +263,12 @@ func (o pruneOpts) validate(synthetic bool) error {
 		return usagef("fine-tuning needs real data: with -data synthetic:SIZE give -finetune-epochs 0")
 	case o.FinetuneEpochs > 0 && o.FinetuneEpochs%o.Steps != 0:
 		return usagef("-finetune-epochs %d is not a multiple of -steps %d", o.FinetuneEpochs, o.Steps)
+	case o.Distill && o.Weights == "":
+		return usagef("-distill needs -weights: the unpruned model is the teacher")
+	case o.Distill && !(o.DistillT > 0):
+		return usagef("-distill-t must be positive, got %g", o.DistillT)
+	case o.Distill && !(o.DistillAlpha >= 0 && o.DistillAlpha <= 1):
+		return usagef("-distill-alpha must be in [0, 1], got %g", o.DistillAlpha)
 	}
 	return nil
 }

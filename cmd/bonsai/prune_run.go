@@ -181,6 +181,13 @@ func (p *pruner) finetune(ctx context.Context, i int) error {
 		cfg := train.Config{Arch: p.o.Arch, Epochs: epochs, Batch: p.o.Batch, Optimizer: "sgd", LR: p.o.LR, Momentum: p.o.Momentum,
 			WeightDecay: p.o.WD, Schedule: p.o.Schedule, Seed: p.o.Seed + uint64(i), Mean: p.o.Mean, Std: p.o.Std, Augment: true,
 			Init: fmt.Sprintf("pruned-step-%d.safetensors", i)}
+		if p.o.Distill {
+			teacher, err := filepath.Abs(p.o.Weights)
+			if err != nil {
+				return err
+			}
+			cfg.Teacher, cfg.DistillT, cfg.DistillAlpha = teacher, p.o.DistillT, p.o.DistillAlpha
+		}
 		if r, err = train.NewWithModel(cfg, dir, p.m, p.trainSet, p.testSet); err != nil {
 			return err
 		}

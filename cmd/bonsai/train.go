@@ -41,6 +41,9 @@ func runTrain(args []string, out, errOut io.Writer) error {
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", 0, "also write a checkpoint every this many steps")
 	fs.IntVar(&cfg.TrainImages, "train-images", 0, "train on the first N training images only (0: all 50,000)")
 	fs.IntVar(&cfg.TestImages, "test-images", 0, "evaluate on the first N test images only (0: all 10,000)")
+	fs.StringVar(&cfg.Teacher, "teacher", "", "distil this model file's outputs into the trained model (knowledge distillation)")
+	fs.Float64Var(&cfg.DistillT, "distill-t", 4, "distillation temperature (with -teacher)")
+	fs.Float64Var(&cfg.DistillAlpha, "distill-alpha", 0.9, "weight of the distillation term (with -teacher; the labels' cross-entropy gets 1 − alpha)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +54,13 @@ func runTrain(args []string, out, errOut io.Writer) error {
 		return usagef("-max-steps must be ≥ 0")
 	}
 	cfg.LabelSmoothing = float32(smoothing)
+	if cfg.Teacher != "" {
+		abs, err := filepath.Abs(cfg.Teacher) // a resumed run may start elsewhere
+		if err != nil {
+			return err
+		}
+		cfg.Teacher = abs
+	}
 	cfg.Augment = !*noAugment
 	var r *train.Run
 	if *resume {
