@@ -57,7 +57,14 @@ type ConvRun struct {
 // reads next (see SetPrefetch), with no effect on the results. Lanes whose mask bit is clear are never read or
 // written, so p[v] may
 // point outside the input for them. Mask[v] has NRuns entries; a vector that does not exist
-// gets zero masks (and any XOff). A holds Σ Count · MR floats. XLen, YLen and ALen are the
+// gets zero masks (and any XOff). A holds Σ Count · MR floats.
+//
+// ConvKernel.TilePairs computes the same with each loaded vector gathered from two tables
+// of Lanes floats, at p[v] and at p[v] + PairD (bytes): with e = Perm[r·Lanes + l] mod
+// 2·Lanes, lane l of b[v] is element e mod Lanes of the table e / Lanes. This reads a row of
+// a stride-2 convolution's input at every second element (the even or odd columns of 2·Lanes
+// consecutive floats, or of two rows 2·PairD/4 apart) without a separate deinterleaving
+// pass. Both tables are read in full whatever the mask, so they must lie in readable memory. XLen, YLen and ALen are the
 // lengths, in float32s, of the memory at X, Y and A (the Go twin indexes slices of them).
 type ConvTileArgs struct {
 	A       *float32
@@ -81,6 +88,8 @@ type ConvTileArgs struct {
 	part    [384]float32 // the kernels' flushed partial sums
 	pf      uintptr      // memory to prefetch during the call (see SetPrefetch)
 	pfn     int          // lines of pf still to prefetch (decremented by the call)
+	Perm    *int32       // TilePairs only: Lanes table indices per run (NRuns·Lanes int32s)
+	PairD   int          // TilePairs only: bytes from a pair's first table to its second
 }
 
 // SetPrefetch makes the next Tile calls prefetch up to lines 64-byte lines of p (never past
@@ -149,14 +158,27 @@ type ConvKernel struct {
 	Lanes int // pixels per Tile vector, output channels per Wgrad vector
 	Vecs  int // vectors per Tile
 
-	tile  func(*ConvTileArgs)
-	wgrad map[wgradKey]func(*WgradArgs)
+	tile     func(*ConvTileArgs)
+	pairTile func(*ConvTileArgs) // nil where there is no TilePairs kernel
+	wgrad    map[wgradKey]func(*WgradArgs)
 }
 
 type wgradKey struct{ nic, r, c, nv int }
 
 // Tile runs the tile kernel (see ConvTileArgs).
 func (k *ConvKernel) Tile(a *ConvTileArgs) { k.tile(a) }
+
+// HasTilePairs reports whether the path has a TilePairs kernel (the AVX512 path).
+func (k *ConvKernel) HasTilePairs() bool { return k.pairTile != nil }
+
+// TilePairs runs the two-table tile kernel (see ConvTileArgs); it panics if there is none
+// (see HasTilePairs).
+func (k *ConvKernel) TilePairs(a *ConvTileArgs) {
+	if k.pairTile == nil {
+		panic(fmt.Sprintf("asm: no two-table tile kernel on path %v", k.Path))
+	}
+	k.pairTile(a)
+}
 
 // WgradNIC reports the largest number of input channels a Wgrad call with an r×c window of
 // taps and nv vectors handles (kernels exist for every count from 1 to it), or 0 if there
@@ -230,9 +252,14 @@ func newGoConvKernel(p Path, mr, lanes, vecs, nregs int) *ConvKernel {
 }
 
 // convTileGo is the reference of the tile kernels (see ConvTileArgs), in plain Go: products
-// rounded, then added.
+// rounded, then added. With a.Perm set it is the reference of the two-table kernels
+// (TilePairs).
 func convTileGo(mr, lanes, vecs int, a *ConvTileArgs) {
 	x := unsafe.Slice(a.X, a.XLen)
+	var perm []int32
+	if a.Perm != nil {
+		perm = unsafe.Slice(a.Perm, a.NRuns*lanes)
+	}
 	y := unsafe.Slice(a.Y, a.YLen)
 	w := unsafe.Slice(a.A, a.ALen)
 	runs := unsafe.Slice(a.Runs, a.NRuns)
@@ -255,9 +282,15 @@ func convTileGo(mr, lanes, vecs int, a *ConvTileArgs) {
 				m := masks[v][r]
 				for l := range lanes {
 					b[v][l] = 0
-					if m>>l&1 != 0 {
-						b[v][l] = x[(off[v]>>2)+l]
+					if m>>l&1 == 0 {
+						continue
 					}
+					if perm == nil {
+						b[v][l] = x[(off[v]>>2)+l]
+						continue
+					}
+					e := int(perm[r*lanes+l]) & (2*lanes - 1)
+					b[v][l] = x[(off[v]+e/lanes*a.PairD)>>2+e%lanes]
 				}
 				off[v] += a.LDX
 			}
