@@ -413,7 +413,7 @@ type directWorker struct {
 	_     [64]byte // keeps the fields of neighbouring workers off each other's cache lines
 	args  asm.ConvTileArgs
 	wargs asm.WgradArgs
-	buf   []float32 // phase planes (forward, stride 2) or the channels-last output gradient
+	buf   []float32 // phase planes or a copy of the first images (forward, stride 2), or the channels-last output gradient
 	acc   []float32 // one sample's weight gradient (per-sample squared gradients)
 }
 
@@ -583,9 +583,9 @@ func (ig *imageGroups) following(q *workQueue, i, seg int) (i0, i1 int, ok bool)
 }
 
 // phaseTask computes the forward pass at stride s, a group of images (d.queue's units,
-// see imageGroups) at a time: each group's phase planes go to the worker's buffer, the
-// plan reads them there, and the worker's next group is prefetched while the tiles
-// compute.
+// see imageGroups) at a time: each group's phase planes go to the worker's buffer and the
+// plan reads them there (or, with pair, the plan reads the group where it lies), and the
+// worker's next group is prefetched while the tiles compute.
 type phaseTask struct {
 	d      *directWorkspace
 	x      *Tensor
