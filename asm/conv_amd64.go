@@ -10,6 +10,12 @@ package asm
 //go:noescape
 func convTile8x48AVX512(args *int64)
 
+// convTilePair8x48AVX512 computes one 8×48 tile of a direct convolution (see ConvTileArgs in conv.go and
+// convTileAVX512 in _gen/conv/main.go).
+//
+//go:noescape
+func convTilePair8x48AVX512(args *int64)
+
 // convTile4x24AVX2 computes one 4×24 tile of a direct convolution (see ConvTileArgs in conv.go and
 // convTileAVX2 in _gen/conv/main.go).
 //

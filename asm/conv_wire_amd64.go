@@ -19,7 +19,8 @@ func archConvKernel(p Path) *ConvKernel {
 // entry against the Go twin of its shape, and that every shape up to the largest nic has one.
 var (
 	avx512Conv = &ConvKernel{Path: AVX512, MR: 8, Lanes: 16, Vecs: 3,
-		tile: func(a *ConvTileArgs) { convTile8x48AVX512((*int64)(unsafe.Pointer(a))) },
+		tile:     func(a *ConvTileArgs) { convTile8x48AVX512((*int64)(unsafe.Pointer(a))) },
+		pairTile: func(a *ConvTileArgs) { convTilePair8x48AVX512((*int64)(unsafe.Pointer(a))) },
 		wgrad: wgradTable(map[wgradKey]func(*int64){
 			{1, 3, 3, 1}: wgrad1x3x3x1AVX512, {2, 3, 3, 1}: wgrad2x3x3x1AVX512, {3, 3, 3, 1}: wgrad3x3x3x1AVX512,
 			{1, 3, 3, 2}: wgrad1x3x3x2AVX512, {1, 1, 1, 1}: wgrad1x1x1x1AVX512, {2, 1, 1, 1}: wgrad2x1x1x1AVX512,

@@ -15,7 +15,9 @@ import (
 // input is the output pixel's own index shifted by a constant, as long as input and output
 // rows have the same width; the lanes whose tap falls into the zero padding are masked
 // off. Stride 2 reads the input through its four phase planes (even/odd rows × even/odd
-// columns), which have the output's width.
+// columns), which have the output's width, or, for the 3×3 layers of the CIFAR ResNets
+// (see pairGeometry), directly: the two-table kernel (asm.ConvKernel.TilePairs) picks the
+// even or odd columns of an input row out of two loads.
 
 // tap is one kernel position of a direct convolution: the input element of output pixel
 // (oy, ox) is the one at shift elements from the pixel's index in its plane, and exists if
@@ -44,6 +46,10 @@ type tilePlan struct {
 	vpi        int // vectors per image
 	steps      int // k-steps
 	beta       int
+	xvec       int // input elements from one vector's first to the next's (Lanes unless pairD > 0)
+	pairD      int // > 0: the plan runs TilePairs with these PairD bytes and the indices perm
+
+	perm []int32 // [len(runs)][Lanes]: the permute indices of the runs' taps (pairD > 0)
 
 	runs   []asm.ConvRun
 	masks  []uint32 // [vpi+1][len(runs)]; the last row (nonexistent vectors) is zero
@@ -55,20 +61,24 @@ type tilePlan struct {
 // convChunk is the number of input channels per group of runs: the channels of a group are
 // read one after the other for each tap. Planes that are a multiple of 4 KiB apart share
 // L1 sets, so groups of such channels are kept to 16 (measured on Zen 5: 16 beats 8 by
-// 7 % on c16@32, the L2 serving the conflict misses); otherwise a group takes all channels
-// (fewer, longer runs).
-func convChunk(kin, planeBytes int) int {
-	if planeBytes%4096 == 0 {
-		return min(kin, 16)
+// 7 % on c16@32, the L2 serving the conflict misses), and to 8 for the two-table kernel
+// (pair), which reads twice the lines per k-step (8 beats 16 by 10 % on c16-32s2; 4 and
+// 12 are within 2 % of 8); otherwise a group takes all channels (fewer, longer runs).
+func convChunk(kin, planeBytes int, pair bool) int {
+	switch {
+	case planeBytes%4096 != 0:
+		return kin
+	case pair:
+		return min(kin, 8)
 	}
-	return kin
+	return min(kin, 16)
 }
 
 // build fills runs and masks and sizes the packed weights, which packBlock fills.
 func (pl *tilePlan) build() {
 	k := pl.k
 	pl.vpi = (pl.outPlane + k.Lanes - 1) / k.Lanes
-	chunk := convChunk(pl.kin, 4*pl.inPlane)
+	chunk := convChunk(pl.kin, 4*pl.inPlane, pl.pairD > 0)
 	// Runs in k-slices of at most convKC k-steps (a whole run when one is longer): the
 	// kernel sums each slice from zero and adds the slices in order, as Sgemm does with its
 	// kc slices, which keeps long sums (K = 576 for 64 channels) as accurate as Sgemm's.
@@ -88,8 +98,57 @@ func (pl *tilePlan) build() {
 		}
 	}
 	pl.steps = pl.kin * len(pl.taps)
+	if pl.xvec == 0 {
+		pl.xvec = k.Lanes
+	}
+	if pl.pairD > 0 {
+		pl.buildPerm()
+	}
 	pl.buildMasks()
 	pl.apack = grow(pl.apack, pl.blocks()*pl.steps*k.MR)
+}
+
+// buildPerm fills perm for a stride-2 plan read through TilePairs (see pairGeometry): run r
+// has tap taps[r mod len(taps)], whose lane l (output pixel ox = l mod outW of output row
+// l / outW of the vector) reads input column 2·ox + bx of the row that table l / outW holds.
+// Indices of padding columns fall anywhere: their lanes are masked off.
+func (pl *tilePlan) buildPerm() {
+	lanes := pl.k.Lanes
+	pl.perm = growI32(pl.perm, len(pl.runs)*lanes)
+	for r := range pl.runs {
+		t := pl.taps[r%len(pl.taps)]
+		for l := range lanes {
+			pl.perm[r*lanes+l] = int32((l/pl.outW*lanes + 2*(l%pl.outW) + t.bx) & (2*lanes - 1))
+		}
+	}
+}
+
+func growI32(buf []int32, n int) []int32 {
+	if cap(buf) < n {
+		return make([]int32, n)
+	}
+	return buf[:n]
+}
+
+// pairGeometry reports whether directForward reads a stride-2 input directly with the
+// two-table kernel, and with which PairD: a 3×3 kernel with padding 1 on an input of even
+// height and width whose output rows fill a vector (wo = Lanes: both tables come from one
+// input row) or half of one (wo = Lanes/2: each table from one of two input rows, 2·w
+// apart), and whose output planes are whole vectors. The rows read are then −1 … h−1; row
+// −1, which the masks discard, lies in the previous channel's memory, or before the first
+// image, which directForward copies.
+func pairGeometry(k *asm.ConvKernel, h, w, kh, kw int, p ConvParams) (pairD int, ok bool) {
+	if !k.HasTilePairs() || p.Stride != [2]int{2, 2} || kh != 3 || kw != 3 || p.Padding != [2]int{1, 1} ||
+		h%2 != 0 || w%2 != 0 || (h/2*w/2)%k.Lanes != 0 {
+		return 0, false
+	}
+	switch w / 2 {
+	case k.Lanes:
+		return 4 * k.Lanes, true
+	case k.Lanes / 2:
+		return 4 * 2 * w, true
+	}
+	return 0, false
 }
 
 // blocks returns the number of blocks of MR output rows.
@@ -100,7 +159,7 @@ func (pl *tilePlan) blocks() int { return (pl.rows + pl.k.MR - 1) / pl.k.MR }
 // wt[row·rowStride + ch·chStride + widx].
 func (pl *tilePlan) packBlock(b int, wt []float32, rowStride, chStride int) {
 	mr := pl.k.MR
-	chunk := convChunk(pl.kin, 4*pl.inPlane)
+	chunk := convChunk(pl.kin, 4*pl.inPlane, pl.pairD > 0)
 	a := pl.apack[b*pl.steps*mr : (b+1)*pl.steps*mr]
 	rows := min(mr, pl.rows-b*mr)
 	s := 0
@@ -251,6 +310,14 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 	args.Runs, args.NRuns = &pl.runs[0], nr
 	args.Beta = pl.beta
 	args.ALen = pl.steps * k.MR
+	args.Perm, args.PairD = nil, 0
+	tile := k.Tile
+	span := k.Lanes // elements one vector reads per k-step
+	if pl.pairD > 0 {
+		args.Perm, args.PairD = &pl.perm[0], pl.pairD
+		tile = k.TilePairs
+		span = pl.pairD/4 + k.Lanes
+	}
 	var ybase [4]int
 	lo, hi := 0, 0 // the taps' extent
 	for i, tp := range pl.taps {
@@ -275,7 +342,7 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 			for v := range k.Vecs {
 				if g := (t+1)*k.Vecs + v; g < total {
 					img, j := g/pl.vpi, g%pl.vpi
-					asm.PrefetchRows(x, img*pl.inImg+j*k.Lanes+lo, pl.kin, pl.inPlane, k.Lanes+hi-lo)
+					asm.PrefetchRows(x, img*pl.inImg+j*pl.xvec+lo, pl.kin, pl.inPlane, span+hi-lo)
 				}
 			}
 		}
@@ -288,7 +355,7 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 				continue
 			}
 			img, j := g/pl.vpi, g%pl.vpi
-			args.XOff[v] = 4 * (img*pl.inImg + j*k.Lanes)
+			args.XOff[v] = 4 * (img*pl.inImg + j*pl.xvec)
 			ybase[v] = 4 * (img*pl.outImg + j*k.Lanes)
 			args.Mask[v] = &pl.masks[j*nr]
 			args.SMask[v] = pl.smasks[j]
@@ -309,7 +376,7 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 			default:
 				args.SetPrefetch(nil, 0)
 			}
-			k.Tile(args)
+			tile(args)
 		}
 	}
 }
@@ -346,7 +413,7 @@ type directWorker struct {
 	_     [64]byte // keeps the fields of neighbouring workers off each other's cache lines
 	args  asm.ConvTileArgs
 	wargs asm.WgradArgs
-	buf   []float32 // phase planes (forward, stride 2) or the channels-last output gradient
+	buf   []float32 // phase planes or a copy of the first images (forward, stride 2), or the channels-last output gradient
 	acc   []float32 // one sample's weight gradient (per-sample squared gradients)
 }
 
@@ -390,7 +457,12 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	ph, pw := p.Padding[0], p.Padding[1]
 	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: k, kin: c, outW: wo, outPlane: ho * wo,
 		outImg: k * ho * wo, sy: s, sx: s, limH: h, limW: wd,
-		runs: pl.runs, apack: pl.apack, cache: &d.maskCache}
+		runs: pl.runs, apack: pl.apack, perm: pl.perm, cache: &d.maskCache}
+	pairD, pair := pairGeometry(pl.k, h, wd, kh, kw, p)
+	if pair {
+		// A vector covers Lanes/wo output rows: its input starts 2·(Lanes/wo) rows on.
+		pl.pairD, pl.xvec = pairD, 2*(pl.k.Lanes/wo)*wd
+	}
 	taps := d.taps[:0]
 	// Phase planes for stride s: [c][py][px][hph][wo], row i of phase py is input row s·i+py.
 	hph := (h + s - 1) / s
@@ -401,6 +473,8 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 			t := tap{by: by, bx: bx, widx: ky*kw + kx}
 			if s == 1 {
 				t.shift = by*wd + bx
+			} else if pair {
+				t.shift = by * wd // the column is the permute's (buildPerm)
 			} else {
 				qy, ry := floorDivMod(by, s)
 				qx, rx := floorDivMod(bx, s)
@@ -411,7 +485,7 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	}
 	d.taps = taps
 	pl.taps = taps
-	if s == 1 {
+	if s == 1 || pair {
 		pl.inPlane, pl.inImg = h*wd, c*h*wd
 	} else {
 		pl.inPlane = s * s * phase
@@ -440,9 +514,9 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 		g = 1
 	}
 	for i := range maxProcs() { // any worker may take part: size their buffers now
-		d.workers[i].buf = grow(d.workers[i].buf, g*pl.inImg)
+		d.workers[i].buf = grow(d.workers[i].buf, pairMargin+g*pl.inImg)
 	}
-	d.phases = phaseTask{d: d, x: x, y: y.Data, s: s, hph: hph}
+	d.phases = phaseTask{d: d, x: x, y: y.Data, s: s, hph: hph, pair: pair}
 	segs := d.phases.imgs.deal(&d.queue, n, g)
 	parallelFor(segs, &d.phases)
 	d.phases = phaseTask{}
@@ -509,16 +583,22 @@ func (ig *imageGroups) following(q *workQueue, i, seg int) (i0, i1 int, ok bool)
 }
 
 // phaseTask computes the forward pass at stride s, a group of images (d.queue's units,
-// see imageGroups) at a time: each group's phase planes go to the worker's buffer, the
-// plan reads them there, and the worker's next group is prefetched while the tiles
-// compute.
+// see imageGroups) at a time: each group's phase planes go to the worker's buffer and the
+// plan reads them there (or, with pair, the plan reads the group where it lies), and the
+// worker's next group is prefetched while the tiles compute.
 type phaseTask struct {
 	d      *directWorkspace
 	x      *Tensor
 	y      []float32
 	s, hph int
+	pair   bool // the plan reads x directly (pairGeometry): no phase planes
 	imgs   imageGroups
 }
+
+// pairMargin is the room a worker's buffer keeps before the copy of the first images, which
+// the two-table kernel reads from one input row before (see pairGeometry): at least a row
+// (w ≤ 2·Lanes ≤ 32), and whole cache lines.
+const pairMargin = 32
 
 func (t *phaseTask) part(w, i int) {
 	pl := &t.d.plan
@@ -526,11 +606,22 @@ func (t *phaseTask) part(w, i int) {
 	_, c, h, wd := t.x.NCHW()
 	img := c * h * wd
 	dw := &t.d.workers[w]
-	dw.buf = grow(dw.buf, t.imgs.g*pl.inImg)
+	dw.buf = grow(dw.buf, pairMargin+t.imgs.g*pl.inImg)
 	for seg, u, ok := q.next(i); ok; seg, u, ok = q.next(i) {
 		i0, i1 := t.imgs.group(seg, u)
-		for im := i0; im < i1; im++ {
-			splitPhases(dw.buf[(im-i0)*pl.inImg:], t.x.Data[im*img:(im+1)*img], c, h, wd, t.s, t.hph, pl.outW)
+		var xs []float32
+		switch {
+		case !t.pair:
+			for im := i0; im < i1; im++ {
+				splitPhases(dw.buf[(im-i0)*pl.inImg:], t.x.Data[im*img:(im+1)*img], c, h, wd, t.s, t.hph, pl.outW)
+			}
+			xs = dw.buf[:(i1-i0)*pl.inImg]
+		case i0 == 0:
+			// Row −1 of the first image's first channel lies before x: read a copy.
+			xs = dw.buf[pairMargin : pairMargin+(i1-i0)*img]
+			copy(xs, t.x.Data[i0*img:i1*img])
+		default:
+			xs = t.x.Data[i0*img : i1*img]
 		}
 		var pf []float32
 		if j0, j1, ok := t.imgs.following(q, i, seg); ok {
@@ -538,7 +629,7 @@ func (t *phaseTask) part(w, i int) {
 		}
 		nimg := i1 - i0
 		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
-		pl.run(&dw.args, dw.buf[:nimg*pl.inImg], t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles, pf, nil)
+		pl.run(&dw.args, xs, t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles, pf, nil)
 	}
 }
 
@@ -601,7 +692,7 @@ func (ws *ConvWorkspace) directBackwardData(dx, dy, w *Tensor, p ConvParams, bet
 	ph, pw := p.Padding[0], p.Padding[1]
 	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: c, kin: k, outW: wd, outPlane: h * wd,
 		outImg: c * h * wd, inPlane: ho * wo, inImg: k * ho * wo, sy: 1, sx: 1, limH: ho, limW: wo,
-		beta: beta, runs: pl.runs, apack: pl.apack, cache: &d.maskCache}
+		beta: beta, runs: pl.runs, apack: pl.apack, perm: pl.perm, cache: &d.maskCache}
 	taps := d.taps[:0]
 	for ky := range kh {
 		for kx := range kw {

@@ -58,6 +58,9 @@ var convCases = []convCase{
 	{1, 3, 12, 12, 4, 7, 7, 2, 2, 3, 3, false}, // the ImageNet stem's geometry
 	{2, 1, 6, 6, 5, 3, 3, 1, 1, 1, 1, false},   // one input channel (weight rows as long as a channel's)
 	{2, 1, 7, 7, 4, 3, 3, 2, 2, 1, 1, true},
+	{5, 3, 32, 32, 9, 3, 3, 2, 2, 1, 1, false}, // stride 2 read directly (pairGeometry): rows of 16
+	{3, 5, 12, 16, 10, 3, 3, 2, 2, 1, 1, true}, // … and rows of 8
+	{2, 3, 10, 16, 4, 3, 3, 2, 2, 1, 1, false}, // rows of 8 in a ragged plane: phase planes
 }
 
 // convBackwardRef returns the data, weight, bias and per-sample squared weight and bias
@@ -195,6 +198,7 @@ func TestConvDeterministicAcrossProcs(t *testing.T) {
 			{24, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, false},
 			{13, 16, 12, 12, 32, 3, 3, 2, 2, 1, 1, true},
 			{13, 8, 16, 16, 16, 3, 3, 2, 2, 1, 1, false}, // groups of 3 images, ragged per segment
+			{7, 5, 32, 32, 9, 3, 3, 2, 2, 1, 1, false},
 			{9, 3, 11, 13, 16, 3, 3, 1, 1, 1, 1, false},
 			{10, 20, 8, 8, 24, 1, 1, 1, 1, 0, 0, false},
 			{6, 5, 9, 9, 7, 5, 5, 2, 2, 1, 1, false},

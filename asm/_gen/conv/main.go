@@ -24,7 +24,8 @@ import (
 func main() {
 	ConstraintExpr("!noasm,gc")
 	bitTable()
-	convTileAVX512()
+	convTileAVX512(false)
+	convTileAVX512(true)
 	convTileAVX2()
 	wgradKernels()
 	phaseKernels()
@@ -54,6 +55,8 @@ const (
 	taAcc    = 344  // [384]float32: flushed partial sums
 	taPF     = 1880 // uintptr: memory to prefetch, one line per two k-steps
 	taPFN    = 1888 // int: lines left to prefetch
+	taPerm   = 1896 // *int32: the pair kernel's permute indices, 16 per run
+	taPairD  = 1904 // int: bytes from a pair's first table to its second
 
 	runSize = 24 // ConvRun: Delta, Count, Flush
 )
@@ -146,9 +149,18 @@ func zero(v VecPhysical, bits int) {
 // Z27–Z31 broadcasts in rotation; per k-step 3 masked loads, 8 broadcasts, 24 FMAs.
 // Masked-off lanes are never read (AVX-512 suppresses faults on them), so p[v] may point
 // outside the input where a whole vector is masked.
-func convTileAVX512() {
+//
+// With pair set it emits convTilePair8x48AVX512, which gathers each B vector from two
+// 16-float tables instead (ConvTileArgs.Perm): B[v] = lanes Perm[r] of the 32 floats at
+// p[v] and p[v]+PairD, zeroed where k[v] is clear: one load and one two-table permute
+// (VPERMT2PS, with the second table as its memory operand) per vector. Both tables are
+// read in full whatever the mask. Z27 holds the run's indices and Z28–Z31 the broadcasts.
+func convTileAVX512(pair bool) {
 	const mr, nv = 8, 3
 	name := "convTile8x48AVX512"
+	if pair {
+		name = "convTilePair8x48AVX512"
+	}
 	TEXT(name, NOSPLIT, "func(args *int64)")
 	Pragma("noescape")
 	Doc(name+" computes one 8×48 tile of a direct convolution (see ConvTileArgs in conv.go and",
@@ -175,10 +187,19 @@ func convTileAVX512() {
 	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
 	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
 	XORQ(ridx, ridx)
+	var pd GPVirtual
+	if pair {
+		pd = GP64()
+		MOVQ(Mem{Base: args, Disp: taPairD}, pd)
+	}
 
 	accs := zmm[:24]
 	bvec := zmm[24:27]
 	bcast := zmm[27:32]
+	idx := zmm[27]
+	if pair {
+		bcast = zmm[28:32]
+	}
 	for _, r := range accs {
 		VPXORD(r, r, r)
 	}
@@ -186,7 +207,12 @@ func convTileAVX512() {
 	nb := 0
 	step := func(off func(v int) Mem, aOff int) {
 		for v := 0; v < nv; v++ {
-			VMOVUPS_Z(off(v), kregs[v], bvec[v])
+			if pair {
+				VMOVUPS(off(v), bvec[v])
+				VPERMT2PS_Z(Mem{Base: p[v], Index: pd, Scale: 1}, idx, kregs[v], bvec[v])
+			} else {
+				VMOVUPS_Z(off(v), kregs[v], bvec[v])
+			}
 		}
 		for i := 0; i < mr; i++ {
 			bc := bcast[nb%len(bcast)]
@@ -205,14 +231,33 @@ func convTileAVX512() {
 		MOVQ(Mem{Base: args, Disp: taMask + 8*v}, tmp)
 		KMOVW(Mem{Base: tmp, Index: ridx, Scale: 4}, kregs[v])
 	}
+	if pair {
+		MOVQ(ridx, cnt)
+		SHLQ(U8(6), cnt)
+		ADDQ(Mem{Base: args, Disp: taPerm}, cnt)
+		VMOVDQU32(Mem{Base: cnt}, idx)
+	}
 	MOVQ(Mem{Base: runs, Disp: 8}, cnt)
 	Label(name + "_loop2")
 	CMPQ(cnt, U8(2))
 	JL(LabelRef(name + "_tail"))
-	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
-	step(func(v int) Mem { return Mem{Base: p[v], Index: ldx, Scale: 1} }, 4*mr)
-	for v := 0; v < nv; v++ {
-		LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
+	if pair {
+		// The second table's address already takes the index register: advance the
+		// pointers between the two k-steps instead.
+		step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
+		for v := 0; v < nv; v++ {
+			ADDQ(ldx, p[v])
+		}
+		step(func(v int) Mem { return Mem{Base: p[v]} }, 4*mr)
+		for v := 0; v < nv; v++ {
+			ADDQ(ldx, p[v])
+		}
+	} else {
+		step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
+		step(func(v int) Mem { return Mem{Base: p[v], Index: ldx, Scale: 1} }, 4*mr)
+		for v := 0; v < nv; v++ {
+			LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
+		}
 	}
 	ADDQ(U8(8*mr), a)
 	prefetchStep(name, args, tmp)
