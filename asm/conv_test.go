@@ -72,211 +72,139 @@ func closeTo(got, want, scale, tol float64) bool {
 // elements outside Rows × SMask must keep their contents.
 func TestConvTileMatchesGo(t *testing.T) {
 	convPaths(t, func(t *testing.T, k *ConvKernel) {
-		rng := rand.New(rand.NewPCG(7, uint64(k.Path)))
-		for trial := range 300 {
-			name := fmt.Sprintf("trial %d", trial)
-			const xlen, ylen = 16384, 2048
-			nruns := rng.IntN(7)
-			runs := make([]ConvRun, nruns)
-			steps := 0
-			ldx := 4 * (1 + rng.IntN(70))
-			if rng.IntN(4) == 0 {
-				ldx = -ldx
-			}
-			for r := range runs {
-				runs[r] = ConvRun{Delta: 4 * (rng.IntN(41) - 20), Count: rng.IntN(6), Flush: rng.IntN(3) / 2}
-				if rng.IntN(3) == 0 && runs[r].Count > 0 {
-					runs[r].Count += 10 + rng.IntN(20) // a long run, through the unrolled loop
-				}
-				steps += runs[r].Count
-			}
-			masks := make([][]uint32, k.Vecs)
-			var args ConvTileArgs
-			x := make([]float32, xlen)
-			y := make([]float32, ylen)
-			read := make([]bool, xlen)
-			args.NRuns, args.LDX = nruns, ldx
-			for v := range k.Vecs {
-				masks[v] = make([]uint32, max(nruns, 1))
-				args.XOff[v] = 4 * (6000 + rng.IntN(200) + 16*v*rng.IntN(3))
-				off := args.XOff[v]
-				for r, run := range runs {
-					off += run.Delta
-					m := rng.Uint32() & (1<<k.Lanes - 1)
-					switch rng.IntN(4) {
-					case 0:
-						m = 0
-					case 1:
-						m = 1<<k.Lanes - 1
-					}
-					masks[v][r] = m
-					for q := range run.Count {
-						for l := range k.Lanes {
-							if m>>l&1 != 0 {
-								read[(off+q*ldx)/4+l] = true
-							}
-						}
-					}
-					off += run.Count * ldx
-				}
-				args.Mask[v] = &masks[v][0]
-				args.YOff[v] = 4 * rng.IntN(300)
-				args.SMask[v] = rng.Uint32() & (1<<k.Lanes - 1)
-				if rng.IntN(2) == 0 {
-					args.SMask[v] = 1<<k.Lanes - 1
-				}
-			}
-			for i := range x {
-				x[i] = float32(math.NaN())
-				if read[i] {
-					x[i] = float32(rng.NormFloat64())
-				}
-			}
-			for i := range y {
-				y[i] = float32(rng.NormFloat64())
-			}
-			a := make([]float32, max(steps*k.MR, 1))
-			for i := range a {
-				a[i] = float32(rng.NormFloat64())
-			}
-			args.A, args.ALen = &a[0], len(a)
-			args.X, args.XLen = &x[0], xlen
-			if nruns > 0 {
-				args.Runs = &runs[0]
-			} else {
-				args.Runs = &ConvRun{}
-			}
-			args.LDY = 4 * (k.Vecs*k.Lanes + rng.IntN(40))
-			args.Rows = 1 + rng.IntN(k.MR)
-			args.Beta = rng.IntN(2)
-			args.SetPrefetch(x[rng.IntN(100):], rng.IntN(40)) // prefetching never changes results
-			want := append([]float32(nil), y...)
-			ref := args
-			ref.Y, ref.YLen = &want[0], len(want)
-			convTileGo(k.MR, k.Lanes, k.Vecs, &ref)
-			args.Y, args.YLen = &y[0], len(y)
-			k.Tile(&args)
-			scale := math.Sqrt(float64(steps)) + 1
-			for i := range y {
-				if y[i] != want[i] && !closeTo(float64(y[i]), float64(want[i]), scale, 1e-5) {
-					t.Fatalf("%s: y[%d] = %v, want %v (runs %v, rows %d, beta %d)", name, i, y[i], want[i], runs, args.Rows, args.Beta)
-				}
-			}
-		}
+		checkTiles(t, k, rand.New(rand.NewPCG(7, uint64(k.Path))), false)
 	})
 }
 
 // TestConvTilePairsMatchesGo checks the two-table tile kernel of each path that has one
-// against the Go twin, on random runs, permute indices, table distances, masks, offsets,
-// row counts and both Beta modes. Input elements that no set mask bit selects are NaN: the
-// kernel reads whole tables, but a NaN it selects shows.
+// against the Go twin, as TestConvTileMatchesGo does, with random permute indices and table
+// distances as well. The kernel reads whole tables, but a NaN it selects shows.
 func TestConvTilePairsMatchesGo(t *testing.T) {
 	convPaths(t, func(t *testing.T, k *ConvKernel) {
 		if !k.HasTilePairs() {
 			t.Skip("no two-table tile kernel")
 		}
-		rng := rand.New(rand.NewPCG(9, uint64(k.Path)))
-		for trial := range 300 {
-			name := fmt.Sprintf("trial %d", trial)
-			const xlen, ylen = 65536, 2048
-			nruns := rng.IntN(7)
-			runs := make([]ConvRun, nruns)
-			steps := 0
-			ldx := 4 * (1 + rng.IntN(70))
-			if rng.IntN(4) == 0 {
-				ldx = -ldx
+		checkTiles(t, k, rand.New(rand.NewPCG(9, uint64(k.Path))), true)
+	})
+}
+
+// checkTiles runs 300 random trials of k.Tile (k.TilePairs with pairs) against convTileGo.
+func checkTiles(t *testing.T, k *ConvKernel, rng *rand.Rand, pairs bool) {
+	xlen, xoff := 16384, 6000
+	if pairs {
+		xlen, xoff = 65536, 30000
+	}
+	const ylen = 2048
+	for trial := range 300 {
+		nruns := rng.IntN(7)
+		runs := make([]ConvRun, nruns)
+		steps := 0
+		ldx := 4 * (1 + rng.IntN(70))
+		if rng.IntN(4) == 0 {
+			ldx = -ldx
+		}
+		for r := range runs {
+			runs[r] = ConvRun{Delta: 4 * (rng.IntN(41) - 20), Count: rng.IntN(6), Flush: rng.IntN(3) / 2}
+			if rng.IntN(3) == 0 && runs[r].Count > 0 {
+				runs[r].Count += 10 + rng.IntN(20) // a long run, through the unrolled loop
 			}
-			for r := range runs {
-				runs[r] = ConvRun{Delta: 4 * (rng.IntN(41) - 20), Count: rng.IntN(6), Flush: rng.IntN(3) / 2}
-				if rng.IntN(3) == 0 && runs[r].Count > 0 {
-					runs[r].Count += 10 + rng.IntN(20)
-				}
-				steps += runs[r].Count
-			}
+			steps += runs[r].Count
+		}
+		var args ConvTileArgs
+		// elem is the input element (in bytes from X) that lane l of a run's step at byte
+		// offset off reads.
+		elem := func(off, r, l int) int { return off + 4*l }
+		if pairs {
 			perm := make([]int32, max(nruns, 1)*k.Lanes)
 			for i := range perm {
 				perm[i] = int32(rng.IntN(4 * k.Lanes)) // bits above the table index are ignored
 			}
-			var args ConvTileArgs
 			args.PairD = 4 * (k.Lanes + rng.IntN(3*k.Lanes))
 			if rng.IntN(3) == 0 {
 				args.PairD = -args.PairD
 			}
 			args.Perm = &perm[0]
-			masks := make([][]uint32, k.Vecs)
-			x := make([]float32, xlen)
-			y := make([]float32, ylen)
-			read := make([]bool, xlen)
-			args.NRuns, args.LDX = nruns, ldx
-			for v := range k.Vecs {
-				masks[v] = make([]uint32, max(nruns, 1))
-				args.XOff[v] = 4 * (30000 + rng.IntN(200) + 16*v*rng.IntN(3))
-				off := args.XOff[v]
-				for r, run := range runs {
-					off += run.Delta
-					m := rng.Uint32() & (1<<k.Lanes - 1)
-					switch rng.IntN(4) {
-					case 0:
-						m = 0
-					case 1:
-						m = 1<<k.Lanes - 1
-					}
-					masks[v][r] = m
-					for q := range run.Count {
-						for l := range k.Lanes {
-							if m>>l&1 != 0 {
-								e := int(perm[r*k.Lanes+l]) & (2*k.Lanes - 1)
-								read[(off+q*ldx+e/k.Lanes*args.PairD)/4+e%k.Lanes] = true
-							}
-						}
-					}
-					off += run.Count * ldx
-				}
-				args.Mask[v] = &masks[v][0]
-				args.YOff[v] = 4 * rng.IntN(300)
-				args.SMask[v] = rng.Uint32() & (1<<k.Lanes - 1)
-				if rng.IntN(2) == 0 {
-					args.SMask[v] = 1<<k.Lanes - 1
-				}
-			}
-			for i := range x {
-				x[i] = float32(math.NaN())
-				if read[i] {
-					x[i] = float32(rng.NormFloat64())
-				}
-			}
-			for i := range y {
-				y[i] = float32(rng.NormFloat64())
-			}
-			a := make([]float32, max(steps*k.MR, 1))
-			for i := range a {
-				a[i] = float32(rng.NormFloat64())
-			}
-			args.A, args.ALen = &a[0], len(a)
-			args.X, args.XLen = &x[0], xlen
-			if nruns > 0 {
-				args.Runs = &runs[0]
-			} else {
-				args.Runs = &ConvRun{}
-			}
-			args.LDY = 4 * (k.Vecs*k.Lanes + rng.IntN(40))
-			args.Rows = 1 + rng.IntN(k.MR)
-			args.Beta = rng.IntN(2)
-			args.SetPrefetch(x[rng.IntN(100):], rng.IntN(40))
-			want := append([]float32(nil), y...)
-			ref := args
-			ref.Y, ref.YLen = &want[0], len(want)
-			convTileGo(k.MR, k.Lanes, k.Vecs, &ref)
-			args.Y, args.YLen = &y[0], len(y)
-			k.TilePairs(&args)
-			scale := math.Sqrt(float64(steps)) + 1
-			for i := range y {
-				if y[i] != want[i] && !closeTo(float64(y[i]), float64(want[i]), scale, 1e-5) {
-					t.Fatalf("%s: y[%d] = %v, want %v (runs %v, rows %d, beta %d, pairD %d)", name, i, y[i], want[i], runs, args.Rows, args.Beta, args.PairD)
-				}
+			elem = func(off, r, l int) int {
+				e := int(perm[r*k.Lanes+l]) & (2*k.Lanes - 1)
+				return off + e/k.Lanes*args.PairD + 4*(e%k.Lanes)
 			}
 		}
-	})
+		masks := make([][]uint32, k.Vecs)
+		x := make([]float32, xlen)
+		y := make([]float32, ylen)
+		read := make([]bool, xlen)
+		args.NRuns, args.LDX = nruns, ldx
+		for v := range k.Vecs {
+			masks[v] = make([]uint32, max(nruns, 1))
+			args.XOff[v] = 4 * (xoff + rng.IntN(200) + 16*v*rng.IntN(3))
+			off := args.XOff[v]
+			for r, run := range runs {
+				off += run.Delta
+				m := rng.Uint32() & (1<<k.Lanes - 1)
+				switch rng.IntN(4) {
+				case 0:
+					m = 0
+				case 1:
+					m = 1<<k.Lanes - 1
+				}
+				masks[v][r] = m
+				for q := range run.Count {
+					for l := range k.Lanes {
+						if m>>l&1 != 0 {
+							read[elem(off+q*ldx, r, l)/4] = true
+						}
+					}
+				}
+				off += run.Count * ldx
+			}
+			args.Mask[v] = &masks[v][0]
+			args.YOff[v] = 4 * rng.IntN(300)
+			args.SMask[v] = rng.Uint32() & (1<<k.Lanes - 1)
+			if rng.IntN(2) == 0 {
+				args.SMask[v] = 1<<k.Lanes - 1
+			}
+		}
+		for i := range x {
+			x[i] = float32(math.NaN())
+			if read[i] {
+				x[i] = float32(rng.NormFloat64())
+			}
+		}
+		for i := range y {
+			y[i] = float32(rng.NormFloat64())
+		}
+		a := make([]float32, max(steps*k.MR, 1))
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+		}
+		args.A, args.ALen = &a[0], len(a)
+		args.X, args.XLen = &x[0], xlen
+		if nruns > 0 {
+			args.Runs = &runs[0]
+		} else {
+			args.Runs = &ConvRun{}
+		}
+		args.LDY = 4 * (k.Vecs*k.Lanes + rng.IntN(40))
+		args.Rows = 1 + rng.IntN(k.MR)
+		args.Beta = rng.IntN(2)
+		args.SetPrefetch(x[rng.IntN(100):], rng.IntN(40)) // prefetching never changes results
+		want := append([]float32(nil), y...)
+		ref := args
+		ref.Y, ref.YLen = &want[0], len(want)
+		convTileGo(k.MR, k.Lanes, k.Vecs, &ref)
+		args.Y, args.YLen = &y[0], len(y)
+		if pairs {
+			k.TilePairs(&args)
+		} else {
+			k.Tile(&args)
+		}
+		scale := math.Sqrt(float64(steps)) + 1
+		for i := range y {
+			if y[i] != want[i] && !closeTo(float64(y[i]), float64(want[i]), scale, 1e-5) {
+				t.Fatalf("trial %d: y[%d] = %v, want %v (runs %v, rows %d, beta %d, pairD %d)", trial, i, y[i], want[i], runs, args.Rows, args.Beta, args.PairD)
+			}
+		}
+	}
 }
 
 // TestWgradMatchesGo checks every weight-gradient kernel of each path against the Go twin,
