@@ -191,6 +191,27 @@ func TestBenchJSON(t *testing.T) {
 	if rep.Arch != "resnet20" || !(rep.LatencyMS > 0) || !(rep.ImagesPerSecond > 0) || rep.MACs != 40_551_040 {
 		t.Errorf("bench report %+v", rep)
 	}
+	if rep.Baseline != "" || rep.Speedup != 0 {
+		t.Errorf("without -baseline: baseline %q, speedup %v", rep.Baseline, rep.Speedup)
+	}
+
+	// -baseline: the same model against itself, alternately.
+	code, out, errOut = bonsai("bench", "-weights", path, "-baseline", path, "-batch", "4", "-reps", "3", "-json")
+	if code != 0 {
+		t.Fatalf("-baseline: exit %d: %s", code, errOut)
+	}
+	rep = benchReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("-baseline: bad JSON %q: %v", out, err)
+	}
+	if rep.Baseline != path || !(rep.BaselineImagesPerSecond > 0) ||
+		math.Abs(rep.Speedup-rep.ImagesPerSecond/rep.BaselineImagesPerSecond) > 1e-9 {
+		t.Errorf("-baseline: bench report %+v", rep)
+	}
+	missing := filepath.Join(t.TempDir(), "none.safetensors")
+	if code, _, errOut = bonsai("bench", "-weights", path, "-baseline", missing, "-reps", "1"); code == 0 || !strings.Contains(errOut, "none.safetensors") {
+		t.Errorf("-baseline of a missing file: exit %d, stderr %q", code, errOut)
+	}
 }
 
 // TestDemo runs the demo at GOMAXPROCS 1 and 2: the output must be the
