@@ -204,7 +204,7 @@ func runPrune(args []string, out, errOut io.Writer) error {
 		}
 		st = &pruneState{Opts: o}
 	}
-	p := &pruner{o: o, st: st, dir: *outDir, m: m, inShape: inShape, synthetic: synthetic, log: out, progress: errOut}
+	p := &pruner{o: o, st: st, dir: *outDir, m: m, inShape: inShape, synthetic: synthetic, log: out, progress: progressTo(errOut)}
 	if !synthetic {
 		if p.trainSet, p.testSet, err = loadCIFAR(o.Data); err != nil {
 			return err

@@ -97,7 +97,7 @@ func runTrain(args []string, out, errOut io.Writer) error {
 		}
 	}
 	r.MaxSteps = *maxSteps
-	r.Progress, r.Log = errOut, out
+	r.Progress, r.Log = progressTo(errOut), out
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := r.Train(ctx)
