@@ -4,6 +4,8 @@ import (
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
+
+	"github.com/bonsai-dl/bonsai/asm/_gen/internal/gen"
 )
 
 // Element-wise kernels, AVX2 (8 float32 lanes). Each processes the first len(dst) &^ 7
@@ -66,9 +68,7 @@ func elementwise() {
 }
 
 func mapKernel(s mapSpec) {
-	TEXT(s.name, NOSPLIT, s.sig)
-	Pragma("noescape")
-	Doc(s.name+" computes "+s.doc+" for i < len("+s.dst+") &^ 7 (AVX2; see elementwise.go in _gen).",
+	gen.Kernel(s.name, s.sig, s.name+" computes "+s.doc+" for i < len("+s.dst+") &^ 7 (AVX2; see elementwise.go in _gen).",
 		"The caller checks the lengths of the other slices.")
 	n := Load(Param(s.dst).Len(), GP64())
 	ANDQ(I32(-8), n)
@@ -93,7 +93,7 @@ func mapKernel(s mapSpec) {
 	i := GP64()
 	XORQ(i, i)
 
-	body := func(unroll int) {
+	gen.Loop4(s.name, i, n, func(unroll int) {
 		in := make([][]VecVirtual, unroll)
 		for u := 0; u < unroll; u++ {
 			for _, src := range srcs {
@@ -107,24 +107,8 @@ func mapKernel(s mapSpec) {
 			s.f(in[u], sc, zero, out)
 			VMOVUPS(out, Mem{Base: dst, Index: i, Scale: 4, Disp: 32 * u})
 		}
-		ADDQ(U8(8*unroll), i)
-	}
-	end := GP64()
-	MOVQ(n, end)
-	SUBQ(U8(32), end)
-	Label(s.name + "_loop4")
-	CMPQ(i, end)
-	JG(LabelRef(s.name + "_loop1"))
-	body(4)
-	JMP(LabelRef(s.name + "_loop4"))
-	Label(s.name + "_loop1")
-	CMPQ(i, n)
-	JGE(LabelRef(s.name + "_done"))
-	body(1)
-	JMP(LabelRef(s.name + "_loop1"))
-	Label(s.name + "_done")
-	VZEROUPPER()
-	RET()
+	})
+	gen.Done(s.name)
 }
 
 // reduceKernel emits the vector part of Sum (one input) or Dot (two inputs): lane j of one
@@ -132,9 +116,7 @@ func mapKernel(s mapSpec) {
 // product, rounded, then added), which is exactly partial accumulator j of the reference
 // loop; the 8 lanes are stored to *s and the Go wrapper adds the tail and combines them.
 func reduceKernel(name, sig string, srcs []string) {
-	TEXT(name, NOSPLIT, sig)
-	Pragma("noescape")
-	Doc(name+" stores to s[j] the sum over q of "+map[int]string{1: "x[8q+j]", 2: "float32(x[8q+j]*y[8q+j])"}[len(srcs)]+
+	gen.Kernel(name, sig, name+" stores to s[j] the sum over q of "+map[int]string{1: "x[8q+j]", 2: "float32(x[8q+j]*y[8q+j])"}[len(srcs)]+
 		" for 8q+j < len(x) &^ 7,", "accumulated in increasing q from +0 (AVX2; the fixed order of Sum and Dot).")
 	n := Load(Param("x").Len(), GP64())
 	ANDQ(I32(-8), n)

@@ -9,7 +9,9 @@
 // Conventions of the generated code: ABI0 functions with pointer or slice arguments, NOSPLIT,
 // no frame; every function that touches YMM/ZMM registers ends with VZEROUPPER. The SGEMM
 // micro-kernels use fixed (physical) registers so that the register blocking is visible in
-// the output; everything else lets avo allocate.
+// the output; everything else lets avo allocate. What this generator and the ones in ./conv
+// and ./fused emit alike (the kernel's header and exit, the register files, the unrolled
+// element loop) lives in ./internal/gen.
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
+
+	"github.com/bonsai-dl/bonsai/asm/_gen/internal/gen"
 )
 
 func main() {
@@ -59,48 +63,26 @@ type tile struct {
 func (t tile) lanes() int { return t.bits / 32 }
 func (t tile) nr() int    { return t.nv * t.lanes() }
 
-var zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
-	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
-var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
-
 // AVX-512: 8×48, 24 ZMM accumulators, 3 for a row of B, 5 broadcast registers. Per k-step 3
 // vector loads, 8 broadcasts and 24 FMAs (12 cycles at two 512-bit FMAs per cycle).
 var avx512Tile = tile{name: "sgemmKernel8x48AVX512", mr: 8, nv: 3, bits: 512, isa: "AVX-512F",
-	accs: zmm[:24], bvec: zmm[24:27], bcast: zmm[27:32]}
+	accs: gen.Z[:24], bvec: gen.Z[24:27], bcast: gen.Z[27:32]}
 
 // AVX2: 4×24, 12 YMM accumulators, 3 for a row of B, 1 broadcast register. Per k-step 3
 // vector loads, 4 broadcasts and 12 FMAs (6 cycles at two 256-bit FMAs per cycle).
 var avx2Tile = tile{name: "sgemmKernel4x24AVX2", mr: 4, nv: 3, bits: 256, isa: "AVX2 and FMA3",
-	accs: ymm[:12], bvec: ymm[12:15], bcast: ymm[15:16]}
+	accs: gen.Y[:12], bvec: gen.Y[12:15], bcast: gen.Y[15:16]}
 
 // narrow returns t with nv vectors per row instead of t.nv, on the same register file.
 func narrow(t tile, nv int) tile {
-	regs := zmm
-	if t.bits == 256 {
-		regs = ymm
-	}
+	regs := gen.Regs(t.bits)
 	n := t.mr * nv
 	t.nv = nv
-	t.name = fmt.Sprintf("sgemmKernel%dx%d%s", t.mr, nv*t.lanes(), t.name[len(t.name)-len(t.isaSuffix()):])
+	t.name = fmt.Sprintf("sgemmKernel%dx%d%s", t.mr, nv*t.lanes(), gen.ISA(t.bits))
 	t.accs = regs[:n]
 	t.bvec = regs[n : n+nv]
 	t.bcast = regs[n+nv : min(len(regs), n+nv+4)]
 	return t
-}
-
-func (t tile) isaSuffix() string {
-	if t.bits == 512 {
-		return "AVX512"
-	}
-	return "AVX2"
-}
-
-func zero(v VecPhysical, bits int) {
-	if bits == 512 {
-		VPXORD(v, v, v)
-	} else {
-		VXORPS(v, v, v)
-	}
 }
 
 // sgemmKernel emits
@@ -117,9 +99,8 @@ func zero(v VecPhysical, bits int) {
 // k rows of nr floats, ldb floats apart (nr for a packed micro-panel of op(B), the matrix's
 // own leading dimension when B is used in place). k ≥ 1.
 func sgemmKernel(t tile) {
-	TEXT(t.name, NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes one %d×%d tile of C with %s (see sgemmKernel in _gen/main.go):", t.name, t.mr, t.nr(), t.isa),
+	gen.Kernel(t.name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)",
+		fmt.Sprintf("%s computes one %d×%d tile of C with %s (see sgemmKernel in _gen/main.go):", t.name, t.mr, t.nr(), t.isa),
 		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.", t.mr))
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
@@ -149,7 +130,7 @@ func sgemmKernel(t tile) {
 		}
 	}
 	for _, r := range t.accs {
-		zero(r, t.bits)
+		gen.Zero(r, t.bits)
 	}
 	vbytes := t.bits / 8
 	nb := 0 // rotating broadcast register
@@ -236,14 +217,11 @@ func fmaPeak(name string, bits int) {
 	TEXT(name, NOSPLIT, "func(n int)")
 	Doc(fmt.Sprintf("%s runs n iterations of 24 independent %d-bit FMAs (12 chains): the FMA peak.", name, bits))
 	n := Load(Param("n"), GP64())
-	regs := zmm
-	if bits == 256 {
-		regs = ymm
-	}
+	regs := gen.Regs(bits)
 	acc := regs[:12]
 	x, y := regs[12], regs[13]
 	for _, r := range append(acc, x, y) {
-		zero(r, bits)
+		gen.Zero(r, bits)
 	}
 	TESTQ(n, n)
 	JZ(LabelRef(name + "_done"))
@@ -255,9 +233,7 @@ func fmaPeak(name string, bits int) {
 	}
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	gen.Done(name)
 }
 
 // copyRows emits func name(rows int, src *float32, lds int, dst *float32, ldd int):
@@ -266,28 +242,13 @@ func fmaPeak(name string, bits int) {
 // micro-panel walking down the rows (ldd = w), or one source row scattered over
 // consecutive micro-panels (lds = w, ldd = w·kb).
 func copyRows(name string, w, bits int) {
-	TEXT(name, NOSPLIT, "func(rows int, src *float32, lds int, dst *float32, ldd int)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s sets dst[p*ldd+j] = src[p*lds+j] for p < rows, j < %d.", name, w))
-	rows := Load(Param("rows"), GP64())
-	src := Load(Param("src"), GP64())
-	lds := Load(Param("lds"), GP64())
-	dst := Load(Param("dst"), GP64())
-	ldd := Load(Param("ldd"), GP64())
-	SHLQ(U8(2), lds)
-	SHLQ(U8(2), ldd)
+	gen.Kernel(name, copySig("rows"), fmt.Sprintf("%s sets dst[p*ldd+j] = src[p*lds+j] for p < rows, j < %d.", name, w))
+	rows, src, lds, dst, ldd := loadCopyArgs("rows")
 	vbytes := bits / 8
 	nv := w * 4 / vbytes
 	var regs []VecVirtual
 	for i := 0; i < 2*nv; i++ {
-		switch bits {
-		case 512:
-			regs = append(regs, ZMM())
-		case 256:
-			regs = append(regs, YMM())
-		default:
-			regs = append(regs, XMM())
-		}
+		regs = append(regs, gen.NewVec(bits))
 	}
 	Label(name + "_loop2")
 	CMPQ(rows, U8(2))
@@ -318,21 +279,32 @@ func copyRows(name string, w, bits int) {
 	RET()
 }
 
+// copySig is the Go signature of the packing kernels, copyRows and transpose8, with count
+// the name of their first parameter.
+func copySig(count string) string {
+	return "func(" + count + " int, src *float32, lds int, dst *float32, ldd int)"
+}
+
+// loadCopyArgs loads the parameters of copySig(count), the leading dimensions lds and
+// ldd turned into bytes.
+func loadCopyArgs(count string) (n, src, lds, dst, ldd Register) {
+	n = Load(Param(count), GP64())
+	src = Load(Param("src"), GP64())
+	lds = Load(Param("lds"), GP64())
+	dst = Load(Param("dst"), GP64())
+	ldd = Load(Param("ldd"), GP64())
+	SHLQ(U8(2), lds)
+	SHLQ(U8(2), ldd)
+	return n, src, lds, dst, ldd
+}
+
 // transpose8 emits func transpose8AVX2(k int, src *float32, lds int, dst *float32, ldd int):
 // dst[p*ldd+i] = src[i*lds+p] for i < 8, p < k &^ 7 — eight rows of src become eight
 // columns of dst, one 8×8 block (8 loads, 24 shuffles, 8 stores) at a time. It packs op(A)
 // (not transposed) into 8-row micro-panels and op(B) (transposed) into nr-column ones.
 func transpose8() {
-	TEXT("transpose8AVX2", NOSPLIT, "func(k int, src *float32, lds int, dst *float32, ldd int)")
-	Pragma("noescape")
-	Doc("transpose8AVX2 sets dst[p*ldd+i] = src[i*lds+p] for i < 8, p < k &^ 7 (AVX2).")
-	k := Load(Param("k"), GP64())
-	src := Load(Param("src"), GP64())
-	lds := Load(Param("lds"), GP64())
-	dst := Load(Param("dst"), GP64())
-	ldd := Load(Param("ldd"), GP64())
-	SHLQ(U8(2), lds)
-	SHLQ(U8(2), ldd)
+	gen.Kernel("transpose8AVX2", copySig("k"), "transpose8AVX2 sets dst[p*ldd+i] = src[i*lds+p] for i < 8, p < k &^ 7 (AVX2).")
+	k, src, lds, dst, ldd := loadCopyArgs("k")
 	lds3 := GP64()
 	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
 	ldd3 := GP64()

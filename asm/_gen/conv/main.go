@@ -19,6 +19,8 @@ import (
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
+
+	"github.com/bonsai-dl/bonsai/asm/_gen/internal/gen"
 )
 
 func main() {
@@ -61,10 +63,6 @@ const (
 	runSize = 24 // ConvRun: Delta, Count, Flush
 )
 
-var zmm = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
-	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
-var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
-
 // convbits is the lane-bit table of bitTable; convperm the permute indices of phaseKernels.
 var convbits, convperm Mem
 
@@ -79,17 +77,18 @@ func bitTable() {
 	}
 }
 
-// prefetchStep emits the tile kernels' prefetch of one line of PF, while PFN > 0: memory the
-// caller reads next, fetched at the pace of the k-loop rather than in a burst that would
-// fill the miss buffers and stall, and into L2 only (PREFETCHT1), leaving L1 to the tile's
-// own operands.
-func prefetchStep(name string, args, t Register) {
-	CMPQ(Mem{Base: args, Disp: taPFN}, U8(0))
+// prefetchStep emits the prefetch (the instruction hint) of the next line of the pointer at
+// pf while the count of lines at pfn is positive, with t as scratch: memory the caller
+// reads next, fetched at the pace of a kernel's loop rather than in a burst that would
+// fill the miss buffers and stall. The tile kernels fetch into L2 only (PREFETCHT1),
+// leaving L1 to the tile's own operands; the weight-gradient kernels into L1.
+func prefetchStep(name string, pf, pfn Mem, t Register, hint func(Op)) {
+	CMPQ(pfn, U8(0))
 	JLE(LabelRef(name + "_nopf"))
-	MOVQ(Mem{Base: args, Disp: taPF}, t)
-	PREFETCHT1(Mem{Base: t})
-	ADDQ(U8(64), Mem{Base: args, Disp: taPF})
-	DECQ(Mem{Base: args, Disp: taPFN})
+	MOVQ(pf, t)
+	hint(Mem{Base: t})
+	ADDQ(U8(64), pf)
+	DECQ(pfn)
 	Label(name + "_nopf")
 }
 
@@ -109,7 +108,7 @@ func flush(name string, args, runs Register, accs []VecPhysical, vbytes, bits in
 	Label(name + "_firstflush")
 	for k, r := range accs {
 		VMOVUPS(r, Mem{Base: args, Disp: taAcc + k*vbytes})
-		zero(r, bits)
+		gen.Zero(r, bits)
 	}
 	MOVQ(U32(1), Mem{Base: args, Disp: taFlushd})
 	Label(name + "_noflush")
@@ -123,14 +122,6 @@ func unflush(name string, args Register, accs []VecPhysical, vbytes int) {
 		VADDPS(Mem{Base: args, Disp: taAcc + k*vbytes}, r, r)
 	}
 	Label(name + "_nounflush")
-}
-
-func zero(v VecPhysical, bits int) {
-	if bits == 512 {
-		VPXORD(v, v, v)
-	} else {
-		VXORPS(v, v, v)
-	}
 }
 
 // convTileAVX512 emits convTile8x48AVX512: one 8-row × 3-vector (48-lane) tile of the
@@ -156,171 +147,245 @@ func zero(v VecPhysical, bits int) {
 // (VPERMT2PS, with the second table as its memory operand) per vector. Both tables are
 // read in full whatever the mask. Z27 holds the run's indices and Z28–Z31 the broadcasts.
 func convTileAVX512(pair bool) {
-	const mr, nv = 8, 3
 	name := "convTile8x48AVX512"
 	if pair {
 		name = "convTilePair8x48AVX512"
 	}
-	TEXT(name, NOSPLIT, "func(args *int64)")
-	Pragma("noescape")
-	Doc(name+" computes one 8×48 tile of a direct convolution (see ConvTileArgs in conv.go and",
-		"convTileAVX512 in _gen/conv/main.go).")
-	args := Load(Param("args"), GP64())
-	a := GP64()
-	MOVQ(Mem{Base: args, Disp: taA}, a)
-	p := make([]GPVirtual, nv)
-	x := GP64()
-	MOVQ(Mem{Base: args, Disp: taX}, x)
-	for v := range p {
-		p[v] = GP64()
-		MOVQ(x, p[v])
-		ADDQ(Mem{Base: args, Disp: taXOff + 8*v}, p[v])
+	tile := &convTile{name: name, mr: 8, nv: 3, bits: 512,
+		accs: gen.Z[:24], bvec: gen.Z[24:27], bcast: gen.Z[27:32]}
+	idx := gen.Z[27]
+	if pair {
+		tile.bcast = gen.Z[28:32]
 	}
-	ldx := GP64()
-	runs := GP64()
-	nr := GP64()
-	ridx := GP64()
-	cnt := GP64()
-	tmp := GP64()
-	prefetchTile(args, mr, nv, 64, ldx, runs, nr)
-	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
-	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
-	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
-	XORQ(ridx, ridx)
+	tile.begin("convTileAVX512")
 	var pd GPVirtual
 	if pair {
 		pd = GP64()
-		MOVQ(Mem{Base: args, Disp: taPairD}, pd)
+		MOVQ(Mem{Base: tile.args, Disp: taPairD}, pd)
 	}
+	tile.zeroAccs()
+	run := tileRun{
+		loadMask: func(v int, m Mem) { KMOVW(m, kregs[v]) },
+		loadB:    func(v int, m Mem) { VMOVUPS_Z(m, kregs[v], tile.bvec[v]) },
+	}
+	if pair {
+		run.beginRun = func() { // the run's permute indices: Perm + 64·r
+			MOVQ(tile.ridx, tile.cnt)
+			SHLQ(U8(6), tile.cnt)
+			ADDQ(Mem{Base: tile.args, Disp: taPerm}, tile.cnt)
+			VMOVDQU32(Mem{Base: tile.cnt}, idx)
+		}
+		run.loadB = func(v int, m Mem) {
+			VMOVUPS(m, tile.bvec[v])
+			VPERMT2PS_Z(Mem{Base: tile.p[v], Index: pd, Scale: 1}, idx, kregs[v], tile.bvec[v])
+		}
+		run.stepwise = true
+	}
+	tile.runLoop(run)
 
-	accs := zmm[:24]
-	bvec := zmm[24:27]
-	bcast := zmm[27:32]
-	idx := zmm[27]
-	if pair {
-		bcast = zmm[28:32]
-	}
-	for _, r := range accs {
-		VPXORD(r, r, r)
-	}
-	MOVQ(U32(0), Mem{Base: args, Disp: taFlushd})
-	nb := 0
-	step := func(off func(v int) Mem, aOff int) {
-		for v := 0; v < nv; v++ {
-			if pair {
-				VMOVUPS(off(v), bvec[v])
-				VPERMT2PS_Z(Mem{Base: p[v], Index: pd, Scale: 1}, idx, kregs[v], bvec[v])
-			} else {
-				VMOVUPS_Z(off(v), kregs[v], bvec[v])
-			}
-		}
-		for i := 0; i < mr; i++ {
-			bc := bcast[nb%len(bcast)]
-			nb++
-			VBROADCASTSS(Mem{Base: a, Disp: aOff + 4*i}, bc)
-			for v := 0; v < nv; v++ {
-				VFMADD231PS(bc, bvec[v], accs[i*nv+v])
-			}
-		}
-	}
-	Label(name + "_run")
-	TESTQ(nr, nr)
-	JZ(LabelRef(name + "_store"))
-	for v := 0; v < nv; v++ {
-		ADDQ(Mem{Base: runs}, p[v])
-		MOVQ(Mem{Base: args, Disp: taMask + 8*v}, tmp)
-		KMOVW(Mem{Base: tmp, Index: ridx, Scale: 4}, kregs[v])
-	}
-	if pair {
-		MOVQ(ridx, cnt)
-		SHLQ(U8(6), cnt)
-		ADDQ(Mem{Base: args, Disp: taPerm}, cnt)
-		VMOVDQU32(Mem{Base: cnt}, idx)
-	}
-	MOVQ(Mem{Base: runs, Disp: 8}, cnt)
-	Label(name + "_loop2")
-	CMPQ(cnt, U8(2))
-	JL(LabelRef(name + "_tail"))
-	if pair {
-		// The second table's address already takes the index register: advance the
-		// pointers between the two k-steps instead.
-		step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
-		for v := 0; v < nv; v++ {
-			ADDQ(ldx, p[v])
-		}
-		step(func(v int) Mem { return Mem{Base: p[v]} }, 4*mr)
-		for v := 0; v < nv; v++ {
-			ADDQ(ldx, p[v])
-		}
-	} else {
-		step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
-		step(func(v int) Mem { return Mem{Base: p[v], Index: ldx, Scale: 1} }, 4*mr)
-		for v := 0; v < nv; v++ {
-			LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
-		}
-	}
-	ADDQ(U8(8*mr), a)
-	prefetchStep(name, args, tmp)
-	SUBQ(U8(2), cnt)
-	JMP(LabelRef(name + "_loop2"))
-	Label(name + "_tail")
-	TESTQ(cnt, cnt)
-	JZ(LabelRef(name + "_next"))
-	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
-	for v := 0; v < nv; v++ {
-		ADDQ(ldx, p[v])
-	}
-	ADDQ(U8(4*mr), a)
-	Label(name + "_next")
-	flush(name, args, runs, accs, 64, 512)
-	ADDQ(U8(runSize), runs)
-	INCQ(ridx)
-	DECQ(nr)
-	JMP(LabelRef(name + "_run"))
-
-	Label(name + "_store")
-	unflush(name, args, accs, 64)
-	y := make([]GPVirtual, nv)
-	ybase := GP64()
-	MOVQ(Mem{Base: args, Disp: taY}, ybase)
-	for v := range y {
-		y[v] = GP64()
-		MOVQ(ybase, y[v])
-		ADDQ(Mem{Base: args, Disp: taYOff + 8*v}, y[v])
-		KMOVW(Mem{Base: args, Disp: taSMask + 4*v}, kregs[3+v])
-	}
-	ldy := GP64()
-	MOVQ(Mem{Base: args, Disp: taLDY}, ldy)
-	rows := GP64()
-	MOVQ(Mem{Base: args, Disp: taRows}, rows)
-	MOVQ(Mem{Base: args, Disp: taBeta}, tmp)
-	TESTQ(tmp, tmp)
+	tile.loadOutputs(tile.load(taY), func(v int, m Mem) { KMOVW(m, kregs[3+v]) })
+	TESTQ(tile.tmp, tile.tmp)
 	JZ(LabelRef(name + "_overwrite"))
 	for _, beta := range []bool{true, false} {
 		if !beta {
 			Label(name + "_overwrite")
 		}
-		for i := 0; i < mr; i++ {
-			CMPQ(rows, U8(i))
-			JLE(LabelRef(name + "_done"))
-			for v := 0; v < nv; v++ {
-				m := Mem{Base: y[v]}
-				if beta {
-					VADDPS_Z(m, accs[i*nv+v], kregs[3+v], accs[i*nv+v])
-				}
-				VMOVUPS(accs[i*nv+v], kregs[3+v], m)
-				if i+1 < mr {
-					ADDQ(ldy, y[v])
-				}
+		tile.storeRows(func(acc VecPhysical, v int, m Mem) {
+			if beta {
+				VADDPS_Z(m, acc, kregs[3+v], acc)
 			}
-		}
+			VMOVUPS(acc, kregs[3+v], m)
+		})
 		if beta {
 			JMP(LabelRef(name + "_done"))
 		}
 	}
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	gen.Done(name)
+}
+
+// convTile is what the tile kernels of both instruction sets share (see convTileAVX512):
+// the tile's shape and vector registers, and the general registers of its k-loop and its
+// store.
+type convTile struct {
+	name   string
+	mr, nv int           // rows; vectors per row
+	bits   int           // vector width: 512 (ZMM) or 256 (YMM)
+	accs   []VecPhysical // accumulators, row i vector v = accs[i*nv+v]
+	bvec   []VecPhysical // the nv B vectors of a k-step
+	bcast  []VecPhysical // broadcasts of A's elements, in rotation
+	nb     int           // broadcasts emitted so far (the rotation's position)
+
+	args                             Register
+	a, ldx, runs, nr, ridx, cnt, tmp GPVirtual
+	p                                []GPVirtual // B pointers, one per vector
+	y                                []GPVirtual // output pointers, one per vector
+	ldy, rows                        GPVirtual
+}
+
+// tileRun is what a tile kernel does its own way in the loop over the runs.
+type tileRun struct {
+	loadMask func(v int, m Mem) // takes vector v's mask of the run from the uint32 at m
+	beginRun func()             // if set, the rest of a run's set-up, after the masks
+	loadB    func(v int, m Mem) // loads B vector v of a k-step from m, masked
+	// stepwise moves the B pointers on after every k-step, where the k-loop otherwise
+	// addresses the second of two k-steps as p[v]+LDX (the pair kernel, whose second table
+	// takes the address's index register).
+	stepwise bool
+}
+
+// begin emits the kernel's header (generator: the function its doc names) and the
+// loads of its pointers A and p[v] = X + XOff[v], LDX, Runs and NRuns, with the run index
+// at 0 and the output tile prefetched.
+func (t *convTile) begin(generator string) {
+	gen.Kernel(t.name, "func(args *int64)", fmt.Sprintf("%s computes one %d×%d tile of a direct convolution (see ConvTileArgs in conv.go and", t.name, t.mr, t.nv*t.bits/32),
+		generator+" in _gen/conv/main.go).")
+	t.args = Load(Param("args"), GP64())
+	t.a = t.load(taA)
+	t.p = t.offsetPointers(t.load(taX), taXOff, nil)
+	t.ldx, t.runs, t.nr, t.ridx, t.cnt, t.tmp = GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
+	prefetchTile(t.args, t.mr, t.nv, t.bits/8, t.ldx, t.runs, t.nr)
+	MOVQ(Mem{Base: t.args, Disp: taLDX}, t.ldx)
+	MOVQ(Mem{Base: t.args, Disp: taRuns}, t.runs)
+	MOVQ(Mem{Base: t.args, Disp: taNRuns}, t.nr)
+	XORQ(t.ridx, t.ridx)
+}
+
+// load returns a new register holding the 8-byte field of the argument block at disp.
+func (t *convTile) load(disp int) GPVirtual {
+	r := GP64()
+	MOVQ(Mem{Base: t.args, Disp: disp}, r)
+	return r
+}
+
+// offsetPointers returns nv new registers base + the argument block's int at offs + 8v,
+// calling each (if set) after each one with its vector v.
+func (t *convTile) offsetPointers(base GPVirtual, offs int, each func(v int)) []GPVirtual {
+	p := make([]GPVirtual, t.nv)
+	for v := range p {
+		p[v] = GP64()
+		MOVQ(base, p[v])
+		ADDQ(Mem{Base: t.args, Disp: offs + 8*v}, p[v])
+		if each != nil {
+			each(v)
+		}
+	}
+	return p
+}
+
+// zeroAccs zeroes the accumulators and the argument block's flushed flag.
+func (t *convTile) zeroAccs() {
+	for _, r := range t.accs {
+		gen.Zero(r, t.bits)
+	}
+	MOVQ(U32(0), Mem{Base: t.args, Disp: taFlushd})
+}
+
+// runLoop emits the loop over the runs, each a k-loop unrolled by two with a one-step
+// tail, flushing after the runs that ask for it, and the merge of the flushed sums at the
+// label name_store, where it ends.
+func (t *convTile) runLoop(r tileRun) {
+	name := t.name
+	at := func(v int) Mem { return Mem{Base: t.p[v]} }
+	step := func(at func(v int) Mem, aOff int) {
+		for v := 0; v < t.nv; v++ {
+			r.loadB(v, at(v))
+		}
+		t.multiply(aOff)
+	}
+	Label(name + "_run")
+	TESTQ(t.nr, t.nr)
+	JZ(LabelRef(name + "_store"))
+	for v := 0; v < t.nv; v++ {
+		ADDQ(Mem{Base: t.runs}, t.p[v])
+		MOVQ(Mem{Base: t.args, Disp: taMask + 8*v}, t.tmp)
+		r.loadMask(v, Mem{Base: t.tmp, Index: t.ridx, Scale: 4})
+	}
+	if r.beginRun != nil {
+		r.beginRun()
+	}
+	MOVQ(Mem{Base: t.runs, Disp: 8}, t.cnt)
+	Label(name + "_loop2")
+	CMPQ(t.cnt, U8(2))
+	JL(LabelRef(name + "_tail"))
+	if r.stepwise {
+		step(at, 0)
+		t.advance()
+		step(at, 4*t.mr)
+		t.advance()
+	} else {
+		step(at, 0)
+		step(func(v int) Mem { return Mem{Base: t.p[v], Index: t.ldx, Scale: 1} }, 4*t.mr)
+		for v := 0; v < t.nv; v++ {
+			LEAQ(Mem{Base: t.p[v], Index: t.ldx, Scale: 2}, t.p[v])
+		}
+	}
+	ADDQ(U8(8*t.mr), t.a)
+	prefetchStep(name, Mem{Base: t.args, Disp: taPF}, Mem{Base: t.args, Disp: taPFN}, t.tmp, PREFETCHT1)
+	SUBQ(U8(2), t.cnt)
+	JMP(LabelRef(name + "_loop2"))
+	Label(name + "_tail")
+	TESTQ(t.cnt, t.cnt)
+	JZ(LabelRef(name + "_next"))
+	step(at, 0)
+	t.advance()
+	ADDQ(U8(4*t.mr), t.a)
+	Label(name + "_next")
+	flush(name, t.args, t.runs, t.accs, t.bits/8, t.bits)
+	ADDQ(U8(runSize), t.runs)
+	INCQ(t.ridx)
+	DECQ(t.nr)
+	JMP(LabelRef(name + "_run"))
+
+	Label(name + "_store")
+	unflush(name, t.args, t.accs, t.bits/8)
+}
+
+// multiply emits the FMAs of one k-step: each row's element of A, at a+aOff+4i, broadcast
+// into the next register of the rotation, times the B vectors into the row's accumulators.
+func (t *convTile) multiply(aOff int) {
+	for i := 0; i < t.mr; i++ {
+		bc := t.bcast[t.nb%len(t.bcast)]
+		t.nb++
+		VBROADCASTSS(Mem{Base: t.a, Disp: aOff + 4*i}, bc)
+		for v := 0; v < t.nv; v++ {
+			VFMADD231PS(bc, t.bvec[v], t.accs[i*t.nv+v])
+		}
+	}
+}
+
+// advance moves the B pointers on by LDX, one k-step.
+func (t *convTile) advance() {
+	for v := 0; v < t.nv; v++ {
+		ADDQ(t.ldx, t.p[v])
+	}
+}
+
+// loadOutputs loads the output pointers y[v] = ybase + YOff[v], calling storeMask with each
+// vector's store mask (the uint32 SMask[v]) after its pointer, then LDY, Rows, and Beta
+// into tmp.
+func (t *convTile) loadOutputs(ybase GPVirtual, storeMask func(v int, m Mem)) {
+	t.y = t.offsetPointers(ybase, taYOff, func(v int) {
+		storeMask(v, Mem{Base: t.args, Disp: taSMask + 4*v})
+	})
+	t.ldy = t.load(taLDY)
+	t.rows = t.load(taRows)
+	MOVQ(Mem{Base: t.args, Disp: taBeta}, t.tmp)
+}
+
+// storeRows emits one variant of the store: store(acc, v, m) for the accumulator of each
+// vector v of each row i < Rows and its place m in the output, the output pointers moving
+// on by LDY a row; past the last row it jumps to name_done.
+func (t *convTile) storeRows(store func(acc VecPhysical, v int, m Mem)) {
+	for i := 0; i < t.mr; i++ {
+		CMPQ(t.rows, U8(i))
+		JLE(LabelRef(t.name + "_done"))
+		for v := 0; v < t.nv; v++ {
+			store(t.accs[i*t.nv+v], v, Mem{Base: t.y[v]})
+			if i+1 < t.mr {
+				ADDQ(t.ldy, t.y[v])
+			}
+		}
+	}
 }
 
 // prefetchTile prefetches the output tile of a tile kernel (mr rows of nv vectors of vbytes
@@ -349,122 +414,40 @@ func prefetchTile(args Register, mr, nv, vbytes int, y, ldy, t Register) {
 // argument block's scratch area, since all 16 YMM registers are taken: Y0–Y11 accumulators,
 // Y12–Y14 the B vectors, Y15 masks and broadcasts in turn.
 func convTileAVX2() {
-	const mr, nv = 4, 3
+	const nv = 3
 	name := "convTile4x24AVX2"
-	TEXT(name, NOSPLIT, "func(args *int64)")
-	Pragma("noescape")
-	Doc(name+" computes one 4×24 tile of a direct convolution (see ConvTileArgs in conv.go and",
-		"convTileAVX2 in _gen/conv/main.go).")
-	args := Load(Param("args"), GP64())
-	a := GP64()
-	MOVQ(Mem{Base: args, Disp: taA}, a)
-	p := make([]GPVirtual, nv)
-	x := GP64()
-	MOVQ(Mem{Base: args, Disp: taX}, x)
-	for v := range p {
-		p[v] = GP64()
-		MOVQ(x, p[v])
-		ADDQ(Mem{Base: args, Disp: taXOff + 8*v}, p[v])
-	}
-	ldx := GP64()
-	runs := GP64()
-	nr := GP64()
-	ridx := GP64()
-	cnt := GP64()
-	tmp := GP64()
-	prefetchTile(args, mr, nv, 32, ldx, runs, nr)
-	MOVQ(Mem{Base: args, Disp: taLDX}, ldx)
-	MOVQ(Mem{Base: args, Disp: taRuns}, runs)
-	MOVQ(Mem{Base: args, Disp: taNRuns}, nr)
-	XORQ(ridx, ridx)
-	bits := convbits
-
-	accs := ymm[:12]
-	bvec := ymm[12:15]
-	t := ymm[15]
-	for _, r := range accs {
-		VXORPS(r, r, r)
-	}
-	MOVQ(U32(0), Mem{Base: args, Disp: taFlushd})
-	scratch := func(v int) Mem { return Mem{Base: args, Disp: taScrtch + 32*v} }
+	t := gen.Y[15]
+	tile := &convTile{name: name, mr: 4, nv: nv, bits: 256,
+		accs: gen.Y[:12], bvec: gen.Y[12:15], bcast: []VecPhysical{t}}
+	tile.begin("convTileAVX2")
+	tile.zeroAccs()
+	scratch := func(v int) Mem { return Mem{Base: tile.args, Disp: taScrtch + 32*v} }
 	// expand writes the vector form of the 32-bit mask at m into scratch(v).
-	expand := func(m Mem, v int) {
+	expand := func(v int, m Mem) {
 		VPBROADCASTD(m, t)
-		VPAND(bits, t, t)
-		VPCMPEQD(bits, t, t)
+		VPAND(convbits, t, t)
+		VPCMPEQD(convbits, t, t)
 		VMOVDQU(t, scratch(v))
 	}
-	step := func(off func(v int) Mem, aOff int) {
-		for v := 0; v < nv; v++ {
+	tile.runLoop(tileRun{
+		loadMask: expand,
+		loadB: func(v int, m Mem) {
 			VMOVDQU(scratch(v), t)
-			VMASKMOVPS(off(v), t, bvec[v])
-		}
-		for i := 0; i < mr; i++ {
-			VBROADCASTSS(Mem{Base: a, Disp: aOff + 4*i}, t)
-			for v := 0; v < nv; v++ {
-				VFMADD231PS(t, bvec[v], accs[i*nv+v])
-			}
-		}
-	}
-	Label(name + "_run")
-	TESTQ(nr, nr)
-	JZ(LabelRef(name + "_store"))
-	for v := 0; v < nv; v++ {
-		ADDQ(Mem{Base: runs}, p[v])
-		MOVQ(Mem{Base: args, Disp: taMask + 8*v}, tmp)
-		expand(Mem{Base: tmp, Index: ridx, Scale: 4}, v)
-	}
-	MOVQ(Mem{Base: runs, Disp: 8}, cnt)
-	Label(name + "_loop2")
-	CMPQ(cnt, U8(2))
-	JL(LabelRef(name + "_tail"))
-	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
-	step(func(v int) Mem { return Mem{Base: p[v], Index: ldx, Scale: 1} }, 4*mr)
-	for v := 0; v < nv; v++ {
-		LEAQ(Mem{Base: p[v], Index: ldx, Scale: 2}, p[v])
-	}
-	ADDQ(U8(8*mr), a)
-	prefetchStep(name, args, tmp)
-	SUBQ(U8(2), cnt)
-	JMP(LabelRef(name + "_loop2"))
-	Label(name + "_tail")
-	TESTQ(cnt, cnt)
-	JZ(LabelRef(name + "_next"))
-	step(func(v int) Mem { return Mem{Base: p[v]} }, 0)
-	for v := 0; v < nv; v++ {
-		ADDQ(ldx, p[v])
-	}
-	ADDQ(U8(4*mr), a)
-	Label(name + "_next")
-	flush(name, args, runs, accs, 32, 256)
-	ADDQ(U8(runSize), runs)
-	INCQ(ridx)
-	DECQ(nr)
-	JMP(LabelRef(name + "_run"))
+			VMASKMOVPS(m, t, tile.bvec[v])
+		},
+	})
 
-	Label(name + "_store")
-	unflush(name, args, accs, 32)
-	y := make([]GPVirtual, nv)
-	ybase := GP64()
-	MOVQ(Mem{Base: args, Disp: taY}, ybase)
+	ybase := tile.load(taY)
 	full := GP32()
 	MOVL(U32(0xff), full)
-	for v := range y {
-		y[v] = GP64()
-		MOVQ(ybase, y[v])
-		ADDQ(Mem{Base: args, Disp: taYOff + 8*v}, y[v])
-		expand(Mem{Base: args, Disp: taSMask + 4*v}, v)
-		ANDL(Mem{Base: args, Disp: taSMask + 4*v}, full)
-	}
-	ldy := GP64()
-	MOVQ(Mem{Base: args, Disp: taLDY}, ldy)
-	rows := GP64()
-	MOVQ(Mem{Base: args, Disp: taRows}, rows)
-	MOVQ(Mem{Base: args, Disp: taBeta}, tmp)
+	tile.loadOutputs(ybase, func(v int, m Mem) {
+		expand(v, m)
+		ANDL(m, full)
+	})
 	// Four variants: Beta ≠ 0 or not, all three store masks full (plain stores) or not.
 	CMPL(full, U8(0xff))
 	JNE(LabelRef(name + "_masked"))
-	TESTQ(tmp, tmp)
+	TESTQ(tile.tmp, tile.tmp)
 	JZ(LabelRef(name + "_full0"))
 	for _, masked := range []bool{false, true} {
 		for _, beta := range []bool{true, false} {
@@ -473,41 +456,30 @@ func convTileAVX2() {
 				Label(name + "_full0")
 			case masked && beta:
 				Label(name + "_masked")
-				TESTQ(tmp, tmp)
+				TESTQ(tile.tmp, tile.tmp)
 				JZ(LabelRef(name + "_masked0"))
 			case masked && !beta:
 				Label(name + "_masked0")
 			}
-			for i := 0; i < mr; i++ {
-				CMPQ(rows, U8(i))
-				JLE(LabelRef(name + "_done"))
-				for v := 0; v < nv; v++ {
-					m := Mem{Base: y[v]}
-					acc := accs[i*nv+v]
-					if masked {
-						VMOVDQU(scratch(v), t)
-						if beta {
-							VMASKMOVPS(m, t, bvec[v])
-							VADDPS(bvec[v], acc, acc)
-						}
-						VMASKMOVPS(acc, t, m)
-					} else {
-						if beta {
-							VADDPS(m, acc, acc)
-						}
-						VMOVUPS(acc, m)
+			tile.storeRows(func(acc VecPhysical, v int, m Mem) {
+				if masked {
+					VMOVDQU(scratch(v), t)
+					if beta {
+						VMASKMOVPS(m, t, tile.bvec[v])
+						VADDPS(tile.bvec[v], acc, acc)
 					}
-					if i+1 < mr {
-						ADDQ(ldy, y[v])
+					VMASKMOVPS(acc, t, m)
+				} else {
+					if beta {
+						VADDPS(m, acc, acc)
 					}
+					VMOVUPS(acc, m)
 				}
-			}
+			})
 			JMP(LabelRef(name + "_done"))
 		}
 	}
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	gen.Done(name)
 }
 
 // Byte offsets of the fields of WgradArgs (../../conv.go).
@@ -539,11 +511,7 @@ type wgradSpec struct {
 }
 
 func (s wgradSpec) name() string {
-	isa := "AVX512"
-	if s.bits == 256 {
-		isa = "AVX2"
-	}
-	return fmt.Sprintf("wgrad%dx%dx%dx%d%s", s.nic, s.r, s.c, s.nv, isa)
+	return fmt.Sprintf("wgrad%dx%dx%dx%d%s", s.nic, s.r, s.c, s.nv, gen.ISA(s.bits))
 }
 
 // wgradMaxNIC is the most input channels of one weight-gradient kernel (three base
@@ -599,14 +567,9 @@ func wgradKernels() {
 // term.
 func wgradKernel(s wgradSpec) {
 	name := s.name()
-	TEXT(name, NOSPLIT, "func(args *int64)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s accumulates the weight gradient of %d input channel(s) × a %d×%d tap window × %d vector(s) of output channels", name, s.nic, s.r, s.c, s.nv),
+	gen.Kernel(name, "func(args *int64)", fmt.Sprintf("%s accumulates the weight gradient of %d input channel(s) × a %d×%d tap window × %d vector(s) of output channels", name, s.nic, s.r, s.c, s.nv),
 		"(see WgradArgs in conv.go and wgradKernel in _gen/conv/main.go).")
-	regs := zmm
-	if s.bits == 256 {
-		regs = ymm
-	}
+	regs := gen.Regs(s.bits)
 	vbytes := s.bits / 8
 	nacc := s.nic * s.r * s.c * s.nv
 	accs := regs[:nacc]
@@ -701,14 +664,7 @@ func wgradKernel(s wgradSpec) {
 		}
 	}
 	// Prefetch one line of the caller's next data per position while any is left.
-	CMPQ(Mem{Base: args, Disp: wgPFN}, U8(0))
-	JLE(LabelRef(name + "_nopf"))
-	pft := GP64()
-	MOVQ(Mem{Base: args, Disp: wgPF}, pft)
-	PREFETCHT0(Mem{Base: pft})
-	ADDQ(U8(64), Mem{Base: args, Disp: wgPF})
-	DECQ(Mem{Base: args, Disp: wgPFN})
-	Label(name + "_nopf")
+	prefetchStep(name, Mem{Base: args, Disp: wgPF}, Mem{Base: args, Disp: wgPFN}, GP64(), PREFETCHT0)
 	ADDQ(Mem{Base: args, Disp: wgXCol}, x)
 	ADDQ(Mem{Base: args, Disp: wgDCol}, d[0])
 	DECQ(cols)
@@ -746,114 +702,118 @@ func wgradKernel(s wgradSpec) {
 // AVX-512 (two-table permutes) and AVX2 (shuffles and lane permutes).
 func phaseKernels() {
 	// Permute indices: even, odd (deinterleave); low, high halves of the interleave.
-	convperm = GLOBL("convperm", RODATA|NOPTR)
-	idx := convperm
-	for t, f := range []func(i int) int{
-		func(i int) int { return 2 * i },
-		func(i int) int { return 2*i + 1 },
-		func(i int) int { return i/2 + 16*(i%2) },
-		func(i int) int { return 8 + i/2 + 16*(i%2) },
-	} {
+	convperm = permTable("convperm", evenLanes, oddLanes, interleaveLo, interleaveHi)
+	for _, bits := range []int{512, 256} {
+		deinterleave2(bits)
+		interleaveAdd2(bits)
+	}
+}
+
+// Permutations of the permute tables, lane i of 16 taken from lane f(i) of a pair of
+// vectors (32 lanes) or, for the shifts, of one.
+func evenLanes(i int) int    { return 2 * i }              // even lanes of the pair
+func oddLanes(i int) int     { return 2*i + 1 }            // odd lanes of the pair
+func interleaveLo(i int) int { return i/2 + 16*(i%2) }     // low halves, interleaved
+func interleaveHi(i int) int { return 8 + i/2 + 16*(i%2) } // high halves, interleaved
+func shiftRight(i int) int   { return (i + 15) % 16 }      // one lane right, rotating
+func shiftLeft(i int) int    { return (i + 1) % 16 }       // one lane left, rotating
+
+// permTable emits the read-only table name of 16 int32 lane indices per permutation of
+// perms, 64 bytes apart, and returns it.
+func permTable(name string, perms ...func(i int) int) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for t, f := range perms {
 		for i := 0; i < 16; i++ {
 			DATA(64*t+4*i, U32(f(i)))
 		}
 	}
-	for _, bits := range []int{512, 256} {
-		lanes := bits / 32
-		isa := "AVX512"
-		if bits == 256 {
-			isa = "AVX2"
+	return m
+}
+
+// deinterleave2 emits deinterleave2{ISA}: the even and odd elements of a row into two rows
+// (two-table permutes on AVX-512, shuffles and lane permutes on AVX2).
+func deinterleave2(bits int) {
+	lanes := bits / 32
+	name := "deinterleave2" + gen.ISA(bits)
+	doc := fmt.Sprintf("%s sets even[j] = src[2j], odd[j] = src[2j+1] for j < n &^ %d.", name, lanes-1)
+	stride2Kernel(name, doc, bits, [3]string{"src", "even", "odd"}, [3]int{2, 1, 1}, func(p [3]Register, v [4]VecVirtual) {
+		src, even, odd := p[0], p[1], p[2]
+		a, b, e, o := v[0], v[1], v[2], v[3]
+		VMOVUPS(Mem{Base: src}, a)
+		VMOVUPS(Mem{Base: src, Disp: bits / 8}, b)
+		if bits == 512 {
+			VMOVUPS(convperm, e)
+			VPERMI2PS(b, a, e)
+			VMOVUPS(convperm.Offset(64), o)
+			VPERMI2PS(b, a, o)
+		} else {
+			VSHUFPS(U8(0x88), b, a, e) // a0 a2 b0 b2 | a4 a6 b4 b6
+			VSHUFPS(U8(0xDD), b, a, o)
+			VPERMPD(U8(0xD8), e, e) // a0 a2 a4 a6 b0 b2 b4 b6
+			VPERMPD(U8(0xD8), o, o)
 		}
-		{
-			name := "deinterleave2" + isa
-			TEXT(name, NOSPLIT, "func(n int, src, even, odd *float32)")
-			Pragma("noescape")
-			Doc(fmt.Sprintf("%s sets even[j] = src[2j], odd[j] = src[2j+1] for j < n &^ %d.", name, lanes-1))
-			n := Load(Param("n"), GP64())
-			src := Load(Param("src"), GP64())
-			even := Load(Param("even"), GP64())
-			odd := Load(Param("odd"), GP64())
-			ANDQ(I32(-lanes), n)
-			var a, b, e, o VecVirtual
-			if bits == 512 {
-				a, b, e, o = ZMM(), ZMM(), ZMM(), ZMM()
-			} else {
-				a, b, e, o = YMM(), YMM(), YMM(), YMM()
-			}
-			Label(name + "_loop")
-			TESTQ(n, n)
-			JZ(LabelRef(name + "_done"))
-			VMOVUPS(Mem{Base: src}, a)
-			VMOVUPS(Mem{Base: src, Disp: bits / 8}, b)
-			if bits == 512 {
-				VMOVUPS(idx, e)
-				VPERMI2PS(b, a, e)
-				VMOVUPS(idx.Offset(64), o)
-				VPERMI2PS(b, a, o)
-			} else {
-				VSHUFPS(U8(0x88), b, a, e) // a0 a2 b0 b2 | a4 a6 b4 b6
-				VSHUFPS(U8(0xDD), b, a, o)
-				VPERMPD(U8(0xD8), e, e) // a0 a2 a4 a6 b0 b2 b4 b6
-				VPERMPD(U8(0xD8), o, o)
-			}
-			VMOVUPS(e, Mem{Base: even})
-			VMOVUPS(o, Mem{Base: odd})
-			ADDQ(U32(2*bits/8), src)
-			ADDQ(U32(bits/8), even)
-			ADDQ(U32(bits/8), odd)
-			SUBQ(U32(lanes), n)
-			JMP(LabelRef(name + "_loop"))
-			Label(name + "_done")
-			VZEROUPPER()
-			RET()
+		VMOVUPS(e, Mem{Base: even})
+		VMOVUPS(o, Mem{Base: odd})
+	})
+}
+
+// interleaveAdd2 emits interleaveAdd2{ISA}: two rows added into the even and odd elements
+// of one (two-table permutes on AVX-512, unpacks and lane permutes on AVX2).
+func interleaveAdd2(bits int) {
+	lanes := bits / 32
+	name := "interleaveAdd2" + gen.ISA(bits)
+	doc := fmt.Sprintf("%s adds a[j] into dst[2j] and b[j] into dst[2j+1] for j < n &^ %d.", name, lanes-1)
+	stride2Kernel(name, doc, bits, [3]string{"a", "b", "dst"}, [3]int{1, 1, 2}, func(p [3]Register, v [4]VecVirtual) {
+		ap, bp, dst := p[0], p[1], p[2]
+		a, b, lo, hi := v[0], v[1], v[2], v[3]
+		VMOVUPS(Mem{Base: ap}, a)
+		VMOVUPS(Mem{Base: bp}, b)
+		if bits == 512 {
+			VMOVUPS(convperm.Offset(128), lo)
+			VPERMI2PS(b, a, lo)
+			VMOVUPS(convperm.Offset(192), hi)
+			VPERMI2PS(b, a, hi)
+		} else {
+			t0, t1 := YMM(), YMM()
+			VUNPCKLPS(b, a, t0) // a0 b0 a1 b1 | a4 b4 a5 b5
+			VUNPCKHPS(b, a, t1) // a2 b2 a3 b3 | a6 b6 a7 b7
+			VPERM2F128(U8(0x20), t1, t0, lo)
+			VPERM2F128(U8(0x31), t1, t0, hi)
 		}
-		{
-			name := "interleaveAdd2" + isa
-			TEXT(name, NOSPLIT, "func(n int, a, b, dst *float32)")
-			Pragma("noescape")
-			Doc(fmt.Sprintf("%s adds a[j] into dst[2j] and b[j] into dst[2j+1] for j < n &^ %d.", name, lanes-1))
-			n := Load(Param("n"), GP64())
-			ap := Load(Param("a"), GP64())
-			bp := Load(Param("b"), GP64())
-			dst := Load(Param("dst"), GP64())
-			ANDQ(I32(-lanes), n)
-			var a, b, lo, hi VecVirtual
-			if bits == 512 {
-				a, b, lo, hi = ZMM(), ZMM(), ZMM(), ZMM()
-			} else {
-				a, b, lo, hi = YMM(), YMM(), YMM(), YMM()
-			}
-			Label(name + "_loop")
-			TESTQ(n, n)
-			JZ(LabelRef(name + "_done"))
-			VMOVUPS(Mem{Base: ap}, a)
-			VMOVUPS(Mem{Base: bp}, b)
-			if bits == 512 {
-				VMOVUPS(idx.Offset(128), lo)
-				VPERMI2PS(b, a, lo)
-				VMOVUPS(idx.Offset(192), hi)
-				VPERMI2PS(b, a, hi)
-			} else {
-				t0, t1 := YMM(), YMM()
-				VUNPCKLPS(b, a, t0) // a0 b0 a1 b1 | a4 b4 a5 b5
-				VUNPCKHPS(b, a, t1) // a2 b2 a3 b3 | a6 b6 a7 b7
-				VPERM2F128(U8(0x20), t1, t0, lo)
-				VPERM2F128(U8(0x31), t1, t0, hi)
-			}
-			VADDPS(Mem{Base: dst}, lo, lo)
-			VADDPS(Mem{Base: dst, Disp: bits / 8}, hi, hi)
-			VMOVUPS(lo, Mem{Base: dst})
-			VMOVUPS(hi, Mem{Base: dst, Disp: bits / 8})
-			ADDQ(U32(bits/8), ap)
-			ADDQ(U32(bits/8), bp)
-			ADDQ(U32(2*bits/8), dst)
-			SUBQ(U32(lanes), n)
-			JMP(LabelRef(name + "_loop"))
-			Label(name + "_done")
-			VZEROUPPER()
-			RET()
-		}
+		VADDPS(Mem{Base: dst}, lo, lo)
+		VADDPS(Mem{Base: dst, Disp: bits / 8}, hi, hi)
+		VMOVUPS(lo, Mem{Base: dst})
+		VMOVUPS(hi, Mem{Base: dst, Disp: bits / 8})
+	})
+}
+
+// stride2Kernel emits the frame of a stride-2 helper, the kernel name of signature
+// func(n int, ptrs… *float32): a loop over the first n &^ (lanes-1) pairs that calls body
+// with the pointers and four vectors of width bits for one vector of pairs, then moves
+// each pointer ptrs[i] on by vecs[i] vectors.
+func stride2Kernel(name, doc string, bits int, ptrs [3]string, vecs [3]int, body func(p [3]Register, v [4]VecVirtual)) {
+	lanes := bits / 32
+	gen.Kernel(name, fmt.Sprintf("func(n int, %s, %s, %s *float32)", ptrs[0], ptrs[1], ptrs[2]), doc)
+	n := Load(Param("n"), GP64())
+	var p [3]Register
+	for i, name := range ptrs {
+		p[i] = Load(Param(name), GP64())
 	}
+	ANDQ(I32(-lanes), n)
+	var v [4]VecVirtual
+	for i := range v {
+		v[i] = gen.NewVec(bits)
+	}
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	body(p, v)
+	for i, r := range p {
+		ADDQ(U32(vecs[i]*bits/8), r)
+	}
+	SUBQ(U32(lanes), n)
+	JMP(LabelRef(name + "_loop"))
+	gen.Done(name)
 }
 
 // Byte offsets of the fields of PhaseRowsArgs (../../phase.go).
@@ -883,13 +843,11 @@ func phaseRowKernels() {
 		if add {
 			name = "interleaveAddRowsAVX512"
 		}
-		TEXT(name, NOSPLIT, "func(args *int64)")
-		Pragma("noescape")
+		doc := name + " splits the interleaved rows into their even and odd elements (see PhaseRowsArgs)."
 		if add {
-			Doc(name + " adds the phase rows into the even and odd elements of the interleaved rows (see PhaseRowsArgs).")
-		} else {
-			Doc(name + " splits the interleaved rows into their even and odd elements (see PhaseRowsArgs).")
+			doc = name + " adds the phase rows into the even and odd elements of the interleaved rows (see PhaseRowsArgs)."
 		}
+		gen.Kernel(name, "func(args *int64)", doc)
 		args := Load(Param("args"), GP64())
 		planes := GP64()
 		MOVQ(Mem{Base: args, Disp: prPlanes}, planes)
@@ -923,52 +881,45 @@ func phaseRowKernels() {
 		MOVQ(Mem{Base: args, Disp: prPairs}, n)
 		MOVQ(ir, si)
 		MOVQ(pr, sp)
-		// body processes 16 pairs at si (32 interleaved floats) and sp (16 + 16 at sp+odd).
+		// body processes 16 pairs at si (32 interleaved floats) and sp (16 + 16 at sp+odd):
+		// from the interleaved rows to the phase rows, or (add) from the phase rows added
+		// into the interleaved ones, through the masks K2, K3 (interleaved) and K1 (phase)
+		// in the masked tail.
 		body := func(masked bool) {
-			lo, hi := Mem{Base: si}, Mem{Base: si, Disp: 64}
-			pe, po := Mem{Base: sp}, Mem{Base: sp, Index: odd, Scale: 1}
-			if !add {
-				if masked {
-					VMOVUPS_Z(lo, K2, a)
-					VMOVUPS_Z(hi, K3, b)
-				} else {
-					VMOVUPS(lo, a)
-					VMOVUPS(hi, b)
-				}
-				VMOVUPS(ie, t0)
-				VPERMI2PS(b, a, t0)
-				VMOVUPS(io, t1)
-				VPERMI2PS(b, a, t1)
-				if masked {
-					VMOVUPS(t0, K1, pe)
-					VMOVUPS(t1, K1, po)
-				} else {
-					VMOVUPS(t0, pe)
-					VMOVUPS(t1, po)
-				}
-				return
+			inter := [2]Mem{{Base: si}, {Base: si, Disp: 64}}
+			phase := [2]Mem{{Base: sp}, {Base: sp, Index: odd, Scale: 1}}
+			from, to := inter, phase
+			fromK, toK := [2]OpmaskPhysical{K2, K3}, [2]OpmaskPhysical{K1, K1}
+			if add {
+				from, to = phase, inter
+				fromK, toK = toK, fromK
 			}
-			if masked {
-				VMOVUPS_Z(pe, K1, a)
-				VMOVUPS_Z(po, K1, b)
-			} else {
-				VMOVUPS(pe, a)
-				VMOVUPS(po, b)
+			t := [2]VecVirtual{t0, t1}
+			for i, v := range []VecVirtual{a, b} {
+				if masked {
+					VMOVUPS_Z(from[i], fromK[i], v)
+				} else {
+					VMOVUPS(from[i], v)
+				}
 			}
 			VMOVUPS(ie, t0)
 			VPERMI2PS(b, a, t0)
 			VMOVUPS(io, t1)
 			VPERMI2PS(b, a, t1)
-			if masked {
-				VADDPS_Z(lo, t0, K2, t0)
-				VADDPS_Z(hi, t1, K3, t1)
-				VMOVUPS(t0, K2, lo)
-				VMOVUPS(t1, K3, hi)
-			} else {
-				VADDPS(lo, t0, t0)
-				VADDPS(hi, t1, t1)
-				VMOVUPS(t0, lo)
-				VMOVUPS(t1, hi)
+			for i := range t {
+				switch {
+				case add && masked:
+					VADDPS_Z(to[i], t[i], toK[i], t[i])
+				case add:
+					VADDPS(to[i], t[i], t[i])
+				}
+			}
+			for i := range t {
+				if masked {
+					VMOVUPS(t[i], toK[i], to[i])
+				} else {
+					VMOVUPS(t[i], to[i])
+				}
 			}
 		}
 		Label(name + "_loop")
@@ -993,9 +944,7 @@ func phaseRowKernels() {
 		ADDQ(Mem{Base: args, Disp: prPhasePlane}, pp)
 		DECQ(planes)
 		JMP(LabelRef(name + "_plane"))
-		Label(name + "_done")
-		VZEROUPPER()
-		RET()
+		gen.Done(name)
 	}
 }
 
@@ -1003,9 +952,7 @@ func phaseRowKernels() {
 // bytes, stride bytes apart, starting at p (one prefetch per line start plus the last byte).
 func prefetchRows() {
 	name := "prefetchRows"
-	TEXT(name, NOSPLIT, "func(p *float32, rows, stride, n int)")
-	Pragma("noescape")
-	Doc(name + " prefetches (PREFETCHT0) the lines of rows byte ranges [p+r·stride, p+r·stride+n).")
+	gen.Kernel(name, "func(p *float32, rows, stride, n int)", name+" prefetches (PREFETCHT0) the lines of rows byte ranges [p+r·stride, p+r·stride+n).")
 	p := Load(Param("p"), GP64())
 	rows := Load(Param("rows"), GP64())
 	stride := Load(Param("stride"), GP64())

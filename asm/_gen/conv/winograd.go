@@ -6,6 +6,8 @@ import (
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
+
+	"github.com/bonsai-dl/bonsai/asm/_gen/internal/gen"
 )
 
 // Byte offsets of the fields of WinogradInArgs and WinogradOutArgs (../../winograd.go),
@@ -80,6 +82,26 @@ func (e winoEpilogue) name() string {
 		n += "Relu"
 	}
 	return n + "AVX512"
+}
+
+// doc is the doc comment of the kernel.
+func (e winoEpilogue) doc() []string {
+	name := e.name()
+	switch {
+	case e.add:
+		return []string{name + " adds the Winograd F(4×4, 3×3) output transform of 16 tiles into Y (see WinogradOutArgs, Add ≠ 0)."}
+	case !e.scale:
+		return []string{name + " computes the Winograd F(4×4, 3×3) output transform of 16 tiles (see WinogradOutArgs, Add = 0)."}
+	}
+	what := "float32(o·Scale[k]) + Shift[k]"
+	if e.res {
+		what += " + R"
+	}
+	if e.relu {
+		what = "max(" + what + ", +0)"
+	}
+	return []string{name + " computes the Winograd F(4×4, 3×3) output transform o of 16 tiles and stores",
+		what + " (see WinogradOutArgs)."}
 }
 
 // winoConsts are the broadcast constants of the transforms (see winoconst).
@@ -164,19 +186,7 @@ func zmm6() (r [6]VecVirtual) {
 var winoperm Mem
 
 func winopermTable() {
-	winoperm = GLOBL("winoperm", RODATA|NOPTR)
-	for t, f := range []func(i int) int{
-		func(i int) int { return 2 * i },
-		func(i int) int { return 2*i + 1 },
-		func(i int) int { return i/2 + 16*(i%2) },
-		func(i int) int { return 8 + i/2 + 16*(i%2) },
-		func(i int) int { return (i + 15) % 16 },
-		func(i int) int { return (i + 1) % 16 },
-	} {
-		for i := 0; i < 16; i++ {
-			DATA(64*t+4*i, U32(f(i)))
-		}
-	}
+	winoperm = permTable("winoperm", evenLanes, oddLanes, interleaveLo, interleaveHi, shiftRight, shiftLeft)
 }
 
 // alignedScratch returns a register pointing at the first 64-byte boundary in the scratch
@@ -187,6 +197,37 @@ func alignedScratch(args Register, off int) Register {
 	LEAQ(Mem{Base: args, Disp: off + 63}, sc)
 	ANDQ(I8(-64), sc)
 	return sc
+}
+
+// loadBytes loads the float32 count at m into r as a count of bytes.
+func loadBytes(m Mem, r Register) {
+	MOVQ(m, r)
+	SHLQ(U8(2), r)
+}
+
+// pieceWalk is the walk over the pieces of a quarter of the flat rows in a Winograd
+// kernel's argument block (the counts at nPieces, the WinoPieces at pieces), with the
+// pointers into the plane at base.
+type pieceWalk struct {
+	args            Register
+	nPieces, pieces int
+	base, cnt, pb   Register // the plane; scratch for the count and the piece's pointer
+}
+
+// each emits the walk over the pieces of quarter q: for each, pb = base + 4·Off, then
+// body(masks), masks the piece's six uint16 row masks. It leaves past the last piece to
+// the label skip, which it places after the walk.
+func (w pieceWalk) each(q int, skip string, body func(masks Mem)) {
+	MOVQ(Mem{Base: w.args, Disp: w.nPieces + 8*q}, w.cnt)
+	for p := 0; p < 4; p++ {
+		CMPQ(w.cnt, U8(p+1))
+		JL(LabelRef(skip))
+		at := w.pieces + pieceSize*(4*q+p)
+		MOVQ(Mem{Base: w.args, Disp: at}, w.pb)
+		LEAQ(Mem{Base: w.base, Index: w.pb, Scale: 4}, w.pb)
+		body(Mem{Base: w.args, Disp: at + pieceMask})
+	}
+	Label(skip)
 }
 
 // perm2 emits dst = the permutation idx of the 32 lanes of (a, b).
@@ -202,21 +243,15 @@ func perm2(idx, a, b, dst VecVirtual) {
 // one-lane shifts for the outer columns) and transformed along the columns into V.
 func winoInputAVX512() {
 	name := "winogradInputAVX512"
-	TEXT(name, NOSPLIT, "func(args *int64)")
-	Pragma("noescape")
-	Doc(name + " computes the Winograd F(4×4, 3×3) input transform of 16 tiles (see WinogradInArgs).")
+	gen.Kernel(name, "func(args *int64)", name+" computes the Winograd F(4×4, 3×3) input transform of 16 tiles (see WinogradInArgs).")
 	args := Load(Param("args"), GP64())
 	x, v, row, ldf, ldc, plane, n := GP64(), GP64(), GP64(), GP64(), GP64(), GP64(), GP64()
-	MOVQ(Mem{Base: args, Disp: wiLDC}, ldc)
-	SHLQ(U8(2), ldc)
-	MOVQ(Mem{Base: args, Disp: wiPlane}, plane)
-	SHLQ(U8(2), plane)
+	loadBytes(Mem{Base: args, Disp: wiLDC}, ldc)
+	loadBytes(Mem{Base: args, Disp: wiPlane}, plane)
 	MOVQ(Mem{Base: args, Disp: wiX}, x)
 	MOVQ(Mem{Base: args, Disp: wiV}, v)
-	MOVQ(Mem{Base: args, Disp: wiRow}, row)
-	SHLQ(U8(2), row)
-	MOVQ(Mem{Base: args, Disp: wiLDF}, ldf)
-	SHLQ(U8(2), ldf)
+	loadBytes(Mem{Base: args, Disp: wiRow}, row)
+	loadBytes(Mem{Base: args, Disp: wiLDF}, ldf)
 	MOVQ(Mem{Base: args, Disp: wiC}, n)
 	kc := loadWinoConsts(true)
 	ie, io, sr, sl := ZMM(), ZMM(), ZMM(), ZMM()
@@ -243,24 +278,17 @@ func winoInputAVX512() {
 		for r := range d {
 			VXORPS(d[r], d[r], d[r])
 		}
-		MOVQ(Mem{Base: args, Disp: wiNPieces + 8*q}, cnt)
-		skip := fmt.Sprintf("%s_q%d", name, q)
-		for p := 0; p < 4; p++ {
-			CMPQ(cnt, U8(p+1))
-			JL(LabelRef(skip))
-			at := wiPieces + pieceSize*(4*q+p)
-			MOVQ(Mem{Base: args, Disp: at}, pb)
-			LEAQ(Mem{Base: x, Index: pb, Scale: 4}, pb)
+		pieces := pieceWalk{args: args, nPieces: wiNPieces, pieces: wiPieces, base: x, cnt: cnt, pb: pb}
+		pieces.each(q, fmt.Sprintf("%s_q%d", name, q), func(masks Mem) {
 			for r := 0; r < 6; r++ {
-				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
+				KMOVW(masks.Offset(2*r), K1)
 				VMOVUPS(Mem{Base: pb}, K1, d[r])
 				PREFETCHT0(Mem{Base: pb, Index: pfd, Scale: 1}) // the row two channels ahead
 				if r < 5 {
 					ADDQ(row, pb)
 				}
 			}
-		}
-		Label(skip)
+		})
 		w := winoIn1(d, kc)
 		for i := 0; i < 6; i++ {
 			VMOVUPS(w[i], Mem{Base: sc, Disp: 64 * (4*i + q)})
@@ -297,9 +325,7 @@ func winoInputAVX512() {
 	ADDQ(plane, x)
 	DECQ(n)
 	JMP(LabelRef(name + "_chan"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	gen.Done(name)
 }
 
 // winoOutputAVX512 emits the output transform of 16 tiles (see WinogradOutArgs): per output
@@ -310,32 +336,13 @@ func winoInputAVX512() {
 // piece, loaded with the store's mask) and are stored through the pieces (masked stores).
 func winoOutputAVX512(e winoEpilogue) {
 	name := e.name()
-	TEXT(name, NOSPLIT, "func(args *int64)")
-	Pragma("noescape")
-	switch {
-	case e.add:
-		Doc(name + " adds the Winograd F(4×4, 3×3) output transform of 16 tiles into Y (see WinogradOutArgs, Add ≠ 0).")
-	case !e.scale:
-		Doc(name + " computes the Winograd F(4×4, 3×3) output transform of 16 tiles (see WinogradOutArgs, Add = 0).")
-	default:
-		what := "float32(o·Scale[k]) + Shift[k]"
-		if e.res {
-			what += " + R"
-		}
-		if e.relu {
-			what = "max(" + what + ", +0)"
-		}
-		Doc(name+" computes the Winograd F(4×4, 3×3) output transform o of 16 tiles and stores",
-			what+" (see WinogradOutArgs).")
-	}
+	gen.Kernel(name, "func(args *int64)", e.doc()...)
 	args := Load(Param("args"), GP64())
 	m, y, row, ldf, n := GP64(), GP64(), GP64(), GP64(), GP64()
 	MOVQ(Mem{Base: args, Disp: woM}, m)
 	MOVQ(Mem{Base: args, Disp: woY}, y)
-	MOVQ(Mem{Base: args, Disp: woRow}, row)
-	SHLQ(U8(2), row)
-	MOVQ(Mem{Base: args, Disp: woLDF}, ldf)
-	SHLQ(U8(2), ldf)
+	loadBytes(Mem{Base: args, Disp: woRow}, row)
+	loadBytes(Mem{Base: args, Disp: woLDF}, ldf)
 	MOVQ(Mem{Base: args, Disp: woK}, n)
 	kc := loadWinoConsts(false)
 	il, ih := ZMM(), ZMM()
@@ -344,8 +351,7 @@ func winoOutputAVX512(e winoEpilogue) {
 	mp, pb, cnt := GP64(), GP64(), GP64()
 	sc := alignedScratch(args, woScratch)
 	plane := GP64()
-	MOVQ(Mem{Base: args, Disp: woPlane}, plane)
-	SHLQ(U8(2), plane)
+	loadBytes(Mem{Base: args, Disp: woPlane}, plane)
 	var sp, hp, rd GPVirtual          // Scale and Shift of the channel; R − Y in bytes
 	var scale, shift, zero VecVirtual // broadcast Scale[k] and Shift[k]; +0
 	if e.scale {
@@ -422,37 +428,30 @@ func winoOutputAVX512(e winoEpilogue) {
 				}
 			}
 		}
+		pieces := pieceWalk{args: args, nPieces: woNPieces, pieces: woPieces, base: y, cnt: cnt, pb: pb}
 		for q := 0; q < 4; q++ {
-			MOVQ(Mem{Base: args, Disp: woNPieces + 8*q}, cnt)
-			skip := fmt.Sprintf("%s_r%dq%d", name, r, q)
-			for pc := 0; pc < 4; pc++ {
-				CMPQ(cnt, U8(pc+1))
-				JL(LabelRef(skip))
-				at := woPieces + pieceSize*(4*q+pc)
-				MOVQ(Mem{Base: args, Disp: at}, pb)
-				LEAQ(Mem{Base: y, Index: pb, Scale: 4}, pb)
+			pieces.each(q, fmt.Sprintf("%s_r%dq%d", name, r, q), func(masks Mem) {
 				for rr := 0; rr < r; rr++ {
 					ADDQ(row, pb)
 				}
-				KMOVW(Mem{Base: args, Disp: at + pieceMask + 2*r}, K1)
-				switch {
-				case e.add:
+				KMOVW(masks.Offset(2*r), K1)
+				if e.add || e.res {
+					// The addend: Y itself (add) or R (res), masked lanes not read.
+					addend := Mem{Base: pb}
+					if e.res {
+						addend = Mem{Base: pb, Index: rd, Scale: 1}
+					}
 					t := ZMM()
-					VADDPS_Z(Mem{Base: pb}, f[q], K1, t)
-					VMOVUPS(t, K1, Mem{Base: pb})
-				case e.res:
-					t := ZMM()
-					VADDPS_Z(Mem{Base: pb, Index: rd, Scale: 1}, f[q], K1, t) // masked lanes are not read
+					VADDPS_Z(addend, f[q], K1, t)
 					if e.relu {
 						VMAXPS(zero, t, t)
 					}
 					VMOVUPS(t, K1, Mem{Base: pb})
-				default:
+				} else {
 					VMOVUPS(f[q], K1, Mem{Base: pb})
 				}
 				PREFETCHT0(Mem{Base: pb, Index: plane, Scale: 1}) // the next channel's row
-			}
-			Label(skip)
+			})
 		}
 	}
 	MOVQ(Mem{Base: args, Disp: woLDK}, pb)
@@ -464,7 +463,5 @@ func winoOutputAVX512(e winoEpilogue) {
 	}
 	DECQ(n)
 	JMP(LabelRef(name + "_chan"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	gen.Done(name)
 }

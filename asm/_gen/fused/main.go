@@ -22,6 +22,8 @@ import (
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
+
+	"github.com/bonsai-dl/bonsai/asm/_gen/internal/gen"
 )
 
 func main() {
@@ -46,20 +48,10 @@ type simd struct {
 var simds = []simd{{isa: "AVX512", bits: 512, dlanes: 8, nvec: 2}, {isa: "AVX2", bits: 256, dlanes: 4, nvec: 4}}
 
 // vec returns a float64 vector of dlanes elements.
-func (s simd) vec() VecVirtual {
-	if s.bits == 512 {
-		return ZMM()
-	}
-	return YMM()
-}
+func (s simd) vec() VecVirtual { return gen.NewVec(s.bits) }
 
 // half returns a float32 vector of dlanes elements.
-func (s simd) half() VecVirtual {
-	if s.bits == 512 {
-		return YMM()
-	}
-	return XMM()
-}
+func (s simd) half() VecVirtual { return gen.NewVec(s.bits / 2) }
 
 // toPS rounds the float64s of t to the float32s of f.
 func (s simd) toPS(t, f VecVirtual) {
@@ -239,17 +231,15 @@ func (s simd) loadXG(sp bnSpec, a bnArgs, off int) (x, g VecVirtual) {
 // and written back at the end.
 func (s simd) sumKernel(sp bnSpec) {
 	name := sp.name + s.isa
-	TEXT(name, NOSPLIT, sp.sig)
-	Pragma("noescape")
-	if sp.name == "bnSumSq" {
-		Doc(fmt.Sprintf("%s adds x−c and (x−c)² into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).", name))
-	} else {
+	doc := fmt.Sprintf("%s adds x−c and (x−c)² into the 16 partial sums s and q (see bnKernels in _gen/fused/main.go).", name)
+	if sp.name != "bnSumSq" {
 		what := "g"
 		if sp.mask != noMask {
 			what = "the masked g"
 		}
-		Doc(fmt.Sprintf("%s adds %s and g·(x−mu) into the 16 partial sums s and q%s (see bnKernels in _gen/fused/main.go).", name, what, sp.doc))
+		doc = fmt.Sprintf("%s adds %s and g·(x−mu) into the 16 partial sums s and q%s (see bnKernels in _gen/fused/main.go).", name, what, sp.doc)
 	}
+	gen.Kernel(name, sp.sig, doc)
 	c := "mu"
 	if sp.name == "bnSumSq" {
 		c = "c"
@@ -291,8 +281,6 @@ func (s simd) sumKernel(sp bnSpec) {
 // backwardKernel emits a bnBackward…{ISA} kernel (see bnKernels).
 func (s simd) backwardKernel(sp bnSpec) {
 	name := sp.name + s.isa
-	TEXT(name, NOSPLIT, sp.sig)
-	Pragma("noescape")
 	op := "adds " + backwardExpr + " into dx"
 	if sp.set {
 		op = "sets dx to +0 + " + backwardExpr
@@ -303,7 +291,7 @@ func (s simd) backwardKernel(sp bnSpec) {
 	case maskX:
 		op += ", g masked by max(float32(x·scale)+shift, 0) > 0,"
 	}
-	Doc(fmt.Sprintf("%s %s%s for the first len(dx) &^ 15", name, op, sp.doc), "elements (see bnKernels in _gen/fused/main.go).")
+	gen.Kernel(name, sp.sig, fmt.Sprintf("%s %s%s for the first len(dx) &^ 15", name, op, sp.doc), "elements (see bnKernels in _gen/fused/main.go).")
 	a, n, ptrs := s.prologue(sp, "dx", "k", "mdy", "mu", "invstd", "mdyx")
 	cs := a.consts
 	s.loop(name, n, ptrs, func(v, off int) {
@@ -351,9 +339,7 @@ func reluKernels() {
 			sig = "func(da, db, dy, y []float32)"
 			doc = name + " sets da[i] and db[i] as reluBackwardSetAVX2 sets dx[i], for i < len(da) &^ 7."
 		}
-		TEXT(name, NOSPLIT, sig)
-		Pragma("noescape")
-		Doc(doc)
+		gen.Kernel(name, sig, doc)
 		var da, db, n Register
 		if kind == "Set2" {
 			da = Load(Param("da").Base(), GP64())
@@ -406,9 +392,7 @@ func reluKernels() {
 		advance(32)
 		SUBQ(U8(8), n)
 		JMP(LabelRef(name + "_loop1"))
-		Label(name + "_done")
-		VZEROUPPER()
-		RET()
+		gen.Done(name)
 	}
 }
 
@@ -417,9 +401,7 @@ func reluKernels() {
 // i < len(dst) &^ 7.
 func scaleShiftAddRelu() {
 	name := "scaleShiftAddReluAVX2"
-	TEXT(name, NOSPLIT, "func(dst, src, add []float32, scale, shift float32)")
-	Pragma("noescape")
-	Doc(name+" computes dst[i] = max((float32(src[i]*scale) + shift) + add[i], +0) for i < len(dst) &^ 7",
+	gen.Kernel(name, "func(dst, src, add []float32, scale, shift float32)", name+" computes dst[i] = max((float32(src[i]*scale) + shift) + add[i], +0) for i < len(dst) &^ 7",
 		"(see scaleShiftAddRelu in _gen/fused/main.go).")
 	n := Load(Param("dst").Len(), GP64())
 	ANDQ(I32(-8), n)
@@ -438,7 +420,7 @@ func scaleShiftAddRelu() {
 	VXORPS(zero, zero, zero)
 	i := GP64()
 	XORQ(i, i)
-	body := func(unroll int) {
+	gen.Loop4(name, i, n, func(unroll int) {
 		for u := 0; u < unroll; u++ {
 			v := YMM()
 			VMULPS(Mem{Base: src, Index: i, Scale: 4, Disp: 32 * u}, scale, v)
@@ -447,22 +429,6 @@ func scaleShiftAddRelu() {
 			VMAXPS(zero, v, v)
 			VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4, Disp: 32 * u})
 		}
-		ADDQ(U8(8*unroll), i)
-	}
-	end := GP64()
-	MOVQ(n, end)
-	SUBQ(U8(32), end)
-	Label(name + "_loop4")
-	CMPQ(i, end)
-	JG(LabelRef(name + "_loop1"))
-	body(4)
-	JMP(LabelRef(name + "_loop4"))
-	Label(name + "_loop1")
-	CMPQ(i, n)
-	JGE(LabelRef(name + "_done"))
-	body(1)
-	JMP(LabelRef(name + "_loop1"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	})
+	gen.Done(name)
 }
