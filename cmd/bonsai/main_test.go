@@ -293,7 +293,7 @@ func TestPruneEvalAgrees(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("summary %q: %v", lines[len(lines)-1], err)
 	}
-	if sum.MACsAfter > sum.MACsBefore*6/10 || sum.AccFinetuned <= 0 {
+	if sum.MACsAfter > sum.MACsBefore*6/10 || sum.AccFinetuned <= 0 || sum.ImagesPerSecond[0] <= 0 || sum.ImagesPerSecond[1] <= 0 {
 		t.Errorf("summary %+v", sum)
 	}
 	for _, f := range []string{"pruned.safetensors", "report.md", "metrics.jsonl", "channels.png", "sensitivity.png", "accuracy.png"} {

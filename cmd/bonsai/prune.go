@@ -57,8 +57,10 @@ type pruneState struct {
 	Layers    []layerRow    `json:"layers"` // of the last pruning step
 	// Original holds each Conv2d and Linear layer's output channels and
 	// MACs before the first step, so that the table shows original → final.
-	Original   map[string][2]int64 `json:"original"`
-	Throughput [2]float64          `json:"images_per_second"`
+	Original map[string][2]int64 `json:"original"`
+	// Throughput is the original's and the pruned model's images/s, timed
+	// alternately when the run ends.
+	Throughput [2]float64 `json:"images_per_second"`
 }
 
 type pruneFigures struct {

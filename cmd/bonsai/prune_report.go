@@ -115,7 +115,7 @@ func (p *pruner) writeReport(sum pruneSummary) error {
 	fmt.Fprintf(&b, "| parameters | %s | %s |\n", group(sum.ParamsBefore), group(sum.ParamsAfter))
 	fmt.Fprintf(&b, "| MACs per image | %s | %s (−%.1f %%) |\n", group(sum.MACsBefore), group(sum.MACsAfter), 100*(1-float64(sum.MACsAfter)/float64(sum.MACsBefore)))
 	fmt.Fprintf(&b, "| FLOPs per image (2 × MACs) | %s | %s |\n", group(2*sum.MACsBefore), group(2*sum.MACsAfter))
-	fmt.Fprintf(&b, "| throughput, batch %d, %d threads (images/s) | %.0f | %.0f |\n\n", p.benchBatch(), runtimeThreads(), sum.ImagesPerSecond[0], sum.ImagesPerSecond[1])
+	fmt.Fprintf(&b, "| throughput, batch %d, %d threads, timed alternately at the end (images/s) | %.0f | %.0f |\n\n", p.benchBatch(), runtimeThreads(), sum.ImagesPerSecond[0], sum.ImagesPerSecond[1])
 	fmt.Fprintf(&b, "Test accuracy: %s before; %s right after pruning; %s after the last fine-tuning epoch.\n\n",
 		pct(sum.AccBefore), pct(sum.AccPruned), pct(sum.AccFinetuned))
 	if len(st.StepsDone) > 1 {
