@@ -55,22 +55,7 @@ func TestDistill(t *testing.T) {
 	}
 	run := func(cfg Config, stopAt int) map[string][]byte {
 		dir := t.TempDir()
-		r, err := New(cfg, dir, trainSet, testSet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stopAt > 0 {
-			r.MaxSteps = stopAt
-			if err := r.Train(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if r, err = Resume(dir, trainSet, testSet); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := r.Train(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		trainResumed(t, cfg, dir, trainSet, testSet, stopAt)
 		return weights(filepath.Join(dir, FinalFile))
 	}
 	plain := run(testConfig(), 0)

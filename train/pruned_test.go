@@ -1,7 +1,6 @@
 package train
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -35,20 +34,7 @@ func TestPrunedModelTrainsAndResumes(t *testing.T) {
 	cfg := testConfig()
 	cfg.Init = init
 	dir := t.TempDir()
-	r, err := New(cfg, dir, trainSet, testSet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.MaxSteps = 2
-	if err := r.Train(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if r, err = Resume(dir, trainSet, testSet); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Train(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	trainResumed(t, cfg, dir, trainSet, testSet, 2)
 	final, _, err := zoo.Load(filepath.Join(dir, FinalFile), "")
 	if err != nil {
 		t.Fatal(err)

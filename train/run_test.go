@@ -122,3 +122,25 @@ func TestNonFiniteLossStops(t *testing.T) {
 		t.Errorf("the last good checkpoint does not load: %v", err)
 	}
 }
+
+// trainResumed trains cfg in dir to the end; with stopAt > 0 the first
+// process stops after stopAt steps and a resumed one finishes the run.
+func trainResumed(t *testing.T, cfg Config, dir string, trainSet, testSet *data.Dataset, stopAt int) {
+	t.Helper()
+	r, err := New(cfg, dir, trainSet, testSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stopAt > 0 {
+		r.MaxSteps = stopAt
+		if err := r.Train(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if r, err = Resume(dir, trainSet, testSet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
