@@ -60,13 +60,20 @@ func checkChannelMap(op string, dst []int, c, k int) {
 	if len(dst) != c {
 		panic(fmt.Sprintf("tensor.%s: channel map of %d entries for %d input channels", op, len(dst), c))
 	}
-	seen := make([]bool, k)
+	// Distinct targets: a bitmap on the stack for up to 4096 output channels.
+	var small [64]uint64
+	var seen []uint64
+	if k <= 64*len(small) {
+		seen = small[:(k+63)/64]
+	} else {
+		seen = make([]uint64, (k+63)/64)
+	}
 	for ch, o := range dst {
-		if o >= k || (o >= 0 && seen[o]) {
+		if o >= k || (o >= 0 && seen[o/64]&(1<<(o%64)) != 0) {
 			panic(fmt.Sprintf("tensor.%s: input channel %d maps to output channel %d of %d (or to one already taken)", op, ch, o, k))
 		}
 		if o >= 0 {
-			seen[o] = true
+			seen[o/64] |= 1 << (o % 64)
 		}
 	}
 }

@@ -36,6 +36,8 @@ type ConvWorkspace struct {
 	direct   directWorkspace
 	wino     winoWorkspace
 	epilogue epilogueTask
+	prepEpi  ConvEpilogue     // PreparedConv.Forward's epilogue, during a call
+	biasEpi  biasEpilogueTask // PreparedConv.Forward's bias pass, during a call
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {

@@ -48,6 +48,8 @@ type tilePlan struct {
 	beta       int
 	xvec       int // input elements from one vector's first to the next's (Lanes unless pairD > 0)
 	pairD      int // > 0: the plan runs TilePairs with these PairD bytes and the indices perm
+	stride     int // of a forward plan (buildForward): the stride
+	hph        int // of a forward plan: rows per phase plane
 
 	perm []int32 // [len(runs)][Lanes]: the permute indices of the runs' taps (pairD > 0)
 
@@ -300,6 +302,11 @@ func (pl *tilePlan) buildMasks() {
 // pf and pf2, when not nil, are memory the caller will read next: they are prefetched
 // (pf first) a share per kernel call, while the tiles compute.
 func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int, pf, pf2 []float32) {
+	pl.runBlocks(args, x, y, nimg, t0, t1, 0, pl.blocks(), pf, pf2)
+}
+
+// runBlocks is run for the blocks [b0, b1) of MR output rows only.
+func (pl *tilePlan) runBlocks(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1, b0, b1 int, pf, pf2 []float32) {
 	k := pl.k
 	nr := len(pl.runs)
 	total := nimg * pl.vpi
@@ -329,7 +336,7 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 		}
 	}
 	// pf is prefetched by the kernel calls, a share per call, at the pace of their k-loops.
-	blocks := (pl.rows + k.MR - 1) / k.MR
+	blocks := b1 - b0
 	pfLines, pfPer := (len(pf)+15)/16+(len(pf2)+15)/16, 0
 	if pfLines > 0 && t1 > t0 {
 		pfPer = (pfLines + (t1-t0)*blocks - 1) / ((t1 - t0) * blocks)
@@ -360,7 +367,7 @@ func (pl *tilePlan) run(args *asm.ConvTileArgs, x, y []float32, nimg, t0, t1 int
 			args.Mask[v] = &pl.masks[j*nr]
 			args.SMask[v] = pl.smasks[j]
 		}
-		for b := 0; b*k.MR < pl.rows; b++ {
+		for b := b0; b < b1; b++ {
 			args.Rows = min(k.MR, pl.rows-b*k.MR)
 			for v := range k.Vecs {
 				args.YOff[v] = ybase[v] + 4*b*k.MR*pl.outPlane
@@ -399,6 +406,7 @@ type directWorkspace struct {
 	slabs     []float32 // weight gradient: per-slab accumulators
 	slabSq    []float32 // per-slab squared gradients
 	slabDB    []float64 // per-slab bias gradients (and their squares)
+	small     []float32 // the phase planes (or a copy) of a small batch at stride 2
 
 	queue   workQueue
 	packing packTask
@@ -448,24 +456,35 @@ func parts(n int) int {
 
 // directForward computes y = conv(x, w) with the tile kernel (see directGeometry).
 func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
-	n, c, h, wd := x.NCHW()
+	_, c, h, wd := x.NCHW()
 	k, _, kh, kw := w.NCHW()
-	ho, wo := p.OutSize(h, wd, kh, kw)
 	d := &ws.direct
 	pl := &d.plan
+	d.taps = pl.buildForward(asm.CurrentConvKernel(), d.taps[:0], &d.maskCache, c, h, wd, k, kh, kw, p)
+	d.pack(w.Data, c*kh*kw, kh*kw, pl)
+	ws.directForwardPlan(pl, y, x)
+}
+
+// buildForward sets pl up as the forward plan of a convolution of c channels of h×wd to
+// k channels with a kh×kw kernel (see directGeometry), for the tile kernel kern, with taps
+// appended to taps (returned) and the mask tables cached in cache. Its weights must be
+// packed before it runs (directWorkspace.pack, with row stride c·kh·kw and channel stride
+// kh·kw).
+func (pl *tilePlan) buildForward(kern *asm.ConvKernel, taps []tap, cache *[]maskEntry, c, h, wd, k, kh, kw int, p ConvParams) []tap {
+	ho, wo := p.OutSize(h, wd, kh, kw)
 	s := p.Stride[0]
 	ph, pw := p.Padding[0], p.Padding[1]
-	*pl = tilePlan{k: asm.CurrentConvKernel(), rows: k, kin: c, outW: wo, outPlane: ho * wo,
-		outImg: k * ho * wo, sy: s, sx: s, limH: h, limW: wd,
-		runs: pl.runs, apack: pl.apack, perm: pl.perm, cache: &d.maskCache}
+	*pl = tilePlan{k: kern, rows: k, kin: c, outW: wo, outPlane: ho * wo,
+		outImg: k * ho * wo, sy: s, sx: s, limH: h, limW: wd, stride: s,
+		runs: pl.runs, apack: pl.apack, perm: pl.perm, cache: cache}
 	pairD, pair := pairGeometry(pl.k, h, wd, kh, kw, p)
 	if pair {
 		// A vector covers Lanes/wo output rows: its input starts 2·(Lanes/wo) rows on.
 		pl.pairD, pl.xvec = pairD, 2*(pl.k.Lanes/wo)*wd
 	}
-	taps := d.taps[:0]
 	// Phase planes for stride s: [c][py][px][hph][wo], row i of phase py is input row s·i+py.
 	hph := (h + s - 1) / s
+	pl.hph = hph
 	phase := hph * wo
 	for ky := range kh {
 		for kx := range kw {
@@ -483,7 +502,6 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 			taps = append(taps, t)
 		}
 	}
-	d.taps = taps
 	pl.taps = taps
 	if s == 1 || pair {
 		pl.inPlane, pl.inImg = h*wd, c*h*wd
@@ -492,13 +510,46 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 		pl.inImg = c * pl.inPlane
 	}
 	pl.build()
-	d.pack(w.Data, c*kh*kw, kh*kw, pl)
+	return taps
+}
+
+// directForwardPlan computes y = conv(x, w) with the forward plan pl (see buildForward),
+// whose weights are packed. x: [N, C, H, W] as the plan's.
+//
+// Stride 1 runs tiles in parallel. At stride 2 the images go to the workers in groups, each
+// split into phase planes by the worker that computes it; a batch of fewer images than
+// workers is instead split at once into the workspace and computed as at stride 1, in
+// parts of tiles and of blocks of output channels, so that one image keeps every core busy.
+// An output element is computed by the same operations in either case.
+func (ws *ConvWorkspace) directForwardPlan(pl *tilePlan, y, x *Tensor) {
+	n, c, h, wd := x.NCHW()
+	d := &ws.direct
 	kern := pl.k
-	d.ensureWorkers(maxProcs())
-	if s == 1 {
+	procs := maxProcs()
+	d.ensureWorkers(procs)
+	s := pl.stride
+	if s == 1 || n < procs {
+		xs := x.Data
+		if s != 1 {
+			img := c * h * wd
+			d.small = grow(d.small, pairMargin+n*max(pl.inImg, img))
+			if pl.pairD > 0 {
+				xs = d.small[pairMargin : pairMargin+n*img]
+				copy(xs, x.Data[:n*img])
+			} else {
+				xs = d.small[:n*pl.inImg]
+				for im := range n {
+					splitPhases(xs[im*pl.inImg:], x.Data[im*img:(im+1)*img], c, h, wd, s, pl.hph, pl.outW)
+				}
+			}
+		}
 		tiles := (n*pl.vpi + kern.Vecs - 1) / kern.Vecs
-		d.tiles = tileTask{d: d, x: x.Data, y: y.Data, n: n, tiles: tiles, parts: parts(tiles)}
-		parallelFor(d.tiles.parts, &d.tiles)
+		t := tileTask{d: d, pl: pl, x: xs, y: y.Data, n: n, tiles: tiles, parts: parts(tiles), bsplit: 1}
+		if procs > 1 && tiles < 2*procs {
+			t.bsplit = min(pl.blocks(), (2*procs+tiles-1)/tiles)
+		}
+		d.tiles = t
+		parallelFor(t.parts*t.bsplit, &d.tiles)
 		d.tiles = tileTask{}
 		return
 	}
@@ -513,26 +564,36 @@ func (ws *ConvWorkspace) directForward(y, x, w *Tensor, p ConvParams) {
 	if (g*pl.vpi)%kern.Vecs != 0 {
 		g = 1
 	}
-	for i := range maxProcs() { // any worker may take part: size their buffers now
+	for i := range procs { // any worker may take part: size their buffers now
 		d.workers[i].buf = grow(d.workers[i].buf, pairMargin+g*pl.inImg)
 	}
-	d.phases = phaseTask{d: d, x: x, y: y.Data, s: s, hph: hph, pair: pair}
+	d.phases = phaseTask{d: d, pl: pl, x: x, y: y.Data, s: s, hph: pl.hph, pair: pl.pairD > 0}
 	segs := d.phases.imgs.deal(&d.queue, n, g)
 	parallelFor(segs, &d.phases)
 	d.phases = phaseTask{}
 }
 
-// tileTask computes tiles [split(tiles, parts, i)) of the plan, for images x → y.
+// tileTask computes the tiles of plan pl for images x → y: part i takes the tiles
+// split(tiles, parts, i/bsplit) and, of those, the blocks of output rows
+// split(blocks, bsplit, i%bsplit) (bsplit 0 is 1: all blocks).
 type tileTask struct {
 	d            *directWorkspace
+	pl           *tilePlan // nil: d.plan
 	x, y         []float32
 	n            int
 	tiles, parts int
+	bsplit       int
 }
 
 func (t *tileTask) part(w, i int) {
-	t0, t1 := split(t.tiles, t.parts, i)
-	t.d.plan.run(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1, nil, nil)
+	pl := t.pl
+	if pl == nil {
+		pl = &t.d.plan
+	}
+	bs := max(t.bsplit, 1)
+	t0, t1 := split(t.tiles, t.parts, i/bs)
+	b0, b1 := split(pl.blocks(), bs, i%bs)
+	pl.runBlocks(&t.d.workers[w].args, t.x, t.y, t.n, t0, t1, b0, b1, nil, nil)
 }
 
 // imageGroups cuts a batch of n images into one segment per goroutine (segs) and each
@@ -588,6 +649,7 @@ func (ig *imageGroups) following(q *workQueue, i, seg int) (i0, i1 int, ok bool)
 // worker's next group is prefetched while the tiles compute.
 type phaseTask struct {
 	d      *directWorkspace
+	pl     *tilePlan
 	x      *Tensor
 	y      []float32
 	s, hph int
@@ -601,7 +663,7 @@ type phaseTask struct {
 const pairMargin = 32
 
 func (t *phaseTask) part(w, i int) {
-	pl := &t.d.plan
+	pl := t.pl
 	q := &t.d.queue
 	_, c, h, wd := t.x.NCHW()
 	img := c * h * wd

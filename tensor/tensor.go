@@ -106,8 +106,10 @@ func (t *Tensor) String() string {
 	return b.String()
 }
 
+// mustShape panics unless t has the given shape. It does not allocate: shape is copied
+// before it reaches the panic's message, so it does not escape.
 func mustShape(op string, t *Tensor, shape ...int) {
 	if !slices.Equal(t.Shape, shape) {
-		panic(fmt.Sprintf("tensor.%s: shape %v, want %v", op, t.Shape, shape))
+		panic(fmt.Sprintf("tensor.%s: shape %v, want %v", op, t.Shape, slices.Clone(shape)))
 	}
 }

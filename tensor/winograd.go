@@ -130,7 +130,14 @@ func (ws *ConvWorkspace) winogradEpilogue(y, x, w *Tensor, e *ConvEpilogue) {
 // flipped, transposed weights).
 func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool, e *ConvEpilogue) {
 	n, c, h, wd := x.NCHW()
-	k := y.Shape[1]
+	g := newWinoGeom(n, c, y.Shape[1], h, wd)
+	u := ws.wino.weightsFor(w.Data, &g, grad)
+	ws.winoRun(&g, u, y, x, grad, e)
+}
+
+// newWinoGeom returns the geometry of a Winograd convolution of n images of c channels,
+// h×w, to k channels, on the current path.
+func newWinoGeom(n, c, k, h, wd int) winoGeom {
 	mr, _ := asm.PanelShape()
 	g := winoGeom{n: n, c: c, k: k, h: h, w: wd, th: (h + 3) / 4, tw: (wd + 3) / 4, mr: mr}
 	g.rows = max(1, asm.WinoLanes/g.tw)
@@ -139,9 +146,21 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool, e *ConvEpilogue) {
 	g.block = min(g.block, (g.groups*asm.WinoLanes+47)/48*48)
 	g.kpad = (k + mr - 1) / mr * mr
 	g.kgroup = min(g.kpad, max(mr, winoKGroup/mr*mr))
+	return g
+}
+
+// winoRun computes the Winograd convolution of geometry g with the transformed weights u
+// (see winoWeights): y = conv(x, w), or y = e(conv(x, w)) when e is not nil, or y +=
+// conv(x, w') (grad).
+//
+// Parts are blocks of tile groups, and when there are fewer blocks than twice the workers
+// (a small batch), each block's output channels are also cut into ranges of whole channel
+// groups, one part per block and range: such a part transforms its block's input again,
+// which costs little next to the products of a range. An output element is computed by the
+// same operations whatever part computes it, so the results do not depend on the split.
+func (ws *ConvWorkspace) winoRun(g *winoGeom, u []float32, y, x *Tensor, grad bool, e *ConvEpilogue) {
 	d := &ws.wino
 	procs := maxProcs()
-	u := d.weightsFor(w.Data, &g, grad)
 	if len(d.workers) < procs {
 		d.workers = append(d.workers, make([]winoWorker, procs-len(d.workers))...)
 	}
@@ -151,14 +170,19 @@ func (ws *ConvWorkspace) winograd(y, x, w *Tensor, grad bool, e *ConvEpilogue) {
 	gpb := g.block / asm.WinoLanes
 	blocks := (g.groups + gpb - 1) / gpb
 	blocks = min(g.groups, (blocks+procs-1)/procs*procs)
-	d.task = winoTask{d: d, g: g, u: u, x: x.Data, y: y.Data, blocks: blocks, add: grad}
+	kgroups := (g.kpad + g.kgroup - 1) / g.kgroup
+	ksplit := 1
+	if procs > 1 && blocks < 2*procs {
+		ksplit = min(kgroups, (2*procs+blocks-1)/blocks)
+	}
+	d.task = winoTask{d: d, g: *g, u: u, x: x.Data, y: y.Data, blocks: blocks, ksplit: ksplit, kgroups: kgroups, add: grad}
 	if e != nil {
 		d.task.scale, d.task.shift, d.task.relu = e.Scale, e.Shift, e.Relu
 		if e.Residual != nil {
 			d.task.r = e.Residual.Data
 		}
 	}
-	parallelFor(blocks, &d.task)
+	parallelFor(blocks*ksplit, &d.task)
 	d.task = winoTask{}
 }
 
@@ -280,12 +304,14 @@ func (t *winoWeightTask) part(_, i int) {
 
 // winoTask computes block i of a Winograd convolution.
 type winoTask struct {
-	d      *winoWorkspace
-	g      winoGeom
-	u      []float32 // the transformed weights
-	x, y   []float32
-	blocks int
-	add    bool // add into y (the data gradient)
+	d       *winoWorkspace
+	g       winoGeom
+	u       []float32 // the transformed weights
+	x, y    []float32
+	blocks  int
+	ksplit  int  // ranges of output-channel groups per block
+	kgroups int  // output-channel groups
+	add     bool // add into y (the data gradient)
 
 	// The epilogue (see ConvEpilogue), when scale is not nil.
 	scale, shift, r []float32
@@ -298,7 +324,8 @@ func (t *winoTask) part(wk, i int) {
 	wr := &d.workers[wk]
 	wr.v = grow(wr.v, 36*g.ldv())
 	wr.m = grow(wr.m, 36*g.ldm())
-	g0, g1 := split(g.groups, t.blocks, i)
+	kg0, kg1 := split(t.kgroups, t.ksplit, i%t.ksplit)
+	g0, g1 := split(g.groups, t.blocks, i/t.ksplit)
 	ncol := (g1 - g0) * asm.WinoLanes
 	img0 := g0 * g.rows / g.th // offsets are relative to the block's first image
 	plane := g.h * g.w
@@ -328,7 +355,7 @@ func (t *winoTask) part(wk, i int) {
 		rs = t.r[img0*g.k*plane:]
 	}
 	ys := t.y[img0*g.k*plane:]
-	for k0 := 0; k0 < g.kpad; k0 += g.kgroup {
+	for k0 := kg0 * g.kgroup; k0 < min(g.kpad, kg1*g.kgroup); k0 += g.kgroup {
 		kb := min(g.kgroup, g.kpad-k0)
 		for f := range 36 {
 			a := t.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]

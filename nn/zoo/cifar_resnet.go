@@ -178,3 +178,7 @@ func (s *ShortcutA) String() string {
 	}
 	return fmt.Sprintf("LambdaLayer(x[:, :, ::%d, ::%d], pad channels %d before, to %d)", s.Stride, s.Stride, s.PadBefore, s.Out)
 }
+
+// SubsampleStride returns the stride of the shortcut's subsampling (for compilers that
+// read the channel map from the layer).
+func (s *ShortcutA) SubsampleStride() int { return s.Stride }

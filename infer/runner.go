@@ -1,0 +1,127 @@
+package infer
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// Runner runs a compiled Model with its own activation buffers and kernel workspaces,
+// for batches of up to a maximum size. Create one per goroutine with Model.NewRunner; a
+// Runner is not safe for concurrent use.
+type Runner struct {
+	m        *Model
+	maxBatch int
+	bufs     [][]float32     // one per slot of the model's plan, for maxBatch images
+	ts       []tensor.Tensor // one header per value, pointed at its buffer by Run
+	conv     tensor.ConvWorkspace
+	gemm     *asm.Workspace
+}
+
+// NewRunner returns a Runner for batches of 1 … maxBatch images. Its activation buffers
+// are allocated here; the kernels' workspaces grow during the first calls and are reused.
+func (cm *Model) NewRunner(maxBatch int) *Runner {
+	if maxBatch <= 0 {
+		panic(fmt.Sprintf("infer.Model.NewRunner: maximum batch %d", maxBatch))
+	}
+	r := &Runner{m: cm, maxBatch: maxBatch, gemm: asm.NewWorkspace()}
+	r.bufs = make([][]float32, len(cm.slots))
+	for i, n := range cm.slots {
+		r.bufs[i] = make([]float32, n*maxBatch)
+	}
+	r.ts = make([]tensor.Tensor, len(cm.values))
+	for i, v := range cm.values {
+		r.ts[i].Shape = make([]int, 1+len(v.shape))
+		copy(r.ts[i].Shape[1:], v.shape)
+	}
+	return r
+}
+
+// MaxBatch returns the largest batch Run accepts.
+func (r *Runner) MaxBatch() int { return r.maxBatch }
+
+// Run computes the model's output for x: [N, InShape()...] with 1 ≤ N ≤ MaxBatch. The
+// result, [N, OutShape()...], is the Runner's: it stays valid until the next call of Run.
+// x is only read. Steady state allocates nothing.
+func (r *Runner) Run(x *tensor.Tensor) (*tensor.Tensor, error) {
+	m := r.m
+	if len(x.Shape) != 1+len(m.inShape) || !equalInts(x.Shape[1:], m.inShape) {
+		return nil, fmt.Errorf("infer: input of shape %v, the model takes [N %v]", x.Shape, m.inShape)
+	}
+	n := x.Shape[0]
+	if n < 1 || n > r.maxBatch {
+		return nil, fmt.Errorf("infer: batch of %d images, the runner takes 1 to %d", n, r.maxBatch)
+	}
+	for i := range m.values {
+		v := &m.values[i]
+		t := &r.ts[i]
+		t.Shape[0] = n
+		root := i
+		for m.values[root].alias >= 0 {
+			root = m.values[root].alias
+		}
+		switch slot := m.values[root].slot; {
+		case root == 0:
+			t.Data = x.Data
+		case slot >= 0:
+			t.Data = r.bufs[slot][:n*numel(v.shape)]
+		default: // fused away: never read or written
+			t.Data = nil
+		}
+	}
+	for i := range m.steps {
+		r.step(&m.steps[i])
+	}
+	return &r.ts[m.out], nil
+}
+
+func (r *Runner) step(st *step) {
+	x, y := &r.ts[st.in], &r.ts[st.out]
+	switch st.kind {
+	case stepConv:
+		var res *tensor.Tensor
+		if st.residual >= 0 {
+			res = &r.ts[st.residual]
+		}
+		st.conv.Forward(y, x, res, st.relu, &r.conv)
+	case stepBN:
+		n, c, h, w := x.NCHW()
+		plane := h * w
+		for i := range n {
+			for k := range c {
+				lo := (i*c + k) * plane
+				asm.ScaleShift(y.Data[lo:lo+plane], x.Data[lo:lo+plane], st.scale[k], st.shift[k])
+			}
+		}
+	case stepRelu:
+		tensor.Relu(y, x)
+	case stepAdd:
+		tensor.Add(y, x, &r.ts[st.in2])
+	case stepAddRelu:
+		tensor.AddRelu(y, x, &r.ts[st.in2])
+	case stepMaxPool:
+		tensor.MaxPool2d(y, x, st.kernel, st.kernel, st.pool)
+	case stepAvgPool:
+		tensor.AvgPool2d(y, x, st.kernel, st.kernel, st.pool)
+	case stepGlobalAvg:
+		tensor.GlobalAvgPool(y, x)
+	case stepView:
+	case stepLinear:
+		tensor.Linear(y, x, st.lin, st.linBias, r.gemm)
+	case stepChannelMap:
+		tensor.SubsampleMapChannels(y, x, st.stride, st.dst)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

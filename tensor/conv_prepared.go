@@ -1,0 +1,206 @@
+package tensor
+
+import (
+	"fmt"
+
+	"github.com/bonsai-dl/bonsai/asm"
+)
+
+// ConvAlgo is the algorithm that computes a convolution.
+type ConvAlgo uint8
+
+const (
+	// ConvGemm is a 1×1 convolution at stride 1 without padding: one SGEMM per image, on
+	// the NCHW layout as it is.
+	ConvGemm ConvAlgo = iota
+	// ConvWinograd is Winograd F(4×4, 3×3) for 3×3 kernels at stride 1 with padding 1.
+	ConvWinograd
+	// ConvDirect is the direct convolution: register-blocked tiles of output channels ×
+	// pixels that read the input where it lies (kernels of width 2·padding+1, stride 1 or 2).
+	ConvDirect
+	// ConvIm2col lowers the convolution to an im2col matrix and SGEMM (everything else).
+	ConvIm2col
+)
+
+// String returns the algorithm's name: "gemm", "winograd", "direct" or "im2col".
+func (a ConvAlgo) String() string {
+	switch a {
+	case ConvGemm:
+		return "gemm"
+	case ConvWinograd:
+		return "winograd"
+	case ConvDirect:
+		return "direct"
+	case ConvIm2col:
+		return "im2col"
+	}
+	return fmt.Sprintf("ConvAlgo(%d)", uint8(a))
+}
+
+// ChooseConvAlgo returns the algorithm that Conv2dForward, Conv2dForwardEpilogue and
+// PrepareConv use for a convolution of c channels of h×w to k channels with a kh×kw
+// kernel: a function of the shape and of the kernel path (asm.CurrentPath) only, never
+// of the batch size or of timings, so that a layer's results are reproducible.
+//
+//   - 1×1, stride 1, no padding: ConvGemm.
+//   - 3×3, stride 1, padding 1, rows at most 64 wide, from 8 input channels on the AVX512
+//     path: ConvWinograd (see winogradPreferred for the measurements behind it).
+//   - kernel width 2·padding+1, height ≤ 8, stride 1 or 2 on a SIMD path: ConvDirect.
+//   - otherwise: ConvIm2col.
+func ChooseConvAlgo(c, k, h, w, kh, kw int, p ConvParams) ConvAlgo {
+	switch {
+	case kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0}:
+		return ConvGemm
+	case winogradGeometry(kh, kw, w, p) && winogradPreferred(c, k, h, w):
+		return ConvWinograd
+	case directGeometry(kh, kw, p):
+		return ConvDirect
+	}
+	return ConvIm2col
+}
+
+// PreparedConv is a convolution with a bias, prepared once for one input geometry and
+// called many times: its algorithm is chosen (ChooseConvAlgo) and its weights transformed
+// (Winograd) or packed (direct) for the kernel path of the moment it was prepared.
+// Forward applies the bias, and optionally a residual and a ReLU, as it writes the output.
+//
+// A PreparedConv is read-only after PrepareConv: any number of goroutines may call Forward
+// at once, each with its own ConvWorkspace.
+type PreparedConv struct {
+	C, K, KH, KW int // input channels, output channels, kernel height and width
+	H, W         int // the input's height and width
+	Params       ConvParams
+	Algo         ConvAlgo
+
+	path asm.Path
+	w    []float32 // [K, C, kh, kw] (gemm and im2col)
+	bias []float32 // [K]
+	ones []float32 // [K] ones: the epilogue's scale
+	u    []float32 // transformed weights (winograd)
+	mr   int       // the GEMM panel height u is laid out for
+	plan *tilePlan // built, with packed weights (direct)
+}
+
+// PrepareConv prepares the convolution of inputs [N, C, h, wd] with weights w: [K, C, kh,
+// kw], bias [K] (nil: zeros) and geometry p. It copies what it keeps: w and bias may change
+// afterwards without effect.
+func PrepareConv(w *Tensor, bias []float32, p ConvParams, h, wd int) *PreparedConv {
+	k, c, kh, kw := w.NCHW()
+	if bias != nil && len(bias) != k {
+		panic(fmt.Sprintf("tensor.PrepareConv: bias has %d values for %d output channels", len(bias), k))
+	}
+	if ho, wo := p.OutSize(h, wd, kh, kw); ho <= 0 || wo <= 0 || c <= 0 || k <= 0 {
+		panic(fmt.Sprintf("tensor.PrepareConv: weights %v on %d×%d inputs with %+v", w.Shape, h, wd, p))
+	}
+	pc := &PreparedConv{C: c, K: k, KH: kh, KW: kw, H: h, W: wd, Params: p, path: asm.CurrentPath(),
+		bias: make([]float32, k), ones: make([]float32, k)}
+	copy(pc.bias, bias)
+	for i := range pc.ones {
+		pc.ones[i] = 1
+	}
+	pc.Algo = ChooseConvAlgo(c, k, h, wd, kh, kw, p)
+	switch pc.Algo {
+	case ConvWinograd:
+		g := newWinoGeom(1, c, k, h, wd)
+		pc.mr = g.mr
+		pc.u = make([]float32, 36*g.ldu())
+		var d winoWorkspace
+		d.transform(pc.u, w.Data, &g, false)
+	case ConvDirect:
+		pc.plan = new(tilePlan)
+		var cache []maskEntry
+		pc.plan.buildForward(asm.CurrentConvKernel(), nil, &cache, c, h, wd, k, kh, kw, p)
+		var d directWorkspace
+		d.pack(w.Data, c*kh*kw, kh*kw, pc.plan)
+		pc.plan.cache = nil
+	default:
+		pc.w = append([]float32(nil), w.Data...)
+	}
+	return pc
+}
+
+// OutShape returns the output's height and width.
+func (pc *PreparedConv) OutShape() (ho, wo int) { return pc.Params.OutSize(pc.H, pc.W, pc.KH, pc.KW) }
+
+// MACs returns the multiply-accumulates of one image's forward pass.
+func (pc *PreparedConv) MACs() int64 {
+	ho, wo := pc.OutShape()
+	return int64(pc.K) * int64(pc.C) * int64(pc.KH*pc.KW) * int64(ho*wo)
+}
+
+// Forward computes y = relu(conv(x) + bias + residual), without the residual when it is
+// nil and without the ReLU when relu is false, rounded as ConvEpilogue with a scale of one.
+// x: [N, C, H, W] as prepared, y and residual: [N, K, H', W'] (y is overwritten and is not x
+// or residual). Steady state allocates nothing when ws is reused.
+func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorkspace) {
+	n := x.Shape[0]
+	ho, wo := pc.OutShape()
+	checkShape4("PreparedConv.Forward", x, n, pc.C, pc.H, pc.W)
+	checkShape4("PreparedConv.Forward", y, n, pc.K, ho, wo)
+	if residual != nil {
+		checkShape4("PreparedConv.Forward", residual, n, pc.K, ho, wo)
+	}
+	if cur := asm.CurrentPath(); cur != pc.path {
+		panic(fmt.Sprintf("tensor.PreparedConv.Forward: prepared for the %v kernel path, called on %v", pc.path, cur))
+	}
+	if n == 0 {
+		return
+	}
+	switch pc.Algo {
+	case ConvWinograd:
+		g := newWinoGeom(n, pc.C, pc.K, pc.H, pc.W)
+		ws.prepEpi = ConvEpilogue{Scale: pc.ones, Shift: pc.bias, Residual: residual, Relu: relu}
+		ws.winoRun(&g, pc.u, y, x, false, &ws.prepEpi)
+		ws.prepEpi = ConvEpilogue{}
+		return
+	case ConvDirect:
+		ws.directForwardPlan(pc.plan, y, x)
+	case ConvGemm:
+		hw, ohw := pc.H*pc.W, ho*wo
+		for i := range n {
+			asm.Sgemm(false, false, pc.K, ohw, pc.C, 1, pc.w, pc.C, x.Data[i*pc.C*hw:(i+1)*pc.C*hw], hw,
+				0, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, ws.gemmWS())
+		}
+	case ConvIm2col:
+		Conv2dForward(y, x, &Tensor{Shape: []int{pc.K, pc.C, pc.KH, pc.KW}, Data: pc.w}, nil, pc.Params, ws)
+	}
+	ws.biasEpi = biasEpilogueTask{y: y.Data, bias: pc.bias, relu: relu, k: pc.K, plane: ho * wo}
+	if residual != nil {
+		ws.biasEpi.r = residual.Data
+	}
+	ws.biasEpi.split = 1
+	if procs := maxProcs(); n < 2*procs {
+		ws.biasEpi.split = min(pc.K, (2*procs+n-1)/n)
+	}
+	parallelFor(n*ws.biasEpi.split, &ws.biasEpi)
+	ws.biasEpi = biasEpilogueTask{}
+}
+
+// biasEpilogueTask adds a bias (and a residual, and applies a ReLU) to y in place: part i
+// takes image i/split and its channels split(k, split, i%split).
+type biasEpilogueTask struct {
+	y, r, bias      []float32
+	relu            bool
+	k, plane, split int
+}
+
+func (t *biasEpilogueTask) part(_, i int) {
+	img := i / t.split
+	k0, k1 := split(t.k, t.split, i%t.split)
+	for k := k0; k < k1; k++ {
+		lo := (img*t.k + k) * t.plane
+		y := t.y[lo : lo+t.plane]
+		b := t.bias[k]
+		switch {
+		case t.r != nil && t.relu:
+			asm.ScaleShiftAddRelu(y, y, t.r[lo:lo+t.plane], 1, b)
+		case t.r != nil:
+			asm.ScaleShift(y, y, 1, b)
+			asm.Add(y, y, t.r[lo:lo+t.plane])
+		case t.relu:
+			asm.ScaleShiftRelu(y, y, 1, b)
+		default:
+			asm.ScaleShift(y, y, 1, b)
+		}
+	}
+}
