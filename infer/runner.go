@@ -2,6 +2,8 @@ package infer
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/tensor"
@@ -17,7 +19,21 @@ type Runner struct {
 	ts       []tensor.Tensor // one header per value, pointed at its buffer by Run
 	conv     tensor.ConvWorkspace
 	gemm     *asm.Workspace
+	times    []time.Duration // per step, accumulated while timing is on (see SetTiming)
 }
+
+// SetTiming switches the timing of each step on (accumulated over calls, see StepTimes) or
+// off, and resets the accumulated times.
+func (r *Runner) SetTiming(on bool) {
+	r.times = nil
+	if on {
+		r.times = make([]time.Duration, len(r.m.steps))
+	}
+}
+
+// StepTimes returns the time spent in each step (in the order of Model.Layers) since
+// timing was switched on.
+func (r *Runner) StepTimes() []time.Duration { return slices.Clone(r.times) }
 
 // NewRunner returns a Runner for batches of 1 … maxBatch images. Its activation buffers
 // are allocated here; the kernels' workspaces grow during the first calls and are reused.
@@ -71,7 +87,13 @@ func (r *Runner) Run(x *tensor.Tensor) (*tensor.Tensor, error) {
 		}
 	}
 	for i := range m.steps {
+		if r.times == nil {
+			r.step(&m.steps[i])
+			continue
+		}
+		start := time.Now()
 		r.step(&m.steps[i])
+		r.times[i] += time.Since(start)
 	}
 	return &r.ts[m.out], nil
 }

@@ -92,7 +92,7 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 	if ws == nil {
 		ws = new(ConvWorkspace)
 	}
-	hw, ohw, ckk := h*wd, ho*wo, c*kh*kw
+	hw, ohw := h*wd, ho*wo
 	if n == 0 || k == 0 || ohw == 0 {
 		return
 	}
@@ -129,6 +129,16 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 		}
 		return
 	}
+	ws.im2colForward(y, x, w, bias, p)
+}
+
+// im2colForward computes y = conv(x, w) + bias by im2col and SGEMM, over groups of samples
+// whose output planes make at least convColumns columns.
+func (ws *ConvWorkspace) im2colForward(y, x, w *Tensor, bias []float32, p ConvParams) {
+	n, c, h, wd := x.NCHW()
+	k, _, kh, kw := w.NCHW()
+	ho, wo := p.OutSize(h, wd, kh, kw)
+	hw, ohw, ckk := h*wd, ho*wo, c*kh*kw
 	nb := max(1, min(n, convColumns/max(ohw, 1)))
 	ws.col = grow(ws.col, ckk*nb*ohw)
 	ws.out = grow(ws.out, k*nb*ohw)

@@ -1,9 +1,10 @@
 package tensor
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,47 +16,122 @@ var benchPasses = os.Getenv("BONSAI_BENCH_PASSES") != ""
 // convBenchShapes are the 3×3, padding-1 layers of the CIFAR ResNets at batch 128, named as
 // in ../shared/bench/conv_torch.py (Cin-Cout@H, sS for stride S).
 var convBenchShapes = []convBenchShape{
-	{"c3-16@32", 3, 16, 32, 1},
-	{"c16@32", 16, 16, 32, 1},
-	{"c16-32s2", 16, 32, 32, 2},
-	{"c32@16", 32, 32, 16, 1},
-	{"c32-64s2", 32, 64, 16, 2},
-	{"c64@8", 64, 64, 8, 1},
+	{"c3-16@32", 3, 16, 32, 1, 3, 128},
+	{"c16@32", 16, 16, 32, 1, 3, 128},
+	{"c16-32s2", 16, 32, 32, 2, 3, 128},
+	{"c32@16", 32, 32, 16, 1, 3, 128},
+	{"c32-64s2", 32, 64, 16, 2, 3, 128},
+	{"c64@8", 64, 64, 8, 1, 3, 128},
 }
 
-// convBenchShape is one benchmarked layer: Cin→Cout channels on hw×hw inputs.
+// imagenetConvShapes are the distinct convolutions of torchvision's ResNet-18 and ResNet-50
+// at 224×224, batch 1, in the order and syntax of SHAPES=imagenet of
+// ../shared/bench/run_conv_torch.sh (which adds MobileNetV2's grouped layers).
+const imagenetConvShapes = "3-64@224s2k7n1,64-64@56n1,64-128@56s2n1,128-128@28n1,64-128@56s2k1n1,128-256@28s2n1," +
+	"256-256@14n1,128-256@28s2k1n1,256-512@14s2n1,512-512@7n1,256-512@14s2k1n1,64-64@56k1n1,64-256@56k1n1," +
+	"256-64@56k1n1,256-128@56k1n1,128-128@56s2n1,128-512@28k1n1,256-512@56s2k1n1,512-128@28k1n1," +
+	"512-256@28k1n1,256-256@28s2n1,256-1024@14k1n1,512-1024@28s2k1n1,1024-256@14k1n1,1024-512@14k1n1," +
+	"512-512@14s2n1,512-2048@7k1n1,1024-2048@14s2k1n1,2048-512@7k1n1"
+
+// convBenchShape is one benchmarked layer: Cin→Cout channels on hw×hw inputs, a k×k kernel
+// with padding k/2, batch n.
 type convBenchShape struct {
 	name          string
 	cin, cout, hw int
 	stride        int
+	k, n          int
 }
 
-// benchShapes returns convBenchShapes, or the shapes listed in BONSAI_CONV_SHAPES
-// (comma-separated, each Cin-Cout@H with an optional sS for stride S, e.g.
-// "16-7@32,7-16@32,32-64@16s2"), for timing the odd widths a pruned model has.
+// params returns the layer's geometry.
+func (s convBenchShape) params() ConvParams {
+	return ConvParams{Stride: [2]int{s.stride, s.stride}, Padding: [2]int{s.k / 2, s.k / 2}}
+}
+
+var shapeSyntax = regexp.MustCompile(`^(\d+)-(\d+)@(\d+)(?:s(\d+))?(?:k(\d+))?(?:g(\d+))?(?:n(\d+))?$`)
+
+// benchShapes returns convBenchShapes, or the shapes listed in BONSAI_CONV_SHAPES:
+// comma-separated, each Cin-Cout@H[sS][kK][nN] with stride S (default 1), kernel K (3,
+// padding K/2) and batch N (128), e.g. "16-7@32,32-64@16s2,3-64@224s2k7n1", the syntax of
+// ../shared/bench/run_conv_torch.sh (whose groups gG come with grouped convolutions), or
+// "imagenet" for imagenetConvShapes.
 func benchShapes(b *testing.B) []convBenchShape {
 	list := os.Getenv("BONSAI_CONV_SHAPES")
 	if list == "" {
 		return convBenchShapes
 	}
+	if list == "imagenet" {
+		list = imagenetConvShapes
+	}
 	var shapes []convBenchShape
 	for _, f := range strings.Split(list, ",") {
-		s := convBenchShape{name: f, stride: 1}
-		var tail string
-		if n, _ := fmt.Sscanf(f, "%d-%d@%d%s", &s.cin, &s.cout, &s.hw, &tail); n < 3 {
-			b.Fatalf("BONSAI_CONV_SHAPES: %q is not Cin-Cout@H[sS]", f)
+		m := shapeSyntax.FindStringSubmatch(strings.TrimSpace(f))
+		if m == nil {
+			b.Fatalf("BONSAI_CONV_SHAPES: %q is not Cin-Cout@H[sS][kK][nN]", f)
 		}
-		if tail != "" {
-			if _, err := fmt.Sscanf(tail, "s%d", &s.stride); err != nil {
-				b.Fatalf("BONSAI_CONV_SHAPES: %q: stride %q is not sS", f, tail)
+		v := make([]int, len(m))
+		for i, d := range []int{0, 0, 0, 0, 1, 3, 1, 128} {
+			v[i] = d
+			if m[i] != "" && i > 0 {
+				v[i], _ = strconv.Atoi(m[i])
 			}
 		}
-		if s.cin < 1 || s.cout < 1 || s.hw < 1 || s.stride < 1 {
+		if v[6] != 1 {
+			b.Fatalf("BONSAI_CONV_SHAPES: %q: grouped convolutions are not supported", f)
+		}
+		s := convBenchShape{name: strings.TrimSpace(f), cin: v[1], cout: v[2], hw: v[3], stride: v[4], k: v[5], n: v[7]}
+		if s.cin < 1 || s.cout < 1 || s.hw < 1 || s.stride < 1 || s.k < 1 || s.n < 1 {
 			b.Fatalf("BONSAI_CONV_SHAPES: %q: sizes must be positive", f)
 		}
 		shapes = append(shapes, s)
 	}
 	return shapes
+}
+
+// BenchmarkPreparedConv times PreparedConv.Forward (the compiled inference form's
+// convolution, with a bias and a ReLU) on the shapes of benchShapes, with the algorithm
+// ChooseConvAlgo picks, or each algorithm BONSAI_CONV_ALGO lists (comma-separated: gemm,
+// winograd, direct, im2col) that handles the shape. GFLOP/s counts 2·N·Cout·H'·W'·Cin·k².
+func BenchmarkPreparedConv(b *testing.B) {
+	var algos []ConvAlgo
+	if list := os.Getenv("BONSAI_CONV_ALGO"); list != "" {
+		for _, name := range strings.Split(list, ",") {
+			a, err := ParseConvAlgo(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			algos = append(algos, a)
+		}
+	}
+	for _, s := range benchShapes(b) {
+		p := s.params()
+		ho, wo := p.OutSize(s.hw, s.hw, s.k, s.k)
+		flops := 2 * float64(s.n) * float64(s.cout*ho*wo) * float64(s.cin*s.k*s.k)
+		rng := rand.New(rand.NewPCG(1, 2))
+		x := randTensor(rng, s.n, s.cin, s.hw, s.hw)
+		w := randTensor(rng, s.cout, s.cin, s.k, s.k)
+		bias := randTensor(rng, s.cout).Data
+		y := New(s.n, s.cout, ho, wo)
+		try := algos
+		if try == nil {
+			try = []ConvAlgo{ChooseConvAlgo(s.cin, s.cout, s.hw, s.hw, s.k, s.k, p)}
+		}
+		for _, algo := range try {
+			if !ConvAlgoApplies(algo, s.cin, s.cout, s.hw, s.hw, s.k, s.k, p) {
+				continue
+			}
+			pc := PrepareConvAlgo(w, bias, p, s.hw, s.hw, algo)
+			var ws ConvWorkspace
+			b.Run(s.name+"/"+algo.String(), func(b *testing.B) {
+				pc.Forward(y, x, nil, true, &ws)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					pc.Forward(y, x, nil, true, &ws)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
 }
 
 // BenchmarkConv2d times a 3×3 convolution (padding 1, no bias, batch 128) on the current
@@ -66,18 +142,18 @@ func benchShapes(b *testing.B) []convBenchShape {
 // two gradients alone (bwddata, bwdfilter). BONSAI_CONV_SHAPES replaces the shapes (see
 // benchShapes).
 func BenchmarkConv2d(b *testing.B) {
-	const n = 128
 	for _, s := range benchShapes(b) {
-		p := ConvParams{Stride: [2]int{s.stride, s.stride}, Padding: [2]int{1, 1}}
-		ho, wo := p.OutSize(s.hw, s.hw, 3, 3)
-		flops := 2 * float64(n) * float64(s.cout*ho*wo) * float64(s.cin*9)
+		n, k := s.n, s.k
+		p := s.params()
+		ho, wo := p.OutSize(s.hw, s.hw, k, k)
+		flops := 2 * float64(n) * float64(s.cout*ho*wo) * float64(s.cin*k*k)
 		rng := rand.New(rand.NewPCG(1, 2))
 		x := randTensor(rng, n, s.cin, s.hw, s.hw)
-		w := randTensor(rng, s.cout, s.cin, 3, 3)
+		w := randTensor(rng, s.cout, s.cin, k, k)
 		y := New(n, s.cout, ho, wo)
 		dy := randTensor(rng, n, s.cout, ho, wo)
 		dx := New(n, s.cin, s.hw, s.hw)
-		dw := New(s.cout, s.cin, 3, 3)
+		dw := New(s.cout, s.cin, k, k)
 		var ws ConvWorkspace
 		b.Run(s.name+"/fwd", func(b *testing.B) {
 			Conv2dForward(y, x, w, nil, p, &ws) // warm up the workspace

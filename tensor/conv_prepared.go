@@ -59,6 +59,32 @@ func ChooseConvAlgo(c, k, h, w, kh, kw int, p ConvParams) ConvAlgo {
 	return ConvIm2col
 }
 
+// ParseConvAlgo returns the algorithm called name (as ConvAlgo.String gives it).
+func ParseConvAlgo(name string) (ConvAlgo, error) {
+	for a := ConvGemm; a <= ConvIm2col; a++ {
+		if a.String() == name {
+			return a, nil
+		}
+	}
+	return 0, fmt.Errorf("tensor: unknown convolution algorithm %q (have gemm, winograd, direct, im2col)", name)
+}
+
+// ConvAlgoApplies reports whether algorithm a can compute the convolution of c channels of
+// h×w to k channels with a kh×kw kernel on the current kernel path (im2col always can).
+func ConvAlgoApplies(a ConvAlgo, c, k, h, w, kh, kw int, p ConvParams) bool {
+	switch a {
+	case ConvGemm:
+		return kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0}
+	case ConvWinograd:
+		return winogradGeometry(kh, kw, w, p) && asm.CurrentPath() == asm.AVX512
+	case ConvDirect:
+		return directGeometry(kh, kw, p)
+	case ConvIm2col:
+		return true
+	}
+	return false
+}
+
 // PreparedConv is a convolution with a bias, prepared once for one input geometry and
 // called many times: its algorithm is chosen (ChooseConvAlgo) and its weights transformed
 // (Winograd) or packed (direct) for the kernel path of the moment it was prepared.
@@ -73,7 +99,7 @@ type PreparedConv struct {
 	Algo         ConvAlgo
 
 	path asm.Path
-	w    []float32 // [K, C, kh, kw] (gemm and im2col)
+	w    *Tensor   // [K, C, kh, kw] (gemm and im2col)
 	bias []float32 // [K]
 	ones []float32 // [K] ones: the epilogue's scale
 	u    []float32 // transformed weights (winograd)
@@ -86,6 +112,16 @@ type PreparedConv struct {
 // afterwards without effect.
 func PrepareConv(w *Tensor, bias []float32, p ConvParams, h, wd int) *PreparedConv {
 	k, c, kh, kw := w.NCHW()
+	return PrepareConvAlgo(w, bias, p, h, wd, ChooseConvAlgo(c, k, h, wd, kh, kw, p))
+}
+
+// PrepareConvAlgo is PrepareConv with the algorithm given (a plan file's, or a benchmark's);
+// it panics unless ConvAlgoApplies.
+func PrepareConvAlgo(w *Tensor, bias []float32, p ConvParams, h, wd int, algo ConvAlgo) *PreparedConv {
+	k, c, kh, kw := w.NCHW()
+	if !ConvAlgoApplies(algo, c, k, h, wd, kh, kw, p) {
+		panic(fmt.Sprintf("tensor.PrepareConvAlgo: %v does not compute weights %v on %d×%d inputs with %+v on the %v path", algo, w.Shape, h, wd, p, asm.CurrentPath()))
+	}
 	if bias != nil && len(bias) != k {
 		panic(fmt.Sprintf("tensor.PrepareConv: bias has %d values for %d output channels", len(bias), k))
 	}
@@ -98,7 +134,7 @@ func PrepareConv(w *Tensor, bias []float32, p ConvParams, h, wd int) *PreparedCo
 	for i := range pc.ones {
 		pc.ones[i] = 1
 	}
-	pc.Algo = ChooseConvAlgo(c, k, h, wd, kh, kw, p)
+	pc.Algo = algo
 	switch pc.Algo {
 	case ConvWinograd:
 		g := newWinoGeom(1, c, k, h, wd)
@@ -114,7 +150,7 @@ func PrepareConv(w *Tensor, bias []float32, p ConvParams, h, wd int) *PreparedCo
 		d.pack(w.Data, c*kh*kw, kh*kw, pc.plan)
 		pc.plan.cache = nil
 	default:
-		pc.w = append([]float32(nil), w.Data...)
+		pc.w = w.Clone()
 	}
 	return pc
 }
@@ -158,11 +194,11 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 	case ConvGemm:
 		hw, ohw := pc.H*pc.W, ho*wo
 		for i := range n {
-			asm.Sgemm(false, false, pc.K, ohw, pc.C, 1, pc.w, pc.C, x.Data[i*pc.C*hw:(i+1)*pc.C*hw], hw,
+			asm.Sgemm(false, false, pc.K, ohw, pc.C, 1, pc.w.Data, pc.C, x.Data[i*pc.C*hw:(i+1)*pc.C*hw], hw,
 				0, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, ws.gemmWS())
 		}
 	case ConvIm2col:
-		Conv2dForward(y, x, &Tensor{Shape: []int{pc.K, pc.C, pc.KH, pc.KW}, Data: pc.w}, nil, pc.Params, ws)
+		ws.im2colForward(y, x, pc.w, nil, pc.Params)
 	}
 	ws.biasEpi = biasEpilogueTask{y: y.Data, bias: pc.bias, relu: relu, k: pc.K, plane: ho * wo}
 	if residual != nil {

@@ -3,31 +3,85 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // MaxPool2d takes the maximum over each k×k window, as
-// torch.nn.functional.max_pool2d (floor mode; padding counts as −∞).
-// x: [N, C, H, W] → y: [N, C, H', W'] with H', W' from ConvParams.OutSize.
+// torch.nn.functional.max_pool2d (floor mode; padding counts as −∞; a NaN in a window
+// gives NaN). x: [N, C, H, W] → y: [N, C, H', W'] with H', W' from ConvParams.OutSize.
+//
+// Each output row is the maximum of its kh input rows, taken element-wise into a row
+// buffer, then of each kw-wide window of that buffer. Planes are computed in parallel.
 func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 	n, c, h, w := x.NCHW()
 	ho, wo := p.OutSize(h, w, kh, kw)
 	mustShape("MaxPool2d", y, n, c, ho, wo)
-	for i := range n * c {
-		src := x.Data[i*h*w : (i+1)*h*w]
-		dst := y.Data[i*ho*wo : (i+1)*ho*wo]
-		for oy := range ho {
-			y0 := oy*p.Stride[0] - p.Padding[0]
-			for ox := range wo {
-				x0 := ox*p.Stride[1] - p.Padding[1]
-				m := float32(math.Inf(-1))
-				for iy := max(y0, 0); iy < min(y0+kh, h); iy++ {
-					for ix := max(x0, 0); ix < min(x0+kw, w); ix++ {
-						if v := src[iy*w+ix]; v > m || v != v {
-							m = v
-						}
-					}
+	t := maxPoolTask{y: y.Data, x: x.Data, planes: n * c, h: h, w: w, ho: ho, wo: wo, kh: kh, kw: kw, p: p}
+	t.parts = min(t.planes, 4*maxProcs())
+	if t.parts <= 1 || t.planes*h*w < 1<<14 {
+		t.parts = 1
+		t.part(0, 0)
+		return
+	}
+	maxPool.mu.Lock()
+	defer maxPool.mu.Unlock()
+	maxPool.task = t
+	parallelFor(t.parts, &maxPool.task)
+	maxPool.task = maxPoolTask{}
+}
+
+// maxPool holds the task of the MaxPool2d call in progress.
+var maxPool struct {
+	mu   sync.Mutex
+	task maxPoolTask
+}
+
+// maxPoolTask computes the planes split(planes, parts, i) of a max pooling.
+type maxPoolTask struct {
+	y, x                 []float32
+	planes, parts        int
+	h, w, ho, wo, kh, kw int
+	p                    ConvParams
+}
+
+func (t *maxPoolTask) part(_, i int) {
+	var small [1024]float32
+	row := small[:]
+	if t.w > len(small) {
+		row = make([]float32, t.w)
+	}
+	row = row[:t.w]
+	negInf := float32(math.Inf(-1))
+	sy, sx, py, px := t.p.Stride[0], t.p.Stride[1], t.p.Padding[0], t.p.Padding[1]
+	lo, hi := split(t.planes, t.parts, i)
+	for pl := lo; pl < hi; pl++ {
+		src := t.x[pl*t.h*t.w : (pl+1)*t.h*t.w]
+		dst := t.y[pl*t.ho*t.wo : (pl+1)*t.ho*t.wo]
+		for oy := range t.ho {
+			y0 := oy*sy - py
+			y1 := min(y0+t.kh, t.h)
+			y0 = max(y0, 0)
+			if y0 >= y1 {
+				for ox := range t.wo {
+					dst[oy*t.wo+ox] = negInf
 				}
-				dst[oy*wo+ox] = m
+				continue
+			}
+			copy(row, src[y0*t.w:(y0+1)*t.w])
+			for iy := y0 + 1; iy < y1; iy++ {
+				r := src[iy*t.w : (iy+1)*t.w]
+				for j := range row {
+					row[j] = max(row[j], r[j])
+				}
+			}
+			out := dst[oy*t.wo : (oy+1)*t.wo]
+			for ox := range out {
+				x0 := ox*sx - px
+				m := negInf
+				for ix := max(x0, 0); ix < min(x0+t.kw, t.w); ix++ {
+					m = max(m, row[ix])
+				}
+				out[ox] = m
 			}
 		}
 	}
