@@ -214,13 +214,8 @@ type sgemmJob struct {
 	pr, pc         int  // C is split into pr×pc rectangles, one per part
 	direct         bool // op(B) read in place (see useDirectB)
 
-	// The shared schedule (see planShared), when shared is set.
-	shared    bool
-	kSlices   int // kc slices per panel of op(B)
-	slices    int // panels × kSlices
-	packUnits int // pieces each packed panel slice is cut into
-	chunks    int // pieces of rows each slice's product is cut into
-	tasks     int // slices·(packUnits + chunks)
+	packed *PackedA      // op(A) packed once (SgemmPacked), or nil: pack it
+	epi    *GemmEpilogue // applied to each tile after its last k-slice (SgemmPacked), or nil
 }
 
 // maxParts is the number of parts an m×n×k product may be split into with procs
@@ -348,8 +343,13 @@ func gemmRect(j *sgemmJob, r0, r1, c0, c1 int, buf *partBuf) {
 			}
 			for ic := r0; ic < r1; ic += j.mc {
 				mb := min(j.mc, r1-ic)
-				pa := buf.a[:roundUp(mb, mr)*kb]
-				packA(kern, j.transA, mb, kb, j.a, j.lda, ic, pc, pa)
+				var pa []float32
+				if j.packed != nil {
+					pa = j.packed.block(pc, kb, ic, mb)
+				} else {
+					pa = buf.a[:roundUp(mb, mr)*kb]
+					packA(kern, j.transA, mb, kb, j.a, j.lda, ic, pc, pa)
+				}
 				gemmBlock(j, pa, pb, buf.t, ic, mb, jc, nb, pc, kb, beta, direct)
 			}
 		}
@@ -385,10 +385,13 @@ func gemmBlock(j *sgemmJob, pa, pb, t []float32, ic, mb, jc, nb, pc, kb int, bet
 			}
 			if rows == mr && cols == w {
 				micro(kb, ap, bp, ldb, j.c[off:], j.ldc, j.alpha, beta)
-				continue
+			} else {
+				micro(kb, ap, bp, ldb, t, nr, 1, 0)
+				storeTile(t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
 			}
-			micro(kb, ap, bp, ldb, t, nr, 1, 0)
-			storeTile(t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
+			if j.epi != nil && pc+kb == j.k {
+				j.epi.apply(j.c[off:], j.ldc, ic+ir, rows, jc+jr, cols)
+			}
 		}
 	}
 }

@@ -38,6 +38,7 @@ type ConvWorkspace struct {
 	epilogue epilogueTask
 	prepEpi  ConvEpilogue     // PreparedConv.Forward's epilogue, during a call
 	biasEpi  biasEpilogueTask // PreparedConv.Forward's bias pass, during a call
+	gemmEpi  asm.GemmEpilogue // PreparedConv.Forward's epilogue of a product, during a call
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {

@@ -48,6 +48,7 @@ type tilePlan struct {
 	beta       int
 	xvec       int // input elements from one vector's first to the next's (Lanes unless pairD > 0)
 	pairD      int // > 0: the plan runs TilePairs with these PairD bytes and the indices perm
+	chunk      int // > 1: tiles per chunk of the block-major order (see runBlocks, setChunk)
 	stride     int // of a forward plan (buildForward): the stride
 	hph        int // of a forward plan: rows per phase plane
 
@@ -108,6 +109,21 @@ func (pl *tilePlan) build() {
 	}
 	pl.buildMasks()
 	pl.apack = grow(pl.apack, pl.blocks()*pl.steps*k.MR)
+	pl.setChunk()
+}
+
+// setChunk chooses the order of runBlocks: tile-major (chunk 0: every block of a tile, then
+// the next tile), unless the packed weights exceed half of L2; then block-major over chunks
+// of as many tiles as half of L2 holds the input of (at least 2).
+func (pl *tilePlan) setChunk() {
+	_, l2, _ := asm.CacheSizes()
+	pl.chunk = 0
+	if 4*pl.blocks()*pl.steps*pl.k.MR <= l2/2 {
+		return
+	}
+	k := pl.k
+	perTile := 4 * pl.kin * (k.Vecs*max(pl.xvec, k.Lanes) + 2*pl.outW + 2) // the input one tile reads, about
+	pl.chunk = max(2, l2/2/perTile)
 }
 
 // buildPerm fills perm for a stride-2 plan read through TilePairs (see pairGeometry): run r
@@ -342,6 +358,37 @@ func (pl *tilePlan) runBlocks(args *asm.ConvTileArgs, x, y []float32, nimg, t0, 
 		pfPer = (pfLines + (t1-t0)*blocks - 1) / ((t1 - t0) * blocks)
 	}
 	pfOff, pf2Off := 0, 0
+	if pl.chunk > 1 {
+		// Weights too large for L2: for each chunk of tiles (whose input stays in L2), run
+		// every block of output rows over the chunk's tiles, so that the weights are read
+		// once per chunk rather than once per tile. Each tile and block is computed as below.
+		args.SetPrefetch(nil, 0)
+		for c0 := t0; c0 < t1; c0 += pl.chunk {
+			c1 := min(t1, c0+pl.chunk)
+			for b := b0; b < b1; b++ {
+				args.Rows = min(k.MR, pl.rows-b*k.MR)
+				args.A = &pl.apack[b*pl.steps*k.MR]
+				for t := c0; t < c1; t++ {
+					for v := range k.Vecs {
+						g := t*k.Vecs + v
+						if g >= total {
+							args.XOff[v], args.YOff[v] = 0, 0
+							args.Mask[v] = &pl.masks[pl.vpi*nr]
+							args.SMask[v] = 0
+							continue
+						}
+						img, j := g/pl.vpi, g%pl.vpi
+						args.XOff[v] = 4 * (img*pl.inImg + j*pl.xvec)
+						args.YOff[v] = 4*(img*pl.outImg+j*k.Lanes) + 4*b*k.MR*pl.outPlane
+						args.Mask[v] = &pl.masks[j*nr]
+						args.SMask[v] = pl.smasks[j]
+					}
+					tile(args)
+				}
+			}
+		}
+		return
+	}
 	for t := t0; t < t1; t++ {
 		// Bring the next tile's input towards L1 while this one computes (unless the caller
 		// prefetches something else).
@@ -545,8 +592,11 @@ func (ws *ConvWorkspace) directForwardPlan(pl *tilePlan, y, x *Tensor) {
 		}
 		tiles := (n*pl.vpi + kern.Vecs - 1) / kern.Vecs
 		t := tileTask{d: d, pl: pl, x: xs, y: y.Data, n: n, tiles: tiles, parts: parts(tiles), bsplit: 1}
-		if procs > 1 && tiles < 2*procs {
-			t.bsplit = min(pl.blocks(), (2*procs+tiles-1)/tiles)
+		if pl.chunk > 1 { // block-major: a part per chunk of tiles, each reading the weights once
+			t.parts = (tiles + pl.chunk - 1) / pl.chunk
+		}
+		if procs > 1 && t.parts < 2*procs {
+			t.bsplit = min(pl.blocks(), (2*procs+t.parts-1)/t.parts)
 		}
 		d.tiles = t
 		parallelFor(t.parts*t.bsplit, &d.tiles)

@@ -99,12 +99,13 @@ type PreparedConv struct {
 	Algo         ConvAlgo
 
 	path asm.Path
-	w    *Tensor   // [K, C, kh, kw] (gemm and im2col)
-	bias []float32 // [K]
-	ones []float32 // [K] ones: the epilogue's scale
-	u    []float32 // transformed weights (winograd)
-	mr   int       // the GEMM panel height u is laid out for
-	plan *tilePlan // built, with packed weights (direct)
+	w    *Tensor      // [K, C, kh, kw] (im2col)
+	bias []float32    // [K]
+	ones []float32    // [K] ones: the epilogue's scale
+	u    []float32    // transformed weights (winograd)
+	mr   int          // the GEMM panel height u is laid out for
+	plan *tilePlan    // built, with packed weights (direct)
+	pa   *asm.PackedA // the weights packed as SGEMM's left operand (gemm)
 }
 
 // PrepareConv prepares the convolution of inputs [N, C, h, wd] with weights w: [K, C, kh,
@@ -149,6 +150,8 @@ func PrepareConvAlgo(w *Tensor, bias []float32, p ConvParams, h, wd int, algo Co
 		var d directWorkspace
 		d.pack(w.Data, c*kh*kw, kh*kw, pc.plan)
 		pc.plan.cache = nil
+	case ConvGemm:
+		pc.pa = asm.PackA(false, k, c, w.Data, c)
 	default:
 		pc.w = w.Clone()
 	}
@@ -192,11 +195,18 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 	case ConvDirect:
 		ws.directForwardPlan(pc.plan, y, x)
 	case ConvGemm:
+		// One product per image, with the epilogue applied as each tile is stored.
 		hw, ohw := pc.H*pc.W, ho*wo
+		e := &ws.gemmEpi
 		for i := range n {
-			asm.Sgemm(false, false, pc.K, ohw, pc.C, 1, pc.w.Data, pc.C, x.Data[i*pc.C*hw:(i+1)*pc.C*hw], hw,
-				0, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, ws.gemmWS())
+			*e = asm.GemmEpilogue{Bias: pc.bias, Relu: relu}
+			if residual != nil {
+				e.R, e.LDR = residual.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw
+			}
+			asm.SgemmPacked(pc.pa, ohw, x.Data[i*pc.C*hw:(i+1)*pc.C*hw], hw, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, e, ws.gemmWS())
 		}
+		*e = asm.GemmEpilogue{}
+		return
 	case ConvIm2col:
 		ws.im2colForward(y, x, pc.w, nil, pc.Params)
 	}

@@ -1,0 +1,80 @@
+package asm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// TestSgemmPacked checks SgemmPacked against Sgemm followed by the epilogue's element-wise
+// kernels, bit for bit, on odd sizes, offsets and leading dimensions, on every path and at
+// GOMAXPROCS 1 and 2.
+func TestSgemmPacked(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+		for _, s := range [][3]int{{1, 1, 1}, {7, 5, 3}, {9, 49, 300}, {64, 3136 / 4, 64}, {33, 130, 517}, {200, 17, 40}} {
+			m, n, k := s[0], s[1], s[2]
+			for _, transA := range []bool{false, true} {
+				for _, mode := range []int{0, 1, 2, 3, 4} { // none, bias, bias+relu, bias+res, bias+res+relu
+					name := fmt.Sprintf("%dx%dx%d/transA=%v/epi%d", m, n, k, transA, mode)
+					ar, ac := m, k
+					if transA {
+						ar, ac = k, m
+					}
+					lda, ldb, ldc, ldr := ac+3, n+1, n+2, n+5
+					a := randSlice(rng, (ar-1)*lda+ac)
+					b := randSlice(rng, (k-1)*ldb+n)
+					bias := randSlice(rng, m)
+					r := randSlice(rng, (m-1)*ldr+n)
+					want := randSlice(rng, (m-1)*ldc+n)
+					got := append([]float32(nil), want...)
+					Sgemm(transA, false, m, n, k, 1, a, lda, b, ldb, 0, want, ldc, nil)
+					var e *GemmEpilogue
+					if mode > 0 {
+						e = &GemmEpilogue{Bias: bias, Relu: mode == 2 || mode == 4}
+						if mode >= 3 {
+							e.R, e.LDR = r, ldr
+						}
+						for i := range m {
+							row := want[i*ldc : i*ldc+n]
+							rr := r[i*ldr : i*ldr+n]
+							switch mode {
+							case 1:
+								ScaleShift(row, row, 1, bias[i])
+							case 2:
+								ScaleShiftRelu(row, row, 1, bias[i])
+							case 3:
+								ScaleShift(row, row, 1, bias[i])
+								Add(row, row, rr)
+							case 4:
+								ScaleShiftAddRelu(row, row, rr, 1, bias[i])
+							}
+						}
+					}
+					p := PackA(transA, m, k, a, lda)
+					for _, procs := range []int{1, 2} {
+						runtime.GOMAXPROCS(procs)
+						res := append([]float32(nil), got...)
+						SgemmPacked(p, n, b, ldb, res, ldc, e, NewWorkspace())
+						for i := range res {
+							if math.Float32bits(res[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s procs %d: element %d (row %d col %d) is %v, want %v", name, procs, i, i/ldc, i%ldc, res[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
