@@ -48,7 +48,7 @@ func bnParts(c int) int { return min(c, 4*maxProcs()) }
 // stream better, but do not fit); the loops take larger groups should that change.
 const bnGroup = 1
 
-func (t *bnTask) part(_, i int) {
+func (t *bnTask) Part(_, i int) {
 	_, c, _, _ := t.x.NCHW()
 	c0, c1 := split(c, bnParts(c), i)
 	for g := c0; g < c1; g += bnGroup {

@@ -206,7 +206,7 @@ type packTask struct {
 	rowStride, chStride int
 }
 
-func (t *packTask) part(_, i int) {
+func (t *packTask) Part(_, i int) {
 	for _, pl := range t.plans[:t.n] {
 		if b := pl.blocks(); i >= b {
 			i -= b
@@ -635,7 +635,7 @@ type tileTask struct {
 	bsplit       int
 }
 
-func (t *tileTask) part(w, i int) {
+func (t *tileTask) Part(w, i int) {
 	pl := t.pl
 	if pl == nil {
 		pl = &t.d.plan
@@ -712,7 +712,7 @@ type phaseTask struct {
 // (w ≤ 2·Lanes ≤ 32), and whole cache lines.
 const pairMargin = 32
 
-func (t *phaseTask) part(w, i int) {
+func (t *phaseTask) Part(w, i int) {
 	pl := t.pl
 	q := &t.d.queue
 	_, c, h, wd := t.x.NCHW()
@@ -907,7 +907,7 @@ type dgradPhaseTask struct {
 	imgs imageGroups
 }
 
-func (t *dgradPhaseTask) part(w, i int) {
+func (t *dgradPhaseTask) Part(w, i int) {
 	q := &t.d.queue
 	in := t.d.dplans[0].inImg
 	for seg, u, ok := q.next(i); ok; seg, u, ok = q.next(i) {

@@ -63,7 +63,7 @@ type epilogueTask struct {
 	k, plane int
 }
 
-func (t *epilogueTask) part(_, i int) {
+func (t *epilogueTask) Part(_, i int) {
 	for k := range t.k {
 		lo := (i*t.k + k) * t.plane
 		y := t.y[lo : lo+t.plane]

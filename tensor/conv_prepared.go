@@ -230,7 +230,7 @@ type biasEpilogueTask struct {
 	k, plane, split int
 }
 
-func (t *biasEpilogueTask) part(_, i int) {
+func (t *biasEpilogueTask) Part(_, i int) {
 	img := i / t.split
 	k0, k1 := split(t.k, t.split, i%t.split)
 	for k := k0; k < k1; k++ {

@@ -283,7 +283,7 @@ type wgradTask struct {
 	slabs int
 }
 
-func (t *wgradTask) part(w, s int) {
+func (t *wgradTask) Part(w, s int) {
 	d, pl, sq, db := t.d, t.pl, t.sq, t.db
 	kout, n := pl.kout, pl.n
 	alen := pl.accLen()
@@ -351,7 +351,7 @@ type wgradReduceTask struct {
 	slabs, icParts int
 }
 
-func (t *wgradReduceTask) part(_, i int) {
+func (t *wgradReduceTask) Part(_, i int) {
 	pl := t.pl
 	ob := i / t.icParts
 	c0, c1 := split(pl.c, t.icParts, i%t.icParts)

@@ -35,7 +35,7 @@ type ewTask struct {
 	parts      int
 }
 
-func (t *ewTask) part(_, i int) {
+func (t *ewTask) Part(_, i int) {
 	lo, hi := split(len(t.a), t.parts, i)
 	a := t.a[lo:hi]
 	switch t.op {
@@ -60,7 +60,7 @@ func runEW(op ewOp, a, b, c, d []float32) {
 	t := ewTask{op: op, a: a, b: b, c: c, d: d, parts: min(len(a)/ewChunk, 2*maxProcs())}
 	if t.parts <= 1 {
 		t.parts = 1
-		t.part(0, 0)
+		t.Part(0, 0)
 		return
 	}
 	ew.mu.Lock()

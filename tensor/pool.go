@@ -20,7 +20,7 @@ func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 	t.parts = min(t.planes, 4*maxProcs())
 	if t.parts <= 1 || t.planes*h*w < 1<<14 {
 		t.parts = 1
-		t.part(0, 0)
+		t.Part(0, 0)
 		return
 	}
 	maxPool.mu.Lock()
@@ -44,7 +44,7 @@ type maxPoolTask struct {
 	p                    ConvParams
 }
 
-func (t *maxPoolTask) part(_, i int) {
+func (t *maxPoolTask) Part(_, i int) {
 	var small [1024]float32
 	row := small[:]
 	if t.w > len(small) {

@@ -133,7 +133,7 @@ func runSubsample(t subsampleTask) {
 	subsample.task = subsampleTask{}
 }
 
-func (t *subsampleTask) part(_, p int) {
+func (t *subsampleTask) Part(_, p int) {
 	n := t.x.Shape[0]
 	lo, hi := split(n, min(n, 4*maxProcs()), p)
 	for i := lo; i < hi; i++ {

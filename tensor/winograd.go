@@ -297,7 +297,7 @@ type winoWeightTask struct {
 	grad                bool
 }
 
-func (t *winoWeightTask) part(_, i int) {
+func (t *winoWeightTask) Part(_, i int) {
 	panels := t.kpad / t.mr
 	winoWeights(t.u, t.w, t.k, t.c, t.kpad, t.mr, i*t.per, min(panels, (i+1)*t.per), t.grad)
 }
@@ -318,7 +318,7 @@ type winoTask struct {
 	relu            bool
 }
 
-func (t *winoTask) part(wk, i int) {
+func (t *winoTask) Part(wk, i int) {
 	g := &t.g
 	d := t.d
 	wr := &d.workers[wk]
