@@ -25,6 +25,7 @@ var ewAVX2 = &ewKernels{
 	scale:          scaleAVX2,
 	add:            addAVX2,
 	addRelu:        addReluAVX2,
+	max:            maxAVX2,
 	relu:           reluAVX2,
 	scaleShift:     scaleShiftAVX2,
 	scaleShiftRelu: scaleShiftReluAVX2,

@@ -51,6 +51,7 @@ type ewKernels struct {
 	axpy           func(alpha float32, x, y []float32)
 	scale          func(alpha float32, x []float32)
 	add, addRelu   func(dst, a, b []float32)
+	max            func(dst, a, b []float32)
 	relu           func(dst, src []float32)
 	scaleShift     func(dst, src []float32, scale, shift float32)
 	scaleShiftRelu func(dst, src []float32, scale, shift float32)

@@ -88,6 +88,31 @@ func Add(dst, a, b []float32) {
 	}
 }
 
+// Max computes dst[i] = max(a[i], b[i]) with NaN propagated from either: precisely b[i] if
+// b[i] > a[i] or b[i] is NaN, else a[i] (so equal values, +0 and −0 among them, give a[i]),
+// the step of a max pooling that keeps the first of equal values and any NaN it meets. dst
+// may alias a or b. It panics if len(a) or len(b) differs from len(dst).
+//
+// Reference loop: for i := range dst { m := a[i]; if v := b[i]; v > m || v != v { m = v }; dst[i] = m }
+func Max(dst, a, b []float32) {
+	checkLen("Max", "a", len(a), len(dst))
+	checkLen("Max", "b", len(b), len(dst))
+	a = a[:len(dst)]
+	b = b[:len(dst)]
+	i := 0
+	if ew := cur().ew; ew != nil && ew.max != nil && len(dst) >= 8 {
+		ew.max(dst, a, b)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
+		m := a[i]
+		if v := b[i]; v > m || v != v {
+			m = v
+		}
+		dst[i] = m
+	}
+}
+
 // Relu computes dst[i] = max(src[i], 0), precisely src[i] > 0 ? src[i] : 0, so NaN and
 // -0 give +0. dst may alias src. It panics if len(src) != len(dst).
 //

@@ -92,6 +92,23 @@ func testElementwise(t *testing.T) {
 			Add(got, x, got)
 			check("Add dst=b", got, addRef)
 
+			maxRef := ref(func(i int) float32 {
+				m := x[i]
+				if v := y[i]; v > m || v != v {
+					m = v
+				}
+				return m
+			})
+			got = make([]float32, n)
+			Max(got, x, y)
+			check("Max", got, maxRef)
+			got = append([]float32(nil), x...)
+			Max(got, got, y)
+			check("Max dst=a", got, maxRef)
+			got = append([]float32(nil), y...)
+			Max(got, x, got)
+			check("Max dst=b", got, maxRef)
+
 			reluRef := ref(func(i int) float32 { return reluLoop(x[i]) })
 			got = make([]float32, n)
 			Relu(got, x)

@@ -95,6 +95,12 @@ func addAVX2(dst []float32, a []float32, b []float32)
 //go:noescape
 func addReluAVX2(dst []float32, a []float32, b []float32)
 
+// maxAVX2 computes dst[i] = b[i] > a[i] || b[i] != b[i] ? b[i] : a[i] for i < len(dst) &^ 7 (AVX2; see elementwise.go in _gen).
+// The caller checks the lengths of the other slices.
+//
+//go:noescape
+func maxAVX2(dst []float32, a []float32, b []float32)
+
 // reluAVX2 computes dst[i] = src[i] > 0 ? src[i] : +0 for i < len(dst) &^ 7 (AVX2; see elementwise.go in _gen).
 // The caller checks the lengths of the other slices.
 //

@@ -2025,6 +2025,65 @@ addReluAVX2_done:
 	VZEROUPPER
 	RET
 
+// func maxAVX2(dst []float32, a []float32, b []float32)
+// Requires: AVX
+TEXT ·maxAVX2(SB), NOSPLIT, $0-72
+	MOVQ   dst_len+8(FP), AX
+	ANDQ   $-8, AX
+	MOVQ   dst_base+0(FP), CX
+	MOVQ   a_base+24(FP), DX
+	MOVQ   b_base+48(FP), BX
+	VXORPS Y0, Y0, Y0
+	XORQ   SI, SI
+	MOVQ   AX, DI
+	SUBQ   $0x20, DI
+
+maxAVX2_loop4:
+	CMPQ      SI, DI
+	JG        maxAVX2_loop1
+	VMOVUPS   (DX)(SI*4), Y0
+	VMOVUPS   (BX)(SI*4), Y1
+	VMOVUPS   32(DX)(SI*4), Y2
+	VMOVUPS   32(BX)(SI*4), Y3
+	VMOVUPS   64(DX)(SI*4), Y4
+	VMOVUPS   64(BX)(SI*4), Y5
+	VMOVUPS   96(DX)(SI*4), Y6
+	VMOVUPS   96(BX)(SI*4), Y7
+	VMAXPS    Y0, Y1, Y0
+	VCMPPS    $0x03, Y1, Y1, Y8
+	VBLENDVPS Y8, Y1, Y0, Y0
+	VMOVUPS   Y0, (CX)(SI*4)
+	VMAXPS    Y2, Y3, Y0
+	VCMPPS    $0x03, Y3, Y3, Y1
+	VBLENDVPS Y1, Y3, Y0, Y0
+	VMOVUPS   Y0, 32(CX)(SI*4)
+	VMAXPS    Y4, Y5, Y0
+	VCMPPS    $0x03, Y5, Y5, Y1
+	VBLENDVPS Y1, Y5, Y0, Y0
+	VMOVUPS   Y0, 64(CX)(SI*4)
+	VMAXPS    Y6, Y7, Y0
+	VCMPPS    $0x03, Y7, Y7, Y1
+	VBLENDVPS Y1, Y7, Y0, Y0
+	VMOVUPS   Y0, 96(CX)(SI*4)
+	ADDQ      $0x20, SI
+	JMP       maxAVX2_loop4
+
+maxAVX2_loop1:
+	CMPQ      SI, AX
+	JGE       maxAVX2_done
+	VMOVUPS   (DX)(SI*4), Y0
+	VMOVUPS   (BX)(SI*4), Y1
+	VMAXPS    Y0, Y1, Y0
+	VCMPPS    $0x03, Y1, Y1, Y2
+	VBLENDVPS Y2, Y1, Y0, Y0
+	VMOVUPS   Y0, (CX)(SI*4)
+	ADDQ      $0x08, SI
+	JMP       maxAVX2_loop1
+
+maxAVX2_done:
+	VZEROUPPER
+	RET
+
 // func reluAVX2(dst []float32, src []float32)
 // Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-48

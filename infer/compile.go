@@ -26,6 +26,15 @@ type node struct {
 	out int
 }
 
+// Options are the settings of Compile.
+type Options struct {
+	// Batch is the batch size the plan is tuned for (0 means 1): a layer's algorithm may
+	// differ between a plan for single images and one for batches (see
+	// tensor.ChooseInferConvAlgo). Any batch size runs on any plan, and on a given plan each
+	// image's output is the same whatever its batch.
+	Batch int
+}
+
 // Compile prepares m for inference on inputs of shape [N, inShape...] (for images,
 // [N, C, H, W]): see the package documentation. It traces one forward pass of m with
 // BatchNorm2d and Dropout in evaluation mode and gives them their modes back; m's weights
@@ -33,7 +42,7 @@ type node struct {
 //
 // An operation the compiler does not know (a layer type or functional operation other than
 // those of package nn and the option-A shortcut) is an error naming it.
-func Compile(m nn.Module, inShape ...int) (*Model, error) {
+func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 	if len(inShape) == 0 || slices.ContainsFunc(inShape, func(d int) bool { return d <= 0 }) {
 		return nil, fmt.Errorf("infer: input shape %v: want positive dimensions, e.g. [3 32 32]", inShape)
 	}
@@ -50,7 +59,7 @@ func Compile(m nn.Module, inShape ...int) (*Model, error) {
 		return nil, err
 	}
 
-	cm := &Model{inShape: slices.Clone(inShape)}
+	cm := &Model{inShape: slices.Clone(inShape), batch: max(o.Batch, 1)}
 	ids := map[*autograd.Var]int{x: 0}
 	cm.values = append(cm.values, value{shape: slices.Clone(inShape), alias: -1})
 	var nodes []node

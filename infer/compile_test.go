@@ -78,7 +78,7 @@ func TestCompileMatchesForward(t *testing.T) {
 			}
 			x := randomInput(2, append([]int{n}, a.InputShape...)...)
 			want := reference(m, x)
-			cm, err := infer.Compile(m, a.InputShape...)
+			cm, err := infer.Compile(m, a.InputShape, infer.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,44 +107,50 @@ func TestBatchIndependence(t *testing.T) {
 			a, _ := zoo.Lookup(name)
 			m, _ := a.Build()
 			randomize(m, 3)
-			cm, err := infer.Compile(m, a.InputShape...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 5
-			if a.InputShape[1] > 32 {
-				n = 2
-			}
-			x := randomInput(4, append([]int{n}, a.InputShape...)...)
-			per := len(x.Data) / n
-			r := cm.NewRunner(n)
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-			var batch []float32
-			for _, procs := range []int{2, 1} {
-				runtime.GOMAXPROCS(procs)
-				y, err := r.Run(x)
+			for _, plan := range []int{1, 64} {
+				cm, err := infer.Compile(m, a.InputShape, infer.Options{Batch: plan})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if batch == nil {
-					batch = append([]float32(nil), y.Data...)
-				} else if !sameBits(batch, y.Data) {
-					t.Fatalf("batch output differs between GOMAXPROCS 2 and 1")
-				}
-			}
-			runtime.GOMAXPROCS(2)
-			out := len(batch) / n
-			for i := range n {
-				xi := tensor.FromSlice(x.Data[i*per:(i+1)*per], append([]int{1}, a.InputShape...)...)
-				y, err := r.Run(xi)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !sameBits(y.Data, batch[i*out:(i+1)*out]) {
-					t.Fatalf("image %d: output alone differs from its output in a batch of %d", i, n)
-				}
+				checkBatchIndependence(t, cm, a.InputShape)
 			}
 		})
+	}
+}
+
+func checkBatchIndependence(t *testing.T, cm *infer.Model, inShape []int) {
+	n := 5
+	if inShape[1] > 32 {
+		n = 2
+	}
+	x := randomInput(4, append([]int{n}, inShape...)...)
+	per := len(x.Data) / n
+	r := cm.NewRunner(n)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	var batch []float32
+	for _, procs := range []int{2, 1} {
+		runtime.GOMAXPROCS(procs)
+		y, err := r.Run(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if batch == nil {
+			batch = append([]float32(nil), y.Data...)
+		} else if !sameBits(batch, y.Data) {
+			t.Fatalf("batch output differs between GOMAXPROCS 2 and 1")
+		}
+	}
+	runtime.GOMAXPROCS(2)
+	out := len(batch) / n
+	for i := range n {
+		xi := tensor.FromSlice(x.Data[i*per:(i+1)*per], append([]int{1}, inShape...)...)
+		y, err := r.Run(xi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameBits(y.Data, batch[i*out:(i+1)*out]) {
+			t.Fatalf("image %d: output alone differs from its output in a batch of %d", i, n)
+		}
 	}
 }
 
@@ -165,7 +171,7 @@ func TestRunAllocatesNothing(t *testing.T) {
 	for _, name := range []string{"resnet20", "vgg11_bn"} {
 		a, _ := zoo.Lookup(name)
 		m, _ := a.Build()
-		cm, err := infer.Compile(m, a.InputShape...)
+		cm, err := infer.Compile(m, a.InputShape, infer.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +188,7 @@ func TestRunAllocatesNothing(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	m, _ := zoo.New("resnet8")
-	cm, err := infer.Compile(m, 3, 32, 32)
+	cm, err := infer.Compile(m, []int{3, 32, 32}, infer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +199,7 @@ func TestRunErrors(t *testing.T) {
 	if _, err := r.Run(tensor.New(1, 3, 16, 16)); err == nil {
 		t.Error("a 16×16 input ran on a model compiled for 32×32")
 	}
-	if _, err := infer.Compile(m, 3, 0, 32); err == nil {
+	if _, err := infer.Compile(m, []int{3, 0, 32}, infer.Options{}); err == nil {
 		t.Error("a zero dimension compiled")
 	}
 }

@@ -24,7 +24,7 @@
 //
 // Typical use:
 //
-//	cm, err := infer.Compile(model, 3, 32, 32)
+//	cm, err := infer.Compile(model, []int{3, 32, 32}, infer.Options{Batch: 128})
 //	r := cm.NewRunner(128)
 //	logits, err := r.Run(x) // x: [N, 3, 32, 32], N ≤ 128 → [N, classes], valid until the next Run
 package infer

@@ -12,6 +12,7 @@ import (
 // for concurrent use by any number of Runners.
 type Model struct {
 	inShape []int
+	batch   int // the batch size the plan is tuned for
 	values  []value
 	steps   []step
 	out     int
@@ -123,7 +124,9 @@ func (cm *Model) prepareConv(st *step) {
 	for k, v := range st.b {
 		bias[k] = float32(v)
 	}
-	st.conv = tensor.PrepareConv(tensor.FromSlice(w, l.Weight.Value.Shape...), bias, l.ConvParams, in[1], in[2])
+	kh, kw := l.Kernel[0], l.Kernel[1]
+	algo := tensor.ChooseInferConvAlgo(l.In, l.Out, in[1], in[2], kh, kw, l.ConvParams, cm.batch)
+	st.conv = tensor.PrepareConvAlgo(tensor.FromSlice(w, l.Weight.Value.Shape...), bias, l.ConvParams, in[1], in[2], algo)
 	st.convLayer, st.w, st.wscale, st.b = nil, nil, nil, nil
 }
 

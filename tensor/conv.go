@@ -39,6 +39,8 @@ type ConvWorkspace struct {
 	prepEpi  ConvEpilogue     // PreparedConv.Forward's epilogue, during a call
 	biasEpi  biasEpilogueTask // PreparedConv.Forward's bias pass, during a call
 	gemmEpi  asm.GemmEpilogue // PreparedConv.Forward's epilogue of a product, during a call
+	im2col   im2colTask       // PreparedConv.Forward's im2col blocks, during a call
+	colBufs  []im2colBuf      // per worker: patch matrices of prepared im2col convolutions
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {

@@ -4,6 +4,11 @@ package tensor
 // col: row r = (c·kh + ky)·kw + kx, column oy·wo + ox; ld is col's row
 // stride. Padding positions are written as zero.
 func im2col(col []float32, ld int, x []float32, c, h, w, kh, kw, ho, wo int, p ConvParams) {
+	im2colRows(col, ld, x, c, h, w, kh, kw, wo, 0, ho, p)
+}
+
+// im2colRows is im2col for the output rows [oy0, oy1) only: column (oy−oy0)·wo + ox.
+func im2colRows(col []float32, ld int, x []float32, c, h, w, kh, kw, wo, oy0, oy1 int, p ConvParams) {
 	sh, sw := p.Stride[0], p.Stride[1]
 	ph, pw := p.Padding[0], p.Padding[1]
 	r := 0
@@ -11,14 +16,14 @@ func im2col(col []float32, ld int, x []float32, c, h, w, kh, kw, ho, wo int, p C
 		plane := x[ci*h*w : (ci+1)*h*w]
 		for ky := range kh {
 			for kx := range kw {
-				row := col[r*ld : r*ld+ho*wo]
+				row := col[r*ld : r*ld+(oy1-oy0)*wo]
 				r++
 				// Output columns ox whose input column ix = ox·sw − pw + kx lies in [0, w).
 				lo := ceilDiv(pw-kx, sw)
 				hi := ceilDiv(w+pw-kx, sw) // exclusive
 				lo, hi = max(lo, 0), min(hi, wo)
-				for oy := range ho {
-					dst := row[oy*wo : (oy+1)*wo]
+				for oy := oy0; oy < oy1; oy++ {
+					dst := row[(oy-oy0)*wo : (oy-oy0+1)*wo]
 					iy := oy*sh - ph + ky
 					if iy < 0 || iy >= h || lo >= hi {
 						clear(dst)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"github.com/bonsai-dl/bonsai/asm"
 )
 
 // MaxPool2d takes the maximum over each k×k window, as
@@ -11,7 +13,8 @@ import (
 // gives NaN). x: [N, C, H, W] → y: [N, C, H', W'] with H', W' from ConvParams.OutSize.
 //
 // Each output row is the maximum of its kh input rows, taken element-wise into a row
-// buffer, then of each kw-wide window of that buffer. Planes are computed in parallel.
+// buffer (asm.Max), then of each kw-wide window of that buffer; planes are computed in
+// parallel. Equal values give the first (so −0 and +0 may come out either way).
 func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 	n, c, h, w := x.NCHW()
 	ho, wo := p.OutSize(h, w, kh, kw)
@@ -20,11 +23,20 @@ func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 	t.parts = min(t.planes, 4*maxProcs())
 	if t.parts <= 1 || t.planes*h*w < 1<<14 {
 		t.parts = 1
-		t.Part(0, 0)
-		return
 	}
 	maxPool.mu.Lock()
 	defer maxPool.mu.Unlock()
+	for len(maxPool.rows) < maxProcs() {
+		maxPool.rows = append(maxPool.rows, nil)
+	}
+	for i := range maxPool.rows {
+		maxPool.rows[i] = grow(maxPool.rows[i], 2*w)
+	}
+	t.rows = maxPool.rows
+	if t.parts == 1 {
+		t.Part(0, 0)
+		return
+	}
 	maxPool.task = t
 	parallelFor(t.parts, &maxPool.task)
 	maxPool.task = maxPoolTask{}
@@ -34,6 +46,7 @@ func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 var maxPool struct {
 	mu   sync.Mutex
 	task maxPoolTask
+	rows [][]float32 // per worker: two row buffers
 }
 
 // maxPoolTask computes the planes split(planes, parts, i) of a max pooling.
@@ -42,17 +55,18 @@ type maxPoolTask struct {
 	planes, parts        int
 	h, w, ho, wo, kh, kw int
 	p                    ConvParams
+	rows                 [][]float32 // per worker: two row buffers of w floats
 }
 
-func (t *maxPoolTask) Part(_, i int) {
-	var small [1024]float32
-	row := small[:]
-	if t.w > len(small) {
-		row = make([]float32, t.w)
-	}
-	row = row[:t.w]
+func (t *maxPoolTask) Part(w, i int) {
+	row, hm := t.rows[w][:t.w], t.rows[w][t.w:2*t.w]
 	negInf := float32(math.Inf(-1))
 	sy, sx, py, px := t.p.Stride[0], t.p.Stride[1], t.p.Padding[0], t.p.Padding[1]
+	// Outputs [ox0, ox1) have their whole window inside the row: they read hm, the
+	// maximum of each kw-wide window (hm[j] over row[j … j+kw-1]).
+	ox0 := min(t.wo, ceilDiv(px, sx))
+	ox1 := max(ox0, min(t.wo, (t.w+px-t.kw)/sx+1))
+	nh := t.w - t.kw + 1
 	lo, hi := split(t.planes, t.parts, i)
 	for pl := lo; pl < hi; pl++ {
 		src := t.x[pl*t.h*t.w : (pl+1)*t.h*t.w]
@@ -61,25 +75,36 @@ func (t *maxPoolTask) Part(_, i int) {
 			y0 := oy*sy - py
 			y1 := min(y0+t.kh, t.h)
 			y0 = max(y0, 0)
+			out := dst[oy*t.wo : (oy+1)*t.wo]
 			if y0 >= y1 {
-				for ox := range t.wo {
-					dst[oy*t.wo+ox] = negInf
+				for ox := range out {
+					out[ox] = negInf
 				}
 				continue
 			}
 			copy(row, src[y0*t.w:(y0+1)*t.w])
 			for iy := y0 + 1; iy < y1; iy++ {
-				r := src[iy*t.w : (iy+1)*t.w]
-				for j := range row {
-					row[j] = max(row[j], r[j])
+				asm.Max(row, row, src[iy*t.w:(iy+1)*t.w])
+			}
+			if ox1 > ox0 && nh > 0 {
+				copy(hm[:nh], row[:nh])
+				for kx := 1; kx < t.kw; kx++ {
+					asm.Max(hm[:nh], hm[:nh], row[kx:kx+nh])
+				}
+				for ox := ox0; ox < ox1; ox++ {
+					out[ox] = hm[ox*sx-px]
 				}
 			}
-			out := dst[oy*t.wo : (oy+1)*t.wo]
 			for ox := range out {
+				if ox >= ox0 && ox < ox1 {
+					continue
+				}
 				x0 := ox*sx - px
 				m := negInf
 				for ix := max(x0, 0); ix < min(x0+t.kw, t.w); ix++ {
-					m = max(m, row[ix])
+					if v := row[ix]; v > m || v != v {
+						m = v
+					}
 				}
 				out[ox] = m
 			}

@@ -43,6 +43,15 @@ func elementwise() {
 				VADDPS(in[1], in[0], out)
 				VMAXPS(zero, out, out)
 			}},
+		{name: "maxAVX2", sig: "func(dst, a, b []float32)", doc: "dst[i] = b[i] > a[i] || b[i] != b[i] ? b[i] : a[i]",
+			dst: "dst", srcs: []string{"a", "b"},
+			f: func(in, _ []VecVirtual, _, out VecVirtual) {
+				// VMAXPS gives b where b > a, else a (NaN in either: a); then b where b is NaN.
+				VMAXPS(in[0], in[1], out)
+				nan := YMM()
+				VCMPPS(U8(3), in[1], in[1], nan) // unordered: b is NaN
+				VBLENDVPS(nan, in[1], out, out)
+			}},
 		{name: "reluAVX2", sig: "func(dst, src []float32)", doc: "dst[i] = src[i] > 0 ? src[i] : +0",
 			dst: "dst", srcs: []string{"src"},
 			f: func(in, _ []VecVirtual, zero, out VecVirtual) { VMAXPS(zero, in[0], out) }},

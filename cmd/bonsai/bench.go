@@ -81,17 +81,26 @@ func runBench(args []string, out, errOut io.Writer) error {
 	if *eager {
 		rep.Path = "eager"
 	}
+	// A plan for single images times the latency, one for the batch the throughput (see
+	// infer.Options.Batch).
+	latRuns := make([]forwarder, len(models))
 	runs := make([]forwarder, len(models))
 	for i, bm := range models {
-		if runs[i], err = newForwarder(bm, a.InputShape, *batch, *eager); err != nil {
+		if latRuns[i], err = newForwarder(bm, a.InputShape, 1, *eager); err != nil {
 			return err
+		}
+		runs[i] = latRuns[i]
+		if *batch > 1 {
+			if runs[i], err = newForwarder(bm, a.InputShape, *batch, *eager); err != nil {
+				return err
+			}
 		}
 	}
 	if busy := machineBusy(); busy > 0.05 {
 		rep.Busy = true
 		rep.Warning = fmt.Sprintf("the machine was busy before timing (%.0f %% of a core used by other processes): figures are unreliable", 100*busy)
 	}
-	lat := timeRuns(runs, 1, a.InputShape, *reps)
+	lat := timeRuns(latRuns, 1, a.InputShape, *reps)
 	rep.LatencyMS, rep.LatencyP90MS = lat[0].median, lat[0].p90
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -140,8 +149,8 @@ func runBench(args []string, out, errOut io.Writer) error {
 // forwarder computes a model's evaluation-mode forward pass on a batch.
 type forwarder func(x *tensor.Tensor)
 
-// newForwarder returns the compiled form of m (for batches up to maxBatch) or, with eager,
-// its training-path forward pass in evaluation mode.
+// newForwarder returns the compiled form of m, with a plan tuned for batches of maxBatch
+// images, or, with eager, its training-path forward pass in evaluation mode.
 func newForwarder(m nn.Module, inShape []int, maxBatch int, eager bool) (forwarder, error) {
 	if eager {
 		nn.SetTraining(m, false)
@@ -151,7 +160,7 @@ func newForwarder(m nn.Module, inShape []int, maxBatch int, eager bool) (forward
 			m.Forward(c, autograd.NewVar(x))
 		}, nil
 	}
-	cm, err := infer.Compile(m, inShape...)
+	cm, err := infer.Compile(m, inShape, infer.Options{Batch: maxBatch})
 	if err != nil {
 		return nil, err
 	}
@@ -244,15 +253,19 @@ func timeRuns(runs []forwarder, batch int, inShape []int, reps int) []timing {
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
-// printLayerTimes prints the time of each step of m's compiled form, at each batch size.
+// printLayerTimes prints the time of each step of m's compiled form, at each batch size
+// (each with its plan; the steps are listed with the algorithms of the first).
 func printLayerTimes(out io.Writer, m nn.Module, inShape []int, batches []int) error {
-	cm, err := infer.Compile(m, inShape...)
-	if err != nil {
-		return err
-	}
-	layers := cm.Layers()
+	var layers []infer.Layer
 	times := make([][]time.Duration, len(batches))
 	for bi, b := range batches {
+		cm, err := infer.Compile(m, inShape, infer.Options{Batch: b})
+		if err != nil {
+			return err
+		}
+		if layers == nil {
+			layers = cm.Layers()
+		}
 		r := cm.NewRunner(b)
 		x := tensor.New(append([]int{b}, inShape...)...)
 		rng := rand.New(rand.NewPCG(3, 4))
