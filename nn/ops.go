@@ -11,7 +11,8 @@ const (
 	OpDropout   = "dropout"     // Dropout; shape kept
 	OpMaxPool   = "maxpool2d"   // MaxPool2d: [N, C, H, W] → [N, C, H', W']
 	OpAvgPool   = "avgpool2d"   // AvgPool2d: [N, C, H, W] → [N, C, H', W']
-	// OpGlobalAvgPool averages each channel: [N, C, H, W] → [N, C, 1, 1].
+	// OpGlobalAvgPool averages each channel: [N, C, H, W] → [N, C, 1, 1]
+	// (AdaptiveAvgPool2d) or [N, C] (GlobalAvgPool).
 	OpGlobalAvgPool = "global_avgpool"
 	// OpAdd and OpAddReLU add two tensors of one shape (a residual
 	// join), the second then applying ReLU.
