@@ -123,6 +123,11 @@ func newTrainRun(cfg train.Config, x trainFlagsOutsideConfig) (*train.Run, error
 			return nil, err
 		}
 	}
+	if cfg.Teacher != "" { // its weights are checked before the data is read
+		if _, _, err := zoo.Load(cfg.Teacher, ""); err != nil {
+			return nil, fmt.Errorf("-teacher: %w", err)
+		}
+	}
 	var meta zoo.Meta
 	if cfg.Init != "" {
 		if _, meta, err = zoo.Load(cfg.Init, cfg.Arch); err != nil {
