@@ -130,6 +130,9 @@ func (l *DirLock) Unlock() error {
 		return nil
 	}
 	err := os.Remove(filepath.Join(l.dir, LockFile)) // before the lock goes: see LockDir
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil // removed by hand: the lock is ours all the same
+	}
 	err = errors.Join(err, l.f.Close())
 	l.f = nil
 	return err

@@ -5,10 +5,19 @@
 //	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
 //	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
 //	bonsai prune [-arch NAME] -weights FILE -data DIR -criterion sensitivity -flops 0.5 -out DIR [-steps K -finetune-epochs N …]
+//	bonsai prune -resume -out DIR
 //	bonsai bench [-arch NAME] [-weights FILE] [-batch N] [-json]
-//	bonsai train -arch NAME -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …] [-resume]
+//	bonsai train [-arch NAME | -weights FILE] -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …]
+//	bonsai train -resume -out DIR [-max-steps N -data DIR]
+//	bonsai demo [-seed N -flops F]
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
+//
+// Every command exits with status 0 on success, 1 when it fails, 2 for a
+// mistake in the command line (an unknown flag, a bad or missing value),
+// found before any work starts. train and prune stopped by SIGINT or
+// SIGTERM save their state, print the command that continues them and exit
+// with 130 or 143. A run directory (-out) is locked while a run uses it.
 package main
 
 import (
