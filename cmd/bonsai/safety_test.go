@@ -369,9 +369,9 @@ func TestPruneFailedPlanThenSameCommand(t *testing.T) {
 
 // stopRun starts bonsai with args, waits for waitFor, freezes the process
 // (SIGSTOP) so that it stops where it is, checks that it has not finished
-// (unfinished does not exist), sends sig, lets it go on and returns how it
-// ended.
-func stopRun(t *testing.T, args []string, waitFor, unfinished string, sig syscall.Signal) result {
+// (unfinished does not exist), calls during (when not nil) with its PID,
+// sends sig, lets it go on and returns how it ended.
+func stopRun(t *testing.T, args []string, waitFor, unfinished string, sig syscall.Signal, during func(pid int)) result {
 	t.Helper()
 	cmd, stdout, stderr := bonsaiStart(t, args...)
 	start := time.Now()
@@ -381,6 +381,9 @@ func stopRun(t *testing.T, args []string, waitFor, unfinished string, sig syscal
 	}
 	if _, err := os.Stat(unfinished); err == nil {
 		t.Fatalf("the run finished before it could be stopped (%s exists)", unfinished)
+	}
+	if during != nil {
+		during(cmd.Process.Pid)
 	}
 	cmd.Process.Signal(sig)
 	cmd.Process.Signal(syscall.SIGCONT)
@@ -416,7 +419,21 @@ func TestPruneStopped(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "my run")
 			args := []string{"prune", "-arch", "resnet8", "-init", "random", "-data", "synthetic:32", "-calib", "64",
 				"-flops", "0.5", "-steps", "5", "-finetune-epochs", "0", "-out", out}
-			r := stopRun(t, args, filepath.Join(out, "pruned-step-1.safetensors"), filepath.Join(out, "pruned.safetensors"), sig)
+			// While the run holds its directory, a second run there and a
+			// -resume fail at once, naming it, and change nothing.
+			during := func(pid int) {
+				before := snapshot(t, out)
+				for _, second := range [][]string{args, {"prune", "-resume", "-out", out}} {
+					r := bonsaiRun(t, second...)
+					if holder := fmt.Sprintf("in use by process %d", pid); r.code != 1 || !strings.Contains(r.stderr, holder) {
+						t.Errorf("bonsai %s during the run: %v\nwant exit 1 and %q", strings.Join(second, " "), r, holder)
+					}
+				}
+				if !sameSnapshot(before, snapshot(t, out)) {
+					t.Error("the refused runs changed the run directory")
+				}
+			}
+			r := stopRun(t, args, filepath.Join(out, "pruned-step-1.safetensors"), filepath.Join(out, "pruned.safetensors"), sig, during)
 			want := fmt.Sprintf("continue with\n  bonsai prune -resume -out '%s' -data synthetic:32\n", out)
 			if r.code != 128+int(sig) || !strings.Contains(r.stdout, want) {
 				t.Fatalf("%v\nwant exit %d and %q", r, 128+int(sig), want)
@@ -553,7 +570,7 @@ func TestTrainInterrupted(t *testing.T) {
 	cifar := testenv.CIFAR10(t)
 	out := filepath.Join(t.TempDir(), "run")
 	r := stopRun(t, trainArgs(cifar, out, "-checkpoint-every", "2"), filepath.Join(out, "checkpoint.safetensors"),
-		filepath.Join(out, "final.safetensors"), syscall.SIGINT)
+		filepath.Join(out, "final.safetensors"), syscall.SIGINT, nil)
 	if r.code != 130 || !strings.Contains(r.stdout, "interrupted (SIGINT) at step") {
 		t.Fatalf("%v\nwant exit 130", r)
 	}
