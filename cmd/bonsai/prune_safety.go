@@ -183,6 +183,7 @@ func pruneResume(flags *flag.FlagSet, o *pruneOpts, out, mean, std string) (*pru
 			return nil, err
 		}
 	}
+	st.Opts = *o // with the changes allowed, saved from now on
 	return st, nil
 }
 
