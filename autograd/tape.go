@@ -2,7 +2,6 @@ package autograd
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/bonsai-dl/bonsai/tensor"
 )
@@ -31,8 +30,7 @@ type Tape struct {
 	// the loss averages N samples, 1 when it sums them.
 	SampleScale float32
 
-	hooked []*Var
-	pool   []*Node // nodes of earlier passes, reused after Reset
+	pool []*Node // nodes of earlier passes, reused after Reset
 }
 
 // Record appends an operation. The output requires a gradient when any
@@ -123,22 +121,5 @@ func (t *Tape) propagate() {
 			continue
 		}
 		n.Backward()
-	}
-	t.runHooks()
-}
-
-// runHooks calls each hooked parameter's Hook once, in the order the
-// parameters were first used by the forward pass.
-func (t *Tape) runHooks() {
-	t.hooked = t.hooked[:0]
-	for _, n := range t.Nodes {
-		for _, in := range n.Inputs {
-			if in != nil && in.leaf && in.Hook != nil && in.Grad != nil && !slices.Contains(t.hooked, in) {
-				t.hooked = append(t.hooked, in)
-			}
-		}
-	}
-	for _, v := range t.hooked {
-		v.Hook(v.Grad)
 	}
 }

@@ -22,9 +22,6 @@ type Var struct {
 	Grad         *tensor.Tensor
 	RequiresGrad bool
 
-	// Hook, when set on a parameter, is called once at the end of each
-	// backward pass with the parameter's (batch) gradient.
-	Hook func(grad *tensor.Tensor)
 	// SqGrad, when set on a weight of a Conv2d or Linear layer or on a
 	// BatchNorm2d γ or β, receives per-sample squared gradients:
 	// Σ_n (∂ℓ_n/∂w)², with ℓ_n sample n's own un-averaged loss (see

@@ -22,7 +22,7 @@ func (m *ReLU) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 func relu(c *Ctx, src any, x *autograd.Var) *autograd.Var {
 	y := c.Get(x.Value.Shape...)
 	tensor.Relu(y.Value, x.Value)
-	c.record("relu", src, y, func() {
+	c.record(OpReLU, src, y, func() {
 		dx, fresh := c.gradOut(x)
 		reluGrad(dx, fresh, y)
 	}, x)
@@ -83,7 +83,7 @@ func (m *Dropout) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		mask.Data[i] = k
 		y.Value.Data[i] = v * k
 	}
-	c.record("dropout", m, y, func() {
+	c.record(OpDropout, m, y, func() {
 		if dx := c.grad(x); dx != nil {
 			for i, g := range y.Grad.Data {
 				dx.Data[i] += g * mask.Data[i]

@@ -76,7 +76,7 @@ func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		copy(variance.Data, m.RunningVar.Value.Data)
 		tensor.BatchNormEval(y.Value, x.Value, m.Weight.Value.Data, m.Bias.Value.Data, mean.Data, variance.Data, m.Eps)
 	}
-	c.record("batchnorm2d", m, y, func() {
+	c.record(OpBatchNorm, m, y, func() {
 		dgamma, dbeta := m.paramGrads(c)
 		dx, fresh := c.gradOut(x)
 		if fresh {
@@ -134,8 +134,8 @@ func (m *BatchNorm2d) ForwardRelu(c *Ctx, x *autograd.Var) *autograd.Var {
 		return y
 	}
 	z := c.alias(y.Value) // the normalised output, not materialised
-	c.record("batchnorm2d", m, z, nil, x, m.Weight, m.Bias)
-	c.record("relu", nil, y, func() {
+	c.record(OpBatchNorm, m, z, nil, x, m.Weight, m.Bias)
+	c.record(OpReLU, nil, y, func() {
 		dgamma, dbeta := m.paramGrads(c)
 		dx, fresh := c.gradOut(x)
 		tensor.BatchNormReluBackward(dx, y.Grad, x.Value, scale.Data, shift.Data, m.Weight.Value.Data, mean.Data,
@@ -167,7 +167,7 @@ func (m *BatchNorm2d) ForwardAddRelu(c *Ctx, x *autograd.Var, shortcut Module, i
 	var z *autograd.Var
 	if c.Tape != nil {
 		z = c.alias(y.Value) // the normalised output, not materialised
-		c.record("batchnorm2d", m, z, nil, x, m.Weight, m.Bias)
+		c.record(OpBatchNorm, m, z, nil, x, m.Weight, m.Bias)
 	}
 	s := in
 	if shortcut != nil {
@@ -188,7 +188,7 @@ func (m *BatchNorm2d) ForwardAddRelu(c *Ctx, x *autograd.Var, shortcut Module, i
 	if c.Tape == nil {
 		return y
 	}
-	c.record("add_relu", nil, y, func() {
+	c.record(OpAddReLU, nil, y, func() {
 		dgamma, dbeta := m.paramGrads(c)
 		dx, freshX := c.gradOut(x)
 		ds, freshS := c.gradOut(s)

@@ -56,7 +56,7 @@ func (m *Conv2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		bias = m.Bias.Value.Data
 	}
 	tensor.Conv2dForward(y.Value, x.Value, m.Weight.Value, bias, m.ConvParams, &c.conv)
-	c.record("conv2d", m, y, func() {
+	c.record(OpConv2d, m, y, func() {
 		switch dx, fresh := c.gradOut(x); {
 		case fresh:
 			tensor.Conv2dBackwardDataSet(dx, y.Grad, m.Weight.Value, m.ConvParams, &c.conv)

@@ -9,7 +9,7 @@ import (
 func Add(c *Ctx, a, b *autograd.Var) *autograd.Var {
 	y := c.Get(a.Value.Shape...)
 	tensor.Add(y.Value, a.Value, b.Value)
-	c.record("add", nil, y, func() {
+	c.record(OpAdd, nil, y, func() {
 		for _, in := range []*autograd.Var{a, b} {
 			if d := c.grad(in); d != nil {
 				tensor.Accumulate(d, y.Grad)
@@ -23,7 +23,7 @@ func Add(c *Ctx, a, b *autograd.Var) *autograd.Var {
 func AddRelu(c *Ctx, a, b *autograd.Var) *autograd.Var {
 	y := c.Get(a.Value.Shape...)
 	tensor.AddRelu(y.Value, a.Value, b.Value)
-	c.record("add_relu", nil, y, func() {
+	c.record(OpAddReLU, nil, y, func() {
 		if a == b { // one buffer receives both gradients
 			if d := c.grad(a); d != nil {
 				tensor.ReluBackward(d, y.Grad, y.Value)
@@ -66,7 +66,7 @@ func Reshape(c *Ctx, x *autograd.Var, shape ...int) *autograd.Var {
 
 func reshape(c *Ctx, src any, x *autograd.Var, shape ...int) *autograd.Var {
 	y := autograd.NewVar(x.Value.View(shape...))
-	c.record("reshape", src, y, func() {
+	c.record(OpReshape, src, y, func() {
 		if dx := c.grad(x); dx != nil {
 			tensor.Accumulate(dx, y.Grad)
 		}
@@ -81,7 +81,7 @@ func SubsamplePadChannels(c *Ctx, src any, x *autograd.Var, stride, padBefore, o
 	n, _, h, w := x.Value.NCHW()
 	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
 	tensor.SubsamplePadChannels(y.Value, x.Value, stride, padBefore)
-	c.record("subsample_pad_channels", src, y, func() {
+	c.record(OpSubsamplePad, src, y, func() {
 		switch dx, fresh := c.gradOut(x); {
 		case fresh:
 			tensor.SubsamplePadChannelsBackwardSet(dx, y.Grad, stride, padBefore)
@@ -101,7 +101,7 @@ func SubsampleMapChannels(c *Ctx, src any, x *autograd.Var, stride, out int, dst
 	n, _, h, w := x.Value.NCHW()
 	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
 	tensor.SubsampleMapChannels(y.Value, x.Value, stride, dst)
-	c.record("subsample_map_channels", src, y, func() {
+	c.record(OpSubsampleMap, src, y, func() {
 		if dx, fresh := c.gradOut(x); dx != nil {
 			if fresh {
 				tensor.Clear(dx)

@@ -41,7 +41,7 @@ func (m *Linear) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 		bias = m.Bias.Value.Data
 	}
 	tensor.Linear(y.Value, x.Value, m.Weight.Value, bias, c.gemm)
-	c.record("linear", m, y, func() {
+	c.record(OpLinear, m, y, func() {
 		var db []float32
 		if g := c.grad(m.Bias); g != nil {
 			db = g.Data

@@ -13,7 +13,7 @@ func CrossEntropy(c *Ctx, logits *autograd.Var, target []int, eps float32, perSa
 	loss := c.Get(1)
 	loss.Value.Data[0] = float32(tensor.CrossEntropySmoothed(perSample, logits.Value, target, eps))
 	n := logits.Value.Shape[0]
-	c.record("cross_entropy", nil, loss, func() {
+	c.record(OpCrossEntropy, nil, loss, func() {
 		if d := c.grad(logits); d != nil {
 			tensor.CrossEntropyBackward(d, logits.Value, target, eps, loss.Grad.Data[0]/float32(n))
 		}
@@ -34,7 +34,7 @@ func DistillCrossEntropy(c *Ctx, logits *autograd.Var, teacher *tensor.Tensor, t
 	kd := tensor.Distill(logits.Value, teacher, t)
 	loss.Value.Data[0] = float32((1-alpha)*ce + alpha*kd)
 	n := logits.Value.Shape[0]
-	c.record("distill_cross_entropy", nil, loss, func() {
+	c.record(OpDistillCrossEntropy, nil, loss, func() {
 		if d := c.grad(logits); d != nil {
 			up := loss.Grad.Data[0] / float32(n)
 			tensor.CrossEntropyBackward(d, logits.Value, target, 0, float32(1-alpha)*up)

@@ -28,7 +28,7 @@ func (m *MaxPool2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	ho, wo := m.OutSize(h, w, m.Kernel, m.Kernel)
 	y := c.Get(n, ch, ho, wo)
 	tensor.MaxPool2d(y.Value, x.Value, m.Kernel, m.Kernel, m.ConvParams)
-	c.record("maxpool2d", m, y, func() {
+	c.record(OpMaxPool, m, y, func() {
 		if dx := c.grad(x); dx != nil {
 			tensor.MaxPool2dBackward(dx, y.Grad, x.Value, m.Kernel, m.Kernel, m.ConvParams)
 		}
@@ -61,7 +61,7 @@ func (m *AvgPool2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	ho, wo := m.OutSize(h, w, m.Kernel, m.Kernel)
 	y := c.Get(n, ch, ho, wo)
 	tensor.AvgPool2d(y.Value, x.Value, m.Kernel, m.Kernel, m.ConvParams)
-	c.record("avgpool2d", m, y, func() {
+	c.record(OpAvgPool, m, y, func() {
 		if dx := c.grad(x); dx != nil {
 			tensor.AvgPool2dBackward(dx, y.Grad, m.Kernel, m.Kernel, m.ConvParams)
 		}
@@ -101,7 +101,7 @@ func globalAvgPool(c *Ctx, src any, x *autograd.Var, keepDims bool) *autograd.Va
 		y = c.Get(n, ch)
 	}
 	tensor.GlobalAvgPool(y.Value, x.Value)
-	c.record("global_avgpool", src, y, func() {
+	c.record(OpGlobalAvgPool, src, y, func() {
 		if dx := c.grad(x); dx != nil {
 			tensor.GlobalAvgPoolBackward(dx, y.Grad)
 		}

@@ -19,10 +19,11 @@ type LoadOptions struct {
 // LoadState copies the tensors of f into m's parameters and buffers,
 // strictly: every key of m must be in f with the same shape (F32, F16, BF16
 // or F64 for floating-point state; an integer type for num_batches_tracked,
-// which may be absent as in files of older PyTorch versions), and every key
-// of f must belong to m unless it starts with an ignored prefix. The error
-// names each missing, unexpected, mis-shaped or mis-typed key. On error m
-// may be partly loaded.
+// which may be absent as in files of older PyTorch versions), every value
+// must be finite (no NaN or infinity), and every key of f must belong to m
+// unless it starts with an ignored prefix. The error names each missing,
+// unexpected, mis-shaped, mis-typed or non-finite key (with the index of
+// its first NaN or infinity). On error m may be partly loaded.
 func LoadState(m Module, f *safetensors.File, o LoadOptions) error {
 	var problems []string
 	known := map[string]bool{}
@@ -74,6 +75,9 @@ func loadEntry(e NamedEntry, t *safetensors.Tensor) error {
 	}
 	v, err := t.Float32s()
 	if err != nil {
+		return err
+	}
+	if err := checkFinite(v, want); err != nil {
 		return err
 	}
 	copy(e.Var.Value.Data, v)

@@ -2,6 +2,7 @@ package nn_test
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 
@@ -153,5 +154,41 @@ func TestSummarize(t *testing.T) {
 	}
 	if s.MACs != conv.MACs+lin.MACs || s.Params != conv.Params+lin.Params+8 {
 		t.Errorf("totals: %d MACs, %d params", s.MACs, s.Params)
+	}
+}
+
+// TestLoadNonFinite checks that a NaN or an infinity in a parameter or a
+// buffer is refused, naming the key and the first bad element.
+func TestLoadNonFinite(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		at   int
+		val  float32
+		want string
+	}{
+		{"0.weight", 13, float32(math.NaN()), `key "0.weight": NaN at index [0 1 1 1] (element 13 of 108)`},
+		{"5.bias", 2, float32(math.Inf(-1)), `key "5.bias": -Inf at index [2] (element 2 of 3)`},
+		{"1.running_var", 0, float32(math.Inf(1)), `key "1.running_var": +Inf at index [0] (element 0 of 4)`},
+	} {
+		a := smallNet()
+		f := nn.SaveState(a, nil)
+		v, _ := f.Tensors[tc.key].Float32s()
+		if tc.at+1 < len(v) {
+			v[len(v)-1] = float32(math.NaN()) // a later one is not named
+		}
+		v[tc.at] = tc.val
+		f.Tensors[tc.key] = safetensors.FromFloat32(f.Tensors[tc.key].Shape, v)
+		err := nn.LoadState(smallNet(), f, nn.LoadOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.key, err, tc.want)
+		}
+	}
+	m := smallNet()
+	if err := nn.CheckFinite(m); err != nil {
+		t.Errorf("CheckFinite of a fresh model: %v", err)
+	}
+	m.Layers[1].(*nn.BatchNorm2d).RunningMean.Value.Data[3] = float32(math.Inf(1))
+	if err := nn.CheckFinite(m); err == nil || err.Error() != `buffer "1.running_mean": +Inf at index [3] (element 3 of 4); the values must be finite` {
+		t.Errorf("CheckFinite: %v", err)
 	}
 }

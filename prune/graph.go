@@ -283,7 +283,7 @@ func (t *tracer) node(i int, n *autograd.Node) {
 	}
 	y := n.Output
 	switch n.Op {
-	case "conv2d", "linear":
+	case nn.OpConv2d, nn.OpLinear:
 		var m nn.Module
 		switch l := n.Source.(type) {
 		case *nn.Conv2d:
@@ -297,7 +297,7 @@ func (t *tracer) node(i int, n *autograd.Node) {
 		t.dep(i, x.space, m, In, x.span)
 		out := t.newSpace(y, "")
 		t.output(i, y, varInfo{space: t.dep(i, out, m, Out, 1), span: 1})
-	case "batchnorm2d":
+	case nn.OpBatchNorm:
 		bn, ok := n.Source.(*nn.BatchNorm2d)
 		if !ok {
 			t.unsupported(i, n, fmt.Sprintf("batchnorm2d from %T", n.Source))
@@ -305,9 +305,9 @@ func (t *tracer) node(i int, n *autograd.Node) {
 		}
 		x.space = t.dep(i, x.space, bn, Channel, 1)
 		t.output(i, y, x)
-	case "relu", "maxpool2d", "avgpool2d", "global_avgpool", "dropout":
+	case nn.OpReLU, nn.OpMaxPool, nn.OpAvgPool, nn.OpGlobalAvgPool, nn.OpDropout:
 		t.output(i, y, x)
-	case "add", "add_relu":
+	case nn.OpAdd, nn.OpAddReLU:
 		b := t.info(n.Inputs[1], n.Op)
 		if b.span != x.span {
 			t.unsupported(i, n, fmt.Sprintf("%s of tensors with %d and %d features per channel", n.Op, x.span, b.span))
@@ -316,9 +316,9 @@ func (t *tracer) node(i int, n *autograd.Node) {
 		x.space = t.union(x.space, b.space)
 		t.spaces[x.space].residual = true
 		t.output(i, y, x)
-	case "reshape":
+	case nn.OpReshape:
 		t.reshape(i, n, x)
-	case "subsample_pad_channels", "subsample_map_channels":
+	case nn.OpSubsamplePad, nn.OpSubsampleMap:
 		cm, ok := n.Source.(ChannelMapper)
 		if !ok || x.span != 1 {
 			t.unsupported(i, n, fmt.Sprintf("%s from %T, which is no prune.ChannelMapper", n.Op, n.Source))

@@ -391,3 +391,24 @@ func TestPlanErrors(t *testing.T) {
 		t.Errorf("a plan for other widths: error %v", err)
 	}
 }
+
+func TestPlanConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		c    PlanConfig
+		want string
+	}{
+		{PlanConfig{FLOPs: 0.5}, ""},
+		{PlanConfig{Ratio: 0.3, Ranking: Uniform, MinChannels: 2, RoundTo: 8}, ""},
+		{PlanConfig{}, "no target"},
+		{PlanConfig{FLOPs: 1}, "FLOPs target 1"},
+		{PlanConfig{FLOPs: 0.5, Ratio: 0.5}, "not both"},
+		{PlanConfig{FLOPs: 0.5, Ranking: "best"}, `unknown ranking "best"`},
+		{PlanConfig{FLOPs: 0.5, MaxRatio: 1.5}, "max-ratio 1.5"},
+		{PlanConfig{FLOPs: 0.5, MinChannels: -1}, "negative"},
+	} {
+		err := tc.c.Validate()
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: Validate() = %v, want %q", tc.c, err, tc.want)
+		}
+	}
+}

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,17 +66,26 @@ func (r *Run) save(path string, withOptim bool) error {
 }
 
 // Resume continues the run whose checkpoint is in dir, with the
-// configuration stored in it.
-func Resume(dir string, trainSet, testSet *data.Dataset) (*Run, error) {
-	path := filepath.Join(dir, CheckpointFile)
-	f, err := safetensors.ReadFile(path)
+// configuration stored in it (ErrNoRun when dir holds no checkpoint). The
+// run holds dir (see LockDir) until Train returns or Close is called.
+func Resume(dir string, trainSet, testSet *data.Dataset) (_ *Run, err error) {
+	if err := hasCheckpoint(dir); err != nil {
+		return nil, err
+	}
+	lock, err := LockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var cfg Config
-	if err := json.Unmarshal([]byte(f.Metadata[metaConfig]), &cfg); err != nil {
-		return nil, fmt.Errorf("%s: metadata %q: %v", path, metaConfig, err)
+	defer func() {
+		if err != nil {
+			lock.Unlock()
+		}
+	}()
+	f, cfg, err := readCheckpoint(dir)
+	if err != nil {
+		return nil, err
 	}
+	path := filepath.Join(dir, CheckpointFile)
 	epoch, err1 := strconv.Atoi(f.Metadata[metaEpoch])
 	step, err2 := strconv.Atoi(f.Metadata[metaStep])
 	if err1 != nil || err2 != nil {
@@ -108,6 +120,11 @@ func Resume(dir string, trainSet, testSet *data.Dataset) (*Run, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: tensor %q: %v", path, k, err)
 		}
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, fmt.Errorf("%s: tensor %q: %v at element %d; the values must be finite", path, k, x, i)
+			}
+		}
 		state[k] = tensor.FromSlice(v, t.Shape...)
 	}
 	if err := r.Opt.LoadState(state); err != nil {
@@ -120,7 +137,36 @@ func Resume(dir string, trainSet, testSet *data.Dataset) (*Run, error) {
 	if step < epoch*r.StepsPerEpoch() || step > (epoch+1)*r.StepsPerEpoch() {
 		return nil, fmt.Errorf("%s: step %d does not fall in epoch %d (%d steps per epoch)", path, step, epoch+1, r.StepsPerEpoch())
 	}
-	return r, r.trimMetrics()
+	if err := r.trimMetrics(); err != nil {
+		return nil, err
+	}
+	r.lock = lock
+	return r, nil
+}
+
+// ReadConfig returns the configuration of the run whose checkpoint is in
+// dir (ErrNoRun when there is none), e.g. to compare it with the settings
+// a resumed run is asked for.
+func ReadConfig(dir string) (Config, error) {
+	_, cfg, err := readCheckpoint(dir)
+	return cfg, err
+}
+
+// readCheckpoint reads dir's checkpoint and the configuration stored in it.
+func readCheckpoint(dir string) (*safetensors.File, Config, error) {
+	var cfg Config
+	if err := hasCheckpoint(dir); err != nil {
+		return nil, cfg, err
+	}
+	path := filepath.Join(dir, CheckpointFile)
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if err := json.Unmarshal([]byte(f.Metadata[metaConfig]), &cfg); err != nil {
+		return nil, cfg, fmt.Errorf("%s: metadata %q: %v", path, metaConfig, err)
+	}
+	return f, cfg, nil
 }
 
 // trimMetrics drops lines of metrics.jsonl for epochs after the checkpoint
@@ -146,4 +192,12 @@ func (r *Run) trimMetrics() error {
 		return nil
 	}
 	return os.WriteFile(path, keep.Bytes(), 0o644)
+}
+
+// hasCheckpoint returns ErrNoRun, wrapped, when dir has no checkpoint.
+func hasCheckpoint(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("train: %s: %w (it has no %s)", dir, ErrNoRun, CheckpointFile)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -63,50 +64,116 @@ type Run struct {
 	labels      []int
 	teacher     nn.Module // Config.Teacher's model, in evaluation mode
 	teacherCtx  *nn.Ctx
+	lock        *DirLock // Dir, held from New or Resume until Train returns
+	fresh       bool     // made by New or NewWithModel, not Resume
 }
 
 // New starts a run in dir (created if needed) with weights initialised from
-// cfg.Seed, or loaded from cfg.Init when it names a file.
+// cfg.Seed, or loaded from cfg.Init when it names a file (then cfg.Arch may
+// be empty: the file's architecture is taken). The run holds dir (see
+// LockDir) until Train returns or Close is called; dir must hold no run
+// already (ErrRunExists).
 func New(cfg Config, dir string, trainSet, testSet *data.Dataset) (*Run, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lock, err := lockNew(dir)
+	if err != nil {
 		return nil, err
 	}
 	var m nn.Module
 	if cfg.Init != "" {
 		var meta zoo.Meta
-		var err error
 		if m, meta, err = zoo.Load(cfg.Init, cfg.Arch); err != nil {
-			return nil, err
+			return nil, release(lock, err)
 		}
 		cfg.Arch = meta.Arch
 	} else {
 		a, err := zoo.Lookup(cfg.Arch)
 		if err != nil {
-			return nil, err
+			return nil, release(lock, err)
 		}
 		cfg.Arch = a.Name
 		if m, err = a.Build(); err != nil {
-			return nil, err
+			return nil, release(lock, err)
 		}
 		zoo.InitWeights(m, cfg.Seed)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return newRun(cfg, dir, m, trainSet, testSet)
+	return newLocked(cfg, lock, m, trainSet, testSet)
 }
 
 // NewWithModel starts a run in dir (created if needed) that trains m as it
 // is — e.g. a pruned model being fine-tuned. cfg.Arch names m's
-// architecture; cfg.Init is informational.
+// architecture; cfg.Init is informational. m's values must be finite. The
+// run holds dir as with New.
 func NewWithModel(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset) (*Run, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := nn.CheckFinite(m); err != nil {
+		return nil, fmt.Errorf("train: the model to train: %w", err)
+	}
+	lock, err := lockNew(dir)
+	if err != nil {
 		return nil, err
 	}
-	return newRun(cfg, dir, m, trainSet, testSet)
+	return newLocked(cfg, lock, m, trainSet, testSet)
+}
+
+// lockNew locks dir for a new run: it must hold no checkpoint or final
+// model. A metrics file without a checkpoint is a failed run's leftover
+// and is removed.
+func lockNew(dir string) (*DirLock, error) {
+	lock, err := LockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{CheckpointFile, FinalFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil, release(lock, fmt.Errorf("train: %s: %w (%s)", dir, ErrRunExists, name))
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, MetricsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, release(lock, err)
+	}
+	return lock, nil
+}
+
+// newLocked is newRun for a new run holding lock; on error it releases
+// the lock.
+func newLocked(cfg Config, lock *DirLock, m nn.Module, trainSet, testSet *data.Dataset) (*Run, error) {
+	r, err := newRun(cfg, lock.Dir(), m, trainSet, testSet)
+	if err != nil {
+		return nil, release(lock, err)
+	}
+	r.lock, r.fresh = lock, true
+	return r, nil
+}
+
+// release unlocks lock, removes its directory if LockDir created it and
+// nothing was written there, and returns err.
+func release(lock *DirLock, err error) error {
+	err = errors.Join(err, lock.Unlock())
+	lock.removeCreated()
+	return err
+}
+
+// Close releases the run's directory (Train does when it returns). A new
+// run that has written no checkpoint leaves nothing behind: its metrics
+// file is removed, and the directory too when New created it.
+func (r *Run) Close() error {
+	if r.lock == nil {
+		return nil
+	}
+	lock := r.lock
+	r.lock = nil
+	if r.fresh {
+		if _, err := os.Stat(filepath.Join(r.Dir, CheckpointFile)); errors.Is(err, fs.ErrNotExist) {
+			os.Remove(filepath.Join(r.Dir, MetricsFile))
+			return release(lock, nil)
+		}
+	}
+	return lock.Unlock()
 }
 
 func newRun(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset) (*Run, error) {
@@ -135,7 +202,7 @@ func newRun(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset
 	}
 	r.Sched, err = optim.ParseSchedule(cfg.Schedule, cfg.LR, r.loader.StepsPerEpoch(), cfg.Epochs)
 	if err != nil {
-		return nil, fmt.Errorf("-schedule: %v", err)
+		return nil, &ConfigError{Field: "Schedule", Problem: "is not usable: " + err.Error()}
 	}
 	if cfg.Teacher != "" {
 		if r.teacher, _, err = zoo.Load(cfg.Teacher, ""); err != nil {
@@ -183,8 +250,16 @@ var ErrNonFinite = errors.New("training diverged: the loss is not finite")
 // set, appends to metrics.jsonl and writes a checkpoint; every
 // CheckpointEvery steps too. When the loss becomes non-finite it stops
 // with ErrNonFinite and leaves the last good checkpoint in place. At the
-// end it writes final.safetensors.
-func (r *Run) Train(ctx context.Context) error {
+// end it writes final.safetensors. Train holds the run directory while it
+// runs (locking it again if an earlier Train released it) and releases it
+// when it returns.
+func (r *Run) Train(ctx context.Context) (err error) {
+	if r.lock == nil {
+		if r.lock, err = LockDir(r.Dir); err != nil {
+			return err
+		}
+	}
+	defer func() { err = errors.Join(err, r.Close()) }()
 	defer debug.SetGCPercent(debug.SetGCPercent(GCPercent))
 	spe := r.StepsPerEpoch()
 	for r.Epoch < r.Config.Epochs {
@@ -266,8 +341,7 @@ func (r *Run) step(b *data.Batch) (float64, int, error) {
 	}
 	l := float64(loss.Value.Data[0])
 	if math.IsNaN(l) || math.IsInf(l, 0) {
-		return l, 0, fmt.Errorf("%w at epoch %d, step %d (loss %v); the last good checkpoint is %s",
-			ErrNonFinite, r.Epoch+1, r.Step+1, l, filepath.Join(r.Dir, CheckpointFile))
+		return l, 0, r.nonFinite(l)
 	}
 	c.Backward(loss)
 	r.Opt.SetLR(r.Sched.LR(r.Step))
@@ -285,6 +359,17 @@ func (r *Run) step(b *data.Batch) (float64, int, error) {
 		}
 	}
 	return l, correct, nil
+}
+
+// nonFinite returns the error of a non-finite loss l at the coming step,
+// naming the last checkpoint only if there is one.
+func (r *Run) nonFinite(l float64) error {
+	ckpt := filepath.Join(r.Dir, CheckpointFile)
+	last := "no checkpoint was written"
+	if _, err := os.Stat(ckpt); err == nil {
+		last = "the last good checkpoint is " + ckpt
+	}
+	return fmt.Errorf("train: %w at epoch %d, step %d (loss %v); %s", ErrNonFinite, r.Epoch+1, r.Step+1, l, last)
 }
 
 // progress redraws the progress line: run of the steps this process has

@@ -61,6 +61,9 @@ func runBench(args []string, out, errOut io.Writer) error {
 	if *batch <= 0 || *reps < 0 {
 		return usagef("-batch must be positive and -reps ≥ 0")
 	}
+	if err := checkOutFile("cpuprofile", *cpuProfile); err != nil {
+		return err
+	}
 	m, a, err := modelFromFlags(*arch, *weights)
 	if err != nil {
 		return err

@@ -34,6 +34,9 @@ func runDemo(args []string, out, errOut io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := (prune.PlanConfig{FLOPs: *flops, Ranking: prune.Global}).Validate(); err != nil {
+		return usagef("-flops %g: want a fraction of the MACs to remove in (0, 1)", *flops)
+	}
 	start := time.Now()
 	dir, err := os.MkdirTemp("", "bonsai-demo-")
 	if err != nil {

@@ -41,13 +41,16 @@ func runEval(args []string, out, errOut io.Writer) error {
 	if *batch <= 0 {
 		return usagef("-batch must be positive, got %d", *batch)
 	}
+	if err := checkArch(*arch); err != nil {
+		return err
+	}
 	m, meta, err := zoo.Load(*weights, *arch)
 	if err != nil {
 		return err
 	}
 	mean, std, err := normalisation(meta, *meanFlag, *stdFlag)
 	if err != nil {
-		return fmt.Errorf("%s: %v", *weights, err)
+		return fmt.Errorf("%s: %w", *weights, err)
 	}
 	test, err := data.Load(*dir, data.Test)
 	if err != nil {
@@ -77,7 +80,7 @@ func normalisation(meta zoo.Meta, meanFlag, stdFlag string) (mean, std [3]float3
 		vals := fromFile
 		if flagVal != "" {
 			if vals, err = zoo.ParseFloats(flagVal); err != nil {
-				return v, fmt.Errorf("-%s: %v", name, err)
+				return v, usagef("-%s: %v", name, err)
 			}
 		}
 		if vals == nil {

@@ -5,10 +5,19 @@
 //	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
 //	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
 //	bonsai prune [-arch NAME] -weights FILE -data DIR -criterion sensitivity -flops 0.5 -out DIR [-steps K -finetune-epochs N …]
+//	bonsai prune -resume -out DIR
 //	bonsai bench [-arch NAME] [-weights FILE] [-batch N] [-json]
-//	bonsai train -arch NAME -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …] [-resume]
+//	bonsai train [-arch NAME | -weights FILE] -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …]
+//	bonsai train -resume -out DIR [-max-steps N -data DIR]
+//	bonsai demo [-seed N -flops F]
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
+//
+// Every command exits with status 0 on success, 1 when it fails, 2 for a
+// mistake in the command line (an unknown flag, a bad or missing value),
+// found before any work starts. train and prune stopped by SIGINT or
+// SIGTERM save their state, print the command that continues them and exit
+// with 130 or 143. A run directory (-out) is locked while a run uses it.
 package main
 
 import (
@@ -42,8 +51,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes the command line args and returns the exit status:
-// 0 success, 1 failure, 2 bad usage.
+// run executes the command line args and returns the exit status (see
+// exitStatus): 0 success, 1 failure, 2 bad usage, 128 + N after signal N.
 func run(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(errOut)
@@ -58,19 +67,11 @@ func run(args []string, out, errOut io.Writer) int {
 		usage(errOut)
 		return 2
 	}
-	err := cmd.run(args[1:], out, errOut)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, new(usageError)):
-		fmt.Fprintf(errOut, "bonsai %s: %v\n", args[0], err)
-		return 2
-	default:
-		fmt.Fprintf(errOut, "bonsai %s: %v\n", args[0], err)
-		return 1
+	code, msg := exitStatus(cmd.run(args[1:], out, errOut))
+	if msg != "" {
+		fmt.Fprintf(errOut, "bonsai %s: %s\n", args[0], msg)
 	}
+	return code
 }
 
 func usage(w io.Writer) {
@@ -85,13 +86,6 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'bonsai COMMAND -h' for a command's flags.")
 }
-
-// usageError is a mistake in the command line (exit status 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 // newFlags returns a flag set that reports errors instead of exiting and
 // prints its usage to errOut.
@@ -120,6 +114,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 // (whose metadata may name the architecture) or, without a file, the
 // architecture with PyTorch-default weights.
 func modelFromFlags(arch, weights string) (nn.Module, zoo.Arch, error) {
+	if err := checkArch(arch); err != nil {
+		return nil, zoo.Arch{}, err
+	}
 	var m nn.Module
 	switch {
 	case weights != "":

@@ -144,7 +144,7 @@ func TestBadInput(t *testing.T) {
 		code int
 		want []string // substrings of stderr
 	}{
-		{"unknown arch", []string{"info", "-arch", "resnet21"}, 1, []string{`unknown architecture "resnet21"`}},
+		{"unknown arch", []string{"info", "-arch", "resnet21"}, 2, []string{`unknown architecture "resnet21"`}},
 		{"arch disagrees", []string{"info", "-arch", "vgg16_bn", "-weights", good}, 1, []string{`"resnet20" model`, `"vgg16_bn" was asked for`}},
 		{"arch agrees", []string{"info", "-arch", "ResNet20", "-weights", good}, 0, nil},
 		{"no arch anywhere", []string{"info", "-weights", noArch}, 1, []string{"names no architecture", "-arch"}},
@@ -156,7 +156,7 @@ func TestBadInput(t *testing.T) {
 		{"unexpected key", []string{"info", "-weights", unexpected}, 1, []string{`unexpected key "fc.weight"`}},
 		{"optimizer state ignored", []string{"info", "-weights", withOptim}, 0, nil},
 		{"no normalisation", []string{"eval", "-weights", noNorm, "-data", truncated}, 1, []string{"no input mean", "-mean"}},
-		{"bad -std", []string{"eval", "-weights", good, "-data", truncated, "-std", "1,x,1"}, 1, []string{"-std", "value 2"}},
+		{"bad -std", []string{"eval", "-weights", good, "-data", truncated, "-std", "1,x,1"}, 2, []string{"-std", "value 2"}},
 		{"truncated CIFAR", []string{"eval", "-weights", good, "-data", truncated}, 1, []string{data.TestFile, "3073"}},
 		{"bad label", []string{"eval", "-weights", good, "-data", badLabel}, 1, []string{data.TestFile, "record 5", "label 12"}},
 		{"short CIFAR", []string{"eval", "-weights", good, "-data", fewRecords}, 1, []string{data.TestFile, "2 records"}},

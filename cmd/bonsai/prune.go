@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"math/rand/v2"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn"
@@ -112,7 +107,7 @@ type pruneSummary struct {
 	Out             string     `json:"out"`
 }
 
-func runPrune(args []string, out, errOut io.Writer) error {
+func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs := newFlags("prune", errOut)
 	o := pruneOpts{}
 	fs.StringVar(&o.Arch, "arch", "", "architecture (optional when the weights file names one)")
@@ -153,20 +148,9 @@ func runPrune(args []string, out, errOut io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var st *pruneState
-	if *resume {
-		if *outDir == "" {
-			return usagef("-resume needs -out")
-		}
-		b, err := os.ReadFile(filepath.Join(*outDir, "state.json"))
-		if err != nil {
-			return fmt.Errorf("-resume: %v", err)
-		}
-		st = new(pruneState)
-		if err := json.Unmarshal(b, st); err != nil {
-			return fmt.Errorf("%s: %v", filepath.Join(*outDir, "state.json"), err)
-		}
-		o = st.Opts
+	st, err := pruneSetup(fs, &o, *outDir, *resume, *explain, *meanFlag, *stdFlag)
+	if err != nil {
+		return err
 	}
 	// The model.
 	m, meta, err := pruneModel(&o, st, *outDir)
@@ -191,21 +175,17 @@ func runPrune(args []string, out, errOut io.Writer) error {
 		_, err = fmt.Fprint(out, s)
 		return err
 	}
-	if err := o.validate(synthetic); err != nil {
-		return err
-	}
 	if *outDir == "" {
 		return usagef("-out is required")
 	}
+	dir, err := openPruneDir(*outDir, st == nil)
+	if err != nil {
+		return err
+	}
 	if st == nil {
-		if _, err := os.Stat(filepath.Join(*outDir, "state.json")); err == nil {
-			return fmt.Errorf("%s already holds a prune run; use -resume or another -out", *outDir)
-		}
-		if err := os.MkdirAll(*outDir, 0o755); err != nil {
-			return err
-		}
 		st = &pruneState{Opts: o}
 	}
+	defer func() { retErr = dir.close(retErr, st) }()
 	p := &pruner{o: o, st: st, dir: *outDir, m: m, inShape: inShape, synthetic: synthetic, log: out, progress: progressTo(errOut)}
 	if !synthetic {
 		if p.trainSet, p.testSet, err = loadCIFAR(o.Data); err != nil {
@@ -218,12 +198,14 @@ func runPrune(args []string, out, errOut io.Writer) error {
 			p.testSet = &data.Dataset{Images: p.testSet.Images[:o.TestImages*data.ImageBytes], Labels: p.testSet.Labels[:o.TestImages]}
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, caught, stop := signalContext()
 	defer stop()
 	if err := p.run(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(out, "\ninterrupted: continue with bonsai prune -resume -out %s\n", *outDir)
-			return nil
+		if onlyCanceled(err) {
+			sig := caught()
+			fmt.Fprintf(out, "\n%s: state saved; continue with\n  %s\n", stopReason(sig),
+				commandLine("bonsai", "prune", "-resume", "-out", *outDir, "-data", o.Data))
+			return stoppedError{sig: sig}
 		}
 		return err
 	}

@@ -83,8 +83,14 @@ func (p *pruner) run(ctx context.Context) error {
 	}
 	sched := &prune.Schedule{Final: p.planConfig(), Steps: p.o.Steps, BaseMACs: st.BaseMACs, BaseChannels: st.BaseChans}
 	for i := st.Completed + 1; i <= p.o.Steps; i++ {
+		if err := ctx.Err(); err != nil { // stopped: the state is saved
+			return err
+		}
 		if st.Pruned < i {
 			if err := p.pruneStep(i, sched); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}

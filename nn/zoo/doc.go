@@ -1,12 +1,12 @@
 // Package zoo builds the standard architectures with PyTorch's layouts and
 // state-dict names, so that weights trained in PyTorch load unchanged:
 //
-//   - CIFAR ResNet-20/32/44/56/110 (He et al. 2016, the layout of
+//   - CIFAR ResNet-8/14/20/32/44/56/110 (He et al. 2016, the layout of
 //     akamaster/pytorch_resnet_cifar10), with the "option A" shortcut
 //     (subsample and zero-pad channels) or, as resnet20b etc., the
 //     "option B" projection shortcut;
 //   - CIFAR VGG-11/13/16/19 with BatchNorm (conv bias on, one 512→10 head);
-//   - ImageNet ResNet-18/34/50 with torchvision's layout.
+//   - ImageNet ResNet-18/34/50/101/152 with torchvision's layout.
 //
 // New builds a model by name; Load builds one from a safetensors file and
 // its metadata (see Meta).

@@ -1,6 +1,7 @@
 package zoo
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -16,6 +17,10 @@ const (
 	MetaMean = "mean" // input normalisation mean per channel, "0.485,0.456,0.406"
 	MetaStd  = "std"  // input normalisation std per channel
 )
+
+// ErrNoArch is returned (wrapped) by Load when neither the file nor the
+// caller names the architecture.
+var ErrNoArch = errors.New("the file names no architecture")
 
 // Meta is the metadata of a model file.
 type Meta struct {
@@ -105,7 +110,7 @@ func Load(path, arch string) (nn.Module, Meta, error) {
 	}
 	switch {
 	case arch == "" && meta.Arch == "":
-		return nil, meta, fmt.Errorf("%s: the file names no architecture (metadata %q); give one with -arch", path, MetaArch)
+		return nil, meta, fmt.Errorf("%s: %w (metadata %q): name one", path, ErrNoArch, MetaArch)
 	case arch == "":
 		arch = meta.Arch
 	case meta.Arch != "":
