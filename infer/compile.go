@@ -181,7 +181,7 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 		}
 		name := names[n.src]
 		switch n.op {
-		case "conv2d":
+		case nn.OpConv2d:
 			l, ok := n.src.(*nn.Conv2d)
 			if !ok {
 				return fmt.Errorf("infer: conv2d%s: unsupported source %T", nameOf(names, n.src), n.src)
@@ -201,7 +201,7 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 			}
 			conv[n.out] = &pending{st: st, node: i}
 			continue
-		case "batchnorm2d":
+		case nn.OpBatchNorm:
 			bn, ok := n.src.(*nn.BatchNorm2d)
 			if !ok {
 				return fmt.Errorf("infer: batchnorm2d%s: unsupported source %T", nameOf(names, n.src), n.src)
@@ -226,7 +226,7 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 				bn.RunningMean.Value.Data, bn.RunningVar.Value.Data, bn.Eps)
 			cm.steps = append(cm.steps, st)
 			continue
-		case "relu":
+		case nn.OpReLU:
 			if p := fusable(n.in[0]); p != nil && !p.st.relu {
 				p.st.relu = true
 				p.st.name += "+relu"
@@ -238,8 +238,8 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 			flushInputs(n)
 			cm.steps = append(cm.steps, step{kind: stepRelu, name: "relu", in: n.in[0], out: n.out, residual: -1})
 			continue
-		case "add", "add_relu":
-			relu := n.op == "add_relu"
+		case nn.OpAdd, nn.OpAddReLU:
+			relu := n.op == nn.OpAddReLU
 			a, b := n.in[0], n.in[1]
 			takes := func(p *pending) bool { return p != nil && !p.st.relu && p.st.residual < 0 }
 			p, other := fusable(a), b
@@ -270,7 +270,7 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 		flushInputs(n)
 		st := step{name: name, in: n.in[0], out: n.out, residual: -1}
 		switch n.op {
-		case "maxpool2d", "avgpool2d":
+		case nn.OpMaxPool, nn.OpAvgPool:
 			st.kind = stepMaxPool
 			switch l := n.src.(type) {
 			case *nn.MaxPool2d:
@@ -281,14 +281,14 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 			default:
 				return fmt.Errorf("infer: %s%s: unsupported source %T", n.op, nameOf(names, n.src), n.src)
 			}
-		case "global_avgpool":
+		case nn.OpGlobalAvgPool:
 			st.kind = stepGlobalAvg
-		case "reshape":
+		case nn.OpReshape:
 			st.kind = stepView
 			if name == "" {
 				st.name = "reshape"
 			}
-		case "linear":
+		case nn.OpLinear:
 			l, ok := n.src.(*nn.Linear)
 			if !ok {
 				return fmt.Errorf("infer: linear%s: unsupported source %T", nameOf(names, n.src), n.src)
@@ -298,7 +298,7 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 			if l.Bias != nil {
 				st.linBias = slices.Clone(l.Bias.Value.Data)
 			}
-		case "subsample_pad_channels", "subsample_map_channels":
+		case nn.OpSubsamplePad, nn.OpSubsampleMap:
 			cmap, ok := n.src.(ChannelMapper)
 			if !ok {
 				return fmt.Errorf("infer: %s%s: the source (%T) does not say its channel map (see ChannelMapper)", n.op, nameOf(names, n.src), n.src)
