@@ -1825,6 +1825,106 @@ transpose8_done:
 	VZEROUPPER
 	RET
 
+// func tileEpilogue48AVX512(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)
+// Requires: AVX, AVX512F
+TEXT ·tileEpilogue48AVX512(SB), NOSPLIT, $0-56
+	MOVQ   c+0(FP), AX
+	MOVQ   ldc+8(FP), CX
+	MOVQ   rows+16(FP), DX
+	MOVQ   bias+24(FP), BX
+	MOVQ   r+32(FP), SI
+	MOVQ   ldr+40(FP), DI
+	MOVQ   relu+48(FP), R8
+	SHLQ   $0x02, CX
+	SHLQ   $0x02, DI
+	VPXORD Z31, Z31, Z31
+	TESTQ  SI, SI
+	JZ     tileEpilogue48AVX512_nor
+	TESTQ  R8, R8
+	JZ     tileEpilogue48AVX512_r
+
+tileEpilogue48AVX512_r_relu:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VADDPS       (SI), Z0, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VADDPS       128(SI), Z2, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         DI, SI
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_r_relu
+
+tileEpilogue48AVX512_r:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VADDPS       128(SI), Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         DI, SI
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_r
+
+tileEpilogue48AVX512_nor:
+	TESTQ R8, R8
+	JZ    tileEpilogue48AVX512_plain
+
+tileEpilogue48AVX512_relu:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_relu
+
+tileEpilogue48AVX512_plain:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_plain
+
+tileEpilogue48AVX512_done:
+	VZEROUPPER
+	RET
+
 // func axpyAVX2(alpha float32, x []float32, y []float32)
 // Requires: AVX
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-56

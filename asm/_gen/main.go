@@ -42,6 +42,7 @@ func main() {
 	copyRows("copyRows8AVX2", 8, 256)
 	copyRows("copyRows4AVX2", 4, 128)
 	transpose8()
+	tileEpilogue()
 	elementwise()
 
 	Generate()
@@ -376,6 +377,74 @@ func transpose8() {
 	SUBQ(U8(8), k)
 	JMP(LabelRef("transpose8_loop"))
 	Label("transpose8_done")
+	VZEROUPPER()
+	RET()
+}
+
+// tileEpilogue emits
+//
+//	func tileEpilogue48AVX512(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)
+//
+// which applies SgemmPacked's epilogue to rows × 48 floats of C (3 ZMM per row), in place:
+//
+//	c[i*ldc+j] = c[i*ldc+j] + bias[i]             (a product by a scale of 1 is exact)
+//	c[i*ldc+j] += r[i*ldr+j]                      when r != nil
+//	c[i*ldc+j] = c > 0 ? c : +0                   when relu != 0
+//
+// each step rounded, as ScaleShift, Add and ScaleShiftAddRelu with a scale of 1.
+func tileEpilogue() {
+	const name = "tileEpilogue48AVX512"
+	gen.Kernel(name, "func(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)",
+		name+" applies the epilogue of SgemmPacked to rows×48 floats of C (see tileEpilogue in _gen/main.go):",
+		"c[i][j] = relu?((c[i][j] + bias[i]) + r[i][j]), the residual r optional (nil), each addition rounded.")
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	rows := Load(Param("rows"), GP64())
+	bias := Load(Param("bias"), GP64())
+	r := Load(Param("r"), GP64())
+	ldr := Load(Param("ldr"), GP64())
+	relu := Load(Param("relu"), GP64())
+	SHLQ(U8(2), ldc)
+	SHLQ(U8(2), ldr)
+	zero := gen.Z[31]
+	gen.Zero(zero, 512)
+	b := gen.Z[30]
+	x := gen.Z[:3]
+	body := func(label string, withR, withRelu bool) {
+		Label(label)
+		TESTQ(rows, rows)
+		JZ(LabelRef(name + "_done"))
+		VBROADCASTSS(Mem{Base: bias}, b)
+		for v := 0; v < 3; v++ {
+			VADDPS(Mem{Base: c, Disp: 64 * v}, b, x[v])
+			if withR {
+				VADDPS(Mem{Base: r, Disp: 64 * v}, x[v], x[v])
+			}
+			if withRelu {
+				VMAXPS(zero, x[v], x[v])
+			}
+			VMOVUPS(x[v], Mem{Base: c, Disp: 64 * v})
+		}
+		ADDQ(ldc, c)
+		if withR {
+			ADDQ(ldr, r)
+		}
+		ADDQ(U8(4), bias)
+		DECQ(rows)
+		JMP(LabelRef(label))
+	}
+	TESTQ(r, r)
+	JZ(LabelRef(name + "_nor"))
+	TESTQ(relu, relu)
+	JZ(LabelRef(name + "_r"))
+	body(name+"_r_relu", true, true)
+	body(name+"_r", true, false)
+	Label(name + "_nor")
+	TESTQ(relu, relu)
+	JZ(LabelRef(name + "_plain"))
+	body(name+"_relu", false, true)
+	body(name+"_plain", false, false)
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
