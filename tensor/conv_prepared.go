@@ -60,28 +60,44 @@ func ChooseConvAlgo(c, k, h, w, kh, kw int, p ConvParams) ConvAlgo {
 }
 
 // winoMinPixels is the fewest output pixels per call (batch × H' × W') for which an
-// inference plan keeps a 3×3 layer on Winograd: its transformed weights are 4× the weights,
-// streamed from memory at every call, and below this they cost more than the
-// multiplications Winograd saves. Measured on Zen 5 at batch 1: 512→512 channels on 7×7,
-// Winograd 3.8 ms against direct 2.5 ms (1 core); 256→256 on 14×14, Winograd 0.80 ms
-// against direct 1.69 ms. At batch 32 the 7×7 layer takes 12.4 ms on Winograd against 29 ms
-// direct (2 cores).
+// inference plan keeps a 3×3 layer with large weights on Winograd (see ChooseInferConvAlgo).
 const winoMinPixels = 128
 
 // ChooseInferConvAlgo returns the algorithm of a convolution in an inference plan tuned for
-// batches of about batch images (see ChooseConvAlgo): the same, except that a 3×3 layer
-// with fewer than winoMinPixels output pixels per call runs direct, and a layer of at most
-// 4 input channels with a kernel of 25 taps or more (a network's stem: 3→64, 7×7 at stride
-// 2) runs as im2col, where the direct kernels' few channels make short, mask-bound k-loops
-// (3→64 7×7 stride 2 on 224×224: 2.5 ms against 3.7 ms direct, 1 core). Like
-// ChooseConvAlgo it depends on the shape and the kernel path only, never on timings.
+// batches of about batch images: that of ChooseConvAlgo, except where the few pixels a call
+// computes at that batch size make another algorithm faster. Like ChooseConvAlgo it depends
+// on the shape, the batch size the plan is for, the kernel path and the cache sizes the CPU
+// reports, never on timings:
+//
+//   - 1×1 without padding at any stride runs as a product (ConvGemm), the input subsampled
+//     first at stride 2: 1024→2048 on 14×14 at stride 2, 1 core, 1.2 ms against 2.5 ms direct.
+//   - A 3×3 layer leaves Winograd for direct kernels when a call has fewer than
+//     winoMinPixels output pixels: the transformed weights (36·C·K floats, 4× the weights)
+//     are streamed at every call, and a tile of 4×4 outputs mostly computes padding on small
+//     maps. At batch 1 on Zen 5 (1 core): 512→512 on 7×7, 3.8 ms on Winograd against 2.5 ms
+//     direct; a CIFAR ResNet-56, whose last stage is 64→64 on 8×8, 1.29–1.30 ms against
+//     1.11 ms. At batch 32 the 7×7 layer takes 12.4 ms on Winograd against 29 ms direct
+//     (2 cores), so batch plans keep it.
+//   - A call of at most 16 output pixels (one vector) runs as im2col, whose product has one
+//     column tile, where a direct tile of three vectors would mostly compute padding:
+//     512→512 on 2×2 at batch 1, 0.58 against 1.23 ms direct; 256→512 on 4×4, 0.31
+//     against 0.56 ms.
+//   - A layer of at most 4 input channels with a kernel of 25 taps or more (a stem: 3→64,
+//     7×7 at stride 2) runs as im2col, where the direct kernels' few channels make short,
+//     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core).
 func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAlgo {
 	a := ChooseConvAlgo(c, k, h, w, kh, kw, p)
 	ho, wo := p.OutSize(h, w, kh, kw)
+	pixels := max(batch, 1) * ho * wo
 	switch {
-	case a == ConvWinograd && max(batch, 1)*ho*wo < winoMinPixels && directGeometry(kh, kw, p):
-		return ConvDirect
+	case kh == 1 && kw == 1 && p.Padding == [2]int{0, 0}:
+		return ConvGemm
+	case a == ConvWinograd && pixels < winoMinPixels && directGeometry(kh, kw, p):
+		a = ConvDirect
 	case a == ConvDirect && c <= 4 && kh*kw >= 25:
+		return ConvIm2col
+	}
+	if a != ConvGemm && pixels <= 16 {
 		return ConvIm2col
 	}
 	return a
@@ -101,8 +117,8 @@ func ParseConvAlgo(name string) (ConvAlgo, error) {
 // h×w to k channels with a kh×kw kernel on the current kernel path (im2col always can).
 func ConvAlgoApplies(a ConvAlgo, c, k, h, w, kh, kw int, p ConvParams) bool {
 	switch a {
-	case ConvGemm:
-		return kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0}
+	case ConvGemm: // at a stride > 1, PreparedConv subsamples the input first
+		return kh == 1 && kw == 1 && p.Padding == [2]int{0, 0}
 	case ConvWinograd:
 		return winogradGeometry(kh, kw, w, p) && asm.CurrentPath() == asm.AVX512
 	case ConvDirect:
@@ -229,15 +245,23 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 	case ConvDirect:
 		ws.directForwardPlan(pc.plan, y, x)
 	case ConvGemm:
-		// One product per image, with the epilogue applied as each tile is stored.
+		// One product per image, with the epilogue applied as each tile is stored; at a
+		// stride > 1 the image is subsampled first.
 		hw, ohw := pc.H*pc.W, ho*wo
 		e := &ws.gemmEpi
+		s := pc.Params.Stride
 		for i := range n {
+			xi := x.Data[i*pc.C*hw : (i+1)*pc.C*hw]
+			if s != [2]int{1, 1} {
+				ws.col = grow(ws.col, pc.C*ohw)
+				subsamplePlanes(ws.col, xi, pc.C, pc.H, pc.W, ho, wo, s[0], s[1])
+				xi = ws.col
+			}
 			*e = asm.GemmEpilogue{Bias: pc.bias, Relu: relu}
 			if residual != nil {
 				e.R, e.LDR = residual.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw
 			}
-			asm.SgemmPacked(pc.pa, ohw, x.Data[i*pc.C*hw:(i+1)*pc.C*hw], hw, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, e, ws.gemmWS())
+			asm.SgemmPacked(pc.pa, ohw, xi, ohw, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, e, ws.gemmWS())
 		}
 		*e = asm.GemmEpilogue{}
 		return
@@ -356,4 +380,19 @@ func (t *im2colTask) Part(w, i int) {
 	}
 	asm.SgemmPacked(pc.pa, cols, buf.col, cols, t.y[off:], plane, e, buf.gemm)
 	*e = asm.GemmEpilogue{}
+}
+
+// subsamplePlanes sets dst[c][i][j] = x[c][sy·i][sx·j] for i < ho, j < wo (x: [C][H][W]).
+func subsamplePlanes(dst, x []float32, c, h, w, ho, wo, sy, sx int) {
+	for ch := range c {
+		plane := x[ch*h*w : (ch+1)*h*w]
+		out := dst[ch*ho*wo : (ch+1)*ho*wo]
+		for i := range ho {
+			row := plane[sy*i*w:]
+			o := out[i*wo : (i+1)*wo]
+			for j := range o {
+				o[j] = row[sx*j]
+			}
+		}
+	}
 }
