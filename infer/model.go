@@ -207,12 +207,12 @@ func (cm *Model) OutShape() []int { return slices.Clone(cm.values[cm.out].shape)
 
 // Layer describes one step of a compiled model.
 type Layer struct {
-	Name string // the layers it computes, joined by "+"
-	Op   string // "conv", "linear", "maxpool", …
-	Algo string // a convolution's algorithm (tensor.ConvAlgo), else ""
-	In   []int  // input shape of one image
-	Out  []int  // output shape of one image
-	MACs int64  // multiply-accumulates per image (convolutions and linear layers)
+	Name string `json:"name"`           // the layers it computes, joined by "+"
+	Op   string `json:"op"`             // "conv", "linear", "maxpool", …
+	Algo string `json:"algo,omitempty"` // a convolution's algorithm (tensor.ConvAlgo), else ""
+	In   []int  `json:"input_shape"`    // input shape of one image
+	Out  []int  `json:"output_shape"`   // output shape of one image
+	MACs int64  `json:"macs"`           // multiply-accumulates per image (convolutions and linear layers)
 }
 
 // Layers lists the steps of the compiled model in the order they run.
