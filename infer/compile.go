@@ -3,6 +3,7 @@ package infer
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 
 	"github.com/bonsai-dl/bonsai/autograd"
@@ -52,7 +53,6 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 
 	c := nn.NewCtx()
 	c.Record(true)
-	c.ObserveOp = func(string, any, *autograd.Var) {} // every operation unfused and recorded
 	x := autograd.NewVar(tensor.New(append([]int{1}, inShape...)...))
 	y, err := trace(c, m, x)
 	if err != nil {
@@ -84,6 +84,11 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 		return nil, fmt.Errorf("infer: the output of %s is not computed by a recorded operation", m)
 	}
 	cm.out = out
+	// The traced pass's activations are garbage now: free them before the weights are
+	// prepared, so that the peak memory of Compile is one traced pass or the model's
+	// prepared weights, not both.
+	c, x, y, ids = nil, nil, nil, nil
+	runtime.GC()
 	if err := cm.build(nodes, names); err != nil {
 		return nil, err
 	}
@@ -188,7 +193,7 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 			}
 			flushInputs(n)
 			st := step{kind: stepConv, name: name, in: n.in[0], out: n.out, residual: -1, convLayer: l}
-			st.w = slices.Clone(l.Weight.Value.Data)
+			st.w = l.Weight.Value.Data // read by prepareConv, which folds a copy
 			st.b = make([]float64, l.Out)
 			if l.Bias != nil {
 				for k, v := range l.Bias.Value.Data {

@@ -11,6 +11,7 @@ import (
 // Model is a compiled model: its steps and prepared weights. It is read-only and safe
 // for concurrent use by any number of Runners.
 type Model struct {
+	scratch []float32 // folded weights of one convolution, while compiling
 	inShape []int
 	batch   int // the batch size the plan is tuned for
 	values  []value
@@ -84,6 +85,8 @@ func (st *step) reads() []int {
 // order checks that every step reads values computed before it, then prepares the
 // convolutions.
 func (cm *Model) order() error {
+	cm.scratch = nil
+	defer func() { cm.scratch = nil }()
 	defined := make([]bool, len(cm.values))
 	defined[0] = true
 	for i := range cm.steps {
@@ -109,7 +112,10 @@ func (cm *Model) prepareConv(st *step) {
 	l := st.convLayer
 	in := cm.values[st.in].shape
 	per := len(st.w) / l.Out
-	w := make([]float32, len(st.w))
+	if cap(cm.scratch) < len(st.w) {
+		cm.scratch = make([]float32, len(st.w))
+	}
+	w := cm.scratch[:len(st.w)] // folded weights: PrepareConvAlgo copies what it keeps
 	for k := range l.Out {
 		s := st.wscale[k]
 		for i := k * per; i < (k+1)*per; i++ {
