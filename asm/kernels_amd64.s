@@ -86,6 +86,8 @@ TEXT ·sgemmKernel8x48AVX512(SB), NOSPLIT, $0-56
 sgemmKernel8x48AVX512_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel8x48AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z24
 	VMOVUPS      64(DX), Z25
 	VMOVUPS      128(DX), Z26
@@ -467,6 +469,7 @@ TEXT ·sgemmKernel4x24AVX2(SB), NOSPLIT, $0-56
 sgemmKernel4x24AVX2_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel4x24AVX2_tail
+	PREFETCHT0   1024(CX)
 	VMOVUPS      (DX), Y12
 	VMOVUPS      32(DX), Y13
 	VMOVUPS      64(DX), Y14
@@ -704,6 +707,8 @@ TEXT ·sgemmKernel8x16AVX512(SB), NOSPLIT, $0-56
 sgemmKernel8x16AVX512_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel8x16AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z8
 	VBROADCASTSS (CX), Z9
 	VFMADD231PS  Z9, Z8, Z0
@@ -903,6 +908,7 @@ TEXT ·sgemmKernel4x8AVX2(SB), NOSPLIT, $0-56
 sgemmKernel4x8AVX2_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel4x8AVX2_tail
+	PREFETCHT0   1024(CX)
 	VMOVUPS      (DX), Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  Y5, Y4, Y0
@@ -1066,6 +1072,8 @@ TEXT ·sgemmKernel8x32AVX512(SB), NOSPLIT, $0-56
 sgemmKernel8x32AVX512_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel8x32AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z16
 	VMOVUPS      64(DX), Z17
 	VBROADCASTSS (CX), Z18
@@ -1354,6 +1362,7 @@ TEXT ·sgemmKernel4x16AVX2(SB), NOSPLIT, $0-56
 sgemmKernel4x16AVX2_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel4x16AVX2_tail
+	PREFETCHT0   1024(CX)
 	VMOVUPS      (DX), Y8
 	VMOVUPS      32(DX), Y9
 	VBROADCASTSS (CX), Y10

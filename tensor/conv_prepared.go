@@ -80,8 +80,13 @@ const winoMinPixels = 128
 //     (2 cores), so batch plans keep it.
 //   - A call of at most 16 output pixels (one vector) runs as im2col, whose product has one
 //     column tile, where a direct tile of three vectors would mostly compute padding:
-//     512→512 on 2×2 at batch 1, 0.58 against 1.23 ms direct; 256→512 on 4×4, 0.31
-//     against 0.56 ms.
+//     512→512 on 2×2 at batch 1, 0.61 against 1.25 ms direct; 512→512 on 4×4, 0.60
+//     against 1.28 ms.
+//   - A direct layer whose tiles would compute more than 1.25× the output pixels that
+//     im2col's products compute (small planes: 7×7, 8×8 at batch 1) and whose weights
+//     exceed L2 runs as im2col: at batch 1, 512→512 on 7×7, 1.90 against 2.65 ms; 512→512
+//     at stride 2 from 14×14, 1.85 against 2.37 ms; 256→256 on 8×8, 0.55 against 0.65 ms;
+//     while 64→64 on 8×8 (weights in L2) stays direct, 35 against 59 µs.
 //   - A layer of at most 4 input channels with a kernel of 25 taps or more (a stem: 3→64,
 //     7×7 at stride 2) runs as im2col, where the direct kernels' few channels make short,
 //     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core).
@@ -100,7 +105,27 @@ func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAl
 	if a != ConvGemm && pixels <= 16 {
 		return ConvIm2col
 	}
+	if a == ConvDirect && directPadding(batch, ho*wo) > 1.25*im2colPadding(batch, ho*wo) {
+		_, l2, _ := asm.CacheSizes()
+		if 4*c*k*kh*kw > l2 {
+			return ConvIm2col
+		}
+	}
 	return a
+}
+
+// directPadding returns the output lanes the direct kernels compute for n images of
+// plane output pixels: tiles of three 16-lane vectors, each image's plane rounded up to
+// whole vectors, tiles running across images.
+func directPadding(n, plane int) float64 {
+	vpi := (plane + 15) / 16
+	return float64((max(n, 1)*vpi+2)/3) * 48
+}
+
+// im2colPadding returns the columns a prepared im2col convolution's products compute for
+// n images of plane output pixels: each image's columns rounded up to 16.
+func im2colPadding(n, plane int) float64 {
+	return float64(max(n, 1) * (plane + 15) / 16 * 16)
 }
 
 // ParseConvAlgo returns the algorithm called name (as ConvAlgo.String gives it).
@@ -200,10 +225,12 @@ func PrepareConvAlgo(w *Tensor, bias []float32, p ConvParams, h, wd int, algo Co
 		pc.pa = asm.PackA(false, k, c, w.Data, c)
 	case ConvIm2col:
 		pc.pa = asm.PackA(false, k, c*kh*kw, w.Data, c*kh*kw)
-		// Blocks of whole output rows whose patch matrix takes about a quarter of L2.
+		// Blocks of whole output rows whose patch matrix takes about a quarter of L2, and at
+		// least 48 columns (a full tile of the widest GEMM kernel): every block streams all
+		// the weights, so small images are one block.
 		_, l2, _ := asm.CacheSizes()
-		_, wo := pc.OutShape()
-		pc.rowsPerBlock = max(1, l2/4/(4*c*kh*kw*wo))
+		ho, wo := pc.OutShape()
+		pc.rowsPerBlock = min(ho, max(l2/4/(4*c*kh*kw*wo), (48+wo-1)/wo))
 	}
 	return pc
 }
