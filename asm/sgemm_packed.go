@@ -31,6 +31,7 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	bs := kern.blocks()
 	mp := roundUp(m, kern.mr)
 	p := &PackedA{m: m, k: k, kc: bs.kc, path: CurrentPath(), kern: kern, data: make([]float32, mp*k)}
+	adviseHuge(p.data)
 	for pc := 0; pc < k; pc += bs.kc {
 		kb := min(bs.kc, k-pc)
 		packA(kern, transA, m, kb, a, lda, 0, pc, p.data[mp*pc:mp*(pc+kb)])

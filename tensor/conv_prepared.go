@@ -345,7 +345,7 @@ func (t *biasEpilogueTask) Part(_, i int) {
 // element is computed by the same operations either way.
 func (ws *ConvWorkspace) im2colPrepared(pc *PreparedConv, y, x, residual *Tensor, relu bool) {
 	n := x.Shape[0]
-	ho, _ := pc.OutShape()
+	ho, wo := pc.OutShape()
 	blocks := (ho + pc.rowsPerBlock - 1) / pc.rowsPerBlock
 	t := &ws.im2col
 	*t = im2colTask{pc: pc, y: y.Data, x: x.Data, relu: relu, blocks: blocks, ws: ws}
@@ -353,15 +353,29 @@ func (ws *ConvWorkspace) im2colPrepared(pc *PreparedConv, y, x, residual *Tensor
 		t.r = residual.Data
 	}
 	procs := maxProcs()
-	if len(t.ws.colBufs) < procs {
-		t.ws.colBufs = append(t.ws.colBufs, make([]im2colBuf, procs-len(t.ws.colBufs))...)
+	if len(ws.colBufs) < procs {
+		ws.colBufs = append(ws.colBufs, make([]im2colBuf, procs-len(ws.colBufs))...)
+	}
+	ckk := pc.C * pc.KH * pc.KW
+	for w := range ws.colBufs { // any worker may take a block: size every buffer now
+		buf := &ws.colBufs[w]
+		buf.col = grow(buf.col, ckk*pc.rowsPerBlock*wo)
+		if buf.gemm == nil {
+			buf.gemm = asm.NewWorkspace()
+		}
 	}
 	if n*blocks >= procs {
 		parallelFor(n*blocks, t)
-	} else {
-		for i := range n * blocks {
-			t.Part(0, i)
-		}
+		*t = im2colTask{}
+		return
+	}
+	// Fewer blocks than workers: each block's patch matrix is built by all workers, a range
+	// of input channels each, then its product is split over them.
+	t.cparts = min(pc.C, 4*procs)
+	for i := range n * blocks {
+		t.block = i
+		parallelFor(t.cparts, (*im2colFill)(t))
+		t.gemm(0, i)
 	}
 	*t = im2colTask{}
 }
@@ -381,23 +395,37 @@ type im2colTask struct {
 	y, x, r []float32
 	relu    bool
 	blocks  int
+	block   int // the block whose patch matrix im2colFill builds
+	cparts  int // im2colFill's parts
 }
 
+// rows returns the output rows [oy0, oy1) of block b and its columns.
+func (t *im2colTask) rows(b int) (oy0, oy1, cols int) {
+	ho, wo := t.pc.OutShape()
+	oy0 = b * t.pc.rowsPerBlock
+	oy1 = min(ho, oy0+t.pc.rowsPerBlock)
+	return oy0, oy1, (oy1 - oy0) * wo
+}
+
+// Part builds the patch matrix of block i in worker w's buffer and multiplies it.
 func (t *im2colTask) Part(w, i int) {
 	pc := t.pc
 	img, b := i/t.blocks, i%t.blocks
-	ho, wo := pc.OutShape()
-	oy0 := b * pc.rowsPerBlock
-	oy1 := min(ho, oy0+pc.rowsPerBlock)
-	cols := (oy1 - oy0) * wo
-	ckk := pc.C * pc.KH * pc.KW
-	buf := &t.ws.colBufs[w]
-	buf.col = grow(buf.col, ckk*cols)
-	if buf.gemm == nil {
-		buf.gemm = asm.NewWorkspace()
-	}
+	oy0, oy1, cols := t.rows(b)
+	_, wo := pc.OutShape()
 	xi := t.x[img*pc.C*pc.H*pc.W : (img+1)*pc.C*pc.H*pc.W]
-	im2colRows(buf.col, cols, xi, pc.C, pc.H, pc.W, pc.KH, pc.KW, wo, oy0, oy1, pc.Params)
+	im2colRows(t.ws.colBufs[w].col, cols, xi, pc.C, pc.H, pc.W, pc.KH, pc.KW, wo, oy0, oy1, pc.Params)
+	t.gemm(w, i)
+}
+
+// gemm multiplies the patch matrix of block i in worker w's buffer by the weights into y,
+// with the epilogue.
+func (t *im2colTask) gemm(w, i int) {
+	pc := t.pc
+	img, b := i/t.blocks, i%t.blocks
+	ho, wo := pc.OutShape()
+	oy0, _, cols := t.rows(b)
+	buf := &t.ws.colBufs[w]
 	plane := ho * wo
 	off := img*pc.K*plane + oy0*wo
 	e := &buf.epi
@@ -407,6 +435,21 @@ func (t *im2colTask) Part(w, i int) {
 	}
 	asm.SgemmPacked(pc.pa, cols, buf.col, cols, t.y[off:], plane, e, buf.gemm)
 	*e = asm.GemmEpilogue{}
+}
+
+// im2colFill builds the patch matrix of block t.block in worker 0's buffer: part i takes
+// the input channels split(C, cparts, i).
+type im2colFill im2colTask
+
+func (f *im2colFill) Part(_, i int) {
+	t := (*im2colTask)(f)
+	pc := t.pc
+	img, b := t.block/t.blocks, t.block%t.blocks
+	oy0, oy1, cols := t.rows(b)
+	_, wo := pc.OutShape()
+	c0, c1 := split(pc.C, t.cparts, i)
+	xi := t.x[img*pc.C*pc.H*pc.W : (img+1)*pc.C*pc.H*pc.W]
+	im2colPart(t.ws.colBufs[0].col, cols, xi, c0, c1, pc.H, pc.W, pc.KH, pc.KW, wo, oy0, oy1, pc.Params)
 }
 
 // subsamplePlanes sets dst[c][i][j] = x[c][sy·i][sx·j] for i < ho, j < wo (x: [C][H][W]).
