@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
@@ -299,9 +300,11 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 				return fmt.Errorf("infer: linear%s: unsupported source %T", nameOf(names, n.src), n.src)
 			}
 			st.kind = stepLinear
-			st.lin = tensor.FromSlice(slices.Clone(l.Weight.Value.Data), l.Out, l.In)
+			st.lin = asm.PackA(false, l.Out, l.In, l.Weight.Value.Data, l.In)
+			st.linIn = l.In
+			st.linBias = make([]float32, l.Out)
 			if l.Bias != nil {
-				st.linBias = slices.Clone(l.Bias.Value.Data)
+				copy(st.linBias, l.Bias.Value.Data)
 			}
 		case nn.OpSubsamplePad, nn.OpSubsampleMap:
 			cmap, ok := n.src.(ChannelMapper)

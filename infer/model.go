@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
 )
@@ -64,9 +65,10 @@ type step struct {
 	scale, shift []float32 // batchnorm
 	kernel       int       // pooling
 	pool         tensor.ConvParams
-	lin          *tensor.Tensor // linear: [out, in]
-	linBias      []float32
-	dst          []int // channel map
+	lin          *asm.PackedA // linear: the weights [out, in], packed
+	linIn        int
+	linBias      []float32 // [out] (zeros without a bias)
+	dst          []int     // channel map
 	stride       int
 }
 
@@ -232,7 +234,7 @@ func (cm *Model) Layers() []Layer {
 			l.Algo = st.conv.Algo.String()
 			l.MACs = st.conv.MACs()
 		case stepLinear:
-			l.MACs = int64(st.lin.Shape[0]) * int64(st.lin.Shape[1])
+			l.MACs = int64(st.lin.Rows()) * int64(st.linIn)
 		}
 		out = append(out, l)
 	}
