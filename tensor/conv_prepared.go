@@ -84,9 +84,11 @@ const winoMinPixels = 128
 //     against 1.28 ms.
 //   - A direct layer whose tiles would compute more than 1.25× the output pixels that
 //     im2col's products compute (small planes: 7×7, 8×8 at batch 1) and whose weights
-//     exceed L2 runs as im2col: at batch 1, 512→512 on 7×7, 1.90 against 2.65 ms; 512→512
-//     at stride 2 from 14×14, 1.85 against 2.37 ms; 256→256 on 8×8, 0.55 against 0.65 ms;
-//     while 64→64 on 8×8 (weights in L2) stays direct, 35 against 59 µs.
+//     exceed 4× L2 runs as im2col: at batch 1, 512→512 on 7×7, 1.90 against 2.65 ms;
+//     512→512 at stride 2 from 14×14, 1.85 against 2.37 ms. Smaller weights stay direct,
+//     where im2col's short products split poorly over cores: 256→256 on 8×8, 0.56 ms im2col
+//     against 0.64 direct on 1 core but 0.40 against 0.36 on 2; 128→256 on 8×8, 0.35 and
+//     0.30 against 0.27 and 0.16.
 //   - A layer of at most 4 input channels with a kernel of 25 taps or more (a stem: 3→64,
 //     7×7 at stride 2) runs as im2col, where the direct kernels' few channels make short,
 //     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core).
@@ -107,7 +109,7 @@ func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAl
 	}
 	if a == ConvDirect && directPadding(batch, ho*wo) > 1.25*im2colPadding(batch, ho*wo) {
 		_, l2, _ := asm.CacheSizes()
-		if 4*c*k*kh*kw > l2 {
+		if 4*c*k*kh*kw > 4*l2 {
 			return ConvIm2col
 		}
 	}
