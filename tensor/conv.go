@@ -40,6 +40,7 @@ type ConvWorkspace struct {
 	biasEpi  biasEpilogueTask // PreparedConv.Forward's bias pass, during a call
 	gemmEpi  asm.GemmEpilogue // PreparedConv.Forward's epilogue of a product, during a call
 	im2col   im2colTask       // PreparedConv.Forward's im2col blocks, during a call
+	gemmTask gemmTask         // PreparedConv.Forward's 1×1 products, during a call
 	colBufs  []im2colBuf      // per worker: patch matrices of prepared im2col convolutions
 }
 

@@ -275,24 +275,23 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 		ws.directForwardPlan(pc.plan, y, x)
 	case ConvGemm:
 		// One product per image, with the epilogue applied as each tile is stored; at a
-		// stride > 1 the image is subsampled first.
-		hw, ohw := pc.H*pc.W, ho*wo
-		e := &ws.gemmEpi
-		s := pc.Params.Stride
-		for i := range n {
-			xi := x.Data[i*pc.C*hw : (i+1)*pc.C*hw]
-			if s != [2]int{1, 1} {
-				ws.col = grow(ws.col, pc.C*ohw)
-				subsamplePlanes(ws.col, xi, pc.C, pc.H, pc.W, ho, wo, s[0], s[1])
-				xi = ws.col
-			}
-			*e = asm.GemmEpilogue{Bias: pc.bias, Relu: relu}
-			if residual != nil {
-				e.R, e.LDR = residual.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw
-			}
-			asm.SgemmPacked(pc.pa, ohw, xi, ohw, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, e, ws.gemmWS())
+		// stride > 1 the image is subsampled first. A batch of at least as many images as
+		// workers runs its images in parallel, each product on one worker (a product of a
+		// small plane splits poorly); a smaller one runs each product over all workers.
+		ws.gemmTask = gemmTask{pc: pc, y: y.Data, x: x.Data, relu: relu, ws: ws}
+		if residual != nil {
+			ws.gemmTask.r = residual.Data
 		}
-		*e = asm.GemmEpilogue{}
+		procs := maxProcs()
+		ws.sizeColBufs(procs, pc.C*ho*wo)
+		if n >= procs && procs > 1 {
+			parallelFor(n, &ws.gemmTask)
+		} else {
+			for i := range n {
+				ws.gemmTask.Part(0, i)
+			}
+		}
+		ws.gemmTask = gemmTask{}
 		return
 	case ConvIm2col:
 		ws.im2colPrepared(pc, y, x, residual, relu)
@@ -355,17 +354,7 @@ func (ws *ConvWorkspace) im2colPrepared(pc *PreparedConv, y, x, residual *Tensor
 		t.r = residual.Data
 	}
 	procs := maxProcs()
-	if len(ws.colBufs) < procs {
-		ws.colBufs = append(ws.colBufs, make([]im2colBuf, procs-len(ws.colBufs))...)
-	}
-	ckk := pc.C * pc.KH * pc.KW
-	for w := range ws.colBufs { // any worker may take a block: size every buffer now
-		buf := &ws.colBufs[w]
-		buf.col = grow(buf.col, ckk*pc.rowsPerBlock*wo)
-		if buf.gemm == nil {
-			buf.gemm = asm.NewWorkspace()
-		}
-	}
+	ws.sizeColBufs(procs, pc.C*pc.KH*pc.KW*pc.rowsPerBlock*wo)
 	if n*blocks >= procs {
 		parallelFor(n*blocks, t)
 		*t = im2colTask{}
@@ -380,6 +369,48 @@ func (ws *ConvWorkspace) im2colPrepared(pc *PreparedConv, y, x, residual *Tensor
 		t.gemm(0, i)
 	}
 	*t = im2colTask{}
+}
+
+// sizeColBufs makes room for procs workers' buffers of at least floats floats each.
+func (ws *ConvWorkspace) sizeColBufs(procs, floats int) {
+	if len(ws.colBufs) < procs {
+		ws.colBufs = append(ws.colBufs, make([]im2colBuf, procs-len(ws.colBufs))...)
+	}
+	for w := range ws.colBufs { // any worker may take a part: size every buffer now
+		buf := &ws.colBufs[w]
+		buf.col = grow(buf.col, floats)
+		if buf.gemm == nil {
+			buf.gemm = asm.NewWorkspace()
+		}
+	}
+}
+
+// gemmTask computes image i of a prepared 1×1 convolution (ConvGemm) with worker w's
+// buffers: the subsampled image (stride > 1), the product's workspace and epilogue.
+type gemmTask struct {
+	pc      *PreparedConv
+	ws      *ConvWorkspace
+	y, x, r []float32
+	relu    bool
+}
+
+func (t *gemmTask) Part(w, i int) {
+	pc := t.pc
+	ho, wo := pc.OutShape()
+	hw, ohw := pc.H*pc.W, ho*wo
+	buf := &t.ws.colBufs[w]
+	xi := t.x[i*pc.C*hw : (i+1)*pc.C*hw]
+	if s := pc.Params.Stride; s != [2]int{1, 1} {
+		subsamplePlanes(buf.col, xi, pc.C, pc.H, pc.W, ho, wo, s[0], s[1])
+		xi = buf.col[:pc.C*ohw]
+	}
+	e := &buf.epi
+	*e = asm.GemmEpilogue{Bias: pc.bias, Relu: t.relu}
+	if t.r != nil {
+		e.R, e.LDR = t.r[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw
+	}
+	asm.SgemmPacked(pc.pa, ohw, xi, ohw, t.y[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, e, buf.gemm)
+	*e = asm.GemmEpilogue{}
 }
 
 // im2colBuf is one worker's patch matrix, workspace for its products and epilogue.
