@@ -34,17 +34,16 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	if n == 0 || k == 0 || c == 0 || ohw == 0 {
 		return
 	}
-	if kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0} {
+	switch backwardDataAlgo(c, k, h, wd, kh, kw, p) {
+	case ConvGemm:
 		for i := range n {
 			asm.Sgemm(true, false, c, hw, k, 1, w.Data, ckk, dy.Data[i*k*ohw:(i+1)*k*ohw], ohw, 1, dx.Data[i*c*hw:(i+1)*c*hw], hw, ws.gemmWS())
 		}
 		return
-	}
-	if winogradGeometry(kh, kw, wd, p) && winogradPreferred(k, c, h, wd) {
+	case ConvWinograd:
 		ws.winogradBackwardData(dx, dy, w)
 		return
-	}
-	if directGeometry(kh, kw, p) {
+	case ConvDirect:
 		if p.Stride[0] == 1 {
 			ws.directBackwardData(dx, dy, w, p, 1)
 		} else {
@@ -57,6 +56,13 @@ func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 		asm.Sgemm(true, false, ckk, ohw, k, 1, w.Data, ckk, dy.Data[i*k*ohw:(i+1)*k*ohw], ohw, 0, ws.col, ohw, ws.gemmWS())
 		col2im(dx.Data[i*c*hw:(i+1)*c*hw], ws.col, ohw, c, h, wd, kh, kw, ho, wo, p)
 	}
+}
+
+// backwardDataAlgo returns the algorithm of the data gradient of a convolution of c
+// channels of h×w to k channels: that of the transposed convolution, k channels to c on the
+// same h×w (see ChooseConvAlgo), which is what Conv2dBackwardData computes.
+func backwardDataAlgo(c, k, h, w, kh, kw int, p ConvParams) ConvAlgo {
+	return ChooseConvAlgo(k, c, h, w, kh, kw, p)
 }
 
 // col2im adds the columns of col (laid out as im2col writes them, row

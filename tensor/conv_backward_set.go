@@ -11,9 +11,8 @@ func Conv2dBackwardDataSet(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	n, c, h, wd := dx.NCHW()
 	k, wc, kh, kw := w.NCHW()
 	ho, wo := p.OutSize(h, wd, kh, kw)
-	if ws == nil || wc != c || n == 0 || k == 0 || c == 0 || ho*wo == 0 ||
-		!directGeometry(kh, kw, p) || p.Stride[0] != 1 || (kh == 1 && kw == 1 && p.Padding == [2]int{0, 0}) ||
-		(winogradGeometry(kh, kw, wd, p) && winogradPreferred(k, c, h, wd)) {
+	if ws == nil || wc != c || n == 0 || k == 0 || c == 0 || ho*wo == 0 || p.Stride[0] != 1 ||
+		backwardDataAlgo(c, k, h, wd, kh, kw, p) != ConvDirect {
 		Clear(dx)
 		Conv2dBackwardData(dx, dy, w, p, ws)
 		return
