@@ -199,6 +199,9 @@ func (c taylor) Scores(g *Graph, s *Stats) (map[*Group][]float64, error) {
 	if err := s.check(g, Taylor); err != nil {
 		return nil, err
 	}
+	if s.Taylor == nil {
+		return nil, fmt.Errorf("prune: criterion taylor needs the true labels' batch gradients, and the statistics are of the %s Fisher: calibrate with the empirical Fisher", s.FisherKind)
+	}
 	src := s.Taylor
 	if c.filter {
 		src = s.TaylorFilter
