@@ -43,6 +43,15 @@ type pruneOpts struct {
 	Distill      bool    `json:",omitempty"`
 	DistillT     float64 `json:",omitempty"`
 	DistillAlpha float64 `json:",omitempty"`
+	// Fisher, FisherSamples and FisherClasses choose the Fisher estimate
+	// of -criterion sensitivity, CalibAugment augments the calibration
+	// images (prune_calib.go); TestRange takes the accuracies on test images
+	// FIRST:END.
+	Fisher        string `json:",omitempty"`
+	FisherSamples int    `json:",omitempty"`
+	FisherClasses int    `json:",omitempty"`
+	CalibAugment  bool   `json:",omitempty"`
+	TestRange     string `json:",omitempty"`
 }
 
 // pruneState is the progress of a run (state.json in the run directory).
@@ -131,6 +140,7 @@ func runPrune(args []string, out, errOut io.Writer) error {
 	fs.IntVar(&o.Steps, "steps", 1, "prune in this many equal steps, fine-tuning after each")
 	fs.IntVar(&o.Calib, "calib", 4096, "calibration images")
 	fs.IntVar(&o.CalibBatch, "calib-batch", 128, "calibration batch size")
+	calibFlags(fs, &o)
 	fs.IntVar(&o.FinetuneEpochs, "finetune-epochs", 30, "fine-tuning epochs in total (split evenly over the steps)")
 	fs.IntVar(&o.Batch, "batch", 128, "fine-tuning batch size")
 	fs.Float64Var(&o.LR, "lr", 0.01, "fine-tuning learning rate")
@@ -143,6 +153,7 @@ func runPrune(args []string, out, errOut io.Writer) error {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of calibration, random criteria and fine-tuning")
 	fs.IntVar(&o.TrainImages, "train-images", 0, "use only the first N training images (0: all)")
 	fs.IntVar(&o.TestImages, "test-images", 0, "use only the first N test images (0: all)")
+	fs.StringVar(&o.TestRange, "test-range", "", "use only test images FIRST:END, e.g. 0:5000 to choose settings and 5000:10000 to report")
 	fs.IntVar(&o.BenchBatch, "bench-batch", 0, "batch of the throughput measurement (0: 128 for 32×32 inputs, 8 for larger)")
 	meanFlag := fs.String("mean", "", "input mean per channel (default: the weights file's, else CIFAR-10's)")
 	stdFlag := fs.String("std", "", "input std per channel")
@@ -217,6 +228,12 @@ func runPrune(args []string, out, errOut io.Writer) error {
 		if o.TestImages > 0 && o.TestImages < p.testSet.Len() {
 			p.testSet = &data.Dataset{Images: p.testSet.Images[:o.TestImages*data.ImageBytes], Labels: p.testSet.Labels[:o.TestImages]}
 		}
+		if p.testSet, err = testRange(p.testSet, o.TestRange); err != nil {
+			return err
+		}
+		if err := o.checkCalibSize(p.trainSet); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -272,7 +289,7 @@ func (o pruneOpts) validate(synthetic bool) error {
 	case o.Distill && !(o.DistillAlpha >= 0 && o.DistillAlpha <= 1):
 		return usagef("-distill-alpha must be in [0, 1], got %g", o.DistillAlpha)
 	}
-	return nil
+	return o.validateCalib()
 }
 
 // pruneModel returns the model to prune: the last completed or pruned step
