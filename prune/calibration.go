@@ -17,7 +17,8 @@ import (
 // from one pass), Close puts the model back as it was found. Between
 // NewCalibration and Close the model's BatchNorm2d and Dropout layers are
 // in evaluation mode and its parameters track squared gradients, so it
-// must not be used for anything else.
+// must not be used for anything else, and a model has one Calibration at a
+// time.
 type Calibration struct {
 	m      nn.Module
 	g      *Graph
@@ -239,4 +240,85 @@ func (cal *Calibration) Stats() (*Stats, error) {
 		}
 	}
 	return st, nil
+}
+
+// CalibState is the running sums of a Calibration after some batches, for
+// continuing a long calibration in another process: NewCalibration with
+// the same model, Graph and FisherConfig, Restore, then Add the batches
+// that follow. The continued calibration's Stats equal an uninterrupted
+// one's bit for bit. It encodes to JSON exactly (float32 and float64
+// values round-trip).
+type CalibState struct {
+	FisherKind string  `json:"fisher"`
+	N          int     `json:"n"`
+	Batches    int     `json:"batches"`
+	LossSum    float64 `json:"loss_sum"`
+	// SqGrad is Σ_n of the per-sample squared gradients by parameter key.
+	SqGrad map[string][]float32 `json:"sq_grad"`
+	// Taylor and TaylorFilter are the Taylor sums of the Graph's prunable
+	// groups, in the order of Graph.Prunable (empirical Fisher only).
+	Taylor       [][]float64 `json:"taylor,omitempty"`
+	TaylorFilter [][]float64 `json:"taylor_filter,omitempty"`
+}
+
+// State returns a copy of the running sums.
+func (cal *Calibration) State() *CalibState {
+	s := &CalibState{FisherKind: cal.f.kind(), N: cal.n, Batches: cal.batches, LossSum: cal.lossSum, SqGrad: map[string][]float32{}}
+	for _, p := range cal.params {
+		if p.Var.SqGrad != nil {
+			s.SqGrad[p.Key] = slices.Clone(p.Var.SqGrad.Data)
+		}
+	}
+	if cal.taylor != nil {
+		for _, gr := range cal.g.Prunable() {
+			s.Taylor = append(s.Taylor, slices.Clone(cal.taylorSum[gr]))
+			s.TaylorFilter = append(s.TaylorFilter, slices.Clone(cal.filter[gr]))
+		}
+	}
+	return s
+}
+
+// Restore sets the running sums to s, which must come from a Calibration
+// of the same kind of the same model and Graph (shapes and groups are
+// checked); cal must have seen no batch yet.
+func (cal *Calibration) Restore(s *CalibState) error {
+	if cal.n != 0 {
+		return errors.New("prune: calibration: Restore after Add")
+	}
+	if s.FisherKind != cal.f.kind() {
+		return fmt.Errorf("prune: calibration: restoring a state of the %s Fisher into a calibration of the %s Fisher", s.FisherKind, cal.f.kind())
+	}
+	for _, p := range cal.params {
+		if p.Var.SqGrad == nil {
+			continue
+		}
+		v, ok := s.SqGrad[p.Key]
+		if !ok || len(v) != len(p.Var.SqGrad.Data) {
+			return fmt.Errorf("prune: calibration state: parameter %s missing or of another size", p.Key)
+		}
+	}
+	prunable := cal.g.Prunable()
+	if cal.taylor != nil {
+		if len(s.Taylor) != len(prunable) || len(s.TaylorFilter) != len(prunable) {
+			return fmt.Errorf("prune: calibration state: Taylor sums of %d groups, the Graph has %d", len(s.Taylor), len(prunable))
+		}
+		for i, gr := range prunable {
+			if len(s.Taylor[i]) != gr.Channels || len(s.TaylorFilter[i]) != gr.Channels {
+				return fmt.Errorf("prune: calibration state: Taylor sums of group %s have another width", gr)
+			}
+		}
+	}
+	for _, p := range cal.params {
+		if p.Var.SqGrad != nil {
+			copy(p.Var.SqGrad.Data, s.SqGrad[p.Key])
+		}
+	}
+	if cal.taylor != nil {
+		for i, gr := range prunable {
+			copy(cal.taylorSum[gr], s.Taylor[i])
+			copy(cal.filter[gr], s.TaylorFilter[i])
+		}
+	}
+	cal.n, cal.batches, cal.lossSum = s.N, s.Batches, s.LossSum
+	return nil
 }
