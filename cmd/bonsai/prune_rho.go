@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -420,10 +421,13 @@ func (s *rhoStudy) report() error {
 		delta[i] = l - s.delta.BaseLoss
 	}
 	type row struct {
-		Criterion string    `json:"criterion"`
-		Augment   *bool     `json:"augment,omitempty"`
-		Rho       []float64 `json:"rho"` // per calibration size; one value for l1
-		Seconds   float64   `json:"calib_seconds,omitempty"`
+		Criterion string     `json:"criterion"`
+		Augment   *bool      `json:"augment,omitempty"`
+		Rho       []optFloat `json:"rho"` // per calibration size; one value for l1
+		// Within is the mean of ρ within each layer (group), weighted by
+		// the channels measured in it: what a uniform ranking depends on.
+		Within  []optFloat `json:"rho_within_layers"`
+		Seconds float64    `json:"calib_seconds,omitempty"`
 	}
 	var rows []row
 	csvCols := []string{}
@@ -437,7 +441,7 @@ func (s *rhoStudy) report() error {
 	for j := range n {
 		l1v[j] = sc[s.chs[j].Group][s.chs[j].Index]
 	}
-	rows = append(rows, row{Criterion: prune.L1, Rho: []float64{prune.Spearman(l1v, delta)}})
+	rows = append(rows, row{Criterion: prune.L1, Rho: []optFloat{optFloat(prune.Spearman(l1v, delta))}, Within: []optFloat{optFloat(s.withinLayers(l1v, delta))}})
 	csvCols, csvVals = append(csvCols, prune.L1), append(csvVals, l1v)
 	var order []string // criterion labels in the order of the table
 	streams := map[string]*rhoStream{}
@@ -469,7 +473,8 @@ func (s *rhoStudy) report() error {
 				}
 				r := row{Criterion: label, Augment: &aug, Seconds: st.Seconds}
 				for i, v := range st.Scores[label] {
-					r.Rho = append(r.Rho, prune.Spearman(v[:n], delta))
+					r.Rho = append(r.Rho, optFloat(prune.Spearman(v[:n], delta)))
+					r.Within = append(r.Within, optFloat(s.withinLayers(v[:n], delta)))
 					csvCols = append(csvCols, fmt.Sprintf("%s@%d%s", label, o.Calib[i], map[bool]string{true: "+aug"}[aug]))
 					csvVals = append(csvVals, v)
 				}
@@ -487,35 +492,54 @@ func (s *rhoStudy) report() error {
 	}
 	fmt.Fprintf(&b, " (of %d measured so far: %d). Calibration: seed %d, batch %d; the smaller sets are the first images of the largest; sampled Fisher %d label(s) per image, exact Fisher ≤ %d classes per image. Weights %s.\n\n",
 		len(s.chs), n, o.Seed, o.CalibBatch, o.FisherSamples, o.FisherClasses, o.Weights)
-	fmt.Fprintf(&b, "| criterion | augmented |")
-	for _, c := range o.Calib {
-		fmt.Fprintf(&b, " %d |", c)
-	}
-	fmt.Fprintf(&b, " calibration time (s) |\n|---|---|")
-	for range o.Calib {
-		b.WriteString("---:|")
-	}
-	b.WriteString("---:|\n")
-	for _, r := range rows {
-		aug := "—"
-		if r.Augment != nil {
-			aug = map[bool]string{false: "no", true: "yes"}[*r.Augment]
+	for t, within := range []bool{false, true} {
+		if within {
+			b.WriteString("\nThe mean of ρ within each layer (over the channels of one group, weighted by their number; layers with fewer than 3 measured channels left out), which is what a uniform ranking depends on:\n\n")
 		}
-		fmt.Fprintf(&b, "| %s | %s |", r.Criterion, aug)
-		for i := range o.Calib {
-			switch {
-			case r.Augment == nil: // l1 needs no calibration
-				fmt.Fprintf(&b, " %.3f |", r.Rho[0])
-			case i < len(r.Rho):
-				fmt.Fprintf(&b, " %.3f |", r.Rho[i])
-			default:
-				b.WriteString(" |")
-			}
+		fmt.Fprintf(&b, "| criterion | augmented |")
+		for _, c := range o.Calib {
+			fmt.Fprintf(&b, " %d |", c)
 		}
-		if r.Seconds > 0 {
-			fmt.Fprintf(&b, " %.0f |\n", r.Seconds)
+		if t == 0 {
+			fmt.Fprintf(&b, " calibration time (s) |\n|---|---|")
 		} else {
-			b.WriteString(" |\n")
+			b.WriteString("\n|---|---|")
+		}
+		for range o.Calib {
+			b.WriteString("---:|")
+		}
+		if t == 0 {
+			b.WriteString("---:|")
+		}
+		b.WriteString("\n")
+		for _, r := range rows {
+			aug := "—"
+			if r.Augment != nil {
+				aug = map[bool]string{false: "no", true: "yes"}[*r.Augment]
+			}
+			v := r.Rho
+			if within {
+				v = r.Within
+			}
+			fmt.Fprintf(&b, "| %s | %s |", r.Criterion, aug)
+			for i := range o.Calib {
+				switch {
+				case r.Augment == nil: // l1 needs no calibration
+					fmt.Fprintf(&b, " %.3f |", float64(v[0]))
+				case i < len(v):
+					fmt.Fprintf(&b, " %.3f |", float64(v[i]))
+				default:
+					b.WriteString(" |")
+				}
+			}
+			switch {
+			case within:
+				b.WriteString("\n")
+			case r.Seconds > 0:
+				fmt.Fprintf(&b, " %.0f |\n", r.Seconds)
+			default:
+				b.WriteString(" |\n")
+			}
 		}
 	}
 	fmt.Fprintf(&b, "\nLoss increases measured in %.0f s.\n", s.delta.Seconds)
@@ -543,6 +567,53 @@ func (s *rhoStudy) report() error {
 	}
 	fmt.Fprint(s.log, b.String())
 	return nil
+}
+
+// withinLayers returns the mean of Spearman's ρ(scores, delta) over the
+// channels of each group (the first len(delta) chosen channels), weighted
+// by their number, leaving out groups with fewer than 3 of them; NaN when
+// there are none.
+func (s *rhoStudy) withinLayers(scores, delta []float64) float64 {
+	idx := map[*prune.Group][]int{}
+	var order []*prune.Group
+	for j := range delta {
+		gr := s.chs[j].Group
+		if idx[gr] == nil {
+			order = append(order, gr)
+		}
+		idx[gr] = append(idx[gr], j)
+	}
+	var sum float64
+	var n int
+	for _, gr := range order {
+		js := idx[gr]
+		if len(js) < 3 {
+			continue
+		}
+		a, d := make([]float64, len(js)), make([]float64, len(js))
+		for i, j := range js {
+			a[i], d[i] = scores[j], delta[j]
+		}
+		if rho := prune.Spearman(a, d); !math.IsNaN(rho) {
+			sum += rho * float64(len(js))
+			n += len(js)
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// optFloat is a float64 that encodes NaN (ρ of constant scores, or of
+// too few channels) as JSON null.
+type optFloat float64
+
+func (f optFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
 }
 
 // writeJSON writes v as indented JSON to path atomically (temp + rename).

@@ -46,9 +46,10 @@ func TestPruneRho(t *testing.T) {
 		t.Fatalf("exit %d: %s\n%s", code, out, errOut)
 	}
 	var rows []struct {
-		Criterion string    `json:"criterion"`
-		Augment   *bool     `json:"augment"`
-		Rho       []float64 `json:"rho"`
+		Criterion string     `json:"criterion"`
+		Augment   *bool      `json:"augment"`
+		Rho       []float64  `json:"rho"`
+		Within    []*float64 `json:"rho_within_layers"`
 	}
 	b, _ := os.ReadFile(filepath.Join(whole, "rho.json"))
 	if err := json.Unmarshal(b, &rows); err != nil {
@@ -79,8 +80,8 @@ func TestPruneRho(t *testing.T) {
 		if r.Augment == nil {
 			want = 1
 		}
-		if len(r.Rho) != want {
-			t.Errorf("%s: %d values, want %d", r.Criterion, len(r.Rho), want)
+		if len(r.Rho) != want || len(r.Within) != want {
+			t.Errorf("%s: %d values, %d within layers, want %d", r.Criterion, len(r.Rho), len(r.Within), want)
 			continue
 		}
 		for i, rho := range r.Rho {
@@ -95,10 +96,13 @@ func TestPruneRho(t *testing.T) {
 			if got := prune.Spearman(col(name), delta); math.IsNaN(rho) || math.Abs(got-rho) > 0.02 {
 				t.Errorf("%s: ρ %.4f in rho.json, %.4f from scores.csv", name, rho, got)
 			}
+			if got, w := withinFromCSV(table["channel"], col(name), delta), r.Within[i]; (w == nil) != math.IsNaN(got) || w != nil && math.Abs(got-*w) > 0.02 {
+				t.Errorf("%s: ρ within layers %v in rho.json, %.4f from scores.csv", name, w, got)
+			}
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(whole, "rho.md"))
-	if !strings.Contains(string(md), "| sensitivity, exact Fisher | yes |") {
+	if !strings.Contains(string(md), "| sensitivity, exact Fisher | yes |") || !strings.Contains(string(md), "mean of ρ within each layer") {
 		t.Errorf("rho.md lacks the augmented exact-Fisher row:\n%s", md)
 	}
 
@@ -136,6 +140,31 @@ func TestPruneRho(t *testing.T) {
 	if code, _, errOut := bonsai(append(args, "-out", whole)...); code != 1 || !strings.Contains(errOut, "already holds a study") {
 		t.Errorf("a second study in the same directory: exit %d, %s", code, errOut)
 	}
+}
+
+// withinFromCSV is the weighted mean of ρ within layers, the layer being
+// the channel's name up to "[", over layers with at least 3 channels.
+func withinFromCSV(names []string, scores, delta []float64) float64 {
+	by := map[string][]int{}
+	for i, n := range names {
+		l, _, _ := strings.Cut(n, "[")
+		by[l] = append(by[l], i)
+	}
+	var sum, n float64
+	for _, js := range by {
+		if len(js) < 3 {
+			continue
+		}
+		var a, d []float64
+		for _, j := range js {
+			a, d = append(a, scores[j]), append(d, delta[j])
+		}
+		if r := prune.Spearman(a, d); !math.IsNaN(r) {
+			sum += r * float64(len(js))
+			n += float64(len(js))
+		}
+	}
+	return sum / n
 }
 
 // readCSV returns the columns of a CSV file with a header, by name.
