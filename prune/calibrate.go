@@ -81,6 +81,18 @@ type Stats struct {
 	// Both need the true labels' gradients: they are nil unless FisherKind
 	// is FisherEmpirical.
 	Taylor, TaylorFilter map[*Group][]float64
+	// Channel holds, for every prunable group that is not a residual
+	// stream, the Fisher information of each channel's mask m_c (a scale
+	// on the channel where its consumers read it: m_c = 0 removes it):
+	//
+	//	F_c = (1/N)·Σ_n Σ_j w_nj·(∂ℓ_nj/∂m_c)²,   ∂ℓ/∂m_c = Σ_{h,w} a_c·∂ℓ/∂a_c
+	//
+	// with the labels and weights of the Fisher kind (one true label of
+	// weight 1 for the empirical Fisher), per sample like Fisher. Unlike
+	// the diagonal, it keeps every correlation between the channel's
+	// weights: ½·F_c is OBD's saliency of removing the channel along the
+	// mask (the sensitivity criterion's scope "channel").
+	Channel map[*Group][]float64
 
 	graph    *Graph
 	channels map[*Group]int // the groups' widths at calibration

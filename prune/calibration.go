@@ -29,6 +29,7 @@ type Calibration struct {
 
 	c                 *nn.Ctx
 	taylor            map[*Group]*taylorSums
+	channel           *channelSums
 	taylorSum, filter map[*Group][]float64
 	n, batches        int
 	lossSum           float64
@@ -48,7 +49,7 @@ func NewCalibration(m nn.Module, g *Graph, f FisherConfig) (*Calibration, error)
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	cal := &Calibration{m: m, g: g, f: f, params: nn.Parameters(m), c: nn.NewCtx()}
+	cal := &Calibration{m: m, g: g, f: f, params: nn.Parameters(m), c: nn.NewCtx(), channel: newChannelSums(g)}
 	restoreModes := evalMode(m, map[nn.Module]string{})
 	oldGrad := make([]*tensor.Tensor, len(cal.params))
 	oldSq := make([]*tensor.Tensor, len(cal.params))
@@ -140,6 +141,9 @@ func (cal *Calibration) Add(x *tensor.Tensor, labels []int) error {
 			for gr, t := range cal.taylor {
 				t.add(cal.taylorSum[gr], cal.filter[gr])
 			}
+			if err := cal.channel.add(cal.c.Tape.Nodes, cal.g.ops, b, float64(b)); err != nil {
+				return err
+			}
 			continue
 		}
 		if j == 0 {
@@ -147,6 +151,9 @@ func (cal *Calibration) Add(x *tensor.Tensor, labels []int) error {
 		}
 		cal.c.Tape.SampleScale = 1
 		cal.c.Tape.BackwardFrom(y, cal.passGrad(y.Value, j))
+		if err := cal.channel.add(cal.c.Tape.Nodes, cal.g.ops, b, 1); err != nil {
+			return err
+		}
 	}
 	for _, l := range cal.perSample {
 		cal.lossSum += float64(l)
@@ -228,6 +235,13 @@ func (cal *Calibration) Stats() (*Stats, error) {
 		}
 		st.Fisher[p.Key] = f
 	}
+	st.Channel = map[*Group][]float64{}
+	for i, gr := range cal.channel.groups {
+		st.Channel[gr] = make([]float64, gr.Channels)
+		for c, v := range cal.channel.sum[i] {
+			st.Channel[gr][c] = v / float64(cal.n)
+		}
+	}
 	if cal.taylor != nil {
 		st.Taylor, st.TaylorFilter = map[*Group][]float64{}, map[*Group][]float64{}
 		for gr := range cal.taylor {
@@ -259,6 +273,9 @@ type CalibState struct {
 	// groups, in the order of Graph.Prunable (empirical Fisher only).
 	Taylor       [][]float64 `json:"taylor,omitempty"`
 	TaylorFilter [][]float64 `json:"taylor_filter,omitempty"`
+	// Channel is Σ_n (∂ℓ_n/∂m_c)² of the non-residual prunable groups' channel
+	// masks, in the order of Graph.Prunable (see Stats.Channel).
+	Channel [][]float64 `json:"channel"`
 }
 
 // State returns a copy of the running sums.
@@ -268,6 +285,9 @@ func (cal *Calibration) State() *CalibState {
 		if p.Var.SqGrad != nil {
 			s.SqGrad[p.Key] = slices.Clone(p.Var.SqGrad.Data)
 		}
+	}
+	for _, v := range cal.channel.sum {
+		s.Channel = append(s.Channel, slices.Clone(v))
 	}
 	if cal.taylor != nil {
 		for _, gr := range cal.g.Prunable() {
@@ -308,10 +328,21 @@ func (cal *Calibration) Restore(s *CalibState) error {
 			}
 		}
 	}
+	if len(s.Channel) != len(cal.channel.groups) {
+		return fmt.Errorf("prune: calibration state: channel-mask sums of %d groups, the Graph has %d", len(s.Channel), len(cal.channel.groups))
+	}
+	for i, gr := range cal.channel.groups {
+		if len(s.Channel[i]) != gr.Channels {
+			return fmt.Errorf("prune: calibration state: channel-mask sums of group %s have another width", gr)
+		}
+	}
 	for _, p := range cal.params {
 		if p.Var.SqGrad != nil {
 			copy(p.Var.SqGrad.Data, s.SqGrad[p.Key])
 		}
+	}
+	for i := range cal.channel.groups {
+		copy(cal.channel.sum[i], s.Channel[i])
 	}
 	if cal.taylor != nil {
 		for i, gr := range prunable {

@@ -23,6 +23,25 @@ import (
 // float64. The result is divided by N.
 func referenceFisher(t *testing.T, m nn.Module, x *tensor.Tensor, f FisherConfig, everyClass bool) map[string][]float64 {
 	t.Helper()
+	fisher, _ := referenceFisherChannels(t, m, nil, x, nil, f, everyClass)
+	return fisher
+}
+
+// referenceFisherChannels is referenceFisher that also returns, when g is
+// not nil, the channel-mask Fisher of every non-residual prunable group of
+// g: each per-sample ∂ℓ/∂m_c taken as Σ w·∂ℓ/∂w over the consumers' input
+// slices of the channel (Side In), weighted and squared the same way. For
+// the empirical Fisher the labels are trueLabels, with weight 1.
+func referenceFisherChannels(t *testing.T, m nn.Module, g *Graph, x *tensor.Tensor, trueLabels []int, f FisherConfig, everyClass bool) (map[string][]float64, map[*Group][]float64) {
+	t.Helper()
+	channels := map[*Group][]float64{}
+	if g != nil {
+		for _, gr := range g.Prunable() {
+			if !gr.Residual {
+				channels[gr] = make([]float64, gr.Channels)
+			}
+		}
+	}
 	nn.SetTraining(m, false)
 	params := nn.Parameters(m)
 	n := x.Shape[0]
@@ -40,12 +59,15 @@ func referenceFisher(t *testing.T, m nn.Module, x *tensor.Tensor, f FisherConfig
 		softmax64(p, logits.Data)
 		var labels []int
 		var weights []float64
-		if everyClass {
+		switch {
+		case f.kind() == FisherEmpirical:
+			labels, weights = []int{trueLabels[s]}, []float64{1}
+		case everyClass:
 			for y := range p {
 				labels = append(labels, y)
 				weights = append(weights, p[y])
 			}
-		} else {
+		default:
 			labels, weights = fisherLabels(f, p, s, nil, nil)
 		}
 		for j, y := range labels {
@@ -60,6 +82,19 @@ func referenceFisher(t *testing.T, m nn.Module, x *tensor.Tensor, f FisherConfig
 					out[q.Key][i] += weights[j] * float64(v) * float64(v)
 				}
 			}
+			for gr, sums := range channels {
+				for ch := range sums {
+					var d float64
+					for _, ps := range gr.Params(ch) {
+						if ps.Dep.Side == In {
+							for _, i := range ps.Index {
+								d += float64(ps.Var.Value.Data[i]) * float64(ps.Var.Grad.Data[i])
+							}
+						}
+					}
+					sums[ch] += weights[j] * d * d
+				}
+			}
 		}
 	}
 	for _, q := range params {
@@ -68,7 +103,12 @@ func referenceFisher(t *testing.T, m nn.Module, x *tensor.Tensor, f FisherConfig
 			out[q.Key][i] /= float64(n)
 		}
 	}
-	return out
+	for _, sums := range channels {
+		for ch := range sums {
+			sums[ch] /= float64(n)
+		}
+	}
+	return out, channels
 }
 
 // checkFisher fails t unless every parameter's Fisher diagonal in st is
@@ -151,7 +191,9 @@ func TestCalibrateFisherMatchesBruteForceTiny(t *testing.T) {
 				t.Errorf("%s: %s: a gradient or a squared-gradient buffer left behind", tc.name, p.Key)
 			}
 		}
-		checkFisher(t, tc.name, m, st, referenceFisher(t, m, x, tc.f, false), 1e-5)
+		fisher, channels := referenceFisherChannels(t, m, g, x, nil, tc.f, false)
+		checkFisher(t, tc.name, m, st, fisher, 1e-5)
+		checkChannels(t, tc.name, g, st, channels)
 		if tc.everyClass {
 			checkFisher(t, tc.name+" (Σ_y p·g²)", m, st, referenceFisher(t, m, x, tc.f, true), 1e-5)
 		}
@@ -168,6 +210,61 @@ func TestCalibrateFisherMatchesBruteForceTiny(t *testing.T) {
 		if _, err := crit.Scores(g, st); err == nil || !strings.Contains(err.Error(), "empirical") {
 			t.Errorf("%s: taylor without true-label statistics: error %v", tc.name, err)
 		}
+	}
+}
+
+// checkChannels compares Stats.Channel and the scope-channel scores (½ of
+// it) with the reference, and checks that the scope scores no residual
+// group.
+func checkChannels(t *testing.T, what string, g *Graph, st *Stats, ref map[*Group][]float64) {
+	t.Helper()
+	if len(ref) == 0 {
+		t.Fatalf("%s: no group to check the channel-mask Fisher on", what)
+	}
+	closeScores(t, what+": channel-mask Fisher", st.Channel, ref, 1e-4)
+	crit, err := NewCriterion(Sensitivity, ScopeChannel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := crit.Scores(g, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := map[*Group][]float64{}
+	for gr, v := range ref {
+		for _, x := range v {
+			half[gr] = append(half[gr], x/2)
+		}
+	}
+	closeScores(t, what+": sensitivity/channel", got, half, 1e-4)
+}
+
+// The empirical Fisher's channel-mask statistics against batch-size-1
+// passes, on the tiny model (a flatten into a Linear, a Linear's outputs)
+// and on ResNet-20 (residual streams left out), and the scope's errors.
+func TestChannelFisherEmpirical(t *testing.T) {
+	for _, tp := range []topology{tiny, zooTopology("resnet20", 32, 1)} {
+		m := tp.model()
+		g := tp.trace(t, m)
+		classes := 5
+		if tp.name != "tiny" {
+			classes = 10
+		}
+		x, labels := randomInput(5, tp.inShape, classes, 14)
+		st, err := CalibrateFrom(m, g, tensorBatches(x, labels, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ref := referenceFisherChannels(t, m, g, x, labels, FisherConfig{}, false)
+		checkChannels(t, tp.name, g, st, ref)
+		for _, gr := range g.Prunable() {
+			if _, ok := st.Channel[gr]; ok == gr.Residual {
+				t.Errorf("%s: group %s (residual %v): channel statistics %v", tp.name, gr, gr.Residual, ok)
+			}
+		}
+	}
+	if _, err := NewCriterion(Taylor, ScopeChannel, 0); err == nil || !strings.Contains(err.Error(), "for criterion sensitivity only") {
+		t.Errorf("taylor with scope channel: error %v", err)
 	}
 }
 
@@ -283,7 +380,9 @@ func TestCalibrateFisherMatchesBruteForceResNet20(t *testing.T) {
 	idx := data.Permutation(d.Len(), cfg.Seed, CalibEpoch)[:cfg.N]
 	x := tensor.New(cfg.N, 3, 32, 32)
 	d.Normalize(x.Data, idx, cfg.Mean, cfg.Std)
-	checkFisher(t, "resnet20 exact/2+1", m, st, referenceFisher(t, m, x, cfg.Fisher, false), 1e-5)
+	fisher, channels := referenceFisherChannels(t, m, g, x, nil, cfg.Fisher, false)
+	checkFisher(t, "resnet20 exact/2+1", m, st, fisher, 1e-5)
+	checkChannels(t, "resnet20 exact/2+1", g, st, channels)
 }
 
 // Augmented calibration sees the image at position i of the draw through
@@ -383,6 +482,14 @@ func sameStats(t *testing.T, what string, a, b *Stats) {
 	for gr, v := range a.Taylor {
 		if !slices.Equal(v, b.Taylor[gr]) {
 			t.Errorf("%s: Taylor of %s differs", what, gr)
+		}
+	}
+	if len(a.Channel) == 0 || len(a.Channel) != len(b.Channel) {
+		t.Errorf("%s: channel-mask statistics of %d and %d groups", what, len(a.Channel), len(b.Channel))
+	}
+	for gr, v := range a.Channel {
+		if !slices.Equal(v, b.Channel[gr]) {
+			t.Errorf("%s: channel-mask statistics of %s differ", what, gr)
 		}
 	}
 }

@@ -129,7 +129,8 @@ func runPrune(args []string, out, errOut io.Writer) error {
 	fs.StringVar(&o.Init, "init", "", `"random": build -arch with seeded random weights instead of loading -weights`)
 	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
 	fs.StringVar(&o.Criterion, "criterion", prune.Sensitivity, "channel criterion: "+strings.Join(prune.CriterionNames, ", "))
-	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel) or filter (the producer's filter)")
+	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
+		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual)")
 	fs.Float64Var(&o.FLOPs, "flops", 0, "fraction of MACs to remove, e.g. 0.5")
 	fs.Float64Var(&o.Ratio, "ratio", 0, "fraction of channels to remove (instead of -flops)")
 	fs.StringVar(&o.Ranking, "ranking", prune.Global, "uniform, global or global-flops")

@@ -37,6 +37,9 @@ func (o pruneOpts) validateCalib() error {
 	if o.Fisher != "" && o.Fisher != prune.FisherEmpirical && o.Criterion != prune.Sensitivity {
 		return usagef("-fisher %s is for -criterion %s; %s does not read the Fisher diagonal", o.Fisher, prune.Sensitivity, o.Criterion)
 	}
+	if o.Scope == prune.ScopeChannel && (o.Criterion != prune.Sensitivity || o.PruneResidual) {
+		return usagef("-scope %s is for -criterion %s without -prune-residual: it scores channels that are not residual streams", o.Scope, prune.Sensitivity)
+	}
 	if o.TestRange != "" && o.TestImages > 0 {
 		return usagef("give -test-range or -test-images, not both")
 	}

@@ -22,6 +22,7 @@ func TestPruneFisherKinds(t *testing.T) {
 		{[]string{"-fisher", "empirical"}, "empirical Fisher"},
 		{[]string{"-fisher", "sampled", "-fisher-samples", "2"}, "sampled Fisher (2 label(s) per image)"},
 		{[]string{"-fisher", "exact", "-fisher-classes", "3"}, "exact Fisher (≤ 3 classes per image)"},
+		{[]string{"-fisher", "exact", "-fisher-classes", "3", "-scope", "channel"}, "exact Fisher (≤ 3 classes per image)"},
 	} {
 		t.Run(tc.args[1], func(t *testing.T) {
 			dir := t.TempDir()
@@ -60,6 +61,8 @@ func TestCalibFlagErrors(t *testing.T) {
 		{"unknown kind", append(synth, "-fisher", "true"), `unknown Fisher kind "true"`},
 		{"no samples", append(synth, "-fisher", "sampled", "-fisher-samples", "-1"), "-1 Fisher samples"},
 		{"fisher with l1", append(synth, "-criterion", "l1", "-fisher", "exact"), "-fisher exact is for -criterion sensitivity"},
+		{"channel scope with taylor", append(synth, "-criterion", "taylor", "-scope", "channel"), "-scope channel is for -criterion sensitivity"},
+		{"channel scope, residual", append(synth, "-scope", "channel", "-prune-residual"), "without -prune-residual"},
 		{"range and images", append(synth, "-test-range", "0:10", "-test-images", "5"), "-test-range or -test-images"},
 		{"reversed range", []string{"eval", "-weights", model, "-data", cifar, "-test-range", "500:100"}, "0 ≤ FIRST < END ≤ 10000"},
 		{"range too long", []string{"eval", "-weights", model, "-data", cifar, "-test-range", "0:10001"}, "0 ≤ FIRST < END ≤ 10000"},

@@ -71,7 +71,7 @@ func runPruneRho(args []string, out, errOut io.Writer) error {
 	augment := fs.String("augment", "off,on", "calibration without (off) and with (on) the training crop and flip")
 	fs.IntVar(&o.FisherSamples, "fisher-samples", 1, "labels drawn per image by the sampled Fisher")
 	fs.IntVar(&o.FisherClasses, "fisher-classes", prune.DefaultExactClasses, "classes per image the exact Fisher sums exactly")
-	scopes := fs.String("scope", prune.ScopeAll, "scopes of sensitivity and taylor: all, filter or all,filter")
+	scopes := fs.String("scope", prune.ScopeAll, "scopes of sensitivity and taylor: any of all, filter, channel (sensitivity only), e.g. all,channel")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the calibration draw, augmentation and sampled labels (bonsai prune's step 1 with the same -seed)")
 	fs.IntVar(&o.CalibBatch, "calib-batch", 128, "calibration batch size")
 	fs.IntVar(&o.Batch, "batch", 500, "evaluation batch size")
@@ -291,6 +291,9 @@ func (s *rhoStudy) criteria(kind string) ([]string, []prune.Criterion, error) {
 	}
 	for _, name := range names {
 		for _, scope := range s.o.Scopes {
+			if name == prune.Taylor && scope == prune.ScopeChannel {
+				continue
+			}
 			c, err := prune.NewCriterion(name, scope, 0)
 			if err != nil {
 				return nil, nil, err

@@ -29,7 +29,7 @@ func rhoArgs(t *testing.T, cifar string) []string {
 		t.Fatal(err)
 	}
 	return []string{"prune-rho", "-weights", w, "-data", cifar, "-test-range", "100:300", "-channels", "12", "-calib", "64,128",
-		"-calib-batch", "32", "-fisher", "empirical,exact", "-fisher-classes", "2", "-augment", "off,on", "-batch", "100"}
+		"-calib-batch", "32", "-fisher", "empirical,exact", "-fisher-classes", "2", "-augment", "off,on", "-scope", "all,channel", "-batch", "100"}
 }
 
 // A small single-channel study runs, tabulates every criterion at every
@@ -55,9 +55,10 @@ func TestPruneRho(t *testing.T) {
 	if err := json.Unmarshal(b, &rows); err != nil {
 		t.Fatal(err)
 	}
-	// l1; sensitivity (empirical), taylor, sensitivity (exact), each plain and augmented.
-	if len(rows) != 7 {
-		t.Fatalf("%d rows in rho.json, want 7:\n%s", len(rows), b)
+	// l1; sensitivity (empirical; scopes all and channel), taylor (all), sensitivity (exact; all,
+	// channel), each plain and augmented.
+	if len(rows) != 11 {
+		t.Fatalf("%d rows in rho.json, want 11:\n%s", len(rows), b)
 	}
 	table := readCSV(t, filepath.Join(whole, "scores.csv"))
 	if len(table["channel"]) != 12 {
@@ -102,7 +103,7 @@ func TestPruneRho(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(whole, "rho.md"))
-	if !strings.Contains(string(md), "| sensitivity, exact Fisher | yes |") || !strings.Contains(string(md), "mean of ρ within each layer") {
+	if !strings.Contains(string(md), "| sensitivity, exact Fisher (scope channel) | yes |") || !strings.Contains(string(md), "mean of ρ within each layer") {
 		t.Errorf("rho.md lacks the augmented exact-Fisher row:\n%s", md)
 	}
 
