@@ -83,15 +83,20 @@
 // backward pass per class, capped for models with many classes by an
 // unbiased drawn tail). Each pass hands the network the per-sample
 // gradient √w·(p − e_y) of its logits, so the same squared-gradient hooks
-// give Σ_y w_y·(∂ log p(y|x)/∂w)², still sample by sample. A Calibration
-// takes the statistics of nested calibration sets from one pass, and its
-// CalibState lets a long one continue in another process.
+// give Σ_y w_y·(∂ log p(y|x)/∂w)², still sample by sample. The same
+// passes give the Fisher information of a mask on each whole channel,
+// E_n[(Σ_{h,w} a·∂ℓ_n/∂a)²] over the tensor its consumers read
+// (Stats.Channel, the sensitivity criterion's scope "channel"), which
+// keeps the correlations between a channel's weights that a diagonal
+// drops. A Calibration takes the statistics of nested calibration sets
+// from one pass, and its CalibState lets a long one continue in another
+// process.
 //
 // A Criterion (NewCriterion) turns a Graph and Stats into one score per
 // channel of every prunable group: sensitivity (OBD, Σ ½·F_ii·w_i² over
 // the channel's parameters, scope "all", or over the producers' filters
-// and biases, scope "filter"; in units of loss, so groups compare
-// directly), l1 and l2 (norms of the producers' filters), bn-scale (Σ|γ|),
+// and biases, scope "filter", or ½·F_c of the channel's mask, scope
+// "channel"; in units of loss, so groups compare directly), l1 and l2 (norms of the producers' filters), bn-scale (Σ|γ|),
 // taylor (Molchanov et al. 2019) and random. Criteria that need Stats say
 // so when there are none or they are stale (the model was pruned since).
 //

@@ -10,7 +10,7 @@ set -u
 BIN=$1; model=$2; k=$3
 OUT=${4:-$HOME/bonsai-runs/fisher/rho/$model}
 SHARED=${SHARED:-/work/shared}
-args="-weights $SHARED/models/$model-cifar10.safetensors -data $SHARED/data/cifar10 -test-range 0:5000 -channels $k -channel-seed 1 -calib 2048,4096,8192,50000 -fisher empirical,sampled,exact -augment off,on -scope all,filter -seed 1"
+args="-weights $SHARED/models/$model-cifar10.safetensors -data $SHARED/data/cifar10 -test-range 0:5000 -channels $k -channel-seed 1 -calib 2048,4096,8192,50000 -fisher empirical,sampled,exact -augment off,on -scope all,filter,channel -seed 1"
 mkdir -p "$(dirname "$OUT")"
 if [ -f "$OUT/rho-opts.json" ]; then exec $BIN prune-rho -resume -out "$OUT"
 else exec $BIN prune-rho $args -out "$OUT"; fi
