@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
 
-	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
@@ -32,6 +30,14 @@ type CalibConfig struct {
 	// Mean and Std normalise the pixels (data.Dataset.Normalize); they
 	// must be the model's own normalisation, and Std must not be zero.
 	Mean, Std [3]float32
+	// Augment gives each image the training crop and flip
+	// (data.DrawCropFlip(Seed, CalibEpoch, i) for the i-th image drawn),
+	// so that a model that fits its training images sees them as training
+	// did rather than as it has memorised them.
+	Augment bool
+	// Fisher says how the Fisher diagonal is estimated (the zero value:
+	// the empirical Fisher).
+	Fisher FisherConfig
 }
 
 // CalibEpoch is the epoch number Calibrate passes to data.Permutation. It
@@ -46,17 +52,22 @@ const CalibEpoch = 1<<31 - 1
 type Stats struct {
 	// N is the number of samples and Batches the number of passes.
 	N, Batches int
-	// Loss is the mean cross-entropy over the N samples.
+	// Loss is the mean cross-entropy of the true labels over the N
+	// samples.
 	Loss float64
-	// Fisher is the empirical Fisher diagonal of every parameter that
-	// tracks per-sample squared gradients (nn.TrackSquaredGrads: Conv2d
-	// and Linear weights and biases, BatchNorm2d γ and β), by state-dict
-	// key, with the parameter's shape:
+	// FisherKind is the kind of Fisher diagonal (FisherKinds).
+	FisherKind string
+	// Fisher is the Fisher diagonal of every parameter that tracks
+	// per-sample squared gradients (nn.TrackSquaredGrads: Conv2d and
+	// Linear weights and biases, BatchNorm2d γ and β), by state-dict key,
+	// with the parameter's shape; OBD's h_ii. For the empirical Fisher
 	//
 	//	F_i = (1/N)·Σ_n (∂ℓ_n/∂w_i)²
 	//
-	// with ℓ_n sample n's own cross-entropy; OBD's h_ii. It is never the
-	// square of a batch gradient.
+	// with ℓ_n sample n's own cross-entropy of its true label; for the
+	// sampled and the exact Fisher, (1/N)·Σ_n Σ_j w_nj·(∂ log p(y_nj|x_n)/∂w_i)²
+	// with the labels y_nj and weights w_nj of the kind (see
+	// Calibration.Add). It is never the square of a batch gradient.
 	Fisher map[string]*tensor.Tensor
 	// Taylor holds, for every prunable group of the calibrated Graph and
 	// each of its channels c (len = the group's Channels), Molchanov et
@@ -67,18 +78,45 @@ type Stats struct {
 	// with g the batch-mean gradient of batch b, summed over every
 	// parameter element of the channel (scope "all"). TaylorFilter is the
 	// same over the producers' filters and biases only (scope "filter").
+	// Both need the true labels' gradients: they are nil unless FisherKind
+	// is FisherEmpirical.
 	Taylor, TaylorFilter map[*Group][]float64
+	// Channel holds, for every prunable group that is not a residual
+	// stream, the Fisher information of each channel's mask m_c (a scale
+	// on the channel where its consumers read it: m_c = 0 removes it):
+	//
+	//	F_c = (1/N)·Σ_n Σ_j w_nj·(∂ℓ_nj/∂m_c)²,   ∂ℓ/∂m_c = Σ_{h,w} a_c·∂ℓ/∂a_c
+	//
+	// with the labels and weights of the Fisher kind (one true label of
+	// weight 1 for the empirical Fisher), per sample like Fisher. Unlike
+	// the diagonal, it keeps every correlation between the channel's
+	// weights: ½·F_c is OBD's saliency of removing the channel along the
+	// mask (the sensitivity criterion's scope "channel").
+	Channel map[*Group][]float64
 
 	graph    *Graph
 	channels map[*Group]int // the groups' widths at calibration
 }
 
-// Calibrate draws c.N images of d (the training split; no augmentation)
-// with c.Seed and gathers the statistics of m, whose channel groups are g
-// (a Trace of m), over them: see CalibrateFrom. The draw is the first
-// c.N entries of data.Permutation(d.Len(), c.Seed, CalibEpoch), in
-// batches of c.Batch in that order.
+// Calibrate draws c.N images of d (the training split) with c.Seed and
+// gathers the statistics of m, whose channel groups are g (a Trace of m),
+// over them with c.Fisher: see CalibrateFisher and CalibConfig.Batches.
 func Calibrate(m nn.Module, g *Graph, d *data.Dataset, c CalibConfig) (*Stats, error) {
+	batches, err := c.Batches(d)
+	if err != nil {
+		return nil, err
+	}
+	return CalibrateFisher(m, g, batches, c.Fisher)
+}
+
+// Batches returns the calibration images of d that c draws, normalised
+// (and augmented when c.Augment), with their labels: the first c.N entries
+// of data.Permutation(d.Len(), c.Seed, CalibEpoch), in batches of c.Batch
+// in that order (x: [b, 3, 32, 32], labels: [b], valid until the next
+// batch). Since the draw of N images begins with the draw of any smaller
+// number, a Calibration over them can take the Stats of the smaller sets
+// on the way. It is an error when c does not fit d.
+func (c CalibConfig) Batches(d *data.Dataset) (iter.Seq2[*tensor.Tensor, []int], error) {
 	if d == nil || d.Len() == 0 {
 		return nil, errors.New("prune: calibration needs a data set with images")
 	}
@@ -90,6 +128,9 @@ func Calibrate(m nn.Module, g *Graph, d *data.Dataset, c CalibConfig) (*Stats, e
 			return nil, fmt.Errorf("prune: calibration: std of channel %d is 0; give the model's input normalisation", i)
 		}
 	}
+	if err := c.Fisher.Validate(); err != nil {
+		return nil, err
+	}
 	batch := c.Batch
 	if batch == 0 {
 		batch = DefaultCalibBatch
@@ -98,19 +139,29 @@ func Calibrate(m nn.Module, g *Graph, d *data.Dataset, c CalibConfig) (*Stats, e
 		return nil, fmt.Errorf("prune: calibration batch size %d", batch)
 	}
 	idx := data.Permutation(d.Len(), c.Seed, CalibEpoch)[:c.N]
-	return CalibrateFrom(m, g, datasetBatches(d, idx, batch, c.Mean, c.Std))
+	var aug func(pos int) data.CropFlip
+	if c.Augment {
+		aug = func(pos int) data.CropFlip { return data.DrawCropFlip(c.Seed, CalibEpoch, pos) }
+	}
+	return datasetBatches(d, idx, batch, c.Mean, c.Std, aug), nil
 }
 
 // datasetBatches yields the images idx of d, normalised, in batches of
 // size batch: x is [b, 3, 32, 32] and labels [b], valid until the next
-// batch.
-func datasetBatches(d *data.Dataset, idx []int, batch int, mean, std [3]float32) iter.Seq2[*tensor.Tensor, []int] {
+// batch. With aug, the image at position i of idx is augmented by aug(i).
+func datasetBatches(d *data.Dataset, idx []int, batch int, mean, std [3]float32, aug func(int) data.CropFlip) iter.Seq2[*tensor.Tensor, []int] {
 	return func(yield func(*tensor.Tensor, []int) bool) {
 		buf := make([]float32, batch*data.ImageBytes)
 		labels := make([]int, batch)
 		for i0 := 0; i0 < len(idx); i0 += batch {
 			b := min(batch, len(idx)-i0)
-			d.Normalize(buf, idx[i0:i0+b], mean, std)
+			if aug == nil {
+				d.Normalize(buf, idx[i0:i0+b], mean, std)
+			} else {
+				for j := range b {
+					d.NormalizeCropFlip(buf[j*data.ImageBytes:(j+1)*data.ImageBytes], idx[i0+j], aug(i0+j), mean, std)
+				}
+			}
 			for j := range b {
 				labels[j] = int(d.Labels[idx[i0+j]])
 			}
@@ -124,107 +175,35 @@ func datasetBatches(d *data.Dataset, idx []int, batch int, mean, std [3]float32)
 
 // CalibrateFrom gathers the statistics of m over the batches of batches
 // (x: [b, C, H, W] as m takes it, labels: [b] class indices; both may be
-// reused by the sequence after each step), where g is a Trace of m. Each
-// batch runs forward and backward through the mean cross-entropy with
-// BatchNorm2d and Dropout in evaluation mode and the tape's SampleScale
-// set to b, so that each parameter's SqGrad accumulates Σ_n (∂ℓ_n/∂w)² of
-// each sample's own loss (nn.TrackSquaredGrads), and the batch-mean
-// gradients feed the Taylor sums. Afterwards the layers' modes, the
-// parameters' gradients (Var.Grad) and their squared-gradient tracking are
-// what they were before the call (tracking is switched off), so the model
-// is left as it was found. A sequence with no samples is an error.
+// reused by the sequence after each step), where g is a Trace of m, with
+// the empirical Fisher. Each batch runs forward and backward through the
+// mean cross-entropy with BatchNorm2d and Dropout in evaluation mode and
+// the tape's SampleScale set to b, so that each parameter's SqGrad
+// accumulates Σ_n (∂ℓ_n/∂w)² of each sample's own loss
+// (nn.TrackSquaredGrads), and the batch-mean gradients feed the Taylor
+// sums. Afterwards the layers' modes, the parameters' gradients (Var.Grad)
+// and their squared-gradient tracking are what they were before the call
+// (tracking is switched off), so the model is left as it was found. A
+// sequence with no samples is an error. CalibrateFisher takes the other
+// Fisher kinds.
 func CalibrateFrom(m nn.Module, g *Graph, batches iter.Seq2[*tensor.Tensor, []int]) (*Stats, error) {
-	if g == nil || g.Model != m {
-		return nil, errors.New("prune: calibration needs the Graph traced from the same model")
-	}
-	restore := evalMode(m, map[nn.Module]string{})
-	defer restore()
-	params := nn.Parameters(m)
-	oldGrad := make([]*tensor.Tensor, len(params))
-	oldSq := make([]*tensor.Tensor, len(params))
-	for i, p := range params {
-		oldGrad[i], oldSq[i] = p.Var.Grad, p.Var.SqGrad
-		p.Var.Grad = nil
-	}
-	nn.TrackSquaredGrads(m, true)
-	defer func() {
-		nn.TrackSquaredGrads(m, false)
-		for i, p := range params {
-			p.Var.Grad, p.Var.SqGrad = oldGrad[i], oldSq[i]
-		}
-	}()
+	return CalibrateFisher(m, g, batches, FisherConfig{})
+}
 
-	st := &Stats{Fisher: map[string]*tensor.Tensor{}, Taylor: map[*Group][]float64{},
-		TaylorFilter: map[*Group][]float64{}, graph: g, channels: map[*Group]int{}}
-	taylor := newTaylorSums(g)
-	for gr, t := range taylor {
-		st.Taylor[gr] = make([]float64, len(t.all))
-		st.TaylorFilter[gr] = make([]float64, len(t.all))
-		st.channels[gr] = gr.Channels
+// CalibrateFisher is CalibrateFrom with the Fisher diagonal estimated as f
+// says (see FisherConfig and Calibration.Add).
+func CalibrateFisher(m nn.Module, g *Graph, batches iter.Seq2[*tensor.Tensor, []int], f FisherConfig) (*Stats, error) {
+	cal, err := NewCalibration(m, g, f)
+	if err != nil {
+		return nil, err
 	}
-
-	c := nn.NewCtx()
-	c.Record(true)
-	var lossSum float64
-	var perSample []float32
+	defer cal.Close()
 	for x, labels := range batches {
-		b := x.Shape[0]
-		if b == 0 {
-			continue
-		}
-		if len(labels) != b {
-			return nil, fmt.Errorf("prune: calibration batch of %d images with %d labels", b, len(labels))
-		}
-		c.Reset()
-		for _, p := range params {
-			p.Var.ZeroGrad()
-		}
-		c.Tape.SampleScale = float32(b)
-		y, err := forward(c, m, autograd.NewVar(x))
-		if err != nil {
+		if err := cal.Add(x, labels); err != nil {
 			return nil, err
 		}
-		if y.Value.Dims() != 2 || y.Value.Shape[0] != b {
-			return nil, fmt.Errorf("prune: calibration: the model's output has shape %v, want [%d, classes]", y.Value.Shape, b)
-		}
-		for _, l := range labels {
-			if l < 0 || l >= y.Value.Shape[1] {
-				return nil, fmt.Errorf("prune: calibration: label %d outside the model's %d classes", l, y.Value.Shape[1])
-			}
-		}
-		perSample = slices.Grow(perSample[:0], b)[:b]
-		c.Backward(nn.CrossEntropy(c, y, labels, 0, perSample))
-		for _, l := range perSample {
-			lossSum += float64(l)
-		}
-		for gr, t := range taylor {
-			t.add(st.Taylor[gr], st.TaylorFilter[gr])
-		}
-		st.N += b
-		st.Batches++
 	}
-	if st.N == 0 {
-		return nil, errors.New("prune: calibration saw no samples")
-	}
-	st.Loss = lossSum / float64(st.N)
-	for _, p := range params {
-		if p.Var.SqGrad == nil {
-			continue
-		}
-		f := p.Var.SqGrad.Clone()
-		inv := 1 / float32(st.N)
-		for i := range f.Data {
-			f.Data[i] *= inv
-		}
-		st.Fisher[p.Key] = f
-	}
-	for gr := range taylor {
-		for i := range st.Taylor[gr] {
-			st.Taylor[gr][i] /= float64(st.Batches)
-			st.TaylorFilter[gr][i] /= float64(st.Batches)
-		}
-	}
-	return st, nil
+	return cal.Stats()
 }
 
 // taylorSums holds, for one group, the parameter slices of each channel

@@ -41,7 +41,15 @@ const (
 	// ScopeFilter sums over the producers' (Side Out) Conv2d and Linear
 	// filters and biases only, OBD's literal per-filter form.
 	ScopeFilter = "filter"
+	// ScopeChannel (sensitivity only) takes OBD's saliency of the channel
+	// as a whole, ½·F_c of its mask (Stats.Channel), instead of a sum of
+	// diagonal saliencies; it scores the groups that are not residual
+	// streams, so it cannot rank with -prune-residual.
+	ScopeChannel = "channel"
 )
+
+// Scopes lists the scopes, as NewCriterion takes them.
+var Scopes = []string{ScopeAll, ScopeFilter, ScopeChannel}
 
 // CriterionNames lists the criteria NewCriterion knows, in the order the
 // CLI documents them.
@@ -60,11 +68,18 @@ func NewCriterion(name, scope string, seed uint64) (Criterion, error) {
 	case "":
 		scope = ScopeAll
 	case ScopeAll, ScopeFilter:
+	case ScopeChannel:
+		if name != Sensitivity {
+			return nil, fmt.Errorf("prune: scope %s is for criterion %s only", scope, Sensitivity)
+		}
 	default:
-		return nil, fmt.Errorf("prune: unknown scope %q: want %s or %s", scope, ScopeAll, ScopeFilter)
+		return nil, fmt.Errorf("prune: unknown scope %q: want %s", scope, strings.Join(Scopes, ", "))
 	}
 	switch name {
 	case Sensitivity:
+		if scope == ScopeChannel {
+			return channelSensitivity{}, nil
+		}
 		return sensitivity{filter: scope == ScopeFilter}, nil
 	case L1:
 		return norm{p: 1}, nil
@@ -113,6 +128,34 @@ func (c sensitivity) Scores(g *Graph, s *Stats) (map[*Group][]float64, error) {
 					sc[ch] += 0.5 * float64(f.Data[i]) * float64(w[i]) * float64(w[i])
 				}
 			}
+		}
+		out[gr] = sc
+	}
+	return out, nil
+}
+
+// channelSensitivity is ½·F_c of each channel's mask (Stats.Channel), for
+// the groups that are not residual streams.
+type channelSensitivity struct{}
+
+func (channelSensitivity) Name() string { return Sensitivity }
+
+func (channelSensitivity) Scores(g *Graph, s *Stats) (map[*Group][]float64, error) {
+	if err := s.check(g, Sensitivity); err != nil {
+		return nil, err
+	}
+	out := map[*Group][]float64{}
+	for _, gr := range g.Prunable() {
+		if gr.Residual {
+			continue
+		}
+		f, ok := s.Channel[gr]
+		if !ok || len(f) != gr.Channels {
+			return nil, fmt.Errorf("prune: criterion sensitivity, scope channel: no channel-mask statistics for group %s; calibrate again", gr)
+		}
+		sc := make([]float64, gr.Channels)
+		for c, v := range f {
+			sc[c] = 0.5 * v
 		}
 		out[gr] = sc
 	}
@@ -198,6 +241,9 @@ func (taylor) Name() string { return Taylor }
 func (c taylor) Scores(g *Graph, s *Stats) (map[*Group][]float64, error) {
 	if err := s.check(g, Taylor); err != nil {
 		return nil, err
+	}
+	if s.Taylor == nil {
+		return nil, fmt.Errorf("prune: criterion taylor needs the true labels' batch gradients, and the statistics are of the %s Fisher: calibrate with the empirical Fisher", s.FisherKind)
 	}
 	src := s.Taylor
 	if c.filter {

@@ -63,10 +63,11 @@
 // consumers' input slices), so a criterion can sum per-element saliency
 // over a channel.
 //
-// Calibrate (or CalibrateFrom, for any source of batches) runs N images
-// of the training split, drawn with a seed, without augmentation and with
-// BatchNorm in evaluation mode, forward and backward through the mean
-// cross-entropy with the tape's SampleScale set to the batch size, so the
+// Calibrate (or CalibrateFrom and CalibrateFisher, for any source of
+// batches) runs N images of the training split, drawn with a seed (with
+// the training crop and flip when CalibConfig.Augment), with BatchNorm in
+// evaluation mode, forward and backward through the mean cross-entropy
+// with the tape's SampleScale set to the batch size, so the
 // squared-gradient hooks (nn.TrackSquaredGrads) give per-sample gradients
 // of each sample's own loss. Stats holds the empirical Fisher diagonal
 // F_ii = (1/N)·Σ_n (∂ℓ_n/∂w_i)² of every parameter and, per channel, the
@@ -74,11 +75,28 @@
 // averaged over batches. The model is left as it was found: modes,
 // gradients, no squared-gradient buffers.
 //
+// On data a model fits, the true labels' per-sample gradients nearly
+// vanish and the empirical Fisher rests on the few misfit samples
+// (Kunstner et al. 2019). FisherConfig chooses the labels instead: the
+// sampled Fisher draws them from the model's own softmax (seeded, k per
+// image), the exact Fisher sums over all of them weighted by p(y|x) (one
+// backward pass per class, capped for models with many classes by an
+// unbiased drawn tail). Each pass hands the network the per-sample
+// gradient √w·(p − e_y) of its logits, so the same squared-gradient hooks
+// give Σ_y w_y·(∂ log p(y|x)/∂w)², still sample by sample. The same
+// passes give the Fisher information of a mask on each whole channel,
+// E_n[(Σ_{h,w} a·∂ℓ_n/∂a)²] over the tensor its consumers read
+// (Stats.Channel, the sensitivity criterion's scope "channel"), which
+// keeps the correlations between a channel's weights that a diagonal
+// drops. A Calibration takes the statistics of nested calibration sets
+// from one pass, and its CalibState lets a long one continue in another
+// process.
+//
 // A Criterion (NewCriterion) turns a Graph and Stats into one score per
 // channel of every prunable group: sensitivity (OBD, Σ ½·F_ii·w_i² over
 // the channel's parameters, scope "all", or over the producers' filters
-// and biases, scope "filter"; in units of loss, so groups compare
-// directly), l1 and l2 (norms of the producers' filters), bn-scale (Σ|γ|),
+// and biases, scope "filter", or ½·F_c of the channel's mask, scope
+// "channel"; in units of loss, so groups compare directly), l1 and l2 (norms of the producers' filters), bn-scale (Σ|γ|),
 // taylor (Molchanov et al. 2019) and random. Criteria that need Stats say
 // so when there are none or they are stale (the model was pruned since).
 //
@@ -96,7 +114,10 @@
 // sides of a layer. Plan.Apply does the surgery and checks the result with
 // nn.Summarize. Schedule splits a target into k steps with
 // 1 − (1 − T)^(i/k) of the original MACs gone after step i. Spearman
-// compares a criterion's scores with measured losses.
+// compares a criterion's scores with measured losses: LossProbe measures
+// the loss with one channel at a time removed (InternalChannels,
+// SampleChannels choose them), the single-channel experiment of bonsai
+// prune-rho.
 //
 // # Files
 //

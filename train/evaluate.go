@@ -22,6 +22,10 @@ func (r Result) Accuracy() float64 { return float64(r.Correct) / float64(r.Total
 type Evaluator struct {
 	Batch     int
 	Mean, Std [3]float32
+	// Eager runs the training-path forward pass (nn.Module.Forward) instead of the
+	// compiled form: its results then agree to the last bit with other computations on
+	// that path (the compiled form folds BatchNorm, which changes the rounding).
+	Eager bool
 
 	c      *nn.Ctx
 	x      []float32
@@ -54,7 +58,9 @@ func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
 		e.c.Reset()
 		return m.Forward(e.c, autograd.NewVar(x)).Value
 	}
-	if cm, err := infer.Compile(m, []int{data.Channels, data.ImageSize, data.ImageSize}, infer.Options{Batch: e.Batch}); err == nil {
+	if e.Eager {
+		// the training-path forward above
+	} else if cm, err := infer.Compile(m, []int{data.Channels, data.ImageSize, data.ImageSize}, infer.Options{Batch: e.Batch}); err == nil {
 		r := cm.NewRunner(e.Batch)
 		forward = func(x *tensor.Tensor) *tensor.Tensor {
 			y, err := r.Run(x)

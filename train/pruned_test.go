@@ -1,4 +1,4 @@
-package train
+package train_test
 
 import (
 	"path/filepath"
@@ -7,6 +7,7 @@ import (
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"github.com/bonsai-dl/bonsai/prune"
+	"github.com/bonsai-dl/bonsai/train"
 )
 
 // A pruned model fine-tunes from its file, its checkpoints resume, and its
@@ -30,12 +31,12 @@ func TestPrunedModelTrainsAndResumes(t *testing.T) {
 	if err := prune.Save(init, m, zoo.Meta{Arch: "resnet8"}); err != nil {
 		t.Fatal(err)
 	}
-	trainSet, testSet := synthetic(4*16, 8), synthetic(16, 9)
-	cfg := testConfig()
+	trainSet, testSet := train.Synthetic(4*16, 8), train.Synthetic(16, 9)
+	cfg := train.DefaultTestConfig()
 	cfg.Init = init
 	dir := t.TempDir()
-	trainResumed(t, cfg, dir, trainSet, testSet, 2)
-	final, _, err := zoo.Load(filepath.Join(dir, FinalFile), "")
+	train.TrainResumed(t, cfg, dir, trainSet, testSet, 2)
+	final, _, err := zoo.Load(filepath.Join(dir, train.FinalFile), "")
 	if err != nil {
 		t.Fatal(err)
 	}

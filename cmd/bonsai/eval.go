@@ -32,6 +32,7 @@ func runEval(args []string, out, errOut io.Writer) error {
 	meanFlag := fs.String("mean", "", "input mean per channel, e.g. 0.4914,0.4822,0.4465 (overrides the file)")
 	stdFlag := fs.String("std", "", "input std per channel (overrides the file)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	rangeFlag := fs.String("test-range", "", "evaluate test images FIRST:END only, e.g. 0:5000 or 5000:10000")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -54,6 +55,9 @@ func runEval(args []string, out, errOut io.Writer) error {
 	}
 	test, err := data.Load(*dir, data.Test)
 	if err != nil {
+		return err
+	}
+	if test, err = testRange(test, *rangeFlag); err != nil {
 		return err
 	}
 	start := time.Now()

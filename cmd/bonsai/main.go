@@ -10,6 +10,7 @@
 //	bonsai train [-arch NAME | -weights FILE] -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …]
 //	bonsai train -resume -out DIR [-max-steps N -data DIR]
 //	bonsai demo [-seed N -flops F]
+//	bonsai prune-rho -weights FILE -data DIR -out DIR [-channels K -calib 2048,4096 -fisher empirical,exact -augment off,on …] [-resume]
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
 //
@@ -39,12 +40,13 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"info":  {"print a model's layers, parameters and MACs", runInfo},
-	"eval":  {"measure a model's accuracy on the CIFAR-10 test set", runEval},
-	"train": {"train or fine-tune a model on CIFAR-10", runTrain},
-	"bench": {"measure inference latency and throughput", runBench},
-	"demo":  {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
-	"prune": {"remove the least important channels of a model, then fine-tune", runPrune},
+	"info":      {"print a model's layers, parameters and MACs", runInfo},
+	"eval":      {"measure a model's accuracy on the CIFAR-10 test set", runEval},
+	"train":     {"train or fine-tune a model on CIFAR-10", runTrain},
+	"bench":     {"measure inference latency and throughput", runBench},
+	"demo":      {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
+	"prune":     {"remove the least important channels of a model, then fine-tune", runPrune},
+	"prune-rho": {"rank correlation of pruning criteria with the loss increase of removing each channel alone", runPruneRho},
 }
 
 func main() {
@@ -82,7 +84,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-6s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'bonsai COMMAND -h' for a command's flags.")
 }

@@ -38,6 +38,15 @@ type pruneOpts struct {
 	Distill      bool    `json:",omitempty"`
 	DistillT     float64 `json:",omitempty"`
 	DistillAlpha float64 `json:",omitempty"`
+	// Fisher, FisherSamples and FisherClasses choose the Fisher estimate
+	// of -criterion sensitivity, CalibAugment augments the calibration
+	// images (prune_calib.go); TestRange takes the accuracies on test images
+	// FIRST:END.
+	Fisher        string `json:",omitempty"`
+	FisherSamples int    `json:",omitempty"`
+	FisherClasses int    `json:",omitempty"`
+	CalibAugment  bool   `json:",omitempty"`
+	TestRange     string `json:",omitempty"`
 }
 
 // pruneState is the progress of a run (state.json in the run directory).
@@ -115,7 +124,8 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.StringVar(&o.Init, "init", "", `"random": build -arch with seeded random weights instead of loading -weights`)
 	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
 	fs.StringVar(&o.Criterion, "criterion", prune.Sensitivity, "channel criterion: "+strings.Join(prune.CriterionNames, ", "))
-	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel) or filter (the producer's filter)")
+	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
+		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual)")
 	fs.Float64Var(&o.FLOPs, "flops", 0, "fraction of MACs to remove, e.g. 0.5")
 	fs.Float64Var(&o.Ratio, "ratio", 0, "fraction of channels to remove (instead of -flops)")
 	fs.StringVar(&o.Ranking, "ranking", prune.Global, "uniform, global or global-flops")
@@ -126,6 +136,7 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.IntVar(&o.Steps, "steps", 1, "prune in this many equal steps, fine-tuning after each")
 	fs.IntVar(&o.Calib, "calib", 4096, "calibration images")
 	fs.IntVar(&o.CalibBatch, "calib-batch", 128, "calibration batch size")
+	calibFlags(fs, &o)
 	fs.IntVar(&o.FinetuneEpochs, "finetune-epochs", 30, "fine-tuning epochs in total (split evenly over the steps)")
 	fs.IntVar(&o.Batch, "batch", 128, "fine-tuning batch size")
 	fs.Float64Var(&o.LR, "lr", 0.01, "fine-tuning learning rate")
@@ -138,6 +149,7 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of calibration, random criteria and fine-tuning")
 	fs.IntVar(&o.TrainImages, "train-images", 0, "use only the first N training images (0: all)")
 	fs.IntVar(&o.TestImages, "test-images", 0, "use only the first N test images (0: all)")
+	fs.StringVar(&o.TestRange, "test-range", "", "use only test images FIRST:END, e.g. 0:5000 to choose settings and 5000:10000 to report")
 	fs.IntVar(&o.BenchBatch, "bench-batch", 0, "batch of the throughput measurement (0: 128 for 32×32 inputs, 8 for larger)")
 	meanFlag := fs.String("mean", "", "input mean per channel (default: the weights file's, else CIFAR-10's)")
 	stdFlag := fs.String("std", "", "input std per channel")
@@ -197,6 +209,12 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 		if o.TestImages > 0 && o.TestImages < p.testSet.Len() {
 			p.testSet = &data.Dataset{Images: p.testSet.Images[:o.TestImages*data.ImageBytes], Labels: p.testSet.Labels[:o.TestImages]}
 		}
+		if p.testSet, err = testRange(p.testSet, o.TestRange); err != nil {
+			return err
+		}
+		if err := o.checkCalibSize(p.trainSet); err != nil {
+			return err
+		}
 	}
 	ctx, caught, stop := signalContext()
 	defer stop()
@@ -254,7 +272,7 @@ func (o pruneOpts) validate(synthetic bool) error {
 	case o.Distill && !(o.DistillAlpha >= 0 && o.DistillAlpha <= 1):
 		return usagef("-distill-alpha must be in [0, 1], got %g", o.DistillAlpha)
 	}
-	return nil
+	return o.validateCalib()
 }
 
 // pruneModel returns the model to prune: the last completed or pruned step

@@ -109,8 +109,9 @@ func (p *pruner) writeReport(sum pruneSummary) error {
 		target = fmt.Sprintf("−%.0f %% of the channels", 100*p.o.Ratio)
 	}
 	fmt.Fprintf(&b, "Model %s (%s), data %s. Criterion `%s` (scope %s), ranking `%s`, target %s in %d step(s), "+
-		"%d calibration images, %d fine-tuning epochs (lr %g, %s%s), seed %d.\n\n",
-		sum.Arch, src, p.o.Data, crit, p.o.Scope, p.o.Ranking, target, p.o.Steps, p.o.Calib, p.o.FinetuneEpochs, p.o.LR, p.o.Schedule, distillNote(p.o), p.o.Seed)
+		"%d calibration images%s, %d fine-tuning epochs (lr %g, %s%s), seed %d%s.\n\n",
+		sum.Arch, src, p.o.Data, crit, p.o.Scope, p.o.Ranking, target, p.o.Steps, p.o.Calib, calibNote(p.o), p.o.FinetuneEpochs, p.o.LR, p.o.Schedule,
+		distillNote(p.o), p.o.Seed, testRangeNote(p.o))
 	fmt.Fprintf(&b, "## Totals\n\n| | before | after |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| parameters | %s | %s |\n", group(sum.ParamsBefore), group(sum.ParamsAfter))
 	fmt.Fprintf(&b, "| MACs per image | %s | %s (−%.1f %%) |\n", group(sum.MACsBefore), group(sum.MACsAfter), 100*(1-float64(sum.MACsAfter)/float64(sum.MACsBefore)))

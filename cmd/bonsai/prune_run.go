@@ -145,12 +145,14 @@ func (p *pruner) pruneStep(i int, sched *prune.Schedule) error {
 	}
 	var stats *prune.Stats
 	if prune.NeedsStats(p.o.Criterion) {
-		fmt.Fprintf(p.log, "step %d/%d: calibrating on %d images\n", i, p.o.Steps, p.o.Calib)
+		fmt.Fprintf(p.log, "step %d/%d: calibrating on %d images%s\n", i, p.o.Steps, p.o.Calib, calibNote(p.o))
+		seed := p.o.Seed + uint64(i) - 1
 		if p.synthetic {
-			stats, err = prune.CalibrateFrom(p.m, g, syntheticBatches(p.o.Calib, p.o.CalibBatch, p.inShape, classesOf(p.m, p.inShape), p.o.Seed+uint64(i)))
+			stats, err = prune.CalibrateFisher(p.m, g, syntheticBatches(p.o.Calib, p.o.CalibBatch, p.inShape, classesOf(p.m, p.inShape), p.o.Seed+uint64(i)),
+				p.o.fisherConfig(seed))
 		} else {
 			stats, err = prune.Calibrate(p.m, g, p.trainSet, prune.CalibConfig{N: min(p.o.Calib, p.trainSet.Len()), Batch: p.o.CalibBatch,
-				Seed: p.o.Seed + uint64(i) - 1, Mean: p.o.Mean, Std: p.o.Std})
+				Seed: seed, Mean: p.o.Mean, Std: p.o.Std, Augment: p.o.CalibAugment, Fisher: p.o.fisherConfig(seed)})
 		}
 		if err != nil {
 			return err

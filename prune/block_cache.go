@@ -18,7 +18,7 @@ import (
 // evaluation runs only the rest of the network. With the same batch size
 // it performs the same operations on the same values as
 // train.Evaluator.Run, so the mean loss is the same to the last bit (the
-// single-channel test checks this). It saves about half the work of the
+// LossProbe tests check this). It saves about half the work of the
 // single-channel experiment, whose removals each touch one block.
 type blockCache struct {
 	m         *zoo.CIFARResNet
