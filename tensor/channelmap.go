@@ -1,6 +1,9 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // SubsampleMapChannels is the option-A shortcut after channel pruning:
 // y[:, dst[c]] = x[:, c, ::stride, ::stride] for every input channel c with
@@ -13,18 +16,50 @@ func SubsampleMapChannels(y, x *Tensor, stride int, dst []int) {
 	k := y.Shape[1]
 	mustShape("SubsampleMapChannels", y, n, k, ho, wo)
 	checkChannelMap("SubsampleMapChannels", dst, c, k)
-	clear(y.Data)
-	for i := range n {
-		for ch, o := range dst {
-			if o < 0 {
-				continue
-			}
-			src := x.Data[(i*c+ch)*h*w:]
-			out := y.Data[(i*k+o)*ho*wo:]
-			for oy := range ho {
-				for ox := range wo {
-					out[oy*wo+ox] = src[oy*stride*w+ox*stride]
-				}
+	t := channelMapTask{y: y.Data, x: x.Data, dst: dst, n: n, c: c, k: k, h: h, w: w, ho: ho, wo: wo, stride: stride}
+	if n*c*h*w < 1<<15 || maxProcs() == 1 {
+		for i := range n {
+			t.image(i)
+		}
+		return
+	}
+	channelMap.mu.Lock()
+	defer channelMap.mu.Unlock()
+	channelMap.task = t
+	parallelFor(n, &channelMap.task)
+	channelMap.task = channelMapTask{}
+}
+
+// channelMap holds the SubsampleMapChannels call in progress.
+var channelMap struct {
+	mu   sync.Mutex
+	task channelMapTask
+}
+
+// channelMapTask computes SubsampleMapChannels for one image per part.
+type channelMapTask struct {
+	y, x                          []float32
+	dst                           []int
+	n, c, k, h, w, ho, wo, stride int
+}
+
+func (t *channelMapTask) Part(_, i int) { t.image(i) }
+
+// image computes image i: its mapped channels subsampled, the others zero.
+func (t *channelMapTask) image(i int) {
+	plane := t.ho * t.wo
+	clear(t.y[i*t.k*plane : (i+1)*t.k*plane])
+	for ch, o := range t.dst {
+		if o < 0 {
+			continue
+		}
+		src := t.x[(i*t.c+ch)*t.h*t.w:]
+		out := t.y[(i*t.k+o)*plane : (i*t.k+o+1)*plane]
+		for oy := range t.ho {
+			row := src[oy*t.stride*t.w:]
+			o := out[oy*t.wo : (oy+1)*t.wo]
+			for ox := range o {
+				o[ox] = row[ox*t.stride]
 			}
 		}
 	}
