@@ -63,9 +63,6 @@ func TestCompileMatchesForward(t *testing.T) {
 		if testing.Short() && (big || name == "resnet110" || name == "resnet110b") {
 			continue
 		}
-		if name == "resnet101" || name == "resnet152" {
-			continue // as resnet50, only longer
-		}
 		t.Run(name, func(t *testing.T) {
 			m, err := a.Build()
 			if err != nil {

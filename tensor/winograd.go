@@ -175,6 +175,10 @@ func (ws *ConvWorkspace) winoRun(g *winoGeom, u []float32, y, x *Tensor, grad bo
 	if procs > 1 && blocks < 2*procs {
 		ksplit = min(kgroups, (2*procs+blocks-1)/blocks)
 	}
+	for i := range d.workers[:procs] { // any worker may take a part: size every buffer now
+		d.workers[i].v = grow(d.workers[i].v, 36*g.ldv())
+		d.workers[i].m = grow(d.workers[i].m, 36*g.ldm())
+	}
 	d.task = winoTask{d: d, g: *g, u: u, x: x.Data, y: y.Data, blocks: blocks, ksplit: ksplit, kgroups: kgroups, add: grad}
 	if e != nil {
 		d.task.scale, d.task.shift, d.task.relu = e.Scale, e.Shift, e.Relu
@@ -322,8 +326,7 @@ func (t *winoTask) Part(wk, i int) {
 	g := &t.g
 	d := t.d
 	wr := &d.workers[wk]
-	wr.v = grow(wr.v, 36*g.ldv())
-	wr.m = grow(wr.m, 36*g.ldm())
+	wr.v, wr.m = wr.v[:36*g.ldv()], wr.m[:36*g.ldm()]
 	kg0, kg1 := split(t.kgroups, t.ksplit, i%t.ksplit)
 	g0, g1 := split(g.groups, t.blocks, i/t.ksplit)
 	ncol := (g1 - g0) * asm.WinoLanes
