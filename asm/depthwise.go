@@ -1,0 +1,217 @@
+package asm
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Depthwise 3×3 convolution kernels: each output channel reads only its own input channel,
+// through 3×3 taps with one pixel of zero padding, at stride 1 or 2 (the depthwise layers
+// of MobileNetV2). A call computes consecutive channel planes of one image, an output row
+// at a time, a vector of Lanes output pixels at a time; every output pixel is
+//
+//	s_ky = Σ_kx w[ky·3+kx]·x[s·oy−1+ky][s·ox−1+kx]     (kx = 0, 1, 2 in order; taps in the
+//	                                                     padding count as zero)
+//	v    = ((s0 + s1) + s2) + bias
+//	v    = y_old + v          with DWAdd
+//	v    = max(v, 0)          with DWRelu (+0 for NaN and −0)
+//	v    = min(v, hi)         with DWClip
+//
+// The three row sums s_ky are independent chains (multiply, then two fused multiply-adds
+// on the SIMD paths; products and sums rounded separately in the Go twin), so that the
+// kernels hide the latency of the FMA.
+
+// Depthwise modes, combined with |.
+const (
+	// DWAdd adds the result into y instead of overwriting it (before the activation).
+	DWAdd = 1 << iota
+	// DWRelu applies max(·, 0): x > 0 ? x : +0, so NaN and −0 give +0.
+	DWRelu
+	// DWClip applies min(·, hi) after the ReLU (ReLU6 is DWRelu|DWClip with hi = 6).
+	DWClip
+)
+
+// dwArgs is the argument block of the depthwise kernels; the generated code
+// (_gen/depthwise) reads its fields at fixed offsets (TestDepthwiseArgsLayout pins them).
+type dwArgs struct {
+	x, y, w, bias unsafe.Pointer // 0, 8, 16, 24: first plane's input and output, weights [9]·planes, bias [planes]
+	zero          unsafe.Pointer // 32: a row of zeros read for the input rows in the padding
+	planes        int            // 40
+	h, wd         int            // 48, 56: input rows and columns
+	ho, wo        int            // 64, 72: output rows and columns
+	nv            int            // 80: vectors per output row
+	mode          int            // 88: DWAdd | DWRelu | DWClip
+	hi            float32        // 96
+	_             float32
+	// kmask (AVX-512) are the load and store masks of the first and last vectors of a row,
+	// one bit per lane; ymask (AVX2) the same as vectors of int32 lanes (−1: load/store).
+	// Stride 1: [0] first vector, kx = 0; [1..3] last vector, kx = 0..2; [4] store.
+	// Stride 2: [0] first vector, the load at column 2jL−1; [1..4] last vector, the loads at
+	// columns 2jL, 2jL+L, 2jL−1, 2jL−1+L; [5] store. With one vector per row, the last
+	// vector's masks include the first's.
+	kmask [8]uint16      // 104
+	ymask [6][8]int32    // 120
+	wb    [10][8]float32 // 312: AVX2 scratch: the weights and the bias broadcast
+	_     [8]float32     // 632
+}
+
+// dwZeros is the row of zeros the kernels read in place of input rows in the padding;
+// dwMaxWidth bounds the rows it serves (wider inputs run on the Go twin).
+var dwZeros [2*dwMaxWidth + 64]float32
+
+const dwMaxWidth = 4096
+
+// Depthwise3x3 computes planes consecutive channels of a depthwise 3×3 convolution of one
+// image with padding 1 and stride 1 or 2, as described above: x: [planes, h, wd], w:
+// [planes, 3, 3], bias: [planes] (nil: zeros), y: [planes, ho, wo] with ho = ⌊(h−1)/s⌋+1
+// and wo = ⌊(wd−1)/s⌋+1; mode combines DWAdd, DWRelu and DWClip (hi is the DWClip bound).
+// It runs the current path's kernel (AVX512: 16 lanes, AVX2: 8, Generic: the Go twin with
+// 8 lanes). y must not overlap x. It panics if a slice is too short or stride is not 1 or 2.
+func Depthwise3x3(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32) {
+	if stride != 1 && stride != 2 {
+		panic(fmt.Sprintf("asm: Depthwise3x3: stride %d", stride))
+	}
+	ho, wo := (h-1)/stride+1, (wd-1)/stride+1
+	if planes <= 0 || h <= 0 || wd <= 0 {
+		if planes < 0 || h < 0 || wd < 0 {
+			panic(fmt.Sprintf("asm: Depthwise3x3: %d planes of %d×%d", planes, h, wd))
+		}
+		return
+	}
+	if len(x) < planes*h*wd || len(y) < planes*ho*wo || len(w) < 9*planes || (bias != nil && len(bias) < planes) {
+		panic(fmt.Sprintf("asm: Depthwise3x3: %d planes of %d×%d (stride %d): slices of %d, %d, %d and %d values",
+			planes, h, wd, stride, len(x), len(y), len(w), len(bias)))
+	}
+	if depthwiseSIMD(y, x, w, bias, planes, h, wd, stride, mode, hi) {
+		return
+	}
+	depthwiseGo(y, x, w, bias, planes, h, wd, stride, mode, hi, 8)
+}
+
+// DepthwiseGo is the Go twin of Depthwise3x3 with vectors of lanes output pixels (the
+// vector width only shapes the loops; the results do not depend on it). Tests compare the
+// kernels with it.
+func DepthwiseGo(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32, lanes int) {
+	depthwiseGo(y, x, w, bias, planes, h, wd, stride, mode, hi, lanes)
+}
+
+func depthwiseGo(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32, lanes int) {
+	ho, wo := (h-1)/stride+1, (wd-1)/stride+1
+	nv := (wo + lanes - 1) / lanes
+	for c := range planes {
+		xp := x[c*h*wd : (c+1)*h*wd]
+		yp := y[c*ho*wo : (c+1)*ho*wo]
+		wc := w[9*c : 9*c+9]
+		var b float32
+		if bias != nil {
+			b = bias[c]
+		}
+		for oy := range ho {
+			yr := yp[oy*wo : (oy+1)*wo]
+			for j := range nv {
+				for ox := j * lanes; ox < min(wo, (j+1)*lanes); ox++ {
+					var s [3]float32
+					for ky := range 3 {
+						iy := stride*oy - 1 + ky
+						if iy < 0 || iy >= h {
+							continue // a row of zeros: s_ky stays +0
+						}
+						row := xp[iy*wd : (iy+1)*wd]
+						var v [3]float32
+						for kx := range 3 {
+							if ix := stride*ox - 1 + kx; ix >= 0 && ix < wd {
+								v[kx] = row[ix]
+							}
+						}
+						acc := float32(wc[3*ky] * v[0])
+						acc += float32(wc[3*ky+1] * v[1])
+						acc += float32(wc[3*ky+2] * v[2])
+						s[ky] = acc
+					}
+					v := ((s[0] + s[1]) + s[2]) + b
+					yr[ox] = dwEpilogue(v, yr[ox], mode, hi)
+				}
+			}
+		}
+	}
+}
+
+// dwEpilogue applies mode to the convolution's value v of an output whose old value is old.
+func dwEpilogue(v, old float32, mode int, hi float32) float32 {
+	if mode&DWAdd != 0 {
+		v = old + v
+	}
+	if mode&DWRelu != 0 && !(v > 0) {
+		v = 0
+	}
+	if mode&DWClip != 0 && !(v < hi) {
+		v = hi
+	}
+	return v
+}
+
+// dwSetup fills the argument block (all but the masks) and reports whether the kernels can
+// run the call: rows no wider than dwMaxWidth.
+func dwSetup(a *dwArgs, y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32, lanes int) bool {
+	if wd > dwMaxWidth {
+		return false
+	}
+	ho, wo := (h-1)/stride+1, (wd-1)/stride+1
+	a.x, a.y, a.w = unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), unsafe.Pointer(&w[0])
+	a.bias = unsafe.Pointer(&dwZeros[0])
+	if bias != nil {
+		a.bias = unsafe.Pointer(&bias[0])
+	}
+	a.zero = unsafe.Pointer(&dwZeros[1])
+	a.planes, a.h, a.wd, a.ho, a.wo = planes, h, wd, ho, wo
+	a.nv = (wo + lanes - 1) / lanes
+	a.mode, a.hi = mode, hi
+	if bias == nil {
+		a.mode |= dwNoBias
+	}
+	a.setMasks(stride, lanes)
+	return true
+}
+
+// dwNoBias tells the kernels that bias points at zeros: its pointer does not advance.
+const dwNoBias = 1 << 8
+
+// setMasks fills kmask and ymask (see dwArgs) for vectors of lanes pixels.
+func (a *dwArgs) setMasks(stride, lanes int) {
+	// valid returns the mask of the lanes whose input column c0 + l (stride 1) lies in the
+	// row, or, for stride == 0, whose output column c0 + l does.
+	valid := func(c0, limit int) uint16 {
+		var m uint16
+		for l := range lanes {
+			if c := c0 + l; c >= 0 && c < limit {
+				m |= 1 << l
+			}
+		}
+		return m
+	}
+	L := lanes
+	last := (a.nv - 1) * L
+	var k [8]uint16
+	if stride == 1 {
+		k[0] = valid(-1, a.wd)
+		for kx := range 3 {
+			k[1+kx] = valid(last+kx-1, a.wd)
+		}
+		k[4] = valid(last, a.wo)
+	} else {
+		k[0] = valid(-1, a.wd)
+		for i, off := range []int{0, L, -1, L - 1} {
+			k[1+i] = valid(2*last+off, a.wd)
+		}
+		k[5] = valid(last, a.wo)
+	}
+	a.kmask = k
+	for i := range a.ymask {
+		for l := range 8 {
+			a.ymask[i][l] = 0
+			if k[i]&(1<<l) != 0 {
+				a.ymask[i][l] = -1
+			}
+		}
+	}
+}

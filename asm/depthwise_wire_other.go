@@ -1,0 +1,9 @@
+//go:build noasm || !gc || !amd64
+
+package asm
+
+func depthwiseSIMD(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32) bool {
+	return false
+}
+
+func clampSIMD(dst, src []float32, lo, hi float32) bool { return false }
