@@ -97,7 +97,9 @@ func (m *Dropout) String() string { return fmt.Sprintf("Dropout(p=%g, inplace=Fa
 
 // ReLU6 is min(max(x, 0), 6) element-wise, as torch.nn.ReLU6 (NaN and −0 give
 // +0; the gradient passes where 0 < x < 6). Shape: any → same.
-type ReLU6 struct{}
+type ReLU6 struct {
+	_ byte // not zero-sized: each ReLU6 has an address of its own, and a name
+}
 
 // NewReLU6 returns a ReLU6.
 func NewReLU6() *ReLU6 { return &ReLU6{} }
