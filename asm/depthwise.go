@@ -33,15 +33,20 @@ const (
 
 // dwArgs is the argument block of the depthwise kernels; the generated code
 // (_gen/depthwise) reads its fields at fixed offsets (TestDepthwiseArgsLayout pins them).
+// The kernels change planes and, on AVX2 at stride 2, wb.
 type dwArgs struct {
-	x, y, w, bias unsafe.Pointer // 0, 8, 16, 24: first plane's input and output, weights [9]·planes, bias [planes]
-	zero          unsafe.Pointer // 32: a row of zeros read for the input rows in the padding
-	planes        int            // 40
-	h, wd         int            // 48, 56: input rows and columns
-	ho, wo        int            // 64, 72: output rows and columns
-	nv            int            // 80: vectors per output row
-	mode          int            // 88: DWAdd | DWRelu | DWClip
-	hi            float32        // 96
+	x, y, w, bias unsafe.Pointer // first plane's input and output, weights [planes][9], bias [planes]
+	zero          unsafe.Pointer // a row of zeros, read for the input rows in the padding
+	planes        int
+	h             int // input rows
+	iyEnd         int // s·ho − 1: the first input row of the output row after the last
+	nv            int // vectors per output row
+	mode          int // DWAdd | DWRelu | DWClip
+	rowX, rowY    int // bytes per input and output row
+	planeX        int // bytes per input plane
+	biasStep      int // 4, or 0 without bias (bias then points at zeros)
+	lastOff       int // byte offset of the last vector of an output row
+	hi            float32
 	_             float32
 	// kmask (AVX-512) are the load and store masks of the first and last vectors of a row,
 	// one bit per lane; ymask (AVX2) the same as vectors of int32 lanes (−1: load/store).
@@ -49,10 +54,11 @@ type dwArgs struct {
 	// Stride 2: [0] first vector, the load at column 2jL−1; [1..4] last vector, the loads at
 	// columns 2jL, 2jL+L, 2jL−1, 2jL−1+L; [5] store. With one vector per row, the last
 	// vector's masks include the first's.
-	kmask [8]uint16      // 104
-	ymask [6][8]int32    // 120
-	wb    [10][8]float32 // 312: AVX2 scratch: the weights and the bias broadcast
-	_     [8]float32     // 632
+	kmask [8]uint16
+	ymask [6][8]int32
+	// wb is the AVX2 kernels' table of broadcast values: the weights [0..8] and bias [9] of
+	// the plane (stride 2), hi [10].
+	wb [12][8]float32
 }
 
 // dwZeros is the row of zeros the kernels read in place of input rows in the padding;
@@ -150,36 +156,34 @@ func dwEpilogue(v, old float32, mode int, hi float32) float32 {
 	return v
 }
 
-// dwSetup fills the argument block (all but the masks) and reports whether the kernels can
-// run the call: rows no wider than dwMaxWidth.
+// dwSetup fills the argument block for vectors of lanes pixels and reports whether the
+// kernels can run the call: rows no wider than dwMaxWidth.
 func dwSetup(a *dwArgs, y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32, lanes int) bool {
 	if wd > dwMaxWidth {
 		return false
 	}
 	ho, wo := (h-1)/stride+1, (wd-1)/stride+1
 	a.x, a.y, a.w = unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), unsafe.Pointer(&w[0])
-	a.bias = unsafe.Pointer(&dwZeros[0])
+	a.bias, a.biasStep = unsafe.Pointer(&dwZeros[0]), 0
 	if bias != nil {
-		a.bias = unsafe.Pointer(&bias[0])
+		a.bias, a.biasStep = unsafe.Pointer(&bias[0]), 4
 	}
 	a.zero = unsafe.Pointer(&dwZeros[1])
-	a.planes, a.h, a.wd, a.ho, a.wo = planes, h, wd, ho, wo
+	a.planes, a.h, a.iyEnd = planes, h, stride*ho-1
 	a.nv = (wo + lanes - 1) / lanes
 	a.mode, a.hi = mode, hi
-	if bias == nil {
-		a.mode |= dwNoBias
+	a.rowX, a.rowY, a.planeX = 4*wd, 4*wo, 4*h*wd
+	a.lastOff = 4 * (a.nv - 1) * lanes
+	for l := range 8 {
+		a.wb[10][l] = hi
 	}
-	a.setMasks(stride, lanes)
+	a.setMasks(stride, lanes, wd, wo)
 	return true
 }
 
-// dwNoBias tells the kernels that bias points at zeros: its pointer does not advance.
-const dwNoBias = 1 << 8
-
 // setMasks fills kmask and ymask (see dwArgs) for vectors of lanes pixels.
-func (a *dwArgs) setMasks(stride, lanes int) {
-	// valid returns the mask of the lanes whose input column c0 + l (stride 1) lies in the
-	// row, or, for stride == 0, whose output column c0 + l does.
+func (a *dwArgs) setMasks(stride, lanes, wd, wo int) {
+	// valid returns the mask of the lanes l whose column c0 + l lies in [0, limit).
 	valid := func(c0, limit int) uint16 {
 		var m uint16
 		for l := range lanes {
@@ -193,17 +197,17 @@ func (a *dwArgs) setMasks(stride, lanes int) {
 	last := (a.nv - 1) * L
 	var k [8]uint16
 	if stride == 1 {
-		k[0] = valid(-1, a.wd)
+		k[0] = valid(-1, wd)
 		for kx := range 3 {
-			k[1+kx] = valid(last+kx-1, a.wd)
+			k[1+kx] = valid(last+kx-1, wd)
 		}
-		k[4] = valid(last, a.wo)
+		k[4] = valid(last, wo)
 	} else {
-		k[0] = valid(-1, a.wd)
+		k[0] = valid(-1, wd)
 		for i, off := range []int{0, L, -1, L - 1} {
-			k[1+i] = valid(2*last+off, a.wd)
+			k[1+i] = valid(2*last+off, wd)
 		}
-		k[5] = valid(last, a.wo)
+		k[5] = valid(last, wo)
 	}
 	a.kmask = k
 	for i := range a.ymask {

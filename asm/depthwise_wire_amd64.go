@@ -2,12 +2,36 @@
 
 package asm
 
+import "unsafe"
+
 // depthwiseSIMD runs the current path's depthwise kernel and reports whether there is one.
 func depthwiseSIMD(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32) bool {
-	return false
+	var a dwArgs
+	switch p := CurrentPath(); {
+	case p == AVX512 && dwSetup(&a, y, x, w, bias, planes, h, wd, stride, mode, hi, 16):
+		if stride == 1 {
+			depthwise3x3s1AVX512((*int64)(unsafe.Pointer(&a)))
+		} else {
+			depthwise3x3s2AVX512((*int64)(unsafe.Pointer(&a)))
+		}
+	case p == AVX2 && dwSetup(&a, y, x, w, bias, planes, h, wd, stride, mode, hi, 8):
+		if stride == 1 {
+			depthwise3x3s1AVX2((*int64)(unsafe.Pointer(&a)))
+		} else {
+			depthwise3x3s2AVX2((*int64)(unsafe.Pointer(&a)))
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // clampSIMD runs the AVX2 Clamp kernel on both SIMD paths and reports whether it ran.
 func clampSIMD(dst, src []float32, lo, hi float32) bool {
+	switch CurrentPath() {
+	case AVX512, AVX2:
+		clampAVX2(dst, src, lo, hi)
+		return true
+	}
 	return false
 }

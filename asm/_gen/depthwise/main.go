@@ -1,0 +1,453 @@
+// Command depthwise generates Bonsai's amd64 kernels of depthwise 3×3 convolutions
+// (../../depthwise_amd64.s and the Go stubs in ../../depthwise_amd64.go) with avo: padding
+// 1, stride 1 or 2, AVX-512 (16 lanes) and AVX2 (8 lanes), and the AVX2 kernel of Clamp.
+// Run it through `go generate` in package asm:
+//
+//	cd asm && go generate
+//
+// It shares the module of ../ (asm/_gen) but is a program of its own. Conventions as in
+// ../conv/main.go: ABI0, NOSPLIT, no frame, VZEROUPPER before every RET.
+//
+// A kernel computes the planes of one image an output row at a time, a vector of output
+// pixels at a time (see dwArgs and Depthwise3x3 in ../../depthwise.go for the contract and
+// the Go twin). Each input row that a tap reads is either a row of the plane or, in the
+// padding, a row of zeros (dwArgs.zero); within a row, the first and last vectors load
+// through masks (zero in the padding columns and beyond the row, never reading outside
+// it), the others without. Per vector and kernel row ky: s_ky = x0·w0 (a product), then
+// two fused multiply-adds; then ((s0 + s1) + s2) + bias, the old output added (DWAdd),
+// max(·, +0) (DWRelu) and min(·, hi) (DWClip).
+//
+// Stride 2 reads the input pixels of a vector of L outputs as two pairs of vectors: those
+// at columns 2jL and 2jL+L give the even (kx = 1) and odd (kx = 2) columns, those at
+// 2jL−1 and 2jL−1+L the even columns of the sequence that starts one column to the left
+// (kx = 0): VPERMI2PS with the indices of dwperm (AVX-512), VSHUFPS and VPERMPD (AVX2).
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+
+	"github.com/bonsai-dl/bonsai/asm/_gen/internal/gen"
+)
+
+// Byte offsets of the fields of dwArgs (../../depthwise.go; TestDepthwiseArgsLayout pins
+// them).
+const (
+	daX        = 0
+	daY        = 8
+	daW        = 16
+	daBias     = 24
+	daZero     = 32
+	daPlanes   = 40
+	daH        = 48
+	daIyEnd    = 56
+	daNV       = 64
+	daMode     = 72
+	daRowX     = 80
+	daRowY     = 88
+	daPlaneX   = 96
+	daBiasStep = 104
+	daLastOff  = 112
+	daHi       = 120
+	daKMask    = 128 // [8]uint16
+	daYMask    = 144 // [6][8]int32
+	daWB       = 336 // [12][8]float32: AVX2 broadcast weights [0..8], bias [9], hi [10]
+
+	modeAdd  = 1
+	modeRelu = 2
+	modeClip = 4
+)
+
+var dwperm Mem
+
+func main() {
+	ConstraintExpr("!noasm,gc")
+	permTable()
+	for _, bits := range []int{512, 256} {
+		for _, s := range []int{1, 2} {
+			k := &kernel{bits: bits, stride: s}
+			k.emit()
+		}
+	}
+	clampKernel()
+	Generate()
+}
+
+// permTable emits dwperm<>: the VPERMI2PS indices of the even (0, 2, … 30) and odd (1, 3,
+// … 31) elements of two 16-lane vectors.
+func permTable() {
+	dwperm = GLOBL("dwperm", RODATA|NOPTR)
+	for i := 0; i < 32; i++ { // in increasing offsets, as the assembler wants them
+		DATA(4*i, U32(2*(i%16)+i/16))
+	}
+}
+
+// vecKind is the position of a vector in its output row.
+type vecKind int
+
+const (
+	first vecKind = iota // the first of several (its left padding column masked)
+	mid                  // neither first nor last: no masks
+	last                 // the last (the only one when a row has one vector)
+)
+
+var kindNames = [...]string{"first", "mid", "last"}
+
+// kernel is one depthwise kernel: vector width bits (512 or 256) and stride.
+type kernel struct {
+	bits, stride int
+	name         string
+
+	args, xp, wp, bp, iy, xrow, yrow, off Register
+	rows                                  [3]Register
+	w                                     [9]VecVirtual // weights (AVX-512, and AVX2 at stride 1)
+	bias, zero, hi                        VecVirtual    // bias and hi: AVX-512 only
+	idxE, idxO                            VecVirtual    // stride 2, AVX-512
+}
+
+func (k *kernel) lanes() int  { return k.bits / 32 }
+func (k *kernel) vbytes() int { return k.bits / 8 }
+func (k *kernel) wide() bool  { return k.bits == 512 }
+func (k *kernel) vec() VecVirtual {
+	return gen.NewVec(k.bits)
+}
+
+func (k *kernel) emit() {
+	k.name = fmt.Sprintf("depthwise3x3s%d%s", k.stride, gen.ISA(k.bits))
+	gen.Kernel(k.name, "func(args *int64)",
+		fmt.Sprintf("%s computes the planes of a depthwise 3×3 convolution with padding 1 at stride %d (see dwArgs and", k.name, k.stride),
+		"Depthwise3x3 in depthwise.go, and _gen/depthwise/main.go).")
+	k.args = Load(Param("args"), GP64())
+	a := k.args
+	k.xp, k.wp, k.bp, k.yrow = GP64(), GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: a, Disp: daX}, k.xp)
+	MOVQ(Mem{Base: a, Disp: daW}, k.wp)
+	MOVQ(Mem{Base: a, Disp: daBias}, k.bp)
+	MOVQ(Mem{Base: a, Disp: daY}, k.yrow)
+	k.zero = k.vec()
+	if k.wide() {
+		VPXORD(k.zero, k.zero, k.zero)
+		k.hi = k.vec()
+		VBROADCASTSS(Mem{Base: a, Disp: daHi}, k.hi)
+		for i, r := range []OpmaskPhysical{K1, K2, K3, K4, K5, K6} {
+			KMOVW(Mem{Base: a, Disp: daKMask + 2*i}, r)
+		}
+		if k.stride == 2 {
+			k.idxE, k.idxO = k.vec(), k.vec()
+			VMOVUPS(dwperm, k.idxE)
+			VMOVUPS(dwperm.Offset(64), k.idxO)
+		}
+	} else {
+		VXORPS(k.zero, k.zero, k.zero)
+	}
+	k.iy, k.xrow, k.off = GP64(), GP64(), GP64()
+	k.rows = [3]Register{GP64(), GP64(), GP64()}
+
+	Label(k.name + "_plane")
+	k.loadWeights()
+	MOVQ(I32(-1), k.iy)
+	MOVQ(k.xp, k.xrow)
+	SUBQ(Mem{Base: a, Disp: daRowX}, k.xrow)
+
+	Label(k.name + "_row")
+	// The input rows s·oy − 1 + ky, or the zero row where that is outside [0, h).
+	t := GP64()
+	MOVQ(k.iy, t)
+	p := GP64() // xrow + ky·rowX
+	MOVQ(k.xrow, p)
+	for ky, r := range k.rows {
+		if ky > 0 {
+			ADDQ(Mem{Base: a, Disp: daRowX}, p)
+			INCQ(t)
+		}
+		MOVQ(p, r)
+		CMPQ(t, Mem{Base: a, Disp: daH})
+		CMOVQCC(Mem{Base: a, Disp: daZero}, r)
+	}
+	XORQ(k.off, k.off)
+	CMPQ(Mem{Base: a, Disp: daNV}, U8(1))
+	JE(LabelRef(k.name + "_one"))
+	k.vector(first)
+	ADDQ(U32(k.vbytes()), k.off)
+	Label(k.name + "_mid")
+	CMPQ(k.off, Mem{Base: a, Disp: daLastOff})
+	JAE(LabelRef(k.name + "_one"))
+	k.vector(mid)
+	ADDQ(U32(k.vbytes()), k.off)
+	JMP(LabelRef(k.name + "_mid"))
+	Label(k.name + "_one")
+	k.vector(last)
+
+	ADDQ(Mem{Base: a, Disp: daRowY}, k.yrow)
+	for range k.stride {
+		ADDQ(Mem{Base: a, Disp: daRowX}, k.xrow)
+	}
+	ADDQ(U8(k.stride), k.iy)
+	CMPQ(k.iy, Mem{Base: a, Disp: daIyEnd})
+	JNE(LabelRef(k.name + "_row"))
+
+	ADDQ(Mem{Base: a, Disp: daPlaneX}, k.xp)
+	ADDQ(U8(36), k.wp)
+	ADDQ(Mem{Base: a, Disp: daBiasStep}, k.bp)
+	DECQ(Mem{Base: a, Disp: daPlanes})
+	JNZ(LabelRef(k.name + "_plane"))
+	gen.Done(k.name)
+}
+
+// loadWeights broadcasts the plane's nine weights and bias: into registers (AVX-512; AVX2
+// at stride 1, its bias read at each vector), or into the broadcast table dwArgs.wb (AVX2
+// at stride 2, whose vectors need the registers for their loads and permutes).
+func (k *kernel) loadWeights() {
+	if k.wide() || k.stride == 1 {
+		for t := range k.w {
+			k.w[t] = k.vec()
+			VBROADCASTSS(Mem{Base: k.wp, Disp: 4 * t}, k.w[t])
+		}
+		if k.wide() {
+			k.bias = k.vec()
+			VBROADCASTSS(Mem{Base: k.bp}, k.bias)
+		}
+		return
+	}
+	t := k.vec()
+	for i := range 10 {
+		src := Mem{Base: k.wp, Disp: 4 * i}
+		if i == 9 {
+			src = Mem{Base: k.bp}
+		}
+		VBROADCASTSS(src, t)
+		VMOVUPS(t, k.wb(i))
+	}
+}
+
+// wb is entry i of the AVX2 broadcast table.
+func (k *kernel) wb(i int) Mem { return Mem{Base: k.args, Disp: daWB + 32*i} }
+
+// ymask is AVX2 mask i of dwArgs.ymask.
+func (k *kernel) ymask(i int) Mem { return Mem{Base: k.args, Disp: daYMask + 32*i} }
+
+// loadMask returns the mask (an opmask register on AVX-512, the index of an AVX2 mask
+// vector) of load ld of a vector of kind kind, or ok false when it loads without one.
+// Stride 1: ld = kx; stride 2: ld = 0, 1, 2, 3 for the columns 2jL, 2jL+L, 2jL−1, 2jL−1+L.
+func (k *kernel) loadMask(kind vecKind, ld int) (kr OpmaskPhysical, yi int, ok bool) {
+	kregs := []OpmaskPhysical{K1, K2, K3, K4, K5, K6}
+	switch kind {
+	case first:
+		if (k.stride == 1 && ld == 0) || (k.stride == 2 && ld == 2) {
+			return K1, 0, true
+		}
+	case last:
+		return kregs[1+ld], 1 + ld, true
+	}
+	return K0, 0, false
+}
+
+// storeMask is the mask of the last vector's store: index 4 (stride 1) or 5 (stride 2).
+func (k *kernel) storeMask() (OpmaskPhysical, int) {
+	if k.stride == 1 {
+		return K5, 4
+	}
+	return K6, 5
+}
+
+// load loads into dst the vector at m through load ld's mask for kind, zero elsewhere.
+func (k *kernel) load(kind vecKind, ld int, m Mem, dst VecVirtual) {
+	kr, yi, ok := k.loadMask(kind, ld)
+	switch {
+	case !ok:
+		VMOVUPS(m, dst)
+	case k.wide():
+		VMOVUPS_Z(m, kr, dst)
+	default:
+		mask := k.vec()
+		VMOVUPS(k.ymask(yi), mask)
+		VMASKMOVPS(m, mask, dst)
+	}
+}
+
+// vector emits one vector of output pixels at byte offset off of the output row (input
+// byte offset off at stride 1, 2·off at stride 2).
+func (k *kernel) vector(kind vecKind) {
+	var s [3]VecVirtual
+	for ky, r := range k.rows {
+		s[ky] = k.vec()
+		if k.stride == 1 {
+			k.row1(kind, ky, r, s[ky])
+		} else {
+			k.row2(kind, ky, r, s[ky])
+		}
+	}
+	acc := s[0]
+	VADDPS(s[1], acc, acc)
+	VADDPS(s[2], acc, acc)
+	switch {
+	case k.wide():
+		VADDPS(k.bias, acc, acc)
+	case k.stride == 1:
+		b := k.vec()
+		VBROADCASTSS(Mem{Base: k.bp}, b)
+		VADDPS(b, acc, acc)
+	default:
+		VADDPS(k.wb(9), acc, acc)
+	}
+	out := Mem{Base: k.yrow, Index: k.off, Scale: 1}
+	lbl := k.name + "_" + kindNames[kind]
+	kr, yi := k.storeMask()
+	var ymask VecVirtual
+	if kind == last && !k.wide() {
+		ymask = k.vec()
+		VMOVUPS(k.ymask(yi), ymask)
+	}
+	TESTQ(U32(modeAdd), Mem{Base: k.args, Disp: daMode})
+	JZ(LabelRef(lbl + "_noadd"))
+	switch {
+	case kind != last:
+		VADDPS(out, acc, acc)
+	case k.wide():
+		VADDPS(out, acc, kr, acc) // merge: lanes beyond the row keep acc, never stored
+	default:
+		old := k.vec()
+		VMASKMOVPS(out, ymask, old)
+		VADDPS(old, acc, acc)
+	}
+	Label(lbl + "_noadd")
+	TESTQ(U32(modeRelu), Mem{Base: k.args, Disp: daMode})
+	JZ(LabelRef(lbl + "_norelu"))
+	VMAXPS(k.zero, acc, acc) // acc > 0 ? acc : +0
+	Label(lbl + "_norelu")
+	TESTQ(U32(modeClip), Mem{Base: k.args, Disp: daMode})
+	JZ(LabelRef(lbl + "_noclip"))
+	if k.wide() {
+		VMINPS(k.hi, acc, acc) // acc < hi ? acc : hi
+	} else {
+		VMINPS(k.wb(10), acc, acc)
+	}
+	Label(lbl + "_noclip")
+	switch {
+	case kind != last:
+		VMOVUPS(acc, out)
+	case k.wide():
+		VMOVUPS(acc, kr, out)
+	default:
+		VMASKMOVPS(acc, ymask, out)
+	}
+}
+
+// row1 emits s = Σ_kx w[3ky+kx]·x[r + off + 4(kx−1)] at stride 1 (a product, then two
+// fused multiply-adds), the masked loads as kind needs them.
+func (k *kernel) row1(kind vecKind, ky int, r Register, s VecVirtual) {
+	for kx := range 3 {
+		m := Mem{Base: r, Index: k.off, Scale: 1, Disp: 4 * (kx - 1)}
+		w := k.w[3*ky+kx]
+		kr, yi, masked := k.loadMask(kind, kx)
+		switch {
+		case !masked && kx == 0:
+			VMULPS(m, w, s)
+		case !masked:
+			VFMADD231PS(m, w, s)
+		case k.wide() && kx == 0:
+			VMULPS_Z(m, w, kr, s) // masked lanes: +0
+		case k.wide():
+			VFMADD231PS(m, w, kr, s) // masked lanes: s unchanged (+0 added)
+		default:
+			mask, x := k.vec(), k.vec()
+			VMOVUPS(k.ymask(yi), mask)
+			VMASKMOVPS(m, mask, x)
+			if kx == 0 {
+				VMULPS(x, w, s)
+			} else {
+				VFMADD231PS(x, w, s)
+			}
+		}
+	}
+}
+
+// row2 emits s = Σ_kx w[3ky+kx]·x[2(jL + l) − 1 + kx] at stride 2.
+func (k *kernel) row2(kind vecKind, ky int, r Register, s VecVirtual) {
+	m := func(disp int) Mem { return Mem{Base: r, Index: k.off, Scale: 2, Disp: disp} }
+	vb := k.vbytes()
+	a0, a1 := k.vec(), k.vec()
+	// kx = 0: the even elements of the pair at 2jL − 1.
+	k.load(kind, 2, m(-4), a0)
+	k.load(kind, 3, m(vb-4), a1)
+	e := k.even(a0, a1)
+	if k.wide() {
+		VMULPS(e, k.w[3*ky], s)
+	} else {
+		VMULPS(k.wb(3*ky), e, s)
+	}
+	// kx = 1, 2: the even and odd elements of the pair at 2jL.
+	b0, b1 := k.vec(), k.vec()
+	k.load(kind, 0, m(0), b0)
+	k.load(kind, 1, m(vb), b1)
+	for kx, v := range []VecVirtual{k.even(b0, b1), k.odd(b0, b1)} {
+		if k.wide() {
+			VFMADD231PS(v, k.w[3*ky+1+kx], s)
+		} else {
+			VFMADD231PS(k.wb(3*ky+1+kx), v, s)
+		}
+	}
+}
+
+// even returns the even elements of the 2L-element sequence lo, hi.
+func (k *kernel) even(lo, hi VecVirtual) VecVirtual { return k.deinterleave(lo, hi, false) }
+
+// odd returns the odd elements of the 2L-element sequence lo, hi.
+func (k *kernel) odd(lo, hi VecVirtual) VecVirtual { return k.deinterleave(lo, hi, true) }
+
+func (k *kernel) deinterleave(lo, hi VecVirtual, odd bool) VecVirtual {
+	out := k.vec()
+	if k.wide() {
+		idx := k.idxE
+		if odd {
+			idx = k.idxO
+		}
+		VMOVAPS(idx, out)
+		VPERMI2PS(hi, lo, out) // out[l] = idx[l] < 16 ? lo[idx[l]] : hi[idx[l]−16]
+		return out
+	}
+	imm := U8(0x88) // per 128-bit lane: lo0 lo2 hi0 hi2
+	if odd {
+		imm = U8(0xdd) // lo1 lo3 hi1 hi3
+	}
+	t := k.vec()
+	VSHUFPS(imm, hi, lo, t)
+	VPERMPD(U8(0xd8), t, out) // 64-bit lanes 0 2 1 3: the lo elements, then the hi ones
+	return out
+}
+
+// clampKernel emits clampAVX2: dst[i] = min(max(src[i], lo), hi) as Clamp rounds it, for
+// i < len(dst) &^ 7.
+func clampKernel() {
+	name := "clampAVX2"
+	gen.Kernel(name, "func(dst, src []float32, lo, hi float32)",
+		name+" computes dst[i] = v < hi ? v : hi with v = src[i] > lo ? src[i] : lo, for i < len(dst) &^ 7",
+		"(see Clamp in clamp.go).")
+	n := Load(Param("dst").Len(), GP64())
+	ANDQ(I32(-8), n)
+	dst := Load(Param("dst").Base(), GP64())
+	src := Load(Param("src").Base(), GP64())
+	lo, hi := YMM(), YMM()
+	for _, p := range []struct {
+		name string
+		v    VecVirtual
+	}{{"lo", lo}, {"hi", hi}} {
+		m, _ := Param(p.name).Resolve()
+		VBROADCASTSS(m.Addr, p.v)
+	}
+	i := GP64()
+	XORQ(i, i)
+	gen.Loop4(name, i, n, func(unroll int) {
+		for u := 0; u < unroll; u++ {
+			v := YMM()
+			VMOVUPS(Mem{Base: src, Index: i, Scale: 4, Disp: 32 * u}, v)
+			VMAXPS(lo, v, v)
+			VMINPS(hi, v, v)
+			VMOVUPS(v, Mem{Base: dst, Index: i, Scale: 4, Disp: 32 * u})
+		}
+	})
+	gen.Done(name)
+}
