@@ -222,3 +222,56 @@ func TestClamp(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDepthwise3x3 times the current path's kernel on one goroutine over the depthwise
+// layers of MobileNetV2 at 224×224 (planes × size, stride), no bias, ReLU6.
+func BenchmarkDepthwise3x3(b *testing.B) {
+	for _, c := range []dwCase{{32, 112, 112, 1, 0}, {96, 112, 112, 2, 0}, {144, 56, 56, 1, 0}, {144, 56, 56, 2, 0},
+		{192, 28, 28, 1, 0}, {192, 28, 28, 2, 0}, {384, 14, 14, 1, 0}, {576, 14, 14, 1, 0}, {576, 14, 14, 2, 0}, {960, 7, 7, 1, 0}} {
+		ho, wo := (c.h-1)/c.stride+1, (c.w-1)/c.stride+1
+		x := make([]float32, c.planes*c.h*c.w)
+		y := make([]float32, c.planes*ho*wo)
+		w := make([]float32, 9*c.planes)
+		for i := range x {
+			x[i] = float32(i%7) - 3
+		}
+		for i := range w {
+			w[i] = float32(i%5) - 2
+		}
+		b.Run(fmt.Sprintf("%d@%ds%d", c.planes, c.h, c.stride), func(b *testing.B) {
+			for range b.N {
+				Depthwise3x3(y, x, w, nil, c.planes, c.h, c.w, c.stride, DWRelu|DWClip, 6)
+			}
+			b.ReportMetric(2*9*float64(len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// TestClampTile checks the tile clamp of SgemmPacked's epilogue (GemmEpilogue.Clip) on
+// every path against Clamp row by row, leaving the elements outside the tile alone.
+func TestClampTile(t *testing.T) {
+	defer SetPath(CurrentPath())
+	for _, p := range AvailablePaths() {
+		if err := SetPath(p); err != nil {
+			t.Fatal(err)
+		}
+		for _, cols := range []int{48, 17} {
+			const ldc, rows = 53, 5
+			c := make([]float32, ldc*rows)
+			for i := range c {
+				c[i] = float32(i%13) - 4
+			}
+			want := append([]float32(nil), c...)
+			for i := range rows {
+				Clamp(want[i*ldc:i*ldc+cols], want[i*ldc:i*ldc+cols], 0, 6)
+			}
+			e := GemmEpilogue{Clip: 6}
+			e.clip(c, ldc, rows, cols)
+			for i := range c {
+				if c[i] != want[i] {
+					t.Fatalf("%v, %d columns: element %d is %g, want %g", p, cols, i, c[i], want[i])
+				}
+			}
+		}
+	}
+}

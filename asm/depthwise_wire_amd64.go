@@ -35,3 +35,14 @@ func clampSIMD(dst, src []float32, lo, hi float32) bool {
 	}
 	return false
 }
+
+// clampTileSIMD runs clampTile48AVX512 on a tile of 48 columns on the AVX512 path and
+// reports whether it ran.
+func clampTileSIMD(c []float32, ldc, rows, cols int, lo, hi float32) bool {
+	if cols != 48 || rows <= 0 || CurrentPath() != AVX512 {
+		return false
+	}
+	_ = c[(rows-1)*ldc+47]
+	clampTile48AVX512(&c[0], ldc, rows, lo, hi)
+	return true
+}

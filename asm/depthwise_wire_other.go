@@ -7,3 +7,5 @@ func depthwiseSIMD(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi 
 }
 
 func clampSIMD(dst, src []float32, lo, hi float32) bool { return false }
+
+func clampTileSIMD(c []float32, ldc, rows, cols int, lo, hi float32) bool { return false }

@@ -101,7 +101,7 @@ func (e *GemmEpilogue) apply(kern *gemmKernel, c []float32, ldc, i0, rows, j0, c
 
 // clip applies a positive Clip to the rows × cols tile at c.
 func (e *GemmEpilogue) clip(c []float32, ldc, rows, cols int) {
-	if e.Clip > 0 {
+	if e.Clip > 0 && !clampTileSIMD(c, ldc, rows, cols, 0, e.Clip) {
 		for i := range rows {
 			row := c[i*ldc : i*ldc+cols]
 			Clamp(row, row, 0, e.Clip)

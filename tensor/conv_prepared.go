@@ -99,7 +99,11 @@ const winoMinPixels = 128
 //     against 0.56 ms.
 //   - A layer of at most 4 input channels with a kernel of 25 taps or more (a stem: 3→64,
 //     7×7 at stride 2) runs as im2col, where the direct kernels' few channels make short,
-//     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core).
+//     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core). So
+//     does one of 9 taps or more at stride 2 (MobileNetV2's stem, 3→32 3×3 on 224×224: 0.17
+//     against 1.01 ms at batch 1, 2 cores), whose direct form reads four phase planes of
+//     three channels; at stride 1 direct stays faster (3→16 on 32×32, batch 128: 0.61
+//     against 1.75 ms).
 func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAlgo {
 	a := ChooseConvAlgo(c, k, h, w, kh, kw, p)
 	if p.Groups > 1 {
@@ -112,7 +116,7 @@ func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAl
 		return ConvGemm
 	case a == ConvWinograd && pixels < winoMinPixels && directGeometry(kh, kw, p):
 		a = ConvDirect
-	case a == ConvDirect && c <= 4 && kh*kw >= 25:
+	case a == ConvDirect && c <= 4 && (kh*kw >= 25 || (kh*kw >= 9 && p.Stride != [2]int{1, 1})):
 		return ConvIm2col
 	}
 	if a != ConvGemm && pixels <= 16 {
