@@ -71,116 +71,178 @@ depthwise3x3s1AVX512_plane:
 	SUBQ         80(AX), R8
 
 depthwise3x3s1AVX512_row:
-	MOVQ        DI, R9
-	MOVQ        R8, R12
-	MOVQ        R12, R10
-	CMPQ        R9, 48(AX)
-	CMOVQCC     32(AX), R10
-	ADDQ        80(AX), R12
-	INCQ        R9
-	MOVQ        R12, R11
-	CMPQ        R9, 48(AX)
-	CMOVQCC     32(AX), R11
-	ADDQ        80(AX), R12
-	INCQ        R9
-	CMPQ        R9, 48(AX)
-	CMOVQCC     32(AX), R12
-	XORQ        R9, R9
-	CMPQ        64(AX), $0x01
-	JE          depthwise3x3s1AVX512_one
-	VMULPS.Z    -4(R10)(R9*1), Z2, K1, Z12
-	VFMADD231PS (R10)(R9*1), Z3, Z12
-	VFMADD231PS 4(R10)(R9*1), Z4, Z12
-	VMULPS.Z    -4(R11)(R9*1), Z5, K1, Z13
-	VFMADD231PS (R11)(R9*1), Z6, Z13
-	VFMADD231PS 4(R11)(R9*1), Z7, Z13
-	VMULPS.Z    -4(R12)(R9*1), Z8, K1, Z14
-	VFMADD231PS (R12)(R9*1), Z9, Z14
-	VFMADD231PS 4(R12)(R9*1), Z10, Z14
-	VADDPS      Z13, Z12, Z12
-	VADDPS      Z14, Z12, Z12
+	MOVQ    DI, R9
+	MOVQ    R8, R12
+	MOVQ    R12, R10
+	CMPQ    R9, 48(AX)
+	CMOVQCC 32(AX), R10
+	ADDQ    80(AX), R12
+	INCQ    R9
+	MOVQ    R12, R11
+	CMPQ    R9, 48(AX)
+	CMOVQCC 32(AX), R11
+	ADDQ    80(AX), R12
+	INCQ    R9
+	CMPQ    R9, 48(AX)
+	CMOVQCC 32(AX), R12
+	XORQ    R9, R9
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z15, Z15, Z15
+	VPXORD  Z18, Z18, Z18
+	CMPQ    64(AX), $0x01
+	JE      depthwise3x3s1AVX512_onevec
+	VMOVUPS (R10)(R9*1), Z13
+	VMOVUPS (R11)(R9*1), Z16
+	VMOVUPS (R12)(R9*1), Z19
+	JMP     depthwise3x3s1AVX512_loop
+
+depthwise3x3s1AVX512_onevec:
+	VMOVUPS.Z (R10)(R9*1), K5, Z13
+	VMOVUPS.Z (R11)(R9*1), K5, Z16
+	VMOVUPS.Z (R12)(R9*1), K5, Z19
+	JMP       depthwise3x3s1AVX512_lastvec
+
+depthwise3x3s1AVX512_loop:
+	MOVQ        R9, R13
+	ADDQ        $0x00000040, R13
+	CMPQ        R13, 112(AX)
+	JAE         depthwise3x3s1AVX512_penult
+	VMOVUPS     64(R10)(R9*1), Z14
+	VMOVUPS     64(R11)(R9*1), Z17
+	VMOVUPS     64(R12)(R9*1), Z20
+	VALIGND     $0x0f, Z12, Z13, Z12
+	VALIGND     $0x01, Z13, Z14, Z21
+	VMULPS      Z12, Z2, Z12
+	VFMADD231PS Z13, Z3, Z12
+	VFMADD231PS Z21, Z4, Z12
+	VALIGND     $0x0f, Z15, Z16, Z15
+	VALIGND     $0x01, Z16, Z17, Z21
+	VMULPS      Z15, Z5, Z15
+	VFMADD231PS Z16, Z6, Z15
+	VFMADD231PS Z21, Z7, Z15
+	VALIGND     $0x0f, Z18, Z19, Z18
+	VALIGND     $0x01, Z19, Z20, Z21
+	VMULPS      Z18, Z8, Z18
+	VFMADD231PS Z19, Z9, Z18
+	VFMADD231PS Z21, Z10, Z18
+	VADDPS      Z15, Z12, Z12
+	VADDPS      Z18, Z12, Z12
 	VADDPS      Z11, Z12, Z12
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s1AVX512_first_noadd
+	JZ          depthwise3x3s1AVX512_mid1_noadd
 	VADDPS      (SI)(R9*1), Z12, Z12
 
-depthwise3x3s1AVX512_first_noadd:
+depthwise3x3s1AVX512_mid1_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s1AVX512_first_norelu
+	JZ     depthwise3x3s1AVX512_mid1_norelu
 	VMAXPS Z0, Z12, Z12
 
-depthwise3x3s1AVX512_first_norelu:
+depthwise3x3s1AVX512_mid1_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s1AVX512_first_noclip
+	JZ     depthwise3x3s1AVX512_mid1_noclip
 	VMINPS Z1, Z12, Z12
 
-depthwise3x3s1AVX512_first_noclip:
+depthwise3x3s1AVX512_mid1_noclip:
 	VMOVUPS Z12, (SI)(R9*1)
+	VMOVAPS Z13, Z12
+	VMOVAPS Z14, Z13
+	VMOVAPS Z16, Z15
+	VMOVAPS Z17, Z16
+	VMOVAPS Z19, Z18
+	VMOVAPS Z20, Z19
 	ADDQ    $0x00000040, R9
+	JMP     depthwise3x3s1AVX512_loop
 
-depthwise3x3s1AVX512_mid:
-	CMPQ        R9, 112(AX)
-	JAE         depthwise3x3s1AVX512_one
-	VMULPS      -4(R10)(R9*1), Z2, Z12
-	VFMADD231PS (R10)(R9*1), Z3, Z12
-	VFMADD231PS 4(R10)(R9*1), Z4, Z12
-	VMULPS      -4(R11)(R9*1), Z5, Z13
-	VFMADD231PS (R11)(R9*1), Z6, Z13
-	VFMADD231PS 4(R11)(R9*1), Z7, Z13
-	VMULPS      -4(R12)(R9*1), Z8, Z14
-	VFMADD231PS (R12)(R9*1), Z9, Z14
-	VFMADD231PS 4(R12)(R9*1), Z10, Z14
-	VADDPS      Z13, Z12, Z12
-	VADDPS      Z14, Z12, Z12
+depthwise3x3s1AVX512_penult:
+	VMOVUPS.Z   64(R10)(R9*1), K5, Z14
+	VMOVUPS.Z   64(R11)(R9*1), K5, Z17
+	VMOVUPS.Z   64(R12)(R9*1), K5, Z20
+	VALIGND     $0x0f, Z12, Z13, Z12
+	VALIGND     $0x01, Z13, Z14, Z21
+	VMULPS      Z12, Z2, Z12
+	VFMADD231PS Z13, Z3, Z12
+	VFMADD231PS Z21, Z4, Z12
+	VALIGND     $0x0f, Z15, Z16, Z15
+	VALIGND     $0x01, Z16, Z17, Z21
+	VMULPS      Z15, Z5, Z15
+	VFMADD231PS Z16, Z6, Z15
+	VFMADD231PS Z21, Z7, Z15
+	VALIGND     $0x0f, Z18, Z19, Z18
+	VALIGND     $0x01, Z19, Z20, Z21
+	VMULPS      Z18, Z8, Z18
+	VFMADD231PS Z19, Z9, Z18
+	VFMADD231PS Z21, Z10, Z18
+	VADDPS      Z15, Z12, Z12
+	VADDPS      Z18, Z12, Z12
 	VADDPS      Z11, Z12, Z12
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s1AVX512_mid_noadd
+	JZ          depthwise3x3s1AVX512_mid2_noadd
 	VADDPS      (SI)(R9*1), Z12, Z12
 
-depthwise3x3s1AVX512_mid_noadd:
+depthwise3x3s1AVX512_mid2_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s1AVX512_mid_norelu
+	JZ     depthwise3x3s1AVX512_mid2_norelu
 	VMAXPS Z0, Z12, Z12
 
-depthwise3x3s1AVX512_mid_norelu:
+depthwise3x3s1AVX512_mid2_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s1AVX512_mid_noclip
+	JZ     depthwise3x3s1AVX512_mid2_noclip
 	VMINPS Z1, Z12, Z12
 
-depthwise3x3s1AVX512_mid_noclip:
+depthwise3x3s1AVX512_mid2_noclip:
 	VMOVUPS Z12, (SI)(R9*1)
+	VMOVAPS Z13, Z12
+	VMOVAPS Z14, Z13
+	VMOVAPS Z16, Z15
+	VMOVAPS Z17, Z16
+	VMOVAPS Z19, Z18
+	VMOVAPS Z20, Z19
 	ADDQ    $0x00000040, R9
-	JMP     depthwise3x3s1AVX512_mid
 
-depthwise3x3s1AVX512_one:
-	VMULPS.Z    -4(R10)(R9*1), Z2, K2, Z12
-	VFMADD231PS (R10)(R9*1), Z3, K3, Z12
-	VFMADD231PS 4(R10)(R9*1), Z4, K4, Z12
-	VMULPS.Z    -4(R11)(R9*1), Z5, K2, Z13
-	VFMADD231PS (R11)(R9*1), Z6, K3, Z13
-	VFMADD231PS 4(R11)(R9*1), Z7, K4, Z13
-	VMULPS.Z    -4(R12)(R9*1), Z8, K2, Z14
-	VFMADD231PS (R12)(R9*1), Z9, K3, Z14
-	VFMADD231PS 4(R12)(R9*1), Z10, K4, Z14
-	VADDPS      Z13, Z12, Z12
-	VADDPS      Z14, Z12, Z12
+depthwise3x3s1AVX512_lastvec:
+	VPXORD      Z14, Z14, Z14
+	VPXORD      Z17, Z17, Z17
+	VPXORD      Z20, Z20, Z20
+	VALIGND     $0x0f, Z12, Z13, Z12
+	VALIGND     $0x01, Z13, Z14, Z21
+	VMULPS      Z12, Z2, Z12
+	VFMADD231PS Z13, Z3, Z12
+	VFMADD231PS Z21, Z4, Z12
+	VALIGND     $0x0f, Z15, Z16, Z15
+	VALIGND     $0x01, Z16, Z17, Z21
+	VMULPS      Z15, Z5, Z15
+	VFMADD231PS Z16, Z6, Z15
+	VFMADD231PS Z21, Z7, Z15
+	VALIGND     $0x0f, Z18, Z19, Z18
+	VALIGND     $0x01, Z19, Z20, Z21
+	VMULPS      Z18, Z8, Z18
+	VFMADD231PS Z19, Z9, Z18
+	VFMADD231PS Z21, Z10, Z18
+	VADDPS      Z15, Z12, Z12
+	VADDPS      Z18, Z12, Z12
 	VADDPS      Z11, Z12, Z12
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s1AVX512_last_noadd
+	JZ          depthwise3x3s1AVX512_last3_noadd
 	VADDPS      (SI)(R9*1), Z12, K5, Z12
 
-depthwise3x3s1AVX512_last_noadd:
+depthwise3x3s1AVX512_last3_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s1AVX512_last_norelu
+	JZ     depthwise3x3s1AVX512_last3_norelu
 	VMAXPS Z0, Z12, Z12
 
-depthwise3x3s1AVX512_last_norelu:
+depthwise3x3s1AVX512_last3_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s1AVX512_last_noclip
+	JZ     depthwise3x3s1AVX512_last3_noclip
 	VMINPS Z1, Z12, Z12
 
-depthwise3x3s1AVX512_last_noclip:
+depthwise3x3s1AVX512_last3_noclip:
 	VMOVUPS Z12, K5, (SI)(R9*1)
+	VMOVAPS Z13, Z12
+	VMOVAPS Z14, Z13
+	VMOVAPS Z16, Z15
+	VMOVAPS Z17, Z16
+	VMOVAPS Z19, Z18
+	VMOVAPS Z20, Z19
 	ADDQ    88(AX), SI
 	ADDQ    80(AX), R8
 	ADDQ    $0x01, DI
@@ -229,206 +291,154 @@ depthwise3x3s2AVX512_plane:
 	SUBQ         80(AX), R8
 
 depthwise3x3s2AVX512_row:
-	MOVQ        DI, R9
-	MOVQ        R8, R12
-	MOVQ        R12, R10
-	CMPQ        R9, 48(AX)
-	CMOVQCC     32(AX), R10
-	ADDQ        80(AX), R12
-	INCQ        R9
-	MOVQ        R12, R11
-	CMPQ        R9, 48(AX)
-	CMOVQCC     32(AX), R11
-	ADDQ        80(AX), R12
-	INCQ        R9
-	CMPQ        R9, 48(AX)
-	CMOVQCC     32(AX), R12
-	XORQ        R9, R9
-	CMPQ        64(AX), $0x01
-	JE          depthwise3x3s2AVX512_one
-	VMOVUPS.Z   -4(R10)(R9*2), K1, Z14
-	VMOVUPS     60(R10)(R9*2), Z15
-	VMOVAPS     Z2, Z16
-	VPERMI2PS   Z15, Z14, Z16
-	VMULPS      Z16, Z4, Z14
-	VMOVUPS     (R10)(R9*2), Z15
-	VMOVUPS     64(R10)(R9*2), Z16
-	VMOVAPS     Z2, Z17
-	VPERMI2PS   Z16, Z15, Z17
-	VMOVAPS     Z3, Z18
-	VPERMI2PS   Z16, Z15, Z18
-	VFMADD231PS Z17, Z5, Z14
-	VFMADD231PS Z18, Z6, Z14
-	VMOVUPS.Z   -4(R11)(R9*2), K1, Z15
-	VMOVUPS     60(R11)(R9*2), Z16
-	VMOVAPS     Z2, Z17
-	VPERMI2PS   Z16, Z15, Z17
-	VMULPS      Z17, Z7, Z15
-	VMOVUPS     (R11)(R9*2), Z16
-	VMOVUPS     64(R11)(R9*2), Z17
-	VMOVAPS     Z2, Z18
-	VPERMI2PS   Z17, Z16, Z18
-	VMOVAPS     Z3, Z19
-	VPERMI2PS   Z17, Z16, Z19
-	VFMADD231PS Z18, Z8, Z15
-	VFMADD231PS Z19, Z9, Z15
-	VMOVUPS.Z   -4(R12)(R9*2), K1, Z16
-	VMOVUPS     60(R12)(R9*2), Z17
-	VMOVAPS     Z2, Z18
-	VPERMI2PS   Z17, Z16, Z18
-	VMULPS      Z18, Z10, Z16
-	VMOVUPS     (R12)(R9*2), Z17
-	VMOVUPS     64(R12)(R9*2), Z18
-	VMOVAPS     Z2, Z19
-	VPERMI2PS   Z18, Z17, Z19
-	VMOVAPS     Z3, Z20
-	VPERMI2PS   Z18, Z17, Z20
-	VFMADD231PS Z19, Z11, Z16
-	VFMADD231PS Z20, Z12, Z16
-	VADDPS      Z15, Z14, Z14
-	VADDPS      Z16, Z14, Z14
-	VADDPS      Z13, Z14, Z14
-	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s2AVX512_first_noadd
-	VADDPS      (SI)(R9*1), Z14, Z14
+	MOVQ    DI, R9
+	MOVQ    R8, R12
+	MOVQ    R12, R10
+	CMPQ    R9, 48(AX)
+	CMOVQCC 32(AX), R10
+	ADDQ    80(AX), R12
+	INCQ    R9
+	MOVQ    R12, R11
+	CMPQ    R9, 48(AX)
+	CMOVQCC 32(AX), R11
+	ADDQ    80(AX), R12
+	INCQ    R9
+	CMPQ    R9, 48(AX)
+	CMOVQCC 32(AX), R12
+	XORQ    R9, R9
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	VPXORD  Z16, Z16, Z16
 
-depthwise3x3s2AVX512_first_noadd:
-	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s2AVX512_first_norelu
-	VMAXPS Z0, Z14, Z14
-
-depthwise3x3s2AVX512_first_norelu:
-	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s2AVX512_first_noclip
-	VMINPS Z1, Z14, Z14
-
-depthwise3x3s2AVX512_first_noclip:
-	VMOVUPS Z14, (SI)(R9*1)
-	ADDQ    $0x00000040, R9
-
-depthwise3x3s2AVX512_mid:
+depthwise3x3s2AVX512_loop:
 	CMPQ        R9, 112(AX)
-	JAE         depthwise3x3s2AVX512_one
-	VMOVUPS     -4(R10)(R9*2), Z14
-	VMOVUPS     60(R10)(R9*2), Z15
+	JAE         depthwise3x3s2AVX512_lastvec
+	VMOVUPS     (R10)(R9*2), Z18
+	VMOVUPS     64(R10)(R9*2), Z19
+	VALIGND     $0x0f, Z14, Z18, Z14
+	VALIGND     $0x0f, Z18, Z19, Z17
+	VMOVAPS     Z2, Z20
+	VPERMI2PS   Z17, Z14, Z20
+	VMULPS      Z20, Z4, Z17
+	VMOVAPS     Z2, Z14
+	VPERMI2PS   Z19, Z18, Z14
+	VFMADD231PS Z14, Z5, Z17
+	VMOVAPS     Z3, Z14
+	VPERMI2PS   Z19, Z18, Z14
+	VFMADD231PS Z14, Z6, Z17
+	VMOVAPS     Z19, Z14
+	VMOVUPS     (R11)(R9*2), Z19
+	VMOVUPS     64(R11)(R9*2), Z20
+	VALIGND     $0x0f, Z15, Z19, Z15
+	VALIGND     $0x0f, Z19, Z20, Z18
+	VMOVAPS     Z2, Z21
+	VPERMI2PS   Z18, Z15, Z21
+	VMULPS      Z21, Z7, Z18
+	VMOVAPS     Z2, Z15
+	VPERMI2PS   Z20, Z19, Z15
+	VFMADD231PS Z15, Z8, Z18
+	VMOVAPS     Z3, Z15
+	VPERMI2PS   Z20, Z19, Z15
+	VFMADD231PS Z15, Z9, Z18
+	VMOVAPS     Z20, Z15
+	VMOVUPS     (R12)(R9*2), Z20
+	VMOVUPS     64(R12)(R9*2), Z21
+	VALIGND     $0x0f, Z16, Z20, Z16
+	VALIGND     $0x0f, Z20, Z21, Z19
+	VMOVAPS     Z2, Z22
+	VPERMI2PS   Z19, Z16, Z22
+	VMULPS      Z22, Z10, Z19
 	VMOVAPS     Z2, Z16
-	VPERMI2PS   Z15, Z14, Z16
-	VMULPS      Z16, Z4, Z14
-	VMOVUPS     (R10)(R9*2), Z15
-	VMOVUPS     64(R10)(R9*2), Z16
-	VMOVAPS     Z2, Z17
-	VPERMI2PS   Z16, Z15, Z17
-	VMOVAPS     Z3, Z18
-	VPERMI2PS   Z16, Z15, Z18
-	VFMADD231PS Z17, Z5, Z14
-	VFMADD231PS Z18, Z6, Z14
-	VMOVUPS     -4(R11)(R9*2), Z15
-	VMOVUPS     60(R11)(R9*2), Z16
-	VMOVAPS     Z2, Z17
-	VPERMI2PS   Z16, Z15, Z17
-	VMULPS      Z17, Z7, Z15
-	VMOVUPS     (R11)(R9*2), Z16
-	VMOVUPS     64(R11)(R9*2), Z17
-	VMOVAPS     Z2, Z18
-	VPERMI2PS   Z17, Z16, Z18
-	VMOVAPS     Z3, Z19
-	VPERMI2PS   Z17, Z16, Z19
-	VFMADD231PS Z18, Z8, Z15
-	VFMADD231PS Z19, Z9, Z15
-	VMOVUPS     -4(R12)(R9*2), Z16
-	VMOVUPS     60(R12)(R9*2), Z17
-	VMOVAPS     Z2, Z18
-	VPERMI2PS   Z17, Z16, Z18
-	VMULPS      Z18, Z10, Z16
-	VMOVUPS     (R12)(R9*2), Z17
-	VMOVUPS     64(R12)(R9*2), Z18
-	VMOVAPS     Z2, Z19
-	VPERMI2PS   Z18, Z17, Z19
-	VMOVAPS     Z3, Z20
-	VPERMI2PS   Z18, Z17, Z20
-	VFMADD231PS Z19, Z11, Z16
-	VFMADD231PS Z20, Z12, Z16
-	VADDPS      Z15, Z14, Z14
-	VADDPS      Z16, Z14, Z14
-	VADDPS      Z13, Z14, Z14
+	VPERMI2PS   Z21, Z20, Z16
+	VFMADD231PS Z16, Z11, Z19
+	VMOVAPS     Z3, Z16
+	VPERMI2PS   Z21, Z20, Z16
+	VFMADD231PS Z16, Z12, Z19
+	VMOVAPS     Z21, Z16
+	VADDPS      Z18, Z17, Z17
+	VADDPS      Z19, Z17, Z17
+	VADDPS      Z13, Z17, Z17
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s2AVX512_mid_noadd
-	VADDPS      (SI)(R9*1), Z14, Z14
+	JZ          depthwise3x3s2AVX512_mid1_noadd
+	VADDPS      (SI)(R9*1), Z17, Z17
 
-depthwise3x3s2AVX512_mid_noadd:
+depthwise3x3s2AVX512_mid1_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s2AVX512_mid_norelu
-	VMAXPS Z0, Z14, Z14
+	JZ     depthwise3x3s2AVX512_mid1_norelu
+	VMAXPS Z0, Z17, Z17
 
-depthwise3x3s2AVX512_mid_norelu:
+depthwise3x3s2AVX512_mid1_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s2AVX512_mid_noclip
-	VMINPS Z1, Z14, Z14
+	JZ     depthwise3x3s2AVX512_mid1_noclip
+	VMINPS Z1, Z17, Z17
 
-depthwise3x3s2AVX512_mid_noclip:
-	VMOVUPS Z14, (SI)(R9*1)
+depthwise3x3s2AVX512_mid1_noclip:
+	VMOVUPS Z17, (SI)(R9*1)
 	ADDQ    $0x00000040, R9
-	JMP     depthwise3x3s2AVX512_mid
+	JMP     depthwise3x3s2AVX512_loop
 
-depthwise3x3s2AVX512_one:
-	VMOVUPS.Z   -4(R10)(R9*2), K4, Z14
-	VMOVUPS.Z   60(R10)(R9*2), K5, Z15
+depthwise3x3s2AVX512_lastvec:
+	VMOVUPS.Z   (R10)(R9*2), K2, Z18
+	VMOVUPS.Z   64(R10)(R9*2), K3, Z19
+	VALIGND     $0x0f, Z14, Z18, Z14
+	VALIGND     $0x0f, Z18, Z19, Z17
+	VMOVAPS     Z2, Z20
+	VPERMI2PS   Z17, Z14, Z20
+	VMULPS      Z20, Z4, Z17
+	VMOVAPS     Z2, Z14
+	VPERMI2PS   Z19, Z18, Z14
+	VFMADD231PS Z14, Z5, Z17
+	VMOVAPS     Z3, Z14
+	VPERMI2PS   Z19, Z18, Z14
+	VFMADD231PS Z14, Z6, Z17
+	VMOVAPS     Z19, Z14
+	VMOVUPS.Z   (R11)(R9*2), K2, Z19
+	VMOVUPS.Z   64(R11)(R9*2), K3, Z20
+	VALIGND     $0x0f, Z15, Z19, Z15
+	VALIGND     $0x0f, Z19, Z20, Z18
+	VMOVAPS     Z2, Z21
+	VPERMI2PS   Z18, Z15, Z21
+	VMULPS      Z21, Z7, Z18
+	VMOVAPS     Z2, Z15
+	VPERMI2PS   Z20, Z19, Z15
+	VFMADD231PS Z15, Z8, Z18
+	VMOVAPS     Z3, Z15
+	VPERMI2PS   Z20, Z19, Z15
+	VFMADD231PS Z15, Z9, Z18
+	VMOVAPS     Z20, Z15
+	VMOVUPS.Z   (R12)(R9*2), K2, Z20
+	VMOVUPS.Z   64(R12)(R9*2), K3, Z21
+	VALIGND     $0x0f, Z16, Z20, Z16
+	VALIGND     $0x0f, Z20, Z21, Z19
+	VMOVAPS     Z2, Z22
+	VPERMI2PS   Z19, Z16, Z22
+	VMULPS      Z22, Z10, Z19
 	VMOVAPS     Z2, Z16
-	VPERMI2PS   Z15, Z14, Z16
-	VMULPS      Z16, Z4, Z14
-	VMOVUPS.Z   (R10)(R9*2), K2, Z15
-	VMOVUPS.Z   64(R10)(R9*2), K3, Z16
-	VMOVAPS     Z2, Z17
-	VPERMI2PS   Z16, Z15, Z17
-	VMOVAPS     Z3, Z18
-	VPERMI2PS   Z16, Z15, Z18
-	VFMADD231PS Z17, Z5, Z14
-	VFMADD231PS Z18, Z6, Z14
-	VMOVUPS.Z   -4(R11)(R9*2), K4, Z15
-	VMOVUPS.Z   60(R11)(R9*2), K5, Z16
-	VMOVAPS     Z2, Z17
-	VPERMI2PS   Z16, Z15, Z17
-	VMULPS      Z17, Z7, Z15
-	VMOVUPS.Z   (R11)(R9*2), K2, Z16
-	VMOVUPS.Z   64(R11)(R9*2), K3, Z17
-	VMOVAPS     Z2, Z18
-	VPERMI2PS   Z17, Z16, Z18
-	VMOVAPS     Z3, Z19
-	VPERMI2PS   Z17, Z16, Z19
-	VFMADD231PS Z18, Z8, Z15
-	VFMADD231PS Z19, Z9, Z15
-	VMOVUPS.Z   -4(R12)(R9*2), K4, Z16
-	VMOVUPS.Z   60(R12)(R9*2), K5, Z17
-	VMOVAPS     Z2, Z18
-	VPERMI2PS   Z17, Z16, Z18
-	VMULPS      Z18, Z10, Z16
-	VMOVUPS.Z   (R12)(R9*2), K2, Z17
-	VMOVUPS.Z   64(R12)(R9*2), K3, Z18
-	VMOVAPS     Z2, Z19
-	VPERMI2PS   Z18, Z17, Z19
-	VMOVAPS     Z3, Z20
-	VPERMI2PS   Z18, Z17, Z20
-	VFMADD231PS Z19, Z11, Z16
-	VFMADD231PS Z20, Z12, Z16
-	VADDPS      Z15, Z14, Z14
-	VADDPS      Z16, Z14, Z14
-	VADDPS      Z13, Z14, Z14
+	VPERMI2PS   Z21, Z20, Z16
+	VFMADD231PS Z16, Z11, Z19
+	VMOVAPS     Z3, Z16
+	VPERMI2PS   Z21, Z20, Z16
+	VFMADD231PS Z16, Z12, Z19
+	VMOVAPS     Z21, Z16
+	VADDPS      Z18, Z17, Z17
+	VADDPS      Z19, Z17, Z17
+	VADDPS      Z13, Z17, Z17
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s2AVX512_last_noadd
-	VADDPS      (SI)(R9*1), Z14, K6, Z14
+	JZ          depthwise3x3s2AVX512_last2_noadd
+	VADDPS      (SI)(R9*1), Z17, K6, Z17
 
-depthwise3x3s2AVX512_last_noadd:
+depthwise3x3s2AVX512_last2_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s2AVX512_last_norelu
-	VMAXPS Z0, Z14, Z14
+	JZ     depthwise3x3s2AVX512_last2_norelu
+	VMAXPS Z0, Z17, Z17
 
-depthwise3x3s2AVX512_last_norelu:
+depthwise3x3s2AVX512_last2_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s2AVX512_last_noclip
-	VMINPS Z1, Z14, Z14
+	JZ     depthwise3x3s2AVX512_last2_noclip
+	VMINPS Z1, Z17, Z17
 
-depthwise3x3s2AVX512_last_noclip:
-	VMOVUPS Z14, K6, (SI)(R9*1)
+depthwise3x3s2AVX512_last2_noclip:
+	VMOVUPS Z17, K6, (SI)(R9*1)
 	ADDQ    88(AX), SI
 	ADDQ    80(AX), R8
 	ADDQ    80(AX), R8
@@ -505,20 +515,20 @@ depthwise3x3s1AVX2_row:
 	VBROADCASTSS (BX), Y11
 	VADDPS       Y11, Y10, Y10
 	TESTQ        $0x00000001, 72(AX)
-	JZ           depthwise3x3s1AVX2_first_noadd
+	JZ           depthwise3x3s1AVX2_first1_noadd
 	VADDPS       (SI)(R9*1), Y10, Y10
 
-depthwise3x3s1AVX2_first_noadd:
+depthwise3x3s1AVX2_first1_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s1AVX2_first_norelu
+	JZ     depthwise3x3s1AVX2_first1_norelu
 	VMAXPS Y0, Y10, Y10
 
-depthwise3x3s1AVX2_first_norelu:
+depthwise3x3s1AVX2_first1_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s1AVX2_first_noclip
+	JZ     depthwise3x3s1AVX2_first1_noclip
 	VMINPS 656(AX), Y10, Y10
 
-depthwise3x3s1AVX2_first_noclip:
+depthwise3x3s1AVX2_first1_noclip:
 	VMOVUPS Y10, (SI)(R9*1)
 	ADDQ    $0x00000020, R9
 
@@ -539,20 +549,20 @@ depthwise3x3s1AVX2_mid:
 	VBROADCASTSS (BX), Y11
 	VADDPS       Y11, Y10, Y10
 	TESTQ        $0x00000001, 72(AX)
-	JZ           depthwise3x3s1AVX2_mid_noadd
+	JZ           depthwise3x3s1AVX2_mid2_noadd
 	VADDPS       (SI)(R9*1), Y10, Y10
 
-depthwise3x3s1AVX2_mid_noadd:
+depthwise3x3s1AVX2_mid2_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s1AVX2_mid_norelu
+	JZ     depthwise3x3s1AVX2_mid2_norelu
 	VMAXPS Y0, Y10, Y10
 
-depthwise3x3s1AVX2_mid_norelu:
+depthwise3x3s1AVX2_mid2_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s1AVX2_mid_noclip
+	JZ     depthwise3x3s1AVX2_mid2_noclip
 	VMINPS 656(AX), Y10, Y10
 
-depthwise3x3s1AVX2_mid_noclip:
+depthwise3x3s1AVX2_mid2_noclip:
 	VMOVUPS Y10, (SI)(R9*1)
 	ADDQ    $0x00000020, R9
 	JMP     depthwise3x3s1AVX2_mid
@@ -591,21 +601,21 @@ depthwise3x3s1AVX2_one:
 	VADDPS       Y11, Y10, Y10
 	VMOVUPS      272(AX), Y11
 	TESTQ        $0x00000001, 72(AX)
-	JZ           depthwise3x3s1AVX2_last_noadd
+	JZ           depthwise3x3s1AVX2_last3_noadd
 	VMASKMOVPS   (SI)(R9*1), Y11, Y12
 	VADDPS       Y12, Y10, Y10
 
-depthwise3x3s1AVX2_last_noadd:
+depthwise3x3s1AVX2_last3_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s1AVX2_last_norelu
+	JZ     depthwise3x3s1AVX2_last3_norelu
 	VMAXPS Y0, Y10, Y10
 
-depthwise3x3s1AVX2_last_norelu:
+depthwise3x3s1AVX2_last3_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s1AVX2_last_noclip
+	JZ     depthwise3x3s1AVX2_last3_noclip
 	VMINPS 656(AX), Y10, Y10
 
-depthwise3x3s1AVX2_last_noclip:
+depthwise3x3s1AVX2_last3_noclip:
 	VMASKMOVPS Y10, Y11, (SI)(R9*1)
 	ADDQ       88(AX), SI
 	ADDQ       80(AX), R8
@@ -719,20 +729,20 @@ depthwise3x3s2AVX2_row:
 	VADDPS      Y3, Y1, Y1
 	VADDPS      624(AX), Y1, Y1
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s2AVX2_first_noadd
+	JZ          depthwise3x3s2AVX2_first1_noadd
 	VADDPS      (SI)(R9*1), Y1, Y1
 
-depthwise3x3s2AVX2_first_noadd:
+depthwise3x3s2AVX2_first1_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s2AVX2_first_norelu
+	JZ     depthwise3x3s2AVX2_first1_norelu
 	VMAXPS Y0, Y1, Y1
 
-depthwise3x3s2AVX2_first_norelu:
+depthwise3x3s2AVX2_first1_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s2AVX2_first_noclip
+	JZ     depthwise3x3s2AVX2_first1_noclip
 	VMINPS 656(AX), Y1, Y1
 
-depthwise3x3s2AVX2_first_noclip:
+depthwise3x3s2AVX2_first1_noclip:
 	VMOVUPS Y1, (SI)(R9*1)
 	ADDQ    $0x00000020, R9
 
@@ -782,20 +792,20 @@ depthwise3x3s2AVX2_mid:
 	VADDPS      Y3, Y1, Y1
 	VADDPS      624(AX), Y1, Y1
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s2AVX2_mid_noadd
+	JZ          depthwise3x3s2AVX2_mid2_noadd
 	VADDPS      (SI)(R9*1), Y1, Y1
 
-depthwise3x3s2AVX2_mid_noadd:
+depthwise3x3s2AVX2_mid2_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s2AVX2_mid_norelu
+	JZ     depthwise3x3s2AVX2_mid2_norelu
 	VMAXPS Y0, Y1, Y1
 
-depthwise3x3s2AVX2_mid_norelu:
+depthwise3x3s2AVX2_mid2_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s2AVX2_mid_noclip
+	JZ     depthwise3x3s2AVX2_mid2_noclip
 	VMINPS 656(AX), Y1, Y1
 
-depthwise3x3s2AVX2_mid_noclip:
+depthwise3x3s2AVX2_mid2_noclip:
 	VMOVUPS Y1, (SI)(R9*1)
 	ADDQ    $0x00000020, R9
 	JMP     depthwise3x3s2AVX2_mid
@@ -857,21 +867,21 @@ depthwise3x3s2AVX2_one:
 	VADDPS      624(AX), Y1, Y1
 	VMOVUPS     304(AX), Y2
 	TESTQ       $0x00000001, 72(AX)
-	JZ          depthwise3x3s2AVX2_last_noadd
+	JZ          depthwise3x3s2AVX2_last3_noadd
 	VMASKMOVPS  (SI)(R9*1), Y2, Y3
 	VADDPS      Y3, Y1, Y1
 
-depthwise3x3s2AVX2_last_noadd:
+depthwise3x3s2AVX2_last3_noadd:
 	TESTQ  $0x00000002, 72(AX)
-	JZ     depthwise3x3s2AVX2_last_norelu
+	JZ     depthwise3x3s2AVX2_last3_norelu
 	VMAXPS Y0, Y1, Y1
 
-depthwise3x3s2AVX2_last_norelu:
+depthwise3x3s2AVX2_last3_norelu:
 	TESTQ  $0x00000004, 72(AX)
-	JZ     depthwise3x3s2AVX2_last_noclip
+	JZ     depthwise3x3s2AVX2_last3_noclip
 	VMINPS 656(AX), Y1, Y1
 
-depthwise3x3s2AVX2_last_noclip:
+depthwise3x3s2AVX2_last3_noclip:
 	VMASKMOVPS Y1, Y2, (SI)(R9*1)
 	ADDQ       88(AX), SI
 	ADDQ       80(AX), R8

@@ -101,6 +101,7 @@ var kindNames = [...]string{"first", "mid", "last"}
 type kernel struct {
 	bits, stride int
 	name         string
+	nfinish      int // vectors finished so far, for unique labels
 
 	args, xp, wp, bp, iy, xrow, yrow, off Register
 	rows                                  [3]Register
@@ -169,18 +170,25 @@ func (k *kernel) emit() {
 		CMOVQCC(Mem{Base: a, Disp: daZero}, r)
 	}
 	XORQ(k.off, k.off)
-	CMPQ(Mem{Base: a, Disp: daNV}, U8(1))
-	JE(LabelRef(k.name + "_one"))
-	k.vector(first)
-	ADDQ(U32(k.vbytes()), k.off)
-	Label(k.name + "_mid")
-	CMPQ(k.off, Mem{Base: a, Disp: daLastOff})
-	JAE(LabelRef(k.name + "_one"))
-	k.vector(mid)
-	ADDQ(U32(k.vbytes()), k.off)
-	JMP(LabelRef(k.name + "_mid"))
-	Label(k.name + "_one")
-	k.vector(last)
+	switch {
+	case k.wide() && k.stride == 1:
+		k.slide1()
+	case k.wide():
+		k.slide2()
+	default:
+		CMPQ(Mem{Base: a, Disp: daNV}, U8(1))
+		JE(LabelRef(k.name + "_one"))
+		k.vector(first)
+		ADDQ(U32(k.vbytes()), k.off)
+		Label(k.name + "_mid")
+		CMPQ(k.off, Mem{Base: a, Disp: daLastOff})
+		JAE(LabelRef(k.name + "_one"))
+		k.vector(mid)
+		ADDQ(U32(k.vbytes()), k.off)
+		JMP(LabelRef(k.name + "_mid"))
+		Label(k.name + "_one")
+		k.vector(last)
+	}
 
 	ADDQ(Mem{Base: a, Disp: daRowY}, k.yrow)
 	for range k.stride {
@@ -281,6 +289,12 @@ func (k *kernel) vector(kind vecKind) {
 			k.row2(kind, ky, r, s[ky])
 		}
 	}
+	k.finish(kind, s)
+}
+
+// finish emits the end of a vector from its row sums s: ((s0 + s1) + s2) + bias, the
+// mode's epilogue and the store (masked for the last vector of a row).
+func (k *kernel) finish(kind vecKind, s [3]VecVirtual) {
 	acc := s[0]
 	VADDPS(s[1], acc, acc)
 	VADDPS(s[2], acc, acc)
@@ -295,7 +309,8 @@ func (k *kernel) vector(kind vecKind) {
 		VADDPS(k.wb(9), acc, acc)
 	}
 	out := Mem{Base: k.yrow, Index: k.off, Scale: 1}
-	lbl := k.name + "_" + kindNames[kind]
+	k.nfinish++
+	lbl := fmt.Sprintf("%s_%s%d", k.name, kindNames[kind], k.nfinish)
 	kr, yi := k.storeMask()
 	var ymask VecVirtual
 	if kind == last && !k.wide() {
@@ -335,6 +350,121 @@ func (k *kernel) vector(kind vecKind) {
 	default:
 		VMASKMOVPS(acc, ymask, out)
 	}
+}
+
+// slide1 emits an output row at stride 1 on AVX-512: the vectors of each input row are
+// loaded once, in order (the last through K5, the lanes beyond the row zero), and the
+// neighbours of a vector's pixels (kx = 0, 2) taken from it and the vectors before and
+// after it (VALIGND; zero before the first and after the last).
+func (k *kernel) slide1() {
+	a := k.args
+	var prev, cur, next [3]VecVirtual
+	for ky := range 3 {
+		prev[ky], cur[ky], next[ky] = k.vec(), k.vec(), k.vec()
+		VPXORD(prev[ky], prev[ky], prev[ky])
+	}
+	m := func(ky, disp int) Mem { return Mem{Base: k.rows[ky], Index: k.off, Scale: 1, Disp: disp} }
+	// The first vector (also the last one when the row has one).
+	CMPQ(Mem{Base: a, Disp: daNV}, U8(1))
+	JE(LabelRef(k.name + "_onevec"))
+	for ky := range 3 {
+		VMOVUPS(m(ky, 0), cur[ky])
+	}
+	JMP(LabelRef(k.name + "_loop"))
+	Label(k.name + "_onevec")
+	for ky := range 3 {
+		VMOVUPS_Z(m(ky, 0), K5, cur[ky])
+	}
+	JMP(LabelRef(k.name + "_lastvec"))
+
+	compute := func(kind vecKind) {
+		var s [3]VecVirtual
+		for ky := range 3 {
+			s[ky] = k.vec()
+			left, right := k.vec(), k.vec()
+			VALIGND(U8(15), prev[ky], cur[ky], left) // (cur:prev) >> 15 lanes: x[jL+l−1]
+			VALIGND(U8(1), cur[ky], next[ky], right) // (next:cur) >> 1 lane: x[jL+l+1]
+			VMULPS(left, k.w[3*ky], s[ky])
+			VFMADD231PS(cur[ky], k.w[3*ky+1], s[ky])
+			VFMADD231PS(right, k.w[3*ky+2], s[ky])
+		}
+		k.finish(kind, s)
+		for ky := range 3 {
+			VMOVAPS(cur[ky], prev[ky])
+			VMOVAPS(next[ky], cur[ky])
+		}
+	}
+	t := GP64()
+	// Vectors j with j+1 < nv−1: the next one loads without a mask.
+	Label(k.name + "_loop")
+	MOVQ(k.off, t)
+	ADDQ(U32(k.vbytes()), t)
+	CMPQ(t, Mem{Base: a, Disp: daLastOff})
+	JAE(LabelRef(k.name + "_penult"))
+	for ky := range 3 {
+		VMOVUPS(m(ky, k.vbytes()), next[ky])
+	}
+	compute(mid)
+	ADDQ(U32(k.vbytes()), k.off)
+	JMP(LabelRef(k.name + "_loop"))
+	// Vector nv−2: the next one is the last, loaded through K5.
+	Label(k.name + "_penult")
+	for ky := range 3 {
+		VMOVUPS_Z(m(ky, k.vbytes()), K5, next[ky])
+	}
+	compute(mid)
+	ADDQ(U32(k.vbytes()), k.off)
+	// The last vector: zeros after it.
+	Label(k.name + "_lastvec")
+	for ky := range 3 {
+		VPXORD(next[ky], next[ky], next[ky])
+	}
+	compute(last)
+}
+
+// slide2 emits an output row at stride 2 on AVX-512: each input row's pair of vectors at
+// columns 2jL and 2jL+L is loaded once (the last pair through K2 and K3), and the pair at
+// 2jL−1 formed from it and the previous pair's second vector (VALIGND; zero before the
+// first).
+func (k *kernel) slide2() {
+	a := k.args
+	var prevB [3]VecVirtual
+	for ky := range 3 {
+		prevB[ky] = k.vec()
+		VPXORD(prevB[ky], prevB[ky], prevB[ky])
+	}
+	vb := k.vbytes()
+	m := func(ky, disp int) Mem { return Mem{Base: k.rows[ky], Index: k.off, Scale: 2, Disp: disp} }
+	vector := func(kind vecKind) {
+		var s [3]VecVirtual
+		for ky := range 3 {
+			s[ky] = k.vec()
+			A, B := k.vec(), k.vec()
+			if kind == last {
+				VMOVUPS_Z(m(ky, 0), K2, A)
+				VMOVUPS_Z(m(ky, vb), K3, B)
+			} else {
+				VMOVUPS(m(ky, 0), A)
+				VMOVUPS(m(ky, vb), B)
+			}
+			A1, B1 := k.vec(), k.vec()
+			VALIGND(U8(15), prevB[ky], A, A1) // x[2jL−1+l]
+			VALIGND(U8(15), A, B, B1)         // x[2jL+L−1+l]
+			VMULPS(k.even(A1, B1), k.w[3*ky], s[ky])
+			VFMADD231PS(k.even(A, B), k.w[3*ky+1], s[ky])
+			VFMADD231PS(k.odd(A, B), k.w[3*ky+2], s[ky])
+			VMOVAPS(B, prevB[ky])
+		}
+		k.finish(kind, s)
+	}
+	Label(k.name + "_loop")
+	CMPQ(k.off, Mem{Base: a, Disp: daLastOff})
+	JAE(LabelRef(k.name + "_lastvec"))
+	vector(mid)
+	ADDQ(U32(vb), k.off)
+	JMP(LabelRef(k.name + "_loop"))
+	Label(k.name + "_lastvec")
+	vector(last)
 }
 
 // row1 emits s = Σ_kx w[3ky+kx]·x[r + off + 4(kx−1)] at stride 1 (a product, then two
