@@ -423,15 +423,16 @@ func (k *kernel) slide1() {
 }
 
 // slide2 emits an output row at stride 2 on AVX-512: each input row's pair of vectors at
-// columns 2jL and 2jL+L is loaded once (the last pair through K2 and K3), and the pair at
-// 2jL−1 formed from it and the previous pair's second vector (VALIGND; zero before the
-// first).
+// columns 2jL and 2jL+L is loaded once (the last pair through K2 and K3) and split into
+// its even (kx = 1) and odd (kx = 2) columns; the columns 2(jL+l)−1 (kx = 0) are the odd
+// ones moved up one lane, the previous pair's last odd column entering lane 0 (VALIGND;
+// zero before the first pair).
 func (k *kernel) slide2() {
 	a := k.args
-	var prevB [3]VecVirtual
+	var prevO [3]VecVirtual
 	for ky := range 3 {
-		prevB[ky] = k.vec()
-		VPXORD(prevB[ky], prevB[ky], prevB[ky])
+		prevO[ky] = k.vec()
+		VPXORD(prevO[ky], prevO[ky], prevO[ky])
 	}
 	vb := k.vbytes()
 	m := func(ky, disp int) Mem { return Mem{Base: k.rows[ky], Index: k.off, Scale: 2, Disp: disp} }
@@ -447,13 +448,12 @@ func (k *kernel) slide2() {
 				VMOVUPS(m(ky, 0), A)
 				VMOVUPS(m(ky, vb), B)
 			}
-			A1, B1 := k.vec(), k.vec()
-			VALIGND(U8(15), prevB[ky], A, A1) // x[2jL−1+l]
-			VALIGND(U8(15), A, B, B1)         // x[2jL+L−1+l]
-			VMULPS(k.even(A1, B1), k.w[3*ky], s[ky])
-			VFMADD231PS(k.even(A, B), k.w[3*ky+1], s[ky])
-			VFMADD231PS(k.odd(A, B), k.w[3*ky+2], s[ky])
-			VMOVAPS(B, prevB[ky])
+			e, o, left := k.even(A, B), k.odd(A, B), k.vec()
+			VALIGND(U8(15), prevO[ky], o, left) // (o:prevO) >> 15 lanes: x[2(jL+l)−1]
+			VMULPS(left, k.w[3*ky], s[ky])
+			VFMADD231PS(e, k.w[3*ky+1], s[ky])
+			VFMADD231PS(o, k.w[3*ky+2], s[ky])
+			VMOVAPS(o, prevO[ky])
 		}
 		k.finish(kind, s)
 	}
