@@ -106,8 +106,8 @@ func benchShapes(b *testing.B) []convBenchShape {
 // BenchmarkPreparedConv times PreparedConv.Forward (the compiled inference form's
 // convolution, with a bias and a ReLU) on the shapes of benchShapes, with the algorithm
 // ChooseConvAlgo picks, or each algorithm BONSAI_CONV_ALGO lists (comma-separated: gemm,
-// winograd, direct, im2col, depthwise, grouped) that handles the shape. GFLOP/s counts
-// 2·N·Cout·H'·W'·(Cin/G)·k².
+// winograd, direct, im2col, depthwise, grouped) that handles the shape; BONSAI_CONV_CLIP
+// sets PreparedConv.Clip (6: ReLU6). GFLOP/s counts 2·N·Cout·H'·W'·(Cin/G)·k².
 func BenchmarkPreparedConv(b *testing.B) {
 	var algos []ConvAlgo
 	if list := os.Getenv("BONSAI_CONV_ALGO"); list != "" {
@@ -137,6 +137,13 @@ func BenchmarkPreparedConv(b *testing.B) {
 				continue
 			}
 			pc := PrepareConvAlgo(w, bias, p, s.hw, s.hw, algo)
+			if c := os.Getenv("BONSAI_CONV_CLIP"); c != "" {
+				v, err := strconv.ParseFloat(c, 32)
+				if err != nil {
+					b.Fatalf("BONSAI_CONV_CLIP=%q: %v", c, err)
+				}
+				pc.Clip = float32(v)
+			}
 			var ws ConvWorkspace
 			b.Run(s.name+"/"+algo.String(), func(b *testing.B) {
 				pc.Forward(y, x, nil, true, &ws)
