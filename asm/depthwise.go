@@ -219,3 +219,175 @@ func (a *dwArgs) setMasks(stride, lanes, wd, wo int) {
 		}
 	}
 }
+
+// DepthwiseWgrad3x3 sets g to the weight gradients of planes consecutive channels of a
+// depthwise 3×3 convolution of one image with padding 1 and stride 1 or 2:
+//
+//	g[c][3ky+kx] = Σ_{oy,ox} dy[c][oy][ox] · x[c][s·oy−1+ky][s·ox−1+kx]   (padding: zero)
+//
+// x: [planes, h, wd], dy: [planes, ho, wo] as for Depthwise3x3, g: [planes, 9]
+// (overwritten). Each tap's products are summed lane by lane over the vectors of Lanes
+// output pixels of each row, rows in order (one fused multiply-add each on the SIMD
+// paths), and the lanes then added in a tree (the upper half onto the lower, down to one).
+// It runs the current path's kernel (AVX512: 16 lanes, AVX2: 8, Generic: the Go twin with
+// 8). It panics if a slice is too short or stride is not 1 or 2.
+func DepthwiseWgrad3x3(g, x, dy []float32, planes, h, wd, stride int) {
+	if stride != 1 && stride != 2 {
+		panic(fmt.Sprintf("asm: DepthwiseWgrad3x3: stride %d", stride))
+	}
+	ho, wo := (h-1)/stride+1, (wd-1)/stride+1
+	if planes < 0 || h < 0 || wd < 0 {
+		panic(fmt.Sprintf("asm: DepthwiseWgrad3x3: %d planes of %d×%d", planes, h, wd))
+	}
+	if planes == 0 || h == 0 || wd == 0 {
+		clear(g[:9*planes])
+		return
+	}
+	if len(x) < planes*h*wd || len(dy) < planes*ho*wo || len(g) < 9*planes {
+		panic(fmt.Sprintf("asm: DepthwiseWgrad3x3: %d planes of %d×%d (stride %d): slices of %d, %d and %d values",
+			planes, h, wd, stride, len(x), len(dy), len(g)))
+	}
+	if depthwiseWgradSIMD(g, x, dy, planes, h, wd, stride) {
+		return
+	}
+	depthwiseWgradGo(g, x, dy, planes, h, wd, stride, 8)
+}
+
+// DepthwiseWgradGo is the Go twin of DepthwiseWgrad3x3 with vectors of lanes (8 or 16)
+// output pixels, the order of the sums of the kernel of that width (each product rounded
+// before it is added, where the kernels fuse them).
+func DepthwiseWgradGo(g, x, dy []float32, planes, h, wd, stride, lanes int) {
+	depthwiseWgradGo(g, x, dy, planes, h, wd, stride, lanes)
+}
+
+func depthwiseWgradGo(g, x, dy []float32, planes, h, wd, stride, lanes int) {
+	ho, wo := (h-1)/stride+1, (wd-1)/stride+1
+	acc := make([]float32, 9*lanes)
+	for c := range planes {
+		xp := x[c*h*wd : (c+1)*h*wd]
+		dp := dy[c*ho*wo : (c+1)*ho*wo]
+		clear(acc)
+		for oy := range ho {
+			for ox := range wo {
+				d := dp[oy*wo+ox]
+				l := ox % lanes
+				for ky := range 3 {
+					iy := stride*oy - 1 + ky
+					if iy < 0 || iy >= h {
+						continue
+					}
+					for kx := range 3 {
+						if ix := stride*ox - 1 + kx; ix >= 0 && ix < wd {
+							acc[(3*ky+kx)*lanes+l] += float32(xp[iy*wd+ix] * d)
+						}
+					}
+				}
+			}
+		}
+		for t := range 9 {
+			a := acc[t*lanes : (t+1)*lanes]
+			for n := lanes / 2; n >= 1; n /= 2 {
+				for i := range n {
+					a[i] += a[i+n]
+				}
+			}
+			g[9*c+t] = a[0]
+		}
+	}
+}
+
+// DepthwiseBackward3x3s2 computes the input gradient of planes consecutive channels of a
+// depthwise 3×3 convolution of one image with padding 1 at stride 2:
+//
+//	dx[c][iy][ix] = Σ dy[c][oy][ox] · w[c][3ky+kx]  over iy = 2·oy−1+ky, ix = 2·ox−1+kx
+//
+// dx: [planes, h, wd] (overwritten, or added into with mode DWAdd), dy: [planes, ho, wo]
+// with ho = ⌊(h−1)/2⌋+1 and wo = ⌊(wd−1)/2⌋+1, w: [planes, 9]. An even row or column of dx
+// takes one tap per row and column of the kernel, an odd one two. It runs the current
+// path's kernel (AVX512, AVX2) or the Go twin. It panics if a slice is too short.
+func DepthwiseBackward3x3s2(dx, dy, w []float32, planes, h, wd, mode int) {
+	ho, wo := (h-1)/2+1, (wd-1)/2+1
+	if planes < 0 || h < 0 || wd < 0 {
+		panic(fmt.Sprintf("asm: DepthwiseBackward3x3s2: %d planes of %d×%d", planes, h, wd))
+	}
+	if planes == 0 || h == 0 || wd == 0 {
+		return
+	}
+	if len(dx) < planes*h*wd || len(dy) < planes*ho*wo || len(w) < 9*planes {
+		panic(fmt.Sprintf("asm: DepthwiseBackward3x3s2: %d planes of %d×%d: slices of %d, %d and %d values",
+			planes, h, wd, len(dx), len(dy), len(w)))
+	}
+	if depthwiseBackward2SIMD(dx, dy, w, planes, h, wd, mode) {
+		return
+	}
+	DepthwiseBackward3x3s2Go(dx, dy, w, planes, h, wd, mode)
+}
+
+// DepthwiseBackward3x3s2Go is the Go twin of DepthwiseBackward3x3s2: per element of dx,
+// the taps in the order ky = 1 (even rows), or 0 then 2 (odd rows), and within a row kx =
+// 1 (even columns), or 2 then 0 (odd columns); products rounded before they are added.
+func DepthwiseBackward3x3s2Go(dx, dy, w []float32, planes, h, wd, mode int) {
+	ho, wo := (h-1)/2+1, (wd-1)/2+1
+	for c := range planes {
+		g := dy[c*ho*wo : (c+1)*ho*wo]
+		wc := w[9*c : 9*c+9]
+		for iy := range h {
+			row := dx[(c*h+iy)*wd : (c*h+iy+1)*wd]
+			for ix := range wd {
+				var v float32
+				for _, ky := range [2][]int{{1}, {0, 2}}[iy%2] {
+					oy := (iy + 1 - ky) / 2
+					if oy >= ho {
+						continue
+					}
+					for _, kx := range [2][]int{{1}, {2, 0}}[ix%2] {
+						if ox := (ix + 1 - kx) / 2; ox < wo {
+							v += float32(g[oy*wo+ox] * wc[3*ky+kx])
+						}
+					}
+				}
+				if mode&DWAdd != 0 {
+					v = row[ix] + v
+				}
+				row[ix] = v
+			}
+		}
+	}
+}
+
+// dwSetupBackward2 fills the argument block of the stride-2 data-gradient kernels (see
+// emitBackward2 in _gen/depthwise) for dx: [planes, h, wd] and vectors of lanes pixels,
+// and reports whether the kernels can run the call.
+func dwSetupBackward2(a *dwArgs, dx, dy, w []float32, planes, h, wd, mode, lanes int) bool {
+	if wd > dwMaxWidth {
+		return false
+	}
+	ho, wo := (h-1)/2+1, (wd-1)/2+1
+	a.x, a.y, a.w = unsafe.Pointer(&dy[0]), unsafe.Pointer(&dx[0]), unsafe.Pointer(&w[0])
+	a.zero = unsafe.Pointer(&dwZeros[1])
+	a.planes, a.h, a.iyEnd = planes, ho, h
+	a.nv = (wo + lanes - 1) / lanes
+	a.mode = mode
+	a.rowX, a.rowY, a.planeX = 4*wo, 4*wd, 4*ho*wo
+	a.lastOff = 4 * (a.nv - 1) * lanes
+	last := (a.nv - 1) * lanes
+	valid := func(c0, limit int) uint16 {
+		var m uint16
+		for l := range lanes {
+			if c := c0 + l; c >= 0 && c < limit {
+				m |= 1 << l
+			}
+		}
+		return m
+	}
+	a.kmask = [8]uint16{valid(last, wo), valid(2*last, wd), valid(2*last+lanes, wd)}
+	for i := range a.ymask {
+		for l := range 8 {
+			a.ymask[i][l] = 0
+			if a.kmask[i]&(1<<l) != 0 {
+				a.ymask[i][l] = -1
+			}
+		}
+	}
+	return true
+}

@@ -28,6 +28,42 @@ func depthwise3x3s1AVX2(args *int64)
 //go:noescape
 func depthwise3x3s2AVX2(args *int64)
 
+// depthwiseWgrad3x3s1AVX512 computes the weight gradients of the planes of a depthwise 3×3 convolution with padding 1
+// at stride 1 (see dwArgs and DepthwiseWgrad3x3 in depthwise.go, and _gen/depthwise/main.go).
+//
+//go:noescape
+func depthwiseWgrad3x3s1AVX512(args *int64)
+
+// depthwiseWgrad3x3s2AVX512 computes the weight gradients of the planes of a depthwise 3×3 convolution with padding 1
+// at stride 2 (see dwArgs and DepthwiseWgrad3x3 in depthwise.go, and _gen/depthwise/main.go).
+//
+//go:noescape
+func depthwiseWgrad3x3s2AVX512(args *int64)
+
+// depthwiseWgrad3x3s1AVX2 computes the weight gradients of the planes of a depthwise 3×3 convolution with padding 1
+// at stride 1 (see dwArgs and DepthwiseWgrad3x3 in depthwise.go, and _gen/depthwise/main.go).
+//
+//go:noescape
+func depthwiseWgrad3x3s1AVX2(args *int64)
+
+// depthwiseWgrad3x3s2AVX2 computes the weight gradients of the planes of a depthwise 3×3 convolution with padding 1
+// at stride 2 (see dwArgs and DepthwiseWgrad3x3 in depthwise.go, and _gen/depthwise/main.go).
+//
+//go:noescape
+func depthwiseWgrad3x3s2AVX2(args *int64)
+
+// depthwiseBwd3x3s2AVX512 computes the input gradient of the planes of a depthwise 3×3 convolution with padding 1 at stride 2
+// (see dwArgs and DepthwiseBackward3x3s2 in depthwise.go, and _gen/depthwise/main.go).
+//
+//go:noescape
+func depthwiseBwd3x3s2AVX512(args *int64)
+
+// depthwiseBwd3x3s2AVX2 computes the input gradient of the planes of a depthwise 3×3 convolution with padding 1 at stride 2
+// (see dwArgs and DepthwiseBackward3x3s2 in depthwise.go, and _gen/depthwise/main.go).
+//
+//go:noescape
+func depthwiseBwd3x3s2AVX2(args *int64)
+
 // clampAVX2 computes dst[i] = v < hi ? v : hi with v = src[i] > lo ? src[i] : lo, for i < len(dst) &^ 7
 // (see Clamp in clamp.go).
 //

@@ -275,3 +275,135 @@ func TestClampTile(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwiseWgradMatchesGo checks the weight-gradient kernel of every path against the
+// Go twin of its width, and the Go twin against the definition in float64, on the sizes
+// and offsets of dwCases (input and output gradient surrounded by NaN: a read outside
+// them shows).
+func TestDepthwiseWgradMatchesGo(t *testing.T) {
+	defer SetPath(CurrentPath())
+	lanes := map[Path]int{Generic: 8, AVX2: 8, AVX512: 16}
+	for _, p := range AvailablePaths() {
+		if err := SetPath(p); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range dwCases() {
+			rng := rand.New(rand.NewPCG(uint64(c.h*100+c.w), 77))
+			ho, wo := (c.h-1)/c.stride+1, (c.w-1)/c.stride+1
+			nan := float32(math.NaN())
+			pad := func(n int) ([]float32, []float32) {
+				b := make([]float32, c.off+n+40)
+				for i := range b {
+					b[i] = nan
+				}
+				v := b[c.off : c.off+n]
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+				return b, v
+			}
+			_, x := pad(c.planes * c.h * c.w)
+			_, dy := pad(c.planes * ho * wo)
+			g := make([]float32, 9*c.planes)
+			DepthwiseWgrad3x3(g, x, dy, c.planes, c.h, c.w, c.stride)
+			want := make([]float32, 9*c.planes)
+			DepthwiseWgradGo(want, x, dy, c.planes, c.h, c.w, c.stride, lanes[p])
+			for i := range g {
+				// Sums of up to ho·wo products: a few roundings of the sum of magnitudes.
+				if d := math.Abs(float64(g[i] - want[i])); !(d <= 1e-5*(1+float64(ho*wo))) {
+					t.Fatalf("%v %+v: g[%d] = %g, the Go twin's %g", p, c, i, g[i], want[i])
+				}
+			}
+			for ch := range c.planes {
+				for tap := range 9 {
+					ky, kx := tap/3, tap%3
+					var s float64
+					for oy := range ho {
+						for ox := range wo {
+							iy, ix := c.stride*oy-1+ky, c.stride*ox-1+kx
+							if iy >= 0 && iy < c.h && ix >= 0 && ix < c.w {
+								s += float64(dy[(ch*ho+oy)*wo+ox]) * float64(x[(ch*c.h+iy)*c.w+ix])
+							}
+						}
+					}
+					if got := want[9*ch+tap]; math.Abs(float64(got)-s) > 1e-5*(1+float64(ho*wo)) {
+						t.Fatalf("%+v: the Go twin's g[%d][%d] = %g, want %g", c, ch, tap, got, s)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDepthwiseBackward2MatchesGo checks the stride-2 data-gradient kernel of every path
+// against the Go twin (set and add), the Go twin against the definition, on the sizes of
+// dwCases, with NaN around dx and dy.
+func TestDepthwiseBackward2MatchesGo(t *testing.T) {
+	defer SetPath(CurrentPath())
+	for _, p := range AvailablePaths() {
+		if err := SetPath(p); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range dwCases() {
+			if c.stride != 2 {
+				continue
+			}
+			for _, mode := range []int{0, DWAdd} {
+				rng := rand.New(rand.NewPCG(uint64(c.h*100+c.w), 78))
+				ho, wo := (c.h-1)/2+1, (c.w-1)/2+1
+				nan := float32(math.NaN())
+				pad := func(n int) ([]float32, []float32) {
+					b := make([]float32, c.off+n+40)
+					for i := range b {
+						b[i] = nan
+					}
+					v := b[c.off : c.off+n]
+					for i := range v {
+						v[i] = float32(rng.NormFloat64())
+					}
+					return b, v
+				}
+				_, dy := pad(c.planes * ho * wo)
+				dxb, dx := pad(c.planes * c.h * c.w)
+				w := make([]float32, 9*c.planes)
+				for i := range w {
+					w[i] = float32(rng.NormFloat64())
+				}
+				want := append([]float32(nil), dx...)
+				def := make([]float64, len(dx))
+				for i, v := range dx {
+					if mode&DWAdd != 0 {
+						def[i] = float64(v)
+					}
+				}
+				DepthwiseBackward3x3s2Go(want, dy, w, c.planes, c.h, c.w, mode)
+				DepthwiseBackward3x3s2(dx, dy, w, c.planes, c.h, c.w, mode)
+				for i, v := range dxb {
+					if (i < c.off || i >= c.off+len(dx)) && !math.IsNaN(float64(v)) {
+						t.Fatalf("%v %+v: element %d outside dx written", p, c, i-c.off)
+					}
+				}
+				for ch := range c.planes {
+					for oy := range ho {
+						for ox := range wo {
+							for tap := range 9 {
+								iy, ix := 2*oy-1+tap/3, 2*ox-1+tap%3
+								if iy >= 0 && iy < c.h && ix >= 0 && ix < c.w {
+									def[(ch*c.h+iy)*c.w+ix] += float64(dy[(ch*ho+oy)*wo+ox]) * float64(w[9*ch+tap])
+								}
+							}
+						}
+					}
+				}
+				for i := range dx {
+					if d := math.Abs(float64(dx[i] - want[i])); !(d <= 1e-5*(1+math.Abs(float64(want[i])))) {
+						t.Fatalf("%v %+v mode %d: dx[%d] = %g, the Go twin's %g", p, c, mode, i, dx[i], want[i])
+					}
+					if d := math.Abs(float64(want[i]) - def[i]); !(d <= 1e-5*(1+math.Abs(def[i]))) {
+						t.Fatalf("%+v mode %d: the Go twin's dx[%d] = %g, want %g", c, mode, i, want[i], def[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -46,3 +46,42 @@ func clampTileSIMD(c []float32, ldc, rows, cols int, lo, hi float32) bool {
 	clampTile48AVX512(&c[0], ldc, rows, lo, hi)
 	return true
 }
+
+// depthwiseWgradSIMD runs the current path's depthwise weight-gradient kernel and reports
+// whether there is one (the argument block as for Depthwise3x3, g in place of the weights
+// and dy of the output).
+func depthwiseWgradSIMD(g, x, dy []float32, planes, h, wd, stride int) bool {
+	var a dwArgs
+	switch p := CurrentPath(); {
+	case p == AVX512 && dwSetup(&a, dy, x, g, nil, planes, h, wd, stride, 0, 0, 16):
+		if stride == 1 {
+			depthwiseWgrad3x3s1AVX512((*int64)(unsafe.Pointer(&a)))
+		} else {
+			depthwiseWgrad3x3s2AVX512((*int64)(unsafe.Pointer(&a)))
+		}
+	case p == AVX2 && dwSetup(&a, dy, x, g, nil, planes, h, wd, stride, 0, 0, 8):
+		if stride == 1 {
+			depthwiseWgrad3x3s1AVX2((*int64)(unsafe.Pointer(&a)))
+		} else {
+			depthwiseWgrad3x3s2AVX2((*int64)(unsafe.Pointer(&a)))
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// depthwiseBackward2SIMD runs the current path's stride-2 depthwise data-gradient kernel
+// and reports whether there is one.
+func depthwiseBackward2SIMD(dx, dy, w []float32, planes, h, wd, mode int) bool {
+	var a dwArgs
+	switch p := CurrentPath(); {
+	case p == AVX512 && dwSetupBackward2(&a, dx, dy, w, planes, h, wd, mode, 16):
+		depthwiseBwd3x3s2AVX512((*int64)(unsafe.Pointer(&a)))
+	case p == AVX2 && dwSetupBackward2(&a, dx, dy, w, planes, h, wd, mode, 8):
+		depthwiseBwd3x3s2AVX2((*int64)(unsafe.Pointer(&a)))
+	default:
+		return false
+	}
+	return true
+}

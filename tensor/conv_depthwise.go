@@ -29,6 +29,7 @@ type depthwiseTask struct {
 	chunk    int // planes (forward, data gradient) or channels (weight gradient) per part
 	perImage int // parts per image (forward, data gradient)
 	sq       *SquaredGrads
+	g        *groupedWorkspace // the workers' buffers (weight gradient)
 }
 
 // dwParts sets the chunking of t for planes channels per image over n images: about four
@@ -55,7 +56,8 @@ func (ws *ConvWorkspace) depthwiseForward(y, x, w *Tensor, bias []float32, p Con
 }
 
 // depthwiseBackwardData adds (add) or sets the gradient of a depthwise convolution with
-// respect to its input: at stride 1 the convolution of dy with the weights turned by 180°.
+// respect to its input: for 3×3 kernels with padding 1, at stride 1 the convolution of dy
+// with the weights turned by 180° (asm.Depthwise3x3), at stride 2 asm.DepthwiseBackward3x3s2.
 func (ws *ConvWorkspace) depthwiseBackwardData(dx, dy, w *Tensor, p ConvParams, add bool) {
 	n, c, _, _ := dx.NCHW()
 	_, _, kh, kw := w.NCHW()
@@ -83,18 +85,19 @@ func (ws *ConvWorkspace) depthwiseBackwardData(dx, dy, w *Tensor, p ConvParams, 
 func (ws *ConvWorkspace) depthwiseBackwardFilter(dw *Tensor, db []float32, x, dy *Tensor, p ConvParams, sq *SquaredGrads) {
 	_, c, _, _ := x.NCHW()
 	t := &ws.grouped.dw
-	*t = depthwiseTask{pass: groupedFilter, y: dy, x: x, w: dw, bias: db, p: p, sq: sq}
+	*t = depthwiseTask{pass: groupedFilter, y: dy, x: x, w: dw, bias: db, p: p, sq: sq, g: &ws.grouped}
+	ws.grouped.ensureWorkers()
 	parts := min(c, 4*maxProcs())
 	t.chunk = (c + parts - 1) / parts
 	parallelFor((c+t.chunk-1)/t.chunk, t)
 	*t = depthwiseTask{}
 }
 
-func (t *depthwiseTask) Part(_, i int) {
+func (t *depthwiseTask) Part(wk, i int) {
 	p := t.p
 	_, _, kh, kw := t.w.NCHW()
 	if t.pass == groupedFilter {
-		t.filter(i*t.chunk, min(t.x.Shape[1], (i+1)*t.chunk), kh, kw)
+		t.filter(&t.g.workers[wk], i*t.chunk, min(t.x.Shape[1], (i+1)*t.chunk), kh, kw)
 		return
 	}
 	img, part := i/t.perImage, i%t.perImage
@@ -128,8 +131,12 @@ func (t *depthwiseTask) Part(_, i int) {
 		return
 	}
 	// The data gradient: xs is dx, ys is dy.
-	if t.wrot != nil {
+	switch {
+	case t.wrot != nil: // stride 1
 		asm.Depthwise3x3(xs, ys, t.wrot[9*c0:9*c1], nil, planes, ho, wo, 1, t.mode, 0)
+		return
+	case dwFast(kh, kw, p): // stride 2
+		asm.DepthwiseBackward3x3s2(xs, ys, t.w.Data[9*c0:9*c1], planes, h, wd, t.mode)
 		return
 	}
 	for j := range planes {
@@ -141,31 +148,33 @@ func (t *depthwiseTask) Part(_, i int) {
 	}
 }
 
-// filter computes the weight gradient of channels [c0, c1).
-func (t *depthwiseTask) filter(c0, c1, kh, kw int) {
+// filter computes the weight gradient of channels [c0, c1) with buf's scratch memory:
+// sample by sample, the gradient of the sample's planes (asm.DepthwiseWgrad3x3 for the 3×3
+// geometries it handles, dwPlaneFilter otherwise), added into dw (and squared into sq) in
+// the order of the samples.
+func (t *depthwiseTask) filter(buf *groupedWorker, c0, c1, kh, kw int) {
 	n, c, h, wd := t.x.NCHW()
 	_, _, ho, wo := t.y.NCHW()
-	var g [64]float32
 	taps := kh * kw
-	gs := g[:0]
-	if taps <= len(g) {
-		gs = g[:taps]
-	} else {
-		gs = make([]float32, taps)
-	}
-	for ch := c0; ch < c1; ch++ {
-		dw := t.w.Data[ch*taps : (ch+1)*taps]
-		var sqw []float32
-		if t.sq != nil && t.sq.W != nil {
-			sqw = t.sq.W[ch*taps : (ch+1)*taps]
+	fast := dwFast(kh, kw, t.p)
+	buf.out = grow(buf.out, taps*(c1-c0))
+	for s := range n {
+		xs := t.x.Data[(s*c+c0)*h*wd : (s*c+c1)*h*wd]
+		dys := t.y.Data[(s*c+c0)*ho*wo : (s*c+c1)*ho*wo]
+		if fast {
+			asm.DepthwiseWgrad3x3(buf.out, xs, dys, c1-c0, h, wd, t.p.Stride[0])
+		} else {
+			for j := range c1 - c0 {
+				dwPlaneFilter(buf.out[j*taps:(j+1)*taps], xs[j*h*wd:(j+1)*h*wd], dys[j*ho*wo:(j+1)*ho*wo], h, wd, ho, wo, kh, kw, t.p)
+			}
 		}
-		for s := range n {
-			xp := t.x.Data[(s*c+ch)*h*wd : (s*c+ch+1)*h*wd]
-			dy := t.y.Data[(s*c+ch)*ho*wo : (s*c+ch+1)*ho*wo]
-			dwPlaneFilter(gs, xp, dy, h, wd, ho, wo, kh, kw, t.p)
+		for ch := c0; ch < c1; ch++ {
+			gs := buf.out[(ch-c0)*taps : (ch-c0+1)*taps]
+			dw := t.w.Data[ch*taps : (ch+1)*taps]
+			dy := dys[(ch-c0)*ho*wo : (ch-c0+1)*ho*wo]
 			asm.Add(dw, dw, gs)
-			if sqw != nil {
-				addSquares(sqw, gs, t.sq.Scale)
+			if t.sq != nil && t.sq.W != nil {
+				addSquares(t.sq.W[ch*taps:(ch+1)*taps], gs, t.sq.Scale)
 			}
 			if t.bias != nil || (t.sq != nil && t.sq.B != nil) {
 				v := asm.Sum(dy)

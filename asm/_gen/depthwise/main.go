@@ -66,11 +66,16 @@ var dwperm Mem
 func main() {
 	ConstraintExpr("!noasm,gc")
 	permTable()
-	for _, bits := range []int{512, 256} {
-		for _, s := range []int{1, 2} {
-			k := &kernel{bits: bits, stride: s}
-			k.emit()
+	for _, wgrad := range []bool{false, true} {
+		for _, bits := range []int{512, 256} {
+			for _, s := range []int{1, 2} {
+				k := &kernel{bits: bits, stride: s, wgrad: wgrad}
+				k.emit()
+			}
 		}
+	}
+	for _, bits := range []int{512, 256} {
+		(&kernel{bits: bits, stride: 2}).emitBackward2()
 	}
 	clampKernel()
 	clampTileKernel()
@@ -78,11 +83,15 @@ func main() {
 }
 
 // permTable emits dwperm<>: the VPERMI2PS indices of the even (0, 2, … 30) and odd (1, 3,
-// … 31) elements of two 16-lane vectors.
+// … 31) elements of two 16-lane vectors, then those that interleave two vectors a, b into
+// a0 b0 a1 b1 … a7 b7 (lo) and a8 b8 … a15 b15 (hi).
 func permTable() {
 	dwperm = GLOBL("dwperm", RODATA|NOPTR)
 	for i := 0; i < 32; i++ { // in increasing offsets, as the assembler wants them
 		DATA(4*i, U32(2*(i%16)+i/16))
+	}
+	for i := 0; i < 32; i++ {
+		DATA(128+4*i, U32(i%16/2+16*(i%2)+8*(i/16)))
 	}
 }
 
@@ -100,8 +109,10 @@ var kindNames = [...]string{"first", "mid", "last"}
 // kernel is one depthwise kernel: vector width bits (512 or 256) and stride.
 type kernel struct {
 	bits, stride int
+	wgrad        bool // the weight-gradient kernel (see emit)
 	name         string
 	nfinish      int // vectors finished so far, for unique labels
+	acc          [9]VecVirtual // the weight-gradient kernel's accumulators, per tap
 
 	args, xp, wp, bp, iy, xrow, yrow, off Register
 	rows                                  [3]Register
@@ -117,11 +128,23 @@ func (k *kernel) vec() VecVirtual {
 	return gen.NewVec(k.bits)
 }
 
+// emit emits the kernel: the forward pass, or (wgrad) the weight gradient of each plane,
+// which traverses the planes as the forward pass does, reading the output gradient where
+// the forward pass writes its output, and sums tap t's products x·dy in accumulator t
+// (lane by lane, in the order of the vectors; the lanes added at the plane's end in the
+// tree of hsum), storing the plane's nine sums where the forward pass reads its weights.
 func (k *kernel) emit() {
 	k.name = fmt.Sprintf("depthwise3x3s%d%s", k.stride, gen.ISA(k.bits))
-	gen.Kernel(k.name, "func(args *int64)",
-		fmt.Sprintf("%s computes the planes of a depthwise 3×3 convolution with padding 1 at stride %d (see dwArgs and", k.name, k.stride),
-		"Depthwise3x3 in depthwise.go, and _gen/depthwise/main.go).")
+	if k.wgrad {
+		k.name = fmt.Sprintf("depthwiseWgrad3x3s%d%s", k.stride, gen.ISA(k.bits))
+		gen.Kernel(k.name, "func(args *int64)",
+			fmt.Sprintf("%s computes the weight gradients of the planes of a depthwise 3×3 convolution with padding 1", k.name),
+			fmt.Sprintf("at stride %d (see dwArgs and DepthwiseWgrad3x3 in depthwise.go, and _gen/depthwise/main.go).", k.stride))
+	} else {
+		gen.Kernel(k.name, "func(args *int64)",
+			fmt.Sprintf("%s computes the planes of a depthwise 3×3 convolution with padding 1 at stride %d (see dwArgs and", k.name, k.stride),
+			"Depthwise3x3 in depthwise.go, and _gen/depthwise/main.go).")
+	}
 	k.args = Load(Param("args"), GP64())
 	a := k.args
 	k.xp, k.wp, k.bp, k.yrow = GP64(), GP64(), GP64(), GP64()
@@ -149,7 +172,14 @@ func (k *kernel) emit() {
 	k.rows = [3]Register{GP64(), GP64(), GP64()}
 
 	Label(k.name + "_plane")
-	k.loadWeights()
+	if k.wgrad {
+		for t := range k.acc {
+			k.acc[t] = k.vec()
+			k.zeroVec(k.acc[t])
+		}
+	} else {
+		k.loadWeights()
+	}
 	MOVQ(I32(-1), k.iy)
 	MOVQ(k.xp, k.xrow)
 	SUBQ(Mem{Base: a, Disp: daRowX}, k.xrow)
@@ -198,6 +228,11 @@ func (k *kernel) emit() {
 	CMPQ(k.iy, Mem{Base: a, Disp: daIyEnd})
 	JNE(LabelRef(k.name + "_row"))
 
+	if k.wgrad {
+		for t, acc := range k.acc {
+			k.hsum(acc, Mem{Base: k.wp, Disp: 4 * t})
+		}
+	}
 	ADDQ(Mem{Base: a, Disp: daPlaneX}, k.xp)
 	ADDQ(U8(36), k.wp)
 	ADDQ(Mem{Base: a, Disp: daBiasStep}, k.bp)
@@ -280,16 +315,95 @@ func (k *kernel) load(kind vecKind, ld int, m Mem, dst VecVirtual) {
 // vector emits one vector of output pixels at byte offset off of the output row (input
 // byte offset off at stride 1, 2·off at stride 2).
 func (k *kernel) vector(kind vecKind) {
-	var s [3]VecVirtual
-	for ky, r := range k.rows {
-		s[ky] = k.vec()
-		if k.stride == 1 {
-			k.row1(kind, ky, r, s[ky])
-		} else {
-			k.row2(kind, ky, r, s[ky])
+	k.consume(kind, func(f tapFunc) {
+		for ky, r := range k.rows {
+			if k.stride == 1 {
+				k.row1(kind, ky, r, f)
+			} else {
+				k.row2(kind, ky, r, f)
+			}
 		}
+	})
+}
+
+// A tapFunc takes the inputs x of tap (ky, kx) of the vector at hand: a vector register,
+// or (AVX2 at stride 1, unmasked) a memory operand. The taps of a kernel row come in the
+// order kx = 0, 1, 2.
+type tapFunc func(ky, kx int, x Op)
+
+// consume emits one vector of kind: taps produces its taps, in row-major order, for the
+// forward pass (s_ky = x0·w0, then two fused multiply-adds, then finish) or the weight
+// gradient (acc[t] += x·dy, dy the output gradient's vector).
+func (k *kernel) consume(kind vecKind, taps func(f tapFunc)) {
+	if k.wgrad {
+		d := k.vec()
+		out := Mem{Base: k.yrow, Index: k.off, Scale: 1}
+		if kind == last {
+			kr, yi := k.storeMask()
+			if k.wide() {
+				VMOVUPS_Z(out, kr, d)
+			} else {
+				mask := k.vec()
+				VMOVUPS(k.ymask(yi), mask)
+				VMASKMOVPS(out, mask, d)
+			}
+		} else {
+			VMOVUPS(out, d)
+		}
+		taps(func(ky, kx int, x Op) { VFMADD231PS(x, d, k.acc[3*ky+kx]) })
+		return
 	}
+	var s [3]VecVirtual
+	taps(func(ky, kx int, x Op) {
+		t := 3*ky + kx
+		if kx == 0 {
+			s[ky] = k.vec()
+		}
+		switch {
+		case !k.wide() && k.stride == 2 && kx == 0: // the weight from the broadcast table, x a register
+			VMULPS(k.wb(t), x, s[ky])
+		case !k.wide() && k.stride == 2:
+			VFMADD231PS(k.wb(t), x, s[ky])
+		case kx == 0:
+			VMULPS(x, k.w[t], s[ky])
+		default:
+			VFMADD231PS(x, k.w[t], s[ky])
+		}
+	})
 	k.finish(kind, s)
+}
+
+// zeroVec sets v to zero.
+func (k *kernel) zeroVec(v VecVirtual) {
+	if k.wide() {
+		VPXORD(v, v, v)
+	} else {
+		VXORPS(v, v, v)
+	}
+}
+
+// hsum stores to m the sum of v's lanes, added in a tree: the upper half of the lanes onto
+// the lower, and again, down to one (16 → 8 → 4 → 2 → 1 lanes on AVX-512, from 8 on AVX2).
+func (k *kernel) hsum(v VecVirtual, m Mem) {
+	y := v
+	if k.wide() {
+		y = YMM()
+		VEXTRACTF32X8(U8(1), v, y)
+		VADDPS(y, v.AsY(), y)
+	}
+	x := XMM()
+	if k.wide() {
+		VEXTRACTF32X4(U8(1), y, x) // EVEX: the register allocator may pick X16–X31
+	} else {
+		VEXTRACTF128(U8(1), y, x)
+	}
+	VADDPS(x, y.AsX(), x)
+	t := XMM()
+	VMOVHLPS(x, x, t)
+	VADDPS(t, x, x)
+	VMOVSHDUP(x, t)
+	VADDSS(t, x, x)
+	VMOVSS(x, m)
 }
 
 // finish emits the end of a vector from its row sums s: ((s0 + s1) + s2) + bias, the
@@ -378,17 +492,16 @@ func (k *kernel) slide1() {
 	JMP(LabelRef(k.name + "_lastvec"))
 
 	compute := func(kind vecKind) {
-		var s [3]VecVirtual
-		for ky := range 3 {
-			s[ky] = k.vec()
-			left, right := k.vec(), k.vec()
-			VALIGND(U8(15), prev[ky], cur[ky], left) // (cur:prev) >> 15 lanes: x[jL+l−1]
-			VALIGND(U8(1), cur[ky], next[ky], right) // (next:cur) >> 1 lane: x[jL+l+1]
-			VMULPS(left, k.w[3*ky], s[ky])
-			VFMADD231PS(cur[ky], k.w[3*ky+1], s[ky])
-			VFMADD231PS(right, k.w[3*ky+2], s[ky])
-		}
-		k.finish(kind, s)
+		k.consume(kind, func(f tapFunc) {
+			for ky := range 3 {
+				left, right := k.vec(), k.vec()
+				VALIGND(U8(15), prev[ky], cur[ky], left) // (cur:prev) >> 15 lanes: x[jL+l−1]
+				VALIGND(U8(1), cur[ky], next[ky], right) // (next:cur) >> 1 lane: x[jL+l+1]
+				f(ky, 0, left)
+				f(ky, 1, cur[ky])
+				f(ky, 2, right)
+			}
+		})
 		for ky := range 3 {
 			VMOVAPS(cur[ky], prev[ky])
 			VMOVAPS(next[ky], cur[ky])
@@ -437,25 +550,24 @@ func (k *kernel) slide2() {
 	vb := k.vbytes()
 	m := func(ky, disp int) Mem { return Mem{Base: k.rows[ky], Index: k.off, Scale: 2, Disp: disp} }
 	vector := func(kind vecKind) {
-		var s [3]VecVirtual
-		for ky := range 3 {
-			s[ky] = k.vec()
-			A, B := k.vec(), k.vec()
-			if kind == last {
-				VMOVUPS_Z(m(ky, 0), K2, A)
-				VMOVUPS_Z(m(ky, vb), K3, B)
-			} else {
-				VMOVUPS(m(ky, 0), A)
-				VMOVUPS(m(ky, vb), B)
+		k.consume(kind, func(f tapFunc) {
+			for ky := range 3 {
+				A, B := k.vec(), k.vec()
+				if kind == last {
+					VMOVUPS_Z(m(ky, 0), K2, A)
+					VMOVUPS_Z(m(ky, vb), K3, B)
+				} else {
+					VMOVUPS(m(ky, 0), A)
+					VMOVUPS(m(ky, vb), B)
+				}
+				e, o, left := k.even(A, B), k.odd(A, B), k.vec()
+				VALIGND(U8(15), prevO[ky], o, left) // (o:prevO) >> 15 lanes: x[2(jL+l)−1]
+				f(ky, 0, left)
+				f(ky, 1, e)
+				f(ky, 2, o)
+				VMOVAPS(o, prevO[ky])
 			}
-			e, o, left := k.even(A, B), k.odd(A, B), k.vec()
-			VALIGND(U8(15), prevO[ky], o, left) // (o:prevO) >> 15 lanes: x[2(jL+l)−1]
-			VMULPS(left, k.w[3*ky], s[ky])
-			VFMADD231PS(e, k.w[3*ky+1], s[ky])
-			VFMADD231PS(o, k.w[3*ky+2], s[ky])
-			VMOVAPS(o, prevO[ky])
-		}
-		k.finish(kind, s)
+		})
 	}
 	Label(k.name + "_loop")
 	CMPQ(k.off, Mem{Base: a, Disp: daLastOff})
@@ -467,60 +579,37 @@ func (k *kernel) slide2() {
 	vector(last)
 }
 
-// row1 emits s = Σ_kx w[3ky+kx]·x[r + off + 4(kx−1)] at stride 1 (a product, then two
-// fused multiply-adds), the masked loads as kind needs them.
-func (k *kernel) row1(kind vecKind, ky int, r Register, s VecVirtual) {
+// row1 produces the taps of kernel row ky at stride 1 on AVX2: the unmasked ones as memory
+// operands at r + off + 4(kx−1), the masked ones (the first and last vectors) loaded
+// through VMASKMOVPS.
+func (k *kernel) row1(kind vecKind, ky int, r Register, f tapFunc) {
 	for kx := range 3 {
 		m := Mem{Base: r, Index: k.off, Scale: 1, Disp: 4 * (kx - 1)}
-		w := k.w[3*ky+kx]
-		kr, yi, masked := k.loadMask(kind, kx)
-		switch {
-		case !masked && kx == 0:
-			VMULPS(m, w, s)
-		case !masked:
-			VFMADD231PS(m, w, s)
-		case k.wide() && kx == 0:
-			VMULPS_Z(m, w, kr, s) // masked lanes: +0
-		case k.wide():
-			VFMADD231PS(m, w, kr, s) // masked lanes: s unchanged (+0 added)
-		default:
-			mask, x := k.vec(), k.vec()
-			VMOVUPS(k.ymask(yi), mask)
-			VMASKMOVPS(m, mask, x)
-			if kx == 0 {
-				VMULPS(x, w, s)
-			} else {
-				VFMADD231PS(x, w, s)
-			}
+		if _, _, masked := k.loadMask(kind, kx); !masked {
+			f(ky, kx, m)
+			continue
 		}
+		x := k.vec()
+		k.load(kind, kx, m, x)
+		f(ky, kx, x)
 	}
 }
 
-// row2 emits s = Σ_kx w[3ky+kx]·x[2(jL + l) − 1 + kx] at stride 2.
-func (k *kernel) row2(kind vecKind, ky int, r Register, s VecVirtual) {
+// row2 produces the taps of kernel row ky at stride 2 on AVX2: kx = 0, the even elements of
+// the pair of vectors at column 2jL − 1; kx = 1, 2, the even and odd elements of the pair
+// at 2jL.
+func (k *kernel) row2(kind vecKind, ky int, r Register, f tapFunc) {
 	m := func(disp int) Mem { return Mem{Base: r, Index: k.off, Scale: 2, Disp: disp} }
 	vb := k.vbytes()
 	a0, a1 := k.vec(), k.vec()
-	// kx = 0: the even elements of the pair at 2jL − 1.
 	k.load(kind, 2, m(-4), a0)
 	k.load(kind, 3, m(vb-4), a1)
-	e := k.even(a0, a1)
-	if k.wide() {
-		VMULPS(e, k.w[3*ky], s)
-	} else {
-		VMULPS(k.wb(3*ky), e, s)
-	}
-	// kx = 1, 2: the even and odd elements of the pair at 2jL.
+	f(ky, 0, k.even(a0, a1))
 	b0, b1 := k.vec(), k.vec()
 	k.load(kind, 0, m(0), b0)
 	k.load(kind, 1, m(vb), b1)
-	for kx, v := range []VecVirtual{k.even(b0, b1), k.odd(b0, b1)} {
-		if k.wide() {
-			VFMADD231PS(v, k.w[3*ky+1+kx], s)
-		} else {
-			VFMADD231PS(k.wb(3*ky+1+kx), v, s)
-		}
-	}
+	f(ky, 1, k.even(b0, b1))
+	f(ky, 2, k.odd(b0, b1))
 }
 
 // even returns the even elements of the 2L-element sequence lo, hi.
@@ -616,4 +705,248 @@ func clampTileKernel() {
 	DECQ(rows)
 	JMP(LabelRef(name + "_row"))
 	gen.Done(name)
+}
+
+// emitBackward2 emits depthwiseBwd3x3s2: the data gradient of a depthwise 3×3 convolution
+// with padding 1 at stride 2 (see DepthwiseBackward3x3s2 in ../../depthwise.go). With x the
+// output gradient [ho][wo] and y the input gradient [h][w] (dwArgs: h = ho, iyEnd = h, rowX
+// and planeX of x, rowY of y, nv and lastOff of x's rows), it computes each row iy of y
+// from the rows of x that reach it: iy = 2i from row i through the kernel's row 1; iy =
+// 2i+1 from row i+1 through row 0 and row i through row 2. A vector D of x's row (columns m
+// = jL + l) and D1, the same moved down one column (m + 1; VALIGND, or VPERM2F128 and
+// VPALIGNR on AVX2), give the even columns 2m (w[ky][1]·D) and the odd ones 2m+1
+// (w[ky][2]·D + w[ky][0]·D1), interleaved into two vectors of y's row. Masks: kmask[0] the
+// last vector of x's row, [1] and [2] the last pair of y's (ymask likewise on AVX2).
+func (k *kernel) emitBackward2() {
+	k.name = "depthwiseBwd3x3s2" + gen.ISA(k.bits)
+	gen.Kernel(k.name, "func(args *int64)",
+		k.name+" computes the input gradient of the planes of a depthwise 3×3 convolution with padding 1 at stride 2",
+		"(see dwArgs and DepthwiseBackward3x3s2 in depthwise.go, and _gen/depthwise/main.go).")
+	k.args = Load(Param("args"), GP64())
+	a := k.args
+	k.xp, k.wp, k.yrow = GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: a, Disp: daX}, k.xp)
+	MOVQ(Mem{Base: a, Disp: daW}, k.wp)
+	MOVQ(Mem{Base: a, Disp: daY}, k.yrow)
+	k.zero = k.vec()
+	k.zeroVec(k.zero)
+	var ilo, ihi VecVirtual
+	if k.wide() {
+		KMOVW(Mem{Base: a, Disp: daKMask}, K1)
+		KMOVW(Mem{Base: a, Disp: daKMask + 2}, K2)
+		KMOVW(Mem{Base: a, Disp: daKMask + 4}, K3)
+		ilo, ihi = k.vec(), k.vec()
+		VMOVUPS(dwperm.Offset(128), ilo)
+		VMOVUPS(dwperm.Offset(192), ihi)
+	}
+	k.off = GP64()
+	iy := GP64()
+	r0, r1 := GP64(), GP64() // the rows of x of the two slots
+
+	Label(k.name + "_plane")
+	if k.wide() {
+		for t := range k.w {
+			k.w[t] = k.vec()
+			VBROADCASTSS(Mem{Base: k.wp, Disp: 4 * t}, k.w[t])
+		}
+	} else {
+		t := k.vec()
+		for i := range 9 {
+			VBROADCASTSS(Mem{Base: k.wp, Disp: 4 * i}, t)
+			VMOVUPS(t, k.wb(i))
+		}
+	}
+	XORQ(iy, iy)
+
+	// rowOf sets r to row o = (iy + c) / 2 of x (c: 0 or 1, so that o = i or i+1), or the
+	// zero row when o ≥ ho.
+	rowOf := func(r Register, c int) {
+		t := GP64()
+		MOVQ(iy, t)
+		if c > 0 {
+			ADDQ(U8(c), t)
+		}
+		SHRQ(U8(1), t)
+		MOVQ(t, r)
+		IMULQ(Mem{Base: a, Disp: daRowX}, r)
+		ADDQ(k.xp, r)
+		CMPQ(t, Mem{Base: a, Disp: daH})
+		CMOVQCC(Mem{Base: a, Disp: daZero}, r)
+	}
+	weight := func(t int) Op {
+		if k.wide() {
+			return k.w[t]
+		}
+		return k.wb(t)
+	}
+	// fma adds x·w[t] into acc (or sets acc = x·w[t] when first).
+	fma := func(x VecVirtual, t int, acc VecVirtual, first bool) {
+		w := weight(t)
+		switch {
+		case first && k.wide():
+			VMULPS(x, w, acc)
+		case first:
+			VMULPS(w, x, acc)
+		case k.wide():
+			VFMADD231PS(x, w, acc)
+		default:
+			VFMADD231PS(w, x, acc)
+		}
+	}
+	// row emits one row of y from the slots: (x row register, kernel row) pairs.
+	row := func(lbl string, slots [][2]int, regs []Register) {
+		n := len(slots)
+		cur, next := make([]VecVirtual, n), make([]VecVirtual, n)
+		for s := range slots {
+			cur[s], next[s] = k.vec(), k.vec()
+		}
+		m := func(s, disp int) Mem { return Mem{Base: regs[s], Index: k.off, Scale: 1, Disp: disp} }
+		vb := k.vbytes()
+		XORQ(k.off, k.off)
+		// The first vector of each slot's row (the last when the row has one).
+		CMPQ(Mem{Base: a, Disp: daNV}, U8(1))
+		JE(LabelRef(lbl + "_onevec"))
+		for s := range slots {
+			VMOVUPS(m(s, 0), cur[s])
+		}
+		JMP(LabelRef(lbl + "_loop"))
+		Label(lbl + "_onevec")
+		for s := range slots {
+			k.maskedLoad(m(s, 0), 0, cur[s])
+		}
+		JMP(LabelRef(lbl + "_lastvec"))
+
+		nvec := 0
+		vector := func(kind vecKind) {
+			nvec++
+			even, odd := k.vec(), k.vec()
+			for s, sl := range slots {
+				ky := sl[1]
+				d1 := k.vec()
+				k.shiftDown(cur[s], next[s], d1)
+				fma(cur[s], 3*ky+1, even, s == 0)
+				fma(cur[s], 3*ky+2, odd, s == 0)
+				fma(d1, 3*ky, odd, false)
+			}
+			lo, hi := k.interleave(even, odd, ilo, ihi)
+			out := func(v int) Mem { return Mem{Base: k.yrow, Index: k.off, Scale: 2, Disp: v * vb} }
+			l := fmt.Sprintf("%s_v%d", lbl, nvec)
+			TESTQ(U32(modeAdd), Mem{Base: a, Disp: daMode})
+			JZ(LabelRef(l + "_noadd"))
+			for v, acc := range []VecVirtual{lo, hi} {
+				if kind != last {
+					VADDPS(out(v), acc, acc)
+					continue
+				}
+				old := k.vec()
+				k.maskedLoad(out(v), 1+v, old)
+				VADDPS(old, acc, acc)
+			}
+			Label(l + "_noadd")
+			for v, acc := range []VecVirtual{lo, hi} {
+				if kind != last {
+					VMOVUPS(acc, out(v))
+				} else {
+					k.maskedStore(acc, 1+v, out(v))
+				}
+			}
+			for s := range slots {
+				VMOVAPS(next[s], cur[s])
+			}
+		}
+		t := GP64()
+		Label(lbl + "_loop")
+		MOVQ(k.off, t)
+		ADDQ(U32(vb), t)
+		CMPQ(t, Mem{Base: a, Disp: daLastOff})
+		JAE(LabelRef(lbl + "_penult"))
+		for s := range slots {
+			VMOVUPS(m(s, vb), next[s])
+		}
+		vector(mid)
+		ADDQ(U32(vb), k.off)
+		JMP(LabelRef(lbl + "_loop"))
+		Label(lbl + "_penult")
+		for s := range slots {
+			k.maskedLoad(m(s, vb), 0, next[s])
+		}
+		vector(mid)
+		ADDQ(U32(vb), k.off)
+		Label(lbl + "_lastvec")
+		for s := range slots {
+			k.zeroVec(next[s])
+		}
+		vector(last)
+		ADDQ(Mem{Base: a, Disp: daRowY}, k.yrow)
+		INCQ(iy)
+	}
+
+	Label(k.name + "_row")
+	rowOf(r0, 0) // iy = 2i: row i through kernel row 1
+	row(k.name+"_even", [][2]int{{0, 1}}, []Register{r0})
+	CMPQ(iy, Mem{Base: a, Disp: daIyEnd})
+	JE(LabelRef(k.name + "_planeend"))
+	rowOf(r0, 1) // iy = 2i+1: row i+1 through kernel row 0, row i through kernel row 2
+	rowOf(r1, 0)
+	row(k.name+"_odd", [][2]int{{0, 0}, {1, 2}}, []Register{r0, r1})
+	CMPQ(iy, Mem{Base: a, Disp: daIyEnd})
+	JNE(LabelRef(k.name + "_row"))
+
+	Label(k.name + "_planeend")
+	ADDQ(Mem{Base: a, Disp: daPlaneX}, k.xp)
+	ADDQ(U8(36), k.wp)
+	DECQ(Mem{Base: a, Disp: daPlanes})
+	JNZ(LabelRef(k.name + "_plane"))
+	gen.Done(k.name)
+}
+
+// maskedLoad loads m through mask i of the argument block (zero elsewhere).
+func (k *kernel) maskedLoad(m Mem, i int, dst VecVirtual) {
+	if k.wide() {
+		VMOVUPS_Z(m, []OpmaskPhysical{K1, K2, K3}[i], dst)
+		return
+	}
+	mask := k.vec()
+	VMOVUPS(k.ymask(i), mask)
+	VMASKMOVPS(m, mask, dst)
+}
+
+// maskedStore stores v to m through mask i of the argument block.
+func (k *kernel) maskedStore(v VecVirtual, i int, m Mem) {
+	if k.wide() {
+		VMOVUPS(v, []OpmaskPhysical{K1, K2, K3}[i], m)
+		return
+	}
+	mask := k.vec()
+	VMOVUPS(k.ymask(i), mask)
+	VMASKMOVPS(v, mask, m)
+}
+
+// shiftDown sets dst to the L elements after cur's first: cur[1…L−1], next[0].
+func (k *kernel) shiftDown(cur, next, dst VecVirtual) {
+	if k.wide() {
+		VALIGND(U8(1), cur, next, dst) // (next:cur) >> 1 lane
+		return
+	}
+	t := k.vec()
+	VPERM2F128(U8(0x21), next, cur, t) // cur's upper half, next's lower half
+	VPALIGNR(U8(4), cur, t, dst)       // per half: (t:cur) >> 4 bytes
+}
+
+// interleave returns a0 b0 a1 b1 … (the first L elements) and the L after them.
+func (k *kernel) interleave(a, b, ilo, ihi VecVirtual) (lo, hi VecVirtual) {
+	lo, hi = k.vec(), k.vec()
+	if k.wide() {
+		VMOVAPS(ilo, lo)
+		VPERMI2PS(b, a, lo)
+		VMOVAPS(ihi, hi)
+		VPERMI2PS(b, a, hi)
+		return lo, hi
+	}
+	t0, t1 := k.vec(), k.vec()
+	VUNPCKLPS(b, a, t0) // per half: a0 b0 a1 b1 | a4 b4 a5 b5
+	VUNPCKHPS(b, a, t1) // per half: a2 b2 a3 b3 | a6 b6 a7 b7
+	VPERM2F128(U8(0x20), t1, t0, lo)
+	VPERM2F128(U8(0x31), t1, t0, hi)
+	return lo, hi
 }
