@@ -111,7 +111,7 @@ type kernel struct {
 	bits, stride int
 	wgrad        bool // the weight-gradient kernel (see emit)
 	name         string
-	nfinish      int // vectors finished so far, for unique labels
+	nfinish      int           // vectors finished so far, for unique labels
 	acc          [9]VecVirtual // the weight-gradient kernel's accumulators, per tap
 
 	args, xp, wp, bp, iy, xrow, yrow, off Register
