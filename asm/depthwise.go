@@ -59,6 +59,10 @@ type dwArgs struct {
 	// wb is the AVX2 kernels' table of broadcast values: the weights [0..8] and bias [9] of
 	// the plane (stride 2), hi [10].
 	wb [12][8]float32
+	// fmask are the masks of the flat kernel (rows of at most 8 pixels at stride 1; see
+	// dwSetupFlat) for its first, middle, last and only group of rows: the loads of kernel
+	// rows 0, 1, 2, and the store.
+	fmask [4][4]uint16
 }
 
 // dwZeros is the row of zeros the kernels read in place of input rows in the padding;
@@ -388,6 +392,51 @@ func dwSetupBackward2(a *dwArgs, dx, dy, w []float32, planes, h, wd, mode, lanes
 				a.ymask[i][l] = -1
 			}
 		}
+	}
+	return true
+}
+
+// dwSetupFlat fills the argument block of depthwise3x3s1FlatAVX512 (see emitFlat1 in
+// _gen/depthwise) and reports whether the kernel computes the call: stride 1, rows of at
+// most 8 pixels, vectors of 16 lanes holding r = ⌊16/wd⌋ rows each.
+func dwSetupFlat(a *dwArgs, y, x, w, bias []float32, planes, h, wd, mode int, hi float32) bool {
+	if wd > 8 {
+		return false
+	}
+	r := 16 / wd
+	groups := (h + r - 1) / r
+	q := h - (groups-1)*r // rows of the last group
+	a.x, a.y, a.w = unsafe.Pointer(&x[0]), unsafe.Pointer(&y[0]), unsafe.Pointer(&w[0])
+	a.bias, a.biasStep = unsafe.Pointer(&dwZeros[0]), 0
+	if bias != nil {
+		a.bias, a.biasStep = unsafe.Pointer(&bias[0]), 4
+	}
+	a.planes, a.h, a.mode, a.hi = planes, groups, mode, hi
+	a.rowX, a.planeX, a.lastOff = 4*r*wd, 4*h*wd, 4*wd
+	// lanes returns the mask of lanes [lo, hi).
+	lanes := func(lo, hi int) uint16 {
+		var m uint16
+		for l := max(lo, 0); l < min(hi, 16); l++ {
+			m |= 1 << l
+		}
+		return m
+	}
+	var colL, colR uint16
+	for l := range r * wd {
+		if l%wd != 0 {
+			colL |= 1 << l
+		}
+		if l%wd != wd-1 {
+			colR |= 1 << l
+		}
+	}
+	a.kmask[0], a.kmask[1] = colL, colR
+	full := lanes(0, r*wd)
+	a.fmask = [4][4]uint16{
+		{lanes(wd, r*wd), full, full, full},                                   // first
+		{full, full, full, full},                                              // middle
+		{lanes(0, q*wd), lanes(0, q*wd), lanes(0, (q-1)*wd), lanes(0, q*wd)},  // last
+		{lanes(wd, q*wd), lanes(0, q*wd), lanes(0, (q-1)*wd), lanes(0, q*wd)}, // only
 	}
 	return true
 }

@@ -64,6 +64,12 @@ func depthwiseBwd3x3s2AVX512(args *int64)
 //go:noescape
 func depthwiseBwd3x3s2AVX2(args *int64)
 
+// depthwise3x3s1FlatAVX512 computes the planes of a depthwise 3×3 convolution with padding 1 at stride 1 for rows of at
+// most 8 pixels (see dwArgs and Depthwise3x3 in depthwise.go, and _gen/depthwise/main.go).
+//
+//go:noescape
+func depthwise3x3s1FlatAVX512(args *int64)
+
 // clampAVX2 computes dst[i] = v < hi ? v : hi with v = src[i] > lo ? src[i] : lo, for i < len(dst) &^ 7
 // (see Clamp in clamp.go).
 //

@@ -2335,6 +2335,127 @@ depthwiseBwd3x3s2AVX2_planeend:
 	VZEROUPPER
 	RET
 
+// func depthwise3x3s1FlatAVX512(args *int64)
+// Requires: AVX, AVX512F
+TEXT ·depthwise3x3s1FlatAVX512(SB), NOSPLIT, $0-8
+	MOVQ         args+0(FP), AX
+	MOVQ         (AX), CX
+	MOVQ         16(AX), DX
+	MOVQ         24(AX), BX
+	MOVQ         8(AX), DI
+	VPXORD       Z0, Z0, Z0
+	VBROADCASTSS 120(AX), Z1
+	KMOVW        128(AX), K1
+	KMOVW        130(AX), K2
+	XORQ         R8, R8
+
+depthwise3x3s1FlatAVX512_plane:
+	VBROADCASTSS (DX), Z2
+	VBROADCASTSS 4(DX), Z3
+	VBROADCASTSS 8(DX), Z4
+	VBROADCASTSS 12(DX), Z5
+	VBROADCASTSS 16(DX), Z6
+	VBROADCASTSS 20(DX), Z7
+	VBROADCASTSS 24(DX), Z8
+	VBROADCASTSS 28(DX), Z9
+	VBROADCASTSS 32(DX), Z10
+	VBROADCASTSS (BX), Z11
+	MOVQ         CX, R10
+	MOVQ         DI, SI
+	XORQ         R9, R9
+
+depthwise3x3s1FlatAVX512_group:
+	CMPQ  48(AX), $0x01
+	JE    depthwise3x3s1FlatAVX512_only
+	TESTQ R9, R9
+	JZ    depthwise3x3s1FlatAVX512_first
+	MOVQ  R9, R11
+	INCQ  R11
+	CMPQ  R11, 48(AX)
+	JE    depthwise3x3s1FlatAVX512_last
+	KMOVW 728(AX), K3
+	KMOVW 730(AX), K4
+	KMOVW 732(AX), K5
+	KMOVW 734(AX), K6
+	JMP   depthwise3x3s1FlatAVX512_body
+
+depthwise3x3s1FlatAVX512_first:
+	KMOVW 720(AX), K3
+	KMOVW 722(AX), K4
+	KMOVW 724(AX), K5
+	KMOVW 726(AX), K6
+	JMP   depthwise3x3s1FlatAVX512_body
+
+depthwise3x3s1FlatAVX512_last:
+	KMOVW 736(AX), K3
+	KMOVW 738(AX), K4
+	KMOVW 740(AX), K5
+	KMOVW 742(AX), K6
+	JMP   depthwise3x3s1FlatAVX512_body
+
+depthwise3x3s1FlatAVX512_only:
+	KMOVW 744(AX), K3
+	KMOVW 746(AX), K4
+	KMOVW 748(AX), K5
+	KMOVW 750(AX), K6
+
+depthwise3x3s1FlatAVX512_body:
+	MOVQ        R10, R11
+	SUBQ        112(AX), R11
+	VMOVUPS.Z   (R11), K3, Z12
+	VALIGND     $0x0f, Z0, Z12, Z13
+	VALIGND     $0x01, Z12, Z0, Z14
+	VMULPS.Z    Z13, Z2, K1, Z13
+	VFMADD231PS Z12, Z3, Z13
+	VFMADD231PS Z14, Z4, K2, Z13
+	MOVQ        R10, R11
+	VMOVUPS.Z   (R11), K4, Z12
+	VALIGND     $0x0f, Z0, Z12, Z14
+	VALIGND     $0x01, Z12, Z0, Z15
+	VMULPS.Z    Z14, Z5, K1, Z14
+	VFMADD231PS Z12, Z6, Z14
+	VFMADD231PS Z15, Z7, K2, Z14
+	MOVQ        R10, R11
+	ADDQ        112(AX), R11
+	VMOVUPS.Z   (R11), K5, Z12
+	VALIGND     $0x0f, Z0, Z12, Z15
+	VALIGND     $0x01, Z12, Z0, Z16
+	VMULPS.Z    Z15, Z8, K1, Z15
+	VFMADD231PS Z12, Z9, Z15
+	VFMADD231PS Z16, Z10, K2, Z15
+	VADDPS      Z14, Z13, Z13
+	VADDPS      Z15, Z13, Z13
+	VADDPS      Z11, Z13, Z13
+	TESTQ       $0x00000001, 72(AX)
+	JZ          depthwise3x3s1FlatAVX512_last1_noadd
+	VADDPS      (SI)(R8*1), Z13, K6, Z13
+
+depthwise3x3s1FlatAVX512_last1_noadd:
+	TESTQ  $0x00000002, 72(AX)
+	JZ     depthwise3x3s1FlatAVX512_last1_norelu
+	VMAXPS Z0, Z13, Z13
+
+depthwise3x3s1FlatAVX512_last1_norelu:
+	TESTQ  $0x00000004, 72(AX)
+	JZ     depthwise3x3s1FlatAVX512_last1_noclip
+	VMINPS Z1, Z13, Z13
+
+depthwise3x3s1FlatAVX512_last1_noclip:
+	VMOVUPS Z13, K6, (SI)(R8*1)
+	ADDQ    80(AX), R10
+	ADDQ    80(AX), SI
+	INCQ    R9
+	CMPQ    R9, 48(AX)
+	JNE     depthwise3x3s1FlatAVX512_group
+	ADDQ    96(AX), CX
+	ADDQ    96(AX), DI
+	ADDQ    $0x24, DX
+	ADDQ    104(AX), BX
+	DECQ    40(AX)
+	JNZ     depthwise3x3s1FlatAVX512_plane
+	VZEROUPPER
+	RET
+
 // func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 // Requires: AVX
 TEXT ·clampAVX2(SB), NOSPLIT, $0-56

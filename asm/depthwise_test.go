@@ -25,6 +25,7 @@ func TestDepthwiseArgsLayout(t *testing.T) {
 		{"biasStep", unsafe.Offsetof(a.biasStep), 104}, {"lastOff", unsafe.Offsetof(a.lastOff), 112},
 		{"hi", unsafe.Offsetof(a.hi), 120}, {"kmask", unsafe.Offsetof(a.kmask), 128},
 		{"ymask", unsafe.Offsetof(a.ymask), 144}, {"wb", unsafe.Offsetof(a.wb), 336},
+		{"fmask", unsafe.Offsetof(a.fmask), 720},
 	} {
 		if f.got != f.want {
 			t.Errorf("dwArgs.%s at offset %d, the kernels expect %d", f.name, f.got, f.want)
@@ -45,7 +46,7 @@ func dwCases() []dwCase {
 	var cs []dwCase
 	for _, s := range []int{1, 2} {
 		for _, hw := range [][2]int{{1, 1}, {2, 3}, {3, 7}, {5, 8}, {7, 7}, {4, 9}, {6, 15}, {5, 16}, {4, 17}, {3, 31}, {5, 32},
-			{3, 33}, {2, 47}, {4, 56}, {14, 14}, {9, 63}, {2, 65}, {3, 113}} {
+			{3, 33}, {2, 47}, {4, 56}, {14, 14}, {9, 63}, {2, 65}, {3, 113}, {8, 8}, {9, 5}, {4, 4}, {6, 2}, {1, 6}, {11, 3}} {
 			cs = append(cs, dwCase{planes: 3, h: hw[0], w: hw[1], stride: s, off: (hw[0] + hw[1]) % 5})
 		}
 	}

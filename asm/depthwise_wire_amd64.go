@@ -8,6 +8,8 @@ import "unsafe"
 func depthwiseSIMD(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi float32) bool {
 	var a dwArgs
 	switch p := CurrentPath(); {
+	case p == AVX512 && stride == 1 && dwSetupFlat(&a, y, x, w, bias, planes, h, wd, mode, hi):
+		depthwise3x3s1FlatAVX512((*int64)(unsafe.Pointer(&a)))
 	case p == AVX512 && dwSetup(&a, y, x, w, bias, planes, h, wd, stride, mode, hi, 16):
 		if stride == 1 {
 			depthwise3x3s1AVX512((*int64)(unsafe.Pointer(&a)))

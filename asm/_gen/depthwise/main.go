@@ -55,6 +55,7 @@ const (
 	daKMask    = 128 // [8]uint16
 	daYMask    = 144 // [6][8]int32
 	daWB       = 336 // [12][8]float32: AVX2 broadcast weights [0..8], bias [9], hi [10]
+	daFMask    = 720 // [4][4]uint16: the flat kernel's masks per kind of group
 
 	modeAdd  = 1
 	modeRelu = 2
@@ -77,6 +78,7 @@ func main() {
 	for _, bits := range []int{512, 256} {
 		(&kernel{bits: bits, stride: 2}).emitBackward2()
 	}
+	(&kernel{bits: 512, stride: 1}).emitFlat1()
 	clampKernel()
 	clampTileKernel()
 	Generate()
@@ -111,8 +113,9 @@ type kernel struct {
 	bits, stride int
 	wgrad        bool // the weight-gradient kernel (see emit)
 	name         string
-	nfinish      int           // vectors finished so far, for unique labels
-	acc          [9]VecVirtual // the weight-gradient kernel's accumulators, per tap
+	nfinish      int            // vectors finished so far, for unique labels
+	storeK       OpmaskPhysical // the last vector's store mask, when not storeMask's
+	acc          [9]VecVirtual  // the weight-gradient kernel's accumulators, per tap
 
 	args, xp, wp, bp, iy, xrow, yrow, off Register
 	rows                                  [3]Register
@@ -426,6 +429,9 @@ func (k *kernel) finish(kind vecKind, s [3]VecVirtual) {
 	k.nfinish++
 	lbl := fmt.Sprintf("%s_%s%d", k.name, kindNames[kind], k.nfinish)
 	kr, yi := k.storeMask()
+	if k.storeK != nil {
+		kr = k.storeK
+	}
 	var ymask VecVirtual
 	if kind == last && !k.wide() {
 		ymask = k.vec()
@@ -949,4 +955,104 @@ func (k *kernel) interleave(a, b, ilo, ihi VecVirtual) (lo, hi VecVirtual) {
 	VPERM2F128(U8(0x20), t1, t0, lo)
 	VPERM2F128(U8(0x31), t1, t0, hi)
 	return lo, hi
+}
+
+// emitFlat1 emits depthwise3x3s1FlatAVX512, the stride-1 kernel for rows of at most 8
+// pixels (7×7 maps), where a row-vector would leave most lanes idle: a vector holds R =
+// ⌊16/W⌋ consecutive rows of the plane, as they lie in memory (lane l: row l/W, column
+// l%W). For kernel row ky the vector of the rows above (ky = 0), the same rows or the rows
+// below is loaded through a mask that zeroes the rows outside the plane; its neighbours
+// kx = 0, 2 are the vector moved one lane (VALIGND with zero), their products masked off
+// in the first column (K1) and the last one (K2), where they would take the neighbouring
+// row's pixel. dwArgs: h is the number of groups of R rows, rowX the bytes of a group,
+// lastOff the bytes of a row, fmask the masks of the first, middle, last and only group
+// (kernel rows 0, 1, 2, then the store).
+func (k *kernel) emitFlat1() {
+	k.name = "depthwise3x3s1FlatAVX512"
+	gen.Kernel(k.name, "func(args *int64)",
+		k.name+" computes the planes of a depthwise 3×3 convolution with padding 1 at stride 1 for rows of at",
+		"most 8 pixels (see dwArgs and Depthwise3x3 in depthwise.go, and _gen/depthwise/main.go).")
+	k.args = Load(Param("args"), GP64())
+	a := k.args
+	k.xp, k.wp, k.bp, k.yrow = GP64(), GP64(), GP64(), GP64()
+	yp := GP64()
+	MOVQ(Mem{Base: a, Disp: daX}, k.xp)
+	MOVQ(Mem{Base: a, Disp: daW}, k.wp)
+	MOVQ(Mem{Base: a, Disp: daBias}, k.bp)
+	MOVQ(Mem{Base: a, Disp: daY}, yp)
+	k.zero, k.hi = k.vec(), k.vec()
+	VPXORD(k.zero, k.zero, k.zero)
+	VBROADCASTSS(Mem{Base: a, Disp: daHi}, k.hi)
+	KMOVW(Mem{Base: a, Disp: daKMask}, K1)
+	KMOVW(Mem{Base: a, Disp: daKMask + 2}, K2)
+	k.off = GP64()
+	XORQ(k.off, k.off)
+	k.storeK = K6
+	grp, xrow := GP64(), GP64()
+
+	Label(k.name + "_plane")
+	k.loadWeights()
+	MOVQ(k.xp, xrow)
+	MOVQ(yp, k.yrow)
+	XORQ(grp, grp)
+
+	Label(k.name + "_group")
+	// The kind of group: only (one group), first, last or middle.
+	masks := func(kind int) {
+		for i, kr := range []OpmaskPhysical{K3, K4, K5, K6} {
+			KMOVW(Mem{Base: a, Disp: daFMask + 8*kind + 2*i}, kr)
+		}
+		JMP(LabelRef(k.name + "_body"))
+	}
+	t := GP64()
+	CMPQ(Mem{Base: a, Disp: daH}, U8(1))
+	JE(LabelRef(k.name + "_only"))
+	TESTQ(grp, grp)
+	JZ(LabelRef(k.name + "_first"))
+	MOVQ(grp, t)
+	INCQ(t)
+	CMPQ(t, Mem{Base: a, Disp: daH})
+	JE(LabelRef(k.name + "_last"))
+	masks(1)
+	Label(k.name + "_first")
+	masks(0)
+	Label(k.name + "_last")
+	masks(2)
+	Label(k.name + "_only")
+	masks(3)
+
+	Label(k.name + "_body")
+	var s [3]VecVirtual
+	for ky, kr := range []OpmaskPhysical{K3, K4, K5} {
+		r := GP64()
+		MOVQ(xrow, r)
+		switch ky {
+		case 0:
+			SUBQ(Mem{Base: a, Disp: daLastOff}, r)
+		case 2:
+			ADDQ(Mem{Base: a, Disp: daLastOff}, r)
+		}
+		cur, left, right := k.vec(), k.vec(), k.vec()
+		VMOVUPS_Z(Mem{Base: r}, kr, cur)
+		VALIGND(U8(15), k.zero, cur, left) // (cur:0) >> 15 lanes: the pixel before
+		VALIGND(U8(1), cur, k.zero, right) // (0:cur) >> 1 lane: the pixel after
+		s[ky] = k.vec()
+		VMULPS_Z(left, k.w[3*ky], K1, s[ky]) // +0 in the first column
+		VFMADD231PS(cur, k.w[3*ky+1], s[ky])
+		VFMADD231PS(right, k.w[3*ky+2], K2, s[ky]) // nothing added in the last column
+	}
+	k.finish(last, s)
+	ADDQ(Mem{Base: a, Disp: daRowX}, xrow)
+	ADDQ(Mem{Base: a, Disp: daRowX}, k.yrow)
+	INCQ(grp)
+	CMPQ(grp, Mem{Base: a, Disp: daH})
+	JNE(LabelRef(k.name + "_group"))
+
+	ADDQ(Mem{Base: a, Disp: daPlaneX}, k.xp)
+	ADDQ(Mem{Base: a, Disp: daPlaneX}, yp)
+	ADDQ(U8(36), k.wp)
+	ADDQ(Mem{Base: a, Disp: daBiasStep}, k.bp)
+	DECQ(Mem{Base: a, Disp: daPlanes})
+	JNZ(LabelRef(k.name + "_plane"))
+	gen.Done(k.name)
 }
