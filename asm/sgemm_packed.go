@@ -57,12 +57,14 @@ func (p *PackedA) block(pc, kb, ic, mb int) []float32 {
 //
 // the residual R (nil: none) and the ReLU (Relu false: none) optional, rounded as
 // ScaleShift (then Add) or ScaleShiftRelu or ScaleShiftAddRelu with a scale of 1 (one
-// rounding per addition). Bias has m values.
+// rounding per addition). Bias has m values. A positive Clip then bounds the result from
+// above, as Clamp(c, c, 0, Clip) (with Relu: ReLU6 for a Clip of 6).
 type GemmEpilogue struct {
 	Bias []float32
 	R    []float32
 	LDR  int
 	Relu bool
+	Clip float32
 }
 
 // apply applies e to the rows × cols tile of C at row i0, column j0 (c starts there), with
@@ -74,6 +76,7 @@ func (e *GemmEpilogue) apply(kern *gemmKernel, c []float32, ldc, i0, rows, j0, c
 			r = e.R[i0*e.LDR+j0:]
 		}
 		kern.epilogue(c, ldc, rows, e.Bias[i0:i0+rows], r, e.LDR, e.Relu)
+		e.clip(c, ldc, rows, cols)
 		return
 	}
 	for i := range rows {
@@ -92,6 +95,17 @@ func (e *GemmEpilogue) apply(kern *gemmKernel, c []float32, ldc, i0, rows, j0, c
 			ScaleShiftRelu(row, row, 1, b)
 		default:
 			ScaleShift(row, row, 1, b)
+		}
+	}
+	e.clip(c, ldc, rows, cols)
+}
+
+// clip applies a positive Clip to the rows × cols tile at c.
+func (e *GemmEpilogue) clip(c []float32, ldc, rows, cols int) {
+	if e.Clip > 0 && !clampTileSIMD(c, ldc, rows, cols, 0, e.Clip) {
+		for i := range rows {
+			row := c[i*ldc : i*ldc+cols]
+			Clamp(row, row, 0, e.Clip)
 		}
 	}
 }

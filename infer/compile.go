@@ -232,6 +232,18 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 				bn.RunningMean.Value.Data, bn.RunningVar.Value.Data, bn.Eps)
 			cm.steps = append(cm.steps, st)
 			continue
+		case nn.OpReLU6:
+			if p := fusable(n.in[0]); p != nil && !p.st.relu {
+				p.st.relu, p.st.clip = true, 6
+				p.st.name += "+relu6"
+				delete(conv, n.in[0])
+				p.st.out = n.out
+				conv[n.out] = p
+				continue
+			}
+			flushInputs(n)
+			cm.steps = append(cm.steps, step{kind: stepRelu6, name: "relu6", in: n.in[0], out: n.out, residual: -1})
+			continue
 		case nn.OpReLU:
 			if p := fusable(n.in[0]); p != nil && !p.st.relu {
 				p.st.relu = true

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/bonsai-dl/bonsai/autograd"
@@ -95,9 +96,9 @@ func TestCompileMatchesForward(t *testing.T) {
 // TestBatchIndependence checks that each image's output is bit-identical alone and inside
 // a batch, and at GOMAXPROCS 1 and 2.
 func TestBatchIndependence(t *testing.T) {
-	names := []string{"resnet20", "resnet20b", "vgg11_bn"}
+	names := []string{"resnet20", "resnet20b", "vgg11_bn", "mobilenet_v2_cifar"}
 	if !testing.Short() {
-		names = append(names, "resnet18", "resnet50")
+		names = append(names, "resnet18", "resnet50", "mobilenet_v2")
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -198,5 +199,40 @@ func TestRunErrors(t *testing.T) {
 	}
 	if _, err := infer.Compile(m, []int{3, 0, 32}, infer.Options{}); err == nil {
 		t.Error("a zero dimension compiled")
+	}
+}
+
+// TestCompileMobileNetV2Steps checks the steps of a compiled MobileNetV2: every BatchNorm
+// folded, every ReLU6 fused into its convolution, the depthwise layers on the depthwise
+// algorithm and every residual addition fused into a projection.
+func TestCompileMobileNetV2Steps(t *testing.T) {
+	m, _ := zoo.New("mobilenet_v2_cifar")
+	cm, err := infer.Compile(m, []int{3, 32, 32}, infer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var convs, dw, relu6, adds int
+	for _, l := range cm.Layers() {
+		switch l.Op {
+		case "conv":
+			convs++
+			if strings.HasSuffix(l.Name, "+relu6") {
+				relu6++
+			}
+			if strings.Contains(l.Name, "+add") {
+				adds++
+			}
+			if l.Algo == "depthwise" {
+				dw++
+			}
+		case "global_avgpool", "linear":
+		default:
+			t.Errorf("step %s (%s) is not fused into a convolution", l.Name, l.Op)
+		}
+	}
+	// 52 convolutions: the stem, 17 depthwise, 16 expansions, 17 projections, the last 1×1;
+	// ReLU6 after all but the projections; 10 blocks with a residual connection.
+	if convs != 52 || dw != 17 || relu6 != 35 || adds != 10 {
+		t.Errorf("%d convolutions (%d depthwise, %d with ReLU6, %d with a residual), want 52 (17, 35, 10)", convs, dw, relu6, adds)
 	}
 }

@@ -42,9 +42,10 @@ const (
 	stepView                       // the input viewed with another shape
 	stepLinear                     // x·wᵀ + b
 	stepChannelMap                 // subsampled and moved channels (option-A shortcut)
+	stepRelu6                      // min(max(x, 0), 6)
 )
 
-var stepNames = [...]string{"conv", "batchnorm", "relu", "add", "add_relu", "maxpool", "avgpool", "global_avgpool", "view", "linear", "channel_map"}
+var stepNames = [...]string{"conv", "batchnorm", "relu", "add", "add_relu", "maxpool", "avgpool", "global_avgpool", "view", "linear", "channel_map", "relu6"}
 
 // step is one operation of a compiled model.
 type step struct {
@@ -52,8 +53,9 @@ type step struct {
 	name     string // the layers it computes ("layer1.0.conv1+layer1.0.bn1+relu")
 	in, in2  int    // input values (in2: the second operand of an addition)
 	out      int
-	residual int  // value added before the ReLU (conv), or −1
-	relu     bool // conv
+	residual int     // value added before the ReLU (conv), or −1
+	relu     bool    // conv
+	clip     float32 // conv with relu: then min(·, clip) (ReLU6: 6), or 0
 
 	// Convolution, while building: the layer, its weights, the per-output-channel scale of
 	// the folded BatchNorm and the bias (float64); then prepared.
@@ -135,6 +137,7 @@ func (cm *Model) prepareConv(st *step) {
 	kh, kw := l.Kernel[0], l.Kernel[1]
 	algo := tensor.ChooseInferConvAlgo(l.In, l.Out, in[1], in[2], kh, kw, l.ConvParams, cm.batch)
 	st.conv = tensor.PrepareConvAlgo(tensor.FromSlice(w, l.Weight.Value.Shape...), bias, l.ConvParams, in[1], in[2], algo)
+	st.conv.Clip = st.clip
 	st.convLayer, st.w, st.wscale, st.b = nil, nil, nil, nil
 }
 

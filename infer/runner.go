@@ -128,6 +128,8 @@ func (r *Runner) step(st *step) {
 		}
 	case stepRelu:
 		tensor.Relu(y, x)
+	case stepRelu6:
+		tensor.Relu6(y, x)
 	case stepAdd:
 		tensor.Add(y, x, &r.ts[st.in2])
 	case stepAddRelu:

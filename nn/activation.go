@@ -94,3 +94,26 @@ func (m *Dropout) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 }
 
 func (m *Dropout) String() string { return fmt.Sprintf("Dropout(p=%g, inplace=False)", m.P) }
+
+// ReLU6 is min(max(x, 0), 6) element-wise, as torch.nn.ReLU6 (NaN and −0 give
+// +0; the gradient passes where 0 < x < 6). Shape: any → same.
+type ReLU6 struct {
+	_ byte // not zero-sized: each ReLU6 has an address of its own, and a name
+}
+
+// NewReLU6 returns a ReLU6.
+func NewReLU6() *ReLU6 { return &ReLU6{} }
+
+// Forward returns min(max(x, 0), 6).
+func (m *ReLU6) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
+	y := c.Get(x.Value.Shape...)
+	tensor.Relu6(y.Value, x.Value)
+	c.record(OpReLU6, m, y, func() {
+		if dx, fresh := c.gradOut(x); dx != nil {
+			tensor.Relu6Backward(dx, y.Grad, y.Value, fresh)
+		}
+	}, x)
+	return c.observe(m, x, y)
+}
+
+func (m *ReLU6) String() string { return "ReLU6()" }

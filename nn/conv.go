@@ -7,13 +7,15 @@ import (
 	"github.com/bonsai-dl/bonsai/tensor"
 )
 
-// Conv2d is a 2-d convolution, as torch.nn.Conv2d (groups = 1, dilation 1).
+// Conv2d is a 2-d convolution, as torch.nn.Conv2d (dilation 1), grouped when
+// Groups > 1 (Groups = In = Out: depthwise): output channels
+// [g·Out/G, (g+1)·Out/G) read input channels [g·In/G, (g+1)·In/G) only.
 //
 // Shape: x: [N, In, H, W] → y: [N, Out, H', W'],
 // H' = ⌊(H + 2·padding − kernel)/stride⌋ + 1.
-// State: weight [Out, In, kh, kw], bias [Out] when enabled.
+// State: weight [Out, In/Groups, kh, kw], bias [Out] when enabled.
 // Init (ResetParameters): PyTorch's default, weight and bias uniform in
-// ±1/√(In·kh·kw).
+// ±1/√(In/Groups·kh·kw).
 type Conv2d struct {
 	In, Out int
 	Kernel  [2]int
@@ -26,20 +28,22 @@ type Conv2d struct {
 type ConvOpts struct {
 	Stride  int  // default 1
 	Padding int  // default 0
+	Groups  int  // default 1; must divide in and out
 	Bias    bool // default false (Bonsai's zoo rarely needs it; PyTorch's default is true)
 }
 
 // NewConv2d returns a square-kernel convolution with zero weights; call
 // ResetParameters or load a state to fill them.
 func NewConv2d(in, out, kernel int, o ConvOpts) *Conv2d {
-	if in <= 0 || out <= 0 || kernel <= 0 || o.Stride < 0 || o.Padding < 0 {
+	g := max(o.Groups, 1)
+	if in <= 0 || out <= 0 || kernel <= 0 || o.Stride < 0 || o.Padding < 0 || o.Groups < 0 || in%g != 0 || out%g != 0 {
 		panic(fmt.Sprintf("nn.NewConv2d: invalid in=%d out=%d kernel=%d %+v", in, out, kernel, o))
 	}
 	s := max(o.Stride, 1)
 	c := &Conv2d{
 		In: in, Out: out, Kernel: [2]int{kernel, kernel},
-		ConvParams: tensor.ConvParams{Stride: [2]int{s, s}, Padding: [2]int{o.Padding, o.Padding}},
-		Weight:     autograd.NewParam(tensor.New(out, in, kernel, kernel)),
+		ConvParams: tensor.ConvParams{Stride: [2]int{s, s}, Padding: [2]int{o.Padding, o.Padding}, Groups: g},
+		Weight:     autograd.NewParam(tensor.New(out, in/g, kernel, kernel)),
 	}
 	if o.Bias {
 		c.Bias = autograd.NewParam(tensor.New(out))
@@ -99,15 +103,22 @@ func (m *Conv2d) State() []Entry {
 }
 
 // MACs returns the multiply-accumulates of one forward for output y:
-// Out·In·kh·kw per output pixel, per sample.
+// Out·(In/Groups)·kh·kw per output pixel, per sample.
 func (m *Conv2d) MACs(_, y *tensor.Tensor) int64 {
 	_, _, ho, wo := y.NCHW()
-	return int64(m.Out) * int64(m.In) * int64(m.Kernel[0]*m.Kernel[1]) * int64(ho*wo)
+	return int64(m.Out) * int64(m.In/m.GroupCount()) * int64(m.Kernel[0]*m.Kernel[1]) * int64(ho*wo)
 }
 
+// GroupCount returns the number of groups (1 for an ordinary convolution).
+func (m *Conv2d) GroupCount() int { return max(m.Groups, 1) }
+
 func (m *Conv2d) String() string {
-	return fmt.Sprintf("Conv2d(%d, %d, kernel_size=(%d, %d), stride=(%d, %d), padding=(%d, %d), bias=%s)",
-		m.In, m.Out, m.Kernel[0], m.Kernel[1], m.Stride[0], m.Stride[1], m.Padding[0], m.Padding[1], pyBool(m.Bias != nil))
+	groups := ""
+	if g := m.GroupCount(); g > 1 {
+		groups = fmt.Sprintf(", groups=%d", g)
+	}
+	return fmt.Sprintf("Conv2d(%d, %d, kernel_size=(%d, %d), stride=(%d, %d), padding=(%d, %d)%s, bias=%s)",
+		m.In, m.Out, m.Kernel[0], m.Kernel[1], m.Stride[0], m.Stride[1], m.Padding[0], m.Padding[1], groups, pyBool(m.Bias != nil))
 }
 
 func pyBool(b bool) string {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/internal/golden"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
@@ -22,6 +23,7 @@ type layerCase struct {
 	Kernel     int     `json:"kernel"`
 	Stride     int     `json:"stride"`
 	Padding    int     `json:"padding"`
+	Groups     int     `json:"groups"`
 	Bias       bool    `json:"bias"`
 	Channels   int     `json:"channels"`
 	Eps        float32 `json:"eps"`
@@ -57,7 +59,31 @@ func contains(list []string, s string) bool {
 }
 
 func TestLayersMatchPyTorch(t *testing.T) {
-	f := golden.ReadGolden(t, "testdata/layers.safetensors")
+	if seen := layersMatchPyTorch(t, "testdata/layers.safetensors"); seen < 15 {
+		t.Errorf("only %d layer cases ran", seen)
+	}
+}
+
+// TestGroupedLayersMatchPyTorch runs the grouped and depthwise convolutions and ReLU6 of
+// nn/testdata/grouped.safetensors (scripts/golden/gen_mobilenet.py) on every kernel path.
+func TestGroupedLayersMatchPyTorch(t *testing.T) {
+	defer asm.SetPath(asm.CurrentPath())
+	for _, p := range asm.AvailablePaths() {
+		if err := asm.SetPath(p); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(p.String(), func(t *testing.T) {
+			if seen := layersMatchPyTorch(t, "testdata/grouped.safetensors"); seen < 9 {
+				t.Errorf("only %d layer cases ran", seen)
+			}
+		})
+	}
+}
+
+// layersMatchPyTorch checks every case of a per-layer golden file (forward and gradients)
+// and returns the number of cases run.
+func layersMatchPyTorch(t *testing.T, path string) int {
+	f := golden.ReadGolden(t, path)
 	seen := 0
 	for name, cfgJSON := range f.Metadata {
 		var cfg layerCase
@@ -72,13 +98,15 @@ func TestLayersMatchPyTorch(t *testing.T) {
 			var m nn.Module
 			switch cfg.Op {
 			case "conv2d":
-				m = nn.NewConv2d(cfg.In, cfg.Out, cfg.Kernel, nn.ConvOpts{Stride: cfg.Stride, Padding: cfg.Padding, Bias: cfg.Bias})
+				m = nn.NewConv2d(cfg.In, cfg.Out, cfg.Kernel, nn.ConvOpts{Stride: cfg.Stride, Padding: cfg.Padding, Groups: cfg.Groups, Bias: cfg.Bias})
 			case "batchnorm2d":
 				bn := nn.NewBatchNorm2d(cfg.Channels)
 				bn.SetTraining(cfg.Training)
 				m = bn
 			case "relu":
 				m = nn.NewReLU()
+			case "relu6":
+				m = nn.NewReLU6()
 			case "maxpool2d":
 				m = nn.NewMaxPool2d(cfg.Kernel, cfg.Stride, cfg.Padding)
 			case "avgpool2d":
@@ -125,9 +153,7 @@ func TestLayersMatchPyTorch(t *testing.T) {
 			}
 		})
 	}
-	if seen < 15 {
-		t.Errorf("only %d layer cases ran", seen)
-	}
+	return seen
 }
 
 // flattenLinear presents Flatten → Linear with the Linear's state at top level,

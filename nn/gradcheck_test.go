@@ -78,6 +78,31 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		x := randVar(rng, 2, 3, 4, 5)
 		gradCheck(t, rng, func(c *nn.Ctx) *autograd.Var { return m.Forward(c, x) }, map[string]*autograd.Var{"x": x, "weight": m.Weight})
 	})
+	for _, gc := range []struct {
+		name                         string
+		in, out, k, stride, pad, grp int
+		shape                        []int
+	}{
+		{"depthwise_3x3_s1", 4, 4, 3, 1, 1, 4, []int{2, 4, 6, 7}},
+		{"depthwise_3x3_s2", 3, 3, 3, 2, 1, 3, []int{2, 3, 7, 6}},
+		{"depthwise_5x5", 2, 2, 5, 1, 2, 2, []int{2, 2, 6, 5}},
+		{"grouped_g2", 4, 6, 3, 1, 1, 2, []int{2, 4, 5, 5}},
+	} {
+		t.Run(gc.name, func(t *testing.T) {
+			m := nn.NewConv2d(gc.in, gc.out, gc.k, nn.ConvOpts{Stride: gc.stride, Padding: gc.pad, Groups: gc.grp, Bias: true})
+			nn.ResetParameters(m, 1)
+			x := randVar(rng, gc.shape...)
+			gradCheck(t, rng, func(c *nn.Ctx) *autograd.Var { return m.Forward(c, x) }, map[string]*autograd.Var{"x": x, "weight": m.Weight, "bias": m.Bias})
+		})
+	}
+	t.Run("relu6", func(t *testing.T) {
+		x := randVar(rng, 2, 3, 4, 5)
+		for i := range x.Value.Data {
+			x.Value.Data[i] *= 5 // some above 6
+		}
+		r := nn.NewReLU6()
+		gradCheck(t, rng, func(c *nn.Ctx) *autograd.Var { return r.Forward(c, x) }, map[string]*autograd.Var{"x": x})
+	})
 	for _, training := range []bool{true, false} {
 		name := map[bool]string{true: "batchnorm_train", false: "batchnorm_eval"}[training]
 		t.Run(name, func(t *testing.T) {

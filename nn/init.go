@@ -17,7 +17,7 @@ func ResetParameters(m Module, seed uint64) {
 	Walk(m, func(_ string, l Module) {
 		switch l := l.(type) {
 		case *Conv2d:
-			bound := 1 / math.Sqrt(float64(l.In*l.Kernel[0]*l.Kernel[1]))
+			bound := 1 / math.Sqrt(float64(l.In/l.GroupCount()*l.Kernel[0]*l.Kernel[1]))
 			uniform(rng, l.Weight.Value, bound)
 			if l.Bias != nil {
 				uniform(rng, l.Bias.Value, bound)

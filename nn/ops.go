@@ -8,6 +8,7 @@ const (
 	OpLinear    = "linear"      // Linear: x [N, in] → y [N, out]; Node.Source is the *Linear
 	OpBatchNorm = "batchnorm2d" // BatchNorm2d: per-channel, shape kept; Node.Source is the *BatchNorm2d
 	OpReLU      = "relu"        // ReLU, alone or fused after a BatchNorm2d; shape kept
+	OpReLU6     = "relu6"       // ReLU6: min(max(x, 0), 6); shape kept
 	OpDropout   = "dropout"     // Dropout; shape kept
 	OpMaxPool   = "maxpool2d"   // MaxPool2d: [N, C, H, W] → [N, C, H', W']
 	OpAvgPool   = "avgpool2d"   // AvgPool2d: [N, C, H, W] → [N, C, H', W']

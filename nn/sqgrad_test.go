@@ -66,6 +66,18 @@ func TestSquaredGradsMatchPerSampleLoop(t *testing.T) {
 		nn.ResetParameters(m, 3)
 		checkSquaredGrads(t, m, randT(6, 3, 5, 6), []int{0, 1, 4, 2, 2, 3})
 	})
+	t.Run("depthwise_grouped", func(t *testing.T) {
+		dw := nn.NewConv2d(4, 4, 3, nn.ConvOpts{Stride: 2, Padding: 1, Groups: 4, Bias: true})
+		g := nn.NewConv2d(4, 6, 3, nn.ConvOpts{Padding: 1, Groups: 2})
+		m := nn.NewSequential(g, nn.NewReLU6(), nn.NewConv2d(6, 6, 3, nn.ConvOpts{Padding: 1, Groups: 6}), nn.NewReLU6(),
+			nn.NewConv2d(6, 4, 1, nn.ConvOpts{}), dw, nn.NewFlatten(), nn.NewLinear(4*3*3, 5, false))
+		nn.ResetParameters(m, 3)
+		x := randT(6, 4, 5, 6)
+		for i := range x.Data {
+			x.Data[i] *= 4 // some activations above 6
+		}
+		checkSquaredGrads(t, m, x, []int{0, 1, 4, 2, 2, 3})
+	})
 	t.Run("linear", func(t *testing.T) {
 		m := nn.NewSequential(nn.NewLinear(7, 6, true), nn.NewReLU(), nn.NewLinear(6, 4, true))
 		nn.ResetParameters(m, 4)

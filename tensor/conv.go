@@ -8,10 +8,15 @@ import (
 )
 
 // ConvParams are the geometry of a 2-d convolution: stride and zero padding,
-// each as {height, width}.
+// each as {height, width}, and the groups of a grouped convolution.
 type ConvParams struct {
 	Stride  [2]int
 	Padding [2]int
+	// Groups splits the C input and K output channels into Groups groups, as torch's
+	// groups: output channels [g·K/G, (g+1)·K/G) read input channels [g·C/G, (g+1)·C/G)
+	// only, through weights [K, C/G, kh, kw]. 0 and 1 mean an ordinary convolution;
+	// Groups = C = K is a depthwise one. Pooling ignores it.
+	Groups int
 }
 
 // OutSize returns the output height and width of a convolution (or pooling)
@@ -36,6 +41,7 @@ type ConvWorkspace struct {
 	direct   directWorkspace
 	wino     winoWorkspace
 	epilogue epilogueTask
+	grouped  groupedWorkspace // grouped and depthwise convolutions (conv_grouped.go)
 	prepEpi  ConvEpilogue     // PreparedConv.Forward's epilogue, during a call
 	biasEpi  biasEpilogueTask // PreparedConv.Forward's bias pass, during a call
 	gemmEpi  asm.GemmEpilogue // PreparedConv.Forward's epilogue of a product, during a call
@@ -83,6 +89,10 @@ const convColumns = 2048
 // geometries, and the Generic path, lower to im2col and SGEMM per group of
 // samples. Steady state allocates nothing when ws is reused.
 func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorkspace) {
+	if p.Groups > 1 {
+		groupedForward(y, x, w, bias, p, ws)
+		return
+	}
 	n, c, h, wd := x.NCHW()
 	k, wc, kh, kw := w.NCHW()
 	if wc != c {

@@ -20,6 +20,10 @@ import (
 // Otherwise it computes the column gradient wᵀ·dy with one SGEMM per sample
 // and scatters it back (col2im).
 func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
+	if p.Groups > 1 {
+		groupedBackwardData(dx, dy, w, p, ws, true)
+		return
+	}
 	n, c, h, wd := dx.NCHW()
 	k, wc, kh, kw := w.NCHW()
 	ho, wo := p.OutSize(h, wd, kh, kw)
@@ -126,6 +130,10 @@ type SquaredGrads struct {
 // sums are added in order, so that the result does not depend on GOMAXPROCS;
 // other geometries use im2col and SGEMM.
 func Conv2dBackwardFilter(dw *Tensor, db []float32, x, dy *Tensor, p ConvParams, ws *ConvWorkspace, sq *SquaredGrads) {
+	if p.Groups > 1 {
+		groupedBackwardFilter(dw, db, x, dy, p, ws, sq)
+		return
+	}
 	n, c, h, wd := x.NCHW()
 	k, wc, kh, kw := dw.NCHW()
 	ho, wo := p.OutSize(h, wd, kh, kw)

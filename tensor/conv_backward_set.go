@@ -8,6 +8,10 @@ package tensor
 // is cleared and added into.
 // Shapes as in Conv2dBackwardData.
 func Conv2dBackwardDataSet(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
+	if p.Groups > 1 {
+		groupedBackwardData(dx, dy, w, p, ws, false)
+		return
+	}
 	n, c, h, wd := dx.NCHW()
 	k, wc, kh, kw := w.NCHW()
 	ho, wo := p.OutSize(h, wd, kh, kw)

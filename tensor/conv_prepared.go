@@ -20,9 +20,15 @@ const (
 	ConvDirect
 	// ConvIm2col lowers the convolution to an im2col matrix and SGEMM (everything else).
 	ConvIm2col
+	// ConvDepthwise is a depthwise convolution (Groups = C = K): asm.Depthwise3x3 for 3×3
+	// kernels with padding 1 at stride 1 or 2, plain loops otherwise (conv_depthwise.go).
+	ConvDepthwise
+	// ConvGrouped is any other grouped convolution: im2col and SGEMM per group.
+	ConvGrouped
 )
 
-// String returns the algorithm's name: "gemm", "winograd", "direct" or "im2col".
+// String returns the algorithm's name: "gemm", "winograd", "direct", "im2col", "depthwise"
+// or "grouped".
 func (a ConvAlgo) String() string {
 	switch a {
 	case ConvGemm:
@@ -33,6 +39,10 @@ func (a ConvAlgo) String() string {
 		return "direct"
 	case ConvIm2col:
 		return "im2col"
+	case ConvDepthwise:
+		return "depthwise"
+	case ConvGrouped:
+		return "grouped"
 	}
 	return fmt.Sprintf("ConvAlgo(%d)", uint8(a))
 }
@@ -47,8 +57,13 @@ func (a ConvAlgo) String() string {
 //     path: ConvWinograd (see winogradPreferred for the measurements behind it).
 //   - kernel width 2·padding+1, height ≤ 8, stride 1 or 2 on a SIMD path: ConvDirect.
 //   - otherwise: ConvIm2col.
+//
+// A grouped convolution (p.Groups > 1) is ConvDepthwise when it is depthwise, else
+// ConvGrouped.
 func ChooseConvAlgo(c, k, h, w, kh, kw int, p ConvParams) ConvAlgo {
 	switch {
+	case p.Groups > 1:
+		return groupedAlgo(c, k, p)
 	case kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0}:
 		return ConvGemm
 	case winogradGeometry(kh, kw, w, p) && winogradPreferred(c, k, h, w):
@@ -91,9 +106,16 @@ const winoMinPixels = 128
 //     0.30 against 0.27 and 0.16.
 //   - A layer of at most 4 input channels with a kernel of 25 taps or more (a stem: 3→64,
 //     7×7 at stride 2) runs as im2col, where the direct kernels' few channels make short,
-//     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core).
+//     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core). So
+//     does one of 9 taps or more at stride 2 (MobileNetV2's stem, 3→32 3×3 on 224×224: 0.17
+//     against 1.01 ms at batch 1, 2 cores), whose direct form reads four phase planes of
+//     three channels; at stride 1 direct stays faster (3→16 on 32×32, batch 128: 0.61
+//     against 1.75 ms).
 func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAlgo {
 	a := ChooseConvAlgo(c, k, h, w, kh, kw, p)
+	if p.Groups > 1 {
+		return a
+	}
 	ho, wo := p.OutSize(h, w, kh, kw)
 	pixels := max(batch, 1) * ho * wo
 	switch {
@@ -101,7 +123,7 @@ func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAl
 		return ConvGemm
 	case a == ConvWinograd && pixels < winoMinPixels && directGeometry(kh, kw, p):
 		a = ConvDirect
-	case a == ConvDirect && c <= 4 && kh*kw >= 25:
+	case a == ConvDirect && c <= 4 && (kh*kw >= 25 || (kh*kw >= 9 && p.Stride != [2]int{1, 1})):
 		return ConvIm2col
 	}
 	if a != ConvGemm && pixels <= 16 {
@@ -132,17 +154,20 @@ func im2colPadding(n, plane int) float64 {
 
 // ParseConvAlgo returns the algorithm called name (as ConvAlgo.String gives it).
 func ParseConvAlgo(name string) (ConvAlgo, error) {
-	for a := ConvGemm; a <= ConvIm2col; a++ {
+	for a := ConvGemm; a <= ConvGrouped; a++ {
 		if a.String() == name {
 			return a, nil
 		}
 	}
-	return 0, fmt.Errorf("tensor: unknown convolution algorithm %q (have gemm, winograd, direct, im2col)", name)
+	return 0, fmt.Errorf("tensor: unknown convolution algorithm %q (have gemm, winograd, direct, im2col, depthwise, grouped)", name)
 }
 
 // ConvAlgoApplies reports whether algorithm a can compute the convolution of c channels of
 // h×w to k channels with a kh×kw kernel on the current kernel path (im2col always can).
 func ConvAlgoApplies(a ConvAlgo, c, k, h, w, kh, kw int, p ConvParams) bool {
+	if p.Groups > 1 || a == ConvDepthwise || a == ConvGrouped {
+		return p.Groups > 1 && a == groupedAlgo(c, k, p)
+	}
 	switch a {
 	case ConvGemm: // at a stride > 1, PreparedConv subsamples the input first
 		return kh == 1 && kw == 1 && p.Padding == [2]int{0, 0}
@@ -168,6 +193,9 @@ type PreparedConv struct {
 	H, W         int // the input's height and width
 	Params       ConvParams
 	Algo         ConvAlgo
+	// Clip, when positive, bounds the outputs of a Forward with relu from above:
+	// min(relu(·), Clip) (ReLU6: 6). Set it before the first Forward.
+	Clip float32
 
 	path asm.Path
 	w    *Tensor      // [K, C, kh, kw] (im2col)
@@ -186,6 +214,7 @@ type PreparedConv struct {
 // afterwards without effect.
 func PrepareConv(w *Tensor, bias []float32, p ConvParams, h, wd int) *PreparedConv {
 	k, c, kh, kw := w.NCHW()
+	c *= max(p.Groups, 1)
 	return PrepareConvAlgo(w, bias, p, h, wd, ChooseConvAlgo(c, k, h, wd, kh, kw, p))
 }
 
@@ -193,6 +222,7 @@ func PrepareConv(w *Tensor, bias []float32, p ConvParams, h, wd int) *PreparedCo
 // it panics unless ConvAlgoApplies.
 func PrepareConvAlgo(w *Tensor, bias []float32, p ConvParams, h, wd int, algo ConvAlgo) *PreparedConv {
 	k, c, kh, kw := w.NCHW()
+	c *= max(p.Groups, 1)
 	if !ConvAlgoApplies(algo, c, k, h, wd, kh, kw, p) {
 		panic(fmt.Sprintf("tensor.PrepareConvAlgo: %v does not compute weights %v on %d×%d inputs with %+v on the %v path", algo, w.Shape, h, wd, p, asm.CurrentPath()))
 	}
@@ -210,6 +240,8 @@ func PrepareConvAlgo(w *Tensor, bias []float32, p ConvParams, h, wd int, algo Co
 	}
 	pc.Algo = algo
 	switch pc.Algo {
+	case ConvDepthwise, ConvGrouped:
+		pc.w = w.Clone()
 	case ConvWinograd:
 		g := newWinoGeom(1, c, k, h, wd)
 		pc.mr = g.mr
@@ -243,7 +275,7 @@ func (pc *PreparedConv) OutShape() (ho, wo int) { return pc.Params.OutSize(pc.H,
 // MACs returns the multiply-accumulates of one image's forward pass.
 func (pc *PreparedConv) MACs() int64 {
 	ho, wo := pc.OutShape()
-	return int64(pc.K) * int64(pc.C) * int64(pc.KH*pc.KW) * int64(ho*wo)
+	return int64(pc.K) * int64(pc.C/max(pc.Params.Groups, 1)) * int64(pc.KH*pc.KW) * int64(ho*wo)
 }
 
 // Forward computes y = relu(conv(x) + bias + residual), without the residual when it is
@@ -265,11 +297,17 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 		return
 	}
 	switch pc.Algo {
+	case ConvDepthwise, ConvGrouped:
+		ws.groupedPrepared(pc, y, x, residual, relu)
+		return
 	case ConvWinograd:
 		g := newWinoGeom(n, pc.C, pc.K, pc.H, pc.W)
 		ws.prepEpi = ConvEpilogue{Scale: pc.ones, Shift: pc.bias, Residual: residual, Relu: relu}
 		ws.winoRun(&g, pc.u, y, x, false, &ws.prepEpi)
 		ws.prepEpi = ConvEpilogue{}
+		if c := pc.clip(relu); c > 0 {
+			asm.Clamp(y.Data, y.Data, 0, c)
+		}
 		return
 	case ConvDirect:
 		ws.directForwardPlan(pc.plan, y, x)
@@ -297,7 +335,7 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 		ws.im2colPrepared(pc, y, x, residual, relu)
 		return
 	}
-	ws.biasEpi = biasEpilogueTask{y: y.Data, bias: pc.bias, relu: relu, k: pc.K, plane: ho * wo}
+	ws.biasEpi = biasEpilogueTask{y: y.Data, bias: pc.bias, relu: relu, clip: pc.clip(relu), k: pc.K, plane: ho * wo}
 	if residual != nil {
 		ws.biasEpi.r = residual.Data
 	}
@@ -314,6 +352,7 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 type biasEpilogueTask struct {
 	y, r, bias      []float32
 	relu            bool
+	clip            float32 // > 0: then min(·, clip)
 	k, plane, split int
 }
 
@@ -334,6 +373,9 @@ func (t *biasEpilogueTask) Part(_, i int) {
 			asm.ScaleShiftRelu(y, y, 1, b)
 		default:
 			asm.ScaleShift(y, y, 1, b)
+		}
+		if t.clip > 0 {
+			asm.Clamp(y, y, 0, t.clip)
 		}
 	}
 }
@@ -405,7 +447,7 @@ func (t *gemmTask) Part(w, i int) {
 		xi = buf.col[:pc.C*ohw]
 	}
 	e := &buf.epi
-	*e = asm.GemmEpilogue{Bias: pc.bias, Relu: t.relu}
+	*e = asm.GemmEpilogue{Bias: pc.bias, Relu: t.relu, Clip: pc.clip(t.relu)}
 	if t.r != nil {
 		e.R, e.LDR = t.r[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw
 	}
@@ -462,7 +504,7 @@ func (t *im2colTask) gemm(w, i int) {
 	plane := ho * wo
 	off := img*pc.K*plane + oy0*wo
 	e := &buf.epi
-	*e = asm.GemmEpilogue{Bias: pc.bias, Relu: t.relu}
+	*e = asm.GemmEpilogue{Bias: pc.bias, Relu: t.relu, Clip: pc.clip(t.relu)}
 	if t.r != nil {
 		e.R, e.LDR = t.r[off:], plane
 	}

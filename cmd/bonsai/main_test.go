@@ -59,7 +59,8 @@ func TestEvalPretrained(t *testing.T) {
 }
 
 func TestInfoMACs(t *testing.T) {
-	for arch, want := range map[string]string{"resnet20": "40.55 M", "resnet56": "125.49 M", "vgg16_bn": "313.20 M"} {
+	for arch, want := range map[string]string{"resnet20": "40.55 M", "resnet56": "125.49 M", "vgg16_bn": "313.20 M",
+		"mobilenet_v2": "MACs   300,774,272 (300.77 M)"} {
 		code, out, errOut := bonsai("info", "-arch", arch)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", arch, code, errOut)
@@ -315,5 +316,18 @@ func TestPruneEvalAgrees(t *testing.T) {
 	report, _ := os.ReadFile(filepath.Join(dir, "report.md"))
 	if !strings.Contains(string(report), pct(sum.AccFinetuned)+" after the last fine-tuning epoch") {
 		t.Errorf("report.md does not state the accuracy %s", pct(sum.AccFinetuned))
+	}
+}
+
+// TestInfoMobileNetV2 checks bonsai info's totals for torchvision's MobileNetV2 at 224×224.
+func TestInfoMobileNetV2(t *testing.T) {
+	code, out, errOut := bonsai("info", "-arch", "mobilenet_v2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"params 3,504,872 (3.50 M)", "MACs   300,774,272 (300.77 M)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -6,7 +6,9 @@
 //     (subsample and zero-pad channels) or, as resnet20b etc., the
 //     "option B" projection shortcut;
 //   - CIFAR VGG-11/13/16/19 with BatchNorm (conv bias on, one 512→10 head);
-//   - ImageNet ResNet-18/34/50/101/152 with torchvision's layout.
+//   - ImageNet ResNet-18/34/50/101/152 with torchvision's layout;
+//   - MobileNetV2 (width 1.0) with torchvision's layout, and its CIFAR variant
+//     (10 classes, the stem and the first 24-channel block at stride 1).
 //
 // New builds a model by name; Load builds one from a safetensors file and
 // its metadata (see Meta).

@@ -53,6 +53,7 @@ func TestParamCounts(t *testing.T) {
 		"resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586, "resnet56": 853_018, "resnet110": 1_727_962,
 		"resnet20b": 272_474, "vgg11_bn": 9_231_114, "vgg13_bn": 9_416_010, "vgg16_bn": 14_728_266, "vgg19_bn": 20_040_522,
 		"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
+		"mobilenet_v2": 3_504_872, "mobilenet_v2_cifar": 2_236_682,
 	} {
 		m, err := zoo.New(name)
 		if err != nil {
@@ -67,6 +68,7 @@ func TestParamCounts(t *testing.T) {
 func TestMACs(t *testing.T) {
 	for name, want := range map[string]int64{
 		"resnet20": 40_551_040, "resnet56": 125_485_696, "vgg16_bn": 313_201_664,
+		"mobilenet_v2": 300_774_272,
 	} {
 		a, err := zoo.Lookup(name)
 		if err != nil {

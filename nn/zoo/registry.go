@@ -32,6 +32,10 @@ var archs = func() map[string]Arch {
 		name := fmt.Sprintf("vgg%d_bn", d)
 		m[name] = Arch{Name: name, InputShape: cifar, Classes: 10, build: func() (nn.Module, error) { return NewVGG(d, 10) }}
 	}
+	m["mobilenet_v2"] = Arch{Name: "mobilenet_v2", InputShape: []int{3, 224, 224}, Classes: 1000,
+		build: func() (nn.Module, error) { return NewMobileNetV2(1000, false) }}
+	m["mobilenet_v2_cifar"] = Arch{Name: "mobilenet_v2_cifar", InputShape: cifar, Classes: 10,
+		build: func() (nn.Module, error) { return NewMobileNetV2(10, true) }}
 	for _, d := range []int{18, 34, 50, 101, 152} {
 		name := fmt.Sprintf("resnet%d", d)
 		m[name] = Arch{Name: name, InputShape: []int{3, 224, 224}, Classes: 1000, build: func() (nn.Module, error) { return NewResNet(d, 1000) }}
@@ -50,9 +54,9 @@ func Names() []string {
 }
 
 // Lookup returns the architecture called name: resnet8, resnet14, resnet20…resnet110 (CIFAR,
-// option A; a "b" suffix selects option B), vgg11_bn…vgg19_bn (CIFAR), or
-// resnet18…resnet152 (ImageNet, torchvision). Case and "-" for "_" are
-// accepted ("VGG16-BN").
+// option A; a "b" suffix selects option B), vgg11_bn…vgg19_bn (CIFAR), resnet18…resnet152
+// (ImageNet, torchvision), mobilenet_v2 (ImageNet, torchvision) or mobilenet_v2_cifar.
+// Case and "-" for "_" are accepted ("VGG16-BN").
 func Lookup(name string) (Arch, error) {
 	key := strings.ReplaceAll(strings.ToLower(name), "-", "_")
 	if a, ok := archs[key]; ok {

@@ -30,7 +30,7 @@ type shortcutWidths struct {
 
 // Widths returns the widths of m's layers as the JSON value of the
 // MetaWidths metadata key: for each layer, by state-dict path, [out, in]
-// for a Conv2d and a Linear, [channels] for a BatchNorm2d, and for an
+// for a Conv2d ([out, in, groups] for a grouped one) and a Linear, [channels] for a BatchNorm2d, and for an
 // option-A shortcut {"in": …, "out": …, "pad_before": …} or, when pruning
 // made its channel map irregular, {"in": …, "out": …, "map": [...]}. Keys are
 // sorted, so equal models give equal strings.
@@ -39,7 +39,11 @@ func Widths(m nn.Module) string {
 	nn.Walk(m, func(path string, l nn.Module) {
 		switch l := l.(type) {
 		case *nn.Conv2d:
-			w[path] = []int{l.Out, l.In}
+			if g := l.GroupCount(); g > 1 {
+				w[path] = []int{l.Out, l.In, g}
+			} else {
+				w[path] = []int{l.Out, l.In}
+			}
 		case *nn.Linear:
 			w[path] = []int{l.Out, l.In}
 		case *nn.BatchNorm2d:
@@ -99,12 +103,23 @@ func setWidths(l nn.Module, raw json.RawMessage) error {
 	}
 	switch l := l.(type) {
 	case *nn.Conv2d:
-		v, err := ints(2)
+		n := 2
+		if l.GroupCount() > 1 {
+			n = 3 // out, in, groups
+		}
+		v, err := ints(n)
 		if err != nil {
 			return err
 		}
-		l.Out, l.In = v[0], v[1]
-		l.Weight.Value = tensor.New(l.Out, l.In, l.Kernel[0], l.Kernel[1])
+		g := 1
+		if n == 3 {
+			g = v[2]
+			if v[0]%g != 0 || v[1]%g != 0 {
+				return fmt.Errorf("widths %s: %d groups do not divide %d and %d channels", raw, g, v[1], v[0])
+			}
+		}
+		l.Out, l.In, l.Groups = v[0], v[1], g
+		l.Weight.Value = tensor.New(l.Out, l.In/g, l.Kernel[0], l.Kernel[1])
 		resize(l.Bias, l.Out)
 	case *nn.Linear:
 		v, err := ints(2)

@@ -87,3 +87,27 @@ func TestLoadAppliesWidths(t *testing.T) {
 		t.Errorf("loaded %s, want %s", got, b.Conv1)
 	}
 }
+
+// The widths of a model with grouped convolutions name their groups and read back.
+func TestWidthsGrouped(t *testing.T) {
+	m, _ := zoo.New("mobilenet_v2_cifar")
+	w := zoo.Widths(m)
+	if !strings.Contains(w, `"features.1.conv.0.0":[32,32,32]`) {
+		t.Errorf("widths of the first depthwise layer missing from %.200s…", w)
+	}
+	fresh, _ := zoo.New("mobilenet_v2_cifar")
+	if err := zoo.SetWidths(fresh, w); err != nil {
+		t.Fatal(err)
+	}
+	if zoo.Widths(fresh) != w || nn.Format(fresh) != nn.Format(m) {
+		t.Error("widths of MobileNetV2 do not round-trip")
+	}
+	for _, tc := range []struct{ widths, want string }{
+		{`{"features.1.conv.0.0":[32,32]}`, `want 3 positive integers`},
+		{`{"features.1.conv.0.0":[30,30,4]}`, `4 groups do not divide 30 and 30 channels`},
+	} {
+		if err := zoo.SetWidths(fresh, tc.widths); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("SetWidths(%s): error %v, want %q", tc.widths, err, tc.want)
+		}
+	}
+}
