@@ -22,7 +22,7 @@ var ErrTooLarge = errors.New("image too large")
 func DecodeImage(data []byte, maxPixels int64) (image.Image, string, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, "", fmt.Errorf("not a PNG or JPEG image: %w", err)
+		return nil, "", fmt.Errorf("not an image of a known format (PNG, JPEG): %w", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, format, fmt.Errorf("%s image of %d×%d pixels", format, cfg.Width, cfg.Height)

@@ -32,11 +32,15 @@ func runEval(args []string, out, errOut io.Writer) error {
 	meanFlag := fs.String("mean", "", "input mean per channel, e.g. 0.4914,0.4822,0.4465 (overrides the file)")
 	stdFlag := fs.String("std", "", "input std per channel (overrides the file)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	predictions := fs.String("predictions", "", "write each test image's index, label and predicted class to this file, one JSON object a line (the figures are then the compiled form's, as predict and serve compute them)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *weights == "" || *dir == "" {
 		return usagef("-weights and -data are required")
+	}
+	if err := checkOutFile("predictions", *predictions); err != nil {
+		return err
 	}
 	if *batch <= 0 {
 		return usagef("-batch must be positive, got %d", *batch)
@@ -57,7 +61,14 @@ func runEval(args []string, out, errOut io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	res := train.NewEvaluator(*batch, mean, std).Run(m, test)
+	var res train.Result
+	if *predictions != "" {
+		if res, err = evalPredictions(m, meta, mean, std, test, *batch, *predictions); err != nil {
+			return err
+		}
+	} else {
+		res = train.NewEvaluator(*batch, mean, std).Run(m, test)
+	}
 	secs := time.Since(start).Seconds()
 	rep := evalReport{
 		Arch: meta.Arch, Weights: *weights, Correct: res.Correct, Total: res.Total,

@@ -3,7 +3,9 @@
 // Usage:
 //
 //	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
-//	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
+//	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json] [-predictions FILE]
+//	bonsai predict -weights FILE [-top 5] [-json] IMAGE...
+//	bonsai serve -weights FILE [-addr 127.0.0.1:8080] [-max-batch 32 -max-wait 2ms -queue N …]
 //	bonsai prune [-arch NAME] -weights FILE -data DIR -criterion sensitivity -flops 0.5 -out DIR [-steps K -finetune-epochs N …]
 //	bonsai prune -resume -out DIR
 //	bonsai bench [-arch NAME] [-weights FILE] [-batch N] [-json]
@@ -39,12 +41,13 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"info":  {"print a model's layers, parameters and MACs", runInfo},
-	"eval":  {"measure a model's accuracy on the CIFAR-10 test set", runEval},
-	"train": {"train or fine-tune a model on CIFAR-10", runTrain},
-	"bench": {"measure inference latency and throughput", runBench},
-	"demo":  {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
-	"prune": {"remove the least important channels of a model, then fine-tune", runPrune},
+	"info":    {"print a model's layers, parameters and MACs", runInfo},
+	"eval":    {"measure a model's accuracy on the CIFAR-10 test set", runEval},
+	"train":   {"train or fine-tune a model on CIFAR-10", runTrain},
+	"bench":   {"measure inference latency and throughput", runBench},
+	"demo":    {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
+	"prune":   {"remove the least important channels of a model, then fine-tune", runPrune},
+	"predict": {"classify image files (PNG, JPEG) with a model", runPredict},
 }
 
 func main() {
