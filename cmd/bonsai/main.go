@@ -20,6 +20,8 @@
 // found before any work starts. train and prune stopped by SIGINT or
 // SIGTERM save their state, print the command that continues them and exit
 // with 130 or 143. A run directory (-out) is locked while a run uses it.
+// serve stops on SIGINT or SIGTERM after answering the requests it has
+// received, and exits with 0.
 package main
 
 import (
@@ -48,6 +50,7 @@ var commands = map[string]command{
 	"demo":    {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
 	"prune":   {"remove the least important channels of a model, then fine-tune", runPrune},
 	"predict": {"classify image files (PNG, JPEG) with a model", runPredict},
+	"serve":   {"serve a model over HTTP, batching concurrent requests", runServe},
 }
 
 func main() {
@@ -85,7 +88,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-6s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'bonsai COMMAND -h' for a command's flags.")
 }
