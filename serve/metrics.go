@@ -129,5 +129,5 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.metrics.write(w, len(s.queue), int(s.inFlight.Load()))
+	s.metrics.write(w, int(s.waiting.Load()), int(s.inFlight.Load()))
 }

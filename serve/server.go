@@ -85,6 +85,7 @@ type Server struct {
 	per     int // floats per preprocessed image
 
 	inFlight atomic.Int64  // admitted requests not yet done with (see admit)
+	waiting  atomic.Int64  // queued requests whose batch has not started
 	queue    chan *job     // preprocessed requests waiting for a batch; never full (see admit)
 	decoders chan struct{} // one token per image being decoded and preprocessed
 	inputs   sync.Pool     // []float32 of per floats
@@ -253,6 +254,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) ([]classify.Pr
 		return nil, errorf(http.StatusServiceUnavailable, "the server is shutting down")
 	default:
 	}
+	s.waiting.Add(1)
 	s.queue <- j // never blocks: at most Queue jobs are admitted
 	queued = true
 	select {
@@ -333,6 +335,7 @@ func (s *Server) batcher() {
 func (s *Server) run(batch []*job, x []float32) {
 	n, top := 0, 1
 	live := batch[:0]
+	s.waiting.Add(-int64(len(batch)))
 	for _, j := range batch {
 		select {
 		case <-j.gone:
@@ -356,12 +359,14 @@ func (s *Server) run(batch []*job, x []float32) {
 	s.metrics.batchSize.observe(float64(n))
 	preds, err := s.c.ClassifyTensor(tensor.FromSlice(x[:n*s.per], append([]int{n}, s.inShape...)...), top)
 	for i, j := range live {
+		// The place is free once the answer is ready: a client that sends its next request
+		// as soon as it has this answer finds it free.
+		s.leave()
 		if err != nil {
 			j.reply <- reply{err: errorf(http.StatusInternalServerError, "%v", err)}
 		} else {
 			j.reply <- reply{pred: preds[i][:j.top]}
 		}
-		s.leave()
 	}
 }
 
