@@ -33,7 +33,7 @@ func goldenSources(t *testing.T) []string {
 	return src
 }
 
-func readImage(t *testing.T, path string) image.Image {
+func readImage(t testing.TB, path string) image.Image {
 	t.Helper()
 	img, err := ReadImage(path)
 	if err != nil {

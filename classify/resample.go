@@ -77,6 +77,7 @@ func clip8(v int32) uint8 {
 // resizeScratch holds the buffers of a resize, reused between calls.
 type resizeScratch struct {
 	tmp, out []uint8
+	acc      []int32
 }
 
 // resize returns src resized to w×h as Pillow's Image.resize((w, h), Image.BILINEAR) does
@@ -126,21 +127,30 @@ func resize(src rgbImage, w, h int, s *resizeScratch) rgbImage {
 }
 
 // verticalPass resizes img (whose row 0 is the source's row first) to h rows with the
-// weights vc.
+// weights vc. Each output row accumulates its input rows one after the other (integer
+// sums: the order does not change them).
 func verticalPass(img rgbImage, vc coeffs, first, h int, s *resizeScratch) rgbImage {
 	w := img.w
 	out := newRGB(w, h, s.out)
 	s.out = out.pix
+	if cap(s.acc) < 3*w {
+		s.acc = make([]int32, 3*w)
+	}
+	acc := s.acc[:3*w]
 	for y := range h {
-		k := vc.k[y*vc.size : y*vc.size+vc.count[y]]
+		for i := range acc {
+			acc[i] = 1 << (precisionBits - 1)
+		}
 		y0 := vc.start[y] - first
-		dst := out.pix[3*y*w : 3*(y+1)*w]
-		for i := range dst {
-			acc := int32(1 << (precisionBits - 1))
-			for j, kj := range k {
-				acc += int32(img.pix[3*(y0+j)*w+i]) * kj
+		for j, kj := range vc.k[y*vc.size : y*vc.size+vc.count[y]] {
+			row := img.pix[3*(y0+j)*w : 3*(y0+j+1)*w]
+			for i, p := range row {
+				acc[i] += int32(p) * kj
 			}
-			dst[i] = clip8(acc)
+		}
+		dst := out.pix[3*y*w : 3*(y+1)*w]
+		for i, a := range acc {
+			dst[i] = clip8(a)
 		}
 	}
 	return out

@@ -275,7 +275,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *http
 		// the client going away, the next request) must not inherit it.
 		defer rc.SetReadDeadline(time.Time{})
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, s.o.MaxBody), r.ContentLength)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case err == nil:
@@ -286,6 +286,24 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *http
 		return nil, errorf(http.StatusRequestTimeout, "the body did not arrive within %v (%d bytes received)", s.o.ReadTimeout, len(body))
 	}
 	return nil, errorf(http.StatusBadRequest, "reading the body: %v", err)
+}
+
+// readAll reads r to its end, in one buffer when the size is known (sizeHint ≥ 0).
+func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
+	b := make([]byte, 0, max(sizeHint+1, 512)) // +1: room to see the end without growing
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // batcher gathers queued jobs into batches and runs them until Close.
