@@ -237,3 +237,21 @@ func TestPredictErrors(t *testing.T) {
 		}
 	}
 }
+
+// A pruned model names its classes, so that predict and serve label its answers.
+func TestPrunedFileNamesClasses(t *testing.T) {
+	testenv.Short(t, "prunes a model (about 10 s)")
+	dir := t.TempDir()
+	code, out, errOut := bonsai("prune", "-arch", "resnet8", "-init", "random", "-data", "synthetic:32", "-calib", "16",
+		"-flops", "0.3", "-finetune-epochs", "0", "-out", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, out, errOut)
+	}
+	_, meta, err := zoo.Load(filepath.Join(dir, "pruned.safetensors"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := zoo.DefaultClasses("resnet8"); len(meta.Classes) != 10 || meta.Classes[3] != want[3] {
+		t.Errorf("pruned file's classes %q, want %q", meta.Classes, want)
+	}
+}
