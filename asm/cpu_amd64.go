@@ -34,7 +34,7 @@ var ewAVX2 = &ewKernels{
 }
 
 var (
-	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true,
+	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true, epilogue: epilogueAVX512,
 		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512},
 		copyA: copyRows8AVX2, copyB: copyRows48AVX512, transpose8: transpose8AVX2}
 	avx2Kernel = gemmKernel{mr: 4, nr: 24, micro: microAVX2, direct: true,
@@ -99,4 +99,24 @@ func micro4x16AVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[3*ldc+15]
 	sgemmKernel4x16AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+// epilogueAVX512 checks the extent of c, bias and r and calls tileEpilogue48AVX512 (see
+// gemmKernel.epilogue).
+func epilogueAVX512(c []float32, ldc, rows int, bias, r []float32, ldr int, relu bool) {
+	if rows <= 0 {
+		return
+	}
+	_ = c[(rows-1)*ldc+47]
+	_ = bias[rows-1]
+	var rp *float32
+	if r != nil {
+		_ = r[(rows-1)*ldr+47]
+		rp = &r[0]
+	}
+	f := 0
+	if relu {
+		f = 1
+	}
+	tileEpilogue48AVX512(&c[0], ldc, rows, &bias[0], rp, ldr, f)
 }

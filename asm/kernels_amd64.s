@@ -86,6 +86,8 @@ TEXT ·sgemmKernel8x48AVX512(SB), NOSPLIT, $0-56
 sgemmKernel8x48AVX512_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel8x48AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z24
 	VMOVUPS      64(DX), Z25
 	VMOVUPS      128(DX), Z26
@@ -467,6 +469,7 @@ TEXT ·sgemmKernel4x24AVX2(SB), NOSPLIT, $0-56
 sgemmKernel4x24AVX2_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel4x24AVX2_tail
+	PREFETCHT0   1024(CX)
 	VMOVUPS      (DX), Y12
 	VMOVUPS      32(DX), Y13
 	VMOVUPS      64(DX), Y14
@@ -704,6 +707,8 @@ TEXT ·sgemmKernel8x16AVX512(SB), NOSPLIT, $0-56
 sgemmKernel8x16AVX512_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel8x16AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z8
 	VBROADCASTSS (CX), Z9
 	VFMADD231PS  Z9, Z8, Z0
@@ -903,6 +908,7 @@ TEXT ·sgemmKernel4x8AVX2(SB), NOSPLIT, $0-56
 sgemmKernel4x8AVX2_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel4x8AVX2_tail
+	PREFETCHT0   1024(CX)
 	VMOVUPS      (DX), Y4
 	VBROADCASTSS (CX), Y5
 	VFMADD231PS  Y5, Y4, Y0
@@ -1066,6 +1072,8 @@ TEXT ·sgemmKernel8x32AVX512(SB), NOSPLIT, $0-56
 sgemmKernel8x32AVX512_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel8x32AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z16
 	VMOVUPS      64(DX), Z17
 	VBROADCASTSS (CX), Z18
@@ -1354,6 +1362,7 @@ TEXT ·sgemmKernel4x16AVX2(SB), NOSPLIT, $0-56
 sgemmKernel4x16AVX2_loop4:
 	CMPQ         AX, $0x04
 	JL           sgemmKernel4x16AVX2_tail
+	PREFETCHT0   1024(CX)
 	VMOVUPS      (DX), Y8
 	VMOVUPS      32(DX), Y9
 	VBROADCASTSS (CX), Y10
@@ -1822,6 +1831,106 @@ transpose8_loop:
 	JMP        transpose8_loop
 
 transpose8_done:
+	VZEROUPPER
+	RET
+
+// func tileEpilogue48AVX512(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)
+// Requires: AVX, AVX512F
+TEXT ·tileEpilogue48AVX512(SB), NOSPLIT, $0-56
+	MOVQ   c+0(FP), AX
+	MOVQ   ldc+8(FP), CX
+	MOVQ   rows+16(FP), DX
+	MOVQ   bias+24(FP), BX
+	MOVQ   r+32(FP), SI
+	MOVQ   ldr+40(FP), DI
+	MOVQ   relu+48(FP), R8
+	SHLQ   $0x02, CX
+	SHLQ   $0x02, DI
+	VPXORD Z31, Z31, Z31
+	TESTQ  SI, SI
+	JZ     tileEpilogue48AVX512_nor
+	TESTQ  R8, R8
+	JZ     tileEpilogue48AVX512_r
+
+tileEpilogue48AVX512_r_relu:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VADDPS       (SI), Z0, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VADDPS       128(SI), Z2, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         DI, SI
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_r_relu
+
+tileEpilogue48AVX512_r:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VADDPS       (SI), Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VADDPS       64(SI), Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VADDPS       128(SI), Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         DI, SI
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_r
+
+tileEpilogue48AVX512_nor:
+	TESTQ R8, R8
+	JZ    tileEpilogue48AVX512_plain
+
+tileEpilogue48AVX512_relu:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_relu
+
+tileEpilogue48AVX512_plain:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (BX), Z30
+	VADDPS       (AX), Z30, Z0
+	VMOVUPS      Z0, (AX)
+	VADDPS       64(AX), Z30, Z1
+	VMOVUPS      Z1, 64(AX)
+	VADDPS       128(AX), Z30, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, BX
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_plain
+
+tileEpilogue48AVX512_done:
 	VZEROUPPER
 	RET
 

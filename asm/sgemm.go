@@ -390,7 +390,7 @@ func gemmBlock(j *sgemmJob, pa, pb, t []float32, ic, mb, jc, nb, pc, kb int, bet
 				storeTile(t, nr, rows, cols, j.alpha, beta, j.c[off:], j.ldc)
 			}
 			if j.epi != nil && pc+kb == j.k {
-				j.epi.apply(j.c[off:], j.ldc, ic+ir, rows, jc+jr, cols)
+				j.epi.apply(kern, j.c[off:], j.ldc, ic+ir, rows, jc+jr, cols)
 			}
 		}
 	}

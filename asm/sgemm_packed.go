@@ -31,6 +31,7 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	bs := kern.blocks()
 	mp := roundUp(m, kern.mr)
 	p := &PackedA{m: m, k: k, kc: bs.kc, path: CurrentPath(), kern: kern, data: make([]float32, mp*k)}
+	adviseHuge(p.data)
 	for pc := 0; pc < k; pc += bs.kc {
 		kb := min(bs.kc, k-pc)
 		packA(kern, transA, m, kb, a, lda, 0, pc, p.data[mp*pc:mp*(pc+kb)])
@@ -64,8 +65,17 @@ type GemmEpilogue struct {
 	Relu bool
 }
 
-// apply applies e to the rows × cols tile of C at row i0, column j0 (c starts there).
-func (e *GemmEpilogue) apply(c []float32, ldc, i0, rows, j0, cols int) {
+// apply applies e to the rows × cols tile of C at row i0, column j0 (c starts there), with
+// the kernel's epilogue on a full-width tile.
+func (e *GemmEpilogue) apply(kern *gemmKernel, c []float32, ldc, i0, rows, j0, cols int) {
+	if cols == kern.nr && kern.epilogue != nil {
+		var r []float32
+		if e.R != nil {
+			r = e.R[i0*e.LDR+j0:]
+		}
+		kern.epilogue(c, ldc, rows, e.Bias[i0:i0+rows], r, e.LDR, e.Relu)
+		return
+	}
 	for i := range rows {
 		row := c[i*ldc : i*ldc+cols]
 		b := e.Bias[i0+i]

@@ -3,8 +3,10 @@ package infer
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 
+	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
@@ -52,7 +54,6 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 
 	c := nn.NewCtx()
 	c.Record(true)
-	c.ObserveOp = func(string, any, *autograd.Var) {} // every operation unfused and recorded
 	x := autograd.NewVar(tensor.New(append([]int{1}, inShape...)...))
 	y, err := trace(c, m, x)
 	if err != nil {
@@ -84,6 +85,11 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 		return nil, fmt.Errorf("infer: the output of %s is not computed by a recorded operation", m)
 	}
 	cm.out = out
+	// The traced pass's activations are garbage now: free them before the weights are
+	// prepared, so that the peak memory of Compile is one traced pass or the model's
+	// prepared weights, not both.
+	c, x, y, ids = nil, nil, nil, nil
+	runtime.GC()
 	if err := cm.build(nodes, names); err != nil {
 		return nil, err
 	}
@@ -188,7 +194,7 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 			}
 			flushInputs(n)
 			st := step{kind: stepConv, name: name, in: n.in[0], out: n.out, residual: -1, convLayer: l}
-			st.w = slices.Clone(l.Weight.Value.Data)
+			st.w = l.Weight.Value.Data // read by prepareConv, which folds a copy
 			st.b = make([]float64, l.Out)
 			if l.Bias != nil {
 				for k, v := range l.Bias.Value.Data {
@@ -294,9 +300,11 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 				return fmt.Errorf("infer: linear%s: unsupported source %T", nameOf(names, n.src), n.src)
 			}
 			st.kind = stepLinear
-			st.lin = tensor.FromSlice(slices.Clone(l.Weight.Value.Data), l.Out, l.In)
+			st.lin = asm.PackA(false, l.Out, l.In, l.Weight.Value.Data, l.In)
+			st.linIn = l.In
+			st.linBias = make([]float32, l.Out)
 			if l.Bias != nil {
-				st.linBias = slices.Clone(l.Bias.Value.Data)
+				copy(st.linBias, l.Bias.Value.Data)
 			}
 		case nn.OpSubsamplePad, nn.OpSubsampleMap:
 			cmap, ok := n.src.(ChannelMapper)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
 )
@@ -11,6 +12,7 @@ import (
 // Model is a compiled model: its steps and prepared weights. It is read-only and safe
 // for concurrent use by any number of Runners.
 type Model struct {
+	scratch []float32 // folded weights of one convolution, while compiling
 	inShape []int
 	batch   int // the batch size the plan is tuned for
 	values  []value
@@ -63,9 +65,10 @@ type step struct {
 	scale, shift []float32 // batchnorm
 	kernel       int       // pooling
 	pool         tensor.ConvParams
-	lin          *tensor.Tensor // linear: [out, in]
-	linBias      []float32
-	dst          []int // channel map
+	lin          *asm.PackedA // linear: the weights [out, in], packed
+	linIn        int
+	linBias      []float32 // [out] (zeros without a bias)
+	dst          []int     // channel map
 	stride       int
 }
 
@@ -84,6 +87,8 @@ func (st *step) reads() []int {
 // order checks that every step reads values computed before it, then prepares the
 // convolutions.
 func (cm *Model) order() error {
+	cm.scratch = nil
+	defer func() { cm.scratch = nil }()
 	defined := make([]bool, len(cm.values))
 	defined[0] = true
 	for i := range cm.steps {
@@ -109,7 +114,10 @@ func (cm *Model) prepareConv(st *step) {
 	l := st.convLayer
 	in := cm.values[st.in].shape
 	per := len(st.w) / l.Out
-	w := make([]float32, len(st.w))
+	if cap(cm.scratch) < len(st.w) {
+		cm.scratch = make([]float32, len(st.w))
+	}
+	w := cm.scratch[:len(st.w)] // folded weights: PrepareConvAlgo copies what it keeps
 	for k := range l.Out {
 		s := st.wscale[k]
 		for i := k * per; i < (k+1)*per; i++ {
@@ -207,12 +215,12 @@ func (cm *Model) OutShape() []int { return slices.Clone(cm.values[cm.out].shape)
 
 // Layer describes one step of a compiled model.
 type Layer struct {
-	Name string // the layers it computes, joined by "+"
-	Op   string // "conv", "linear", "maxpool", …
-	Algo string // a convolution's algorithm (tensor.ConvAlgo), else ""
-	In   []int  // input shape of one image
-	Out  []int  // output shape of one image
-	MACs int64  // multiply-accumulates per image (convolutions and linear layers)
+	Name string `json:"name"`           // the layers it computes, joined by "+"
+	Op   string `json:"op"`             // "conv", "linear", "maxpool", …
+	Algo string `json:"algo,omitempty"` // a convolution's algorithm (tensor.ConvAlgo), else ""
+	In   []int  `json:"input_shape"`    // input shape of one image
+	Out  []int  `json:"output_shape"`   // output shape of one image
+	MACs int64  `json:"macs"`           // multiply-accumulates per image (convolutions and linear layers)
 }
 
 // Layers lists the steps of the compiled model in the order they run.
@@ -226,7 +234,7 @@ func (cm *Model) Layers() []Layer {
 			l.Algo = st.conv.Algo.String()
 			l.MACs = st.conv.MACs()
 		case stepLinear:
-			l.MACs = int64(st.lin.Shape[0]) * int64(st.lin.Shape[1])
+			l.MACs = int64(st.lin.Rows()) * int64(st.linIn)
 		}
 		out = append(out, l)
 	}

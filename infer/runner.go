@@ -20,6 +20,16 @@ type Runner struct {
 	conv     tensor.ConvWorkspace
 	gemm     *asm.Workspace
 	times    []time.Duration // per step, accumulated while timing is on (see SetTiming)
+
+	linX, linY []float32 // a linear step's transposed input and output
+	linEpi     asm.GemmEpilogue
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // SetTiming switches the timing of each step on (accumulated over calls, see StepTimes) or
@@ -130,7 +140,19 @@ func (r *Runner) step(st *step) {
 		tensor.GlobalAvgPool(y, x)
 	case stepView:
 	case stepLinear:
-		tensor.Linear(y, x, st.lin, st.linBias, r.gemm)
+		// yᵀ = w·xᵀ + b with the packed weights as the left operand: one image is one
+		// column (xᵀ is x itself), a batch is transposed in and out.
+		n, in, out := x.Shape[0], st.linIn, st.lin.Rows()
+		r.linEpi = asm.GemmEpilogue{Bias: st.linBias}
+		if n == 1 {
+			asm.SgemmPacked(st.lin, 1, x.Data, 1, y.Data, 1, &r.linEpi, r.gemm)
+			break
+		}
+		r.linX = grow(r.linX, in*n)
+		r.linY = grow(r.linY, out*n)
+		asm.Transpose(r.linX, n, x.Data, in, n, in)
+		asm.SgemmPacked(st.lin, n, r.linX, n, r.linY, n, &r.linEpi, r.gemm)
+		asm.Transpose(y.Data, out, r.linY, n, out, n)
 	case stepChannelMap:
 		tensor.SubsampleMapChannels(y, x, st.stride, st.dst)
 	}

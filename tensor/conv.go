@@ -40,6 +40,7 @@ type ConvWorkspace struct {
 	biasEpi  biasEpilogueTask // PreparedConv.Forward's bias pass, during a call
 	gemmEpi  asm.GemmEpilogue // PreparedConv.Forward's epilogue of a product, during a call
 	im2col   im2colTask       // PreparedConv.Forward's im2col blocks, during a call
+	gemmTask gemmTask         // PreparedConv.Forward's 1×1 products, during a call
 	colBufs  []im2colBuf      // per worker: patch matrices of prepared im2col convolutions
 }
 
@@ -106,7 +107,8 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 		}
 		return
 	}
-	if kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0} {
+	algo := ChooseConvAlgo(c, k, h, wd, kh, kw, p)
+	if algo == ConvGemm {
 		for i := range n {
 			yi := y.Data[i*k*ohw : (i+1)*k*ohw]
 			asm.Sgemm(false, false, k, ohw, c, 1, w.Data, c, x.Data[i*c*hw:(i+1)*c*hw], hw, 0, yi, ohw, ws.gemmWS())
@@ -114,7 +116,7 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 		}
 		return
 	}
-	if winogradGeometry(kh, kw, wd, p) && winogradPreferred(c, k, h, wd) {
+	if algo == ConvWinograd {
 		ws.winogradForward(y, x, w)
 		if bias != nil {
 			for i := range n {
@@ -123,7 +125,7 @@ func Conv2dForward(y, x, w *Tensor, bias []float32, p ConvParams, ws *ConvWorksp
 		}
 		return
 	}
-	if directGeometry(kh, kw, p) {
+	if algo == ConvDirect {
 		ws.directForward(y, x, w, p)
 		if bias != nil {
 			for i := range n {

@@ -454,6 +454,7 @@ type directWorkspace struct {
 	slabSq    []float32 // per-slab squared gradients
 	slabDB    []float64 // per-slab bias gradients (and their squares)
 	small     []float32 // the phase planes (or a copy) of a small batch at stride 2
+	split     splitTask // the phase split of a small batch, during a call
 
 	queue   workQueue
 	packing packTask
@@ -585,9 +586,10 @@ func (ws *ConvWorkspace) directForwardPlan(pl *tilePlan, y, x *Tensor) {
 				copy(xs, x.Data[:n*img])
 			} else {
 				xs = d.small[:n*pl.inImg]
-				for im := range n {
-					splitPhases(xs[im*pl.inImg:], x.Data[im*img:(im+1)*img], c, h, wd, s, pl.hph, pl.outW)
-				}
+				d.split = splitTask{dst: xs, x: x.Data, n: n, c: c, h: h, w: wd, s: s, hph: pl.hph, wo: pl.outW,
+					parts: min(c, 4*procs)}
+				parallelFor(n*d.split.parts, &d.split)
+				d.split = splitTask{}
 			}
 		}
 		tiles := (n*pl.vpi + kern.Vecs - 1) / kern.Vecs
@@ -743,6 +745,22 @@ func (t *phaseTask) Part(w, i int) {
 		tiles := (nimg*pl.vpi + pl.k.Vecs - 1) / pl.k.Vecs
 		pl.run(&dw.args, xs, t.y[i0*pl.outImg:i1*pl.outImg], nimg, 0, tiles, pf, nil)
 	}
+}
+
+// splitTask splits n images into their phase planes (splitPhases), part i taking the
+// channels split(c, parts, i%parts) of image i/parts.
+type splitTask struct {
+	dst, x                 []float32
+	n, c, h, w, s, hph, wo int
+	parts                  int
+}
+
+func (t *splitTask) Part(_, i int) {
+	im := i / t.parts
+	c0, c1 := split(t.c, t.parts, i%t.parts)
+	phase := t.hph * t.wo
+	img := t.c * t.h * t.w
+	splitPhases(t.dst[im*t.c*t.s*t.s*phase+c0*t.s*t.s*phase:], t.x[im*img+c0*t.h*t.w:(im+1)*img], c1-c0, t.h, t.w, t.s, t.hph, t.wo)
 }
 
 // splitPhases writes the s·s phase planes of one image x: [c][h][w] into dst:

@@ -43,7 +43,7 @@ func Conv2dForwardEpilogue(y, x, w *Tensor, p ConvParams, ws *ConvWorkspace, e C
 	if ws == nil {
 		ws = new(ConvWorkspace)
 	}
-	if c > 0 && n > 0 && k > 0 && winogradGeometry(kh, kw, wd, p) && winogradPreferred(c, k, h, wd) {
+	if c > 0 && n > 0 && k > 0 && ChooseConvAlgo(c, k, h, wd, kh, kw, p) == ConvWinograd {
 		ws.winogradEpilogue(y, x, w, &e)
 		return
 	}

@@ -60,31 +60,74 @@ func ChooseConvAlgo(c, k, h, w, kh, kw int, p ConvParams) ConvAlgo {
 }
 
 // winoMinPixels is the fewest output pixels per call (batch × H' × W') for which an
-// inference plan keeps a 3×3 layer on Winograd: its transformed weights are 4× the weights,
-// streamed from memory at every call, and below this they cost more than the
-// multiplications Winograd saves. Measured on Zen 5 at batch 1: 512→512 channels on 7×7,
-// Winograd 3.8 ms against direct 2.5 ms (1 core); 256→256 on 14×14, Winograd 0.80 ms
-// against direct 1.69 ms. At batch 32 the 7×7 layer takes 12.4 ms on Winograd against 29 ms
-// direct (2 cores).
+// inference plan keeps a 3×3 layer with large weights on Winograd (see ChooseInferConvAlgo).
 const winoMinPixels = 128
 
 // ChooseInferConvAlgo returns the algorithm of a convolution in an inference plan tuned for
-// batches of about batch images (see ChooseConvAlgo): the same, except that a 3×3 layer
-// with fewer than winoMinPixels output pixels per call runs direct, and a layer of at most
-// 4 input channels with a kernel of 25 taps or more (a network's stem: 3→64, 7×7 at stride
-// 2) runs as im2col, where the direct kernels' few channels make short, mask-bound k-loops
-// (3→64 7×7 stride 2 on 224×224: 2.5 ms against 3.7 ms direct, 1 core). Like
-// ChooseConvAlgo it depends on the shape and the kernel path only, never on timings.
+// batches of about batch images: that of ChooseConvAlgo, except where the few pixels a call
+// computes at that batch size make another algorithm faster. Like ChooseConvAlgo it depends
+// on the shape, the batch size the plan is for, the kernel path and the cache sizes the CPU
+// reports, never on timings:
+//
+//   - 1×1 without padding at any stride runs as a product (ConvGemm), the input subsampled
+//     first at stride 2: 1024→2048 on 14×14 at stride 2, 1 core, 1.2 ms against 2.5 ms direct.
+//   - A 3×3 layer leaves Winograd for direct kernels when a call has fewer than
+//     winoMinPixels output pixels: the transformed weights (36·C·K floats, 4× the weights)
+//     are streamed at every call, and a tile of 4×4 outputs mostly computes padding on small
+//     maps. At batch 1 on Zen 5 (1 core): 512→512 on 7×7, 3.8 ms on Winograd against 2.5 ms
+//     direct; a CIFAR ResNet-56, whose last stage is 64→64 on 8×8, 1.29–1.30 ms against
+//     1.11 ms. At batch 32 the 7×7 layer takes 12.4 ms on Winograd against 29 ms direct
+//     (2 cores), so batch plans keep it.
+//   - A call of at most 16 output pixels (one vector) runs as im2col, whose product has one
+//     column tile, where a direct tile of three vectors would mostly compute padding:
+//     512→512 on 2×2 at batch 1, 0.61 against 1.25 ms direct; 512→512 on 4×4, 0.60
+//     against 1.28 ms.
+//   - A direct layer whose tiles would compute more than 1.25× the output pixels that
+//     im2col's products compute (small planes: 7×7, 8×8 at batch 1) and whose weights
+//     exceed 4× L2 runs as im2col: at batch 1, 512→512 on 7×7, 1.90 against 2.65 ms;
+//     512→512 at stride 2 from 14×14, 1.85 against 2.37 ms. Smaller weights stay direct,
+//     where im2col's short products split poorly over cores: 256→256 on 8×8, 0.56 ms im2col
+//     against 0.64 direct on 1 core but 0.40 against 0.36 on 2; 128→256 on 8×8, 0.35 and
+//     0.30 against 0.27 and 0.16.
+//   - A layer of at most 4 input channels with a kernel of 25 taps or more (a stem: 3→64,
+//     7×7 at stride 2) runs as im2col, where the direct kernels' few channels make short,
+//     mask-bound k-loops: 3→64 7×7 at stride 2 on 224×224, 2.5 against 3.7 ms (1 core).
 func ChooseInferConvAlgo(c, k, h, w, kh, kw int, p ConvParams, batch int) ConvAlgo {
 	a := ChooseConvAlgo(c, k, h, w, kh, kw, p)
 	ho, wo := p.OutSize(h, w, kh, kw)
+	pixels := max(batch, 1) * ho * wo
 	switch {
-	case a == ConvWinograd && max(batch, 1)*ho*wo < winoMinPixels && directGeometry(kh, kw, p):
-		return ConvDirect
+	case kh == 1 && kw == 1 && p.Padding == [2]int{0, 0}:
+		return ConvGemm
+	case a == ConvWinograd && pixels < winoMinPixels && directGeometry(kh, kw, p):
+		a = ConvDirect
 	case a == ConvDirect && c <= 4 && kh*kw >= 25:
 		return ConvIm2col
 	}
+	if a != ConvGemm && pixels <= 16 {
+		return ConvIm2col
+	}
+	if a == ConvDirect && directPadding(batch, ho*wo) > 1.25*im2colPadding(batch, ho*wo) {
+		_, l2, _ := asm.CacheSizes()
+		if 4*c*k*kh*kw > 4*l2 {
+			return ConvIm2col
+		}
+	}
 	return a
+}
+
+// directPadding returns the output lanes the direct kernels compute for n images of
+// plane output pixels: tiles of three 16-lane vectors, each image's plane rounded up to
+// whole vectors, tiles running across images.
+func directPadding(n, plane int) float64 {
+	vpi := (plane + 15) / 16
+	return float64((max(n, 1)*vpi+2)/3) * 48
+}
+
+// im2colPadding returns the columns a prepared im2col convolution's products compute for
+// n images of plane output pixels: each image's columns rounded up to 16.
+func im2colPadding(n, plane int) float64 {
+	return float64(max(n, 1) * (plane + 15) / 16 * 16)
 }
 
 // ParseConvAlgo returns the algorithm called name (as ConvAlgo.String gives it).
@@ -101,8 +144,8 @@ func ParseConvAlgo(name string) (ConvAlgo, error) {
 // h×w to k channels with a kh×kw kernel on the current kernel path (im2col always can).
 func ConvAlgoApplies(a ConvAlgo, c, k, h, w, kh, kw int, p ConvParams) bool {
 	switch a {
-	case ConvGemm:
-		return kh == 1 && kw == 1 && p.Stride == [2]int{1, 1} && p.Padding == [2]int{0, 0}
+	case ConvGemm: // at a stride > 1, PreparedConv subsamples the input first
+		return kh == 1 && kw == 1 && p.Padding == [2]int{0, 0}
 	case ConvWinograd:
 		return winogradGeometry(kh, kw, w, p) && asm.CurrentPath() == asm.AVX512
 	case ConvDirect:
@@ -184,10 +227,12 @@ func PrepareConvAlgo(w *Tensor, bias []float32, p ConvParams, h, wd int, algo Co
 		pc.pa = asm.PackA(false, k, c, w.Data, c)
 	case ConvIm2col:
 		pc.pa = asm.PackA(false, k, c*kh*kw, w.Data, c*kh*kw)
-		// Blocks of whole output rows whose patch matrix takes about a quarter of L2.
+		// Blocks of whole output rows whose patch matrix takes about a quarter of L2, and at
+		// least 48 columns (a full tile of the widest GEMM kernel): every block streams all
+		// the weights, so small images are one block.
 		_, l2, _ := asm.CacheSizes()
-		_, wo := pc.OutShape()
-		pc.rowsPerBlock = max(1, l2/4/(4*c*kh*kw*wo))
+		ho, wo := pc.OutShape()
+		pc.rowsPerBlock = min(ho, max(l2/4/(4*c*kh*kw*wo), (48+wo-1)/wo))
 	}
 	return pc
 }
@@ -229,17 +274,24 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 	case ConvDirect:
 		ws.directForwardPlan(pc.plan, y, x)
 	case ConvGemm:
-		// One product per image, with the epilogue applied as each tile is stored.
-		hw, ohw := pc.H*pc.W, ho*wo
-		e := &ws.gemmEpi
-		for i := range n {
-			*e = asm.GemmEpilogue{Bias: pc.bias, Relu: relu}
-			if residual != nil {
-				e.R, e.LDR = residual.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw
-			}
-			asm.SgemmPacked(pc.pa, ohw, x.Data[i*pc.C*hw:(i+1)*pc.C*hw], hw, y.Data[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, e, ws.gemmWS())
+		// One product per image, with the epilogue applied as each tile is stored; at a
+		// stride > 1 the image is subsampled first. A batch of at least as many images as
+		// workers runs its images in parallel, each product on one worker (a product of a
+		// small plane splits poorly); a smaller one runs each product over all workers.
+		ws.gemmTask = gemmTask{pc: pc, y: y.Data, x: x.Data, relu: relu, ws: ws}
+		if residual != nil {
+			ws.gemmTask.r = residual.Data
 		}
-		*e = asm.GemmEpilogue{}
+		procs := maxProcs()
+		ws.sizeColBufs(procs, pc.C*ho*wo)
+		if n >= procs && procs > 1 {
+			parallelFor(n, &ws.gemmTask)
+		} else {
+			for i := range n {
+				ws.gemmTask.Part(0, i)
+			}
+		}
+		ws.gemmTask = gemmTask{}
 		return
 	case ConvIm2col:
 		ws.im2colPrepared(pc, y, x, residual, relu)
@@ -294,7 +346,7 @@ func (t *biasEpilogueTask) Part(_, i int) {
 // element is computed by the same operations either way.
 func (ws *ConvWorkspace) im2colPrepared(pc *PreparedConv, y, x, residual *Tensor, relu bool) {
 	n := x.Shape[0]
-	ho, _ := pc.OutShape()
+	ho, wo := pc.OutShape()
 	blocks := (ho + pc.rowsPerBlock - 1) / pc.rowsPerBlock
 	t := &ws.im2col
 	*t = im2colTask{pc: pc, y: y.Data, x: x.Data, relu: relu, blocks: blocks, ws: ws}
@@ -302,17 +354,63 @@ func (ws *ConvWorkspace) im2colPrepared(pc *PreparedConv, y, x, residual *Tensor
 		t.r = residual.Data
 	}
 	procs := maxProcs()
-	if len(t.ws.colBufs) < procs {
-		t.ws.colBufs = append(t.ws.colBufs, make([]im2colBuf, procs-len(t.ws.colBufs))...)
-	}
+	ws.sizeColBufs(procs, pc.C*pc.KH*pc.KW*pc.rowsPerBlock*wo)
 	if n*blocks >= procs {
 		parallelFor(n*blocks, t)
-	} else {
-		for i := range n * blocks {
-			t.Part(0, i)
-		}
+		*t = im2colTask{}
+		return
+	}
+	// Fewer blocks than workers: each block's patch matrix is built by all workers, a range
+	// of input channels each, then its product is split over them.
+	t.cparts = min(pc.C, 4*procs)
+	for i := range n * blocks {
+		t.block = i
+		parallelFor(t.cparts, (*im2colFill)(t))
+		t.gemm(0, i)
 	}
 	*t = im2colTask{}
+}
+
+// sizeColBufs makes room for procs workers' buffers of at least floats floats each.
+func (ws *ConvWorkspace) sizeColBufs(procs, floats int) {
+	if len(ws.colBufs) < procs {
+		ws.colBufs = append(ws.colBufs, make([]im2colBuf, procs-len(ws.colBufs))...)
+	}
+	for w := range ws.colBufs { // any worker may take a part: size every buffer now
+		buf := &ws.colBufs[w]
+		buf.col = grow(buf.col, floats)
+		if buf.gemm == nil {
+			buf.gemm = asm.NewWorkspace()
+		}
+	}
+}
+
+// gemmTask computes image i of a prepared 1×1 convolution (ConvGemm) with worker w's
+// buffers: the subsampled image (stride > 1), the product's workspace and epilogue.
+type gemmTask struct {
+	pc      *PreparedConv
+	ws      *ConvWorkspace
+	y, x, r []float32
+	relu    bool
+}
+
+func (t *gemmTask) Part(w, i int) {
+	pc := t.pc
+	ho, wo := pc.OutShape()
+	hw, ohw := pc.H*pc.W, ho*wo
+	buf := &t.ws.colBufs[w]
+	xi := t.x[i*pc.C*hw : (i+1)*pc.C*hw]
+	if s := pc.Params.Stride; s != [2]int{1, 1} {
+		subsamplePlanes(buf.col, xi, pc.C, pc.H, pc.W, ho, wo, s[0], s[1])
+		xi = buf.col[:pc.C*ohw]
+	}
+	e := &buf.epi
+	*e = asm.GemmEpilogue{Bias: pc.bias, Relu: t.relu}
+	if t.r != nil {
+		e.R, e.LDR = t.r[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw
+	}
+	asm.SgemmPacked(pc.pa, ohw, xi, ohw, t.y[i*pc.K*ohw:(i+1)*pc.K*ohw], ohw, e, buf.gemm)
+	*e = asm.GemmEpilogue{}
 }
 
 // im2colBuf is one worker's patch matrix, workspace for its products and epilogue.
@@ -330,23 +428,37 @@ type im2colTask struct {
 	y, x, r []float32
 	relu    bool
 	blocks  int
+	block   int // the block whose patch matrix im2colFill builds
+	cparts  int // im2colFill's parts
 }
 
+// rows returns the output rows [oy0, oy1) of block b and its columns.
+func (t *im2colTask) rows(b int) (oy0, oy1, cols int) {
+	ho, wo := t.pc.OutShape()
+	oy0 = b * t.pc.rowsPerBlock
+	oy1 = min(ho, oy0+t.pc.rowsPerBlock)
+	return oy0, oy1, (oy1 - oy0) * wo
+}
+
+// Part builds the patch matrix of block i in worker w's buffer and multiplies it.
 func (t *im2colTask) Part(w, i int) {
 	pc := t.pc
 	img, b := i/t.blocks, i%t.blocks
-	ho, wo := pc.OutShape()
-	oy0 := b * pc.rowsPerBlock
-	oy1 := min(ho, oy0+pc.rowsPerBlock)
-	cols := (oy1 - oy0) * wo
-	ckk := pc.C * pc.KH * pc.KW
-	buf := &t.ws.colBufs[w]
-	buf.col = grow(buf.col, ckk*cols)
-	if buf.gemm == nil {
-		buf.gemm = asm.NewWorkspace()
-	}
+	oy0, oy1, cols := t.rows(b)
+	_, wo := pc.OutShape()
 	xi := t.x[img*pc.C*pc.H*pc.W : (img+1)*pc.C*pc.H*pc.W]
-	im2colRows(buf.col, cols, xi, pc.C, pc.H, pc.W, pc.KH, pc.KW, wo, oy0, oy1, pc.Params)
+	im2colRows(t.ws.colBufs[w].col, cols, xi, pc.C, pc.H, pc.W, pc.KH, pc.KW, wo, oy0, oy1, pc.Params)
+	t.gemm(w, i)
+}
+
+// gemm multiplies the patch matrix of block i in worker w's buffer by the weights into y,
+// with the epilogue.
+func (t *im2colTask) gemm(w, i int) {
+	pc := t.pc
+	img, b := i/t.blocks, i%t.blocks
+	ho, wo := pc.OutShape()
+	oy0, _, cols := t.rows(b)
+	buf := &t.ws.colBufs[w]
 	plane := ho * wo
 	off := img*pc.K*plane + oy0*wo
 	e := &buf.epi
@@ -356,4 +468,34 @@ func (t *im2colTask) Part(w, i int) {
 	}
 	asm.SgemmPacked(pc.pa, cols, buf.col, cols, t.y[off:], plane, e, buf.gemm)
 	*e = asm.GemmEpilogue{}
+}
+
+// im2colFill builds the patch matrix of block t.block in worker 0's buffer: part i takes
+// the input channels split(C, cparts, i).
+type im2colFill im2colTask
+
+func (f *im2colFill) Part(_, i int) {
+	t := (*im2colTask)(f)
+	pc := t.pc
+	img, b := t.block/t.blocks, t.block%t.blocks
+	oy0, oy1, cols := t.rows(b)
+	_, wo := pc.OutShape()
+	c0, c1 := split(pc.C, t.cparts, i)
+	xi := t.x[img*pc.C*pc.H*pc.W : (img+1)*pc.C*pc.H*pc.W]
+	im2colPart(t.ws.colBufs[0].col, cols, xi, c0, c1, pc.H, pc.W, pc.KH, pc.KW, wo, oy0, oy1, pc.Params)
+}
+
+// subsamplePlanes sets dst[c][i][j] = x[c][sy·i][sx·j] for i < ho, j < wo (x: [C][H][W]).
+func subsamplePlanes(dst, x []float32, c, h, w, ho, wo, sy, sx int) {
+	for ch := range c {
+		plane := x[ch*h*w : (ch+1)*h*w]
+		out := dst[ch*ho*wo : (ch+1)*ho*wo]
+		for i := range ho {
+			row := plane[sy*i*w:]
+			o := out[i*wo : (i+1)*wo]
+			for j := range o {
+				o[j] = row[sx*j]
+			}
+		}
+	}
 }

@@ -86,7 +86,9 @@ func TestPreparedConv(t *testing.T) {
 							t.Fatalf("%s: output differs between GOMAXPROCS 2 and 1", name)
 						}
 					}
-					// Each image alone.
+					// Each image alone, at 2 threads: a batch smaller than the workers
+					// takes other paths (channel-block splits, a shared phase split).
+					runtime.GOMAXPROCS(2)
 					per := sh.c * sh.h * sh.w
 					out := sh.k * ho * wo
 					for i := range n {

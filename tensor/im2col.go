@@ -9,10 +9,15 @@ func im2col(col []float32, ld int, x []float32, c, h, w, kh, kw, ho, wo int, p C
 
 // im2colRows is im2col for the output rows [oy0, oy1) only: column (oy−oy0)·wo + ox.
 func im2colRows(col []float32, ld int, x []float32, c, h, w, kh, kw, wo, oy0, oy1 int, p ConvParams) {
+	im2colPart(col, ld, x, 0, c, h, w, kh, kw, wo, oy0, oy1, p)
+}
+
+// im2colPart is im2colRows for the input channels [c0, c1) only: the rows of col they own.
+func im2colPart(col []float32, ld int, x []float32, c0, c1, h, w, kh, kw, wo, oy0, oy1 int, p ConvParams) {
 	sh, sw := p.Stride[0], p.Stride[1]
 	ph, pw := p.Padding[0], p.Padding[1]
-	r := 0
-	for ci := range c {
+	r := c0 * kh * kw
+	for ci := c0; ci < c1; ci++ {
 		plane := x[ci*h*w : (ci+1)*h*w]
 		for ky := range kh {
 			for kx := range kw {

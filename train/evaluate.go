@@ -3,6 +3,7 @@ package train
 import (
 	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/data"
+	"github.com/bonsai-dl/bonsai/infer"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
 )
@@ -39,12 +40,29 @@ func NewEvaluator(batch int, mean, std [3]float32) *Evaluator {
 
 // Run evaluates m (put in evaluation mode; the caller restores training
 // mode) on every image of d and returns the counts and the mean
-// cross-entropy, summed in float64.
+// cross-entropy, summed in float64. It runs m's compiled inference form
+// (package infer: BatchNorm folded, weights prepared once per call of Run),
+// or, for a model that does not compile (a layer infer does not know), m's
+// training-path forward pass in evaluation mode.
 func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
 	nn.SetTraining(m, false)
 	if tape := e.c.Tape; tape != nil { // evaluate without recording
 		e.c.Tape = nil
 		defer func() { e.c.Tape = tape; tape.Reset() }()
+	}
+	forward := func(x *tensor.Tensor) *tensor.Tensor {
+		e.c.Reset()
+		return m.Forward(e.c, autograd.NewVar(x)).Value
+	}
+	if cm, err := infer.Compile(m, []int{data.Channels, data.ImageSize, data.ImageSize}, infer.Options{Batch: e.Batch}); err == nil {
+		r := cm.NewRunner(e.Batch)
+		forward = func(x *tensor.Tensor) *tensor.Tensor {
+			y, err := r.Run(x)
+			if err != nil {
+				panic(err) // the shapes are ours
+			}
+			return y
+		}
 	}
 	var res Result
 	var lossSum float64
@@ -56,9 +74,8 @@ func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
 			e.labels[j] = int(d.Labels[i0+j])
 		}
 		d.Normalize(e.x, e.idx[:b], e.Mean, e.Std)
-		e.c.Reset()
 		x := tensor.FromSlice(e.x[:b*data.ImageBytes], b, data.Channels, data.ImageSize, data.ImageSize)
-		logits := m.Forward(e.c, autograd.NewVar(x)).Value
+		logits := forward(x)
 		tensor.CrossEntropy(e.losses[:b], logits, e.labels[:b])
 		tensor.Argmax(e.pred[:b], logits)
 		for j := range b {

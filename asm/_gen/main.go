@@ -42,10 +42,14 @@ func main() {
 	copyRows("copyRows8AVX2", 8, 256)
 	copyRows("copyRows4AVX2", 4, 128)
 	transpose8()
+	tileEpilogue()
 	elementwise()
 
 	Generate()
 }
+
+// aPrefetch is how far ahead of its k-loop an SGEMM micro-kernel prefetches packed op(A).
+const aPrefetch = 1024
 
 // tile describes one register-blocked SGEMM micro-kernel: an mr×nr tile of C held in mr·nv
 // vector accumulators of width lanes, nr = nv·lanes.
@@ -151,6 +155,12 @@ func sgemmKernel(t tile) {
 	Label(t.name + "_loop4")
 	CMPQ(k, U8(unroll))
 	JL(LabelRef(t.name + "_tail"))
+	// Prefetch the packed op(A) stream aPrefetch bytes ahead (an unrolled iteration reads
+	// 4·mr floats): at batch 1 the weights of a layer stream from memory through narrow
+	// tiles whose few FMAs per element of A leave the hardware prefetcher behind.
+	for off := 0; off < unroll*4*t.mr; off += 64 {
+		PREFETCHT0(Mem{Base: a, Disp: aPrefetch + off})
+	}
 	step(Mem{Base: b}, 0)
 	step(Mem{Base: b, Index: ldb, Scale: 1}, 4*t.mr)
 	step(Mem{Base: b, Index: ldb, Scale: 2}, 8*t.mr)
@@ -376,6 +386,74 @@ func transpose8() {
 	SUBQ(U8(8), k)
 	JMP(LabelRef("transpose8_loop"))
 	Label("transpose8_done")
+	VZEROUPPER()
+	RET()
+}
+
+// tileEpilogue emits
+//
+//	func tileEpilogue48AVX512(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)
+//
+// which applies SgemmPacked's epilogue to rows × 48 floats of C (3 ZMM per row), in place:
+//
+//	c[i*ldc+j] = c[i*ldc+j] + bias[i]             (a product by a scale of 1 is exact)
+//	c[i*ldc+j] += r[i*ldr+j]                      when r != nil
+//	c[i*ldc+j] = c > 0 ? c : +0                   when relu != 0
+//
+// each step rounded, as ScaleShift, Add and ScaleShiftAddRelu with a scale of 1.
+func tileEpilogue() {
+	const name = "tileEpilogue48AVX512"
+	gen.Kernel(name, "func(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)",
+		name+" applies the epilogue of SgemmPacked to rows×48 floats of C (see tileEpilogue in _gen/main.go):",
+		"c[i][j] = relu?((c[i][j] + bias[i]) + r[i][j]), the residual r optional (nil), each addition rounded.")
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	rows := Load(Param("rows"), GP64())
+	bias := Load(Param("bias"), GP64())
+	r := Load(Param("r"), GP64())
+	ldr := Load(Param("ldr"), GP64())
+	relu := Load(Param("relu"), GP64())
+	SHLQ(U8(2), ldc)
+	SHLQ(U8(2), ldr)
+	zero := gen.Z[31]
+	gen.Zero(zero, 512)
+	b := gen.Z[30]
+	x := gen.Z[:3]
+	body := func(label string, withR, withRelu bool) {
+		Label(label)
+		TESTQ(rows, rows)
+		JZ(LabelRef(name + "_done"))
+		VBROADCASTSS(Mem{Base: bias}, b)
+		for v := 0; v < 3; v++ {
+			VADDPS(Mem{Base: c, Disp: 64 * v}, b, x[v])
+			if withR {
+				VADDPS(Mem{Base: r, Disp: 64 * v}, x[v], x[v])
+			}
+			if withRelu {
+				VMAXPS(zero, x[v], x[v])
+			}
+			VMOVUPS(x[v], Mem{Base: c, Disp: 64 * v})
+		}
+		ADDQ(ldc, c)
+		if withR {
+			ADDQ(ldr, r)
+		}
+		ADDQ(U8(4), bias)
+		DECQ(rows)
+		JMP(LabelRef(label))
+	}
+	TESTQ(r, r)
+	JZ(LabelRef(name + "_nor"))
+	TESTQ(relu, relu)
+	JZ(LabelRef(name + "_r"))
+	body(name+"_r_relu", true, true)
+	body(name+"_r", true, false)
+	Label(name + "_nor")
+	TESTQ(relu, relu)
+	JZ(LabelRef(name + "_plain"))
+	body(name+"_relu", false, true)
+	body(name+"_plain", false, false)
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }

@@ -79,8 +79,7 @@ func runBench(args []string, out, errOut io.Writer) error {
 		}
 		models = append(models, bm)
 	}
-	rep := benchReport{Arch: a.Name, Weights: *weights, Threads: runtime.GOMAXPROCS(0), Batch: *batch,
-		MACs: nn.Summarize(m, a.InputShape...).MACs, Path: "compiled"}
+	rep := benchReport{Arch: a.Name, Weights: *weights, Threads: runtime.GOMAXPROCS(0), Batch: *batch, Path: "compiled"}
 	if *eager {
 		rep.Path = "eager"
 	}
@@ -89,12 +88,16 @@ func runBench(args []string, out, errOut io.Writer) error {
 	latRuns := make([]forwarder, len(models))
 	runs := make([]forwarder, len(models))
 	for i, bm := range models {
-		if latRuns[i], err = newForwarder(bm, a.InputShape, 1, *eager); err != nil {
+		var macs int64
+		if latRuns[i], macs, err = newForwarder(bm, a.InputShape, 1, *eager); err != nil {
 			return err
+		}
+		if i == 0 {
+			rep.MACs = macs
 		}
 		runs[i] = latRuns[i]
 		if *batch > 1 {
-			if runs[i], err = newForwarder(bm, a.InputShape, *batch, *eager); err != nil {
+			if runs[i], _, err = newForwarder(bm, a.InputShape, *batch, *eager); err != nil {
 				return err
 			}
 		}
@@ -153,26 +156,31 @@ func runBench(args []string, out, errOut io.Writer) error {
 type forwarder func(x *tensor.Tensor)
 
 // newForwarder returns the compiled form of m, with a plan tuned for batches of maxBatch
-// images, or, with eager, its training-path forward pass in evaluation mode.
-func newForwarder(m nn.Module, inShape []int, maxBatch int, eager bool) (forwarder, error) {
+// images, or, with eager, its training-path forward pass in evaluation mode; and the
+// multiply-accumulates of one image through its convolutions and linear layers.
+func newForwarder(m nn.Module, inShape []int, maxBatch int, eager bool) (forwarder, int64, error) {
 	if eager {
 		nn.SetTraining(m, false)
 		c := nn.NewCtx()
 		return func(x *tensor.Tensor) {
 			c.Reset()
 			m.Forward(c, autograd.NewVar(x))
-		}, nil
+		}, nn.Summarize(m, inShape...).MACs, nil
 	}
 	cm, err := infer.Compile(m, inShape, infer.Options{Batch: maxBatch})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	var macs int64
+	for _, l := range cm.Layers() {
+		macs += l.MACs
 	}
 	r := cm.NewRunner(maxBatch)
 	return func(x *tensor.Tensor) {
 		if _, err := r.Run(x); err != nil {
 			panic(err) // shapes are the caller's: a programmer error
 		}
-	}, nil
+	}, macs, nil
 }
 
 // timing is the median and 90th percentile of repeated timings, in milliseconds.
@@ -193,7 +201,7 @@ func timeForward(m nn.Module, batch int, inShape []int, reps int) float64 {
 func timeForwards(models []nn.Module, batch int, inShape []int, reps int) []float64 {
 	runs := make([]forwarder, len(models))
 	for i, m := range models {
-		f, err := newForwarder(m, inShape, batch, false)
+		f, _, err := newForwarder(m, inShape, batch, false)
 		if err != nil {
 			panic(fmt.Sprintf("bonsai: compiling %s: %v", m, err))
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/bonsai-dl/bonsai/infer"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
 )
@@ -38,6 +39,7 @@ func runInfo(args []string, out, errOut io.Writer) error {
 	weights := fs.String("weights", "", "safetensors model file (optional; its metadata may name the architecture)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	tree := fs.Bool("tree", false, "print the layer tree (as PyTorch's print(model)) instead of the table")
+	plan := fs.Int("plan", 0, "print the compiled inference plan for batches of this size instead (each step's fused layers and algorithm)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -48,6 +50,12 @@ func runInfo(args []string, out, errOut io.Writer) error {
 	if *tree {
 		_, err := fmt.Fprintln(out, nn.Format(m))
 		return err
+	}
+	if *plan < 0 {
+		return usagef("-plan must be a batch size ≥ 1 (0: the layer table)")
+	}
+	if *plan > 0 {
+		return printPlan(out, m, a, *plan, *asJSON)
 	}
 	s := nn.Summarize(m, a.InputShape...)
 	rep := infoReport{Arch: a.Name, InputShape: a.InputShape, Params: s.Params, MACs: s.MACs, FLOPs: 2 * s.MACs, Note: macNote}
@@ -93,4 +101,32 @@ func group(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// printPlan prints the compiled inference plan of m for batches of the given size.
+func printPlan(out io.Writer, m nn.Module, a zoo.Arch, batch int, asJSON bool) error {
+	cm, err := infer.Compile(m, a.InputShape, infer.Options{Batch: batch})
+	if err != nil {
+		return err
+	}
+	layers := cm.Layers()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Arch  string        `json:"arch"`
+			Batch int           `json:"batch"`
+			Steps []infer.Layer `json:"steps"`
+		}{a.Name, batch, layers})
+	}
+	fmt.Fprintf(out, "%s, compiled for batches of %d: %d steps\n\n", a.Name, batch, len(layers))
+	w := len("step")
+	for _, l := range layers {
+		w = max(w, len(l.Name))
+	}
+	fmt.Fprintf(out, "%-*s  %-14s  %-9s  %12s  %12s  %14s\n", w, "step", "op", "algorithm", "input", "output", "MACs")
+	for _, l := range layers {
+		fmt.Fprintf(out, "%-*s  %-14s  %-9s  %12s  %12s  %14s\n", w, l.Name, l.Op, l.Algo, shapeString(l.In), shapeString(l.Out), group(l.MACs))
+	}
+	return nil
 }
