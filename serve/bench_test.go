@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,14 +139,25 @@ func modelThroughput(b *testing.B, path string) float64 {
 	return v
 }
 
+// cpuTime returns the user and system CPU time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func benchServe(b *testing.B, path, format string, size int) {
 	clients := envInt(b, "BONSAI_SERVE_CLIENTS", 64)
 	model := modelThroughput(b, path)
 	c := testClassifier(b, path, DefaultMaxBatch)
-	base, _ := start(b, c, Options{Queue: max(DefaultQueue, 2*clients)})
+	base, srv := start(b, c, Options{Queue: max(DefaultQueue, 2*clients)})
 	reqs := requests(b, c, 64, size, size, format, 5)
 	b.ResetTimer()
+	cpu0 := cpuTime(b)
 	st := loadgen.Run(context.Background(), loadgen.Config{URL: base + "/v1/classify", Clients: clients, Requests: b.N, Reqs: reqs})
+	cores := (cpuTime(b) - cpu0).Seconds() / st.Elapsed.Seconds()
 	b.StopTimer()
 	errs := st.Sent - st.ByStatus[200] + st.Wrong + st.Transport
 	b.ReportMetric(st.PerSecond(), "img/s")
@@ -154,6 +166,9 @@ func benchServe(b *testing.B, path, format string, size int) {
 	b.ReportMetric(float64(errs), "errors")
 	b.ReportMetric(model, "model_img/s")
 	b.ReportMetric(st.PerSecond()/model, "served/model")
+	// Diagnostics: the cores the process (server and clients) kept busy, and the mean batch.
+	b.ReportMetric(cores, "cores")
+	b.ReportMetric(float64(srv.metrics.images.Load())/float64(max(srv.metrics.batches.Load(), 1)), "batch")
 	if errs != 0 {
 		b.Errorf("%v; first problems %q", st, st.Samples)
 	}
