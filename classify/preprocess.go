@@ -39,9 +39,8 @@ func (t transform) apply(src rgbImage, s *scratch) rgbImage {
 	} else {
 		w, h = int(float64(t.resizeShort*w)/float64(h)), t.resizeShort
 	}
-	r := resize(src, w, h, &s.resize)
 	// torchvision's center_crop: offsets int(round((size − crop) / 2)), rounding half to even
-	// as Python's round does.
+	// as Python's round does; only the cropped pixels are computed.
 	top := int(math.RoundToEven(float64(h-t.height) / 2))
 	left := int(math.RoundToEven(float64(w-t.width) / 2))
 	if top < 0 || left < 0 {
@@ -49,15 +48,12 @@ func (t transform) apply(src rgbImage, s *scratch) rgbImage {
 		// has one): resize to the input size instead of padding.
 		return resize(src, t.width, t.height, &s.resize)
 	}
-	out := crop(r, left, top, t.width, t.height, s.crop)
-	s.crop = out.pix
-	return out
+	return resizeWindow(src, w, h, image.Rect(left, top, left+t.width, top+t.height), &s.resize)
 }
 
 // scratch holds the buffers of one preprocessing, reused between images.
 type scratch struct {
 	rgb    []uint8
-	crop   []uint8
 	resize resizeScratch
 }
 

@@ -1,6 +1,9 @@
 package classify
 
-import "math"
+import (
+	"image"
+	"math"
+)
 
 // PIL's fixed-point resampling (Pillow 9, libImaging/Resample.c): 8-bit samples, filter
 // coefficients with 22 fractional bits.
@@ -81,55 +84,65 @@ type resizeScratch struct {
 }
 
 // resize returns src resized to w×h as Pillow's Image.resize((w, h), Image.BILINEAR) does
-// it for an RGB image, bit for bit: a horizontal pass over the rows the vertical pass needs
-// (rounded to 8 bits), then a vertical pass. The result's pixels are in s.out.
+// it for an RGB image, bit for bit (see resizeWindow). The result's pixels are in s.
 func resize(src rgbImage, w, h int, s *resizeScratch) rgbImage {
-	if w == src.w && h == src.h {
-		out := newRGB(w, h, s.out)
-		s.out = out.pix
-		copy(out.pix, src.pix)
-		return out
-	}
-	img := src
-	if w != src.w {
-		hc := bilinearCoeffs(src.w, w)
-		// The rows the vertical pass reads (all of them when there is none).
-		first, last := 0, src.h
-		var vc coeffs
-		if h != src.h {
-			vc = bilinearCoeffs(src.h, h)
-			first, last = vc.start[0], vc.start[h-1]+vc.count[h-1]
-		}
-		tmp := newRGB(w, last-first, s.tmp)
-		s.tmp = tmp.pix
-		for y := range tmp.h {
-			in := src.pix[3*(y+first)*src.w : 3*(y+first+1)*src.w]
-			out := tmp.pix[3*y*w : 3*(y+1)*w]
-			for x := range w {
-				k := hc.k[x*hc.size : x*hc.size+hc.count[x]]
-				p := in[3*hc.start[x]:]
-				r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-				for j, kj := range k {
-					r += int32(p[3*j]) * kj
-					g += int32(p[3*j+1]) * kj
-					b += int32(p[3*j+2]) * kj
-				}
-				out[3*x], out[3*x+1], out[3*x+2] = clip8(r), clip8(g), clip8(b)
-			}
-		}
-		if h == src.h {
-			return tmp
-		}
-		img = tmp
-		return verticalPass(img, vc, first, h, s)
-	}
-	return verticalPass(img, bilinearCoeffs(src.h, h), 0, h, s)
+	return resizeWindow(src, w, h, image.Rect(0, 0, w, h), s)
 }
 
-// verticalPass resizes img (whose row 0 is the source's row first) to h rows with the
-// weights vc. Each output row accumulates its input rows one after the other (integer
-// sums: the order does not change them).
-func verticalPass(img rgbImage, vc coeffs, first, h int, s *resizeScratch) rgbImage {
+// resizeWindow returns the window win (within w×h) of src resized to w×h, bit for bit as
+// Pillow resizes an RGB image with Image.BILINEAR then crops it: a horizontal pass, rounded
+// to 8 bits, over the rows the vertical pass needs, then the vertical pass. Each output
+// pixel depends only on its own weights, so only the window's pixels are computed. The
+// result's pixels are in s.
+func resizeWindow(src rgbImage, w, h int, win image.Rectangle, s *resizeScratch) rgbImage {
+	needH, needV := w != src.w, h != src.h
+	// The rows of src the vertical pass reads (without one, the window's).
+	first, last := win.Min.Y, win.Max.Y
+	var vc coeffs
+	if needV {
+		vc = bilinearCoeffs(src.h, h)
+		first = vc.start[win.Min.Y]
+		last = vc.start[win.Max.Y-1] + vc.count[win.Max.Y-1]
+	}
+	ww := win.Dx()
+	tmp := newRGB(ww, last-first, s.tmp)
+	s.tmp = tmp.pix
+	if needH {
+		hc := bilinearCoeffs(src.w, w)
+		const half = int32(1 << (precisionBits - 1))
+		for y := range tmp.h {
+			in := src.pix[3*(y+first)*src.w : 3*(y+first+1)*src.w]
+			out := tmp.pix[3*y*ww : 3*(y+1)*ww]
+			for xo := range ww {
+				x := win.Min.X + xo
+				k := hc.k[x*hc.size : x*hc.size+hc.count[x]]
+				p := in[3*hc.start[x] : 3*(hc.start[x]+len(k))]
+				r, g, b := half, half, half
+				for j, kj := range k {
+					q := p[3*j : 3*j+3 : 3*j+3]
+					r += int32(q[0]) * kj
+					g += int32(q[1]) * kj
+					b += int32(q[2]) * kj
+				}
+				o := out[3*xo : 3*xo+3 : 3*xo+3]
+				o[0], o[1], o[2] = clip8(r), clip8(g), clip8(b)
+			}
+		}
+	} else {
+		for y := range tmp.h {
+			copy(tmp.pix[3*y*ww:3*(y+1)*ww], src.pix[3*((y+first)*src.w+win.Min.X):])
+		}
+	}
+	if !needV {
+		return tmp
+	}
+	return verticalPass(tmp, vc, first, win.Min.Y, win.Dy(), s)
+}
+
+// verticalPass computes output rows y0 … y0+h-1 with the weights vc from img, whose row 0
+// is the source's row first. Each output row accumulates its input rows one after the
+// other (integer sums: the order does not change them).
+func verticalPass(img rgbImage, vc coeffs, first, y0, h int, s *resizeScratch) rgbImage {
 	w := img.w
 	out := newRGB(w, h, s.out)
 	s.out = out.pix
@@ -137,31 +150,24 @@ func verticalPass(img rgbImage, vc coeffs, first, h int, s *resizeScratch) rgbIm
 		s.acc = make([]int32, 3*w)
 	}
 	acc := s.acc[:3*w]
-	for y := range h {
+	for yo := range h {
+		y := y0 + yo
 		for i := range acc {
 			acc[i] = 1 << (precisionBits - 1)
 		}
-		y0 := vc.start[y] - first
+		r0 := vc.start[y] - first
 		for j, kj := range vc.k[y*vc.size : y*vc.size+vc.count[y]] {
-			row := img.pix[3*(y0+j)*w : 3*(y0+j+1)*w]
+			row := img.pix[3*(r0+j)*w : 3*(r0+j+1)*w]
+			row = row[:len(acc)]
 			for i, p := range row {
 				acc[i] += int32(p) * kj
 			}
 		}
-		dst := out.pix[3*y*w : 3*(y+1)*w]
+		dst := out.pix[3*yo*w : 3*(yo+1)*w]
+		dst = dst[:len(acc)]
 		for i, a := range acc {
 			dst[i] = clip8(a)
 		}
-	}
-	return out
-}
-
-// crop returns the w×h region of src whose top-left corner is (x0, y0), which must lie
-// inside src, reusing buf.
-func crop(src rgbImage, x0, y0, w, h int, buf []uint8) rgbImage {
-	out := newRGB(w, h, buf)
-	for y := range h {
-		copy(out.pix[3*y*w:3*(y+1)*w], src.pix[3*((y0+y)*src.w+x0):])
 	}
 	return out
 }

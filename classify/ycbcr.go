@@ -111,19 +111,20 @@ func ycbcrToRGB(out rgbImage, m *image.YCbCr) {
 				copy(cr, srcCr)
 			}
 		}
-		ys := m.Y[y*m.YStride:]
-		dst := out.pix[3*y*w:]
-		for x := range w {
-			putRGB(dst[3*x:], ys[x], cb[x], cr[x])
+		ys := m.Y[y*m.YStride : y*m.YStride+w]
+		cbs, crs := cb[:w], cr[:w]
+		dst := out.pix[3*y*w : 3*(y+1)*w]
+		for x, yv := range ys {
+			putRGB(dst[3*x:3*x+3:3*x+3], yv, cbs[x], crs[x])
 		}
 	}
 }
 
 func putRGB(dst []uint8, y, cb, cr uint8) {
 	yy := int32(y)
-	dst[0] = clamp8(yy + crR[cr])
-	dst[1] = clamp8(yy + (cbG[cb]+crG[cr])>>16)
 	dst[2] = clamp8(yy + cbB[cb])
+	dst[1] = clamp8(yy + (cbG[cb]+crG[cr])>>16)
+	dst[0] = clamp8(yy + crR[cr])
 }
 
 // colSums sets sum[i] = 3·near[i] + far[i].
