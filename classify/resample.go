@@ -117,15 +117,30 @@ func resizeWindow(src rgbImage, w, h int, win image.Rectangle, s *resizeScratch)
 				x := win.Min.X + xo
 				k := hc.k[x*hc.size : x*hc.size+hc.count[x]]
 				p := in[3*hc.start[x] : 3*(hc.start[x]+len(k))]
-				r, g, b := half, half, half
-				for j, kj := range k {
-					q := p[3*j : 3*j+3 : 3*j+3]
-					r += int32(q[0]) * kj
-					g += int32(q[1]) * kj
-					b += int32(q[2]) * kj
-				}
 				o := out[3*xo : 3*xo+3 : 3*xo+3]
-				o[0], o[1], o[2] = clip8(r), clip8(g), clip8(b)
+				switch len(k) { // the usual tap counts unrolled (enlarging: 2 or 3)
+				case 2:
+					p := p[:6:6]
+					k0, k1 := k[0], k[1]
+					o[0] = clip8(half + int32(p[0])*k0 + int32(p[3])*k1)
+					o[1] = clip8(half + int32(p[1])*k0 + int32(p[4])*k1)
+					o[2] = clip8(half + int32(p[2])*k0 + int32(p[5])*k1)
+				case 3:
+					p := p[:9:9]
+					k0, k1, k2 := k[0], k[1], k[2]
+					o[0] = clip8(half + int32(p[0])*k0 + int32(p[3])*k1 + int32(p[6])*k2)
+					o[1] = clip8(half + int32(p[1])*k0 + int32(p[4])*k1 + int32(p[7])*k2)
+					o[2] = clip8(half + int32(p[2])*k0 + int32(p[5])*k1 + int32(p[8])*k2)
+				default:
+					r, g, b := half, half, half
+					for j, kj := range k {
+						q := p[3*j : 3*j+3 : 3*j+3]
+						r += int32(q[0]) * kj
+						g += int32(q[1]) * kj
+						b += int32(q[2]) * kj
+					}
+					o[0], o[1], o[2] = clip8(r), clip8(g), clip8(b)
+				}
 			}
 		}
 	} else {
@@ -150,23 +165,39 @@ func verticalPass(img rgbImage, vc coeffs, first, y0, h int, s *resizeScratch) r
 		s.acc = make([]int32, 3*w)
 	}
 	acc := s.acc[:3*w]
+	const half = int32(1 << (precisionBits - 1))
+	n := 3 * w
 	for yo := range h {
 		y := y0 + yo
-		for i := range acc {
-			acc[i] = 1 << (precisionBits - 1)
-		}
 		r0 := vc.start[y] - first
-		for j, kj := range vc.k[y*vc.size : y*vc.size+vc.count[y]] {
-			row := img.pix[3*(r0+j)*w : 3*(r0+j+1)*w]
-			row = row[:len(acc)]
-			for i, p := range row {
-				acc[i] += int32(p) * kj
+		k := vc.k[y*vc.size : y*vc.size+vc.count[y]]
+		row := func(j int) []uint8 { return img.pix[(r0+j)*n : (r0+j+1)*n][:n] }
+		dst := out.pix[yo*n : (yo+1)*n][:n]
+		switch len(k) { // the usual tap counts in one pass (enlarging: 2 or 3)
+		case 2:
+			a, b := row(0), row(1)
+			k0, k1 := k[0], k[1]
+			for i := range dst {
+				dst[i] = clip8(half + int32(a[i])*k0 + int32(b[i])*k1)
 			}
-		}
-		dst := out.pix[3*yo*w : 3*(yo+1)*w]
-		dst = dst[:len(acc)]
-		for i, a := range acc {
-			dst[i] = clip8(a)
+		case 3:
+			a, b, c := row(0), row(1), row(2)
+			k0, k1, k2 := k[0], k[1], k[2]
+			for i := range dst {
+				dst[i] = clip8(half + int32(a[i])*k0 + int32(b[i])*k1 + int32(c[i])*k2)
+			}
+		default:
+			for i := range acc {
+				acc[i] = half
+			}
+			for j, kj := range k {
+				for i, p := range row(j) {
+					acc[i] += int32(p) * kj
+				}
+			}
+			for i, a := range acc {
+				dst[i] = clip8(a)
+			}
 		}
 	}
 	return out
