@@ -7,9 +7,11 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -309,5 +311,32 @@ func TestDecodeImageLimit(t *testing.T) {
 	}
 	if _, _, err := DecodeImage(b[:len(b)/2], 0); err == nil {
 		t.Error("half a PNG: no error")
+	}
+}
+
+// TopK agrees with a stable sort of all classes, ties included.
+func TestTopKMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 200 {
+		n := 1 + rng.IntN(50)
+		probs := make([]float64, n)
+		for i := range probs {
+			probs[i] = float64(rng.IntN(8)) / 8 // many ties
+		}
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+		k := 1 + rng.IntN(n+2)
+		got := TopK(probs, k, nil)
+		if len(got) != min(k, n) {
+			t.Fatalf("trial %d: %d predictions for k=%d of %d", trial, len(got), k, n)
+		}
+		for i, p := range got {
+			if p.Class != idx[i] || p.Probability != probs[idx[i]] {
+				t.Fatalf("trial %d: position %d is class %d, want %d (probs %v)", trial, i, p.Class, idx[i], probs)
+			}
+		}
 	}
 }

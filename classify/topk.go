@@ -1,9 +1,6 @@
 package classify
 
-import (
-	"math"
-	"sort"
-)
+import "math"
 
 // Prediction is one class of an image's top k.
 type Prediction struct {
@@ -42,14 +39,27 @@ func Softmax(p []float64, logits []float32) bool {
 // first, equal probabilities in class order; names, when not nil, names the classes.
 func TopK(probs []float64, k int, names []string) []Prediction {
 	k = min(k, len(probs))
-	idx := make([]int, len(probs))
-	for i := range idx {
-		idx[i] = i
+	if k <= 0 {
+		return []Prediction{}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	// Insertion into a sorted list of the best k so far: O(len(probs)·k) at worst, and a
+	// class enters after those of equal probability (which come before it).
+	top := make([]int, 0, k)
+	for c, p := range probs {
+		if len(top) == k && !(p > probs[top[k-1]]) {
+			continue
+		}
+		if len(top) < k {
+			top = append(top, c)
+		}
+		j := len(top) - 1
+		for ; j > 0 && p > probs[top[j-1]]; j-- {
+			top[j] = top[j-1]
+		}
+		top[j] = c
+	}
 	out := make([]Prediction, k)
-	for i := range out {
-		c := idx[i]
+	for i, c := range top {
 		out[i] = Prediction{Class: c, Probability: probs[c]}
 		if names != nil {
 			out[i].Name = names[c]
