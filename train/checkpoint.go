@@ -42,7 +42,7 @@ func (r *Run) save(path string, withOptim bool) error {
 	if err != nil {
 		return err
 	}
-	meta := zoo.Meta{Arch: r.Config.Arch, Mean: r.Config.Mean[:], Std: r.Config.Std[:], Extra: map[string]string{
+	meta := zoo.Meta{Arch: r.Config.Arch, Mean: r.Config.Mean[:], Std: r.Config.Std[:], Classes: zoo.DefaultClasses(r.Config.Arch), Extra: map[string]string{
 		metaConfig: string(cfg),
 		metaEpoch:  strconv.Itoa(r.Epoch),
 		metaStep:   strconv.Itoa(r.Step),

@@ -33,11 +33,15 @@ func runEval(args []string, out, errOut io.Writer) error {
 	stdFlag := fs.String("std", "", "input std per channel (overrides the file)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	rangeFlag := fs.String("test-range", "", "evaluate test images FIRST:END only, e.g. 0:5000 or 5000:10000")
+	predictions := fs.String("predictions", "", "write each test image's index, label and predicted class to this file, one JSON object a line (the figures are then the compiled form's, as predict and serve compute them)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *weights == "" || *dir == "" {
 		return usagef("-weights and -data are required")
+	}
+	if err := checkOutFile("predictions", *predictions); err != nil {
+		return err
 	}
 	if *batch <= 0 {
 		return usagef("-batch must be positive, got %d", *batch)
@@ -61,7 +65,14 @@ func runEval(args []string, out, errOut io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	res := train.NewEvaluator(*batch, mean, std).Run(m, test)
+	var res train.Result
+	if *predictions != "" {
+		if res, err = evalPredictions(m, meta, mean, std, test, *batch, *predictions); err != nil {
+			return err
+		}
+	} else {
+		res = train.NewEvaluator(*batch, mean, std).Run(m, test)
+	}
 	secs := time.Since(start).Seconds()
 	rep := evalReport{
 		Arch: meta.Arch, Weights: *weights, Correct: res.Correct, Total: res.Total,

@@ -3,7 +3,9 @@
 // Usage:
 //
 //	bonsai info [-arch NAME] [-weights FILE] [-json | -tree]
-//	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json]
+//	bonsai eval [-arch NAME] -weights FILE -data DIR [-batch N] [-mean M -std S] [-json] [-predictions FILE]
+//	bonsai predict -weights FILE [-top 5] [-json] IMAGE...
+//	bonsai serve -weights FILE [-addr 127.0.0.1:8080] [-max-batch 32 -max-wait 2ms -queue N …]
 //	bonsai prune [-arch NAME] -weights FILE -data DIR -criterion sensitivity -flops 0.5 -out DIR [-steps K -finetune-epochs N …]
 //	bonsai prune -resume -out DIR
 //	bonsai bench [-arch NAME] [-weights FILE] [-batch N] [-json]
@@ -19,6 +21,8 @@
 // found before any work starts. train and prune stopped by SIGINT or
 // SIGTERM save their state, print the command that continues them and exit
 // with 130 or 143. A run directory (-out) is locked while a run uses it.
+// serve stops on SIGINT or SIGTERM after answering the requests it has
+// received, and exits with 0.
 package main
 
 import (
@@ -46,6 +50,8 @@ var commands = map[string]command{
 	"bench":     {"measure inference latency and throughput", runBench},
 	"demo":      {"train a small CNN on generated data, prune half its MACs, fine-tune", runDemo},
 	"prune":     {"remove the least important channels of a model, then fine-tune", runPrune},
+	"predict":   {"classify image files (PNG, JPEG) with a model", runPredict},
+	"serve":     {"serve a model over HTTP, batching concurrent requests", runServe},
 	"prune-rho": {"rank correlation of pruning criteria with the loss increase of removing each channel alone", runPruneRho},
 }
 

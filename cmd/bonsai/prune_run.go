@@ -29,7 +29,7 @@ type pruner struct {
 }
 
 func (p *pruner) meta() zoo.Meta {
-	return zoo.Meta{Arch: p.o.Arch, Mean: p.o.Mean[:], Std: p.o.Std[:]}
+	return zoo.Meta{Arch: p.o.Arch, Mean: p.o.Mean[:], Std: p.o.Std[:], Classes: zoo.DefaultClasses(p.o.Arch)}
 }
 
 func (p *pruner) saveState() error {

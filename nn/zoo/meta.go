@@ -1,6 +1,7 @@
 package zoo
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -26,7 +27,10 @@ var ErrNoArch = errors.New("the file names no architecture")
 type Meta struct {
 	Arch      string
 	Mean, Std []float32 // nil when the file does not say
-	Extra     map[string]string
+	// Classes are the names of the output classes (MetaClasses), nil when the file does not
+	// say (see Arch.ClassNames for the architecture's convention).
+	Classes []string
+	Extra   map[string]string
 }
 
 // ParseMeta reads the Bonsai keys of a safetensors metadata map.
@@ -35,6 +39,10 @@ func ParseMeta(md map[string]string) (Meta, error) {
 	for k, v := range md {
 		switch k {
 		case MetaArch:
+		case MetaClasses:
+			if err := json.Unmarshal([]byte(v), &m.Classes); err != nil || len(m.Classes) == 0 {
+				return m, fmt.Errorf("metadata %q: want a non-empty JSON list of strings, got %.40q", k, v)
+			}
 		case MetaMean, MetaStd:
 			vals, err := ParseFloats(v)
 			if err != nil {
@@ -66,6 +74,13 @@ func (m Meta) Map() map[string]string {
 	}
 	if m.Std != nil {
 		md[MetaStd] = FormatFloats(m.Std)
+	}
+	if m.Classes != nil {
+		b, err := json.Marshal(m.Classes)
+		if err != nil {
+			panic(err) // a []string always marshals
+		}
+		md[MetaClasses] = string(b)
 	}
 	return md
 }
