@@ -11,7 +11,10 @@ cols = [("sensitivity-empirical", "sensitivity, empirical"), ("sensitivity-sampl
 prefixes = [f"{m}-{r}-" for m in ["resnet20", "resnet56"] for r in ["global-flops", "uniform"]]
 names = {n[len(p):] for n in os.listdir(d) for p in prefixes if n.startswith(p) and os.path.isdir(os.path.join(d, n))}
 extra = sorted(names - {c for c, _ in cols})
-cols += [(c, c.replace("sensitivity-", "sensitivity, ")) for c in extra]
+def heading(c):
+    f = c.split("-")
+    return ", ".join([f[0]] + [{"aug": "augmented", "channel": "scope channel"}.get(x, x) for x in f[1:]])
+cols += [(c, heading(c)) for c in extra]
 for rng, title in [("5000-10000", "test images 5000–9999 (report)"), ("0-10000", "all 10,000 test images"),
                    ("0-5000", "test images 0–4999 (selection)")]:
     print(f"\nAccuracy right after pruning, {title}:\n")
