@@ -379,6 +379,7 @@ func stopRun(t *testing.T, args []string, waitFor, unfinished string, sig syscal
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitStopped(t, cmd.Process.Pid)
 	if _, err := os.Stat(unfinished); err == nil {
 		t.Fatalf("the run finished before it could be stopped (%s exists)", unfinished)
 	}
@@ -700,4 +701,34 @@ func TestTrainDivergedLeavesNothing(t *testing.T) {
 			t.Errorf("try %d: the diverged run left %v", try, listDir(t, out))
 		}
 	}
+}
+
+// waitStopped waits (up to 10 s) until every thread of process pid is stopped: SIGSTOP is
+// delivered asynchronously, and a thread still running could write into the run directory
+// after the caller has looked at it.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return // no /proc: nothing to wait for
+		}
+		stopped := true
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			if i := strings.LastIndexByte(string(b), ')'); i < 0 || i+2 >= len(b) || b[i+2] != 'T' && b[i+2] != 't' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("process %d did not stop within 10 s of SIGSTOP", pid)
 }
