@@ -60,7 +60,10 @@ type Stateful interface {
 // Trainable is a Module whose behaviour differs between training and
 // evaluation (BatchNorm2d, Dropout).
 type Trainable interface {
+	// SetTraining selects training (true) or evaluation mode.
 	SetTraining(training bool)
+	// IsTraining reports the mode.
+	IsTraining() bool
 }
 
 // Ctx is the context of one forward pass: the arena its tensors come from,
@@ -265,6 +268,28 @@ func SetTraining(m Module, training bool) {
 			t.SetTraining(training)
 		}
 	})
+}
+
+// EvalMode puts m and every module below it in evaluation mode and
+// returns the function that gives each Trainable layer back the mode it
+// had.
+func EvalMode(m Module) (restore func()) {
+	type mode struct {
+		t        Trainable
+		training bool
+	}
+	var was []mode
+	Walk(m, func(_ string, m Module) {
+		if t, ok := m.(Trainable); ok {
+			was = append(was, mode{t, t.IsTraining()})
+			t.SetTraining(false)
+		}
+	})
+	return func() {
+		for i := len(was) - 1; i >= 0; i-- { // a layer met twice ends with its first mode
+			was[i].t.SetTraining(was[i].training)
+		}
+	}
 }
 
 // Format prints m as a tree, in the style of PyTorch's print(model):
