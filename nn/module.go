@@ -132,6 +132,20 @@ func (c *Ctx) record(op string, src any, y *autograd.Var, backward func(), input
 	}
 }
 
+// RecordOp is what a layer defined outside this package calls after it
+// computed y = op(inputs…), with itself as src: the tape (when c records)
+// gets the operation and its backward function, which adds the inputs'
+// gradients (Tape.Grad) from y.Grad, and ObserveOp sees y. A layer whose
+// channels can be pruned has an Adapter and records one operation per
+// call (see Adapter).
+func (c *Ctx) RecordOp(op string, src any, y *autograd.Var, backward func(), inputs ...*autograd.Var) {
+	c.record(op, src, y, backward, inputs...)
+}
+
+// Observed returns out after handing m's call to Observe, when set: the
+// last call of a layer's Forward (nn.Summarize counts layers this way).
+func (c *Ctx) Observed(m Module, in, out *autograd.Var) *autograd.Var { return c.observe(m, in, out) }
+
 // grad returns v's gradient buffer for accumulation, or nil when v needs none.
 func (c *Ctx) grad(v *autograd.Var) *tensor.Tensor {
 	if !autograd.Wants(v) {

@@ -129,13 +129,37 @@ func Load(path, arch string) (nn.Module, Meta, error) {
 	if err != nil {
 		return nil, meta, err
 	}
+	if err := loadInto(path, f, meta, m); err != nil {
+		return nil, meta, err
+	}
+	return m, meta, nil
+}
+
+// LoadInto reads a model file into m, a model the caller built with the
+// file's architecture at its original widths (one the zoo may not know):
+// it gives the layers named in the "widths" metadata (a pruned model, see
+// Widths) their widths and loads the state strictly, ignoring keys under
+// "optim.". It returns the file's metadata.
+func LoadInto(path string, m nn.Module) (Meta, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return Meta{}, err
+	}
+	meta, err := ParseMeta(f.Metadata)
+	if err != nil {
+		return meta, fmt.Errorf("%s: %v", path, err)
+	}
+	return meta, loadInto(path, f, meta, m)
+}
+
+func loadInto(path string, f *safetensors.File, meta Meta, m nn.Module) error {
 	if w, ok := meta.Extra[MetaWidths]; ok {
 		if err := SetWidths(m, w); err != nil {
-			return nil, meta, fmt.Errorf("%s: %v", path, err)
+			return fmt.Errorf("%s: %v", path, err)
 		}
 	}
 	if err := nn.LoadState(m, f, nn.LoadOptions{IgnorePrefixes: []string{"optim."}}); err != nil {
-		return nil, meta, fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %v", path, err)
 	}
-	return m, meta, nil
+	return nil
 }
