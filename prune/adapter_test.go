@@ -125,7 +125,9 @@ func (affineAdapter) Reset(l *Affine, _ *rand.Rand) {
 
 func (affineAdapter) Redraw(*Affine, *rand.Rand, nn.InitScheme) {}
 
-func (affineAdapter) SquaredGrads(l *Affine) []*autograd.Var { return []*autograd.Var{l.Scale, l.Shift} }
+func (affineAdapter) SquaredGrads(l *Affine) []*autograd.Var {
+	return []*autograd.Var{l.Scale, l.Shift}
+}
 
 // affineNet is conv1 → aff1 → relu → conv2 → aff2 → relu → global average
 // pooling → fc, for [N, 3, 6, 6] inputs.
