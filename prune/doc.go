@@ -132,6 +132,19 @@
 // SampleChannels choose them), the single-channel experiment of bonsai
 // prune-rho.
 //
+// # Runs
+//
+// A Driver carries out a whole prune run in a directory, what `bonsai
+// prune` runs between parsing its flags and printing its report: Steps
+// times trace, calibrate, score, plan the step's share of the target
+// (Schedule), apply and fine-tune (package train), saving a RunState and
+// a model file after every stage, so that a run stopped at any point (its
+// context canceled) continues with the same results from the State that
+// ReadRunState reads. RunConfig holds the settings and validates them
+// (ConfigError names the field); the directory is locked while a Driver
+// uses it, and a new run that fails before its first pruned step leaves
+// nothing behind (Driver.Close).
+//
 // # Files
 //
 // Save writes a pruned model with its layer widths in the safetensors
