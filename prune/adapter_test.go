@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -393,4 +394,153 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// Depthwise is a 3×3 depthwise convolution (padding 1): output channel c
+// is input channel c convolved with its own filter, plus its bias, so its
+// two sides are one set of channels (nn.Shared), as a grouped convolution
+// with groups = channels. Shape: [N, C, H, W] → same. State: weight
+// [C, 1, 3, 3], bias [C]. Forward only.
+type Depthwise struct {
+	C            int
+	Weight, Bias *autograd.Var
+}
+
+func (m *Depthwise) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
+	n, ch, h, w := x.Value.NCHW()
+	y := c.Get(n, ch, h, w)
+	for s := range n {
+		for k := range ch {
+			in, out := x.Value.Data[(s*ch+k)*h*w:], y.Value.Data[(s*ch+k)*h*w:]
+			f := m.Weight.Value.Data[k*9 : k*9+9]
+			for i := range h {
+				for j := range w {
+					v := m.Bias.Value.Data[k]
+					for di := -1; di <= 1; di++ {
+						for dj := -1; dj <= 1; dj++ {
+							if i+di >= 0 && i+di < h && j+dj >= 0 && j+dj < w {
+								v += f[(di+1)*3+dj+1] * in[(i+di)*w+j+dj]
+							}
+						}
+					}
+					out[i*w+j] = v
+				}
+			}
+		}
+	}
+	c.RecordOp("depthwise", m, y, func() { panic("Depthwise: no backward pass") }, x, m.Weight, m.Bias)
+	return c.Observed(m, x, y)
+}
+
+// MACs are C·9 per output pixel.
+func (m *Depthwise) MACs(_, y *tensor.Tensor) int64 {
+	_, _, h, w := y.NCHW()
+	return int64(m.C * 9 * h * w)
+}
+
+func (m *Depthwise) State() []nn.Entry {
+	return []nn.Entry{{Name: "weight", Kind: nn.Param, Var: m.Weight}, {Name: "bias", Kind: nn.Param, Var: m.Bias}}
+}
+
+func (m *Depthwise) String() string { return fmt.Sprintf("Depthwise(%d)", m.C) }
+
+// depthwiseAdapter: channel c's filter weight[c] and bias[c] are on the
+// output side; the input side holds nothing of its own; the MACs scale
+// with the one width.
+type depthwiseAdapter struct{ nn.Stateless[*Depthwise] }
+
+func init() { nn.RegisterAdapter[*Depthwise](depthwiseAdapter{}) }
+
+func (depthwiseAdapter) Axes(l *Depthwise) nn.Axes {
+	return nn.Axes{Coupling: nn.Shared, In: l.C, Out: l.C, MACs: []nn.Side{nn.SideOut}}
+}
+
+func (depthwiseAdapter) Tensors(l *Depthwise, s nn.Side) []nn.ChannelTensor {
+	if s != nn.SideOut {
+		return nil
+	}
+	return []nn.ChannelTensor{{Name: "weight", Var: l.Weight, Role: nn.RoleWeight}, {Name: "bias", Var: l.Bias, Role: nn.RoleBias}}
+}
+
+func (depthwiseAdapter) Resize(l *Depthwise, _ nn.Side, c nn.Cut) { l.C = len(c.Keep) }
+
+// depthwiseNet is conv1 → dw → relu → conv2 → global average pooling →
+// fc, for [N, 3, 6, 6] inputs.
+type depthwiseNet struct {
+	Conv1, Conv2 *nn.Conv2d
+	DW           *Depthwise
+	FC           *nn.Linear
+}
+
+func (m *depthwiseNet) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
+	x = nn.Relu(c, m.DW.Forward(c, m.Conv1.Forward(c, x)))
+	return m.FC.Forward(c, nn.GlobalAvgPool(c, m.Conv2.Forward(c, x)))
+}
+
+func (m *depthwiseNet) Children() []nn.Child {
+	return []nn.Child{{Name: "conv1", Module: m.Conv1}, {Name: "dw", Module: m.DW}, {Name: "conv2", Module: m.Conv2}, {Name: "fc", Module: m.FC}}
+}
+
+func (m *depthwiseNet) String() string { return "DepthwiseNet" }
+
+// A layer whose sides are one set of channels (nn.Shared, a depthwise
+// convolution) joins its producer's group; removing channels cuts its
+// filters once, and the plan's MACs, linear in the width for it, are the
+// pruned model's.
+func TestSharedCoupling(t *testing.T) {
+	m := &depthwiseNet{Conv1: nn.NewConv2d(3, 8, 1, nn.ConvOpts{}), Conv2: nn.NewConv2d(8, 6, 1, nn.ConvOpts{}),
+		DW: &Depthwise{C: 8, Weight: autograd.NewParam(tensor.New(8, 1, 3, 3)), Bias: autograd.NewParam(tensor.New(8))},
+		FC: nn.NewLinear(6, 4, true)}
+	randomise(m, rand.New(rand.NewPCG(5, 6)))
+	g, err := prune.Trace(m, 3, 6, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr := g.Prunable()[0]
+	if gr.String() != "conv1 out ⇒ dw in ⇒ dw out ⇒ conv2 in" || len(g.Prunable()) != 2 {
+		t.Fatalf("groups:\n%s", g)
+	}
+	var names []string
+	for _, p := range gr.Params(3) {
+		names = append(names, p.Name)
+	}
+	if !slices.Equal(names, []string{"conv1.weight", "dw.weight", "dw.bias", "conv2.weight"}) {
+		t.Errorf("parameters of a channel: %v", names)
+	}
+	scores, err := must(prune.NewCriterion(prune.L1, "", 0)).Scores(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := prune.MakePlan(m, g, scores, prune.PlanConfig{Ratio: 0.5, Ranking: prune.Uniform}, 3, 6, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(2, 3, 6, 6)
+	for i := range x.Data {
+		x.Data[i] = float32(math.Cos(float64(i)))
+	}
+	for _, gp := range plan.Groups {
+		for _, c := range gp.Remove {
+			for _, ps := range gp.Group.Params(c) {
+				if ps.Dep.Side == prune.In {
+					for _, i := range ps.Index {
+						ps.Var.Value.Data[i] = 0
+					}
+				}
+			}
+		}
+	}
+	ref := forward(m, x)
+	if err := plan.Apply(nil); err != nil { // Apply checks the MACs and parameters against the plan's
+		t.Fatal(err)
+	}
+	if m.DW.C != 4 || m.DW.Weight.Value.Shape[0] != 4 || m.DW.Bias.Value.Numel() != 4 || m.Conv2.In != 4 {
+		t.Fatalf("after the plan:\n%s", nn.Format(m))
+	}
+	got := forward(m, x)
+	for i := range ref {
+		if math.Abs(float64(got[i]-ref[i])) > 1e-5 {
+			t.Fatalf("pruned output %v, want %v", got, ref)
+		}
+	}
 }
