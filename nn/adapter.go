@@ -17,20 +17,22 @@ import (
 // Torch-Pruning has one pruner per layer type: which channel axes the
 // layer has and how they couple (Axes), which of its tensors shrink with
 // a channel (Tensors) and what else changes (Resize), its widths record in
-// a pruned model's file (Widths, SetWidths), and its initialisation
-// (Reset, Redraw), and the parameters whose per-sample squared gradients
-// its backward pass accumulates (SquaredGrads). Package prune, the widths
+// a pruned model's file (Widths, SetWidths), its initialisation (Reset,
+// Redraw) and the parameters whose per-sample squared gradients its
+// backward pass accumulates (SquaredGrads); its MACs and parameter counts
+// scale with the widths of the sides that Axes.MACs and Tensors name. Package prune, the widths
 // of nn/zoo, ResetParameters, Reinit and TrackSquaredGrads read layers
 // only through their adapters, so adding a layer type to Bonsai's pruning
 // is writing one Adapter and calling RegisterAdapter.
 //
 // The layers of this package have theirs (adapter_*.go); a package that
-// defines a layer type registers its adapter in an init function. A layer
-// with no adapter is never pruned: the channels it touches are reported as
-// unsupported (prune.Group.Reason).
+// defines a layer type registers its adapter in an init function, and a
+// parameter-free one can embed Stateless for the methods it does not
+// need. A layer with no adapter is never pruned: the channels it touches
+// are reported as unsupported (prune.Group.Reason).
 //
-// A layer with an adapter records one operation per call (Ctx.record) with
-// itself as the source, so that a tracer of the tape finds it.
+// A layer with an adapter records one operation per call (Ctx.RecordOp)
+// with itself as the source, so that a tracer of the tape finds it.
 type Adapter[T Module] interface {
 	// Axes says how channels pass through layer l now (see Coupling).
 	Axes(l T) Axes
