@@ -34,14 +34,14 @@ func ExampleDriver() {
 	d := &prune.Driver{
 		Config: prune.RunConfig{
 			Arch: "resnet8", Criterion: prune.Sensitivity, Ranking: prune.Uniform, FLOPs: 0.4, Steps: 2,
-			Calib: 128, CalibBatch: 64, FinetuneEpochs: 2, Batch: 64, LR: 0.01, Momentum: 0.9, WD: 5e-4,
+			Calib: 64, CalibBatch: 64, FinetuneEpochs: 2, Batch: 64, LR: 0.01, Momentum: 0.9, WD: 5e-4,
 			Schedule: "cosine", Seed: 1, Mean: zoo.DefaultMean, Std: zoo.DefaultStd,
 		},
 		Dir:     filepath.Join(dir, "run"),
 		Model:   m,
 		InShape: []int{3, 32, 32},
-		Train:   randomImages(256, 1),
-		Test:    randomImages(64, 2),
+		Train:   randomImages(128, 1),
+		Test:    randomImages(32, 2),
 	}
 	err = d.Run(context.Background())
 	if err = d.Close(err); err != nil {
