@@ -67,6 +67,9 @@ func NewDropout(p float32, seed uint64) *Dropout {
 // SetTraining switches the random mask on (true) or off.
 func (m *Dropout) SetTraining(t bool) { m.Training = t }
 
+// IsTraining reports the mode.
+func (m *Dropout) IsTraining() bool { return m.Training }
+
 // Forward applies the mask in training mode and returns x unchanged otherwise.
 func (m *Dropout) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	if !m.Training || m.P == 0 {

@@ -55,6 +55,9 @@ func (m *BatchNorm2d) ResetParameters() {
 // SetTraining selects batch statistics (true) or running statistics (false).
 func (m *BatchNorm2d) SetTraining(t bool) { m.Training = t }
 
+// IsTraining reports the mode.
+func (m *BatchNorm2d) IsTraining() bool { return m.Training }
+
 // Forward normalises x: [N, C, H, W].
 func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	n, ch, h, w := x.Value.NCHW()

@@ -60,7 +60,10 @@ type Stateful interface {
 // Trainable is a Module whose behaviour differs between training and
 // evaluation (BatchNorm2d, Dropout).
 type Trainable interface {
+	// SetTraining selects training (true) or evaluation mode.
 	SetTraining(training bool)
+	// IsTraining reports the mode.
+	IsTraining() bool
 }
 
 // Ctx is the context of one forward pass: the arena its tensors come from,
@@ -128,6 +131,20 @@ func (c *Ctx) record(op string, src any, y *autograd.Var, backward func(), input
 		c.ObserveOp(op, src, y)
 	}
 }
+
+// RecordOp is what a layer defined outside this package calls after it
+// computed y = op(inputs…), with itself as src: the tape (when c records)
+// gets the operation and its backward function, which adds the inputs'
+// gradients (Tape.Grad) from y.Grad, and ObserveOp sees y. A layer whose
+// channels can be pruned has an Adapter and records one operation per
+// call (see Adapter).
+func (c *Ctx) RecordOp(op string, src any, y *autograd.Var, backward func(), inputs ...*autograd.Var) {
+	c.record(op, src, y, backward, inputs...)
+}
+
+// Observed returns out after handing m's call to Observe, when set: the
+// last call of a layer's Forward (nn.Summarize counts layers this way).
+func (c *Ctx) Observed(m Module, in, out *autograd.Var) *autograd.Var { return c.observe(m, in, out) }
 
 // grad returns v's gradient buffer for accumulation, or nil when v needs none.
 func (c *Ctx) grad(v *autograd.Var) *tensor.Tensor {
@@ -265,6 +282,28 @@ func SetTraining(m Module, training bool) {
 			t.SetTraining(training)
 		}
 	})
+}
+
+// EvalMode puts m and every module below it in evaluation mode and
+// returns the function that gives each Trainable layer back the mode it
+// had.
+func EvalMode(m Module) (restore func()) {
+	type mode struct {
+		t        Trainable
+		training bool
+	}
+	var was []mode
+	Walk(m, func(_ string, m Module) {
+		if t, ok := m.(Trainable); ok {
+			was = append(was, mode{t, t.IsTraining()})
+			t.SetTraining(false)
+		}
+	})
+	return func() {
+		for i := len(was) - 1; i >= 0; i-- { // a layer met twice ends with its first mode
+			was[i].t.SetTraining(was[i].training)
+		}
+	}
 }
 
 // Format prints m as a tree, in the style of PyTorch's print(model):

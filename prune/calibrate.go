@@ -249,16 +249,12 @@ func (t *taylorSums) add(all, filter []float64) {
 	}
 }
 
-// filterParams keeps the slices of producer (Side Out) Conv2d and Linear
-// weights and biases: a channel's filter.
+// filterParams keeps the slices of the producers (Side Out: Conv2d and
+// Linear weights and biases): a channel's filter.
 func filterParams(ps []ParamSlice) []ParamSlice {
 	var out []ParamSlice
 	for _, p := range ps {
-		if p.Dep.Side != Out {
-			continue
-		}
-		switch p.Dep.Module.(type) {
-		case *nn.Conv2d, *nn.Linear:
+		if p.Dep.Side == Out {
 			out = append(out, p)
 		}
 	}

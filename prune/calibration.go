@@ -50,7 +50,7 @@ func NewCalibration(m nn.Module, g *Graph, f FisherConfig) (*Calibration, error)
 		return nil, err
 	}
 	cal := &Calibration{m: m, g: g, f: f, params: nn.Parameters(m), c: nn.NewCtx(), channel: newChannelSums(g)}
-	restoreModes := evalMode(m, map[nn.Module]string{})
+	restoreModes := nn.EvalMode(m)
 	oldGrad := make([]*tensor.Tensor, len(cal.params))
 	oldSq := make([]*tensor.Tensor, len(cal.params))
 	for i, p := range cal.params {

@@ -176,7 +176,7 @@ func (c norm) Scores(g *Graph, _ *Stats) (map[*Group][]float64, error) {
 		for ch := range gr.Channels {
 			n := 0
 			for _, p := range filterParams(gr.Params(ch)) {
-				if isBias(p) {
+				if p.Role != nn.RoleWeight {
 					continue
 				}
 				n++
@@ -190,7 +190,7 @@ func (c norm) Scores(g *Graph, _ *Stats) (map[*Group][]float64, error) {
 				}
 			}
 			if n == 0 {
-				return nil, fmt.Errorf("prune: criterion %s: group %s has no Conv2d or Linear producing its channels", c.Name(), gr)
+				return nil, fmt.Errorf("prune: criterion %s: group %s has no Conv2d, Linear or other layer whose weights produce its channels", c.Name(), gr)
 			}
 			if c.p == 2 {
 				sc[ch] = math.Sqrt(sc[ch])
@@ -201,11 +201,9 @@ func (c norm) Scores(g *Graph, _ *Stats) (map[*Group][]float64, error) {
 	return out, nil
 }
 
-// isBias reports whether a slice is a layer's bias.
-func isBias(p ParamSlice) bool { return strings.HasSuffix(p.Name, ".bias") || p.Name == "bias" }
-
 // bnScale sums |γ| of the group's BatchNorm2d layers (Liu et al. 2017,
-// network slimming).
+// network slimming): of every per-channel scale (nn.RoleScale) a layer of
+// the group has.
 type bnScale struct{}
 
 func (bnScale) Name() string { return BNScale }
@@ -213,20 +211,23 @@ func (bnScale) Name() string { return BNScale }
 func (bnScale) Scores(g *Graph, _ *Stats) (map[*Group][]float64, error) {
 	out := map[*Group][]float64{}
 	for _, gr := range g.Prunable() {
-		var bns []*nn.BatchNorm2d
+		sc, n := make([]float64, gr.Channels), 0
 		for _, d := range gr.Deps {
-			if bn, ok := d.Module.(*nn.BatchNorm2d); ok {
-				bns = append(bns, bn)
+			for _, t := range d.tensors() {
+				if t.Role != nn.RoleScale {
+					continue
+				}
+				n++
+				for ch := range sc {
+					lo, hi := d.Indices(ch)
+					for _, i := range blockIndices(t.Var.Value.Shape, t.Axis, lo, hi) {
+						sc[ch] += math.Abs(float64(t.Var.Value.Data[i]))
+					}
+				}
 			}
 		}
-		if len(bns) == 0 {
-			return nil, fmt.Errorf("prune: criterion bn-scale: group %s has no BatchNorm2d; use another criterion", gr)
-		}
-		sc := make([]float64, gr.Channels)
-		for _, bn := range bns {
-			for ch := range sc {
-				sc[ch] += math.Abs(float64(bn.Weight.Value.Data[ch]))
-			}
+		if n == 0 {
+			return nil, fmt.Errorf("prune: criterion bn-scale: group %s has no BatchNorm2d (no per-channel scale); use another criterion", gr)
 		}
 		out[gr] = sc
 	}

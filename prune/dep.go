@@ -6,33 +6,23 @@ import (
 	"github.com/bonsai-dl/bonsai/nn"
 )
 
-// Side says which channels of a layer a dependency touches.
-type Side int
+// Side says which channels of a layer a dependency touches (nn.Side); its
+// String is "out", "in" or "" (a BatchNorm2d's channels print as the bare
+// layer name).
+type Side = nn.Side
 
 const (
 	// Out is the output channels of a Conv2d, the output features of a
 	// Linear or the output channels of a ChannelMapper: the side that
 	// produces the group's channels.
-	Out Side = iota
+	Out = nn.SideOut
 	// In is the input channels of a Conv2d or ChannelMapper, or the input
 	// features of a Linear (Span features per channel after a flatten).
-	In
+	In = nn.SideIn
 	// Channel is the channels of a BatchNorm2d, which are its input and
 	// its output at once.
-	Channel
+	Channel = nn.SideChannel
 )
-
-// String returns "out", "in" or "" (a BatchNorm2d's channels print as the
-// bare layer name).
-func (s Side) String() string {
-	switch s {
-	case Out:
-		return "out"
-	case In:
-		return "in"
-	}
-	return ""
-}
 
 // Dep is one dependency of a group: a layer and the side of it whose
 // indices follow the group's channels. The index mapping is
@@ -44,11 +34,27 @@ type Dep struct {
 	// Layer is the layer's state-dict path, as nn.Walk names it
 	// ("layer1.0.conv1").
 	Layer string
-	// Module is the layer: *nn.Conv2d, *nn.BatchNorm2d, *nn.Linear or a
-	// ChannelMapper.
+	// Module is the layer, one with an adapter (nn.AdapterOf): its rules
+	// say what the side holds and how it shrinks.
 	Module nn.Module
 	Side   Side
 	Span   int
+}
+
+// adapter returns the rules of the dep's layer (nil for a layer with none,
+// which Trace never puts in a group).
+func (d Dep) adapter() nn.LayerAdapter {
+	a, _ := nn.AdapterOf(d.Module)
+	return a
+}
+
+// tensors returns the tensors of the dep's layer indexed by the channels
+// of its side.
+func (d Dep) tensors() []nn.ChannelTensor {
+	if a := d.adapter(); a != nil {
+		return a.Tensors(d.Module, d.Side)
+	}
+	return nil
 }
 
 // Indices returns the half-open range of indices along the dep's axis that
@@ -90,10 +96,10 @@ func mapString(cm ChannelMapper) string {
 // ChannelMapper is a parameter-free layer that copies each input channel j
 // (possibly subsampled in space) to output channel dst[j], or drops it when
 // dst[j] < 0, and fills the other output channels with zeros: the CIFAR
-// ResNet option-A shortcut (zoo.ShortcutA). Pruning input channels deletes
-// their entries of dst; pruning output channels renumbers dst and drops the
-// inputs that landed in them, so a mapper couples two groups without
-// merging them.
+// ResNet option-A shortcut (zoo.ShortcutA). Its adapter prunes it: input
+// channels delete their entries of dst; output channels renumber dst and
+// drop the inputs that landed in them, so a mapper couples two groups
+// without merging them. A Dep prints a mapper's map.
 type ChannelMapper interface {
 	nn.Module
 	// ChannelMap returns the number of output channels and, for each

@@ -3,17 +3,25 @@
 //
 // # Dependency graph
 //
-// Trace runs one forward pass of any model built from nn layers with a
-// tape (nn.Ctx.Record) and reads the recorded operations. Each tensor's
-// channels (dimension 1) belong to a set of coupled channels; the
-// operations join or split these sets:
+// Trace runs one forward pass of any model built from layers with an
+// adapter (nn.Adapter: one per layer type, holding all of its pruning
+// rules) with a tape (nn.Ctx.Record) and reads the recorded operations.
+// Each tensor's channels (dimension 1) belong to a set of coupled
+// channels; the operations join or split these sets, as the adapter of the
+// layer that recorded each says (nn.Axes), or nn.OpCoupling for an
+// operation no layer recorded:
 //
 //   - conv2d and linear end one set (their input channels: Side In) and
-//     start another (their output channels: Side Out, the producer);
-//   - batchnorm2d (Side Channel), relu, dropout, maxpool2d, avgpool2d and
-//     global_avgpool pass channels through;
-//   - add and add_relu join their inputs' sets: a residual stream, such as
-//     every block output of a ResNet stage, is one group;
+//     start another (their output channels: Side Out, the producer)
+//     (nn.Transform);
+//   - batchnorm2d (Side Channel, nn.PerChannel), relu, dropout,
+//     maxpool2d, avgpool2d and global_avgpool (nn.Pass) pass channels
+//     through;
+//   - a layer that computes each output channel from its own input
+//     channel with weights of its own (a depthwise convolution,
+//     nn.Shared) has both sides in its input's set;
+//   - add and add_relu join their inputs' sets (nn.Join): a residual
+//     stream, such as every block output of a ResNet stage, is one group;
 //   - a flatten (reshape [N, C, H, W] → [N, C·H·W]) passes channel c on as
 //     the features c·H·W … (c+1)·H·W − 1, so the Linear after it has a
 //     Side In dependency with Span H·W; reshapes that keep dimension 1 and
@@ -30,12 +38,16 @@
 // Dep records (layer by state-dict path, side, index mapping) that prints
 // like "layer1.0.conv1 out ⇒ layer1.0.bn1 ⇒ layer1.0.conv2 in". A group is
 // not prunable when it holds the network input, the model output, or a
-// tensor of an operation the tracer does not know; Group.Reason says which.
-// Explain and Graph.String list all groups.
+// tensor of an operation the tracer cannot follow: one with no rule, or
+// from a layer with no adapter, or whose adapter's axes disagree with its
+// tensors; Group.Reason says which. Explain and Graph.String list all
+// groups.
 //
 // # Surgery
 //
-// Group.Remove (or Keep) deletes channels of a prunable group: the output
+// Group.Remove (or Keep) deletes channels of a prunable group from every
+// tensor the layers' adapters list for their side (nn.Adapter.Tensors),
+// then lets each adapter resize the rest of its layer (Resize): the output
 // channels (weight rows and bias) of each producer Conv2d and Linear, the
 // four per-channel tensors of each BatchNorm2d, the input channels of each
 // consumer Conv2d, the input features of a Linear (Span per channel), and
@@ -109,15 +121,29 @@
 // (MinChannels), a ceiling (MaxRatio), rounding of the kept widths
 // (RoundTo), and with residual-stream groups left alone unless
 // PruneResidual. The MACs and parameters of every width are computed from
-// a bilinear model of each Conv2d and Linear in its input and output
-// groups' widths, which is exact, so a removal's saving accounts for both
-// sides of a layer. Plan.Apply does the surgery and checks the result with
+// a bilinear model of each layer in its input and output groups' widths
+// (the sides its adapter names for its MACs, and for each parameter the
+// sides that list it), which is exact for Conv2d and Linear, so a
+// removal's saving accounts for both sides of a layer. Plan.Apply does the surgery and checks the result with
 // nn.Summarize. Schedule splits a target into k steps with
 // 1 − (1 − T)^(i/k) of the original MACs gone after step i. Spearman
 // compares a criterion's scores with measured losses: LossProbe measures
 // the loss with one channel at a time removed (InternalChannels,
 // SampleChannels choose them), the single-channel experiment of bonsai
 // prune-rho.
+//
+// # Runs
+//
+// A Driver carries out a whole prune run in a directory, what `bonsai
+// prune` runs between parsing its flags and printing its report: Steps
+// times trace, calibrate, score, plan the step's share of the target
+// (Schedule), apply and fine-tune (package train), saving a RunState and
+// a model file after every stage, so that a run stopped at any point (its
+// context canceled) continues with the same results from the State that
+// ReadRunState reads. RunConfig holds the settings and validates them
+// (ConfigError names the field); the directory is locked while a Driver
+// uses it, and a new run that fails before its first pruned step leaves
+// nothing behind (Driver.Close).
 //
 // # Files
 //

@@ -112,3 +112,11 @@ func TestEquivalenceFlattenLinear(t *testing.T) {
 		"fc1 out",   // a Linear producer, through relu and dropout
 		"conv1 out")
 }
+
+func TestEquivalenceMobileNetV2(t *testing.T) {
+	equivalence(t, zooTopology("mobilenet_v2_cifar", 32, 2),
+		"features.0.0 out",        // the stem, read by the first depthwise layer (nn.Shared) and its projection
+		"features.2.conv.2",       // a residual stream of inverted residuals
+		"features.5.conv.0.0 out", // an expansion, through its depthwise layer and ReLU6
+		"features.18.0 out")       // the last 1×1 convolution, read by the classifier after pooling
+}

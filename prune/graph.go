@@ -22,12 +22,20 @@ type Graph struct {
 
 // Trace runs one forward pass of m on a zero input of shape [1, inShape...]
 // with a tape and builds the groups of coupled channels from the recorded
-// operations (see the package doc for the rules). BatchNorm2d and Dropout
-// layers run in evaluation mode for the pass and get their modes back
-// afterwards, so tracing changes nothing in m.
+// operations (see the package doc for the rules): each operation a layer
+// records follows the Axes of the layer's adapter (nn.AdapterOf), each
+// operation recorded with no layer nn.OpCoupling; a layer with no adapter
+// and an operation with no rule make the groups they touch unprunable.
+// BatchNorm2d and Dropout layers run in evaluation mode for the pass and
+// get their modes back afterwards, so tracing changes nothing in m.
 func Trace(m nn.Module, inShape ...int) (*Graph, error) {
 	names := map[nn.Module]string{}
-	restore := evalMode(m, names)
+	nn.Walk(m, func(path string, l nn.Module) {
+		if _, seen := names[l]; !seen {
+			names[l] = path
+		}
+	})
+	restore := nn.EvalMode(m)
 	defer restore()
 
 	c := nn.NewCtx()
@@ -62,33 +70,6 @@ func forward(c *nn.Ctx, m nn.Module, x *autograd.Var) (y *autograd.Var, err erro
 		}
 	}()
 	return m.Forward(c, x), nil
-}
-
-// evalMode fills names with every module's path, puts the BatchNorm2d and
-// Dropout layers of m in evaluation mode and returns the function that puts
-// them back.
-func evalMode(m nn.Module, names map[nn.Module]string) (restore func()) {
-	var undo []func()
-	nn.Walk(m, func(path string, l nn.Module) {
-		if _, seen := names[l]; !seen {
-			names[l] = path
-		}
-		switch l := l.(type) {
-		case *nn.BatchNorm2d:
-			was := l.Training
-			l.Training = false
-			undo = append(undo, func() { l.Training = was })
-		case *nn.Dropout:
-			was := l.Training
-			l.Training = false
-			undo = append(undo, func() { l.Training = was })
-		}
-	})
-	return func() {
-		for _, f := range undo {
-			f()
-		}
-	}
 }
 
 // Prunable returns the groups whose channels can be removed.
@@ -275,66 +256,106 @@ func (t *tracer) dep(i, s int, m nn.Module, side Side, span int) int {
 	return s
 }
 
-// node applies one recorded operation.
+// node applies one recorded operation: the rules of the layer that
+// recorded it, or those of the operation when no layer did.
 func (t *tracer) node(i int, n *autograd.Node) {
 	var x varInfo
 	if len(n.Inputs) > 0 {
 		x = t.info(n.Inputs[0], n.Op)
 	}
 	y := n.Output
-	switch n.Op {
-	case nn.OpConv2d, nn.OpLinear:
-		var m nn.Module
-		switch l := n.Source.(type) {
-		case *nn.Conv2d:
-			m = l
-		case *nn.Linear:
-			m = l
-		default:
-			t.unsupported(i, n, fmt.Sprintf("%s from %T", n.Op, n.Source))
-			return
+	m, ax, why := rules(n, x)
+	if why != "" {
+		t.unsupported(i, n, why)
+		return
+	}
+	switch ax.Coupling {
+	case nn.Pass:
+		t.output(i, y, x)
+	case nn.PerChannel:
+		x.space = t.dep(i, x.space, m, Channel, x.span)
+		t.output(i, y, x)
+	case nn.Join:
+		for _, in := range n.Inputs[1:] {
+			b := t.info(in, n.Op)
+			if b.span != x.span {
+				t.unsupported(i, n, fmt.Sprintf("%s of tensors with %d and %d features per channel", n.Op, x.span, b.span))
+				return
+			}
+			x.space = t.union(x.space, b.space)
 		}
+		t.spaces[x.space].residual = true
+		t.output(i, y, x)
+	case nn.Spread:
+		t.reshape(i, n, x)
+	case nn.Transform:
 		t.dep(i, x.space, m, In, x.span)
 		out := t.newSpace(y, "")
 		t.output(i, y, varInfo{space: t.dep(i, out, m, Out, 1), span: 1})
-	case nn.OpBatchNorm:
-		bn, ok := n.Source.(*nn.BatchNorm2d)
-		if !ok {
-			t.unsupported(i, n, fmt.Sprintf("batchnorm2d from %T", n.Source))
-			return
-		}
-		x.space = t.dep(i, x.space, bn, Channel, 1)
-		t.output(i, y, x)
-	case nn.OpReLU, nn.OpMaxPool, nn.OpAvgPool, nn.OpGlobalAvgPool, nn.OpDropout:
-		t.output(i, y, x)
-	case nn.OpAdd, nn.OpAddReLU:
-		b := t.info(n.Inputs[1], n.Op)
-		if b.span != x.span {
-			t.unsupported(i, n, fmt.Sprintf("%s of tensors with %d and %d features per channel", n.Op, x.span, b.span))
-			return
-		}
-		x.space = t.union(x.space, b.space)
-		t.spaces[x.space].residual = true
-		t.output(i, y, x)
-	case nn.OpReshape:
-		t.reshape(i, n, x)
-	case nn.OpSubsamplePad, nn.OpSubsampleMap:
-		cm, ok := n.Source.(ChannelMapper)
-		if !ok || x.span != 1 {
-			t.unsupported(i, n, fmt.Sprintf("%s from %T, which is no prune.ChannelMapper", n.Op, n.Source))
-			return
-		}
-		if out, dst := cm.ChannelMap(); len(dst) != n.Inputs[0].Value.Shape[1] || out != y.Value.Shape[1] {
-			t.unsupported(i, n, fmt.Sprintf("%s whose channel map (%d → %d channels) disagrees with its tensors %v → %v",
-				n.Op, len(dst), out, n.Inputs[0].Value.Shape, y.Value.Shape))
-			return
-		}
-		t.dep(i, x.space, cm, In, 1)
-		out := t.newSpace(y, "")
-		t.output(i, y, varInfo{space: t.dep(i, out, cm, Out, 1), span: 1})
+	case nn.Shared:
+		s := t.dep(i, x.space, m, In, x.span)
+		t.output(i, y, varInfo{space: t.dep(i, s, m, Out, x.span), span: x.span})
 	default:
-		t.unsupported(i, n, "operation "+n.Op)
+		what := fmt.Sprintf("%s from %s", n.Op, m)
+		if ax.Reason != "" {
+			what += " (" + ax.Reason + ")"
+		}
+		t.unsupported(i, n, what)
 	}
+}
+
+// rules returns the layer that recorded n (nil for none) and the axes
+// its adapter gives it, or the axes of the operation when no layer
+// recorded it; why says what is unsupported instead.
+func rules(n *autograd.Node, x varInfo) (m nn.Module, ax nn.Axes, why string) {
+	if n.Source == nil {
+		c, ok := nn.OpCoupling(n.Op)
+		if !ok {
+			return nil, ax, "operation " + n.Op
+		}
+		return nil, nn.Axes{Coupling: c}, ""
+	}
+	m, ok := n.Source.(nn.Module)
+	if !ok {
+		return nil, ax, fmt.Sprintf("%s from a %T", n.Op, n.Source)
+	}
+	a, ok := nn.AdapterOf(m)
+	if !ok {
+		return nil, ax, fmt.Sprintf("%s from a %T, a layer with no pruning adapter", n.Op, m)
+	}
+	ax = a.Axes(m)
+	if why := fits(ax, n, x); why != "" {
+		return nil, ax, fmt.Sprintf("%s from %s %s", n.Op, m, why)
+	}
+	return m, ax, ""
+}
+
+// fits returns why a layer's axes ax do not fit the operation n it
+// recorded, whose input x is placed already, or "" when they do: a layer
+// that reads channels of several features each must say it can
+// (Axes.Spans), and its channel counts must be its tensors'.
+func fits(ax nn.Axes, n *autograd.Node, x varInfo) string {
+	if len(n.Inputs) == 0 || n.Output.Value.Dims() < 2 || n.Inputs[0].Value.Dims() < 2 {
+		return ""
+	}
+	in, out := n.Inputs[0].Value.Shape, n.Output.Value.Shape
+	switch ax.Coupling {
+	case nn.PerChannel, nn.Transform, nn.Shared:
+		if x.span != 1 && !ax.Spans {
+			return fmt.Sprintf("reading %d features per channel (after a flatten)", x.span)
+		}
+	}
+	switch ax.Coupling {
+	case nn.PerChannel:
+		if ax.In != in[1] {
+			return fmt.Sprintf("of %d channels on a tensor %v", ax.In, in)
+		}
+	case nn.Transform, nn.Shared:
+		if ax.In != in[1] || ax.Out != out[1] {
+			return fmt.Sprintf("whose channels (%d → %d) disagree with its tensors %v → %v", ax.In, ax.Out, in, out)
+		}
+	}
+	return ""
 }
 
 // reshape follows a flatten [N, C, H, W] → [N, C·H·W] (channel c becomes

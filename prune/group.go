@@ -57,12 +57,14 @@ func (g *Group) Summary() string {
 type ParamSlice struct {
 	Name  string // state-dict key, "layer1.0.conv1.weight"
 	Var   *autograd.Var
-	Dep   Dep // the dependency through which the channel reaches the parameter
+	Dep   Dep     // the dependency through which the channel reaches the parameter
+	Role  nn.Role // what the parameter is to the channel: weight, bias, scale, shift
 	Index []int
 }
 
 // Params returns, for channel c of the group, every learned parameter
-// element that is removed with it: each producer's filter and bias
+// element that is removed with it, as the layers' adapters list them
+// (nn.Adapter.Tensors, the learned ones): each producer's filter and bias
 // (Side Out), each BatchNorm2d's γ and β (Side Channel; the running
 // statistics are buffers, not parameters) and each consumer's input slice
 // (Side In: weight[:, c, …] of a Conv2d, the c·Span … (c+1)·Span−1 columns
@@ -74,33 +76,13 @@ func (g *Group) Params(c int) []ParamSlice {
 		panic(fmt.Sprintf("prune: channel %d of a group of %d", c, g.Channels))
 	}
 	var out []ParamSlice
-	add := func(d Dep, name string, v *autograd.Var, idx []int) {
-		out = append(out, ParamSlice{Name: key(d.Layer, name), Var: v, Dep: d, Index: idx})
-	}
 	for _, d := range g.Deps {
 		lo, hi := d.Indices(c)
-		switch l := d.Module.(type) {
-		case *nn.Conv2d:
-			if d.Side == Out {
-				add(d, "weight", l.Weight, blockIndices(l.Weight.Value.Shape, 0, lo, hi))
-				if l.Bias != nil {
-					add(d, "bias", l.Bias, []int{c})
-				}
-			} else {
-				add(d, "weight", l.Weight, blockIndices(l.Weight.Value.Shape, 1, lo, hi))
+		for _, t := range d.tensors() {
+			if t.Role.Learned() {
+				out = append(out, ParamSlice{Name: key(d.Layer, t.Name), Var: t.Var, Dep: d, Role: t.Role,
+					Index: blockIndices(t.Var.Value.Shape, t.Axis, lo, hi)})
 			}
-		case *nn.Linear:
-			if d.Side == Out {
-				add(d, "weight", l.Weight, blockIndices(l.Weight.Value.Shape, 0, lo, hi))
-				if l.Bias != nil {
-					add(d, "bias", l.Bias, []int{c})
-				}
-			} else {
-				add(d, "weight", l.Weight, blockIndices(l.Weight.Value.Shape, 1, lo, hi))
-			}
-		case *nn.BatchNorm2d:
-			add(d, "weight", l.Weight, []int{c})
-			add(d, "bias", l.Bias, []int{c})
 		}
 	}
 	return out
@@ -191,7 +173,7 @@ func (g *Group) Remove(idx []int, opt optim.Optimizer) error {
 		}
 	}
 	for _, d := range g.Deps {
-		s.apply(d, g.Channels, keep, removed)
+		s.apply(d, keep, removed)
 	}
 	g.Channels = len(keep)
 	return nil

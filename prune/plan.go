@@ -215,7 +215,7 @@ func (p *Plan) Apply(opt optim.Optimizer) error {
 			return err
 		}
 	}
-	restore := evalMode(p.Model, map[nn.Module]string{})
+	restore := nn.EvalMode(p.Model)
 	s := nn.Summarize(p.Model, p.InShape...)
 	restore()
 	if s.MACs != p.MACsAfter || s.Params != p.ParamsAfter {

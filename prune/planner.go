@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bonsai-dl/bonsai/autograd"
 	"github.com/bonsai-dl/bonsai/nn"
 )
 
@@ -24,6 +25,8 @@ type planner struct {
 
 	macTerms, paramTerms []term
 	layers               []nn.LayerStat // the layer of each MAC term
+	axes                 []nn.Axes      // its axes
+	sides                [][2]int       // the groups of its input and output channels (−1: none)
 	termsOf              [][]int        // the MAC terms each group takes part in
 	paramsConst          int64          // parameters no group touches
 	macs0, params0       int64          // the model's figures now
@@ -41,7 +44,9 @@ type pgroup struct {
 
 // term is one count (a layer's MACs, a parameter's elements) that scales
 // with the widths of up to two groups: base·(w_a/C_a)·(w_b/C_b), a or b
-// −1 for a side no group changes. Every count of a Conv2d (groups 1) or
+// −1 for a side no group changes. The layers' adapters say which sides
+// scale a layer's MACs (nn.Axes.MACs) and a parameter's size (the sides
+// whose channel tensors list it): every count of a Conv2d (groups 1) or
 // Linear is bilinear in its input and output widths, so the model is
 // exact.
 type term struct {
@@ -74,7 +79,7 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		return -1
 	}
 
-	restore := evalMode(m, map[nn.Module]string{})
+	restore := nn.EvalMode(m)
 	s, err := summarize(m, p.inShape)
 	restore()
 	if err != nil {
@@ -86,11 +91,16 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		if l.MACs == 0 {
 			continue
 		}
-		t := term{base: l.MACs, a: side(l.Layer, In), b: side(l.Layer, Out)}
-		switch l.Layer.(type) {
-		case *nn.Conv2d, *nn.Linear:
-		default:
-			t.a, t.b = -1, -1
+		t, ax := term{base: l.MACs, a: -1, b: -1}, nn.Axes{}
+		if a, ok := nn.AdapterOf(l.Layer); ok {
+			ax = a.Axes(l.Layer)
+			for i, sd := range ax.MACs[:min(len(ax.MACs), 2)] {
+				if i == 0 {
+					t.a = side(l.Layer, sd)
+				} else {
+					t.b = side(l.Layer, sd)
+				}
+			}
 		}
 		for _, gi := range []int{t.a, t.b} {
 			if gi >= 0 && !slices.Contains(p.termsOf[gi], len(p.macTerms)) {
@@ -99,27 +109,36 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		}
 		p.macTerms = append(p.macTerms, t)
 		p.layers = append(p.layers, l)
+		p.axes = append(p.axes, ax)
+		p.sides = append(p.sides, [2]int{side(l.Layer, In), side(l.Layer, Out)})
 	}
 	p.paramsConst = p.params0
-	add := func(v int, a, b int) {
-		p.paramTerms = append(p.paramTerms, term{base: int64(v), a: a, b: b})
-		p.paramsConst -= int64(v)
-	}
 	nn.Walk(m, func(_ string, l nn.Module) {
-		switch l := l.(type) {
-		case *nn.Conv2d:
-			add(l.Weight.Value.Numel(), side(l, In), side(l, Out))
-			if l.Bias != nil {
-				add(l.Bias.Value.Numel(), -1, side(l, Out))
+		a, ok := nn.AdapterOf(l)
+		if !ok {
+			return
+		}
+		// Each learned tensor scales with the groups of the sides that list it.
+		var vars []*autograd.Var
+		groups := map[*autograd.Var][]int{}
+		for _, sd := range []Side{In, Out, Channel} {
+			for _, ct := range a.Tensors(l, sd) {
+				if !ct.Role.Learned() {
+					continue
+				}
+				if _, seen := groups[ct.Var]; !seen {
+					vars = append(vars, ct.Var)
+				}
+				groups[ct.Var] = append(groups[ct.Var], side(l, sd))
 			}
-		case *nn.Linear:
-			add(l.Weight.Value.Numel(), side(l, In), side(l, Out))
-			if l.Bias != nil {
-				add(l.Bias.Value.Numel(), -1, side(l, Out))
+		}
+		for _, v := range vars {
+			t := term{base: int64(v.Value.Numel()), a: groups[v][0], b: -1}
+			if len(groups[v]) > 1 {
+				t.b = groups[v][1]
 			}
-		case *nn.BatchNorm2d:
-			add(l.Weight.Value.Numel(), side(l, Channel), -1)
-			add(l.Bias.Value.Numel(), side(l, Channel), -1)
+			p.paramTerms = append(p.paramTerms, t)
+			p.paramsConst -= t.base
 		}
 	})
 
@@ -486,15 +505,10 @@ func (p *planner) plan() *Plan {
 	}
 	for i, t := range p.macTerms {
 		l := p.layers[i]
-		lp := LayerPlan{Name: l.Name, Layer: l.Layer, MACsBefore: t.base, MACsAfter: p.value(t, p.w)}
-		switch l := l.Layer.(type) {
-		case *nn.Conv2d:
-			lp.InBefore, lp.OutBefore = l.In, l.Out
-		case *nn.Linear:
-			lp.InBefore, lp.OutBefore = l.In, l.Out
-		}
-		lp.InAfter = int(p.value(term{base: int64(lp.InBefore), a: t.a, b: -1}, p.w))
-		lp.OutAfter = int(p.value(term{base: int64(lp.OutBefore), a: -1, b: t.b}, p.w))
+		lp := LayerPlan{Name: l.Name, Layer: l.Layer, MACsBefore: t.base, MACsAfter: p.value(t, p.w),
+			InBefore: p.axes[i].In, OutBefore: p.axes[i].Out}
+		lp.InAfter = int(p.value(term{base: int64(lp.InBefore), a: p.sides[i][0], b: -1}, p.w))
+		lp.OutAfter = int(p.value(term{base: int64(lp.OutBefore), a: -1, b: p.sides[i][1]}, p.w))
 		pl.Layers = append(pl.Layers, lp)
 	}
 	return pl

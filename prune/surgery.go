@@ -9,36 +9,22 @@ import (
 	"github.com/bonsai-dl/bonsai/tensor"
 )
 
-// surgeon shrinks layers, one function per layer type and side, and slices
-// the optimizer state of what it shrinks.
+// surgeon shrinks layers by their adapters and slices the optimizer state
+// of what it shrinks.
 type surgeon struct {
 	opt optim.Optimizer
 }
 
 // check verifies that d's layer still has the group's channels on its side.
 func (s surgeon) check(d Dep, channels int) error {
-	want, have := channels*d.Span, -1
-	switch l := d.Module.(type) {
-	case *nn.Conv2d:
-		have = l.In
-		if d.Side == Out {
-			have = l.Out
-		}
-	case *nn.Linear:
-		have = l.In
-		if d.Side == Out {
-			have = l.Out
-		}
-	case *nn.BatchNorm2d:
-		have = l.C
-	case ChannelMapper:
-		out, dst := l.ChannelMap()
-		have = len(dst)
-		if d.Side == Out {
-			have = out
-		}
-	default:
-		return fmt.Errorf("%s: no surgery for a %T", d, d.Module)
+	a := d.adapter()
+	if a == nil {
+		return fmt.Errorf("%s: no surgery for a %T (it has no pruning adapter)", d, d.Module)
+	}
+	ax := a.Axes(d.Module)
+	want, have := channels*d.Span, ax.In
+	if d.Side == Out {
+		have = ax.Out
 	}
 	if have != want {
 		side := "channels"
@@ -51,89 +37,14 @@ func (s surgeon) check(d Dep, channels int) error {
 }
 
 // apply removes the channels not in keep (removed[c] marks the others) from
-// d's layer; channels is the group's size before.
-func (s surgeon) apply(d Dep, channels int, keep []int, removed []bool) {
-	switch l := d.Module.(type) {
-	case *nn.Conv2d:
-		s.conv2d(d, l, keep)
-	case *nn.Linear:
-		s.linear(d, l, keep)
-	case *nn.BatchNorm2d:
-		s.batchNorm(d, l, keep)
-	case ChannelMapper:
-		s.mapper(d, l, keep, removed)
+// d's layer: every tensor its adapter lists for the side (value, gradient,
+// squared gradient, optimizer state), then the adapter's Resize.
+func (s surgeon) apply(d Dep, keep []int, removed []bool) {
+	a := d.adapter()
+	for _, t := range a.Tensors(d.Module, d.Side) {
+		s.slice(d.Layer, t.Name, t.Var, t.Axis, keep, d.Span)
 	}
-}
-
-// conv2d removes output channels (weight rows and bias) or input channels
-// (weight[:, c]) of a convolution.
-func (s surgeon) conv2d(d Dep, l *nn.Conv2d, keep []int) {
-	if d.Side == Out {
-		s.slice(d.Layer, "weight", l.Weight, 0, keep, 1)
-		if l.Bias != nil {
-			s.slice(d.Layer, "bias", l.Bias, 0, keep, 1)
-		}
-		l.Out = len(keep)
-		return
-	}
-	s.slice(d.Layer, "weight", l.Weight, 1, keep, 1)
-	l.In = len(keep)
-}
-
-// linear removes output features (weight rows and bias) or input features
-// (weight columns, Span per channel) of a linear layer.
-func (s surgeon) linear(d Dep, l *nn.Linear, keep []int) {
-	if d.Side == Out {
-		s.slice(d.Layer, "weight", l.Weight, 0, keep, 1)
-		if l.Bias != nil {
-			s.slice(d.Layer, "bias", l.Bias, 0, keep, 1)
-		}
-		l.Out = len(keep)
-		return
-	}
-	s.slice(d.Layer, "weight", l.Weight, 1, keep, d.Span)
-	l.In = len(keep) * d.Span
-}
-
-// batchNorm removes channels of γ, β and the running statistics.
-func (s surgeon) batchNorm(d Dep, l *nn.BatchNorm2d, keep []int) {
-	s.slice(d.Layer, "weight", l.Weight, 0, keep, 1)
-	s.slice(d.Layer, "bias", l.Bias, 0, keep, 1)
-	s.slice(d.Layer, "running_mean", l.RunningMean, 0, keep, 1)
-	s.slice(d.Layer, "running_var", l.RunningVar, 0, keep, 1)
-	l.C = len(keep)
-}
-
-// mapper removes input channels of a ChannelMapper (their entries of the
-// map) or output channels (the others are renumbered; an input that landed
-// in a removed channel is dropped). Removing a padded output channel only
-// shrinks the padding, so the zero channels before and after the mapped
-// ones move with the removals.
-func (s surgeon) mapper(d Dep, l ChannelMapper, keep []int, removed []bool) {
-	out, dst := l.ChannelMap()
-	if d.Side == In {
-		nd := make([]int, len(keep))
-		for i, j := range keep {
-			nd[i] = dst[j]
-		}
-		l.SetChannelMap(out, nd)
-		return
-	}
-	renum := make([]int, out)
-	n := 0
-	for o := range out {
-		renum[o] = -1
-		if !removed[o] {
-			renum[o] = n
-			n++
-		}
-	}
-	for j, o := range dst {
-		if o >= 0 {
-			dst[j] = renum[o]
-		}
-	}
-	l.SetChannelMap(n, dst)
+	a.Resize(d.Module, d.Side, nn.Cut{Keep: keep, Removed: removed, Span: d.Span})
 }
 
 // slice keeps the blocks keep (span indices each) of v along axis: its

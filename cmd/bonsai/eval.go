@@ -53,7 +53,7 @@ func runEval(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mean, std, err := normalisation(meta, *meanFlag, *stdFlag)
+	mean, std, err := normalisation(meta, *meanFlag, *stdFlag, false)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *weights, err)
 	}
@@ -88,33 +88,22 @@ func runEval(args []string, out, errOut io.Writer) error {
 }
 
 // normalisation returns the input mean and std: the flags when given,
-// else the file's metadata; it is an error when neither gives them.
-func normalisation(meta zoo.Meta, meanFlag, stdFlag string) (mean, std [3]float32, err error) {
-	pick := func(name, flagVal string, fromFile []float32) ([3]float32, error) {
-		var v [3]float32
-		vals := fromFile
-		if flagVal != "" {
-			if vals, err = zoo.ParseFloats(flagVal); err != nil {
-				return v, usagef("-%s: %v", name, err)
+// else the file's metadata (zoo.Meta.Normalization), else, withDefaults,
+// zoo's defaults.
+func normalisation(meta zoo.Meta, meanFlag, stdFlag string, withDefaults bool) (mean, std [3]float32, err error) {
+	for _, f := range []struct {
+		name, val string
+		dst       *[]float32
+	}{{"mean", meanFlag, &meta.Mean}, {"std", stdFlag, &meta.Std}} {
+		if f.val != "" {
+			if *f.dst, err = zoo.ParseFloats(f.val); err != nil {
+				return mean, std, usagef("-%s: %v", f.name, err)
 			}
 		}
-		if vals == nil {
-			return v, fmt.Errorf("no input %s: the file's metadata has no %q and -%s was not given", name, name, name)
-		}
-		if len(vals) != 3 {
-			return v, fmt.Errorf("input %s has %d values, want 3 (R,G,B)", name, len(vals))
-		}
-		copy(v[:], vals)
-		return v, nil
 	}
-	if mean, err = pick("mean", meanFlag, meta.Mean); err != nil {
-		return
+	mean, std, err = meta.Normalization(withDefaults)
+	if err != nil && (meta.Mean == nil || meta.Std == nil) {
+		err = fmt.Errorf("%v, and neither -mean nor -std was given", err)
 	}
-	std, err = pick("std", stdFlag, meta.Std)
-	for _, s := range std {
-		if err == nil && s <= 0 {
-			err = fmt.Errorf("input std %v has a value ≤ 0", std)
-		}
-	}
-	return
+	return mean, std, err
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/prune"
 	"github.com/bonsai-dl/bonsai/train"
 )
 
@@ -33,13 +34,16 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 // stoppedError reports a command that stopped on a signal after saving its
-// state; msg (printed as is) says how to continue.
+// state; msg (printed as is) says how to continue, err is the cancellation.
 type stoppedError struct {
 	sig syscall.Signal
 	msg string
+	err error
 }
 
 func (e stoppedError) Error() string { return e.msg }
+
+func (e stoppedError) Unwrap() error { return e.err }
 
 // exitStatus returns the status of a command that returned err and the
 // message to print after "bonsai CMD: " ("" for none).
@@ -53,10 +57,10 @@ func exitStatus(err error) (int, string) {
 		return exitSignalBase + int(stopped.sig), ""
 	case errors.As(err, new(usageError)):
 		return exitUsage, err.Error()
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, new(*prune.ConfigError)):
 		// A Config field the command line set (commands that build a
-		// train.Config check it first and name the flag; this is the
-		// backstop).
+		// train.Config or prune.RunConfig check it first and name the
+		// flag; this is the backstop).
 		return exitUsage, err.Error()
 	case errors.Is(err, zoo.ErrNoArch):
 		return exitFailure, err.Error() + " with -arch"

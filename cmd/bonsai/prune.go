@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"iter"
-	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,107 +12,19 @@ import (
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"github.com/bonsai-dl/bonsai/prune"
-	"github.com/bonsai-dl/bonsai/tensor"
 )
 
-// pruneOpts are the settings of one "bonsai prune" run; they are stored in
-// the run directory so that -resume continues the same run.
-type pruneOpts struct {
-	Arch, Weights, Init, Data   string
-	Criterion, Scope, Ranking   string
-	FLOPs, Ratio, MaxRatio      float64
-	MinChannels, RoundTo, Steps int
-	PruneResidual               bool
-	Calib, CalibBatch           int
-	FinetuneEpochs, Batch       int
-	LR, Momentum, WD            float64
-	Schedule                    string
-	Seed                        uint64
-	Mean, Std                   [3]float32
-	TrainImages, TestImages     int
-	BenchBatch                  int
-	// Distill fine-tunes with the unpruned model (-weights) as teacher
-	// (see train.Config.Teacher).
-	Distill      bool    `json:",omitempty"`
-	DistillT     float64 `json:",omitempty"`
-	DistillAlpha float64 `json:",omitempty"`
-	// Fisher, FisherSamples and FisherClasses choose the Fisher estimate
-	// of -criterion sensitivity, CalibAugment augments the calibration
-	// images (prune_calib.go); TestRange takes the accuracies on test images
-	// FIRST:END.
-	Fisher        string `json:",omitempty"`
-	FisherSamples int    `json:",omitempty"`
-	FisherClasses int    `json:",omitempty"`
-	CalibAugment  bool   `json:",omitempty"`
-	TestRange     string `json:",omitempty"`
-}
+// pruneOpts are the settings of one "bonsai prune" run, a prune.RunConfig
+// with the command line's checks; they are stored in the run directory so
+// that -resume continues the same run.
+type pruneOpts prune.RunConfig
 
-// pruneState is the progress of a run (state.json in the run directory).
-type pruneState struct {
-	Opts      pruneOpts     `json:"opts"`
-	Pruned    int           `json:"pruned"`    // steps whose pruning is done (pruned-step-i.safetensors)
-	Completed int           `json:"completed"` // steps whose fine-tuning is done too (step-i.safetensors)
-	BaseMACs  int64         `json:"base_macs"`
-	BaseChans int           `json:"base_channels"`
-	Before    pruneFigures  `json:"before"`
-	StepsDone []stepFigures `json:"steps"`
-	Layers    []layerRow    `json:"layers"` // of the last pruning step
-	// Original holds each Conv2d and Linear layer's output channels and
-	// MACs before the first step, so that the table shows original → final.
-	Original map[string][2]int64 `json:"original"`
-	// Throughput is the original's and the pruned model's images/s, timed
-	// alternately when the run ends.
-	Throughput [2]float64 `json:"images_per_second"`
-}
-
-type pruneFigures struct {
-	MACs   int64   `json:"macs"`
-	Params int64   `json:"params"`
-	Acc    float64 `json:"acc"` // -1 without test data
-	Loss   float64 `json:"loss"`
-}
-
-type stepFigures struct {
-	Step       int       `json:"step"`
-	Target     float64   `json:"target"` // fraction of the original MACs (or channels) removed after the step
-	MACs       int64     `json:"macs"`
-	Params     int64     `json:"params"`
-	AccPruned  float64   `json:"acc_pruned"`
-	Finetune   []float64 `json:"finetune_acc"` // test accuracy per fine-tuning epoch
-	LossPruned float64   `json:"loss_pruned"`
-}
-
-// layerRow is one line of the report's per-layer table: a Conv2d or Linear
-// layer, its output channels and MACs before and after the last pruning
-// step, and the summed criterion scores of its output channels (all of
-// them, and those removed).
-type layerRow struct {
-	Name         string  `json:"name"`
-	Before       int     `json:"channels_before"`
-	After        int     `json:"channels_after"`
-	MACsBefore   int64   `json:"macs_before"`
-	MACsAfter    int64   `json:"macs_after"`
-	Score        float64 `json:"score"`
-	RemovedScore float64 `json:"removed_score"`
-	HasScore     bool    `json:"has_score"`
-}
-
-// pruneSummary is the output of "bonsai prune -json".
-type pruneSummary struct {
-	Arch            string     `json:"arch"`
-	Criterion       string     `json:"criterion"`
-	Ranking         string     `json:"ranking"`
-	Steps           int        `json:"steps"`
-	MACsBefore      int64      `json:"macs_before"`
-	MACsAfter       int64      `json:"macs_after"`
-	ParamsBefore    int64      `json:"params_before"`
-	ParamsAfter     int64      `json:"params_after"`
-	AccBefore       float64    `json:"acc_before"`
-	AccPruned       float64    `json:"acc_pruned"`
-	AccFinetuned    float64    `json:"acc_finetuned"`
-	ImagesPerSecond [2]float64 `json:"images_per_second"`
-	Out             string     `json:"out"`
-}
+// pruneState is the progress of a run (state.json in the run directory),
+// pruneSummary the output of "bonsai prune -json".
+type (
+	pruneState   = prune.RunState
+	pruneSummary = prune.RunSummary
+)
 
 func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs := newFlags("prune", errOut)
@@ -170,8 +80,7 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 		return err
 	}
 	if st == nil {
-		meta.Mean, meta.Std = orDefault(meta.Mean, data.CIFAR10Mean), orDefault(meta.Std, data.CIFAR10Std)
-		if o.Mean, o.Std, err = normalisation(meta, *meanFlag, *stdFlag); err != nil {
+		if o.Mean, o.Std, err = normalisation(meta, *meanFlag, *stdFlag, true); err != nil {
 			return err
 		}
 	}
@@ -190,45 +99,49 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	if *outDir == "" {
 		return usagef("-out is required")
 	}
-	dir, err := openPruneDir(*outDir, st == nil)
-	if err != nil {
+	d := &prune.Driver{Config: prune.RunConfig(o), Dir: *outDir, Model: m, InShape: inShape, State: st, Log: out,
+		Progress: progressTo(errOut), Timer: imagesPerSecond, Original: func() (nn.Module, error) {
+			o := o // pruneModel settles o.Arch
+			m, _, err := pruneModel(&o, nil, *outDir)
+			return m, err
+		}}
+	if err := d.Config.Validate(); err != nil {
 		return err
 	}
-	if st == nil {
-		st = &pruneState{Opts: o}
+	if err := d.Open(); err != nil {
+		return fmt.Errorf("-out: %w", err)
 	}
-	defer func() { retErr = dir.close(retErr, st) }()
-	p := &pruner{o: o, st: st, dir: *outDir, m: m, inShape: inShape, synthetic: synthetic, log: out, progress: progressTo(errOut)}
+	defer func() { retErr = d.Close(retErr) }()
 	if !synthetic {
-		if p.trainSet, p.testSet, err = loadCIFAR(o.Data); err != nil {
+		if d.Train, d.Test, err = loadCIFAR(o.Data); err != nil {
 			return err
 		}
-		if o.TrainImages > 0 && o.TrainImages < p.trainSet.Len() {
-			p.trainSet = &data.Dataset{Images: p.trainSet.Images[:o.TrainImages*data.ImageBytes], Labels: p.trainSet.Labels[:o.TrainImages]}
+		if o.TrainImages > 0 && o.TrainImages < d.Train.Len() {
+			d.Train = &data.Dataset{Images: d.Train.Images[:o.TrainImages*data.ImageBytes], Labels: d.Train.Labels[:o.TrainImages]}
 		}
-		if o.TestImages > 0 && o.TestImages < p.testSet.Len() {
-			p.testSet = &data.Dataset{Images: p.testSet.Images[:o.TestImages*data.ImageBytes], Labels: p.testSet.Labels[:o.TestImages]}
+		if o.TestImages > 0 && o.TestImages < d.Test.Len() {
+			d.Test = &data.Dataset{Images: d.Test.Images[:o.TestImages*data.ImageBytes], Labels: d.Test.Labels[:o.TestImages]}
 		}
-		if p.testSet, err = testRange(p.testSet, o.TestRange); err != nil {
+		if d.Test, err = testRange(d.Test, o.TestRange); err != nil {
 			return err
 		}
-		if err := o.checkCalibSize(p.trainSet); err != nil {
+		if err := o.checkCalibSize(d.Train); err != nil {
 			return err
 		}
 	}
 	ctx, caught, stop := signalContext()
 	defer stop()
-	if err := p.run(ctx); err != nil {
+	if err := d.Run(ctx); err != nil {
 		if onlyCanceled(err) {
 			sig := caught()
 			fmt.Fprintf(out, "\n%s: state saved; continue with\n  %s\n", stopReason(sig),
 				commandLine("bonsai", "prune", "-resume", "-out", *outDir, "-data", o.Data))
-			return stoppedError{sig: sig}
+			return stoppedError{sig: sig, err: err}
 		}
 		return err
 	}
-	sum := p.summary()
-	if err := p.writeReport(sum); err != nil {
+	sum := d.Summary()
+	if err := writeReport(d, sum); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -239,6 +152,18 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 		si(sum.ParamsBefore), si(sum.ParamsAfter), pct(sum.AccBefore), pct(sum.AccPruned), pct(sum.AccFinetuned),
 		filepath.Join(*outDir, "pruned.safetensors"), filepath.Join(*outDir, "report.md"))
 	return nil
+}
+
+// imagesPerSecond times the compiled forward passes of models together
+// (timeForwards) and returns each one's images per second: prune's
+// Driver.Timer.
+func imagesPerSecond(models []nn.Module, inShape []int, batch, reps int) []float64 {
+	ms := timeForwards(models, batch, inShape, reps)
+	ips := make([]float64, len(ms))
+	for i := range ms {
+		ips[i] = float64(batch) / (ms[i] / 1000)
+	}
+	return ips
 }
 
 // pct formats an accuracy fraction, or "n/a" for a negative one.
@@ -278,12 +203,8 @@ func (o pruneOpts) validate(synthetic bool) error {
 // pruneModel returns the model to prune: the last completed or pruned step
 // of a resumed run, a seeded random one (-init random) or -weights.
 func pruneModel(o *pruneOpts, st *pruneState, dir string) (nn.Module, zoo.Meta, error) {
-	if st != nil && st.Pruned > 0 {
-		name := fmt.Sprintf("step-%d.safetensors", st.Completed)
-		if st.Pruned > st.Completed {
-			name = fmt.Sprintf("pruned-step-%d.safetensors", st.Pruned)
-		}
-		return zoo.Load(filepath.Join(dir, name), o.Arch)
+	if st != nil && st.ModelFile() != "" {
+		return zoo.Load(filepath.Join(dir, st.ModelFile()), o.Arch)
 	}
 	switch o.Init {
 	case "":
@@ -328,26 +249,4 @@ func pruneInput(o pruneOpts) ([]int, bool, error) {
 		return nil, false, usagef("-data DIR or -data synthetic:SIZE is required")
 	}
 	return []int{data.Channels, data.ImageSize, data.ImageSize}, false, nil
-}
-
-// syntheticBatches yields n seeded random images [b, C, H, W] (standard
-// normal) with random labels in batches of b.
-func syntheticBatches(n, b int, shape []int, classes int, seed uint64) iter.Seq2[*tensor.Tensor, []int] {
-	return func(yield func(*tensor.Tensor, []int) bool) {
-		rng := rand.New(rand.NewPCG(seed, 0x73796e7468))
-		for i0 := 0; i0 < n; i0 += b {
-			k := min(b, n-i0)
-			x := tensor.New(append([]int{k}, shape...)...)
-			for i := range x.Data {
-				x.Data[i] = float32(rng.NormFloat64())
-			}
-			labels := make([]int, k)
-			for i := range labels {
-				labels[i] = rng.IntN(classes)
-			}
-			if !yield(x, labels) {
-				return
-			}
-		}
-	}
 }

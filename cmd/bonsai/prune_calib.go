@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -22,15 +21,9 @@ func calibFlags(fs *flag.FlagSet, o *pruneOpts) {
 	fs.BoolVar(&o.CalibAugment, "calib-augment", false, "give calibration images the training crop and flip")
 }
 
-// fisherConfig returns the Fisher estimate of the options, with seed for
-// its draws.
-func (o pruneOpts) fisherConfig(seed uint64) prune.FisherConfig {
-	return prune.FisherConfig{Kind: o.Fisher, Samples: o.FisherSamples, Classes: o.FisherClasses, Seed: seed}
-}
-
 // validateCalib checks the calibration flags.
 func (o pruneOpts) validateCalib() error {
-	f := o.fisherConfig(0)
+	f := prune.RunConfig(o).FisherConfig(0)
 	if err := f.Validate(); err != nil {
 		return usageError{strings.TrimPrefix(err.Error(), "prune: ") + " (-fisher, -fisher-samples, -fisher-classes)"}
 	}
@@ -53,25 +46,6 @@ func (o pruneOpts) checkCalibSize(train *data.Dataset) error {
 		return usagef("-calib %d: the training split has %d images", o.Calib, train.Len())
 	}
 	return nil
-}
-
-// calibNote describes the calibration for the report.
-func calibNote(o pruneOpts) string {
-	var s string
-	if o.Criterion == prune.Sensitivity {
-		switch o.Fisher {
-		case prune.FisherSampled:
-			s = fmt.Sprintf(", sampled Fisher (%d label(s) per image)", max(o.FisherSamples, 1))
-		case prune.FisherExact:
-			s = fmt.Sprintf(", exact Fisher (≤ %d classes per image)", o.FisherClasses)
-		default:
-			s = ", empirical Fisher"
-		}
-	}
-	if o.CalibAugment {
-		s += ", augmented"
-	}
-	return s
 }
 
 // testRangeNote describes the test images the accuracies are taken on.

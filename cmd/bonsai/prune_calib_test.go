@@ -41,8 +41,8 @@ func TestPruneFisherKinds(t *testing.T) {
 			}
 			var st pruneState
 			b, _ := os.ReadFile(filepath.Join(dir, "state.json"))
-			if err := json.Unmarshal(b, &st); err != nil || st.Opts.Fisher != tc.args[1] {
-				t.Errorf("state.json: Fisher %q (%v), want %q", st.Opts.Fisher, err, tc.args[1])
+			if err := json.Unmarshal(b, &st); err != nil || st.Config.Fisher != tc.args[1] {
+				t.Errorf("state.json: Fisher %q (%v), want %q", st.Config.Fisher, err, tc.args[1])
 			}
 		})
 	}

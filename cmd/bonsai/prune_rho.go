@@ -122,7 +122,7 @@ func runPruneRho(args []string, out, errOut io.Writer) error {
 	}
 	if !*resume {
 		o.Arch = meta.Arch
-		if o.Mean, o.Std, err = normalisation(meta, *meanFlag, *stdFlag); err != nil {
+		if o.Mean, o.Std, err = normalisation(meta, *meanFlag, *stdFlag, false); err != nil {
 			return err
 		}
 	}
@@ -643,4 +643,11 @@ func parseInts(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// classesOf returns the number of outputs of m for inputs of shape inShape.
+func classesOf(m nn.Module, inShape []int) int {
+	s := nn.Summarize(m, inShape...)
+	out := s.Layers[len(s.Layers)-1].OutShape
+	return out[len(out)-1]
 }

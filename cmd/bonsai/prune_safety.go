@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,14 +10,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"github.com/bonsai-dl/bonsai/prune"
 	"github.com/bonsai-dl/bonsai/train"
 )
 
 // pruneStateFile is a prune run's progress (see pruneState).
-const pruneStateFile = "state.json"
+const pruneStateFile = prune.StateFile
 
 // pruneFlags names the flag of each fine-tuning train.Config field that
 // bonsai prune sets from one.
@@ -99,9 +97,7 @@ func (o pruneOpts) checkFlags() error {
 	if _, err := prune.NewCriterion(prune.Sensitivity, o.Scope, 0); err != nil {
 		return usagef("-scope: %v", err)
 	}
-	pc := prune.PlanConfig{FLOPs: o.FLOPs, Ratio: o.Ratio, Ranking: o.Ranking, MinChannels: o.MinChannels,
-		MaxRatio: o.MaxRatio, RoundTo: o.RoundTo, PruneResidual: o.PruneResidual}
-	if err := pc.Validate(); err != nil {
+	if err := prune.RunConfig(o).PlanConfig().Validate(); err != nil {
 		return usagef("%v", err)
 	}
 	switch {
@@ -114,7 +110,7 @@ func (o pruneOpts) checkFlags() error {
 	}
 	if o.FinetuneEpochs > 0 {
 		cfg := train.Config{Arch: "check", Epochs: o.FinetuneEpochs / o.Steps, Batch: o.Batch, Optimizer: "sgd", LR: o.LR,
-			Momentum: o.Momentum, WeightDecay: o.WD, Schedule: o.Schedule, Mean: data.CIFAR10Mean, Std: data.CIFAR10Std}
+			Momentum: o.Momentum, WeightDecay: o.WD, Schedule: o.Schedule, Mean: zoo.DefaultMean, Std: zoo.DefaultStd}
 		if o.Distill {
 			cfg.Teacher, cfg.DistillT, cfg.DistillAlpha = "check", o.DistillT, o.DistillAlpha
 		}
@@ -134,20 +130,15 @@ func pruneResume(flags *flag.FlagSet, o *pruneOpts, out, mean, std string) (*pru
 	if err := checkOut(out); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(out, pruneStateFile)
-	b, err := os.ReadFile(path)
+	st, err := prune.ReadRunState(out)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("-resume: no prune run to resume in %s (it has no %s)", out, pruneStateFile)
 	} else if err != nil {
 		return nil, fmt.Errorf("-resume: %w", err)
 	}
-	st := new(pruneState)
-	if err := json.Unmarshal(b, st); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
 	given := givenFlags(flags)
-	*o = st.Opts // the flags' variables now hold the run's values
-	run := st.Opts
+	*o = pruneOpts(st.Config) // the flags' variables now hold the run's values
+	run := st.Config
 	sameFloats := func(name string, run [3]float32) func(string) (bool, string) {
 		return func(g string) (bool, string) {
 			v, err := parseTriple(name, g)
@@ -183,39 +174,6 @@ func pruneResume(flags *flag.FlagSet, o *pruneOpts, out, mean, std string) (*pru
 			return nil, err
 		}
 	}
-	st.Opts = *o // with the changes allowed, saved from now on
+	st.Config = prune.RunConfig(*o) // with the changes allowed, saved from now on
 	return st, nil
-}
-
-// pruneDir is a prune run's directory, held while the run works in it.
-type pruneDir struct {
-	lock  *train.DirLock
-	fresh bool // a new run, not a resumed one
-}
-
-// openPruneDir creates and locks the run directory.
-func openPruneDir(out string, fresh bool) (*pruneDir, error) {
-	lock, err := train.LockDir(out)
-	if err != nil {
-		return nil, fmt.Errorf("-out: %w", err)
-	}
-	return &pruneDir{lock: lock, fresh: fresh}, nil
-}
-
-// close releases the directory. A new run that failed before its first
-// checkpoint (the model of its first pruning step) leaves nothing that
-// would stop the same command: its state goes, and the directory too when
-// this run made it.
-func (d *pruneDir) close(err error, st *pruneState) error {
-	if err != nil && d.fresh && (st == nil || st.Pruned == 0) && !errors.As(err, new(stoppedError)) {
-		dir := d.lock.Dir()
-		os.Remove(filepath.Join(dir, pruneStateFile))
-		os.Remove(filepath.Join(dir, pruneStateFile+".tmp"))
-		if d.lock.Created() {
-			d.lock.Unlock()
-			os.Remove(dir)
-			return err
-		}
-	}
-	return errors.Join(err, d.lock.Unlock())
 }

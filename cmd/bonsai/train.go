@@ -99,7 +99,7 @@ func newTrainRun(cfg train.Config, x trainFlagsOutsideConfig) (*train.Run, error
 	// Every flag's value, with the normalisation the run will have at the
 	// latest (a weights file's comes later).
 	check := cfg
-	check.Mean, check.Std = triple(mean, data.CIFAR10Mean), triple(std, data.CIFAR10Std)
+	check.Mean, check.Std = triple(mean, zoo.DefaultMean), triple(std, zoo.DefaultStd)
 	if check.Arch == "" && check.Init == "" {
 		check.Arch = defaultArch
 	}
@@ -137,8 +137,7 @@ func newTrainRun(cfg train.Config, x trainFlagsOutsideConfig) (*train.Run, error
 	} else if cfg.Arch == "" {
 		cfg.Arch = defaultArch
 	}
-	meta.Mean, meta.Std = orDefault(meta.Mean, data.CIFAR10Mean), orDefault(meta.Std, data.CIFAR10Std)
-	if cfg.Mean, cfg.Std, err = normalisation(meta, x.mean, x.std); err != nil {
+	if cfg.Mean, cfg.Std, err = normalisation(meta, x.mean, x.std, true); err != nil {
 		return nil, err
 	}
 	trainSet, testSet, err := loadCIFAR(cfg.Data)
@@ -249,13 +248,6 @@ func triple(v []float32, d [3]float32) [3]float32 {
 		copy(d[:], v)
 	}
 	return d
-}
-
-func orDefault(v []float32, d [3]float32) []float32 {
-	if v == nil {
-		return d[:]
-	}
-	return v
 }
 
 func loadCIFAR(dir string) (trainSet, testSet *data.Dataset, err error) {

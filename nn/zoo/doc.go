@@ -11,5 +11,9 @@
 //     (10 classes, the stem and the first 24-channel block at stride 1).
 //
 // New builds a model by name; Load builds one from a safetensors file and
-// its metadata (see Meta).
+// its metadata (see Meta), LoadInto loads a file into a model the caller
+// built. A pruned model's file records its layers' widths (Widths, from
+// each layer's nn.Adapter, ShortcutA's included), which Load applies
+// before it loads the tensors. Meta.Normalization gives a model's input
+// normalisation, CIFAR-10's when its file names none.
 package zoo

@@ -19,6 +19,15 @@ const (
 	MetaStd  = "std"  // input normalisation std per channel
 )
 
+// DefaultMean and DefaultStd are the input normalisation of a model whose
+// file names none (Meta.Normalization with defaults): CIFAR-10's
+// training-set statistics per RGB channel (data.CIFAR10Mean and
+// CIFAR10Std), with which Bonsai trains.
+var (
+	DefaultMean = [3]float32{0.4914, 0.4822, 0.4465}
+	DefaultStd  = [3]float32{0.2470, 0.2435, 0.2616}
+)
+
 // ErrNoArch is returned (wrapped) by Load when neither the file nor the
 // caller names the architecture.
 var ErrNoArch = errors.New("the file names no architecture")
@@ -58,6 +67,40 @@ func ParseMeta(md map[string]string) (Meta, error) {
 		}
 	}
 	return m, nil
+}
+
+// Normalization returns the input normalisation the metadata names (Mean
+// and Std, per RGB channel). What it does not name is DefaultMean or
+// DefaultStd when withDefaults (training and pruning take a model from
+// elsewhere as a CIFAR-10 model), and an error otherwise (evaluation needs
+// the model's own). A list of other than 3 values, or a std that is not
+// positive, is an error.
+func (m Meta) Normalization(withDefaults bool) (mean, std [3]float32, err error) {
+	pick := func(key string, vals []float32, def [3]float32) ([3]float32, error) {
+		var v [3]float32
+		switch {
+		case vals == nil && withDefaults:
+			return def, nil
+		case vals == nil:
+			return v, fmt.Errorf("no input %s: the metadata has no %q", key, key)
+		case len(vals) != 3:
+			return v, fmt.Errorf("input %s has %d values, want 3 (R,G,B)", key, len(vals))
+		}
+		copy(v[:], vals)
+		return v, nil
+	}
+	if mean, err = pick(MetaMean, m.Mean, DefaultMean); err != nil {
+		return mean, std, err
+	}
+	if std, err = pick(MetaStd, m.Std, DefaultStd); err != nil {
+		return mean, std, err
+	}
+	for _, s := range std {
+		if !(s > 0) {
+			return mean, std, fmt.Errorf("input std %v has a value ≤ 0", std)
+		}
+	}
+	return mean, std, nil
 }
 
 // Map returns the metadata as a safetensors metadata map.
@@ -144,13 +187,37 @@ func Load(path, arch string) (nn.Module, Meta, error) {
 	if err != nil {
 		return nil, meta, err
 	}
+	if err := loadInto(path, f, meta, m); err != nil {
+		return nil, meta, err
+	}
+	return m, meta, nil
+}
+
+// LoadInto reads a model file into m, a model the caller built with the
+// file's architecture at its original widths (one the zoo may not know):
+// it gives the layers named in the "widths" metadata (a pruned model, see
+// Widths) their widths and loads the state strictly, ignoring keys under
+// "optim.". It returns the file's metadata.
+func LoadInto(path string, m nn.Module) (Meta, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return Meta{}, err
+	}
+	meta, err := ParseMeta(f.Metadata)
+	if err != nil {
+		return meta, fmt.Errorf("%s: %v", path, err)
+	}
+	return meta, loadInto(path, f, meta, m)
+}
+
+func loadInto(path string, f *safetensors.File, meta Meta, m nn.Module) error {
 	if w, ok := meta.Extra[MetaWidths]; ok {
 		if err := SetWidths(m, w); err != nil {
-			return nil, meta, fmt.Errorf("%s: %v", path, err)
+			return fmt.Errorf("%s: %v", path, err)
 		}
 	}
 	if err := nn.LoadState(m, f, nn.LoadOptions{IgnorePrefixes: []string{"optim."}}); err != nil {
-		return nil, meta, fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %v", path, err)
 	}
-	return m, meta, nil
+	return nil
 }
