@@ -3,7 +3,7 @@
 
 Usage: oneshot_table.py DIR   (DIR holds MODEL-RANKING-CRITERION[-FISHER]/eval-A-B.json)
 """
-import json, os, sys
+import json, os, subprocess, sys
 
 d = sys.argv[1]
 cols = [("sensitivity-empirical", "sensitivity, empirical"), ("sensitivity-sampled", "sensitivity, sampled"),
@@ -30,3 +30,21 @@ for rng, title in [("5000-10000", "test images 5000–9999 (report)"), ("0-10000
             cells = ["" if a is None else (f"**{a:.2f} %**" if a == best else f"{a:.2f} %") for a in accs]
             name = {"resnet20": "ResNet-20", "resnet56": "ResNet-56"}[model]
             print(f"| {name}, {ranking} | " + " | ".join(cells) + " |")
+
+print("\nWall time of each run in seconds (directory creation to pruned.safetensors; it includes the time")
+print("scripts/quietrun held the run paused, and the unpruned and pruned models' evaluations and timings):\n")
+print("| model, ranking | " + " | ".join(h for _, h in cols) + " |")
+print("|---|" + "---:|" * len(cols))
+for model in ["resnet20", "resnet56"]:
+    for ranking in ["uniform", "global-flops"]:
+        cells = []
+        for c, _ in cols:
+            run = os.path.join(d, f"{model}-{ranking}-{c}")
+            p = os.path.join(run, "pruned.safetensors")
+            if not os.path.exists(p):
+                cells.append("")
+                continue
+            born = int(subprocess.run(["stat", "-c", "%W", run], capture_output=True, text=True).stdout)
+            cells.append(f"{os.stat(p).st_mtime - born:.0f}" if born > 0 else "?")
+        name = {"resnet20": "ResNet-20", "resnet56": "ResNet-56"}[model]
+        print(f"| {name}, {ranking} | " + " | ".join(cells) + " |")
