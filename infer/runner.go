@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/tensor"
 )
 

@@ -3,7 +3,7 @@ package tensor
 import (
 	"fmt"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Conv2dBackwardData adds the gradient of a convolution with respect to its

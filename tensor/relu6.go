@@ -3,7 +3,7 @@ package tensor
 import (
 	"math"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Relu6 sets y = min(max(x, 0), 6) element-wise (asm.Clamp: NaN and −0 give +0); y may

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
 )
 
