@@ -58,7 +58,7 @@ func TestFacade(t *testing.T) {
 		x, y := randSlice(r, 101), randSlice(r, 101)
 		d1, d2 := make([]float32, len(x)), make([]float32, len(x))
 		for _, f := range []struct {
-			name     string
+			name      string
 			pub, twin func(dst, a, b []float32)
 		}{
 			{"Add", asm.Add, kern.Add}, {"AddRelu", asm.AddRelu, kern.AddRelu}, {"Max", asm.Max, kern.Max},
