@@ -81,3 +81,15 @@ func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 //
 //go:noescape
 func clampTile48AVX512(c *float32, ldc int, rows int, lo float32, hi float32)
+
+// clampBackwardAVX2 adds dy[i] into dx[i] where lo < y[i] < hi, for i < len(dx) &^ 7
+// (see ClampBackward in clamp.go).
+//
+//go:noescape
+func clampBackwardAVX2(dx []float32, dy []float32, y []float32, lo float32, hi float32)
+
+// clampBackwardSetAVX2 sets dx[i] to +0 + dy[i] where lo < y[i] < hi and to +0 elsewhere, for i < len(dx) &^ 7
+// (see ClampBackward in clamp.go).
+//
+//go:noescape
+func clampBackwardSetAVX2(dx []float32, dy []float32, y []float32, lo float32, hi float32)

@@ -2537,3 +2537,135 @@ clampTile48AVX512_row:
 clampTile48AVX512_done:
 	VZEROUPPER
 	RET
+
+// func clampBackwardAVX2(dx []float32, dy []float32, y []float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·clampBackwardAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dx_len+8(FP), AX
+	ANDQ         $-8, AX
+	MOVQ         dx_base+0(FP), CX
+	MOVQ         dy_base+24(FP), DX
+	MOVQ         y_base+48(FP), BX
+	VBROADCASTSS lo+72(FP), Y0
+	VBROADCASTSS hi+76(FP), Y1
+	VXORPS       Y2, Y2, Y2
+	XORQ         SI, SI
+	MOVQ         AX, DI
+	SUBQ         $0x20, DI
+
+clampBackwardAVX2_loop4:
+	CMPQ    SI, DI
+	JG      clampBackwardAVX2_loop1
+	VMOVUPS (BX)(SI*4), Y2
+	VCMPPS  $0x1e, Y0, Y2, Y3
+	VCMPPS  $0x11, Y1, Y2, Y2
+	VANDPS  Y2, Y3, Y3
+	VANDPS  (DX)(SI*4), Y3, Y3
+	VADDPS  (CX)(SI*4), Y3, Y3
+	VMOVUPS Y3, (CX)(SI*4)
+	VMOVUPS 32(BX)(SI*4), Y2
+	VCMPPS  $0x1e, Y0, Y2, Y3
+	VCMPPS  $0x11, Y1, Y2, Y2
+	VANDPS  Y2, Y3, Y3
+	VANDPS  32(DX)(SI*4), Y3, Y3
+	VADDPS  32(CX)(SI*4), Y3, Y3
+	VMOVUPS Y3, 32(CX)(SI*4)
+	VMOVUPS 64(BX)(SI*4), Y2
+	VCMPPS  $0x1e, Y0, Y2, Y3
+	VCMPPS  $0x11, Y1, Y2, Y2
+	VANDPS  Y2, Y3, Y3
+	VANDPS  64(DX)(SI*4), Y3, Y3
+	VADDPS  64(CX)(SI*4), Y3, Y3
+	VMOVUPS Y3, 64(CX)(SI*4)
+	VMOVUPS 96(BX)(SI*4), Y2
+	VCMPPS  $0x1e, Y0, Y2, Y3
+	VCMPPS  $0x11, Y1, Y2, Y2
+	VANDPS  Y2, Y3, Y3
+	VANDPS  96(DX)(SI*4), Y3, Y3
+	VADDPS  96(CX)(SI*4), Y3, Y3
+	VMOVUPS Y3, 96(CX)(SI*4)
+	ADDQ    $0x20, SI
+	JMP     clampBackwardAVX2_loop4
+
+clampBackwardAVX2_loop1:
+	CMPQ    SI, AX
+	JGE     clampBackwardAVX2_done
+	VMOVUPS (BX)(SI*4), Y2
+	VCMPPS  $0x1e, Y0, Y2, Y3
+	VCMPPS  $0x11, Y1, Y2, Y2
+	VANDPS  Y2, Y3, Y3
+	VANDPS  (DX)(SI*4), Y3, Y3
+	VADDPS  (CX)(SI*4), Y3, Y3
+	VMOVUPS Y3, (CX)(SI*4)
+	ADDQ    $0x08, SI
+	JMP     clampBackwardAVX2_loop1
+
+clampBackwardAVX2_done:
+	VZEROUPPER
+	RET
+
+// func clampBackwardSetAVX2(dx []float32, dy []float32, y []float32, lo float32, hi float32)
+// Requires: AVX
+TEXT ·clampBackwardSetAVX2(SB), NOSPLIT, $0-80
+	MOVQ         dx_len+8(FP), AX
+	ANDQ         $-8, AX
+	MOVQ         dx_base+0(FP), CX
+	MOVQ         dy_base+24(FP), DX
+	MOVQ         y_base+48(FP), BX
+	VBROADCASTSS lo+72(FP), Y0
+	VBROADCASTSS hi+76(FP), Y1
+	VXORPS       Y2, Y2, Y2
+	XORQ         SI, SI
+	MOVQ         AX, DI
+	SUBQ         $0x20, DI
+
+clampBackwardSetAVX2_loop4:
+	CMPQ    SI, DI
+	JG      clampBackwardSetAVX2_loop1
+	VMOVUPS (BX)(SI*4), Y3
+	VCMPPS  $0x1e, Y0, Y3, Y4
+	VCMPPS  $0x11, Y1, Y3, Y3
+	VANDPS  Y3, Y4, Y4
+	VANDPS  (DX)(SI*4), Y4, Y4
+	VADDPS  Y4, Y2, Y4
+	VMOVUPS Y4, (CX)(SI*4)
+	VMOVUPS 32(BX)(SI*4), Y3
+	VCMPPS  $0x1e, Y0, Y3, Y4
+	VCMPPS  $0x11, Y1, Y3, Y3
+	VANDPS  Y3, Y4, Y4
+	VANDPS  32(DX)(SI*4), Y4, Y4
+	VADDPS  Y4, Y2, Y4
+	VMOVUPS Y4, 32(CX)(SI*4)
+	VMOVUPS 64(BX)(SI*4), Y3
+	VCMPPS  $0x1e, Y0, Y3, Y4
+	VCMPPS  $0x11, Y1, Y3, Y3
+	VANDPS  Y3, Y4, Y4
+	VANDPS  64(DX)(SI*4), Y4, Y4
+	VADDPS  Y4, Y2, Y4
+	VMOVUPS Y4, 64(CX)(SI*4)
+	VMOVUPS 96(BX)(SI*4), Y3
+	VCMPPS  $0x1e, Y0, Y3, Y4
+	VCMPPS  $0x11, Y1, Y3, Y3
+	VANDPS  Y3, Y4, Y4
+	VANDPS  96(DX)(SI*4), Y4, Y4
+	VADDPS  Y4, Y2, Y4
+	VMOVUPS Y4, 96(CX)(SI*4)
+	ADDQ    $0x20, SI
+	JMP     clampBackwardSetAVX2_loop4
+
+clampBackwardSetAVX2_loop1:
+	CMPQ    SI, AX
+	JGE     clampBackwardSetAVX2_done
+	VMOVUPS (BX)(SI*4), Y3
+	VCMPPS  $0x1e, Y0, Y3, Y4
+	VCMPPS  $0x11, Y1, Y3, Y3
+	VANDPS  Y3, Y4, Y4
+	VANDPS  (DX)(SI*4), Y4, Y4
+	VADDPS  Y4, Y2, Y4
+	VMOVUPS Y4, (CX)(SI*4)
+	ADDQ    $0x08, SI
+	JMP     clampBackwardSetAVX2_loop1
+
+clampBackwardSetAVX2_done:
+	VZEROUPPER
+	RET
