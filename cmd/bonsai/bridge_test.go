@@ -1,0 +1,200 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/internal/testenv"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/tensor"
+	"github.com/bonsai-dl/bonsai/tensor/safetensors"
+)
+
+// bridge is the PyTorch bridge, python/bonsai_torch.py.
+var bridge, _ = filepath.Abs("../../python/bonsai_torch.py")
+
+// torchPython returns a Python interpreter that imports torch and torchvision:
+// $BONSAI_PYTHON, /usr/bin/python3 (Debian's python3-torch) or python3 on the PATH.
+// Without one the test is skipped, or fails when CI=true.
+func torchPython(t *testing.T) string {
+	t.Helper()
+	cands := []string{os.Getenv("BONSAI_PYTHON"), "/usr/bin/python3", "python3"}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if err := exec.Command(c, "-c", "import torch, torchvision").Run(); err == nil {
+			return c
+		}
+	}
+	if testenv.InCI() {
+		t.Fatal("no python3 with torch and torchvision (install python3-torch python3-torchvision, or set BONSAI_PYTHON): required when CI=true")
+	}
+	t.Skip("no python3 with torch and torchvision (set BONSAI_PYTHON); skipping")
+	return ""
+}
+
+// torchrun returns the command that starts torchrun: the torchrun program
+// beside python, on the PATH, or python -m torch.distributed.run.
+func torchrun(python string) []string {
+	if p := filepath.Join(filepath.Dir(python), "torchrun"); python != "python3" {
+		if _, err := os.Stat(p); err == nil {
+			return []string{p}
+		}
+	}
+	if p, err := exec.LookPath("torchrun"); err == nil {
+		return []string{p}
+	}
+	return []string{python, "-m", "torch.distributed.run"}
+}
+
+// runPy runs a Python command with one thread per process and returns its output.
+func runPy(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(append(os.Environ(), "OMP_NUM_THREADS=1", "PYTHONDONTWRITEBYTECODE=1"), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// prunedResNet56 prunes the pretrained ResNet-56 to half its MACs on synthetic
+// calibration images, without fine-tuning, and returns the pruned file.
+func prunedResNet56(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	code, _, errOut := bonsai("prune", "-weights", filepath.Join(testenv.Models(t), "resnet56-cifar10.safetensors"),
+		"-data", "synthetic:32", "-flops", "0.5", "-calib", "64", "-finetune-epochs", "0", "-out", dir)
+	if code != 0 {
+		t.Fatalf("prune: exit %d: %s", code, errOut)
+	}
+	return filepath.Join(dir, "pruned.safetensors")
+}
+
+// The bridge builds a pruned ResNet-56 whose logits are Bonsai's; two processes
+// fine-tune it for one step with DistributedDataParallel over loopback; the file
+// the bridge writes back loads in bonsai eval.
+func TestTorchBridge(t *testing.T) {
+	testenv.Short(t, "prunes a ResNet-56 and starts PyTorch three times")
+	python := torchPython(t)
+	cifar := testenv.CIFAR10(t)
+	pruned := prunedResNet56(t)
+	dir := t.TempDir()
+
+	// Bonsai's logits on random normalised inputs.
+	m, meta, err := zoo.Load(pruned, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := meta.Extra[zoo.MetaWidths]; !ok {
+		t.Fatal("the pruned file has no widths record")
+	}
+	const n = 4
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := tensor.New(n, 3, 32, 32)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	y := m.Forward(nn.NewCtx(), autograd.NewVar(x)).Value
+	in := safetensors.New()
+	in.Tensors["input"] = safetensors.FromFloat32(x.Shape, x.Data)
+	inPath, outPath := filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")
+	if err := in.WriteFile(inPath); err != nil {
+		t.Fatal(err)
+	}
+	runPy(t, nil, python, bridge, "logits", pruned, inPath, outPath)
+	f, err := safetensors.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Tensors["logits"].Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(y.Data) {
+		t.Fatalf("PyTorch gave %d logits, Bonsai %d", len(got), len(y.Data))
+	}
+	var maxY, maxD float64
+	for i, v := range y.Data {
+		maxY = math.Max(maxY, math.Abs(float64(v)))
+		maxD = math.Max(maxD, math.Abs(float64(v-got[i])))
+	}
+	t.Logf("logits of the pruned ResNet-56: max |Bonsai − PyTorch| = %.3g, max |y| = %.3g", maxD, maxY)
+	if !(maxD <= 1e-4*maxY) {
+		t.Errorf("max |Bonsai − PyTorch| = %.3g > 1e-4·max|y| = %.3g", maxD, 1e-4*maxY)
+	}
+
+	// One step of two-process DDP on the CPU, over loopback only.
+	tuned := filepath.Join(dir, "tuned.safetensors")
+	// --redirects 1 --tee 1 (stdout to a log file and the console): with the
+	// defaults, "0", Debian's torchrun 1.13 fails under Python 3.11, whose
+	// enum.IntFlag no longer iterates over the zero flag Std.NONE.
+	args := append(torchrun(python)[1:], "--standalone", "--nproc_per_node=2", "--redirects", "1", "--tee", "1", bridge, "finetune",
+		"--weights", pruned, "--data", cifar, "--max-steps", "1", "--batch", "8", "--workers", "0", "--no-eval", "--out", tuned)
+	out := runPy(t, []string{"GLOO_SOCKET_IFNAME=lo"}, torchrun(python)[0], args...)
+	t.Logf("torchrun:\n%s", out)
+	if !strings.Contains(out, "(1 steps on 2 processes)") {
+		t.Errorf("torchrun did not report one step on two processes")
+	}
+
+	// The fine-tuned file: same widths and metadata, other weights, and bonsai eval reads it.
+	tm, tmeta, err := zoo.Load(tuned, "")
+	if err != nil {
+		t.Fatalf("the bridge's file does not load: %v", err)
+	}
+	if zoo.Widths(tm) != zoo.Widths(m) {
+		t.Errorf("widths changed in the round trip")
+	}
+	if tmeta.Arch != "resnet56" || !equalFloats(tmeta.Mean, meta.Mean) || !equalFloats(tmeta.Std, meta.Std) || strings.Join(tmeta.Classes, ",") != strings.Join(meta.Classes, ",") {
+		t.Errorf("metadata %+v, want %+v", tmeta, meta)
+	}
+	if sameState(t, tm, m) {
+		t.Errorf("one step of fine-tuning left every weight as it was")
+	}
+	code, evalOut, errOut := bonsai("eval", "-weights", tuned, "-data", cifar, "-test-range", "0:200", "-json")
+	if code != 0 {
+		t.Fatalf("eval of the bridge's file: exit %d: %s", code, errOut)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(evalOut), &rep); err != nil || rep.Total != 200 {
+		t.Fatalf("eval: %q (%v)", evalOut, err)
+	}
+	t.Logf("eval of the fine-tuned file: %s", evalOut)
+}
+
+func equalFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameState reports whether a and b hold equal float parameters.
+func sameState(t *testing.T, a, b nn.Module) bool {
+	t.Helper()
+	pa, pb := nn.Parameters(a), nn.Parameters(b)
+	if len(pa) != len(pb) {
+		return false
+	}
+	for i := range pa {
+		if !equalFloats(pa[i].Var.Value.Data, pb[i].Var.Value.Data) {
+			return false
+		}
+	}
+	return true
+}
