@@ -250,7 +250,12 @@ func triple(v []float32, d [3]float32) [3]float32 {
 	return d
 }
 
+// loadCIFAR returns the training and test images of -data: a CIFAR-10 binary
+// directory, or imagefolder:DIR (DIR/train and DIR/val).
 func loadCIFAR(dir string) (trainSet, testSet *data.Dataset, err error) {
+	if trainSet, testSet, ok, err := loadImageFolder(dir); ok {
+		return trainSet, testSet, err
+	}
 	if trainSet, err = data.Load(dir, data.Train); err != nil {
 		return nil, nil, err
 	}
