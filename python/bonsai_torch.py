@@ -602,20 +602,22 @@ def finetune(argv=None):
 
 
 def _logits(argv):
-    """`logits MODEL INPUT OUT`: reads tensor "input" [N, 3, H, W] from the
-    safetensors file INPUT, writes the model's logits to OUT as tensor "logits"."""
-    model, _ = load(argv[0])
-    tensors, _ = read_safetensors(argv[1])
-    with torch.no_grad():
-        y = model(tensors["input"].float())
-    write_safetensors(argv[2], {"logits": y}, {})
+    """`logits MODEL INPUT OUT...`: for each triple, reads tensor "input" [N, 3, H, W]
+    from the safetensors file INPUT and writes the model's logits to OUT as tensor
+    "logits"."""
+    for i in range(0, len(argv), 3):
+        model, _ = load(argv[i])
+        tensors, _ = read_safetensors(argv[i + 1])
+        with torch.no_grad():
+            y = model(tensors["input"].float())
+        write_safetensors(argv[i + 2], {"logits": y}, {})
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["finetune"]:
         return finetune(argv[1:])
-    if argv[:1] == ["logits"] and len(argv) == 4:
+    if argv[:1] == ["logits"] and len(argv) > 1 and len(argv) % 3 == 1:
         return _logits(argv[1:])
     if argv[:1] == ["info"] and len(argv) == 2:
         model, meta = load(argv[1])
@@ -625,7 +627,7 @@ def main(argv=None):
         return None
     print("usage: bonsai_torch.py finetune --weights FILE --data DATA --out FILE [...]\n"
           "       bonsai_torch.py info FILE\n"
-          "       bonsai_torch.py logits MODEL INPUT OUT", file=sys.stderr)
+          "       bonsai_torch.py logits MODEL INPUT OUT [MODEL INPUT OUT...]", file=sys.stderr)
     return 2
 
 
