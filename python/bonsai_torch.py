@@ -613,10 +613,46 @@ def _logits(argv):
         write_safetensors(argv[i + 2], {"logits": y}, {})
 
 
+_IMAGENET_MEAN, _IMAGENET_STD = "0.485,0.456,0.406", "0.229,0.224,0.225"
+
+
+def from_torchvision(argv=None):
+    """`from-torchvision NAME --out FILE [--weights W]`: writes torchvision's NAME
+    (resnet18 ... resnet152, mobilenet_v2), with its published weights W (e.g.
+    IMAGENET1K_V1; default: none, random initialisation), as a Bonsai file with
+    ImageNet's normalisation and class count, and checks that the file loads back
+    in the bridge with the same logits."""
+    import torchvision
+
+    p = argparse.ArgumentParser(prog="bonsai_torch.py from-torchvision", description=from_torchvision.__doc__)
+    p.add_argument("name", choices=[f"resnet{d}" for d in _RESNET] + ["mobilenet_v2"])
+    p.add_argument("--out", required=True)
+    p.add_argument("--weights", default=None, help="torchvision weights name, e.g. IMAGENET1K_V1")
+    a = p.parse_args(argv)
+    tv = getattr(torchvision.models, a.name)(weights=a.weights).eval()
+    meta = {"arch": a.name, "mean": _IMAGENET_MEAN, "std": _IMAGENET_STD}
+    if a.weights:
+        cats = getattr(torchvision.models, {"mobilenet_v2": "MobileNet_V2_Weights"}.get(
+            a.name, f"ResNet{a.name[6:]}_Weights"))[a.weights].meta.get("categories")
+        if cats:
+            meta["classes"] = json.dumps(cats, separators=(",", ":"))
+    save(tv, a.out, meta)
+    model, _ = load(a.out)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want, got = tv(x), model(x)
+    diff, scale = (want - got).abs().max().item(), want.abs().max().item()
+    print(f"wrote {a.out}: logits of the file's model within {diff:.3g} of torchvision's (max |y| {scale:.3g})")
+    if not diff <= 1e-5 * scale:
+        raise SystemExit(f"{a.out}: the bridge's {a.name} differs from torchvision's")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["finetune"]:
         return finetune(argv[1:])
+    if argv[:1] == ["from-torchvision"]:
+        return from_torchvision(argv[1:])
     if argv[:1] == ["logits"] and len(argv) > 1 and len(argv) % 3 == 1:
         return _logits(argv[1:])
     if argv[:1] == ["info"] and len(argv) == 2:
@@ -626,6 +662,7 @@ def main(argv=None):
         print(f"{sum(p.numel() for p in model.parameters())} parameters")
         return None
     print("usage: bonsai_torch.py finetune --weights FILE --data DATA --out FILE [...]\n"
+          "       bonsai_torch.py from-torchvision NAME --out FILE [--weights W]\n"
           "       bonsai_torch.py info FILE\n"
           "       bonsai_torch.py logits MODEL INPUT OUT [MODEL INPUT OUT...]", file=sys.stderr)
     return 2

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -68,13 +72,14 @@ func runPy(t *testing.T, env []string, name string, args ...string) string {
 	return string(out)
 }
 
-// prunedResNet56 prunes the pretrained ResNet-56 to half its MACs on synthetic
-// calibration images, without fine-tuning, and returns the pruned file.
-func prunedResNet56(t *testing.T) string {
+// prunedResNet56 prunes the pretrained ResNet-56 to half its MACs on CIFAR-10
+// (64 calibration images, 200 test images), without fine-tuning, and returns the
+// pruned file.
+func prunedResNet56(t *testing.T, cifar string) string {
 	t.Helper()
 	dir := t.TempDir()
 	code, _, errOut := bonsai("prune", "-weights", filepath.Join(testenv.Models(t), "resnet56-cifar10.safetensors"),
-		"-data", "synthetic:32", "-flops", "0.5", "-calib", "64", "-finetune-epochs", "0", "-out", dir)
+		"-data", cifar, "-flops", "0.5", "-calib", "64", "-test-images", "200", "-finetune-epochs", "0", "-out", dir)
 	if code != 0 {
 		t.Fatalf("prune: exit %d: %s", code, errOut)
 	}
@@ -88,7 +93,7 @@ func TestTorchBridge(t *testing.T) {
 	testenv.Short(t, "prunes a ResNet-56 and starts PyTorch three times")
 	python := torchPython(t)
 	cifar := testenv.CIFAR10(t)
-	pruned := prunedResNet56(t)
+	pruned := prunedResNet56(t, cifar)
 	dir := t.TempDir()
 
 	// Bonsai's logits on random normalised inputs.
@@ -197,4 +202,82 @@ func sameState(t *testing.T, a, b nn.Module) bool {
 		}
 	}
 	return true
+}
+
+// writeRandomImageFolder writes n random w×h PNG images per class into
+// root/SPLIT/CLASS/ for each split and returns root.
+func writeRandomImageFolder(t *testing.T, classes []string, n, w, h int, splits ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, split := range splits {
+		for _, c := range classes {
+			dir := filepath.Join(root, split, c)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				img := image.NewNRGBA(image.Rect(0, 0, w, h))
+				for j := range img.Pix {
+					img.Pix[j] = uint8(rng.IntN(256))
+				}
+				var buf bytes.Buffer
+				if err := png.Encode(&buf, img); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%03d.png", i)), buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return root
+}
+
+// The README's ImageNet round trip at a small scale: torchvision's ResNet-18 into
+// a Bonsai file, pruned by Bonsai, one DDP step in PyTorch on an image folder,
+// and back: the file loads in Bonsai with the pruned MACs.
+func TestTorchBridgeImageNetRoundTrip(t *testing.T) {
+	testenv.Short(t, "prunes a ResNet-18 and runs PyTorch")
+	python := torchPython(t)
+	dir := t.TempDir()
+	r18 := filepath.Join(dir, "resnet18.safetensors")
+	out := runPy(t, nil, python, bridge, "from-torchvision", "resnet18", "--out", r18)
+	t.Logf("%s", out)
+	pruneDir := filepath.Join(dir, "r18-pruned")
+	code, _, errOut := bonsai("prune", "-weights", r18, "-data", "synthetic:224", "-criterion", "l1", "-flops", "0.5",
+		"-finetune-epochs", "0", "-out", pruneDir)
+	if code != 0 {
+		t.Fatalf("prune: exit %d: %s", code, errOut)
+	}
+	pruned := filepath.Join(pruneDir, "pruned.safetensors")
+	images := writeRandomImageFolder(t, []string{"a", "b", "c"}, 2, 80, 64, "train", "val")
+	tuned := filepath.Join(dir, "r18-tuned.safetensors")
+	args := append(torchrun(python)[1:], "--standalone", "--nproc_per_node=2", "--redirects", "1", "--tee", "1", bridge, "finetune",
+		"--weights", pruned, "--data", "imagefolder:"+images, "--epochs", "1", "--batch", "2", "--workers", "0", "--out", tuned)
+	out = runPy(t, []string{"GLOO_SOCKET_IFNAME=lo"}, torchrun(python)[0], args...)
+	t.Logf("torchrun:\n%s", out)
+	if !strings.Contains(out, "(1 steps on 2 processes)") || !strings.Contains(out, "validation: ") {
+		t.Errorf("torchrun did not report one step on two processes and a validation")
+	}
+	macs := func(path string) string {
+		t.Helper()
+		code, out, errOut := bonsai("info", "-weights", path)
+		if code != 0 {
+			t.Fatalf("info %s: exit %d: %s", path, code, errOut)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "MACs") {
+				return l
+			}
+		}
+		t.Fatalf("info %s printed no MACs line:\n%s", path, out)
+		return ""
+	}
+	if a, b := macs(pruned), macs(tuned); a != b {
+		t.Errorf("MACs of the pruned file %q, of the fine-tuned one %q", a, b)
+	}
+	if a, b := macs(r18), macs(tuned); a == b {
+		t.Errorf("the fine-tuned file has the unpruned MACs %q", a)
+	}
 }
