@@ -122,13 +122,13 @@ func TestTorchBridgeZoo(t *testing.T) {
 				shrink(w, 4, 2, b+".1.0")
 			}
 		}},
-		{"mobilenet_v2", 64, nil},
-		{"resnet18", 64, func(w map[string]any) {
+		{"mobilenet_v2", 32, nil},
+		{"resnet18", 32, func(w map[string]any) {
 			for s := 1; s <= 4; s++ {
 				blocks(fmt.Sprintf("layer%d", s), 2, func(b string) { shrink(w, 8, 0, b+".conv1", b+".bn1"); shrink(w, 8, 1, b+".conv2") })
 			}
 		}},
-		{"resnet50", 64, func(w map[string]any) {
+		{"resnet50", 32, func(w map[string]any) {
 			blocks("layer3", 6, func(b string) {
 				shrink(w, 16, 0, b+".conv1", b+".bn1", b+".conv2", b+".bn2")
 				shrink(w, 16, 1, b+".conv2", b+".conv3")
