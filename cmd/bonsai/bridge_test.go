@@ -96,7 +96,9 @@ func TestTorchBridge(t *testing.T) {
 	pruned := prunedResNet56(t, cifar)
 	dir := t.TempDir()
 
-	// Bonsai's logits on random normalised inputs.
+	// Bonsai's logits on random normalised inputs, for the pruned file and for the
+	// original (which has no widths record: option-A shortcuts as published).
+	original := filepath.Join(testenv.Models(t), "resnet56-cifar10.safetensors")
 	m, meta, err := zoo.Load(pruned, "")
 	if err != nil {
 		t.Fatal(err)
@@ -110,33 +112,46 @@ func TestTorchBridge(t *testing.T) {
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
-	y := m.Forward(nn.NewCtx(), autograd.NewVar(x)).Value
 	in := safetensors.New()
 	in.Tensors["input"] = safetensors.FromFloat32(x.Shape, x.Data)
-	inPath, outPath := filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")
+	inPath := filepath.Join(dir, "input.safetensors")
 	if err := in.WriteFile(inPath); err != nil {
 		t.Fatal(err)
 	}
-	runPy(t, nil, python, bridge, "logits", pruned, inPath, outPath)
-	f, err := safetensors.ReadFile(outPath)
-	if err != nil {
-		t.Fatal(err)
+	files := []struct{ name, path string }{{"pruned", pruned}, {"original", original}}
+	var pyArgs []string
+	for _, f := range files {
+		pyArgs = append(pyArgs, f.path, inPath, filepath.Join(dir, f.name+".logits.safetensors"))
 	}
-	got, err := f.Tensors["logits"].Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(y.Data) {
-		t.Fatalf("PyTorch gave %d logits, Bonsai %d", len(got), len(y.Data))
-	}
-	var maxY, maxD float64
-	for i, v := range y.Data {
-		maxY = math.Max(maxY, math.Abs(float64(v)))
-		maxD = math.Max(maxD, math.Abs(float64(v-got[i])))
-	}
-	t.Logf("logits of the pruned ResNet-56: max |Bonsai − PyTorch| = %.3g, max |y| = %.3g", maxD, maxY)
-	if !(maxD <= 1e-4*maxY) {
-		t.Errorf("max |Bonsai − PyTorch| = %.3g > 1e-4·max|y| = %.3g", maxD, 1e-4*maxY)
+	runPy(t, nil, python, append([]string{bridge, "logits"}, pyArgs...)...)
+	for _, file := range files {
+		bm := m
+		if file.name != "pruned" {
+			if bm, _, err = zoo.Load(file.path, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		y := bm.Forward(nn.NewCtx(), autograd.NewVar(x)).Value
+		f, err := safetensors.ReadFile(filepath.Join(dir, file.name+".logits.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.Tensors["logits"].Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(y.Data) {
+			t.Fatalf("%s: PyTorch gave %d logits, Bonsai %d", file.name, len(got), len(y.Data))
+		}
+		var maxY, maxD float64
+		for i, v := range y.Data {
+			maxY = math.Max(maxY, math.Abs(float64(v)))
+			maxD = math.Max(maxD, math.Abs(float64(v-got[i])))
+		}
+		t.Logf("logits of the %s ResNet-56: max |Bonsai − PyTorch| = %.3g, max |y| = %.3g", file.name, maxD, maxY)
+		if !(maxD <= 1e-4*maxY) {
+			t.Errorf("%s: max |Bonsai − PyTorch| = %.3g > 1e-4·max|y| = %.3g", file.name, maxD, 1e-4*maxY)
+		}
 	}
 
 	// One step of two-process DDP on the CPU, over loopback only.
