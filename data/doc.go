@@ -68,4 +68,11 @@
 //
 // Dataset.Subset copies chosen images into a new Dataset, for example to
 // hold out a validation set.
+//
+// # Getting the files
+//
+// FetchCIFAR10 downloads the official archive (CIFAR10URL), resuming an
+// interrupted download, extracts the files and checks each one's SHA-256;
+// VerifyCIFAR10 checks a directory and names every missing or corrupt file.
+// Package data/imagefolder reads folders of images into a Dataset.
 package data

@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"github.com/bonsai-dl/bonsai/train"
 )
@@ -27,7 +26,7 @@ func runEval(args []string, out, errOut io.Writer) error {
 	fs := newFlags("eval", errOut)
 	arch := fs.String("arch", "", "architecture (optional when the file names one)")
 	weights := fs.String("weights", "", "safetensors model file (required)")
-	dir := fs.String("data", "", "CIFAR-10 binary directory (required)")
+	dir := fs.String("data", "", "CIFAR-10 binary directory, or imagefolder:DIR (DIR/val: one folder of PNG/JPEG files per class) (required)")
 	batch := fs.Int("batch", 200, "images per forward pass")
 	meanFlag := fs.String("mean", "", "input mean per channel, e.g. 0.4914,0.4822,0.4465 (overrides the file)")
 	stdFlag := fs.String("std", "", "input std per channel (overrides the file)")
@@ -57,9 +56,14 @@ func runEval(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *weights, err)
 	}
-	test, err := data.Load(*dir, data.Test)
+	test, names, err := loadTestSet(*dir)
 	if err != nil {
 		return err
+	}
+	if warn, err := checkClasses(m, meta.Classes, names); err != nil {
+		return err
+	} else if warn != "" {
+		fmt.Fprintln(errOut, warn)
 	}
 	if test, err = testRange(test, *rangeFlag); err != nil {
 		return err

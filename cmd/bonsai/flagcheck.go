@@ -105,7 +105,7 @@ func checkInput(flagName, path string) error {
 	if path == "" {
 		return nil
 	}
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(dataPath(path)); err != nil {
 		return fmt.Errorf("-%s: %w", flagName, err)
 	}
 	return nil
@@ -117,7 +117,7 @@ func absPath(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	return filepath.Abs(path)
+	return absData(path)
 }
 
 // samePath reports whether two paths name the same file: the same

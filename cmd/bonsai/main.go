@@ -13,6 +13,10 @@
 //	bonsai train -resume -out DIR [-max-steps N -data DIR]
 //	bonsai demo [-seed N -flops F]
 //	bonsai prune-rho -weights FILE -data DIR -out DIR [-channels K -calib 2048,4096 -fisher empirical,exact -augment off,on …] [-resume]
+//	bonsai data cifar10 [-dir DIR]
+//
+// -data takes a CIFAR-10 binary directory (see bonsai data) or imagefolder:DIR,
+// DIR/train and DIR/val holding one folder of PNG/JPEG files per class.
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
 //

@@ -32,7 +32,7 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.StringVar(&o.Arch, "arch", "", "architecture (optional when the weights file names one)")
 	fs.StringVar(&o.Weights, "weights", "", "model to prune (safetensors)")
 	fs.StringVar(&o.Init, "init", "", `"random": build -arch with seeded random weights instead of loading -weights`)
-	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
+	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, imagefolder:DIR (DIR/train, DIR/val: one folder of PNG/JPEG files per class), or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
 	fs.StringVar(&o.Criterion, "criterion", prune.Sensitivity, "channel criterion: "+strings.Join(prune.CriterionNames, ", "))
 	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
 		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual)")

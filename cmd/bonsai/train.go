@@ -35,7 +35,7 @@ func runTrain(args []string, out, errOut io.Writer) error {
 	cfg := train.Config{}
 	x := trainFlagsOutsideConfig{}
 	fs.StringVar(&cfg.Arch, "arch", "", "architecture (default "+defaultArch+"; with -weights, the file's)")
-	fs.StringVar(&cfg.Data, "data", "", "CIFAR-10 binary directory (required; with -resume, the run's unless given)")
+	fs.StringVar(&cfg.Data, "data", "", "CIFAR-10 binary directory, or imagefolder:DIR (DIR/train, DIR/val: one folder of PNG/JPEG files per class) (required; with -resume, the run's unless given)")
 	fs.StringVar(&x.out, "out", "", "run directory: checkpoints, metrics.jsonl, final.safetensors (required)")
 	fs.IntVar(&cfg.Epochs, "epochs", 182, "epochs")
 	fs.IntVar(&cfg.Batch, "batch", 128, "images per optimizer step")
@@ -250,7 +250,12 @@ func triple(v []float32, d [3]float32) [3]float32 {
 	return d
 }
 
+// loadCIFAR returns the training and test images of -data: a CIFAR-10 binary
+// directory, or imagefolder:DIR (DIR/train and DIR/val).
 func loadCIFAR(dir string) (trainSet, testSet *data.Dataset, err error) {
+	if trainSet, testSet, ok, err := loadImageFolder(dir); ok {
+		return trainSet, testSet, err
+	}
 	if trainSet, err = data.Load(dir, data.Train); err != nil {
 		return nil, nil, err
 	}
