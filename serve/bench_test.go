@@ -198,6 +198,14 @@ func benchServe(b *testing.B, path, format string, size int) {
 	b.ReportMetric(cores, "cores")
 	b.ReportMetric(max(busy-cores, 0), "other_cores")
 	b.ReportMetric(float64(srv.metrics.images.Load())/float64(max(srv.metrics.batches.Load(), 1)), "batch")
+	// The forward passes: the share of the time one ran, and their images per second while
+	// running (against model_img/s: how much the concurrent decoding slowed them).
+	bt := srv.metrics.batchTime
+	bt.mu.Lock()
+	busy, images := bt.sum, srv.metrics.images.Load()
+	bt.mu.Unlock()
+	b.ReportMetric(busy/st.Elapsed.Seconds(), "model_busy")
+	b.ReportMetric(float64(images)/max(busy, 1e-9), "batch_img/s")
 	if errs != 0 {
 		b.Errorf("%v; first problems %q", st, st.Samples)
 	}

@@ -375,7 +375,9 @@ func (s *Server) run(batch []*job, x []float32) {
 	s.metrics.batches.Add(1)
 	s.metrics.images.Add(uint64(n))
 	s.metrics.batchSize.observe(float64(n))
+	t0 := time.Now()
 	preds, err := s.c.ClassifyTensor(tensor.FromSlice(x[:n*s.per], append([]int{n}, s.inShape...)...), top)
+	s.metrics.batchTime.observe(time.Since(t0).Seconds())
 	for i, j := range live {
 		// The place is free once the answer is ready: a client that sends its next request
 		// as soon as it has this answer finds it free.
