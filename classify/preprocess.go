@@ -43,7 +43,7 @@ func (t transform) apply(src rgbImage, s *scratch) rgbImage {
 	// as Python's round does; only the cropped pixels are computed.
 	top := int(math.RoundToEven(float64(h-t.height) / 2))
 	left := int(math.RoundToEven(float64(w-t.width) / 2))
-	if top < 0 || left < 0 {
+	if h < t.height || w < t.width {
 		// A non-square input whose longer side exceeds the resized image's (no zoo model
 		// has one): resize to the input size instead of padding.
 		return resize(src, t.width, t.height, &s.resize)

@@ -150,3 +150,35 @@ func TestResizeCoefficients(t *testing.T) {
 		}
 	}
 }
+
+// TestTransformAnySize runs the transforms of square and non-square model inputs on images
+// of many sizes, including the ones whose resized side ends up one pixel short of the crop
+// (269×312 for a 64×48 input: resized to 55×63), which once read past the resized image.
+func TestTransformAnySize(t *testing.T) {
+	var sizes [][2]int
+	for _, w := range []int{1, 2, 3, 31, 48, 64, 223, 224, 225, 269, 500} {
+		for _, h := range []int{1, 2, 5, 32, 63, 64, 255, 256, 312, 375} {
+			sizes = append(sizes, [2]int{w, h})
+		}
+	}
+	norm := newNormTable([]float32{0, 0, 0}, []float32{1, 1, 1})
+	for _, in := range [][2]int{{224, 224}, {32, 32}, {64, 48}, {48, 64}, {40, 40}} {
+		tr := transformFor(in[0], in[1])
+		dst := make([]float32, 3*in[0]*in[1])
+		var s scratch
+		for _, sz := range sizes {
+			img := image.NewGray(image.Rect(0, 0, sz[0], sz[1]))
+			for i := range img.Pix {
+				img.Pix[i] = uint8(i * 7)
+			}
+			if err := preprocess(dst, img, tr, norm, &s); err != nil {
+				t.Fatalf("input %v, image %v: %v", in, sz, err)
+			}
+			for i, v := range dst {
+				if !(v >= 0 && v <= 1) {
+					t.Fatalf("input %v, image %v: sample %d is %v, want a pixel value in [0, 1]", in, sz, i, v)
+				}
+			}
+		}
+	}
+}

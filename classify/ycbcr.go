@@ -114,8 +114,13 @@ func ycbcrToRGB(out rgbImage, m *image.YCbCr) {
 		ys := m.Y[y*m.YStride : y*m.YStride+w]
 		cbs, crs := cb[:w], cr[:w]
 		dst := out.pix[3*y*w : 3*(y+1)*w]
-		for x, yv := range ys {
-			putRGB(dst[3*x:3*x+3:3*x+3], yv, cbs[x], crs[x])
+		for x, yv := range ys { // putRGB, inlined by hand (too large for the compiler)
+			yy := int32(yv)
+			cb, cr := cbs[x], crs[x]
+			d := dst[3*x : 3*x+3 : 3*x+3]
+			d[0] = clamp8(yy + crR[cr])
+			d[1] = clamp8(yy + (cbG[cb]+crG[cr])>>16)
+			d[2] = clamp8(yy + cbB[cb])
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn"
@@ -350,7 +351,11 @@ func (d *Driver) BenchBatch() int {
 }
 
 func (d *Driver) meta() zoo.Meta {
-	return zoo.Meta{Arch: d.Config.Arch, Mean: d.Config.Mean[:], Std: d.Config.Std[:], Classes: zoo.DefaultClasses(d.Config.Arch)}
+	classes := d.Config.Classes
+	if classes == nil {
+		classes = zoo.DefaultClasses(d.Config.Arch)
+	}
+	return zoo.Meta{Arch: d.Config.Arch, Mean: d.Config.Mean[:], Std: d.Config.Std[:], Classes: slices.Clone(classes)}
 }
 
 func (d *Driver) logf(format string, a ...any) {

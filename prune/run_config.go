@@ -47,6 +47,10 @@ type RunConfig struct {
 	// Mean and Std are the model's input normalisation (see
 	// zoo.Meta.Normalization); the files the run writes record them.
 	Mean, Std [3]float32
+	// Classes are the names of the model's output classes, carried from
+	// the file pruned (zoo.Meta.Classes) into the files the run writes;
+	// nil: the architecture's (zoo.DefaultClasses).
+	Classes []string `json:",omitempty"`
 	// TrainImages, TestImages and TestRange record which images of the
 	// data sets the caller kept (the first N of each split, or the test
 	// images FIRST:END); the Driver takes the data sets as it is given

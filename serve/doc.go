@@ -8,8 +8,8 @@
 //	                    → 200 {"model": "resnet20", "predictions": [{"class": 3, "name": "cat",
 //	                    "probability": 0.93}, …]}
 //	GET  /healthz       → 200 {"status": "ok"} (503 once shutting down)
-//	GET  /metrics       → Prometheus text format: requests by status, batch-size and latency
-//	                    histograms, queue depth
+//	GET  /metrics       → Prometheus text format: requests by status, histograms of the
+//	                    batch size, the forward passes' time and the latency, queue depth
 //
 // Every error is a JSON object {"error": "…"} with its status: 400 for a malformed image,
 // JSON or base64 (or a bad top); 405 for a wrong method; 408 when the body does not

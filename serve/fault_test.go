@@ -233,3 +233,19 @@ func TestBombAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A body's declared size is not trusted with memory: a request that declares 8 MiB and
+// sends 3 bytes gets a buffer of at most 1 MiB; bodies of any size are read whole.
+func TestReadAllTrustsNoDeclaredSize(t *testing.T) {
+	b, err := readAll(strings.NewReader("abc"), 8<<20)
+	if err != nil || string(b) != "abc" || cap(b) > 1<<20 {
+		t.Errorf("read %q (%v) into a buffer of %d bytes, want abc in at most 1 MiB", b, err, cap(b))
+	}
+	big := bytes.Repeat([]byte("0123456789"), 300_000)
+	for _, hint := range []int64{-1, 0, int64(len(big)), int64(len(big)) + 5} {
+		b, err := readAll(bytes.NewReader(big), hint)
+		if err != nil || !bytes.Equal(b, big) {
+			t.Errorf("size hint %d: read %d bytes (%v), want %d", hint, len(b), err, len(big))
+		}
+	}
+}

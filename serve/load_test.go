@@ -223,13 +223,14 @@ func TestMetricsFormat(t *testing.T) {
 		}
 		values[name] = v
 	}
-	for _, h := range []string{"bonsai_batch_size", "bonsai_request_duration_seconds"} {
+	for _, h := range []string{"bonsai_batch_size", "bonsai_batch_duration_seconds", "bonsai_request_duration_seconds"} {
 		if typed[h] != "histogram" || values[h+`_bucket{le="+Inf"}`] != values[h+"_count"] {
 			t.Errorf("%s: type %q, +Inf bucket %v, count %v", h, typed[h], values[h+`_bucket{le="+Inf"}`], values[h+"_count"])
 		}
 	}
 	if values[`bonsai_requests_total{code="200"}`] != 20 || values[`bonsai_requests_total{code="415"}`] != 1 ||
-		values["bonsai_images_total"] != 20 || values["bonsai_batch_size_sum"] != 20 || values["bonsai_request_duration_seconds_count"] != 21 {
+		values["bonsai_images_total"] != 20 || values["bonsai_batch_size_sum"] != 20 || values["bonsai_request_duration_seconds_count"] != 21 ||
+		values["bonsai_batch_duration_seconds_count"] != values["bonsai_batches_total"] || !(values["bonsai_batch_duration_seconds_sum"] > 0) {
 		t.Errorf("counts: %v", values)
 	}
 	for _, g := range []string{"bonsai_queue_depth", "bonsai_requests_in_flight"} {

@@ -73,6 +73,7 @@ type metrics struct {
 	batches   atomic.Uint64
 	images    atomic.Uint64
 	batchSize *histogram
+	batchTime *histogram // seconds of each forward pass, top-k included
 	latency   *histogram
 }
 
@@ -93,6 +94,7 @@ func newMetrics(maxBatch int) *metrics {
 	b = append(b, float64(maxBatch))
 	return &metrics{
 		batchSize: newHistogram(b...),
+		batchTime: newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 		latency:   newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 	}
 }
@@ -118,6 +120,7 @@ func (m *metrics) write(w io.Writer, queued, inFlight int) {
 	fmt.Fprintf(w, "# HELP bonsai_queue_depth Requests preprocessed and waiting for a batch.\n# TYPE bonsai_queue_depth gauge\nbonsai_queue_depth %d\n", queued)
 	fmt.Fprintf(w, "# HELP bonsai_requests_in_flight Requests admitted and not yet answered (bounded by -queue).\n# TYPE bonsai_requests_in_flight gauge\nbonsai_requests_in_flight %d\n", inFlight)
 	m.batchSize.write(w, "bonsai_batch_size", "Images per forward pass.")
+	m.batchTime.write(w, "bonsai_batch_duration_seconds", "Time of each forward pass (with the top-k of its images).")
 	m.latency.write(w, "bonsai_request_duration_seconds", "Time from a classification request's arrival to its answer.")
 }
 

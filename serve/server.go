@@ -288,9 +288,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *http
 	return nil, errorf(http.StatusBadRequest, "reading the body: %v", err)
 }
 
-// readAll reads r to its end, in one buffer when the size is known (sizeHint ≥ 0).
+// readAll reads r to its end, in one buffer when the size is known (sizeHint ≥ 0) and at
+// most 1 MiB: a larger declared size is not trusted with memory before its bytes arrive.
 func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
-	b := make([]byte, 0, max(sizeHint+1, 512)) // +1: room to see the end without growing
+	b := make([]byte, 0, min(max(sizeHint+1, 512), 1<<20)) // +1: room to see the end without growing
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -375,7 +376,9 @@ func (s *Server) run(batch []*job, x []float32) {
 	s.metrics.batches.Add(1)
 	s.metrics.images.Add(uint64(n))
 	s.metrics.batchSize.observe(float64(n))
+	t0 := time.Now()
 	preds, err := s.c.ClassifyTensor(tensor.FromSlice(x[:n*s.per], append([]int{n}, s.inShape...)...), top)
+	s.metrics.batchTime.observe(time.Since(t0).Seconds())
 	for i, j := range live {
 		// The place is free once the answer is ready: a client that sends its next request
 		// as soon as it has this answer finds it free.

@@ -10,11 +10,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/internal/testenv"
+	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
 )
 
@@ -238,20 +240,44 @@ func TestPredictErrors(t *testing.T) {
 	}
 }
 
-// A pruned model names its classes, so that predict and serve label its answers.
+// A pruned model names its classes, so that predict and serve label its answers: the
+// file's own names when it has them, else the architecture's.
 func TestPrunedFileNamesClasses(t *testing.T) {
-	testenv.Short(t, "prunes a model (about 10 s)")
-	dir := t.TempDir()
-	code, out, errOut := bonsai("prune", "-arch", "resnet8", "-init", "random", "-data", "synthetic:32", "-calib", "16",
-		"-flops", "0.3", "-finetune-epochs", "0", "-out", dir)
-	if code != 0 {
-		t.Fatalf("exit %d: %s\n%s", code, out, errOut)
-	}
-	_, meta, err := zoo.Load(filepath.Join(dir, "pruned.safetensors"), "")
+	testenv.Short(t, "prunes a model twice (about 20 s)")
+	custom := []string{"ant", "bee", "cicada", "dragonfly", "earwig", "flea", "gnat", "hornet", "ichneumon", "june bug"}
+	m, err := zoo.New("resnet8")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := zoo.DefaultClasses("resnet8"); len(meta.Classes) != 10 || meta.Classes[3] != want[3] {
-		t.Errorf("pruned file's classes %q, want %q", meta.Classes, want)
+	zoo.InitWeights(m, 3)
+	named := filepath.Join(t.TempDir(), "insects.safetensors")
+	meta := zoo.Meta{Arch: "resnet8", Mean: []float32{0.5, 0.5, 0.5}, Std: []float32{0.25, 0.25, 0.25}, Classes: custom}
+	if err := nn.SaveState(m, meta.Map()).WriteFile(named); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		model []string
+		want  []string
+	}{
+		{"random", []string{"-arch", "resnet8", "-init", "random"}, zoo.DefaultClasses("resnet8")},
+		{"named", []string{"-weights", named}, custom},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			args := append(append([]string{"prune"}, tc.model...), "-data", "synthetic:32", "-calib", "16",
+				"-flops", "0.3", "-finetune-epochs", "0", "-out", dir)
+			code, out, errOut := bonsai(args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, out, errOut)
+			}
+			_, meta, err := zoo.Load(filepath.Join(dir, "pruned.safetensors"), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(meta.Classes, tc.want) {
+				t.Errorf("pruned file's classes %q, want %q", meta.Classes, tc.want)
+			}
+		})
 	}
 }

@@ -83,6 +83,7 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 		if o.Mean, o.Std, err = normalisation(meta, *meanFlag, *stdFlag, true); err != nil {
 			return err
 		}
+		o.Classes = meta.Classes // the file's names, carried into the pruned files
 	}
 	inShape, synthetic, err := pruneInput(o)
 	if err != nil {
