@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn"
@@ -27,7 +31,15 @@ import (
 //   - pruned-step-i.safetensors: the model right after step i's pruning;
 //   - finetune-i/: step i's fine-tuning run (see train.Run);
 //   - step-i.safetensors: the model after step i's fine-tuning;
-//   - pruned.safetensors: the final model.
+//   - pruned.safetensors: the final model;
+//   - latency.json: the latency table of a run with a latency target or
+//     the global-latency ranking (LatencyFile), measured when the run
+//     starts and read, not measured again, when it resumes.
+//
+// A latency step plans with the table, builds the planned model (from
+// RunConfig.Arch, zero weights), measures it, corrects the prediction by
+// the error and plans again, up to 4 plans, and keeps the plan whose
+// measured latency is nearest the step's target.
 //
 // The model files are Save's (their widths in the metadata), loadable
 // with zoo.Load. Set the fields, then Open (optional: Run opens), Run and
@@ -65,6 +77,7 @@ type Driver struct {
 
 	lock  *train.DirLock
 	fresh bool
+	table *LatencyTable // the run's latency table (RunConfig.UsesLatency)
 }
 
 // Open checks the settings (RunConfig.Validate, and a State for a resumed
@@ -177,7 +190,13 @@ func (d *Driver) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.UsesLatency() {
+		if err := d.latencyTable(); err != nil {
+			return err
+		}
+	}
 	sched := &Schedule{Final: c.PlanConfig(), Steps: c.Steps, BaseMACs: st.BaseMACs, BaseChannels: st.BaseChans}
+	sched.Final.BaseLatency = st.BaseLatency
 	for i := st.Completed + 1; i <= c.Steps; i++ {
 		if err := ctx.Err(); err != nil { // stopped: the state is saved
 			return err
@@ -213,8 +232,169 @@ func (d *Driver) Run(ctx context.Context) error {
 		// a run and its end by more than a pruned model's gain.
 		ips := d.Timer([]nn.Module{orig, d.Model}, d.InShape, d.BenchBatch(), 0)
 		copy(st.Throughput[:], ips)
+		if c.UsesLatency() {
+			if st.Latency, err = alternateLatency(orig, d.Model, d.InShape, c.latencyBatch()); err != nil {
+				return err
+			}
+			d.logf("latency at batch %d, timed alternately: %.3f ms → %.3f ms (−%.1f %%)\n", c.latencyBatch(),
+				st.Latency[0], st.Latency[1], 100*(1-st.Latency[1]/st.Latency[0]))
+		}
 	}
 	return st.save(d.Dir)
+}
+
+// alternateLatency measures the latency of a and b in turns, three times
+// each, and returns each one's median.
+func alternateLatency(a, b nn.Module, inShape []int, batch int) ([2]float64, error) {
+	var ts [2][]float64
+	for range 3 {
+		for i, m := range []nn.Module{a, b} {
+			ms, err := MeasureLatency(m, inShape, batch)
+			if err != nil {
+				return [2]float64{}, err
+			}
+			ts[i] = append(ts[i], ms)
+		}
+	}
+	var out [2]float64
+	for i := range ts {
+		slices.Sort(ts[i])
+		out[i] = ts[i][1]
+	}
+	return out, nil
+}
+
+// latencyTable reads the run's latency table, or measures it (and the
+// model's latency, RunState.BaseLatency) and saves it when the run has
+// none.
+func (d *Driver) latencyTable() error {
+	c, st := d.Config, d.State
+	t, err := ReadLatencyTable(d.Dir)
+	switch {
+	case err == nil:
+		if cpu := CPUName(); t.CPU != cpu {
+			d.logf("latency table of %s measured on %s; this CPU is %s: planning with the stored table\n", d.Dir, t.CPU, cpu)
+		}
+		if t.Batch != c.latencyBatch() {
+			return fmt.Errorf("prune: %s: the latency table is for batch %d, the run's latency batch is %d",
+				filepath.Join(d.Dir, LatencyFile), t.Batch, c.latencyBatch())
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		g, err := Trace(d.Model, d.InShape...)
+		if err != nil {
+			return err
+		}
+		if t, err = MeasureLatencyTable(d.Model, g, d.InShape, c.latencyBatch(), c.PruneResidual, func(s string) { d.logf("%s\n", s) }); err != nil {
+			return err
+		}
+		if err := t.Write(d.Dir); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	d.table = t
+	if st.BaseLatency == 0 {
+		if st.Pruned > 0 {
+			return fmt.Errorf("prune: %s: the run's state has no base latency (a run started without a latency target?)", d.Dir)
+		}
+		if st.BaseLatency, err = MeasureLatency(d.Model, d.InShape, c.latencyBatch()); err != nil {
+			return err
+		}
+		d.logf("%s: latency %.3f ms at batch %d (compiled, %d threads)\n", c.Arch, st.BaseLatency, c.latencyBatch(), runtime.GOMAXPROCS(0))
+		return st.save(d.Dir)
+	}
+	return nil
+}
+
+// latencyPlan makes the plan of step i with a latency table: plan, measure
+// the planned model, correct the prediction by the error, plan again, up to
+// latencyRounds plans; it returns the plan whose measured latency is
+// nearest the target, and how many plans it made. Without an architecture
+// to build the planned model from (RunConfig.Arch), it makes one plan.
+func (d *Driver) latencyPlan(i int, sched *Schedule, g *Graph, scores map[*Group][]float64) (*Plan, int, error) {
+	c, st := d.Config, d.State
+	now, err := MeasureLatency(d.Model, d.InShape, c.latencyBatch())
+	if err != nil {
+		return nil, 0, err
+	}
+	tm := &LatencyModel{Table: d.table, Measured: now}
+	sched.Final.Timing = tm
+	defer func() { sched.Final.Timing = nil }()
+	target := st.BaseLatency
+	if c.Latency > 0 {
+		target *= 1 - sched.Target(i)
+	}
+	var best *Plan
+	bestDev, rounds := math.Inf(1), 0
+	for rounds < latencyRounds {
+		plan, err := sched.Plan(i, d.Model, g, scores, d.InShape...)
+		if err != nil {
+			return nil, 0, err
+		}
+		rounds++
+		if c.Latency == 0 || c.Arch == "" {
+			return plan, rounds, nil // a MACs or channel target: the table ranks, it does not aim
+		}
+		measured, err := d.measurePlan(g, plan)
+		if err != nil {
+			return nil, 0, err
+		}
+		d.logf("step %d/%d: plan %d: latency predicted %.3f ms, measured %.3f ms (target %.3f ms)\n",
+			i, c.Steps, rounds, plan.LatencyAfter, measured, target)
+		if dev := math.Abs(measured - target); dev < bestDev {
+			best, bestDev = plan, dev
+		}
+		if bestDev <= latencyTolerance*st.BaseLatency {
+			break
+		}
+		tm.Correction += measured - plan.LatencyAfter
+	}
+	return best, rounds, nil
+}
+
+// latencyRounds is the most plans a latency step makes; latencyTolerance
+// the distance from the target, as a fraction of the base latency, at
+// which it stops.
+const (
+	latencyRounds    = 4
+	latencyTolerance = 0.01
+)
+
+// measurePlan builds the model plan would leave (RunConfig.Arch at the
+// model's widths, zero weights, the plan's channels removed) and measures
+// its latency.
+func (d *Driver) measurePlan(g *Graph, plan *Plan) (float64, error) {
+	a, err := zoo.Lookup(d.Config.Arch)
+	if err != nil {
+		return 0, err
+	}
+	m, err := a.Build()
+	if err != nil {
+		return 0, err
+	}
+	if err := zoo.SetWidths(m, zoo.Widths(d.Model)); err != nil {
+		return 0, err
+	}
+	gc, err := Trace(m, d.InShape...)
+	if err != nil {
+		return 0, err
+	}
+	if len(gc.Groups) != len(g.Groups) {
+		return 0, fmt.Errorf("prune: the copy of the model to time has %d channel groups, the model %d", len(gc.Groups), len(g.Groups))
+	}
+	for k, gp := range plan.Groups {
+		if gc.Groups[k].Channels != gp.Before {
+			return 0, fmt.Errorf("prune: the copy of the model to time differs from the model at group %s", gp.Group)
+		}
+		if len(gp.Remove) == 0 {
+			continue
+		}
+		if err := gc.Groups[k].Remove(gp.Remove, nil); err != nil {
+			return 0, err
+		}
+	}
+	return MeasureLatency(m, d.InShape, d.Config.latencyBatch())
 }
 
 // pruneStep traces, calibrates, scores, plans and removes the channels of
@@ -246,7 +426,13 @@ func (d *Driver) pruneStep(i int, sched *Schedule) error {
 	if err != nil {
 		return err
 	}
-	plan, err := sched.Plan(i, d.Model, g, scores, d.InShape...)
+	var plan *Plan
+	rounds := 0
+	if d.table != nil {
+		plan, rounds, err = d.latencyPlan(i, sched, g, scores)
+	} else {
+		plan, err = sched.Plan(i, d.Model, g, scores, d.InShape...)
+	}
 	if err != nil {
 		return err
 	}
@@ -258,10 +444,19 @@ func (d *Driver) pruneStep(i int, sched *Schedule) error {
 	after := nn.Summarize(d.Model, d.InShape...)
 	st.Layers = layerRows(before, after, plan, st.Original)
 	acc, loss := d.evaluate()
-	st.StepsDone = append(st.StepsDone[:i-1], StepFigures{Step: i, Target: sched.Target(i), MACs: after.MACs, Params: after.Params,
-		AccPruned: acc, LossPruned: loss})
-	d.logf("step %d/%d: %s → %s MACs (−%.1f %% of the original), test accuracy right after pruning %s\n",
-		i, c.Steps, count(before.MACs), count(after.MACs), 100*(1-float64(after.MACs)/float64(st.Before.MACs)), percent(acc))
+	sf := StepFigures{Step: i, Target: sched.Target(i), MACs: after.MACs, Params: after.Params, AccPruned: acc, LossPruned: loss}
+	lat := ""
+	if d.table != nil {
+		sf.LatencyPredicted, sf.LatencyRounds = plan.LatencyAfter, rounds
+		if sf.LatencyMeasured, err = MeasureLatency(d.Model, d.InShape, c.latencyBatch()); err != nil {
+			return err
+		}
+		lat = fmt.Sprintf("; latency predicted %.3f ms, measured %.3f ms (−%.1f %% of the original's %.3f ms)",
+			sf.LatencyPredicted, sf.LatencyMeasured, 100*(1-sf.LatencyMeasured/st.BaseLatency), st.BaseLatency)
+	}
+	st.StepsDone = append(st.StepsDone[:i-1], sf)
+	d.logf("step %d/%d: %s → %s MACs (−%.1f %% of the original), test accuracy right after pruning %s%s\n",
+		i, c.Steps, count(before.MACs), count(after.MACs), 100*(1-float64(after.MACs)/float64(st.Before.MACs)), percent(acc), lat)
 	if err := Save(filepath.Join(d.Dir, fmt.Sprintf("pruned-step-%d.safetensors", i)), d.Model, d.meta()); err != nil {
 		return err
 	}

@@ -32,6 +32,12 @@ type RunState struct {
 	// Throughput is the original's and the pruned model's images/s,
 	// timed alternately when the run ends (zero without Driver.Timer).
 	Throughput [2]float64 `json:"images_per_second"`
+	// BaseLatency is the original model's measured latency in
+	// milliseconds at RunConfig.LatencyBatch (runs with a latency table);
+	// Latency the original's and the pruned model's, timed alternately
+	// when the run ends.
+	BaseLatency float64    `json:"base_latency_ms,omitempty"`
+	Latency     [2]float64 `json:"latency_ms,omitempty"`
 }
 
 // Figures are a model's MACs per image, parameters, and test accuracy
@@ -52,6 +58,14 @@ type StepFigures struct {
 	AccPruned  float64   `json:"acc_pruned"`
 	Finetune   []float64 `json:"finetune_acc"` // test accuracy per fine-tuning epoch
 	LossPruned float64   `json:"loss_pruned"`
+	// LatencyPredicted is the latency in milliseconds the latency model
+	// predicted for the step's plan, LatencyMeasured the pruned model's
+	// measured right after, and LatencyRounds the plans made to get there
+	// (predict, measure the plan's model, correct the prediction, plan
+	// again); 0 without a latency table.
+	LatencyPredicted float64 `json:"latency_predicted_ms,omitempty"`
+	LatencyMeasured  float64 `json:"latency_measured_ms,omitempty"`
+	LatencyRounds    int     `json:"latency_rounds,omitempty"`
 }
 
 // LayerRow is a layer of a pruning step: its output channels and MACs
