@@ -569,8 +569,14 @@ func (d *Driver) evaluate() (float64, float64) {
 func layerRows(before, after nn.Summary, plan *Plan, original map[string][2]int64) []LayerRow {
 	type score struct{ total, removed float64 }
 	scores := map[string]score{}
+	why := map[string]string{}
 	for _, gp := range plan.Groups {
 		if gp.Scores == nil {
+			for _, d := range gp.Group.Deps {
+				if d.Side == Out {
+					why[d.Layer] = gp.Why
+				}
+			}
 			continue
 		}
 		var total float64
@@ -599,6 +605,8 @@ func layerRows(before, after nn.Summary, plan *Plan, original map[string][2]int6
 		}
 		if s, ok := scores[l.Name]; ok {
 			r.Score, r.RemovedScore, r.HasScore = s.total, s.removed, true
+		} else {
+			r.Why = why[l.Name]
 		}
 		rows = append(rows, r)
 	}

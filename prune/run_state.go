@@ -71,7 +71,7 @@ type StepFigures struct {
 // LayerRow is a layer of a pruning step: its output channels and MACs
 // before and after (before: the original model's when RunState.Original
 // has them), and the summed scores of its output channels (all of them,
-// and those removed) when it produces a scored group.
+// and those removed) when it produces a scored group, or why not.
 type LayerRow struct {
 	Name         string  `json:"name"`
 	Before       int     `json:"channels_before"`
@@ -81,6 +81,10 @@ type LayerRow struct {
 	Score        float64 `json:"score"`
 	RemovedScore float64 `json:"removed_score"`
 	HasScore     bool    `json:"has_score"`
+	// Why says why a layer's output channels have no score: the plan's
+	// reason for their group (GroupPlan.Why: "residual stream", "not
+	// prunable: the model output").
+	Why string `json:"why,omitempty"`
 }
 
 // ReadRunState reads the state of the prune run in dir. An error that
