@@ -216,3 +216,53 @@ func TestMeasureLatencyTable(t *testing.T) {
 		t.Errorf("predicted %v ms, target %v", p.LatencyAfter, 0.8*ms)
 	}
 }
+
+func TestDriverReusesLatencyTable(t *testing.T) {
+	dir := t.TempDir()
+	stored := tinyTable()
+	stored.CPU = "a CPU elsewhere"
+	if err := stored.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	d := &Driver{
+		Config:  RunConfig{Criterion: L1, Ranking: GlobalLatency, Latency: 0.2, Steps: 1, Seed: 1, Std: [3]float32{1, 1, 1}},
+		Dir:     dir,
+		Model:   tiny.model(),
+		InShape: tiny.inShape,
+		Log:     &log,
+	}
+	err := d.Run(t.Context())
+	if err := d.Close(err); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "measured on a CPU elsewhere") || strings.Contains(log.String(), "stand-ins timed") {
+		t.Errorf("the stored table was not reused:\n%s", log.String())
+	}
+	back, err := ReadLatencyTable(dir)
+	if err != nil || back.CPU != stored.CPU {
+		t.Errorf("the stored table changed: %+v, %v", back, err)
+	}
+	st, err := ReadRunState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := st.StepsDone[0]
+	if !(st.BaseLatency > 0) || !(s.LatencyMeasured > 0) || s.LatencyRounds != 1 {
+		t.Errorf("base latency %v ms, step %+v", st.BaseLatency, s)
+	}
+	// The plan is the stored table's: its prediction (the measured latency
+	// now plus the table's difference) meets the target.
+	if s.LatencyPredicted > 0.8*st.BaseLatency*(1+1e-9) {
+		t.Errorf("predicted %v ms, target %v", s.LatencyPredicted, 0.8*st.BaseLatency)
+	}
+	// A table of another batch is refused.
+	dir2 := t.TempDir()
+	stored.Batch = 4
+	stored.Write(dir2)
+	d2 := &Driver{Config: d.Config, Dir: dir2, Model: tiny.model(), InShape: tiny.inShape}
+	err = d2.Close(d2.Run(t.Context()))
+	if err == nil || !strings.Contains(err.Error(), "batch 4") {
+		t.Errorf("table of batch 4 for a run at batch 1: %v", err)
+	}
+}

@@ -70,6 +70,9 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := oneTargetFlag(fs); err != nil {
+		return err
+	}
 	st, err := pruneSetup(fs, &o, *outDir, *resume, *explain, *meanFlag, *stdFlag)
 	if err != nil {
 		return err

@@ -72,3 +72,14 @@ func (o pruneOpts) checkTarget() error {
 	}
 	return nil
 }
+
+// oneTargetFlag fails when both -target and its short form -flops are
+// given.
+func oneTargetFlag(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["target"] && set["flops"] {
+		return usagef("-flops F is short for -target macs:F: give one of them")
+	}
+	return nil
+}
