@@ -186,7 +186,7 @@ func MeasureLatencyTable(m nn.Module, g *Graph, inShape []int, batch int, pruneR
 				key := fmt.Sprintf("%s on %v", pm, shape)
 				v, ok := cache[key]
 				if !ok {
-					if v, err = timeCompiled(pm, shape, batch, 11, 5*time.Millisecond); err != nil {
+					if v, err = timeCompiled(pm, shape, batch, 21, 15*time.Millisecond); err != nil {
 						return nil, fmt.Errorf("prune: latency table: %s: %w", l.Name, err)
 					}
 					cache[key] = v
@@ -210,6 +210,48 @@ func MeasureLatencyTable(m nn.Module, g *Graph, inShape []int, batch int, pruneR
 // images, over at least 15 calls and about half a second.
 func MeasureLatency(m nn.Module, inShape []int, batch int) (float64, error) {
 	return timeCompiled(m, inShape, batch, 15, 500*time.Millisecond)
+}
+
+// AlternateLatency compiles each model (for batch images per call) and
+// times them call by call in turns on the same random images, so that a
+// drift of the machine's speed affects them alike, and returns each one's
+// median time in milliseconds: after two rounds to warm up, at least 31
+// rounds and as many as fit in about a second (at most 2000).
+func AlternateLatency(models []nn.Module, inShape []int, batch int) ([]float64, error) {
+	runners := make([]*infer.Runner, len(models))
+	for i, m := range models {
+		cm, err := infer.Compile(m, inShape, infer.Options{Batch: batch})
+		if err != nil {
+			return nil, err
+		}
+		runners[i] = cm.NewRunner(batch)
+	}
+	x := tensor.New(append([]int{batch}, inShape...)...)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	for _, r := range runners {
+		for range 2 {
+			if _, err := r.Run(x); err != nil {
+				return nil, err
+			}
+		}
+	}
+	ts := make([][]time.Duration, len(runners))
+	for start := time.Now(); len(ts[0]) < 31 || (time.Since(start) < time.Second && len(ts[0]) < 2000); {
+		for i, r := range runners {
+			t0 := time.Now()
+			r.Run(x)
+			ts[i] = append(ts[i], time.Since(t0))
+		}
+	}
+	out := make([]float64, len(ts))
+	for i, t := range ts {
+		slices.Sort(t)
+		out[i] = float64(t[len(t)/2].Nanoseconds()) / 1e6
+	}
+	return out, nil
 }
 
 // timeCompiled compiles m for inputs [batch, inShape...] and returns the

@@ -266,3 +266,41 @@ func TestDriverReusesLatencyTable(t *testing.T) {
 		t.Errorf("table of batch 4 for a run at batch 1: %v", err)
 	}
 }
+
+// TestPlanLatencyPlateau: fc1's time falls only at multiples of 4 output
+// features (a kernel's block), so removing one feature saves nothing; the
+// global-latency ranking looks ahead and takes fc1 from 12 to 8 features
+// rather than the channels of conv1 and conv2, which save little time each.
+func TestPlanLatencyPlateau(t *testing.T) {
+	m := tiny.model()
+	g := tiny.trace(t, m)
+	sc := map[*Group][]float64{}
+	for _, gr := range g.Prunable() {
+		sc[gr] = slices.Repeat([]float64{1}, gr.Channels)
+	}
+	table := tinyTable()
+	for name, e := range table.Layers {
+		for i, in := range e.In {
+			for j, out := range e.Out {
+				switch name {
+				case "fc1":
+					e.MS[i][j] = 0.1 * math.Ceil(float64(out)/4)
+				default:
+					e.MS[i][j] = 1e-4 * float64(in*out)
+				}
+			}
+		}
+	}
+	tm := &LatencyModel{Table: table, Measured: 1}
+	p, err := MakePlan(m, g, sc, PlanConfig{Latency: 0.05, Ranking: GlobalLatency, Timing: tm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []int
+	for _, gp := range eligiblePlans(p) {
+		after = append(after, gp.After)
+	}
+	if want := []int{8, 6, 8}; !slices.Equal(after, want) {
+		t.Errorf("widths %v, want %v (fc1 down one block of 4)", after, want)
+	}
+}

@@ -157,9 +157,11 @@ type Plan struct {
 // GlobalFLOPs the lowest summed score per MAC the step saves, where the
 // MACs of every layer are recomputed from the current widths of both its
 // input and its output groups after each step; GlobalLatency the lowest
-// summed score per millisecond the step saves, from the latency table at
-// the current widths of both sides of every layer (a step that the table
-// says saves no time comes last). Ties go to the earlier
+// summed score per millisecond saved, from the latency table at the
+// current widths of both sides of every layer, where a step may take a
+// group down by up to 16 allowed widths at once (the jump of least score
+// per millisecond), so that a plateau of the table, where one channel
+// saves nothing, does not stop it (steps that save no time come last). Ties go to the earlier
 // group. A target that the limits make unreachable is an error that says
 // how far the plan can go and which limits (the floor, the ceiling,
 // residual groups excluded, rounding) stand in the way.

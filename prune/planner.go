@@ -459,10 +459,7 @@ func (p *planner) greedy() error {
 					key = sum / float64(dm)
 				}
 			case GlobalLatency:
-				key = math.Inf(1)
-				if dl := p.deltaLatency(i, nw); dl > 0 {
-					key = sum / dl
-				}
+				key, nw = p.latencyStep(i)
 			}
 			if best < 0 || key < bestKey {
 				best, bestKey, bestW = i, key, nw
@@ -474,6 +471,36 @@ func (p *planner) greedy() error {
 		p.w[best] = bestW
 	}
 	return nil
+}
+
+// latencyLookahead is the most steps of one group that a GlobalLatency
+// step looks ahead.
+const latencyLookahead = 16
+
+// latencyStep returns the GlobalLatency step of group i: of the widths up
+// to latencyLookahead steps below its current one, the one with the least
+// summed score of the channels removed per millisecond saved, and that
+// key (+Inf when none saves time). Looking ahead lets the ranking cross a
+// plateau of the latency table (where the time falls only at the next
+// multiple of a kernel's block), on which a single channel saves nothing.
+func (p *planner) latencyStep(i int) (float64, int) {
+	pg := p.gs[i]
+	bestKey, bestW := math.Inf(1), p.next(i, p.w[i])
+	var sum float64
+	for k, cur := 0, p.w[i]; k < latencyLookahead; k++ {
+		nw := p.next(i, cur)
+		if nw < 0 {
+			break
+		}
+		for _, ch := range pg.order[p.ch[i]-cur : p.ch[i]-nw] {
+			sum += pg.scores[ch]
+		}
+		if dl := p.deltaLatency(i, nw); dl > 0 && sum/dl < bestKey {
+			bestKey, bestW = sum/dl, nw
+		}
+		cur = nw
+	}
+	return bestKey, bestW
 }
 
 // uniformWidths returns the widths of removing round(f·C) channels of

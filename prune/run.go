@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn"
@@ -78,6 +77,7 @@ type Driver struct {
 	lock  *train.DirLock
 	fresh bool
 	table *LatencyTable // the run's latency table (RunConfig.UsesLatency)
+	ref   nn.Module     // the original model, to time others against (relLatency)
 }
 
 // Open checks the settings (RunConfig.Validate, and a State for a resumed
@@ -233,9 +233,11 @@ func (d *Driver) Run(ctx context.Context) error {
 		ips := d.Timer([]nn.Module{orig, d.Model}, d.InShape, d.BenchBatch(), 0)
 		copy(st.Throughput[:], ips)
 		if c.UsesLatency() {
-			if st.Latency, err = alternateLatency(orig, d.Model, d.InShape, c.latencyBatch()); err != nil {
+			ts, err := AlternateLatency([]nn.Module{orig, d.Model}, d.InShape, c.latencyBatch())
+			if err != nil {
 				return err
 			}
+			copy(st.Latency[:], ts)
 			d.logf("latency at batch %d, timed alternately: %.3f ms → %.3f ms (−%.1f %%)\n", c.latencyBatch(),
 				st.Latency[0], st.Latency[1], 100*(1-st.Latency[1]/st.Latency[0]))
 		}
@@ -243,25 +245,28 @@ func (d *Driver) Run(ctx context.Context) error {
 	return st.save(d.Dir)
 }
 
-// alternateLatency measures the latency of a and b in turns, three times
-// each, and returns each one's median.
-func alternateLatency(a, b nn.Module, inShape []int, batch int) ([2]float64, error) {
-	var ts [2][]float64
-	for range 3 {
-		for i, m := range []nn.Module{a, b} {
-			ms, err := MeasureLatency(m, inShape, batch)
-			if err != nil {
-				return [2]float64{}, err
-			}
-			ts[i] = append(ts[i], ms)
+// relLatency returns the latency of m in the units of the base latency
+// (RunState.BaseLatency): timed call by call in turns with the original
+// model (Driver.Original), the ratio of the two times the base latency, so
+// that the machine's speed, which drifts on a shared machine and differs
+// when a run resumes elsewhere, cancels; without Original, measured alone.
+func (d *Driver) relLatency(m nn.Module) (float64, error) {
+	c := d.Config
+	if d.Original == nil {
+		return MeasureLatency(m, d.InShape, c.latencyBatch())
+	}
+	if d.ref == nil {
+		ref, err := d.Original()
+		if err != nil {
+			return 0, fmt.Errorf("prune: building the original model again to time against it: %w", err)
 		}
+		d.ref = ref
 	}
-	var out [2]float64
-	for i := range ts {
-		slices.Sort(ts[i])
-		out[i] = ts[i][1]
+	ts, err := AlternateLatency([]nn.Module{d.ref, m}, d.InShape, c.latencyBatch())
+	if err != nil {
+		return 0, err
 	}
-	return out, nil
+	return ts[1] / ts[0] * d.State.BaseLatency, nil
 }
 
 // latencyTable reads the run's latency table, or measures it (and the
@@ -314,7 +319,7 @@ func (d *Driver) latencyTable() error {
 // to build the planned model from (RunConfig.Arch), it makes one plan.
 func (d *Driver) latencyPlan(i int, sched *Schedule, g *Graph, scores map[*Group][]float64) (*Plan, int, error) {
 	c, st := d.Config, d.State
-	now, err := MeasureLatency(d.Model, d.InShape, c.latencyBatch())
+	now, err := d.relLatency(d.Model)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -363,7 +368,7 @@ const (
 
 // measurePlan builds the model plan would leave (RunConfig.Arch at the
 // model's widths, zero weights, the plan's channels removed) and measures
-// its latency.
+// its latency (relLatency).
 func (d *Driver) measurePlan(g *Graph, plan *Plan) (float64, error) {
 	a, err := zoo.Lookup(d.Config.Arch)
 	if err != nil {
@@ -394,7 +399,7 @@ func (d *Driver) measurePlan(g *Graph, plan *Plan) (float64, error) {
 			return 0, err
 		}
 	}
-	return MeasureLatency(m, d.InShape, d.Config.latencyBatch())
+	return d.relLatency(m)
 }
 
 // pruneStep traces, calibrates, scores, plans and removes the channels of
@@ -448,7 +453,7 @@ func (d *Driver) pruneStep(i int, sched *Schedule) error {
 	lat := ""
 	if d.table != nil {
 		sf.LatencyPredicted, sf.LatencyRounds = plan.LatencyAfter, rounds
-		if sf.LatencyMeasured, err = MeasureLatency(d.Model, d.InShape, c.latencyBatch()); err != nil {
+		if sf.LatencyMeasured, err = d.relLatency(d.Model); err != nil {
 			return err
 		}
 		lat = fmt.Sprintf("; latency predicted %.3f ms, measured %.3f ms (−%.1f %% of the original's %.3f ms)",
