@@ -315,13 +315,13 @@ func (d *Driver) latencyTable() error {
 // latencyPlan makes the plan of step i with a latency table: plan, measure
 // the planned model, correct the prediction by the error, plan again, up to
 // latencyRounds plans; it returns the plan whose measured latency is
-// nearest the target, and how many plans it made. Without an architecture
+// nearest the target, and each plan's predicted and measured latency. Without an architecture
 // to build the planned model from (RunConfig.Arch), it makes one plan.
-func (d *Driver) latencyPlan(i int, sched *Schedule, g *Graph, scores map[*Group][]float64) (*Plan, int, error) {
+func (d *Driver) latencyPlan(i int, sched *Schedule, g *Graph, scores map[*Group][]float64) (*Plan, [][2]float64, error) {
 	c, st := d.Config, d.State
 	now, err := d.relLatency(d.Model)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	tm := &LatencyModel{Table: d.table, Measured: now}
 	sched.Final.Timing = tm
@@ -331,22 +331,24 @@ func (d *Driver) latencyPlan(i int, sched *Schedule, g *Graph, scores map[*Group
 		target *= 1 - sched.Target(i)
 	}
 	var best *Plan
-	bestDev, rounds := math.Inf(1), 0
-	for rounds < latencyRounds {
+	var plans [][2]float64
+	bestDev := math.Inf(1)
+	for len(plans) < latencyRounds {
 		plan, err := sched.Plan(i, d.Model, g, scores, d.InShape...)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
-		rounds++
 		if c.Latency == 0 || c.Arch == "" {
-			return plan, rounds, nil // a MACs or channel target: the table ranks, it does not aim
+			// A MACs or channel target: the table ranks, it does not aim.
+			return plan, [][2]float64{{plan.LatencyAfter, 0}}, nil
 		}
 		measured, err := d.measurePlan(g, plan)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
+		plans = append(plans, [2]float64{plan.LatencyAfter, measured})
 		d.logf("step %d/%d: plan %d: latency predicted %.3f ms, measured %.3f ms (target %.3f ms)\n",
-			i, c.Steps, rounds, plan.LatencyAfter, measured, target)
+			i, c.Steps, len(plans), plan.LatencyAfter, measured, target)
 		if dev := math.Abs(measured - target); dev < bestDev {
 			best, bestDev = plan, dev
 		}
@@ -355,7 +357,7 @@ func (d *Driver) latencyPlan(i int, sched *Schedule, g *Graph, scores map[*Group
 		}
 		tm.Correction += measured - plan.LatencyAfter
 	}
-	return best, rounds, nil
+	return best, plans, nil
 }
 
 // latencyRounds is the most plans a latency step makes; latencyTolerance
@@ -432,9 +434,9 @@ func (d *Driver) pruneStep(i int, sched *Schedule) error {
 		return err
 	}
 	var plan *Plan
-	rounds := 0
+	var plans [][2]float64
 	if d.table != nil {
-		plan, rounds, err = d.latencyPlan(i, sched, g, scores)
+		plan, plans, err = d.latencyPlan(i, sched, g, scores)
 	} else {
 		plan, err = sched.Plan(i, d.Model, g, scores, d.InShape...)
 	}
@@ -452,7 +454,10 @@ func (d *Driver) pruneStep(i int, sched *Schedule) error {
 	sf := StepFigures{Step: i, Target: sched.Target(i), MACs: after.MACs, Params: after.Params, AccPruned: acc, LossPruned: loss}
 	lat := ""
 	if d.table != nil {
-		sf.LatencyPredicted, sf.LatencyRounds = plan.LatencyAfter, rounds
+		sf.LatencyPredicted, sf.LatencyRounds = plan.LatencyAfter, len(plans)
+		if len(plans) > 0 && plans[0][1] > 0 {
+			sf.LatencyPlans = plans
+		}
 		if sf.LatencyMeasured, err = d.relLatency(d.Model); err != nil {
 			return err
 		}

@@ -66,6 +66,10 @@ type StepFigures struct {
 	LatencyPredicted float64 `json:"latency_predicted_ms,omitempty"`
 	LatencyMeasured  float64 `json:"latency_measured_ms,omitempty"`
 	LatencyRounds    int     `json:"latency_rounds,omitempty"`
+	// LatencyPlans lists each plan's predicted and measured latency
+	// (milliseconds), in the order they were made; the first prediction
+	// is the table's alone, the later ones carry the correction.
+	LatencyPlans [][2]float64 `json:"latency_plans,omitempty"`
 }
 
 // LayerRow is a layer of a pruning step: its output channels and MACs

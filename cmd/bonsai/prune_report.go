@@ -117,8 +117,9 @@ func writeReport(d *prune.Driver, sum pruneSummary) error {
 		if t, err := prune.ReadLatencyTable(dir); err == nil {
 			note = fmt.Sprintf(" The latency table (%s, %d layers) was measured on %s with %d threads.", prune.LatencyFile, len(t.Layers), t.CPU, t.Threads)
 		}
-		fmt.Fprintf(&b, "Latency at batch %d: %.3f ms measured when the run started. Each step predicts the pruned model's latency from the table of per-layer times, "+
-			"measures the planned model, corrects the prediction and plans again (up to 4 plans).%s\n\n", max(o.LatencyBatch, 1), st.BaseLatency, note)
+		fmt.Fprintf(&b, "Latency at batch %d: %.3f ms measured when the run started. Each step predicts the pruned model's latency from the table of per-layer times "+
+			"(the first plan's prediction is the table's alone), measures the planned model against the original, call by call in turns, corrects the prediction by the error "+
+			"and plans again (up to 4 plans); measured latencies are the original's %.3f ms times the measured ratio.%s\n\n", max(o.LatencyBatch, 1), st.BaseLatency, st.BaseLatency, note)
 	}
 	fmt.Fprintf(&b, "Test accuracy: %s before; %s right after pruning; %s after the last fine-tuning epoch.\n\n",
 		pct(sum.AccBefore), pct(sum.AccPruned), pct(sum.AccFinetuned))
@@ -126,7 +127,7 @@ func writeReport(d *prune.Driver, sum pruneSummary) error {
 		lat := st.BaseLatency > 0
 		fmt.Fprintf(&b, "| step | MACs removed (of the original) | MACs | accuracy after pruning | after fine-tuning |")
 		if lat {
-			fmt.Fprintf(&b, " latency target (ms) | predicted (ms) | measured (ms) | measured, of the original | plans |")
+			fmt.Fprintf(&b, " latency target (ms) | predicted (ms) | measured (ms) | measured, of the original | plans: predicted → measured (ms) |")
 		}
 		fmt.Fprintf(&b, "\n|---:|---:|---:|---:|---:|")
 		if lat {
@@ -144,7 +145,14 @@ func writeReport(d *prune.Driver, sum pruneSummary) error {
 				if o.Latency > 0 {
 					tgt = fmt.Sprintf("%.3f", (1-s.Target)*st.BaseLatency)
 				}
-				fmt.Fprintf(&b, " %s | %.3f | %.3f | %.1f %% | %d |", tgt, s.LatencyPredicted, s.LatencyMeasured, 100*s.LatencyMeasured/st.BaseLatency, s.LatencyRounds)
+				var plans []string
+				for _, pm := range s.LatencyPlans {
+					plans = append(plans, fmt.Sprintf("%.3f → %.3f", pm[0], pm[1]))
+				}
+				if len(plans) == 0 {
+					plans = []string{fmt.Sprint(s.LatencyRounds)}
+				}
+				fmt.Fprintf(&b, " %s | %.3f | %.3f | %.1f %% | %s |", tgt, s.LatencyPredicted, s.LatencyMeasured, 100*s.LatencyMeasured/st.BaseLatency, strings.Join(plans, ", "))
 			}
 			b.WriteString("\n")
 		}
