@@ -67,7 +67,7 @@ func (o pruneOpts) checkTarget() error {
 		return usagef("give exactly one of -target (or -flops) and -ratio, a fraction in (0, 1)")
 	case o.FLOPs >= 1 || o.Ratio >= 1 || o.FLOPs < 0 || o.Ratio < 0 || o.FLOPs != o.FLOPs || o.Ratio != o.Ratio:
 		return usagef("-flops and -ratio are fractions in (0, 1)")
-	case o.LatencyBatch < 1:
+	case o.LatencyBatch < 0: // 0 is 1: the runs stored before -latency-batch existed
 		return usagef("-latency-batch must be ≥ 1, got %d", o.LatencyBatch)
 	}
 	return nil
@@ -83,3 +83,4 @@ func oneTargetFlag(fs *flag.FlagSet) error {
 	}
 	return nil
 }
+
