@@ -83,4 +83,3 @@ func oneTargetFlag(fs *flag.FlagSet) error {
 	}
 	return nil
 }
-
