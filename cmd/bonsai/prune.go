@@ -37,8 +37,8 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
 		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual)")
 	targetFlags(fs, &o)
-	fs.StringVar(&o.Ranking, "ranking", prune.Global, strings.Join(prune.Rankings, ", ")+
-		" (score per channel, per MAC saved, per millisecond saved by the measured latency table)")
+	fs.StringVar(&o.Ranking, "ranking", prune.Global, "uniform (the same fraction of every group), global (by score), "+
+		"global-flops (score per MAC saved) or global-latency (score per millisecond saved, from the measured latency table)")
 	fs.IntVar(&o.MinChannels, "min-channels", 1, "channels every group keeps at least")
 	fs.Float64Var(&o.MaxRatio, "max-ratio", 0, fmt.Sprintf("largest fraction of a group one step removes (0: %g)", prune.DefaultMaxRatio))
 	fs.IntVar(&o.RoundTo, "round-to", 0, "keep widths a multiple of this (e.g. 8)")
