@@ -127,7 +127,10 @@ type stepCurve struct {
 func accuracyChart(path string, before float64, steps []stepCurve) error {
 	p := plot.New()
 	p.Title.Text = "Test accuracy per fine-tuning epoch"
-	p.X.Label.Text = "fine-tuning epoch (dashed lines: pruning steps)"
+	p.X.Label.Text = "fine-tuning epoch"
+	if len(steps) > 1 {
+		p.X.Label.Text += " (dashed lines: pruning steps)"
+	}
 	p.Y.Label.Text = "test accuracy (%)"
 	leg := plot.NewLegend()
 	total, lo, hi := 0, 100*before, 100*before
