@@ -20,7 +20,9 @@ import (
 // a pruned model's file (Widths, SetWidths), its initialisation (Reset,
 // Redraw) and the parameters whose per-sample squared gradients its
 // backward pass accumulates (SquaredGrads); its MACs and parameter counts
-// scale with the widths of the sides that Axes.MACs and Tensors name. Package prune, the widths
+// scale with the widths of the sides that Axes.MACs and Tensors name, and
+// its time is that of its stand-in at other widths (Probe), which prune's
+// latency model compiles and times. Package prune, the widths
 // of nn/zoo, ResetParameters, Reinit and TrackSquaredGrads read layers
 // only through their adapters, so adding a layer type to Bonsai's pruning
 // is writing one Adapter and calling RegisterAdapter.
@@ -64,6 +66,16 @@ type Adapter[T Module] interface {
 	// gradients l's backward pass adds into Var.SqGrad when they have
 	// one (see TrackSquaredGrads).
 	SquaredGrads(l T) []*autograd.Var
+	// Probe returns a new layer, standing alone, that costs what l would
+	// cost with in input and out output channels (features for a Linear):
+	// the same kind of layer with l's other settings (kernel, stride,
+	// padding; a depthwise convolution stays depthwise, with out
+	// channels) and zero weights. Compiled and timed on an input of l's
+	// spatial size ([in, H, W]), it tells what a width costs on this CPU
+	// (prune's latency table). nil: l has no time of its own worth
+	// measuring (a per-channel layer the compiled form folds into the
+	// convolution before it, or a layer with no arithmetic).
+	Probe(l T, in, out int) Module
 }
 
 // LayerAdapter is an Adapter with its layer type erased, as AdapterOf
@@ -259,6 +271,7 @@ func (e erased[T]) Redraw(m Module, rng *rand.Rand, s InitScheme) {
 	e.a.Redraw(m.(T), rng, s)
 }
 func (e erased[T]) SquaredGrads(m Module) []*autograd.Var { return e.a.SquaredGrads(m.(T)) }
+func (e erased[T]) Probe(m Module, in, out int) Module    { return e.a.Probe(m.(T), in, out) }
 
 // Stateless is the adapter of a layer type T that holds nothing per
 // channel and passes channels through (ReLU, pooling, Dropout); embed it
@@ -290,6 +303,9 @@ func (Stateless[T]) Redraw(T, *rand.Rand, InitScheme) {}
 
 // SquaredGrads returns none.
 func (Stateless[T]) SquaredGrads(T) []*autograd.Var { return nil }
+
+// Probe returns nil: the layer's time is not modelled per width.
+func (Stateless[T]) Probe(T, int, int) Module { return nil }
 
 // opCouplings are the rules of the operations recorded with no layer as
 // their source (Relu, Add, AddRelu, Reshape, GlobalAvgPool, and the fused

@@ -59,3 +59,7 @@ func (batchNormAdapter) Redraw(*BatchNorm2d, *rand.Rand, InitScheme) {}
 func (batchNormAdapter) SquaredGrads(l *BatchNorm2d) []*autograd.Var {
 	return []*autograd.Var{l.Weight, l.Bias}
 }
+
+// Probe returns nil: the compiled form folds a BatchNorm2d into the
+// convolution before it.
+func (batchNormAdapter) Probe(*BatchNorm2d, int, int) Module { return nil }

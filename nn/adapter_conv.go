@@ -122,3 +122,21 @@ func (conv2dAdapter) Redraw(l *Conv2d, rng *rand.Rand, s InitScheme) {
 func (conv2dAdapter) SquaredGrads(l *Conv2d) []*autograd.Var {
 	return []*autograd.Var{l.Weight, l.Bias}
 }
+
+// Probe returns a Conv2d of l's kernel, stride, padding and bias with in
+// and out channels; a depthwise l gives a depthwise one of out channels.
+func (conv2dAdapter) Probe(l *Conv2d, in, out int) Module {
+	g := 1
+	if depthwise(l) {
+		in, g = out, out
+	} else if l.GroupCount() > 1 {
+		return nil // not prunable: never resized
+	}
+	c := &Conv2d{In: in, Out: out, Kernel: l.Kernel, ConvParams: l.ConvParams,
+		Weight: autograd.NewParam(tensor.New(out, in/g, l.Kernel[0], l.Kernel[1]))}
+	c.Groups = g
+	if l.Bias != nil {
+		c.Bias = autograd.NewParam(tensor.New(out))
+	}
+	return c
+}

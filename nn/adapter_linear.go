@@ -74,3 +74,6 @@ func (linearAdapter) Redraw(l *Linear, rng *rand.Rand, s InitScheme) {
 func (linearAdapter) SquaredGrads(l *Linear) []*autograd.Var {
 	return []*autograd.Var{l.Weight, l.Bias}
 }
+
+// Probe returns a Linear of in and out features, with a bias when l has one.
+func (linearAdapter) Probe(l *Linear, in, out int) Module { return NewLinear(in, out, l.Bias != nil) }

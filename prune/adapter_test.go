@@ -130,6 +130,8 @@ func (affineAdapter) SquaredGrads(l *Affine) []*autograd.Var {
 	return []*autograd.Var{l.Scale, l.Shift}
 }
 
+func (affineAdapter) Probe(*Affine, int, int) nn.Module { return nil }
+
 // affineNet is conv1 → aff1 → relu → conv2 → aff2 → relu → global average
 // pooling → fc, for [N, 3, 6, 6] inputs.
 type affineNet struct {

@@ -123,16 +123,23 @@
 // # Planning
 //
 // MakePlan chooses the channels to remove for a target, a fraction of the
-// MACs (PlanConfig.FLOPs) or of the eligible channels (Ratio), by a
-// ranking: uniform (the same fraction of every group), global (one ranking
-// of every channel) or global-flops (score per MAC saved), within a floor
+// MACs (PlanConfig.FLOPs), of the measured latency (Latency) or of the
+// eligible channels (Ratio), by a ranking: uniform (the same fraction of
+// every group), global (one ranking of every channel), global-flops (score
+// per MAC saved) or global-latency (score per millisecond saved), within a floor
 // (MinChannels), a ceiling (MaxRatio), rounding of the kept widths
 // (RoundTo), and with residual-stream groups left alone unless
 // PruneResidual. The MACs and parameters of every width are computed from
 // a bilinear model of each layer in its input and output groups' widths
 // (the sides its adapter names for its MACs, and for each parameter the
 // sides that list it), which is exact for Conv2d and Linear, so a
-// removal's saving accounts for both sides of a layer. Plan.Apply does the surgery and checks the result with
+// removal's saving accounts for both sides of a layer. Latency comes from
+// a LatencyTable: each layer's stand-in (nn.Adapter.Probe) compiled and
+// timed at a grid of its input and output widths on this CPU
+// (MeasureLatencyTable), interpolated, plus the measured rest of the model
+// taken as constant (LatencyModel); the Driver checks each latency plan by
+// timing the planned model and plans again with the error as a correction.
+// Plan.Apply does the surgery and checks the result with
 // nn.Summarize. Schedule splits a target into k steps with
 // 1 − (1 − T)^(i/k) of the original MACs gone after step i. Spearman
 // compares a criterion's scores with measured losses: LossProbe measures

@@ -3,6 +3,7 @@ package prune
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/optim"
@@ -20,7 +21,14 @@ const (
 	// GlobalFLOPs ranks by score per MAC saved: a channel's score divided
 	// by the MACs its removal saves at the current widths.
 	GlobalFLOPs = "global-flops"
+	// GlobalLatency ranks by score per millisecond saved: a channel's
+	// score divided by the time its removal saves at the current widths,
+	// as the latency table predicts it (PlanConfig.Timing), after HALP.
+	GlobalLatency = "global-latency"
 )
+
+// Rankings lists the rankings MakePlan knows.
+var Rankings = []string{Uniform, Global, GlobalFLOPs, GlobalLatency}
 
 // Defaults of PlanConfig's zero fields.
 const (
@@ -34,15 +42,19 @@ const (
 )
 
 // PlanConfig is what a plan aims for and the limits it respects. Exactly
-// one of FLOPs and Ratio is positive.
+// one of FLOPs, Latency and Ratio is positive.
 type PlanConfig struct {
 	// FLOPs is the fraction of the model's MACs (nn.Summarize: Conv2d and
 	// Linear) to remove, in (0, 1): 0.5 halves them.
 	FLOPs float64
+	// Latency is the fraction of the model's measured latency to remove,
+	// in (0, 1), as Timing predicts it.
+	Latency float64
 	// Ratio is the fraction of the eligible groups' channels to remove,
 	// in (0, 1).
 	Ratio float64
-	// Ranking is Uniform, Global (the default, "") or GlobalFLOPs.
+	// Ranking is Uniform, Global (the default, ""), GlobalFLOPs or
+	// GlobalLatency.
 	Ranking string
 	// MinChannels is the fewest channels a group keeps (0: 1).
 	MinChannels int
@@ -64,6 +76,12 @@ type PlanConfig struct {
 	// a Schedule.
 	BaseMACs     int64
 	BaseChannels int
+	// BaseLatency, when not 0, is the latency in milliseconds that
+	// Latency is a fraction of, instead of Timing.Measured.
+	BaseLatency float64
+	// Timing predicts the latency at other widths: a Latency target and
+	// the GlobalLatency ranking need it.
+	Timing *LatencyModel `json:"-"`
 }
 
 // GroupPlan is the plan for one group of the Graph.
@@ -114,14 +132,18 @@ type Plan struct {
 	// ChannelsBefore and ChannelsAfter count the eligible groups'
 	// channels.
 	ChannelsBefore, ChannelsAfter int
+	// LatencyBefore and LatencyAfter are the latency in milliseconds that
+	// Config.Timing predicts now and after Apply (0 without Timing).
+	LatencyBefore, LatencyAfter float64
 
 	applied bool
 }
 
 // MakePlan chooses channels of g's groups to remove from m (g is a Trace
 // of m) so that the MACs of m for inputs [N, inShape...] drop by at least
-// c.FLOPs (MACs after ≤ (1 − FLOPs)·MACs before), or at least c.Ratio of
-// the eligible channels go. scores holds one score per channel of every
+// c.FLOPs (MACs after ≤ (1 − FLOPs)·MACs before), or its latency as
+// c.Timing predicts it by at least c.Latency, or at least c.Ratio of the
+// eligible channels go. scores holds one score per channel of every
 // eligible group (a Criterion's Scores); lower scores go first. inShape
 // ([C, H, W]) defaults to g.InShape.
 //
@@ -134,7 +156,12 @@ type Plan struct {
 // Global picks the step with the lowest mean score per channel,
 // GlobalFLOPs the lowest summed score per MAC the step saves, where the
 // MACs of every layer are recomputed from the current widths of both its
-// input and its output groups after each step. Ties go to the earlier
+// input and its output groups after each step; GlobalLatency the lowest
+// summed score per millisecond saved, from the latency table at the
+// current widths of both sides of every layer, where a step may take a
+// group down by up to 16 allowed widths at once (the jump of least score
+// per millisecond), so that a plateau of the table, where one channel
+// saves nothing, does not stop it (steps that save no time come last). Ties go to the earlier
 // group. A target that the limits make unreachable is an error that says
 // how far the plan can go and which limits (the floor, the ceiling,
 // residual groups excluded, rounding) stand in the way.
@@ -155,22 +182,32 @@ func MakePlan(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig, 
 
 // normalise checks c and fills in the defaults of its zero fields.
 func (c PlanConfig) normalise() (PlanConfig, error) {
+	targets := 0
+	for _, t := range []float64{c.FLOPs, c.Latency, c.Ratio} {
+		if t != 0 {
+			targets++
+		}
+	}
 	switch {
-	case c.FLOPs != 0 && c.Ratio != 0:
-		return c, fmt.Errorf("prune: plan: give a MACs target (%g) or a channel ratio (%g), not both", c.FLOPs, c.Ratio)
-	case c.FLOPs == 0 && c.Ratio == 0:
-		return c, errors.New("prune: plan: no target: set FLOPs (fraction of MACs to remove) or Ratio (fraction of channels)")
+	case targets > 1:
+		return c, fmt.Errorf("prune: plan: give one target, not both: a MACs fraction (%g), a latency fraction (%g) or a channel ratio (%g)", c.FLOPs, c.Latency, c.Ratio)
+	case targets == 0:
+		return c, errors.New("prune: plan: no target: set FLOPs (fraction of MACs to remove), Latency (fraction of the latency) or Ratio (fraction of channels)")
 	case c.FLOPs != 0 && !(c.FLOPs > 0 && c.FLOPs < 1):
 		return c, fmt.Errorf("prune: plan: FLOPs target %g: want a fraction of the MACs to remove in (0, 1)", c.FLOPs)
+	case c.Latency != 0 && !(c.Latency > 0 && c.Latency < 1):
+		return c, fmt.Errorf("prune: plan: latency target %g: want a fraction of the latency to remove in (0, 1)", c.Latency)
 	case c.Ratio != 0 && !(c.Ratio > 0 && c.Ratio < 1):
 		return c, fmt.Errorf("prune: plan: channel ratio %g: want a fraction to remove in (0, 1)", c.Ratio)
+	case c.BaseLatency < 0:
+		return c, fmt.Errorf("prune: plan: negative base latency %g ms", c.BaseLatency)
 	}
 	switch c.Ranking {
 	case "":
 		c.Ranking = Global
-	case Uniform, Global, GlobalFLOPs:
+	case Uniform, Global, GlobalFLOPs, GlobalLatency:
 	default:
-		return c, fmt.Errorf("prune: plan: unknown ranking %q: want %s, %s or %s", c.Ranking, Uniform, Global, GlobalFLOPs)
+		return c, fmt.Errorf("prune: plan: unknown ranking %q: want %s", c.Ranking, strings.Join(Rankings, ", "))
 	}
 	if c.MinChannels < 0 || c.RoundTo < 0 || c.BaseMACs < 0 || c.BaseChannels < 0 {
 		return c, fmt.Errorf("prune: plan: negative min-channels (%d), round-to (%d) or base (%d MACs, %d channels)",

@@ -30,6 +30,20 @@ type planner struct {
 	termsOf              [][]int        // the MAC terms each group takes part in
 	paramsConst          int64          // parameters no group touches
 	macs0, params0       int64          // the model's figures now
+
+	latTerms   []latTerm // the layers of the latency table (with Timing)
+	latTermsOf [][]int   // the latency terms each group takes part in
+	latOffset  float64   // the latency the table does not model, plus the correction
+	lat0       float64   // the predicted latency now
+}
+
+// latTerm is a layer's time from the latency table at the widths of its
+// input and output channels: the widths in and out now, scaled by the
+// groups a (input) and b (output) as terms are (−1: no group).
+type latTerm struct {
+	e       *LayerLatency
+	in, out int
+	a, b    int
 }
 
 // pgroup is one group as the planner sees it.
@@ -142,6 +156,12 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		}
 	})
 
+	if c.Latency > 0 || c.Ranking == GlobalLatency {
+		if err := p.latencyTerms(); err != nil {
+			return nil, err
+		}
+	}
+
 	p.gs = make([]pgroup, len(g.Groups))
 	for i, gr := range g.Groups {
 		pg := pgroup{gr: gr}
@@ -183,6 +203,86 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		p.gs[i] = pg
 	}
 	return p, nil
+}
+
+// latencyTerms builds the latency model from c.Timing: a term per layer
+// of the table, with the groups of its sides.
+func (p *planner) latencyTerms() error {
+	tm := p.c.Timing
+	if tm == nil || tm.Table == nil {
+		return fmt.Errorf("prune: plan: a latency target or the %s ranking needs a latency table (PlanConfig.Timing)", GlobalLatency)
+	}
+	p.latTermsOf = make([][]int, len(p.g.Groups))
+	var sum float64
+	for i, l := range p.layers {
+		e, ok := tm.Table.Layers[l.Name]
+		if !ok {
+			continue
+		}
+		ax, sd := p.axes[i], p.sides[i]
+		t := latTerm{e: e, in: ax.In, out: ax.Out, a: sd[0], b: sd[1]}
+		if ax.Coupling == nn.Shared {
+			t.a = -1 // the output width sets both sides
+		}
+		for _, gi := range []int{t.a, t.b} {
+			if gi >= 0 && !slices.Contains(p.latTermsOf[gi], len(p.latTerms)) {
+				p.latTermsOf[gi] = append(p.latTermsOf[gi], len(p.latTerms))
+			}
+		}
+		p.latTerms = append(p.latTerms, t)
+		sum += p.latValue(t, p.w)
+	}
+	if len(p.latTerms) == 0 {
+		return errors.New("prune: plan: the latency table has none of the model's layers (a table of another model?)")
+	}
+	p.latOffset = tm.Measured - sum + tm.Correction
+	p.lat0 = p.latency(p.w)
+	return nil
+}
+
+// latValue returns a latency term's time at widths w.
+func (p *planner) latValue(t latTerm, w []int) float64 {
+	in, out := float64(t.in), float64(t.out)
+	if t.a >= 0 {
+		in = in * float64(w[t.a]) / float64(p.ch[t.a])
+	}
+	if t.b >= 0 {
+		out = out * float64(w[t.b]) / float64(p.ch[t.b])
+	}
+	return t.e.At(in, out)
+}
+
+// latency returns the predicted latency at widths w, in milliseconds.
+func (p *planner) latency(w []int) float64 {
+	v := p.latOffset
+	for _, t := range p.latTerms {
+		v += p.latValue(t, w)
+	}
+	return v
+}
+
+// targetLatency is the most latency the plan may leave.
+func (p *planner) targetLatency() float64 {
+	base := p.c.BaseLatency
+	if base == 0 {
+		base = p.c.Timing.Measured
+	}
+	return (1 - p.c.Latency) * base
+}
+
+// deltaLatency returns the time saved by taking group i from w[i] to nw.
+func (p *planner) deltaLatency(i, nw int) float64 {
+	var before, after float64
+	old := p.w[i]
+	for _, ti := range p.latTermsOf[i] {
+		before += p.latValue(p.latTerms[ti], p.w)
+	}
+	p.w[i] = nw
+	for _, ti := range p.latTermsOf[i] {
+		after += p.latValue(p.latTerms[ti], p.w)
+	}
+	p.w[i] = old
+	return before - after
 }
 
 // summarize is nn.Summarize, with a panic (an input of the wrong shape)
@@ -281,8 +381,11 @@ func (p *planner) needRemoved() int {
 
 // met reports whether widths w reach the target.
 func (p *planner) met(w []int) bool {
-	if p.c.FLOPs > 0 {
+	switch {
+	case p.c.FLOPs > 0:
 		return p.macs(w) <= p.targetMACs()
+	case p.c.Latency > 0:
+		return p.latency(w) <= p.targetLatency()
 	}
 	return p.removed(w) >= p.needRemoved()
 }
@@ -349,11 +452,14 @@ func (p *planner) greedy() error {
 				}
 			}
 			key := sum / float64(p.w[i]-nw)
-			if p.c.Ranking == GlobalFLOPs {
+			switch p.c.Ranking {
+			case GlobalFLOPs:
 				key = math.Inf(1)
 				if dm > 0 {
 					key = sum / float64(dm)
 				}
+			case GlobalLatency:
+				key, nw = p.latencyStep(i)
 			}
 			if best < 0 || key < bestKey {
 				best, bestKey, bestW = i, key, nw
@@ -365,6 +471,36 @@ func (p *planner) greedy() error {
 		p.w[best] = bestW
 	}
 	return nil
+}
+
+// latencyLookahead is the most steps of one group that a GlobalLatency
+// step looks ahead.
+const latencyLookahead = 16
+
+// latencyStep returns the GlobalLatency step of group i: of the widths up
+// to latencyLookahead steps below its current one, the one with the least
+// summed score of the channels removed per millisecond saved, and that
+// key (+Inf when none saves time). Looking ahead lets the ranking cross a
+// plateau of the latency table (where the time falls only at the next
+// multiple of a kernel's block), on which a single channel saves nothing.
+func (p *planner) latencyStep(i int) (float64, int) {
+	pg := p.gs[i]
+	bestKey, bestW := math.Inf(1), p.next(i, p.w[i])
+	var sum float64
+	for k, cur := 0, p.w[i]; k < latencyLookahead; k++ {
+		nw := p.next(i, cur)
+		if nw < 0 {
+			break
+		}
+		for _, ch := range pg.order[p.ch[i]-cur : p.ch[i]-nw] {
+			sum += pg.scores[ch]
+		}
+		if dl := p.deltaLatency(i, nw); dl > 0 && sum/dl < bestKey {
+			bestKey, bestW = sum/dl, nw
+		}
+		cur = nw
+	}
+	return bestKey, bestW
 }
 
 // uniformWidths returns the widths of removing round(f·C) channels of
@@ -419,8 +555,11 @@ func (p *planner) reach(c PlanConfig) []int {
 // let the plan go, and how far it would go with each limit relaxed.
 func (p *planner) unreachable() error {
 	frac := func(w []int) float64 {
-		if p.c.FLOPs > 0 {
+		switch {
+		case p.c.FLOPs > 0:
 			return 1 - float64(p.macs(w))/float64(p.macs0)
+		case p.c.Latency > 0:
+			return 1 - p.latency(w)/p.lat0
 		}
 		n := 0
 		for i, pg := range p.gs {
@@ -431,14 +570,19 @@ func (p *planner) unreachable() error {
 		return float64(p.removed(w)) / float64(n)
 	}
 	var want, what string
-	if p.c.FLOPs > 0 {
+	switch {
+	case p.c.Latency > 0:
+		what = "of the predicted latency"
+		want = fmt.Sprintf("cannot bring the predicted latency to %.3g ms (%.1f %% below %.3g ms; %.3g ms now)",
+			p.targetLatency(), 100*p.c.Latency, p.targetLatency()/(1-p.c.Latency), p.lat0)
+	case p.c.FLOPs > 0:
 		what = "of the MACs"
 		want = fmt.Sprintf("cannot remove %.1f %% of the MACs (%s → at most %s)", 100*p.c.FLOPs, si(p.macs0), si(p.targetMACs()))
 		if p.c.BaseMACs != 0 {
 			want = fmt.Sprintf("cannot bring the MACs to %s (%.1f %% below %s; the model has %s now)",
 				si(p.targetMACs()), 100*p.c.FLOPs, si(p.c.BaseMACs), si(p.macs0))
 		}
-	} else {
+	default:
 		what = "of the eligible channels"
 		want = fmt.Sprintf("cannot remove %d of %d eligible channels (%.1f %%)", p.needRemoved(), p.eligibleChannels(), 100*p.c.Ratio)
 	}
@@ -490,6 +634,9 @@ func (p *planner) unreachable() error {
 func (p *planner) plan() *Plan {
 	pl := &Plan{Model: p.m, Graph: p.g, InShape: p.inShape, Config: p.c,
 		MACsBefore: p.macs0, MACsAfter: p.macs(p.w), ParamsBefore: p.params0, ParamsAfter: p.params(p.w)}
+	if p.latTerms != nil {
+		pl.LatencyBefore, pl.LatencyAfter = p.lat0, p.latency(p.w)
+	}
 	for i, pg := range p.gs {
 		gp := GroupPlan{Group: pg.gr, Eligible: pg.eligible, Why: pg.why, Before: p.ch[i], After: p.w[i], Scores: pg.scores}
 		if pg.eligible {

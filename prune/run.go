@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 
 	"github.com/bonsai-dl/bonsai/data"
@@ -28,7 +31,15 @@ import (
 //   - pruned-step-i.safetensors: the model right after step i's pruning;
 //   - finetune-i/: step i's fine-tuning run (see train.Run);
 //   - step-i.safetensors: the model after step i's fine-tuning;
-//   - pruned.safetensors: the final model.
+//   - pruned.safetensors: the final model;
+//   - latency.json: the latency table of a run with a latency target or
+//     the global-latency ranking (LatencyFile), measured when the run
+//     starts and read, not measured again, when it resumes.
+//
+// A latency step plans with the table, builds the planned model (from
+// RunConfig.Arch, zero weights), measures it, corrects the prediction by
+// the error and plans again, up to 4 plans, and keeps the plan whose
+// measured latency is nearest the step's target.
 //
 // The model files are Save's (their widths in the metadata), loadable
 // with zoo.Load. Set the fields, then Open (optional: Run opens), Run and
@@ -66,6 +77,8 @@ type Driver struct {
 
 	lock  *train.DirLock
 	fresh bool
+	table *LatencyTable // the run's latency table (RunConfig.UsesLatency)
+	ref   nn.Module     // the original model, to time others against (relLatency)
 }
 
 // Open checks the settings (RunConfig.Validate, and a State for a resumed
@@ -178,7 +191,13 @@ func (d *Driver) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if c.UsesLatency() {
+		if err := d.latencyTable(); err != nil {
+			return err
+		}
+	}
 	sched := &Schedule{Final: c.PlanConfig(), Steps: c.Steps, BaseMACs: st.BaseMACs, BaseChannels: st.BaseChans}
+	sched.Final.BaseLatency = st.BaseLatency
 	for i := st.Completed + 1; i <= c.Steps; i++ {
 		if err := ctx.Err(); err != nil { // stopped: the state is saved
 			return err
@@ -214,8 +233,176 @@ func (d *Driver) Run(ctx context.Context) error {
 		// a run and its end by more than a pruned model's gain.
 		ips := d.Timer([]nn.Module{orig, d.Model}, d.InShape, d.BenchBatch(), 0)
 		copy(st.Throughput[:], ips)
+		if c.UsesLatency() {
+			ts, err := AlternateLatency([]nn.Module{orig, d.Model}, d.InShape, c.latencyBatch())
+			if err != nil {
+				return err
+			}
+			copy(st.Latency[:], ts)
+			d.logf("latency at batch %d, timed alternately: %.3f ms → %.3f ms (−%.1f %%)\n", c.latencyBatch(),
+				st.Latency[0], st.Latency[1], 100*(1-st.Latency[1]/st.Latency[0]))
+		}
 	}
 	return st.save(d.Dir)
+}
+
+// relLatency returns the latency of m in the units of the base latency
+// (RunState.BaseLatency): timed call by call in turns with the original
+// model (Driver.Original), the ratio of the two times the base latency, so
+// that the machine's speed, which drifts on a shared machine and differs
+// when a run resumes elsewhere, cancels; without Original, measured alone.
+func (d *Driver) relLatency(m nn.Module) (float64, error) {
+	c := d.Config
+	if d.Original == nil {
+		return MeasureLatency(m, d.InShape, c.latencyBatch())
+	}
+	if d.ref == nil {
+		ref, err := d.Original()
+		if err != nil {
+			return 0, fmt.Errorf("prune: building the original model again to time against it: %w", err)
+		}
+		d.ref = ref
+	}
+	ts, err := AlternateLatency([]nn.Module{d.ref, m}, d.InShape, c.latencyBatch())
+	if err != nil {
+		return 0, err
+	}
+	return ts[1] / ts[0] * d.State.BaseLatency, nil
+}
+
+// latencyTable reads the run's latency table, or measures it (and the
+// model's latency, RunState.BaseLatency) and saves it when the run has
+// none.
+func (d *Driver) latencyTable() error {
+	c, st := d.Config, d.State
+	t, err := ReadLatencyTable(d.Dir)
+	switch {
+	case err == nil:
+		if cpu := CPUName(); t.CPU != cpu {
+			d.logf("latency table of %s measured on %s; this CPU is %s: planning with the stored table\n", d.Dir, t.CPU, cpu)
+		}
+		if t.Batch != c.latencyBatch() {
+			return fmt.Errorf("prune: %s: the latency table is for batch %d, the run's latency batch is %d",
+				filepath.Join(d.Dir, LatencyFile), t.Batch, c.latencyBatch())
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		g, err := Trace(d.Model, d.InShape...)
+		if err != nil {
+			return err
+		}
+		if t, err = MeasureLatencyTable(d.Model, g, d.InShape, c.latencyBatch(), c.PruneResidual, func(s string) { d.logf("%s\n", s) }); err != nil {
+			return err
+		}
+		if err := t.Write(d.Dir); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	d.table = t
+	if st.BaseLatency == 0 {
+		if st.Pruned > 0 {
+			return fmt.Errorf("prune: %s: the run's state has no base latency (a run started without a latency target?)", d.Dir)
+		}
+		if st.BaseLatency, err = MeasureLatency(d.Model, d.InShape, c.latencyBatch()); err != nil {
+			return err
+		}
+		d.logf("%s: latency %.3f ms at batch %d (compiled, %d threads)\n", c.Arch, st.BaseLatency, c.latencyBatch(), runtime.GOMAXPROCS(0))
+		return st.save(d.Dir)
+	}
+	return nil
+}
+
+// latencyPlan makes the plan of step i with a latency table: plan, measure
+// the planned model, correct the prediction by the error, plan again, up to
+// latencyRounds plans; it returns the plan whose measured latency is
+// nearest the target, and each plan's predicted and measured latency. Without an architecture
+// to build the planned model from (RunConfig.Arch), it makes one plan.
+func (d *Driver) latencyPlan(i int, sched *Schedule, g *Graph, scores map[*Group][]float64) (*Plan, [][2]float64, error) {
+	c, st := d.Config, d.State
+	now, err := d.relLatency(d.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	tm := &LatencyModel{Table: d.table, Measured: now}
+	sched.Final.Timing = tm
+	defer func() { sched.Final.Timing = nil }()
+	target := st.BaseLatency
+	if c.Latency > 0 {
+		target *= 1 - sched.Target(i)
+	}
+	var best *Plan
+	var plans [][2]float64
+	bestDev := math.Inf(1)
+	for len(plans) < latencyRounds {
+		plan, err := sched.Plan(i, d.Model, g, scores, d.InShape...)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c.Latency == 0 || c.Arch == "" {
+			// A MACs or channel target: the table ranks, it does not aim.
+			return plan, [][2]float64{{plan.LatencyAfter, 0}}, nil
+		}
+		measured, err := d.measurePlan(g, plan)
+		if err != nil {
+			return nil, nil, err
+		}
+		plans = append(plans, [2]float64{plan.LatencyAfter, measured})
+		d.logf("step %d/%d: plan %d: latency predicted %.3f ms, measured %.3f ms (target %.3f ms)\n",
+			i, c.Steps, len(plans), plan.LatencyAfter, measured, target)
+		if dev := math.Abs(measured - target); dev < bestDev {
+			best, bestDev = plan, dev
+		}
+		if bestDev <= latencyTolerance*st.BaseLatency {
+			break
+		}
+		tm.Correction += measured - plan.LatencyAfter
+	}
+	return best, plans, nil
+}
+
+// latencyRounds is the most plans a latency step makes; latencyTolerance
+// the distance from the target, as a fraction of the base latency, at
+// which it stops.
+const (
+	latencyRounds    = 4
+	latencyTolerance = 0.01
+)
+
+// measurePlan builds the model plan would leave (RunConfig.Arch at the
+// model's widths, zero weights, the plan's channels removed) and measures
+// its latency (relLatency).
+func (d *Driver) measurePlan(g *Graph, plan *Plan) (float64, error) {
+	a, err := zoo.Lookup(d.Config.Arch)
+	if err != nil {
+		return 0, err
+	}
+	m, err := a.Build()
+	if err != nil {
+		return 0, err
+	}
+	if err := zoo.SetWidths(m, zoo.Widths(d.Model)); err != nil {
+		return 0, err
+	}
+	gc, err := Trace(m, d.InShape...)
+	if err != nil {
+		return 0, err
+	}
+	if len(gc.Groups) != len(g.Groups) {
+		return 0, fmt.Errorf("prune: the copy of the model to time has %d channel groups, the model %d", len(gc.Groups), len(g.Groups))
+	}
+	for k, gp := range plan.Groups {
+		if gc.Groups[k].Channels != gp.Before {
+			return 0, fmt.Errorf("prune: the copy of the model to time differs from the model at group %s", gp.Group)
+		}
+		if len(gp.Remove) == 0 {
+			continue
+		}
+		if err := gc.Groups[k].Remove(gp.Remove, nil); err != nil {
+			return 0, err
+		}
+	}
+	return d.relLatency(m)
 }
 
 // pruneStep traces, calibrates, scores, plans and removes the channels of
@@ -247,7 +434,13 @@ func (d *Driver) pruneStep(i int, sched *Schedule) error {
 	if err != nil {
 		return err
 	}
-	plan, err := sched.Plan(i, d.Model, g, scores, d.InShape...)
+	var plan *Plan
+	var plans [][2]float64
+	if d.table != nil {
+		plan, plans, err = d.latencyPlan(i, sched, g, scores)
+	} else {
+		plan, err = sched.Plan(i, d.Model, g, scores, d.InShape...)
+	}
 	if err != nil {
 		return err
 	}
@@ -259,10 +452,22 @@ func (d *Driver) pruneStep(i int, sched *Schedule) error {
 	after := nn.Summarize(d.Model, d.InShape...)
 	st.Layers = layerRows(before, after, plan, st.Original)
 	acc, loss := d.evaluate()
-	st.StepsDone = append(st.StepsDone[:i-1], StepFigures{Step: i, Target: sched.Target(i), MACs: after.MACs, Params: after.Params,
-		AccPruned: acc, LossPruned: loss})
-	d.logf("step %d/%d: %s → %s MACs (−%.1f %% of the original), test accuracy right after pruning %s\n",
-		i, c.Steps, count(before.MACs), count(after.MACs), 100*(1-float64(after.MACs)/float64(st.Before.MACs)), percent(acc))
+	sf := StepFigures{Step: i, Target: sched.Target(i), MACs: after.MACs, Params: after.Params, AccPruned: acc, LossPruned: loss}
+	lat := ""
+	if d.table != nil {
+		sf.LatencyPredicted, sf.LatencyRounds = plan.LatencyAfter, len(plans)
+		if len(plans) > 0 && plans[0][1] > 0 {
+			sf.LatencyPlans = plans
+		}
+		if sf.LatencyMeasured, err = d.relLatency(d.Model); err != nil {
+			return err
+		}
+		lat = fmt.Sprintf("; latency predicted %.3f ms, measured %.3f ms (−%.1f %% of the original's %.3f ms)",
+			sf.LatencyPredicted, sf.LatencyMeasured, 100*(1-sf.LatencyMeasured/st.BaseLatency), st.BaseLatency)
+	}
+	st.StepsDone = append(st.StepsDone[:i-1], sf)
+	d.logf("step %d/%d: %s → %s MACs (−%.1f %% of the original), test accuracy right after pruning %s%s\n",
+		i, c.Steps, count(before.MACs), count(after.MACs), 100*(1-float64(after.MACs)/float64(st.Before.MACs)), percent(acc), lat)
 	if err := Save(filepath.Join(d.Dir, fmt.Sprintf("pruned-step-%d.safetensors", i)), d.Model, d.meta()); err != nil {
 		return err
 	}
@@ -379,8 +584,14 @@ func (d *Driver) evaluate() (float64, float64) {
 func layerRows(before, after nn.Summary, plan *Plan, original map[string][2]int64) []LayerRow {
 	type score struct{ total, removed float64 }
 	scores := map[string]score{}
+	why := map[string]string{}
 	for _, gp := range plan.Groups {
 		if gp.Scores == nil {
+			for _, d := range gp.Group.Deps {
+				if d.Side == Out {
+					why[d.Layer] = gp.Why
+				}
+			}
 			continue
 		}
 		var total float64
@@ -409,6 +620,8 @@ func layerRows(before, after nn.Summary, plan *Plan, original map[string][2]int6
 		}
 		if s, ok := scores[l.Name]; ok {
 			r.Score, r.RemovedScore, r.HasScore = s.total, s.removed, true
+		} else {
+			r.Why = why[l.Name]
 		}
 		rows = append(rows, r)
 	}

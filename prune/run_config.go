@@ -23,7 +23,7 @@ type RunConfig struct {
 	Weights, Init, Data string
 	// Criterion and Scope choose the channels' scores (NewCriterion).
 	Criterion, Scope string
-	// Ranking, FLOPs, Ratio, MaxRatio, MinChannels, RoundTo and
+	// Ranking, FLOPs, Latency, Ratio, MaxRatio, MinChannels, RoundTo and
 	// PruneResidual are the final target and the limits, as in PlanConfig;
 	// Steps splits the target into that many plans (Schedule), each
 	// followed by FinetuneEpochs/Steps epochs of fine-tuning.
@@ -73,7 +73,20 @@ type RunConfig struct {
 	FisherClasses int    `json:",omitempty"`
 	CalibAugment  bool   `json:",omitempty"`
 	TestRange     string `json:",omitempty"`
+	// Latency is the fraction of the model's measured latency to remove
+	// (instead of FLOPs or Ratio), at LatencyBatch images per call (0: 1);
+	// a latency target or the GlobalLatency ranking times the model's
+	// layers first (LatencyFile).
+	Latency      float64 `json:",omitempty"`
+	LatencyBatch int     `json:",omitempty"`
 }
+
+// UsesLatency reports whether the run needs a latency table: a latency
+// target or the GlobalLatency ranking.
+func (c RunConfig) UsesLatency() bool { return c.Latency > 0 || c.Ranking == GlobalLatency }
+
+// latencyBatch returns LatencyBatch, 1 when it is 0.
+func (c RunConfig) latencyBatch() int { return max(c.LatencyBatch, 1) }
 
 // ConfigError is a RunConfig field whose value cannot work.
 type ConfigError struct {
@@ -126,6 +139,8 @@ func (c RunConfig) Validate() error {
 		return bad("TrainImages", "and TestImages must be ≥ 0, got %d and %d", c.TrainImages, c.TestImages)
 	case c.BenchBatch < 0:
 		return bad("BenchBatch", "must be ≥ 0, got %d", c.BenchBatch)
+	case c.LatencyBatch < 0:
+		return bad("LatencyBatch", "must be ≥ 0, got %d", c.LatencyBatch)
 	}
 	for i, s := range c.Std {
 		if !(s > 0) {
@@ -145,7 +160,7 @@ func (c RunConfig) Validate() error {
 
 // PlanConfig returns the final target and limits of the run.
 func (c RunConfig) PlanConfig() PlanConfig {
-	return PlanConfig{FLOPs: c.FLOPs, Ratio: c.Ratio, Ranking: c.Ranking, MinChannels: c.MinChannels,
+	return PlanConfig{FLOPs: c.FLOPs, Latency: c.Latency, Ratio: c.Ratio, Ranking: c.Ranking, MinChannels: c.MinChannels,
 		MaxRatio: c.MaxRatio, RoundTo: c.RoundTo, PruneResidual: c.PruneResidual}
 }
 

@@ -32,6 +32,12 @@ type RunState struct {
 	// Throughput is the original's and the pruned model's images/s,
 	// timed alternately when the run ends (zero without Driver.Timer).
 	Throughput [2]float64 `json:"images_per_second"`
+	// BaseLatency is the original model's measured latency in
+	// milliseconds at RunConfig.LatencyBatch (runs with a latency table);
+	// Latency the original's and the pruned model's, timed alternately
+	// when the run ends.
+	BaseLatency float64    `json:"base_latency_ms,omitempty"`
+	Latency     [2]float64 `json:"latency_ms,omitempty"`
 }
 
 // Figures are a model's MACs per image, parameters, and test accuracy
@@ -52,12 +58,24 @@ type StepFigures struct {
 	AccPruned  float64   `json:"acc_pruned"`
 	Finetune   []float64 `json:"finetune_acc"` // test accuracy per fine-tuning epoch
 	LossPruned float64   `json:"loss_pruned"`
+	// LatencyPredicted is the latency in milliseconds the latency model
+	// predicted for the step's plan, LatencyMeasured the pruned model's
+	// measured right after, and LatencyRounds the plans made to get there
+	// (predict, measure the plan's model, correct the prediction, plan
+	// again); 0 without a latency table.
+	LatencyPredicted float64 `json:"latency_predicted_ms,omitempty"`
+	LatencyMeasured  float64 `json:"latency_measured_ms,omitempty"`
+	LatencyRounds    int     `json:"latency_rounds,omitempty"`
+	// LatencyPlans lists each plan's predicted and measured latency
+	// (milliseconds), in the order they were made; the first prediction
+	// is the table's alone, the later ones carry the correction.
+	LatencyPlans [][2]float64 `json:"latency_plans,omitempty"`
 }
 
 // LayerRow is a layer of a pruning step: its output channels and MACs
 // before and after (before: the original model's when RunState.Original
 // has them), and the summed scores of its output channels (all of them,
-// and those removed) when it produces a scored group.
+// and those removed) when it produces a scored group, or why not.
 type LayerRow struct {
 	Name         string  `json:"name"`
 	Before       int     `json:"channels_before"`
@@ -67,6 +85,10 @@ type LayerRow struct {
 	Score        float64 `json:"score"`
 	RemovedScore float64 `json:"removed_score"`
 	HasScore     bool    `json:"has_score"`
+	// Why says why a layer's output channels have no score: the plan's
+	// reason for their group (GroupPlan.Why: "residual stream", "not
+	// prunable: the model output").
+	Why string `json:"why,omitempty"`
 }
 
 // ReadRunState reads the state of the prune run in dir. An error that

@@ -13,8 +13,8 @@ import (
 //
 //	1 − (1 − T)^(i/k)
 //
-// of the MACs (or of the eligible channels), where T is Final.FLOPs (or
-// Final.Ratio): every step removes the same fraction, 1 − (1 − T)^(1/k),
+// of the MACs (or of the latency, or of the eligible channels), where T is
+// Final.FLOPs (or Final.Latency, or Final.Ratio): every step removes the same fraction, 1 − (1 − T)^(1/k),
 // of what the previous one left, so each step is an equally small change
 // for the model as it then is, and step k reaches T exactly.
 type Schedule struct {
@@ -27,13 +27,10 @@ type Schedule struct {
 	BaseChannels int
 }
 
-// Target returns the fraction of the base MACs (or channels) removed after
+// Target returns the fraction of the base MACs (latency, channels) removed after
 // step i of the schedule: 1 − (1 − T)^(i/Steps).
 func (s *Schedule) Target(i int) float64 {
-	t := s.Final.FLOPs
-	if t == 0 {
-		t = s.Final.Ratio
-	}
+	t := max(s.Final.FLOPs, s.Final.Latency, s.Final.Ratio) // the one that is set
 	return 1 - math.Pow(1-t, float64(i)/float64(s.Steps))
 }
 
@@ -57,9 +54,12 @@ func (s *Schedule) Plan(i int, m nn.Module, g *Graph, scores map[*Group][]float6
 	}
 	c = s.Final
 	c.BaseMACs, c.BaseChannels = s.BaseMACs, s.BaseChannels
-	if c.FLOPs != 0 {
+	switch {
+	case c.FLOPs != 0:
 		c.FLOPs = s.Target(i)
-	} else {
+	case c.Latency != 0:
+		c.Latency = s.Target(i)
+	default:
 		c.Ratio = s.Target(i)
 	}
 	return MakePlan(m, g, scores, c, inShape...)

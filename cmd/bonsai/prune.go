@@ -36,9 +36,9 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.StringVar(&o.Criterion, "criterion", prune.Sensitivity, "channel criterion: "+strings.Join(prune.CriterionNames, ", "))
 	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
 		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual)")
-	fs.Float64Var(&o.FLOPs, "flops", 0, "fraction of MACs to remove, e.g. 0.5")
-	fs.Float64Var(&o.Ratio, "ratio", 0, "fraction of channels to remove (instead of -flops)")
-	fs.StringVar(&o.Ranking, "ranking", prune.Global, "uniform, global or global-flops")
+	targetFlags(fs, &o)
+	fs.StringVar(&o.Ranking, "ranking", prune.Global, "uniform (the same fraction of every group), global (by score), "+
+		"global-flops (score per MAC saved) or global-latency (score per millisecond saved, from the measured latency table)")
 	fs.IntVar(&o.MinChannels, "min-channels", 1, "channels every group keeps at least")
 	fs.Float64Var(&o.MaxRatio, "max-ratio", 0, fmt.Sprintf("largest fraction of a group one step removes (0: %g)", prune.DefaultMaxRatio))
 	fs.IntVar(&o.RoundTo, "round-to", 0, "keep widths a multiple of this (e.g. 8)")
@@ -68,6 +68,9 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	explain := fs.Bool("explain", false, "print the channel groups and exit")
 	asJSON := fs.Bool("json", false, "print a JSON summary")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := oneTargetFlag(fs); err != nil {
 		return err
 	}
 	st, err := pruneSetup(fs, &o, *outDir, *resume, *explain, *meanFlag, *stdFlag)
@@ -176,11 +179,10 @@ func pct(a float64) string {
 }
 
 func (o pruneOpts) validate(synthetic bool) error {
+	if err := o.checkTarget(); err != nil {
+		return err
+	}
 	switch {
-	case (o.FLOPs > 0) == (o.Ratio > 0):
-		return usagef("give exactly one of -flops and -ratio, a fraction in (0, 1)")
-	case o.FLOPs >= 1 || o.Ratio >= 1 || o.FLOPs < 0 || o.Ratio < 0:
-		return usagef("-flops and -ratio are fractions in (0, 1)")
 	case o.Steps < 1:
 		return usagef("-steps must be ≥ 1")
 	case o.Calib < 1 && prune.NeedsStats(o.Criterion):
