@@ -27,6 +27,9 @@ type dval struct {
 	// Slice not yet followed by the channel Pad of an option-A shortcut), 0 when none.
 	sub     [2]int
 	subFrom *dval
+	// pooled marks the output of a GlobalAveragePool, [N, C, 1, 1] in ONNX and [N, C]
+	// here (nn.GlobalAvgPool): only a flatten may read it.
+	pooled bool
 }
 
 // layerWeights are the tensors of one spec layer, by state-dict suffix.
@@ -283,6 +286,11 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 	if x.sub != [2]int{} && op != "Slice" && op != "Pad" {
 		x = im.subsampled(x)
 	}
+	for _, d := range dyn {
+		if d != nil && d.pooled && op != "Flatten" && op != "Reshape" && op != "Identity" && op != "Dropout" {
+			return fmt.Errorf("operator %s on the output of a GlobalAveragePool is not supported (only a flatten)", op)
+		}
+	}
 	at := attrs(n)
 	switch op {
 	case "Identity", "Dropout":
@@ -305,7 +313,7 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 		if len(in) > 2 && in[2] != nil {
 			hi = in[2].floats()[0]
 		}
-		if len(dyn) > 1 {
+		if ndyn > 1 {
 			return fmt.Errorf("Clip with bounds computed from the input is not supported")
 		}
 		switch {
@@ -321,7 +329,8 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 		if len(x.shape) != 3 {
 			return fmt.Errorf("input shape [N %v], want [N C H W]", x.shape)
 		}
-		return im.simple(zoo.GraphNode{Op: zoo.GraphGlobalAvgPool}, x, out, []int{x.shape[0], 1, 1})
+		im.add1(zoo.GraphNode{Op: zoo.GraphGlobalAvgPool}, x, out, []int{x.shape[0], 1, 1}).pooled = true
+		return nil
 	case "Flatten":
 		if ax := at.i("axis", 1); ax != 1 && !(ax == -int64(len(x.shape)) && len(x.shape) == 0) {
 			return fmt.Errorf("Flatten axis %d is not supported (only 1: keep the batch)", ax)
@@ -335,7 +344,7 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 	case "Gemm", "MatMul":
 		return im.linear(n, at, x, in, out)
 	case "Add":
-		if len(dyn) == 2 && dyn[1] != nil {
+		if ndyn == 2 && len(dyn) == 2 && dyn[1] != nil {
 			y := dyn[1]
 			if y.sub != [2]int{} {
 				y = im.subsampled(y)
@@ -349,7 +358,7 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 	case "Slice":
 		return im.slice(in, x, out)
 	case "Pad":
-		return im.pad(at, in, x, out)
+		return im.pad(n, at, in, x, out)
 	}
 	return fmt.Errorf("operator %s is not supported on the data (supported: Conv, BatchNormalization, Relu, Clip, "+
 		"MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, Slice, Pad, Identity, Dropout)", op)
@@ -398,9 +407,6 @@ func (im *importer) newName(n *onnxpb.NodeProto, weight, fallback string) string
 				base = b
 			}
 		}
-		if base != "" && fallback != "" {
-			base += "." + fallback
-		}
 	}
 	if base == "" {
 		base = fallback
@@ -415,7 +421,12 @@ func (im *importer) newName(n *onnxpb.NodeProto, weight, fallback string) string
 
 // add1 appends a one-input spec node reading x and returns its output value.
 func (im *importer) add1(g zoo.GraphNode, x *dval, onnxOut string, shape []int) *dval {
-	if g.Name == "" {
+	switch g.Op {
+	case zoo.GraphReLU, zoo.GraphFlatten, zoo.GraphGlobalAvgPool: // functional: no name
+	default:
+		if g.Name != "" {
+			break
+		}
 		g.Name = im.newName(nil, "", fmt.Sprintf("%s_%d", g.Op, len(im.spec.Nodes)))
 	}
 	g.Inputs = []string{x.name}
@@ -515,11 +526,8 @@ func (im *importer) conv(n *onnxpb.NodeProto, at attrMap, x *dval, in []*konst, 
 	if h <= 0 || wd <= 0 {
 		return fmt.Errorf("kernel %d does not fit the input %v", k, x.shape)
 	}
-	g := zoo.GraphNode{Op: zoo.GraphConv, Name: im.newName(n, n.GetInput()[1], ""), Inputs: []string{x.name},
+	g := zoo.GraphNode{Op: zoo.GraphConv, Name: im.newName(n, n.GetInput()[1], fmt.Sprintf("conv_%d", len(im.spec.Nodes))), Inputs: []string{x.name},
 		In: c, Out: w.shape[0], Kernel: k, Stride: s, Padding: p, Groups: groups, Bias: lw["bias"] != nil}
-	if g.Name == "" {
-		g.Name = im.newName(nil, "", fmt.Sprintf("conv_%d", len(im.spec.Nodes)))
-	}
 	im.push(g, out, []int{w.shape[0], h, wd}, lw)
 	return nil
 }
@@ -546,7 +554,7 @@ func (im *importer) batchNorm(n *onnxpb.NodeProto, at attrMap, x *dval, in []*ko
 		}
 	}
 	lw := layerWeights{"weight": in[1], "bias": in[2], "running_mean": in[3], "running_var": in[4]}
-	g := zoo.GraphNode{Op: zoo.GraphBatchNorm, Name: im.newName(n, n.GetInput()[1], "bn"), Inputs: []string{x.name},
+	g := zoo.GraphNode{Op: zoo.GraphBatchNorm, Name: im.newName(n, n.GetInput()[1], fmt.Sprintf("bn_%d", len(im.spec.Nodes))), Inputs: []string{x.name},
 		Out: c, Eps: at.f("epsilon", 1e-5)}
 	im.push(g, out, slices.Clone(x.shape), lw)
 	return nil
@@ -580,13 +588,17 @@ func (im *importer) pool(n *onnxpb.NodeProto, at attrMap, x *dval, out string) e
 	if h <= 0 || w <= 0 {
 		return fmt.Errorf("kernel %d does not fit the input %v", k, x.shape)
 	}
-	g := zoo.GraphNode{Op: op, Kernel: k, Stride: s, Padding: p}
+	g := zoo.GraphNode{Op: op, Name: im.newName(n, "", fmt.Sprintf("%s_%d", op, len(im.spec.Nodes))), Kernel: k, Stride: s, Padding: p}
 	return im.simple(g, x, out, []int{x.shape[0], h, w})
 }
 
 func (im *importer) flatten(x *dval, out string) error {
 	if len(x.shape) == 1 {
 		im.dyn[out] = x
+		return nil
+	}
+	if x.pooled {
+		im.dyn[out] = &dval{name: x.name, node: x.node, shape: []int{x.shape[0]}}
 		return nil
 	}
 	return im.simple(zoo.GraphNode{Op: zoo.GraphFlatten}, x, out, []int{prod(x.shape)})
@@ -677,11 +689,8 @@ func (im *importer) linear(n *onnxpb.NodeProto, at attrMap, x *dval, in []*konst
 	} else if len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
 		return fmt.Errorf("the bias must be an initializer or constant")
 	}
-	g := zoo.GraphNode{Op: zoo.GraphLinear, Name: im.newName(n, n.GetInput()[1], ""), Inputs: []string{x.name},
+	g := zoo.GraphNode{Op: zoo.GraphLinear, Name: im.newName(n, n.GetInput()[1], fmt.Sprintf("linear_%d", len(im.spec.Nodes))), Inputs: []string{x.name},
 		In: w.shape[1], Out: w.shape[0], Bias: lw["bias"] != nil}
-	if g.Name == "" {
-		g.Name = im.newName(nil, "", fmt.Sprintf("linear_%d", len(im.spec.Nodes)))
-	}
 	im.push(g, out, []int{w.shape[0]}, lw)
 	return nil
 }
@@ -752,7 +761,7 @@ func (im *importer) slice(in []*konst, x *dval, out string) error {
 
 // pad supports zero-padding the channel dimension after a subsampling (or none): the
 // option-A shortcut, a ShortcutA; and padding by zero on every side (nothing).
-func (im *importer) pad(at attrMap, in []*konst, x *dval, out string) error {
+func (im *importer) pad(n *onnxpb.NodeProto, at attrMap, in []*konst, x *dval, out string) error {
 	if mode := at.s("mode", "constant"); mode != "constant" {
 		return fmt.Errorf("Pad mode %q is not supported", mode)
 	}
@@ -790,7 +799,7 @@ func (im *importer) pad(at attrMap, in []*konst, x *dval, out string) error {
 		return nil
 	}
 	c := base.shape[0]
-	g := zoo.GraphNode{Op: zoo.GraphShortcutA, In: c, Out: c + int(p[1]+p[5]), PadBefore: int(p[1]), Stride: stride}
+	g := zoo.GraphNode{Op: zoo.GraphShortcutA, Name: im.newName(n, "", fmt.Sprintf("shortcut_%d", len(im.spec.Nodes))), In: c, Out: c + int(p[1]+p[5]), PadBefore: int(p[1]), Stride: stride}
 	im.add1(g, base, out, []int{g.Out, x.shape[1], x.shape[2]})
 	return nil
 }

@@ -29,11 +29,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/bonsai-dl/bonsai/nn"
-	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"io"
 	"os"
 	"sort"
+
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	_ "github.com/bonsai-dl/bonsai/onnx" // model files may be ONNX (.onnx)
 )
 
 // command is one subcommand: it parses its own flags from args and writes

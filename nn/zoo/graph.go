@@ -24,14 +24,14 @@ const (
 	GraphConv          = "conv"           // nn.Conv2d(In, Out, Kernel, Stride, Padding, Groups, Bias)
 	GraphBatchNorm     = "batchnorm"      // nn.BatchNorm2d(Out channels, Eps)
 	GraphLinear        = "linear"         // nn.Linear(In, Out, Bias)
-	GraphReLU          = "relu"           // nn.ReLU
+	GraphReLU          = "relu"           // nn.Relu (functional)
 	GraphReLU6         = "relu6"          // nn.ReLU6
 	GraphDropout       = "dropout"        // nn.Dropout(P)
 	GraphMaxPool       = "maxpool"        // nn.MaxPool2d(Kernel, Stride, Padding)
 	GraphAvgPool       = "avgpool"        // nn.AvgPool2d(Kernel, Stride, Padding)
-	GraphGlobalAvgPool = "global_avgpool" // nn.AdaptiveAvgPool2d: [N, C, H, W] → [N, C, 1, 1]
-	GraphFlatten       = "flatten"        // nn.Flatten: [N, …] → [N, ∏…]
-	GraphAdd           = "add"            // nn.Add of two inputs of one shape
+	GraphGlobalAvgPool = "global_avgpool" // nn.GlobalAvgPool (functional): [N, C, H, W] → [N, C]
+	GraphFlatten       = "flatten"        // nn.Reshape (functional): [N, …] → [N, ∏…]
+	GraphAdd           = "add"            // nn.Add (functional) of two inputs of one shape
 	GraphShortcutA     = "shortcut_a"     // ShortcutA(Stride, In, PadBefore, Out)
 )
 
@@ -75,7 +75,7 @@ const GraphInput = "input"
 // Shape: x: [N, Spec.Input...] → [N, Spec.Classes].
 type Graph struct {
 	Spec   GraphSpec
-	layers []nn.Module // per node; nil for nn.Add
+	layers []nn.Module // per node; nil for the functional operations
 	args   [][]int     // per node, the value ids of its inputs (0: the model input)
 	out    int         // value id of the output
 }
@@ -112,7 +112,7 @@ func NewGraph(spec GraphSpec) (*Graph, error) {
 			return nil, fmt.Errorf("%s: %v", where, err)
 		}
 		if l != nil {
-			if n.Name == "" || names[n.Name] {
+			if n.Name == "" || names[n.Name] || strings.ContainsAny(n.Name, "/ ") {
 				return nil, fmt.Errorf("%s: layer name empty or used twice", where)
 			}
 			names[n.Name] = true
@@ -132,7 +132,9 @@ func NewGraph(spec GraphSpec) (*Graph, error) {
 	return g, nil
 }
 
-// graphLayer returns the layer of node n (nil for nn.Add).
+// graphLayer returns the layer of node n (nil for the functional operations: Relu,
+// Reshape, GlobalAvgPool, Add, whose layers nn.ReLU, nn.Flatten and nn.AdaptiveAvgPool2d
+// have no address of their own to be named by).
 func graphLayer(n GraphNode) (l nn.Module, err error) {
 	defer func() { // the constructors panic on invalid settings
 		if r := recover(); r != nil {
@@ -165,8 +167,8 @@ func graphLayer(n GraphNode) (l nn.Module, err error) {
 			return nil, err
 		}
 		return nn.NewLinear(n.In, n.Out, n.Bias), nil
-	case GraphReLU:
-		return nn.NewReLU(), nil
+	case GraphReLU, GraphGlobalAvgPool, GraphFlatten, GraphAdd:
+		return nil, nil
 	case GraphReLU6:
 		return nn.NewReLU6(), nil
 	case GraphDropout:
@@ -179,12 +181,6 @@ func graphLayer(n GraphNode) (l nn.Module, err error) {
 			return nn.NewMaxPool2d(n.Kernel, n.Stride, n.Padding), nil
 		}
 		return nn.NewAvgPool2d(n.Kernel, n.Stride, n.Padding), nil
-	case GraphGlobalAvgPool:
-		return nn.NewAdaptiveAvgPool2d(), nil
-	case GraphFlatten:
-		return nn.NewFlatten(), nil
-	case GraphAdd:
-		return nil, nil
 	case GraphShortcutA:
 		if err := pos(n.In, n.Out, n.Stride); err != nil {
 			return nil, err
@@ -203,11 +199,21 @@ func (g *Graph) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
 	vals[0] = x
 	for i, l := range g.layers {
 		a := g.args[i]
-		if l == nil {
-			vals[i+1] = nn.Add(c, vals[a[0]], vals[a[1]])
+		if l != nil {
+			vals[i+1] = l.Forward(c, vals[a[0]])
 			continue
 		}
-		vals[i+1] = l.Forward(c, vals[a[0]])
+		x := vals[a[0]]
+		switch g.Spec.Nodes[i].Op {
+		case GraphAdd:
+			vals[i+1] = nn.Add(c, x, vals[a[1]])
+		case GraphReLU:
+			vals[i+1] = nn.Relu(c, x)
+		case GraphGlobalAvgPool:
+			vals[i+1] = nn.GlobalAvgPool(c, x)
+		default: // GraphFlatten
+			vals[i+1] = nn.Reshape(c, x, x.Value.Shape[0], -1)
+		}
 	}
 	return vals[g.out]
 }
