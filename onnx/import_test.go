@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,13 +52,3 @@ func checkAgainstRef(t *testing.T, path string, tol float64) nn.Module {
 	return g
 }
 
-func TestImportTry(t *testing.T) {
-	dir := os.Getenv("ONNX_TRY")
-	if dir == "" {
-		t.Skip()
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
-	for _, f := range files {
-		checkAgainstRef(t, f, 1e-4)
-	}
-}

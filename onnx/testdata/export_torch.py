@@ -11,7 +11,8 @@ usage: export_torch.py OUTDIR SPEC ...
            folded BatchNorm folded into the convolutions (do_constant_folding=True, EVAL)
 Writes OUTDIR/NAME-oOPSET-BN.onnx (input "input" [N, 3, H, W] with a dynamic N, output
 "logits") and OUTDIR/NAME-oOPSET-BN.ref.safetensors with the tensors "input" (4 images drawn
-from seed 1) and "logits" (PyTorch's, evaluation mode). Prints the ONNX paths.
+from seed 1) and "logits" (PyTorch's, evaluation mode). Prints the ONNX paths. The files
+carry no metadata_props (as most exporters write them): give -mean and -std to bonsai.
 Needs /usr/bin/python3 with Debian's python3-torch and python3-torchvision; nothing else.
 """
 import json, os, struct, sys
@@ -106,17 +107,17 @@ def build(model):
     if model in ("resnet18", "resnet50", "mobilenet_v2"):
         m = getattr(torchvision.models, model)()
         randomize_bn(m, g)
-        return m, 224, model, {"mean": "0.485,0.456,0.406", "std": "0.229,0.224,0.225"}
+        return m, 224, model
     if model.startswith("cifar-resnet"):
         m = CifarResNet(int(model[len("cifar-resnet"):]))
         randomize_bn(m, g)
-        return m, 32, model, {"mean": "0.4914,0.4822,0.4465", "std": "0.247,0.2435,0.2616"}
+        return m, 32, model
     sd = {k: v for k, v in load_safetensors(model).items() if not k.startswith("optim.")}
     depth = 2 + 6 * len([k for k in sd if k.startswith("layer1.") and k.endswith("conv1.weight")])
     m = CifarResNet(depth)
     m.load_state_dict(sd)
     name = os.path.basename(model).rsplit(".", 1)[0]
-    return m, 32, name, {"mean": "0.485,0.456,0.406", "std": "0.229,0.224,0.225"}
+    return m, 32, name
 
 
 def main():
@@ -124,7 +125,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     for spec in sys.argv[2:]:
         model, opset, bn = spec.rsplit(":", 2)
-        m, size, name, meta = build(model)
+        m, size, name = build(model)
         m.eval()
         path = os.path.join(out, f"{name}-o{opset}-{bn}.onnx")
         x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(1))
@@ -136,12 +137,6 @@ def main():
                               do_constant_folding=not kept,
                               training=torch.onnx.TrainingMode.PRESERVE if kept else torch.onnx.TrainingMode.EVAL)
             y = m(x)
-        import onnx
-        mp = onnx.load(path)
-        for k, v in meta.items():
-            p = mp.metadata_props.add()
-            p.key, p.value = k, v
-        onnx.save(mp, path)
         save_safetensors(path[:-len(".onnx")] + ".ref.safetensors", {"input": x, "logits": y})
         print(path, flush=True)
 
