@@ -51,4 +51,3 @@ func checkAgainstRef(t *testing.T, path string, tol float64) nn.Module {
 	}
 	return g
 }
-
