@@ -84,6 +84,11 @@ func locate(b []byte) string {
 				}
 				start := off + n + m
 				if uint64(len(b)-start) < l {
+					if num == 7 && names[7] == "graph" { // say which record of the graph is cut
+						if s := walk(b[start:], base+start, graphFields, "graph: "); s != "" {
+							return s
+						}
+					}
 					return fmt.Sprintf("%s%s at byte %d is %d bytes long but only %d bytes follow: the file is truncated or corrupt",
 						in, name, base+off, l, len(b)-start)
 				}
