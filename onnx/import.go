@@ -44,6 +44,7 @@ type importer struct {
 	weights []layerWeights // per spec node
 	names   map[string]bool
 	values  int
+	uses    map[string]int // readers of each ONNX value
 }
 
 // Import reads an ONNX model file into a zoo.Graph with its weights, in evaluation
@@ -88,8 +89,13 @@ func importModel(mp *onnxpb.ModelProto) (*zoo.Graph, zoo.Meta, error) {
 	if opset < MinOpset || opset > MaxOpset {
 		return nil, meta, fmt.Errorf("opset %d of the ai.onnx domain: supported are %d to %d", opset, MinOpset, MaxOpset)
 	}
-	im := &importer{opset: opset, consts: map[string]*konst{}, dyn: map[string]*dval{}, names: map[string]bool{}}
+	im := &importer{opset: opset, consts: map[string]*konst{}, dyn: map[string]*dval{}, names: map[string]bool{}, uses: map[string]int{}}
 	g := mp.GetGraph()
+	for _, n := range g.GetNode() {
+		for _, in := range n.GetInput() {
+			im.uses[in]++
+		}
+	}
 	for _, t := range g.GetInitializer() {
 		k, err := decodeTensor(t)
 		if err != nil {
@@ -359,6 +365,8 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 		return im.slice(in, x, out)
 	case "Pad":
 		return im.pad(n, at, in, x, out)
+	case "Gather":
+		return im.gatherChannels(n, at, in, x, out)
 	}
 	return fmt.Errorf("operator %s is not supported on the data (supported: Conv, BatchNormalization, Relu, Clip, "+
 		"MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, Slice, Pad, Identity, Dropout)", op)
@@ -801,6 +809,45 @@ func (im *importer) pad(n *onnxpb.NodeProto, at attrMap, in []*konst, x *dval, o
 	c := base.shape[0]
 	g := zoo.GraphNode{Op: zoo.GraphShortcutA, Name: im.newName(n, "", fmt.Sprintf("shortcut_%d", len(im.spec.Nodes))), In: c, Out: c + int(p[1]+p[5]), PadBefore: int(p[1]), Stride: stride}
 	im.add1(g, base, out, []int{g.Out, x.shape[1], x.shape[2]})
+	return nil
+}
+
+// gatherChannels supports the channel Gather that follows the Pad of an option-A
+// shortcut whose channel map pruning made irregular (as Export writes it): the two become
+// one ShortcutA with a Map.
+func (im *importer) gatherChannels(n *onnxpb.NodeProto, at attrMap, in []*konst, x *dval, out string) error {
+	if ax := at.i("axis", 0); ax != 1 {
+		return fmt.Errorf("Gather on axis %d of the data is not supported (only channels, axis 1)", ax)
+	}
+	if len(in) < 2 || in[1] == nil || len(in[1].shape) != 1 {
+		return fmt.Errorf("Gather with indices that are not a constant list is not supported")
+	}
+	if x.node < 0 || im.spec.Nodes[x.node].Op != zoo.GraphShortcutA || im.uses[n.GetInput()[0]] != 1 || x.name != im.spec.Nodes[x.node].Output {
+		return fmt.Errorf("Gather of channels is only supported after the channel Pad of an option-A shortcut")
+	}
+	sc := &im.spec.Nodes[x.node]
+	if sc.Map != nil {
+		return fmt.Errorf("Gather of channels after a mapped shortcut is not supported")
+	}
+	dst := repeat(-1, sc.In)
+	for o, v := range in[1].ints() {
+		if v < 0 {
+			v += int64(sc.Out)
+		}
+		if v < 0 || v >= int64(sc.Out) {
+			return fmt.Errorf("Gather index %d out of range [0, %d)", v, sc.Out)
+		}
+		j := int(v) - sc.PadBefore
+		if j < 0 || j >= sc.In {
+			continue // a zero channel
+		}
+		if dst[j] >= 0 {
+			return fmt.Errorf("Gather copies channel %d twice", j)
+		}
+		dst[j] = o
+	}
+	sc.Out, sc.PadBefore, sc.Map = in[1].size(), 0, dst
+	im.dyn[out] = &dval{name: x.name, node: x.node, shape: append([]int{sc.Out}, x.shape[1:]...)}
 	return nil
 }
 

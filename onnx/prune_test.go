@@ -124,4 +124,12 @@ func TestExportPrunedResNet56(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, "pruned ResNet-56 in onnxruntime", runORT(t, out, x), want, 1e-4)
+	back, _, err := Import(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, "pruned ResNet-56 imported", logits(back, x), want, 1e-4)
+	if a, b := nn.Summarize(back, 3, 32, 32).MACs, nn.Summarize(d.Model, 3, 32, 32).MACs; a != b {
+		t.Errorf("pruned ResNet-56 imported: %d MACs, want %d", a, b)
+	}
 }

@@ -62,6 +62,7 @@ type GraphNode struct {
 	Eps       float32 `json:"eps,omitempty"`
 	P         float32 `json:"p,omitempty"`
 	PadBefore int     `json:"pad_before,omitempty"`
+	Map       []int   `json:"map,omitempty"` // a ShortcutA's channel map (see ShortcutA.Map)
 }
 
 // GraphInput is the name of a Graph's input value.
@@ -188,7 +189,21 @@ func graphLayer(n GraphNode) (l nn.Module, err error) {
 		if n.PadBefore < 0 || n.PadBefore+n.In > n.Out {
 			return nil, fmt.Errorf("%d channels padded by %d before do not fit %d", n.In, n.PadBefore, n.Out)
 		}
-		return &ShortcutA{Stride: n.Stride, In: n.In, PadBefore: n.PadBefore, Out: n.Out}, nil
+		s := &ShortcutA{Stride: n.Stride, In: n.In, PadBefore: n.PadBefore, Out: n.Out}
+		if n.Map != nil {
+			seen := map[int]bool{}
+			for j, o := range n.Map {
+				if o >= n.Out || o < -1 || (o >= 0 && seen[o]) {
+					return nil, fmt.Errorf("map sends input channel %d to %d: want −1 or a distinct channel below %d", j, o, n.Out)
+				}
+				seen[o] = true
+			}
+			if len(n.Map) != n.In {
+				return nil, fmt.Errorf("map of %d entries for %d input channels", len(n.Map), n.In)
+			}
+			s.SetChannelMap(n.Out, n.Map)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", n.Op)
 }
