@@ -18,7 +18,7 @@ func TestExportZoo(t *testing.T) {
 	if !testing.Short() {
 		archs = nil
 		for _, a := range zoo.Names() {
-			if a != "resnet152" && !isGraph(a) {
+			if a != "resnet152" {
 				archs = append(archs, a)
 			}
 		}
@@ -58,7 +58,6 @@ func TestExportZoo(t *testing.T) {
 	}
 }
 
-func isGraph(name string) bool { return len(name) > 6 && name[:6] == "graph_" }
 
 // drawBN gives every BatchNorm2d of m statistics and affine parameters drawn from seed, so
 // that folding them is tested.

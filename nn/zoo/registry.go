@@ -44,13 +44,15 @@ var archs = func() map[string]Arch {
 	return m
 }()
 
-// Names lists the architectures New knows, sorted.
+// Names lists the zoo's architectures, sorted (not the graphs RegisterGraph added).
 func Names() []string {
 	graphMu.Lock()
 	defer graphMu.Unlock()
 	var n []string
-	for k := range archs {
-		n = append(n, k)
+	for k, a := range archs {
+		if a.graph == "" {
+			n = append(n, k)
+		}
 	}
 	slices.Sort(n)
 	return n
@@ -74,7 +76,11 @@ func Lookup(name string) (Arch, error) {
 		}
 	}
 	slices.Sort(known)
-	return Arch{}, fmt.Errorf("zoo: unknown architecture %q (known: %s)", name, strings.Join(known, ", "))
+	hint := ""
+	if strings.HasPrefix(key, "graph_") {
+		hint = "; a graph architecture is known once a file that holds it (metadata \"graph\", or an ONNX file) is loaded"
+	}
+	return Arch{}, fmt.Errorf("zoo: unknown architecture %q (known: %s)%s", name, strings.Join(known, ", "), hint)
 }
 
 // New builds the architecture called name (see Lookup) in evaluation mode
