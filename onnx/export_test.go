@@ -58,7 +58,6 @@ func TestExportZoo(t *testing.T) {
 	}
 }
 
-
 // drawBN gives every BatchNorm2d of m statistics and affine parameters drawn from seed, so
 // that folding them is tested.
 func drawBN(m nn.Module, seed uint64) {
