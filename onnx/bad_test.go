@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"os"
+	"sync"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,23 +24,33 @@ func tinyModel(t testing.TB) *onnxpb.ModelProto {
 	return mp
 }
 
+var (
+	tinyOnce sync.Once
+	tiny     []byte
+	tinyErr  error
+)
+
 // tinyBytes returns the bytes of an exported ResNet-8 with BatchNorm kept.
 func tinyBytes(t testing.TB) []byte {
 	t.Helper()
+	tinyOnce.Do(func() { tiny, tinyErr = exportTiny() })
+	if tinyErr != nil {
+		t.Fatal(tinyErr)
+	}
+	return tiny
+}
+
+func exportTiny() ([]byte, error) {
 	m, err := zoo.New("resnet8")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	zoo.InitWeights(m, 1)
 	mp, err := exportModel(m, []int{3, 32, 32}, zoo.Meta{Arch: "resnet8"}, ExportOptions{KeepBatchNorm: true})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	b, err := proto.Marshal(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return proto.Marshal(mp)
 }
 
 // importBytes writes b to a file and imports it.
