@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"slices"
 
-	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
 )

@@ -13,6 +13,12 @@
 //   - activation buffers are planned from the steps' lifetimes, so that a call allocates
 //     nothing.
 //
+// One image runs step by step, each step's work split across the cores. A batch of a
+// model whose images are small (the CIFAR networks) runs data-parallel: chunks of a few
+// images, each run through every step by one goroutine with its own buffers, so that a
+// chunk's activations stay in that core's cache (see lanes.go; BONSAI_LANE_CHUNK=N
+// overrides the chunk size, for experiments).
+//
 // The prepared weights (a Model) are read-only and shared: any number of goroutines may
 // run the same Model at once, each with its own Runner, which holds the buffers of up to
 // its maximum batch size. A Runner is not safe for concurrent use.

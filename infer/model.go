@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/tensor"
 )

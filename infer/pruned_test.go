@@ -10,11 +10,12 @@ import (
 )
 
 // TestCompilePruned compiles pruned ResNet-20s (odd widths, the option-A shortcut's channel
-// map; global ranking without rounding) and checks them against the forward pass, and each
+// map; global ranking without rounding) and a pruned MobileNetV2 (odd depthwise widths,
+// residual streams pruned too) and checks them against the forward pass, and each
 // image's output alone against its output in a batch, at GOMAXPROCS 1 and 2.
 func TestCompilePruned(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, arch := range []string{"resnet20", "resnet20b"} {
+	for _, arch := range []string{"resnet20", "resnet20b", "mobilenet_v2_cifar"} {
 		t.Run(arch, func(t *testing.T) {
 			m, err := zoo.New(arch)
 			if err != nil {

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/tensor"
 )
 
@@ -23,6 +23,14 @@ type Runner struct {
 
 	linX, linY []float32 // a linear step's transposed input and output
 	linEpi     asm.GemmEpilogue
+
+	// Data-parallel runs (see lanes.go): a Runner per goroutine, for chunks of up to
+	// laneBatch images, created on the first batch that uses them; sub marks a lane's
+	// own Runner.
+	lanes     []*lane
+	laneBatch int
+	sub       bool
+	task      laneTask
 }
 
 func grow(b []float32, n int) []float32 {
@@ -52,6 +60,7 @@ func (cm *Model) NewRunner(maxBatch int) *Runner {
 		panic(fmt.Sprintf("infer.Model.NewRunner: maximum batch %d", maxBatch))
 	}
 	r := &Runner{m: cm, maxBatch: maxBatch, gemm: asm.NewWorkspace()}
+	r.laneBatch = cm.chunkImages(maxBatch, 1) // the largest chunk a run can have
 	r.bufs = make([][]float32, len(cm.slots))
 	for i, n := range cm.slots {
 		r.bufs[i] = make([]float32, n*maxBatch)
@@ -95,6 +104,9 @@ func (r *Runner) Run(x *tensor.Tensor) (*tensor.Tensor, error) {
 		default: // fused away: never read or written
 			t.Data = nil
 		}
+	}
+	if procs := r.laneProcs(n); procs > 0 && r.runLanes(x, &r.ts[m.out], n, procs) {
+		return &r.ts[m.out], nil
 	}
 	for i := range m.steps {
 		if r.times == nil {

@@ -82,13 +82,8 @@ func (m *BatchNorm2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	c.record(OpBatchNorm, m, y, func() {
 		dgamma, dbeta := m.paramGrads(c)
 		dx, fresh := c.gradOut(x)
-		if fresh {
-			tensor.BatchNormBackwardSet(dx, y.Grad, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
-				training, dgamma, dbeta, c.sq(m.Weight, m.Bias))
-			return
-		}
 		tensor.BatchNormBackward(dx, y.Grad, x.Value, m.Weight.Value.Data, mean.Data, variance.Data, m.Eps,
-			training, dgamma, dbeta, c.sq(m.Weight, m.Bias))
+			training, dgamma, dbeta, c.sq(m.Weight, m.Bias), beta(fresh))
 	}, x, m.Weight, m.Bias)
 	return c.observe(m, x, y)
 }

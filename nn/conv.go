@@ -61,11 +61,8 @@ func (m *Conv2d) Forward(c *Ctx, x *autograd.Var) *autograd.Var {
 	}
 	tensor.Conv2dForward(y.Value, x.Value, m.Weight.Value, bias, m.ConvParams, &c.conv)
 	c.record(OpConv2d, m, y, func() {
-		switch dx, fresh := c.gradOut(x); {
-		case fresh:
-			tensor.Conv2dBackwardDataSet(dx, y.Grad, m.Weight.Value, m.ConvParams, &c.conv)
-		case dx != nil:
-			tensor.Conv2dBackwardData(dx, y.Grad, m.Weight.Value, m.ConvParams, &c.conv)
+		if dx, fresh := c.gradOut(x); dx != nil {
+			tensor.Conv2dBackwardData(dx, y.Grad, m.Weight.Value, m.ConvParams, &c.conv, beta(fresh))
 		}
 		dw, dbT := c.grad(m.Weight), c.grad(m.Bias)
 		if dw == nil && dbT == nil {

@@ -26,8 +26,8 @@ func AddRelu(c *Ctx, a, b *autograd.Var) *autograd.Var {
 	c.record(OpAddReLU, nil, y, func() {
 		if a == b { // one buffer receives both gradients
 			if d := c.grad(a); d != nil {
-				tensor.ReluBackward(d, y.Grad, y.Value)
-				tensor.ReluBackward(d, y.Grad, y.Value)
+				tensor.ReluBackward(d, y.Grad, y.Value, 1)
+				tensor.ReluBackward(d, y.Grad, y.Value, 1)
 			}
 			return
 		}
@@ -46,13 +46,18 @@ func AddRelu(c *Ctx, a, b *autograd.Var) *autograd.Var {
 // reluGrad sets (fresh) or adds the gradient of y = relu(…) into d, when d
 // is not nil.
 func reluGrad(d *tensor.Tensor, fresh bool, y *autograd.Var) {
-	switch {
-	case d == nil:
-	case fresh:
-		tensor.ReluBackwardSet(d, y.Grad, y.Value)
-	default:
-		tensor.ReluBackward(d, y.Grad, y.Value)
+	if d != nil {
+		tensor.ReluBackward(d, y.Grad, y.Value, beta(fresh))
 	}
+}
+
+// beta is the beta argument of a backward kernel (dx = beta·dx + gradient) for a
+// gradient buffer that is fresh (0: set it) or already holds a gradient (1: add).
+func beta(fresh bool) float32 {
+	if fresh {
+		return 0
+	}
+	return 1
 }
 
 // Relu returns max(x, 0) without a module, as torch.nn.functional.relu.
@@ -82,11 +87,8 @@ func SubsamplePadChannels(c *Ctx, src any, x *autograd.Var, stride, padBefore, o
 	y := c.Get(n, out, (h+stride-1)/stride, (w+stride-1)/stride)
 	tensor.SubsamplePadChannels(y.Value, x.Value, stride, padBefore)
 	c.record(OpSubsamplePad, src, y, func() {
-		switch dx, fresh := c.gradOut(x); {
-		case fresh:
-			tensor.SubsamplePadChannelsBackwardSet(dx, y.Grad, stride, padBefore)
-		case dx != nil:
-			tensor.SubsamplePadChannelsBackward(dx, y.Grad, stride, padBefore)
+		if dx, fresh := c.gradOut(x); dx != nil {
+			tensor.SubsamplePadChannelsBackward(dx, y.Grad, stride, padBefore, beta(fresh))
 		}
 	}, x)
 	return y

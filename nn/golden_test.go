@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/internal/golden"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
 	"github.com/bonsai-dl/bonsai/nn"

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bonsai-dl/bonsai/asm"
 	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/tensor"
 )
 

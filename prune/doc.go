@@ -19,7 +19,15 @@
 //     through;
 //   - a layer that computes each output channel from its own input
 //     channel with weights of its own (a depthwise convolution,
-//     nn.Shared) has both sides in its input's set;
+//     nn.Shared) has both sides in its input's set: in MobileNetV2 each
+//     inverted residual's expansion 1×1 output, its depthwise 3×3 and the
+//     projection 1×1's input are one group;
+//   - a grouped convolution with 1 < groups < channels is not pruned:
+//     removing a channel would have to remove a whole group of them on
+//     both sides, which Bonsai does not do, so its adapter reports it
+//     (nn.Unsupported) and the sets on both its sides are not prunable,
+//     Reason naming it ("grouped convolution, 2 groups of 4 → 4
+//     channels");
 //   - add and add_relu join their inputs' sets (nn.Join): a residual
 //     stream, such as every block output of a ResNet stage, is one group;
 //   - a flatten (reshape [N, C, H, W] → [N, C·H·W]) passes channel c on as

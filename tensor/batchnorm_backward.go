@@ -2,21 +2,23 @@ package tensor
 
 import "fmt"
 
-// BatchNormBackward adds the gradients of batch normalisation into dx,
-// dgamma and dbeta, given the statistics the forward pass normalised with
+// BatchNormBackward computes the gradients of batch normalisation: it adds
+// into dgamma and dbeta and sets dx = beta·dx + (the gradient below), given the statistics the forward pass normalised with
 // (mean and variance per channel: the batch's in training mode, the running
 // ones in evaluation mode):
 //
 //	x̂ = (x − μ)/√(σ²+eps),  dβ += Σ dy,  dγ += Σ dy·x̂
-//	training:   dx += γ/√(σ²+eps) · (dy − mean(dy) − x̂·mean(dy·x̂))
-//	evaluation: dx += γ/√(σ²+eps) · dy
+//	training:   dx ← beta·dx + γ/√(σ²+eps) · (dy − mean(dy) − x̂·mean(dy·x̂))
+//	evaluation: dx ← beta·dx + γ/√(σ²+eps) · dy
 //
 // with sums and means over N·H·W per channel (accumulated in float64; channels
 // in parallel).
 // x, dy, dx: [N, C, H, W]; gamma, mean, variance, dgamma, dbeta: [C]; dx,
 // dgamma, dbeta may be nil when not wanted. When sq is not nil, each sample's
-// squared γ and β gradients are added into sq.W and sq.B.
-func BatchNormBackward(dx, dy, x *Tensor, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads) {
+// squared γ and β gradients are added into sq.W and sq.B. beta 0 sets dx (which
+// need not be initialised; bit for bit what beta 1 adds into a zeroed dx), beta 1
+// adds into it, any other beta scales dx first.
+func BatchNormBackward(dx, dy, x *Tensor, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads, beta float32) {
 	n, c, h, w := x.NCHW()
 	checkShape4("BatchNormBackward", dy, n, c, h, w)
 	if dx != nil {
@@ -25,17 +27,9 @@ func BatchNormBackward(dx, dy, x *Tensor, gamma, mean, variance []float32, eps f
 	if len(gamma) != c || len(mean) != c || len(variance) != c {
 		panic(fmt.Sprintf("tensor.BatchNormBackward: per-channel vectors for %d channels", c))
 	}
+	add := dx != nil && betaAdds(dx, beta)
 	runBN(bnTask{x: x, dx: dx, dy: dy, gamma: gamma, mean: mean, variance: variance, eps: eps,
-		training: training, dgamma: dgamma, dbeta: dbeta, sq: sq, add: true})
-}
-
-// BatchNormBackwardSet is BatchNormBackward setting dx instead of adding
-// into it: dx receives what BatchNormBackward adds into a zeroed dx, bit for
-// bit, and need not be initialised.
-func BatchNormBackwardSet(dx, dy, x *Tensor, gamma, mean, variance []float32, eps float32, training bool, dgamma, dbeta []float32, sq *SquaredGrads) {
-	checkBNBackward("BatchNormBackwardSet", dx, nil, dy, nil, x, gamma, mean, variance, nil, nil)
-	runBN(bnTask{x: x, dx: dx, dy: dy, gamma: gamma, mean: mean, variance: variance, eps: eps,
-		training: training, dgamma: dgamma, dbeta: dbeta, sq: sq})
+		training: training, dgamma: dgamma, dbeta: dbeta, sq: sq, add: add})
 }
 
 // BatchNormReluBackward is the backward pass of y = relu(batchnorm(x))

@@ -4,7 +4,7 @@ import (
 	"math"
 	"sync"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Batch normalisation in parallel over channels: each channel is computed entirely by one

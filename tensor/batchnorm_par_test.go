@@ -33,7 +33,7 @@ func TestBatchNormDeterministicAcrossProcs(t *testing.T) {
 				dx := New(n, c, h, w)
 				dg, db := make([]float32, c), make([]float32, c)
 				sq := &SquaredGrads{W: make([]float32, c), B: make([]float32, c), Scale: 3}
-				BatchNormBackward(dx, dy, x, gamma, mean, variance, 1e-5, training, dg, db, sq)
+				BatchNormBackward(dx, dy, x, gamma, mean, variance, 1e-5, training, dg, db, sq, 1)
 				got = append(got, dx.Data, dg, db, sq.W, sq.B)
 			}
 			if ref == nil {

@@ -28,7 +28,7 @@ func TestSubsampleMapChannelsOffsetIsPad(t *testing.T) {
 	dy := randomTensor(rng, 2, 8, 3, 2)
 	dxWant, dxGot := randomTensor(rng, 2, 3, 5, 4), New(2, 3, 5, 4)
 	copy(dxGot.Data, dxWant.Data)
-	SubsamplePadChannelsBackward(dxWant, dy, 2, 2)
+	SubsamplePadChannelsBackward(dxWant, dy, 2, 2, 1)
 	SubsampleMapChannelsBackward(dxGot, dy, 2, []int{2, 3, 4})
 	testutil.Close(t, "dx", dxGot.Data, dxWant.Data, 0)
 }

@@ -3,15 +3,19 @@ package tensor
 import (
 	"fmt"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
-// Conv2dBackwardData adds the gradient of a convolution with respect to its
-// input into dx:
+// Conv2dBackwardData computes the gradient of a convolution with respect to its
+// input, dx = beta·dx + g with
 //
-//	dx[n,c,iy,ix] += Σ_{k,ky,kx} w[k,c,ky,kx] · dy[n,k,oy,ox]  where iy = oy·sh−ph+ky, ix = ox·sw−pw+kx
+//	g[n,c,iy,ix] = Σ_{k,ky,kx} w[k,c,ky,kx] · dy[n,k,oy,ox]  where iy = oy·sh−ph+ky, ix = ox·sw−pw+kx
 //
-// dy: [N, K, H', W'], w: [K, C, kh, kw], dx: [N, C, H, W].
+// dy: [N, K, H', W'], w: [K, C, kh, kw], dx: [N, C, H, W]. beta 0 sets dx (dx
+// need not be initialised; the result is what beta 1 adds into a zeroed dx, up
+// to the sign of zeros), beta 1 adds into it, any other beta scales dx first.
+// Where the direct kernels run at stride 1, beta 0 writes dx in the kernel (no
+// pass to zero it first).
 // Where Conv2dForward uses Winograd, so does this (the convolution of dy with
 // the flipped, transposed weights, added into dx); where it runs directly, so
 // does this: at stride 1 as the
@@ -19,7 +23,16 @@ import (
 // such convolutions, one per phase (even/odd rows and columns) of dx.
 // Otherwise it computes the column gradient wᵀ·dy with one SGEMM per sample
 // and scatters it back (col2im).
-func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
+func Conv2dBackwardData(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace, beta float32) {
+	if !betaAdds(dx, beta) {
+		conv2dBackwardDataSet(dx, dy, w, p, ws)
+		return
+	}
+	conv2dBackwardDataAdd(dx, dy, w, p, ws)
+}
+
+// conv2dBackwardDataAdd adds the gradient into dx (Conv2dBackwardData with beta 1).
+func conv2dBackwardDataAdd(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	if p.Groups > 1 {
 		groupedBackwardData(dx, dy, w, p, ws, true)
 		return

@@ -1,13 +1,10 @@
 package tensor
 
-// Conv2dBackwardDataSet sets dx to the gradient of a convolution with
-// respect to its input: what Conv2dBackwardData adds into a zeroed dx (up to
-// the sign of zeros). dx need not be initialised. Where Conv2dBackwardData
-// runs the direct kernels at stride 1, the tile kernel writes dx instead of
-// adding into it (no pass to zero dx first); otherwise (Winograd included) dx
-// is cleared and added into.
-// Shapes as in Conv2dBackwardData.
-func Conv2dBackwardDataSet(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
+// conv2dBackwardDataSet is Conv2dBackwardData with beta 0: dx is set to what
+// conv2dBackwardDataAdd adds into a zeroed dx (up to the sign of zeros). Where
+// the direct kernels run at stride 1, the tile kernel writes dx instead of
+// adding into it; otherwise (Winograd included) dx is cleared and added into.
+func conv2dBackwardDataSet(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	if p.Groups > 1 {
 		groupedBackwardData(dx, dy, w, p, ws, false)
 		return
@@ -18,9 +15,9 @@ func Conv2dBackwardDataSet(dx, dy, w *Tensor, p ConvParams, ws *ConvWorkspace) {
 	if ws == nil || wc != c || n == 0 || k == 0 || c == 0 || ho*wo == 0 || p.Stride[0] != 1 ||
 		backwardDataAlgo(c, k, h, wd, kh, kw, p) != ConvDirect {
 		Clear(dx)
-		Conv2dBackwardData(dx, dy, w, p, ws)
+		conv2dBackwardDataAdd(dx, dy, w, p, ws)
 		return
 	}
-	checkShape4("Conv2dBackwardDataSet", dy, n, k, ho, wo)
+	checkShape4("Conv2dBackwardData", dy, n, k, ho, wo)
 	ws.directBackwardData(dx, dy, w, p, 0)
 }

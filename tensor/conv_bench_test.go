@@ -192,7 +192,7 @@ func BenchmarkConv2d(b *testing.B) {
 			name string
 			f    func()
 		}{
-			{"bwddata", func() { Conv2dBackwardData(dx, dy, w, p, &ws) }},
+			{"bwddata", func() { Conv2dBackwardData(dx, dy, w, p, &ws, 1) }},
 			{"bwdfilter", func() { Conv2dBackwardFilter(dw, nil, x, dy, p, &ws, nil) }},
 		} {
 			if !benchPasses {
@@ -211,7 +211,7 @@ func BenchmarkConv2d(b *testing.B) {
 		b.Run(s.name+"/fwdbwd", func(b *testing.B) {
 			step := func() {
 				Conv2dForward(y, x, w, nil, p, &ws)
-				Conv2dBackwardData(dx, dy, w, p, &ws)
+				Conv2dBackwardData(dx, dy, w, p, &ws, 1)
 				Conv2dBackwardFilter(dw, nil, x, dy, p, &ws, nil)
 			}
 			step()

@@ -1,7 +1,7 @@
 package tensor
 
 import (
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Depthwise convolutions (Groups = C = K): each output channel is its own input channel

@@ -1,7 +1,7 @@
 package tensor
 
 import (
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Direct convolution: the forward pass and the data gradient as register-blocked tiles that

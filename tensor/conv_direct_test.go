@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
 )
 
@@ -160,7 +160,7 @@ func TestConvMatchesDefinition(t *testing.T) {
 			dxRef, dwRef, dbRef, sqwRef, sqbRef := convBackwardRef(x, w, dy, p, scale)
 			dx0 := randTensor(rng, x.Shape...)
 			dx := dx0.Clone()
-			Conv2dBackwardData(dx, dy, w, p, &ws)
+			Conv2dBackwardData(dx, dy, w, p, &ws, 1)
 			for i := range dx.Data {
 				dx.Data[i] -= dx0.Data[i]
 			}
@@ -216,7 +216,7 @@ func TestConvDeterministicAcrossProcs(t *testing.T) {
 				y := New(tc.n, tc.k, ho, wo)
 				Conv2dForward(y, x, w, nil, p, &ws)
 				dx := New(x.Shape...)
-				Conv2dBackwardData(dx, dy, w, p, &ws)
+				Conv2dBackwardData(dx, dy, w, p, &ws, 1)
 				dw := New(w.Shape...)
 				db := make([]float32, tc.k)
 				Conv2dBackwardFilter(dw, db, x, dy, p, &ws, nil)
@@ -266,8 +266,8 @@ func TestConvNoAllocs(t *testing.T) {
 			step := func() {
 				Conv2dForward(y, x, w, nil, p, &ws)
 				BatchNormTrain(y, y, gamma, beta, mean, variance, 1e-5)
-				ReluBackward(dy, dy, y)
-				Conv2dBackwardData(dx, dy, w, p, &ws)
+				ReluBackward(dy, dy, y, 1)
+				Conv2dBackwardData(dx, dy, w, p, &ws, 1)
 				Conv2dBackwardFilter(dw, nil, x, dy, p, &ws, nil)
 			}
 			for range 3 {

@@ -3,7 +3,7 @@ package tensor
 import (
 	"fmt"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // ConvEpilogue is what Conv2dForwardEpilogue applies to each output of a convolution: a

@@ -3,7 +3,7 @@ package tensor
 import (
 	"fmt"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Grouped convolutions (ConvParams.Groups > 1): the entry points of conv.go and

@@ -1,6 +1,6 @@
 package tensor
 
-import "github.com/bonsai-dl/bonsai/asm"
+import "github.com/bonsai-dl/bonsai/internal/asm"
 
 // groupedAlgo is the algorithm of a grouped convolution of c to k channels (p.Groups > 1).
 func groupedAlgo(c, k int, p ConvParams) ConvAlgo {

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
 )
 
@@ -135,11 +135,11 @@ func TestGroupedConvMatchesDefinition(t *testing.T) {
 
 				// The data gradient, set and added (into dx0).
 				dx := randTensor(rng, gc.n, gc.c, gc.h, gc.w)
-				Conv2dBackwardDataSet(dx, dy, w, p, &ws)
+				Conv2dBackwardData(dx, dy, w, p, &ws, 0)
 				testutil.Close(t, "dx (set)", dx.Data, dxRef.Data, 1e-5)
 				dx0 := randTensor(rng, gc.n, gc.c, gc.h, gc.w)
 				dx = dx0.Clone()
-				Conv2dBackwardData(dx, dy, w, p, &ws)
+				Conv2dBackwardData(dx, dy, w, p, &ws, 1)
 				for i := range dxRef.Data {
 					dxRef.Data[i] += dx0.Data[i]
 				}
@@ -229,7 +229,7 @@ func TestGroupedConvIndependentOfProcs(t *testing.T) {
 			y := New(gc.n, gc.k, ho, wo)
 			Conv2dForward(y, x, w, nil, p, &ws)
 			dx := New(gc.n, gc.c, gc.h, gc.w)
-			Conv2dBackwardData(dx, dy, w, p, &ws)
+			Conv2dBackwardData(dx, dy, w, p, &ws, 1)
 			dw := New(w.Shape...)
 			sq := &SquaredGrads{W: make([]float32, w.Numel()), Scale: 1}
 			Conv2dBackwardFilter(dw, nil, x, dy, p, &ws, sq)

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // TestPreparedConv checks PreparedConv.Forward, with every algorithm that applies, against

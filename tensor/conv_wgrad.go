@@ -1,7 +1,7 @@
 package tensor
 
 import (
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // The weight gradient with asm.ConvKernel.Wgrad:

@@ -3,7 +3,7 @@ package tensor
 import (
 	"sync"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Element-wise work in parallel: large tensors are cut into chunks of at least ewChunk

@@ -78,11 +78,11 @@ func TestBatchNormReluMatchesUnfused(t *testing.T) {
 					base := randTensor(rng, n, c, h, w)
 					for _, y := range []*Tensor{yr, ya} {
 						g := New(n, c, h, w) // the gradient of z
-						ReluBackward(g, dy, y)
+						ReluBackward(g, dy, y, 1)
 						wantAdd, wantSet := base.Clone(), New(n, c, h, w)
 						dgW, dbW, sqW := make([]float32, c), make([]float32, c), sqs()
-						BatchNormBackward(wantAdd, g, x, gamma, mean, variance, 1e-5, training, dgW, dbW, sqW)
-						BatchNormBackward(wantSet, g, x, gamma, mean, variance, 1e-5, training, nil, nil, nil)
+						BatchNormBackward(wantAdd, g, x, gamma, mean, variance, 1e-5, training, dgW, dbW, sqW, 1)
+						BatchNormBackward(wantSet, g, x, gamma, mean, variance, 1e-5, training, nil, nil, nil, 1)
 						check := func(what string, gotAdd, gotSet *Tensor, dg, db []float32, sq *SquaredGrads) {
 							t.Helper()
 							sameBitsT(t, what+" dx added", gotAdd.Data, wantAdd.Data)
@@ -101,13 +101,13 @@ func TestBatchNormReluMatchesUnfused(t *testing.T) {
 							BatchNormReluBackward(gotSet, dy, x, scale, shift, gamma, mean, variance, 1e-5, training, nil, nil, nil, false)
 							check("relu", gotAdd, gotSet, dg, db, sq)
 							gotSet = base.Clone()
-							BatchNormBackwardSet(gotSet, g, x, gamma, mean, variance, 1e-5, training, nil, nil, nil)
+							BatchNormBackward(gotSet, g, x, gamma, mean, variance, 1e-5, training, nil, nil, nil, 0)
 							sameBitsT(t, "BatchNormBackwardSet", gotSet.Data, wantSet.Data)
 							continue
 						}
 						wantDsAdd, wantDsSet := base.Clone(), New(n, c, h, w)
-						ReluBackward(wantDsAdd, dy, y)
-						ReluBackward(wantDsSet, dy, y)
+						ReluBackward(wantDsAdd, dy, y, 1)
+						ReluBackward(wantDsSet, dy, y, 1)
 						for _, addS := range []bool{false, true} {
 							dsA, dsS := base.Clone(), base.Clone()
 							gotAdd, gotSet := base.Clone(), base.Clone()
@@ -141,9 +141,9 @@ func TestReluBackwardSetMatchesAdd(t *testing.T) {
 	y, dy := randTensor(rng, shape...), randTensor(rng, shape...)
 	Relu(y, y)
 	want := New(shape...)
-	ReluBackward(want, dy, y)
+	ReluBackward(want, dy, y, 1)
 	a, b := randTensor(rng, shape...), randTensor(rng, shape...)
-	ReluBackwardSet(a, dy, y)
+	ReluBackward(a, dy, y, 0)
 	sameBitsT(t, "ReluBackwardSet", a.Data, want.Data)
 	a, b = randTensor(rng, shape...), randTensor(rng, shape...)
 	ReluBackwardSet2(a, b, dy, y)
@@ -194,17 +194,17 @@ func testSubsample(t *testing.T, rng *rand.Rand, h, w int) {
 		}
 	}
 	wantSet := New(n, c, h, w)
-	SubsamplePadChannelsBackward(wantSet, dy, s, pb)
+	SubsamplePadChannelsBackward(wantSet, dy, s, pb, 1)
 	for _, procs := range []int{1, 2} {
 		runtime.GOMAXPROCS(procs)
 		y := randTensor(rng, n, k, ho, wo)
 		SubsamplePadChannels(y, x, s, pb)
 		sameBitsT(t, "forward", y.Data, wantY.Data)
 		dx := base.Clone()
-		SubsamplePadChannelsBackward(dx, dy, s, pb)
+		SubsamplePadChannelsBackward(dx, dy, s, pb, 1)
 		sameBitsT(t, "backward", dx.Data, wantDx.Data)
 		dx = base.Clone()
-		SubsamplePadChannelsBackwardSet(dx, dy, s, pb)
+		SubsamplePadChannelsBackward(dx, dy, s, pb, 0)
 		sameBitsT(t, "backward set", dx.Data, wantSet.Data)
 	}
 }
@@ -212,7 +212,7 @@ func testSubsample(t *testing.T, rng *rand.Rand, h, w int) {
 // TestConv2dBackwardDataSet checks that Conv2dBackwardDataSet, on a buffer
 // full of NaNs, gives what Conv2dBackwardData adds into a zeroed one, on
 // every path, for the direct stride-1 geometry and for others.
-func TestConv2dBackwardDataSet(t *testing.T) {
+func TestConv2dBackwardDataBeta0(t *testing.T) {
 	forEachConvPath(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(34, 34))
 		for _, tc := range []struct {
@@ -226,17 +226,58 @@ func TestConv2dBackwardDataSet(t *testing.T) {
 			w := randTensor(rng, tc.k, tc.c, tc.kern, tc.kern)
 			dy := randTensor(rng, tc.n, tc.k, ho, wo)
 			want := New(tc.n, tc.c, tc.h, tc.w)
-			Conv2dBackwardData(want, dy, w, p, new(ConvWorkspace))
+			Conv2dBackwardData(want, dy, w, p, new(ConvWorkspace), 1)
 			got := New(tc.n, tc.c, tc.h, tc.w)
 			for i := range got.Data {
 				got.Data[i] = float32(math.NaN())
 			}
-			Conv2dBackwardDataSet(got, dy, w, p, new(ConvWorkspace))
+			Conv2dBackwardData(got, dy, w, p, new(ConvWorkspace), 0)
 			for i := range want.Data {
 				if got.Data[i] != want.Data[i] {
 					t.Fatalf("%+v: dx[%d] = %v, want %v", tc, i, got.Data[i], want.Data[i])
 				}
 			}
 		}
+	})
+}
+
+// TestBackwardBeta checks the beta argument of the backward kernels other than 0 and 1:
+// dx = beta·dx + g, with g what beta 0 sets, to float32 rounding (the scale is one rounding,
+// the addition another).
+func TestBackwardBeta(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 35))
+	const beta = 0.5
+	check := func(name string, dx0 *Tensor, run func(dx *Tensor, beta float32)) {
+		t.Helper()
+		g := New(dx0.Shape...)
+		run(g, 0)
+		got := dx0.Clone()
+		run(got, beta)
+		for i := range got.Data {
+			want := beta*dx0.Data[i] + g.Data[i]
+			if d := math.Abs(float64(got.Data[i] - want)); d > 1e-6*(1+math.Abs(float64(want))) {
+				t.Fatalf("%s: dx[%d] = %v, want %v·%v + %v", name, i, got.Data[i], beta, dx0.Data[i], g.Data[i])
+			}
+		}
+	}
+	p := ConvParams{Stride: [2]int{1, 1}, Padding: [2]int{1, 1}}
+	w := randTensor(rng, 6, 5, 3, 3)
+	dy := randTensor(rng, 2, 6, 7, 9)
+	check("Conv2dBackwardData", randTensor(rng, 2, 5, 7, 9), func(dx *Tensor, b float32) {
+		Conv2dBackwardData(dx, dy, w, p, new(ConvWorkspace), b)
+	})
+	x, y := randTensor(rng, 2, 5, 7, 9), randTensor(rng, 2, 5, 7, 9)
+	g5 := randTensor(rng, 2, 5, 7, 9)
+	check("ReluBackward", randTensor(rng, 2, 5, 7, 9), func(dx *Tensor, b float32) { ReluBackward(dx, g5, y, b) })
+	gamma, mean, variance := make([]float32, 5), make([]float32, 5), make([]float32, 5)
+	for i := range gamma {
+		gamma[i], mean[i], variance[i] = 0.5+rng.Float32(), rng.Float32()-0.5, 0.5+rng.Float32()
+	}
+	check("BatchNormBackward", randTensor(rng, 2, 5, 7, 9), func(dx *Tensor, b float32) {
+		BatchNormBackward(dx, g5, x, gamma, mean, variance, 1e-5, true, nil, nil, nil, b)
+	})
+	dys := randTensor(rng, 2, 8, 4, 5)
+	check("SubsamplePadChannelsBackward", randTensor(rng, 2, 5, 7, 9), func(dx *Tensor, b float32) {
+		SubsamplePadChannelsBackward(dx, dys, 2, 2, b)
 	})
 }

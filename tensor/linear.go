@@ -3,7 +3,7 @@ package tensor
 import (
 	"fmt"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Linear computes y = x·wᵀ + bias, as torch.nn.functional.linear.

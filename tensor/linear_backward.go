@@ -1,6 +1,6 @@
 package tensor
 
-import "github.com/bonsai-dl/bonsai/asm"
+import "github.com/bonsai-dl/bonsai/internal/asm"
 
 // LinearBackward adds the gradients of y = x·wᵀ + b:
 //

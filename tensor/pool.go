@@ -5,7 +5,7 @@ import (
 	"math"
 	"sync"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // MaxPool2d takes the maximum over each k×k window, as

@@ -80,19 +80,14 @@ func GlobalAvgPoolBackward(dx, dy *Tensor) {
 	}
 }
 
-// SubsamplePadChannelsBackward adds the gradient of SubsamplePadChannels:
-// dx[n, c, oy·s, ox·s] += dy[n, c+padBefore, oy, ox].
-func SubsamplePadChannelsBackward(dx, dy *Tensor, stride, padBefore int) {
+// SubsamplePadChannelsBackward computes the gradient of SubsamplePadChannels,
+// dx = beta·dx + g with g[n, c, oy·s, ox·s] = dy[n, c+padBefore, oy, ox] and 0
+// at the other positions. beta 0 sets dx (which need not be initialised),
+// beta 1 adds into it, any other beta scales dx first.
+func SubsamplePadChannelsBackward(dx, dy *Tensor, stride, padBefore int, beta float32) {
 	checkSubsampleBackward(dx, dy, stride, padBefore)
-	runSubsample(subsampleTask{backward: true, add: true, x: dx, y: dy, stride: stride, padBefore: padBefore})
-}
-
-// SubsamplePadChannelsBackwardSet sets dx to the gradient of
-// SubsamplePadChannels: what SubsamplePadChannelsBackward adds into a zeroed
-// dx. dx need not be initialised.
-func SubsamplePadChannelsBackwardSet(dx, dy *Tensor, stride, padBefore int) {
-	checkSubsampleBackward(dx, dy, stride, padBefore)
-	runSubsample(subsampleTask{backward: true, x: dx, y: dy, stride: stride, padBefore: padBefore})
+	add := betaAdds(dx, beta)
+	runSubsample(subsampleTask{backward: true, add: add, x: dx, y: dy, stride: stride, padBefore: padBefore})
 }
 
 func checkSubsampleBackward(dx, dy *Tensor, stride, padBefore int) {

@@ -1,9 +1,7 @@
 package tensor
 
 import (
-	"math"
-
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Relu6 sets y = min(max(x, 0), 6) element-wise (asm.Clamp: NaN and −0 give +0); y may
@@ -46,18 +44,5 @@ func (t *relu6Task) Part(_, i int) {
 		asm.Clamp(y, x, 0, 6)
 		return
 	}
-	dy := t.dy[lo:hi]
-	for j, v := range y {
-		// Keep dy where 0 < y < 6 (NaN never is): a mask, as ReluBackward's.
-		keep := uint32(0)
-		if v > 0 && v < 6 {
-			keep = math.MaxUint32
-		}
-		g := math.Float32frombits(math.Float32bits(dy[j]) & keep)
-		if t.set {
-			x[j] = 0 + g
-		} else {
-			x[j] += g
-		}
-	}
+	asm.ClampBackward(x, t.dy[lo:hi], y, 0, 6, t.set)
 }

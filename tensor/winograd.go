@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"unsafe"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 )
 
 // Winograd F(4×4, 3×3) convolution for 3×3 kernels at stride 1 with padding 1 (see the asm

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bonsai-dl/bonsai/asm"
+	"github.com/bonsai-dl/bonsai/internal/asm"
 	"github.com/bonsai-dl/bonsai/internal/testutil"
 )
 
@@ -154,7 +154,7 @@ func TestWinogradDispatch(t *testing.T) {
 				winogradPreferred(64, 64, 8, 8), slices.Equal(got.Data, wino.Data))
 		}
 		dx, winoDx := New(4, 64, 8, 8), New(4, 64, 8, 8)
-		Conv2dBackwardData(dx, x, w, p, &ws)
+		Conv2dBackwardData(dx, x, w, p, &ws, 1)
 		ws.winogradBackwardData(winoDx, x, w)
 		if winogradPreferred(64, 64, 8, 8) != slices.Equal(dx.Data, winoDx.Data) {
 			t.Errorf("winogradPreferred = %v, but Conv2dBackwardData's output equal to Winograd's: %v",

@@ -15,7 +15,7 @@ import (
 // update) at batch 128 and reports ms/step, for comparison with
 // ../shared/bench/run_models_torch.sh.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, arch := range []string{"resnet20", "resnet56"} {
+	for _, arch := range []string{"resnet20", "resnet56", "mobilenet_v2_cifar"} {
 		b.Run(arch, func(b *testing.B) {
 			m, err := zoo.New(arch)
 			if err != nil {

@@ -81,6 +81,7 @@ func main() {
 	(&kernel{bits: 512, stride: 1}).emitFlat1()
 	clampKernel()
 	clampTileKernel()
+	clampBackwardKernels()
 	Generate()
 }
 
@@ -676,6 +677,57 @@ func clampKernel() {
 		}
 	})
 	gen.Done(name)
+}
+
+// clampBackwardKernels emits the AVX2 kernels of ClampBackward (both SIMD paths use them:
+// they are memory-bound), the mask lo < y[i] < hi from ordered compares (false for NaN):
+//
+//	clampBackwardAVX2(dx, dy, y, lo, hi):    dx[i] += lo < y[i] < hi ? dy[i] : +0
+//	clampBackwardSetAVX2(dx, dy, y, lo, hi): dx[i] = +0 + (lo < y[i] < hi ? dy[i] : +0)
+//
+// for i < len(dx) &^ 7.
+func clampBackwardKernels() {
+	for _, set := range []bool{false, true} {
+		name, doc := "clampBackwardAVX2", " adds dy[i] into dx[i] where lo < y[i] < hi"
+		if set {
+			name, doc = "clampBackwardSetAVX2", " sets dx[i] to +0 + dy[i] where lo < y[i] < hi and to +0 elsewhere"
+		}
+		gen.Kernel(name, "func(dx, dy, y []float32, lo, hi float32)",
+			name+doc+", for i < len(dx) &^ 7", "(see ClampBackward in clamp.go).")
+		n := Load(Param("dx").Len(), GP64())
+		ANDQ(I32(-8), n)
+		dx := Load(Param("dx").Base(), GP64())
+		dy := Load(Param("dy").Base(), GP64())
+		y := Load(Param("y").Base(), GP64())
+		lo, hi, zero := YMM(), YMM(), YMM()
+		for _, p := range []struct {
+			name string
+			v    VecVirtual
+		}{{"lo", lo}, {"hi", hi}} {
+			m, _ := Param(p.name).Resolve()
+			VBROADCASTSS(m.Addr, p.v)
+		}
+		VXORPS(zero, zero, zero)
+		i := GP64()
+		XORQ(i, i)
+		gen.Loop4(name, i, n, func(unroll int) {
+			for u := 0; u < unroll; u++ {
+				v, m := YMM(), YMM()
+				VMOVUPS(Mem{Base: y, Index: i, Scale: 4, Disp: 32 * u}, v)
+				VCMPPS(U8(0x1e), lo, v, m) // v > lo, ordered: false for NaN (GT_OQ)
+				VCMPPS(U8(0x11), hi, v, v) // v < hi, ordered (LT_OQ)
+				VANDPS(v, m, m)
+				VANDPS(Mem{Base: dy, Index: i, Scale: 4, Disp: 32 * u}, m, m)
+				if set {
+					VADDPS(m, zero, m) // +0 + g: −0 becomes +0
+				} else {
+					VADDPS(Mem{Base: dx, Index: i, Scale: 4, Disp: 32 * u}, m, m)
+				}
+				VMOVUPS(m, Mem{Base: dx, Index: i, Scale: 4, Disp: 32 * u})
+			}
+		})
+		gen.Done(name)
+	}
 }
 
 // clampTileKernel emits clampTile48AVX512: Clamp applied in place to rows rows of 48

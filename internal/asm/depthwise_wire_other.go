@@ -13,3 +13,5 @@ func clampTileSIMD(c []float32, ldc, rows, cols int, lo, hi float32) bool { retu
 func depthwiseWgradSIMD(g, x, dy []float32, planes, h, wd, stride int) bool { return false }
 
 func depthwiseBackward2SIMD(dx, dy, w []float32, planes, h, wd, mode int) bool { return false }
+
+func clampBackwardSIMD(dx, dy, y []float32, lo, hi float32, set bool) bool { return false }

@@ -5,4 +5,4 @@ package asm
 // _gen/depthwise. Regenerate them with `go generate` in this directory after changing it;
 // CI fails if they are stale.
 
-//go:generate go run -C _gen ./depthwise -out ../depthwise_amd64.s -stubs ../depthwise_amd64.go -pkg asm
+//go:generate go run -C ../../asm/_gen ./depthwise -out ../../internal/asm/depthwise_amd64.s -stubs ../../internal/asm/depthwise_amd64.go -pkg asm

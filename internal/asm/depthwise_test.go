@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"unsafe"
 )
@@ -218,6 +219,55 @@ func TestClamp(t *testing.T) {
 				}
 				if math.Float32bits(dst[i]) != math.Float32bits(want) {
 					t.Errorf("%v: Clamp(%g) = %g, want %g", p, v, dst[i], want)
+				}
+			}
+		}
+	}
+}
+
+// TestClampBackward checks ClampBackward (both modes) on every path against its reference
+// loop, bit for bit, on odd lengths, with y at the bounds, ±0, NaN and ±Inf and dy of
+// either sign (a −0 gradient must become +0 when set).
+func TestClampBackward(t *testing.T) {
+	defer SetPath(CurrentPath())
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	negZero := float32(math.Copysign(0, -1))
+	special := []float32{0, negZero, 6, nan, -inf, inf, 5.999999, 1e-30, -1e-30, 6.000001}
+	for _, p := range AvailablePaths() {
+		if err := SetPath(p); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 67, 100} {
+			y, dy, dx0 := make([]float32, n), make([]float32, n), make([]float32, n)
+			for i := range y {
+				y[i] = float32(i%13)*0.75 - 2.5
+				if i%5 == 2 {
+					y[i] = special[(i/5)%len(special)]
+				}
+				dy[i] = float32(i%7) - 3.25
+				if i%9 == 4 {
+					dy[i] = negZero
+				}
+				dx0[i] = float32(i%3) - 1
+				if i%11 == 0 {
+					dx0[i] = negZero
+				}
+			}
+			for _, set := range []bool{false, true} {
+				dx := slices.Clone(dx0)
+				ClampBackward(dx, dy, y, 0, 6, set)
+				for i := range dx {
+					g := float32(0)
+					if y[i] > 0 && y[i] < 6 {
+						g = dy[i]
+					}
+					want := dx0[i] + g
+					if set {
+						want = 0 + g
+					}
+					if math.Float32bits(dx[i]) != math.Float32bits(want) {
+						t.Errorf("%v n=%d set=%v: dx[%d] = %g (y %g, dy %g, dx %g), want %g", p, n, set, i, dx[i], y[i], dy[i], dx0[i], want)
+					}
 				}
 			}
 		}

@@ -38,6 +38,21 @@ func clampSIMD(dst, src []float32, lo, hi float32) bool {
 	return false
 }
 
+// clampBackwardSIMD runs the AVX2 ClampBackward kernels on both SIMD paths and reports
+// whether they ran.
+func clampBackwardSIMD(dx, dy, y []float32, lo, hi float32, set bool) bool {
+	switch CurrentPath() {
+	case AVX512, AVX2:
+		if set {
+			clampBackwardSetAVX2(dx, dy, y, lo, hi)
+		} else {
+			clampBackwardAVX2(dx, dy, y, lo, hi)
+		}
+		return true
+	}
+	return false
+}
+
 // clampTileSIMD runs clampTile48AVX512 on a tile of 48 columns on the AVX512 path and
 // reports whether it ran.
 func clampTileSIMD(c []float32, ldc, rows, cols int, lo, hi float32) bool {

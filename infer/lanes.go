@@ -1,0 +1,119 @@
+package infer
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+
+	"github.com/bonsai-dl/bonsai/internal/asm"
+	"github.com/bonsai-dl/bonsai/internal/par"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// Batches of several images run data-parallel: the batch is cut into chunks of a few
+// images, and each of up to GOMAXPROCS goroutines runs whole chunks through every step
+// with its own buffers (a lane), the kernels inside a chunk running on that goroutine
+// alone. Against running each step over the whole batch with its work split across the
+// cores, this keeps a chunk's activations in the core's own cache from one step to the
+// next, and it needs no synchronisation between steps: the cores never wait for each
+// other on a small layer. One image alone still runs step by step with each step split
+// across the cores (batch-1 latency).
+//
+// Each image's output is the same bit for bit either way (the steps compute each image
+// independently of its batch-mates, see TestBatchIndependence), and a chunk's images
+// are a fixed cut of the batch, so results do not depend on GOMAXPROCS.
+
+// lane is the state of one goroutine of a data-parallel run: a Runner for one chunk and
+// the header of its input.
+type lane struct {
+	r *Runner
+	x tensor.Tensor
+}
+
+// laneTask runs the chunks of one data-parallel Run.
+type laneTask struct {
+	r     *Runner
+	x     *tensor.Tensor
+	y     *tensor.Tensor
+	n     int // images in the batch
+	chunk int // images per chunk
+}
+
+// Part runs chunk i on the lane of the worker.
+func (t *laneTask) Part(worker, i int) {
+	r := t.r
+	l := r.lanes[worker]
+	lo := i * t.chunk
+	hi := min(lo+t.chunk, t.n)
+	in := len(t.x.Data) / t.n
+	l.x.Shape[0] = hi - lo
+	l.x.Data = t.x.Data[lo*in : hi*in]
+	y, err := l.r.Run(&l.x)
+	if err != nil {
+		panic("infer: lane: " + err.Error()) // the shape was checked by the caller
+	}
+	out := len(y.Data) / (hi - lo)
+	copy(t.y.Data[lo*out:hi*out], y.Data)
+}
+
+// chunkImages returns how many images one chunk of a data-parallel run of n images over
+// procs goroutines holds, or 0 when the model does not run data-parallel. A model runs
+// data-parallel when the activation buffers of one image take at most half of a core's
+// L2 cache (the CIFAR networks; an ImageNet network's images are far larger, and its
+// layers are large enough to split well across the cores). A chunk holds enough images
+// that the buffers take about twice the L2 cache (which the step-by-step kernels are
+// tiled for), 4 to 32 of them, and never more than an even share of the batch.
+func (cm *Model) chunkImages(n, procs int) int {
+	perImage := 0
+	for _, s := range cm.slots {
+		perImage += 4 * s
+	}
+	_, l2, _ := asm.CacheSizes()
+	if l2 <= 0 {
+		l2 = 1 << 20
+	}
+	if perImage > l2/2 {
+		return 0
+	}
+	c := min(max(2*l2/max(perImage, 1), 4), 32)
+	if v, err := strconv.Atoi(os.Getenv("BONSAI_LANE_CHUNK")); err == nil && v > 0 {
+		c = v
+	}
+	return max(1, min(c, (n+procs-1)/procs))
+}
+
+// runLanes runs x, n ≥ 2 images, data-parallel over procs goroutines into the output
+// tensor y. It reports false, doing nothing, when the batch is too small to give every
+// goroutine a chunk.
+func (r *Runner) runLanes(x, y *tensor.Tensor, n, procs int) bool {
+	c := r.m.chunkImages(n, procs)
+	if c == 0 || (n+c-1)/c < procs {
+		return false
+	}
+	chunks := (n + c - 1) / c
+	for len(r.lanes) < procs {
+		lr := r.m.NewRunner(r.laneBatch)
+		lr.sub = true
+		r.lanes = append(r.lanes, &lane{r: lr, x: tensor.Tensor{Shape: append([]int{0}, r.m.inShape...)}})
+	}
+	if c > r.laneBatch {
+		panic("infer: internal error: chunk larger than a lane")
+	}
+	r.task = laneTask{r: r, x: x, y: y, n: n, chunk: c}
+	par.For(chunks, &r.task)
+	r.task = laneTask{}
+	return true
+}
+
+// laneProcs returns the goroutines a data-parallel run of n images would use (0: it would
+// not run data-parallel).
+func (r *Runner) laneProcs(n int) int {
+	if r.sub || r.times != nil || n < 2 {
+		return 0
+	}
+	procs := min(runtime.GOMAXPROCS(0), n)
+	if procs < 2 {
+		return 0
+	}
+	return procs
+}
