@@ -91,6 +91,9 @@ func Resume(dir string, trainSet, testSet *data.Dataset) (_ *Run, err error) {
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("%s: metadata %q/%q missing or not integers", path, metaEpoch, metaStep)
 	}
+	if _, err := zoo.ParseMeta(f.Metadata); err != nil { // registers a graph architecture (zoo.MetaGraph)
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
 	a, err := zoo.Lookup(cfg.Arch)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)

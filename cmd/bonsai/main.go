@@ -11,6 +11,7 @@
 //	bonsai bench [-arch NAME] [-weights FILE] [-batch N] [-json]
 //	bonsai train [-arch NAME | -weights FILE] -data DIR -out DIR [-epochs N -batch N -lr LR -schedule S -seed N …]
 //	bonsai train -resume -out DIR [-max-steps N -data DIR]
+//	bonsai export -weights FILE -o MODEL.onnx [-keep-bn] [-mean M -std S]
 //	bonsai demo [-seed N -flops F]
 //	bonsai prune-rho -weights FILE -data DIR -out DIR [-channels K -calib 2048,4096 -fisher empirical,exact -augment off,on …] [-resume]
 //	bonsai data cifar10 [-dir DIR]
@@ -33,11 +34,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/bonsai-dl/bonsai/nn"
-	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"io"
 	"os"
 	"sort"
+
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
 )
 
 // command is one subcommand: it parses its own flags from args and writes
@@ -56,6 +58,7 @@ var commands = map[string]command{
 	"prune":     {"remove the least important channels of a model, then fine-tune", runPrune},
 	"predict":   {"classify image files (PNG, JPEG) with a model", runPredict},
 	"serve":     {"serve a model over HTTP, batching concurrent requests", runServe},
+	"export":    {"write a model as ONNX (opset 13, dynamic batch)", runExport},
 	"prune-rho": {"rank correlation of pruning criteria with the loss increase of removing each channel alone", runPruneRho},
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/onnx"
 	"github.com/bonsai-dl/bonsai/prune"
 )
 
@@ -148,14 +149,34 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	if err := writeReport(d, sum); err != nil {
 		return err
 	}
+	written := filepath.Join(*outDir, "pruned.safetensors")
+	if strings.EqualFold(filepath.Ext(o.Weights), ".onnx") {
+		p, err := exportPruned(d.Model, meta, o, *outDir)
+		if err != nil {
+			return err
+		}
+		written += ", " + p
+	}
 	if *asJSON {
 		return json.NewEncoder(out).Encode(sum)
 	}
 	fmt.Fprintf(out, "\n%s: MACs %s → %s (−%.1f %%), params %s → %s; accuracy %s → %s right after pruning → %s after fine-tuning\nwrote %s, %s\n",
 		sum.Arch, si(sum.MACsBefore), si(sum.MACsAfter), 100*(1-float64(sum.MACsAfter)/float64(sum.MACsBefore)),
 		si(sum.ParamsBefore), si(sum.ParamsAfter), pct(sum.AccBefore), pct(sum.AccPruned), pct(sum.AccFinetuned),
-		filepath.Join(*outDir, "pruned.safetensors"), filepath.Join(*outDir, "report.md"))
+		written, filepath.Join(*outDir, "report.md"))
 	return nil
+}
+
+// exportPruned writes the pruned model as dir/pruned.onnx (a model read from ONNX goes
+// back as ONNX), with the input normalisation of the run and the metadata of the input.
+func exportPruned(m nn.Module, meta zoo.Meta, o pruneOpts, dir string) (string, error) {
+	a, err := zoo.Lookup(o.Arch)
+	if err != nil {
+		return "", err
+	}
+	meta.Mean, meta.Std = o.Mean[:], o.Std[:]
+	path := filepath.Join(dir, "pruned.onnx")
+	return path, onnx.Export(path, m, a.InputShape, meta, onnx.ExportOptions{})
 }
 
 // imagesPerSecond times the compiled forward passes of models together

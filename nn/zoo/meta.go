@@ -42,12 +42,20 @@ type Meta struct {
 	Extra   map[string]string
 }
 
-// ParseMeta reads the Bonsai keys of a safetensors metadata map.
+// ParseMeta reads the Bonsai keys of a safetensors metadata map. A graph
+// model's spec (MetaGraph) is registered (RegisterGraph) and names the
+// architecture.
 func ParseMeta(md map[string]string) (Meta, error) {
 	m := Meta{Arch: md[MetaArch], Extra: map[string]string{}}
 	for k, v := range md {
 		switch k {
 		case MetaArch:
+		case MetaGraph:
+			a, err := registerGraphJSON(v)
+			if err != nil {
+				return m, err
+			}
+			m.Arch = a.Name
 		case MetaClasses:
 			if err := json.Unmarshal([]byte(v), &m.Classes); err != nil || len(m.Classes) == 0 {
 				return m, fmt.Errorf("metadata %q: want a non-empty JSON list of strings, got %.40q", k, v)
@@ -111,6 +119,9 @@ func (m Meta) Map() map[string]string {
 	}
 	if m.Arch != "" {
 		md[MetaArch] = m.Arch
+		if a, err := Lookup(m.Arch); err == nil && a.graph != "" {
+			md[MetaGraph] = a.graph
+		}
 	}
 	if m.Mean != nil {
 		md[MetaMean] = FormatFloats(m.Mean)
@@ -158,6 +169,9 @@ func FormatFloats(v []float32) string {
 // strictly, ignoring keys under "optim." (optimizer state). The model is
 // in evaluation mode.
 func Load(path, arch string) (nn.Module, Meta, error) {
+	if f, ok := formatOf(path); ok {
+		return loadFormat(f, path, arch)
+	}
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, Meta{}, err
@@ -199,6 +213,9 @@ func Load(path, arch string) (nn.Module, Meta, error) {
 // Widths) their widths and loads the state strictly, ignoring keys under
 // "optim.". It returns the file's metadata.
 func LoadInto(path string, m nn.Module) (Meta, error) {
+	if f, ok := formatOf(path); ok {
+		return Meta{}, fmt.Errorf("%s: a %s file holds its own architecture: load it with zoo.Load", path, f.Name)
+	}
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
 		return Meta{}, err

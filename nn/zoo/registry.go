@@ -14,6 +14,7 @@ type Arch struct {
 	InputShape []int // [C, H, W] of the input it is usually run at
 	Classes    int
 	build      func() (nn.Module, error)
+	graph      string // a Graph's spec (JSON), for MetaGraph; empty for the zoo's own
 }
 
 var archs = func() map[string]Arch {
@@ -43,11 +44,15 @@ var archs = func() map[string]Arch {
 	return m
 }()
 
-// Names lists the architectures New knows, sorted.
+// Names lists the zoo's architectures, sorted (not the graphs RegisterGraph added).
 func Names() []string {
+	graphMu.Lock()
+	defer graphMu.Unlock()
 	var n []string
-	for k := range archs {
-		n = append(n, k)
+	for k, a := range archs {
+		if a.graph == "" {
+			n = append(n, k)
+		}
 	}
 	slices.Sort(n)
 	return n
@@ -59,10 +64,23 @@ func Names() []string {
 // Case and "-" for "_" are accepted ("VGG16-BN").
 func Lookup(name string) (Arch, error) {
 	key := strings.ReplaceAll(strings.ToLower(name), "-", "_")
+	graphMu.Lock()
+	defer graphMu.Unlock()
 	if a, ok := archs[key]; ok {
 		return a, nil
 	}
-	return Arch{}, fmt.Errorf("zoo: unknown architecture %q (known: %s)", name, strings.Join(Names(), ", "))
+	var known []string
+	for k, a := range archs {
+		if a.graph == "" {
+			known = append(known, k)
+		}
+	}
+	slices.Sort(known)
+	hint := ""
+	if strings.HasPrefix(key, "graph_") {
+		hint = "; a graph architecture is known once a file that holds it (metadata \"graph\", or an ONNX file) is loaded"
+	}
+	return Arch{}, fmt.Errorf("zoo: unknown architecture %q (known: %s)%s", name, strings.Join(known, ", "), hint)
 }
 
 // New builds the architecture called name (see Lookup) in evaluation mode
