@@ -43,7 +43,19 @@ func TestServeLoad(t *testing.T) {
 // end of a run finish soon after it).
 func drained(t *testing.T, srv *Server) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); srv.inFlight.Load() != 0; time.Sleep(5 * time.Millisecond) {
+	// A request a cancelled client had already sent may reach the server after the run
+	// returned: wait until nothing has been in flight for 200 ms, so that such stragglers
+	// cannot take queue places from the next run's clients.
+	quiet := time.Time{}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		switch {
+		case srv.inFlight.Load() != 0:
+			quiet = time.Time{}
+		case quiet.IsZero():
+			quiet = time.Now()
+		case time.Since(quiet) > 200*time.Millisecond:
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d requests still in flight 10 s after the run", srv.inFlight.Load())
 		}
