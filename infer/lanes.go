@@ -56,6 +56,10 @@ func (t *laneTask) Part(worker, i int) {
 	copy(t.y.Data[lo*out:hi*out], y.Data)
 }
 
+// laneChunkOverride is BONSAI_LANE_CHUNK (images per chunk, for experiments), read once:
+// chunkImages runs on every Run.
+var laneChunkOverride, _ = strconv.Atoi(os.Getenv("BONSAI_LANE_CHUNK"))
+
 // chunkImages returns how many images one chunk of a data-parallel run of n images over
 // procs goroutines holds, or 0 when the model does not run data-parallel. A model runs
 // data-parallel when the activation buffers of one image take at most half of a core's
@@ -76,8 +80,8 @@ func (cm *Model) chunkImages(n, procs int) int {
 		return 0
 	}
 	c := min(max(2*l2/max(perImage, 1), 4), 32)
-	if v, err := strconv.Atoi(os.Getenv("BONSAI_LANE_CHUNK")); err == nil && v > 0 {
-		c = v
+	if laneChunkOverride > 0 {
+		c = laneChunkOverride
 	}
 	return max(1, min(c, (n+procs-1)/procs))
 }
