@@ -49,7 +49,12 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 		return nil, fmt.Errorf("infer: input shape %v: want positive dimensions, e.g. [3 32 32]", inShape)
 	}
 	names := map[any]string{}
-	restore := evalMode(m, names)
+	nn.Walk(m, func(path string, l nn.Module) {
+		if _, seen := names[l]; !seen {
+			names[l] = path
+		}
+	})
+	restore := nn.EvalMode(m)
 	defer restore()
 
 	c := nn.NewCtx()
@@ -105,32 +110,6 @@ func trace(c *nn.Ctx, m nn.Module, x *autograd.Var) (y *autograd.Var, err error)
 		}
 	}()
 	return m.Forward(c, x), nil
-}
-
-// evalMode fills names with every module's path, puts the BatchNorm2d and Dropout layers
-// of m in evaluation mode and returns the function that puts them back.
-func evalMode(m nn.Module, names map[any]string) (restore func()) {
-	var undo []func()
-	nn.Walk(m, func(path string, l nn.Module) {
-		if _, seen := names[l]; !seen {
-			names[l] = path
-		}
-		switch l := l.(type) {
-		case *nn.BatchNorm2d:
-			was := l.Training
-			l.Training = false
-			undo = append(undo, func() { l.Training = was })
-		case *nn.Dropout:
-			was := l.Training
-			l.Training = false
-			undo = append(undo, func() { l.Training = was })
-		}
-	})
-	return func() {
-		for _, f := range undo {
-			f()
-		}
-	}
 }
 
 func nameOf(names map[any]string, src any) string {
