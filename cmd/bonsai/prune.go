@@ -35,11 +35,12 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.StringVar(&o.Init, "init", "", `"random": build -arch with seeded random weights instead of loading -weights`)
 	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, imagefolder:DIR (DIR/train, DIR/val: one folder of PNG/JPEG files per class), or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
 	fs.StringVar(&o.Criterion, "criterion", prune.Sensitivity, "channel criterion: "+strings.Join(prune.CriterionNames, ", "))
-	fs.StringVar(&o.Scope, "scope", "all", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
-		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual)")
+	fs.StringVar(&o.Scope, "scope", "", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
+		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual) (default: channel for sensitivity without -prune-residual, else all)")
 	targetFlags(fs, &o)
-	fs.StringVar(&o.Ranking, "ranking", prune.Global, "uniform (the same fraction of every group), global (by score), "+
-		"global-flops (score per MAC saved) or global-latency (score per millisecond saved, from the measured latency table)")
+	fs.StringVar(&o.Ranking, "ranking", "", "uniform (the same fraction of every group), global (by score), "+
+		"global-flops (score per MAC saved) or global-latency (score per millisecond saved, from the measured latency table) "+
+		"(default: global-latency with a latency target; else global-flops for sensitivity and taylor, whose scores compare across layers, and uniform for the others)")
 	fs.IntVar(&o.MinChannels, "min-channels", 1, "channels every group keeps at least")
 	fs.Float64Var(&o.MaxRatio, "max-ratio", 0, fmt.Sprintf("largest fraction of a group one step removes (0: %g)", prune.DefaultMaxRatio))
 	fs.IntVar(&o.RoundTo, "round-to", 0, "keep widths a multiple of this (e.g. 8)")
@@ -74,6 +75,7 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	if err := oneTargetFlag(fs); err != nil {
 		return err
 	}
+	o.fillDefaults(givenFlags(fs))
 	st, err := pruneSetup(fs, &o, *outDir, *resume, *explain, *meanFlag, *stdFlag)
 	if err != nil {
 		return err

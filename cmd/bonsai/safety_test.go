@@ -479,7 +479,7 @@ func TestPruneResumeConflicts(t *testing.T) {
 		{[]string{"-steps", "2"}, []string{"-steps 2 (the run has 1)"}},
 		{[]string{"-arch", "resnet14"}, []string{"-arch resnet14 (the run has resnet8)"}},
 		{[]string{"-prune-residual"}, []string{"-prune-residual true (the run has false)"}},
-		{[]string{"-ranking", "uniform", "-seed", "2"}, []string{"-ranking uniform (the run has global)", "-seed 2 (the run has 1)"}},
+		{[]string{"-ranking", "uniform", "-seed", "2"}, []string{"-ranking uniform (the run has global-flops)", "-seed 2 (the run has 1)"}},
 		{[]string{"-data", "synthetic:64"}, []string{"-data synthetic:64 (the run has synthetic:32)"}},
 		{[]string{"-data", t.TempDir()}, []string{"(the run has synthetic:32)"}},
 		{[]string{"-weights", w, "-init", ""}, []string{"-weights " + w + " (the run has none)", "-init  (the run has random)"}},

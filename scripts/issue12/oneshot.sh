@@ -4,6 +4,7 @@
 # each pruned model evaluated on test images 0:5000 (selection), 5000:10000 (report) and all.
 #
 # Usage: scripts/issue12/oneshot.sh BONSAI_BINARY [OUT]   (OUT: $HOME/bonsai-runs/fisher/oneshot)
+# Every setting is given explicitly (the defaults of prune changed after this table chose them).
 # Rerun to continue: finished runs are skipped, interrupted ones resumed. CRITERIA replaces and EXTRA
 # adds to the list of CRITERION[:FISHER[:SCOPE[:aug]]], e.g. EXTRA="sensitivity:exact:channel:aug". Evaluations wait for scripts/quietrun's lock, so they never overlap a benchmark.
 # With RUNS_MD=FILE (and COMMIT=the binary's commit) each finished run appends a line to FILE.
@@ -19,7 +20,7 @@ for model in resnet20 resnet56; do
    # CRITERION[:FISHER[:SCOPE[:aug]]], e.g. sensitivity:exact:channel:aug
    IFS=: read -r c f scope aug <<< "$crit"
    name=$model-$ranking-$c${f:+-$f}${scope:+-$scope}${aug:+-$aug}
-   args="-weights $SHARED/models/$model-cifar10.safetensors -data $SHARED/data/cifar10 -criterion $c ${f:+-fisher $f} ${scope:+-scope $scope} ${aug:+-calib-augment} -flops 0.3 -ranking $ranking -calib 2048 -finetune-epochs 0 -seed 1 -json"
+   args="-weights $SHARED/models/$model-cifar10.safetensors -data $SHARED/data/cifar10 -criterion $c ${f:+-fisher $f} -scope ${scope:-all} -calib-augment=$([ -n "$aug" ] && echo true || echo false) -flops 0.3 -ranking $ranking -calib 2048 -finetune-epochs 0 -seed 1 -json"
    if [ ! -f $name/pruned.safetensors ]; then
      if [ -f $name/state.json ]; then $BIN prune -resume -out $name -json >> $name.log 2>&1
      else $BIN prune $args -out $name > $name.log 2>&1; fi || { echo "$name failed"; continue; }
