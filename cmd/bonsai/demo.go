@@ -34,7 +34,7 @@ func runDemo(args []string, out, errOut io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := (prune.PlanConfig{FLOPs: *flops, Ranking: prune.Global}).Validate(); err != nil {
+	if err := (prune.PlanConfig{FLOPs: *flops, Ranking: prune.GlobalFLOPs}).Validate(); err != nil {
 		return usagef("-flops %g: want a fraction of the MACs to remove in (0, 1)", *flops)
 	}
 	start := time.Now()
@@ -69,11 +69,15 @@ func runDemo(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stats, err := prune.Calibrate(m, g, trainSet, prune.CalibConfig{N: 1024, Batch: 128, Seed: *seed, Mean: mean, Std: std})
+	// The configuration bonsai prune uses by default: the exact Fisher over
+	// augmented images, each channel's mask scored as a whole, the global
+	// ranking by score per MAC saved.
+	stats, err := prune.Calibrate(m, g, trainSet, prune.CalibConfig{N: 1024, Batch: 128, Seed: *seed, Mean: mean, Std: std,
+		Augment: true, Fisher: prune.FisherConfig{Kind: prune.FisherExact, Seed: *seed}})
 	if err != nil {
 		return err
 	}
-	crit, err := prune.NewCriterion(prune.Sensitivity, "all", *seed)
+	crit, err := prune.NewCriterion(prune.Sensitivity, prune.ScopeChannel, *seed)
 	if err != nil {
 		return err
 	}
@@ -81,7 +85,7 @@ func runDemo(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	plan, err := prune.MakePlan(m, g, scores, prune.PlanConfig{FLOPs: *flops, Ranking: prune.Global}, 3, 32, 32)
+	plan, err := prune.MakePlan(m, g, scores, prune.PlanConfig{FLOPs: *flops, Ranking: prune.GlobalFLOPs}, 3, 32, 32)
 	if err != nil {
 		return err
 	}
