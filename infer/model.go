@@ -31,22 +31,22 @@ type value struct {
 type stepKind uint8
 
 const (
-	stepConv       stepKind = iota // prepared convolution, with bias, residual and ReLU
-	stepBN                         // evaluation-mode BatchNorm2d not after a convolution
-	stepRelu                       // max(x, 0)
-	stepAdd                        // a + b
-	stepAddRelu                    // max(a + b, 0)
-	stepMaxPool                    // max pooling
-	stepAvgPool                    // average pooling
-	stepGlobalAvg                  // mean of each plane
-	stepView                       // the input viewed with another shape
-	stepLinear                     // x·wᵀ + b
-	stepChannelMap                 // subsampled and moved channels (option-A shortcut)
-	stepRelu6                      // min(max(x, 0), 6)
-	stepConcat                     // the inputs one after the other along the channels
-	stepSigmoid                    // 1/(1 + e^(−x))
-	stepMulChannels                // x times a gate (in2) per image and channel
-	stepChannelScale               // x times a scale per channel
+	stepConv         stepKind = iota // prepared convolution, with bias, residual and ReLU
+	stepBN                           // evaluation-mode BatchNorm2d not after a convolution
+	stepRelu                         // max(x, 0)
+	stepAdd                          // a + b
+	stepAddRelu                      // max(a + b, 0)
+	stepMaxPool                      // max pooling
+	stepAvgPool                      // average pooling
+	stepGlobalAvg                    // mean of each plane
+	stepView                         // the input viewed with another shape
+	stepLinear                       // x·wᵀ + b
+	stepChannelMap                   // subsampled and moved channels (option-A shortcut)
+	stepRelu6                        // min(max(x, 0), 6)
+	stepConcat                       // the inputs one after the other along the channels
+	stepSigmoid                      // 1/(1 + e^(−x))
+	stepMulChannels                  // x times a gate (in2) per image and channel
+	stepChannelScale                 // x times a scale per channel
 )
 
 var stepNames = [...]string{"conv", "batchnorm", "relu", "add", "add_relu", "maxpool", "avgpool", "global_avgpool", "view", "linear", "channel_map", "relu6",
