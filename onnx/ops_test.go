@@ -89,7 +89,7 @@ func TestExportOpsRoundTrip(t *testing.T) {
 	}
 	for _, model := range opsModels {
 		t.Run(model, func(t *testing.T) {
-			g, _, err := Import(filepath.Join("testdata", "ops", model+"-o13-kept.onnx"))
+			g, meta, err := Import(filepath.Join("testdata", "ops", model+"-o13-kept.onnx"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,6 +111,16 @@ func TestExportOpsRoundTrip(t *testing.T) {
 			if d := diff(logits(g, x), before); d == 0 {
 				t.Fatalf("pruning changed nothing")
 			}
+			// The pruned model saves and reloads with its widths (the graph in its metadata).
+			saved := filepath.Join(t.TempDir(), "pruned.safetensors")
+			if err := prune.Save(saved, g, meta); err != nil {
+				t.Fatal(err)
+			}
+			back, _, err := zoo.Load(saved, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			within(t, "pruned.safetensors reloaded", logits(back, x), logits(g, x), 0)
 			check(t, g, g.Spec.Input, x)
 		})
 	}
