@@ -280,6 +280,18 @@ func (cm *Model) build(nodes []node, names map[any]string) error {
 			}
 		case nn.OpGlobalAvgPool:
 			st.kind = stepGlobalAvg
+		case nn.OpSigmoid:
+			st.kind, st.name = stepSigmoid, "sigmoid"
+		case nn.OpMulChannels:
+			st.kind, st.name, st.in2 = stepMulChannels, "mul_channels", n.in[1]
+		case nn.OpConcat:
+			st.kind, st.name, st.ins = stepConcat, "concat", slices.Clone(n.in)
+		case nn.OpChannelScale:
+			l, ok := n.src.(*nn.ChannelScale)
+			if !ok {
+				return fmt.Errorf("infer: channel_scale%s: unsupported source %T", nameOf(names, n.src), n.src)
+			}
+			st.kind, st.scale = stepChannelScale, slices.Clone(l.Weight.Value.Data)
 		case nn.OpReshape:
 			st.kind = stepView
 			if name == "" {

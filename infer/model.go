@@ -31,27 +31,33 @@ type value struct {
 type stepKind uint8
 
 const (
-	stepConv       stepKind = iota // prepared convolution, with bias, residual and ReLU
-	stepBN                         // evaluation-mode BatchNorm2d not after a convolution
-	stepRelu                       // max(x, 0)
-	stepAdd                        // a + b
-	stepAddRelu                    // max(a + b, 0)
-	stepMaxPool                    // max pooling
-	stepAvgPool                    // average pooling
-	stepGlobalAvg                  // mean of each plane
-	stepView                       // the input viewed with another shape
-	stepLinear                     // x·wᵀ + b
-	stepChannelMap                 // subsampled and moved channels (option-A shortcut)
-	stepRelu6                      // min(max(x, 0), 6)
+	stepConv         stepKind = iota // prepared convolution, with bias, residual and ReLU
+	stepBN                           // evaluation-mode BatchNorm2d not after a convolution
+	stepRelu                         // max(x, 0)
+	stepAdd                          // a + b
+	stepAddRelu                      // max(a + b, 0)
+	stepMaxPool                      // max pooling
+	stepAvgPool                      // average pooling
+	stepGlobalAvg                    // mean of each plane
+	stepView                         // the input viewed with another shape
+	stepLinear                       // x·wᵀ + b
+	stepChannelMap                   // subsampled and moved channels (option-A shortcut)
+	stepRelu6                        // min(max(x, 0), 6)
+	stepConcat                       // the inputs one after the other along the channels
+	stepSigmoid                      // 1/(1 + e^(−x))
+	stepMulChannels                  // x times a gate (in2) per image and channel
+	stepChannelScale                 // x times a scale per channel
 )
 
-var stepNames = [...]string{"conv", "batchnorm", "relu", "add", "add_relu", "maxpool", "avgpool", "global_avgpool", "view", "linear", "channel_map", "relu6"}
+var stepNames = [...]string{"conv", "batchnorm", "relu", "add", "add_relu", "maxpool", "avgpool", "global_avgpool", "view", "linear", "channel_map", "relu6",
+	"concat", "sigmoid", "mul_channels", "channel_scale"}
 
 // step is one operation of a compiled model.
 type step struct {
 	kind     stepKind
 	name     string // the layers it computes ("layer1.0.conv1+layer1.0.bn1+relu")
-	in, in2  int    // input values (in2: the second operand of an addition)
+	in, in2  int    // input values (in2: the second operand of an addition, the gate of mul_channels)
+	ins      []int  // concat: all input values, in order
 	out      int
 	residual int     // value added before the ReLU (conv), or −1
 	relu     bool    // conv
@@ -64,7 +70,7 @@ type step struct {
 	wscale, b []float64
 	conv      *tensor.PreparedConv
 
-	scale, shift []float32 // batchnorm
+	scale, shift []float32 // batchnorm; channel_scale (scale)
 	kernel       int       // pooling
 	pool         tensor.ConvParams
 	lin          *asm.PackedA // linear: the weights [out, in], packed
@@ -77,8 +83,11 @@ type step struct {
 // reads returns the values the step reads.
 func (st *step) reads() []int {
 	r := []int{st.in}
-	if st.kind == stepAdd || st.kind == stepAddRelu {
+	switch st.kind {
+	case stepAdd, stepAddRelu, stepMulChannels:
 		r = append(r, st.in2)
+	case stepConcat:
+		r = append(r, st.ins[1:]...)
 	}
 	if st.residual >= 0 {
 		r = append(r, st.residual)

@@ -23,6 +23,7 @@ type Runner struct {
 
 	linX, linY []float32 // a linear step's transposed input and output
 	linEpi     asm.GemmEpilogue
+	catIn      []*tensor.Tensor // a concat step's inputs
 
 	// Data-parallel runs (see lanes.go): a Runner per goroutine, for chunks of up to
 	// laneBatch images, created on the first batch that uses them; sub marks a lane's
@@ -169,6 +170,18 @@ func (r *Runner) step(st *step) {
 		asm.Transpose(y.Data, out, r.linY, n, out, n)
 	case stepChannelMap:
 		tensor.SubsampleMapChannels(y, x, st.stride, st.dst)
+	case stepSigmoid:
+		tensor.Sigmoid(y, x)
+	case stepMulChannels:
+		tensor.ScaleChannels(y, x, r.ts[st.in2].Data)
+	case stepChannelScale:
+		tensor.ScaleChannels(y, x, st.scale)
+	case stepConcat:
+		r.catIn = r.catIn[:0]
+		for _, v := range st.ins {
+			r.catIn = append(r.catIn, &r.ts[v])
+		}
+		tensor.ConcatChannels(y, r.catIn)
 	}
 }
 

@@ -140,6 +140,16 @@ const (
 	// H·W consecutive features), or one that keeps dimension 1 and the
 	// size per channel; any other reshape is unsupported.
 	Spread
+	// Concatenated: the output's channels are the inputs' channels one after
+	// the other (torch.cat along dimension 1): input i's channel c is
+	// output channel c plus the channels of the inputs before it, so a
+	// channel removed from an input is removed from the output, and the
+	// layers that read the output lose it at that offset.
+	Concatenated
+	// Gate: the output is the first input multiplied channel by channel
+	// by the others (a squeeze-and-excitation gate): their channels are
+	// one set, as Join's, but not a residual stream.
+	Gate
 )
 
 // Axes describes a layer's channel axes as they are now.
@@ -308,7 +318,8 @@ func (Stateless[T]) SquaredGrads(T) []*autograd.Var { return nil }
 func (Stateless[T]) Probe(T, int, int) Module { return nil }
 
 // opCouplings are the rules of the operations recorded with no layer as
-// their source (Relu, Add, AddRelu, Reshape, GlobalAvgPool, and the fused
+// their source (Relu, Add, AddRelu, Reshape, GlobalAvgPool, Sigmoid, Concat,
+// MulChannels, and the fused
 // BatchNorm2d paths' "relu" and "add_relu"); an operation recorded by a
 // layer follows the layer's adapter.
 var opCouplings = map[string]Coupling{
@@ -317,6 +328,9 @@ var opCouplings = map[string]Coupling{
 	OpAdd:           Join,
 	OpAddReLU:       Join,
 	OpReshape:       Spread,
+	OpSigmoid:       Pass,
+	OpConcat:        Concatenated,
+	OpMulChannels:   Gate,
 }
 
 // OpCoupling returns how channels pass through an operation recorded

@@ -147,6 +147,30 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 			return nn.SubsampleMapChannels(c, nil, x, 2, 5, []int{4, -1, 1})
 		}, map[string]*autograd.Var{"x": x})
 	})
+	t.Run("concat_sigmoid", func(t *testing.T) {
+		a, b := randVar(rng, 2, 3, 4, 5), randVar(rng, 2, 2, 4, 5)
+		gradCheck(t, rng, func(c *nn.Ctx) *autograd.Var {
+			return nn.Concat(c, nn.Sigmoid(c, a), b, a) // a read twice
+		}, map[string]*autograd.Var{"a": a, "b": b})
+	})
+	t.Run("squeeze_excitation", func(t *testing.T) {
+		x := randVar(rng, 2, 4, 3, 5)
+		fc1, fc2 := nn.NewLinear(4, 2, true), nn.NewLinear(2, 4, true)
+		nn.ResetParameters(fc1, 3)
+		nn.ResetParameters(fc2, 4)
+		gradCheck(t, rng, func(c *nn.Ctx) *autograd.Var {
+			g := nn.Sigmoid(c, fc2.Forward(c, nn.Relu(c, fc1.Forward(c, nn.GlobalAvgPool(c, x)))))
+			return nn.MulChannels(c, x, nn.Reshape(c, g, 2, 4, 1, 1))
+		}, map[string]*autograd.Var{"x": x, "fc1.weight": fc1.Weight, "fc2.weight": fc2.Weight, "fc2.bias": fc2.Bias})
+	})
+	t.Run("channel_scale", func(t *testing.T) {
+		x := randVar(rng, 3, 4, 2, 3)
+		m := nn.NewChannelScale(4)
+		for i := range m.Weight.Value.Data {
+			m.Weight.Value.Data[i] = float32(rng.NormFloat64())
+		}
+		gradCheck(t, rng, func(c *nn.Ctx) *autograd.Var { return m.Forward(c, x) }, map[string]*autograd.Var{"x": x, "weight": m.Weight})
+	})
 	t.Run("cross_entropy_smoothed", func(t *testing.T) {
 		x := randVar(rng, 5, 7)
 		target := []int{0, 6, 3, 3, 1}

@@ -27,6 +27,16 @@ const (
 	// channels (zero-padded); Node.Source is a channel mapper.
 	OpSubsamplePad = "subsample_pad_channels"
 	OpSubsampleMap = "subsample_map_channels"
+	// OpConcat concatenates along dimension 1 (Concat): [N, C_i, …] → [N, ΣC_i, …].
+	OpConcat = "concat"
+	// OpSigmoid is 1/(1 + e^(−x)) (Sigmoid); shape kept.
+	OpSigmoid = "sigmoid"
+	// OpMulChannels multiplies x [N, C, …] by a gate [N, C] or [N, C, 1, 1] of the same
+	// channels (MulChannels: squeeze-and-excitation).
+	OpMulChannels = "mul_channels"
+	// OpChannelScale multiplies each channel by a learned scale; Node.Source is the
+	// *ChannelScale.
+	OpChannelScale = "channel_scale"
 	// OpCrossEntropy and OpDistillCrossEntropy are the losses: logits
 	// [N, classes] → a scalar.
 	OpCrossEntropy        = "cross_entropy"

@@ -78,6 +78,15 @@ func TestSquaredGradsMatchPerSampleLoop(t *testing.T) {
 		}
 		checkSquaredGrads(t, m, x, []int{0, 1, 4, 2, 2, 3})
 	})
+	t.Run("channel_scale", func(t *testing.T) {
+		sc := nn.NewChannelScale(4)
+		m := nn.NewSequential(nn.NewConv2d(3, 4, 3, nn.ConvOpts{Padding: 1}), sc, nn.NewFlatten(), nn.NewLinear(4*3*4, 5, false))
+		nn.ResetParameters(m, 3)
+		for i := range sc.Weight.Value.Data {
+			sc.Weight.Value.Data[i] = float32(rng.NormFloat64())
+		}
+		checkSquaredGrads(t, m, randT(6, 3, 3, 4), []int{0, 1, 4, 2, 2, 3})
+	})
 	t.Run("linear", func(t *testing.T) {
 		m := nn.NewSequential(nn.NewLinear(7, 6, true), nn.NewReLU(), nn.NewLinear(6, 4, true))
 		nn.ResetParameters(m, 4)

@@ -188,9 +188,12 @@ func smallBytes(t testing.TB) []byte {
 	return b
 }
 
-// TestSmallRoundTrip imports the fuzz seed: it must import.
+// TestSmallRoundTrip imports the fuzz seeds: they must import.
 func TestSmallRoundTrip(t *testing.T) {
 	if err := importBytes(t, smallBytes(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := importBytes(t, opsBytes(t)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -206,6 +209,7 @@ func FuzzImport(f *testing.F) {
 	f.Add(small)
 	f.Add(small[:len(small)/2])
 	f.Add(tinyBytes(f)[:4000])
+	f.Add(opsBytes(f))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		mp, err := parseModel(b)
@@ -220,4 +224,107 @@ func FuzzImport(f *testing.F) {
 			t.Fatal("no model and no error")
 		}
 	})
+}
+
+// TestBadOps checks the errors of uses of Concat and Mul that no layer computes.
+func TestBadOps(t *testing.T) {
+	read := func(file string) *onnxpb.ModelProto {
+		b, err := os.ReadFile(filepath.Join("testdata", "ops", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp := &onnxpb.ModelProto{}
+		if err := proto.Unmarshal(b, mp); err != nil {
+			t.Fatal(err)
+		}
+		return mp
+	}
+	cases := []struct {
+		name  string
+		model func() *onnxpb.ModelProto
+		want  []string
+	}{
+		{"concat on the height", func() *onnxpb.ModelProto {
+			mp := read("inception-o13-kept.onnx")
+			for _, nd := range mp.Graph.Node {
+				if nd.GetOpType() == "Concat" && strings.Contains(nd.GetName(), "Concat") && len(nd.Input) == 3 {
+					for _, a := range nd.Attribute {
+						if a.GetName() == "axis" {
+							a.I = proto.Int64(2)
+						}
+					}
+				}
+			}
+			return mp
+		}, []string{"Concat", "axis 2", "not supported"}},
+		{"mul by a row", func() *onnxpb.ModelProto {
+			mp := read("scale-o13-kept.onnx")
+			for _, w := range mp.Graph.Initializer {
+				if w.GetName() == "scale" {
+					w.Dims = []int64{1, 1, 1, 8}
+				}
+			}
+			return mp
+		}, []string{"Mul", "[1 1 1 8]", "one value per channel"}},
+		{"mul of two maps", func() *onnxpb.ModelProto {
+			mp := read("se-o13-kept.onnx")
+			var sig string
+			for _, nd := range mp.Graph.Node {
+				if nd.GetOpType() == "Relu" && sig == "" {
+					sig = nd.Output[0] // conv1's [N, 8, 16, 16]
+				}
+			}
+			for _, nd := range mp.Graph.Node {
+				if nd.GetOpType() == "Mul" {
+					nd.Input[1] = sig
+					break
+				}
+			}
+			return mp
+		}, []string{"Mul of shapes", "gate"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := importModel(c.model())
+			if err == nil {
+				t.Fatal("imported without error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// opsBytes returns the bytes of a small exported graph with a concatenation, a
+// squeeze-and-excitation gate and a per-channel scale (a fuzz seed).
+func opsBytes(t testing.TB) []byte {
+	t.Helper()
+	spec := zoo.GraphSpec{Input: []int{2, 4, 4}, Classes: 3, Output: "y", Nodes: []zoo.GraphNode{
+		{Op: zoo.GraphConv, Name: "conv", Inputs: []string{"input"}, Output: "a", In: 2, Out: 3, Kernel: 1, Stride: 1, Groups: 1},
+		{Op: zoo.GraphConcat, Inputs: []string{"a", "input"}, Output: "b"},
+		{Op: zoo.GraphChannelScale, Name: "scale", Inputs: []string{"b"}, Output: "c", Out: 5},
+		{Op: zoo.GraphGlobalAvgPool, Inputs: []string{"c"}, Output: "p"},
+		{Op: zoo.GraphSigmoid, Inputs: []string{"p"}, Output: "s"},
+		{Op: zoo.GraphView, Inputs: []string{"s"}, Output: "v", Shape: []int{-1, 1, 1}},
+		{Op: zoo.GraphMulChannels, Inputs: []string{"c", "v"}, Output: "e"},
+		{Op: zoo.GraphGlobalAvgPool, Inputs: []string{"e"}, Output: "f"},
+		{Op: zoo.GraphLinear, Name: "fc", Inputs: []string{"f"}, Output: "y", In: 5, Out: 3, Bias: true},
+	}}
+	g, err := zoo.NewGraph(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := exportModel(g, spec.Input, zoo.Meta{}, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

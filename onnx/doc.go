@@ -1,8 +1,10 @@
 // Package onnx reads ONNX models into Bonsai and writes Bonsai models as ONNX.
 //
 // Import reads an ONNX file (opsets 11–17) into a zoo.Graph: a graph of package nn's layers
-// (Conv2d with groups, BatchNorm2d, ReLU6, MaxPool2d, AvgPool2d, Linear, the functional
-// ReLU, Add, GlobalAvgPool and flatten) and zoo.ShortcutA, with the weights loaded, so an
+// (Conv2d with groups, BatchNorm2d, ReLU6, MaxPool2d, AvgPool2d, Linear, ChannelScale for
+// a Mul by per-channel constants, the functional ReLU, Sigmoid, Add, Concat on the
+// channels, MulChannels for a squeeze-and-excitation gate, GlobalAvgPool, views and
+// flatten) and zoo.ShortcutA, with the weights loaded, so an
 // imported CNN trains, is pruned (prune traces it like a zoo model) and compiles (package
 // infer) as one coded in Go. The shape arithmetic exporters emit (Constant, Shape, Gather,
 // Unsqueeze, Cast, ConstantOfShape, Transpose, Concat, Reshape and Slice of known values)

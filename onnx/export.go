@@ -356,6 +356,31 @@ func (e *exporter) node(i int, n *autograd.Node, nodes []*autograd.Node, uses ma
 			ins = append(ins, e.initFloat(name+".bias", []int{l.Out}, l.Bias.Value.Data))
 		}
 		out = e.emit("Gemm", name, ins, attrInt("transB", 1))
+	case nn.OpConcat:
+		out = e.emit("Concat", name, in, attrInt("axis", 1))
+	case nn.OpSigmoid:
+		out = e.emit("Sigmoid", name, in[:1])
+	case nn.OpMulChannels:
+		x, g := n.Inputs[0].Value, n.Inputs[1].Value
+		gate := in[1]
+		if g.Dims() < x.Dims() { // [N, C] → [N, C, 1, 1] for broadcasting
+			shape := []int64{0, -1}
+			for len(shape) < x.Dims() {
+				shape = append(shape, 1)
+			}
+			gate = e.emit("Reshape", name+"_gate", []string{gate, e.initInt(name+".gate_shape", shape)})
+		}
+		out = e.emit("Mul", name, []string{in[0], gate})
+	case nn.OpChannelScale:
+		l, ok := n.Source.(*nn.ChannelScale)
+		if !ok {
+			return fmt.Errorf("%s: source %T is not an nn.ChannelScale", where(), n.Source)
+		}
+		shape := []int{1, l.C}
+		for len(shape) < n.Inputs[0].Value.Dims() {
+			shape = append(shape, 1)
+		}
+		out = e.emit("Mul", name, []string{in[0], e.initFloat(name+".weight", shape, l.Weight.Value.Data)})
 	case nn.OpSubsamplePad, nn.OpSubsampleMap:
 		cm, ok := n.Source.(channelMapper)
 		if !ok {

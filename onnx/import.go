@@ -44,7 +44,8 @@ type importer struct {
 	weights []layerWeights // per spec node
 	names   map[string]bool
 	values  int
-	uses    map[string]int // readers of each ONNX value
+	uses    map[string]int   // readers of each ONNX value
+	views   map[string]*dval // the [N, C, 1, 1] view of each pooled value read other than by a flatten
 }
 
 // Import reads an ONNX model file into a zoo.Graph with its weights, in evaluation
@@ -89,7 +90,8 @@ func importModel(mp *onnxpb.ModelProto) (*zoo.Graph, zoo.Meta, error) {
 	if opset < MinOpset || opset > MaxOpset {
 		return nil, meta, fmt.Errorf("opset %d of the ai.onnx domain: supported are %d to %d", opset, MinOpset, MaxOpset)
 	}
-	im := &importer{opset: opset, consts: map[string]*konst{}, dyn: map[string]*dval{}, names: map[string]bool{}, uses: map[string]int{}}
+	im := &importer{opset: opset, consts: map[string]*konst{}, dyn: map[string]*dval{}, names: map[string]bool{}, uses: map[string]int{},
+		views: map[string]*dval{}}
 	g := mp.GetGraph()
 	for _, n := range g.GetNode() {
 		for _, in := range n.GetInput() {
@@ -285,18 +287,25 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 			return fmt.Errorf("operator %s with %d outputs is not supported", op, len(n.GetOutput()))
 		}
 	}
+	if op == "Mul" && dyn[0] == nil && len(dyn) == 2 { // a constant times the data
+		dyn[0], dyn[1], in[0], in[1] = dyn[1], nil, in[1], in[0]
+	}
 	x := dyn[0]
 	if x == nil {
 		return fmt.Errorf("operator %s: its first input must be the data", op)
 	}
-	if x.sub != [2]int{} && op != "Slice" && op != "Pad" {
-		x = im.subsampled(x)
-	}
-	for _, d := range dyn {
-		if d != nil && d.pooled && op != "Flatten" && op != "Reshape" && op != "Identity" && op != "Dropout" {
-			return fmt.Errorf("operator %s on the output of a GlobalAveragePool is not supported (only a flatten)", op)
+	for j, d := range dyn {
+		if d == nil {
+			continue
+		}
+		if d.sub != [2]int{} && op != "Slice" && op != "Pad" {
+			dyn[j] = im.subsampled(d)
+		}
+		if d.pooled && op != "Flatten" && op != "Reshape" && op != "Identity" && op != "Dropout" {
+			dyn[j] = im.unpooled(d)
 		}
 	}
+	x = dyn[0]
 	at := attrs(n)
 	switch op {
 	case "Identity", "Dropout":
@@ -308,6 +317,15 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 		return im.batchNorm(n, at, x, in, out)
 	case "Relu":
 		return im.simple(zoo.GraphNode{Op: zoo.GraphReLU}, x, out, x.shape)
+	case "Sigmoid":
+		return im.simple(zoo.GraphNode{Op: zoo.GraphSigmoid}, x, out, x.shape)
+	case "Concat":
+		return im.concat(at, dyn, out)
+	case "Mul":
+		if ndyn == 2 {
+			return im.mulGate(dyn[0], dyn[1], out)
+		}
+		return im.mulConst(n, x, out)
 	case "Clip":
 		lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
 		if im.opset < 11 {
@@ -352,9 +370,6 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 	case "Add":
 		if ndyn == 2 && len(dyn) == 2 && dyn[1] != nil {
 			y := dyn[1]
-			if y.sub != [2]int{} {
-				y = im.subsampled(y)
-			}
 			if !slices.Equal(x.shape, y.shape) {
 				return fmt.Errorf("Add of shapes [N %v] and [N %v] is not supported (no broadcasting)", x.shape, y.shape)
 			}
@@ -368,8 +383,8 @@ func (im *importer) node(n *onnxpb.NodeProto) error {
 	case "Gather":
 		return im.gatherChannels(n, at, in, x, out)
 	}
-	return fmt.Errorf("operator %s is not supported on the data (supported: Conv, BatchNormalization, Relu, Clip, "+
-		"MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, Slice, Pad, Identity, Dropout)", op)
+	return fmt.Errorf("operator %s is not supported on the data (supported: Conv, BatchNormalization, Relu, Clip, Sigmoid, "+
+		"MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, Mul, Concat, Slice, Pad, Identity, Dropout)", op)
 }
 
 func ints64(s []int) []int64 {
@@ -430,7 +445,7 @@ func (im *importer) newName(n *onnxpb.NodeProto, weight, fallback string) string
 // add1 appends a one-input spec node reading x and returns its output value.
 func (im *importer) add1(g zoo.GraphNode, x *dval, onnxOut string, shape []int) *dval {
 	switch g.Op {
-	case zoo.GraphReLU, zoo.GraphFlatten, zoo.GraphGlobalAvgPool: // functional: no name
+	case zoo.GraphReLU, zoo.GraphFlatten, zoo.GraphGlobalAvgPool, zoo.GraphSigmoid, zoo.GraphView: // functional: no name
 	default:
 		if g.Name != "" {
 			break
@@ -654,8 +669,15 @@ func (im *importer) reshape(x *dval, shape []int64, out string) error {
 		return nil
 	case len(rest) == 1:
 		return im.flatten(x, out)
+	case rest[0] == x.shape[0] && prod(rest[1:]) == 1 && len(x.shape) == 1:
+		// [N, C] → [N, C, 1, 1]: a squeeze-and-excitation gate back to a map.
+		im.dyn[out] = im.view(x, len(rest))
+		return nil
+	case x.pooled && len(rest) == 1+len(x.shape) && rest[0] == x.shape[0] && prod(rest[1:]) == 1:
+		im.dyn[out] = im.view(im.unpooledFlat(x), len(rest))
+		return nil
 	}
-	return fmt.Errorf("Reshape of [N %v] to [N %v] is not supported (only flattening to [N, features])", x.shape, rest)
+	return fmt.Errorf("Reshape of [N %v] to [N %v] is not supported (only flattening to [N, features], or [N, C] to [N, C, 1, 1])", x.shape, rest)
 }
 
 func (im *importer) linear(n *onnxpb.NodeProto, at attrMap, x *dval, in []*konst, out string) error {
@@ -879,5 +901,121 @@ func (im *importer) load(g *zoo.Graph) error {
 			copy(e.Var.Value.Data, k.floats())
 		}
 	}
+	return nil
+}
+
+// view appends a view of x [N, C] as [N, C, 1, …] (rank dimensions after the batch).
+func (im *importer) view(x *dval, rank int) *dval {
+	shape := []int{-1}
+	for len(shape) < rank {
+		shape = append(shape, 1)
+	}
+	out := append([]int{x.shape[0]}, shape[1:]...)
+	return im.add1(zoo.GraphNode{Op: zoo.GraphView, Shape: shape}, x, "", out)
+}
+
+// unpooledFlat returns the [N, C] value of a pooled one.
+func (im *importer) unpooledFlat(x *dval) *dval {
+	return &dval{name: x.name, node: x.node, shape: []int{x.shape[0]}}
+}
+
+// unpooled returns the [N, C, 1, 1] view of a GlobalAveragePool's output, made once, for
+// the operations other than a flatten that read it (the 1×1 convolutions of a
+// squeeze-and-excitation block).
+func (im *importer) unpooled(x *dval) *dval {
+	if v := im.views[x.name]; v != nil {
+		return v
+	}
+	v := im.view(im.unpooledFlat(x), 3)
+	im.views[x.name] = v
+	return v
+}
+
+// concat joins values along the channels (axis 1): tensors [N, C_i, H, W] of one H and W,
+// or features [N, F_i].
+func (im *importer) concat(at attrMap, dyn []*dval, out string) error {
+	if slices.Contains(dyn, nil) {
+		return fmt.Errorf("Concat of the data with a constant is not supported")
+	}
+	x := dyn[0]
+	ax := at.i("axis", 1)
+	if ax < 0 {
+		ax += int64(len(x.shape) + 1)
+	}
+	if ax != 1 {
+		return fmt.Errorf("Concat on axis %d of the data is not supported (only channels, axis 1)", at.i("axis", 1))
+	}
+	shape := slices.Clone(x.shape)
+	names := []string{}
+	for _, d := range dyn {
+		if len(d.shape) != len(x.shape) || !slices.Equal(d.shape[1:], x.shape[1:]) {
+			return fmt.Errorf("Concat of shapes [N %v] and [N %v] on the channels", x.shape, d.shape)
+		}
+		names = append(names, d.name)
+	}
+	if len(dyn) == 1 {
+		im.dyn[out] = x
+		return nil
+	}
+	shape[0] = 0
+	for _, d := range dyn {
+		shape[0] += d.shape[0]
+	}
+	im.push(zoo.GraphNode{Op: zoo.GraphConcat, Inputs: names}, out, shape, nil)
+	return nil
+}
+
+// mulGate multiplies a value by a gate of one value per channel ([N, C, 1, 1] or [N, C]),
+// in either order: the scaling of a squeeze-and-excitation block.
+func (im *importer) mulGate(a, b *dval, out string) error {
+	gate := func(g, x *dval) bool {
+		return len(g.shape) >= 1 && len(x.shape) >= 1 && g.shape[0] == x.shape[0] && prod(g.shape) == g.shape[0] &&
+			(len(g.shape) == len(x.shape) || len(g.shape) == 1 && len(x.shape) == 1)
+	}
+	x, g := a, b
+	if !gate(g, x) {
+		x, g = b, a
+	}
+	if !gate(g, x) {
+		return fmt.Errorf("Mul of shapes [N %v] and [N %v] is not supported (only by a gate [N, C, 1, 1] of the same channels)", a.shape, b.shape)
+	}
+	im.push(zoo.GraphNode{Op: zoo.GraphMulChannels, Inputs: []string{x.name, g.name}}, out, slices.Clone(x.shape), nil)
+	return nil
+}
+
+// mulConst multiplies a value by a constant of one value per channel (shape [1, C, 1, 1],
+// [C, 1, 1], or a scalar), as broadcasting reads it: a ChannelScale.
+func (im *importer) mulConst(n *onnxpb.NodeProto, x *dval, out string) error {
+	var k *konst
+	weight := "" // the constant's name, when it names a parameter ("layer1.scale")
+	for _, name := range n.GetInput() {
+		if c := im.consts[name]; c != nil && im.dyn[name] == nil {
+			k = c
+			if nameRE.MatchString(name) && im.uses[name] == 1 {
+				weight = name + ".weight"
+			}
+		}
+	}
+	if k == nil || !k.isFloat {
+		return fmt.Errorf("Mul by a value that is neither the data nor a float constant is not supported")
+	}
+	// Broadcasting aligns the constant's dimensions with the last ones of [N, x.shape...].
+	rank := 1 + len(x.shape)
+	if len(k.shape) > rank {
+		return fmt.Errorf("Mul of [N %v] by a constant of shape %v", x.shape, k.shape)
+	}
+	dims := append(repeat(1, rank-len(k.shape)), k.shape...)
+	c := x.shape[0]
+	for j, d := range dims {
+		if d != 1 && (j != 1 || d != c) {
+			return fmt.Errorf("Mul of [N %v] by a constant of shape %v is not supported (only one value per channel, [1, C, 1, 1])", x.shape, k.shape)
+		}
+	}
+	w := k.floats()
+	if len(w) == 1 {
+		w = repeat(w[0], c)
+	}
+	g := zoo.GraphNode{Op: zoo.GraphChannelScale, Name: im.newName(n, weight, fmt.Sprintf("scale_%d", len(im.spec.Nodes))), Inputs: []string{x.name}, Out: c}
+	im.push(g, out, slices.Clone(x.shape), layerWeights{"weight": floatKonst([]int{c}, w)})
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 type channelSums struct {
 	groups []*Group    // non-residual prunable groups, in Graph.Prunable order
 	node   []int       // index of each group's last tensor in the traced pass
+	refs   []tensorRef // that tensor
 	sum    [][]float64 // Σ_n (∂ℓ_n/∂m_c)² per group and channel
 }
 
@@ -36,6 +37,7 @@ func newChannelSums(g *Graph) *channelSums {
 		last := slices.MaxFunc(gr.tensors, func(a, b tensorRef) int { return a.Node - b.Node })
 		cs.groups = append(cs.groups, gr)
 		cs.node = append(cs.node, last.Node)
+		cs.refs = append(cs.refs, last)
 		cs.sum = append(cs.sum, make([]float64, gr.Channels))
 	}
 	return cs
@@ -56,16 +58,24 @@ func (cs *channelSums) add(nodes []*autograd.Node, ops []string, b int, scale fl
 		if v.Grad == nil {
 			return fmt.Errorf("prune: calibration: the output of operation %d (%s, group %s) has no gradient", k, ops[k], gr)
 		}
+		// Channel c is the features [off + c·Span, off + (c+1)·Span) of dimension 1,
+		// inner elements each (off: the group's piece of a concatenation).
+		ref := cs.refs[i]
 		per := v.Value.Numel() / b
-		span := per / gr.Channels
-		if per*b != v.Value.Numel() || span*gr.Channels != per {
-			return fmt.Errorf("prune: calibration: the output of operation %d has shape %v, not %d channels of a batch of %d", k, v.Value.Shape, gr.Channels, b)
+		feats, off := gr.Channels*ref.Span, ref.at.offset()
+		if ref.at.v != nil {
+			feats = ref.at.v.features()
 		}
+		inner := per / feats
+		if v.Value.Dims() < 2 || per*b != v.Value.Numel() || v.Value.Shape[1] != feats || inner*feats != per {
+			return fmt.Errorf("prune: calibration: the output of operation %d has shape %v, not %d features of a batch of %d", k, v.Value.Shape, feats, b)
+		}
+		span := ref.Span * inner
 		val, grad := v.Value.Data, v.Grad.Data
 		for n := range b {
 			for c := range gr.Channels {
 				var dot float64
-				for j := n*per + c*span; j < n*per+(c+1)*span; j++ {
+				for j := n*per + off*inner + c*span; j < n*per+off*inner+(c+1)*span; j++ {
 					dot += float64(val[j]) * float64(grad[j])
 				}
 				dot *= scale

@@ -39,6 +39,11 @@ type Dep struct {
 	Module nn.Module
 	Side   Side
 	Span   int
+
+	// at places the group's channels in a concatenation that the side
+	// reads (a layer after nn.Concat): channel c of the group is channel
+	// offset + c of the side, the offset that of the piece now.
+	at piece
 }
 
 // adapter returns the rules of the dep's layer (nil for a layer with none,
@@ -59,10 +64,14 @@ func (d Dep) tensors() []nn.ChannelTensor {
 
 // Indices returns the half-open range of indices along the dep's axis that
 // belong to channel c of the group.
-func (d Dep) Indices(c int) (lo, hi int) { return c * d.Span, (c + 1) * d.Span }
+func (d Dep) Indices(c int) (lo, hi int) {
+	off := d.at.offset()
+	return off + c*d.Span, off + (c+1)*d.Span
+}
 
 // String reads like "layer1.0.conv1 out", "layer1.0.bn1", "fc in ×4" (a
-// Linear after a flatten of 2×2 maps) or "layer2.0.shortcut in (c ↦ c+8)"
+// Linear after a flatten of 2×2 maps), "mixed.conv in @16" (a layer that
+// reads a concatenation in which the group's channels start at 16) or "layer2.0.shortcut in (c ↦ c+8)"
 // (a ChannelMapper's input side shows its map).
 func (d Dep) String() string {
 	s := d.Layer
@@ -72,6 +81,7 @@ func (d Dep) String() string {
 	if d.Span != 1 {
 		s += fmt.Sprintf(" ×%d", d.Span)
 	}
+	s += pieceString(d.at)
 	if cm, ok := d.Module.(ChannelMapper); ok && d.Side == In {
 		s += " " + mapString(cm)
 	}

@@ -34,6 +34,21 @@
 //     the features c·H·W … (c+1)·H·W − 1, so the Linear after it has a
 //     Side In dependency with Span H·W; reshapes that keep dimension 1 and
 //     the size per channel ([N, C, 1, 1] → [N, C]) pass channels through;
+//   - concat (nn.Concatenated) lays its inputs' channels one after the
+//     other: each input's set stays a group of its own, and a layer that
+//     reads the concatenation (or a tensor made from it by per-channel
+//     layers, pooling or a flatten) has one dependency in each input's
+//     group, whose indices start at that input's offset as it is now
+//     ("d in @13"), so removing channels of one input moves the offsets of
+//     the inputs after it and every group stays valid; the planner splits
+//     such a side's MACs and parameters among the groups of its pieces;
+//     add or mul_channels of a concatenation is not followed;
+//   - mul_channels (nn.Gate), a squeeze-and-excitation gate x·g, joins the
+//     gate's channels with x's, as add does, without making a residual
+//     stream: the gate's producer (the excitation's last layer) loses a
+//     channel with the tensor it gates; channel_scale (nn.ChannelScale, a
+//     per-channel constant) is per-channel state like batchnorm2d's, and
+//     sigmoid passes channels through;
 //   - the option-A shortcut (subsample_pad_channels, or
 //     subsample_map_channels once pruned, from a ChannelMapper such as
 //     zoo.ShortcutA) sends input channel j to output channel j + padBefore

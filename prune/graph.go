@@ -46,14 +46,16 @@ func Trace(m nn.Module, inShape ...int) (*Graph, error) {
 		return nil, err
 	}
 
-	t := &tracer{vars: map[*autograd.Var]varInfo{}, deps: map[depKey]int{}, names: names}
+	t := &tracer{vars: map[*autograd.Var]varInfo{}, deps: map[traceKey]int{}, names: names}
 	in := t.newSpace(x, "the network input")
 	t.vars[x] = varInfo{space: in, span: 1}
 	for i, n := range c.Tape.Nodes {
 		t.node(i, n)
 	}
 	if info, ok := t.vars[y]; ok {
-		t.addReason(info.space, "the model output")
+		for _, s := range t.spacesOf(info) {
+			t.addReason(s, "the model output")
+		}
 	}
 	g := &Graph{Model: m, InShape: slices.Clone(inShape), Groups: t.groups()}
 	for _, n := range c.Tape.Nodes {
@@ -118,14 +120,24 @@ func Explain(m nn.Module, inShape ...int) (string, error) {
 
 // varInfo places a tensor of the traced pass: its channels are those of a
 // space, each channel spanning span consecutive features (1 for [N, C, …]
-// tensors, H·W after a flatten).
+// tensors, H·W after a flatten), or, after a concatenation, the pieces of
+// lay one after the other (space −1).
 type varInfo struct {
 	space, span int
+	v           *view
 }
 
 type depKey struct {
 	m    nn.Module
 	side Side
+}
+
+// traceKey is a layer side as the tracer attaches it: through a piece of a
+// concatenation, or whole.
+type traceKey struct {
+	m    nn.Module
+	side Side
+	at   piece
 }
 
 // orderedDep is a dep with the index of the node it was found at.
@@ -142,19 +154,21 @@ type space struct {
 	residual bool
 	producer bool
 	reasons  []string
+	pieces   []piece // the pieces of concatenations that are these channels
 }
 
 // tensorRef is the output of node Node of the traced pass, whose channel c
 // is its features [c·Span, (c+1)·Span) along dimension 1.
 type tensorRef struct {
 	Node, Span int
+	at         piece // where the channels sit in a concatenated tensor
 }
 
 type tracer struct {
 	parent []int // union-find over spaces
 	spaces []*space
 	vars   map[*autograd.Var]varInfo
-	deps   map[depKey]int
+	deps   map[traceKey]int
 	names  map[nn.Module]string
 }
 
@@ -183,6 +197,7 @@ func (t *tracer) union(a, b int) int {
 	sa.residual = sa.residual || sb.residual
 	sa.producer = sa.producer || sb.producer
 	sa.reasons = append(sa.reasons, sb.reasons...)
+	sa.pieces = append(sa.pieces, sb.pieces...)
 	t.parent[b] = a
 	t.spaces[b] = nil
 	return a
@@ -220,6 +235,9 @@ func (t *tracer) info(v *autograd.Var, op string) varInfo {
 		return varInfo{space: -1}
 	}
 	if in, ok := t.vars[v]; ok {
+		if in.v != nil {
+			return in
+		}
 		return varInfo{space: t.find(in.space), span: in.span}
 	}
 	in := varInfo{space: t.newSpace(v, fmt.Sprintf("%s reads a tensor the traced pass did not make", op)), span: 1}
@@ -230,26 +248,33 @@ func (t *tracer) info(v *autograd.Var, op string) varInfo {
 // output places a node's output.
 func (t *tracer) output(i int, v *autograd.Var, in varInfo) {
 	t.vars[v] = in
+	if in.v != nil {
+		for j, s := range in.v.l.spaces {
+			sp := t.spaces[t.find(s)]
+			sp.tensors = append(sp.tensors, tensorRef{Node: i, Span: in.v.spans[j], at: piece{in.v, j}})
+		}
+		return
+	}
 	sp := t.spaces[t.find(in.space)]
 	sp.tensors = append(sp.tensors, tensorRef{Node: i, Span: in.span})
 }
 
 // dep attaches a dependency on layer m to space s; a layer side already
 // attached elsewhere joins the two spaces (a layer used twice).
-func (t *tracer) dep(i, s int, m nn.Module, side Side, span int) int {
+func (t *tracer) dep(i, s int, m nn.Module, side Side, span int, at piece) int {
 	name, ok := t.names[m]
 	if !ok {
 		t.addReason(s, fmt.Sprintf("layer %s is outside the model's module tree", m))
 		return t.find(s)
 	}
-	k := depKey{m, side}
+	k := traceKey{m, side, at}
 	if prev, seen := t.deps[k]; seen {
 		return t.union(prev, s)
 	}
 	s = t.find(s)
 	t.deps[k] = s
 	sp := t.spaces[s]
-	sp.deps = append(sp.deps, orderedDep{Dep: Dep{Layer: name, Module: m, Side: side, Span: span}, node: i})
+	sp.deps = append(sp.deps, orderedDep{Dep: Dep{Layer: name, Module: m, Side: side, Span: span, at: at}, node: i})
 	if side == Out {
 		sp.producer = true
 	}
@@ -269,32 +294,56 @@ func (t *tracer) node(i int, n *autograd.Node) {
 		t.unsupported(i, n, why)
 		return
 	}
+	// each runs f on every piece of x: its one set, or the pieces of a concatenation.
+	each := func(f func(s, span int, at piece) int) {
+		if x.v == nil {
+			x.space = f(x.space, x.span, piece{})
+			return
+		}
+		for j, s := range x.v.l.spaces {
+			x.v.l.spaces[j] = f(s, x.v.spans[j], piece{x.v, j})
+		}
+	}
 	switch ax.Coupling {
 	case nn.Pass:
 		t.output(i, y, x)
 	case nn.PerChannel:
-		x.space = t.dep(i, x.space, m, Channel, x.span)
+		each(func(s, span int, at piece) int { return t.dep(i, s, m, Channel, span, at) })
 		t.output(i, y, x)
-	case nn.Join:
+	case nn.Join, nn.Gate:
 		for _, in := range n.Inputs[1:] {
 			b := t.info(in, n.Op)
+			if x.v != nil || b.v != nil {
+				t.unsupported(i, n, fmt.Sprintf("%s of a concatenated tensor", n.Op))
+				return
+			}
 			if b.span != x.span {
 				t.unsupported(i, n, fmt.Sprintf("%s of tensors with %d and %d features per channel", n.Op, x.span, b.span))
 				return
 			}
 			x.space = t.union(x.space, b.space)
 		}
-		t.spaces[x.space].residual = true
+		if ax.Coupling == nn.Join {
+			t.spaces[x.space].residual = true
+		}
 		t.output(i, y, x)
+	case nn.Concatenated:
+		ins := []varInfo{x}
+		for _, in := range n.Inputs[1:] {
+			ins = append(ins, t.info(in, n.Op))
+		}
+		t.output(i, y, t.concat(ins))
 	case nn.Spread:
 		t.reshape(i, n, x)
 	case nn.Transform:
-		t.dep(i, x.space, m, In, x.span)
+		each(func(s, span int, at piece) int { return t.dep(i, s, m, In, span, at) })
 		out := t.newSpace(y, "")
-		t.output(i, y, varInfo{space: t.dep(i, out, m, Out, 1), span: 1})
+		t.output(i, y, varInfo{space: t.dep(i, out, m, Out, 1, piece{}), span: 1})
 	case nn.Shared:
-		s := t.dep(i, x.space, m, In, x.span)
-		t.output(i, y, varInfo{space: t.dep(i, s, m, Out, x.span), span: x.span})
+		each(func(s, span int, at piece) int {
+			return t.dep(i, t.dep(i, s, m, In, span, at), m, Out, span, at)
+		})
+		t.output(i, y, x)
 	default:
 		what := fmt.Sprintf("%s from %s", n.Op, m)
 		if ax.Reason != "" {
@@ -368,7 +417,14 @@ func (t *tracer) reshape(i int, n *autograd.Node, x varInfo) {
 		perIn, perOut := tensor.Numel(in[2:]), tensor.Numel(out[2:])
 		switch {
 		case len(out) == 2 && out[1] == in[1]*perIn:
-			t.output(i, n.Output, varInfo{space: x.space, span: x.span * perIn})
+			y := varInfo{space: x.space, span: x.span * perIn}
+			if x.v != nil {
+				y.v = &view{l: x.v.l}
+				for _, s := range x.v.spans {
+					y.v.spans = append(y.v.spans, s*perIn)
+				}
+			}
+			t.output(i, n.Output, y)
 			return
 		case out[1] == in[1] && perOut == perIn:
 			t.output(i, n.Output, x)
@@ -384,7 +440,9 @@ func (t *tracer) unsupported(i int, n *autograd.Node, what string) {
 	reason := "meets an unsupported " + what
 	for _, v := range n.Inputs {
 		if in, ok := t.vars[v]; ok { // parameters were never made by a node
-			t.addReason(in.space, reason)
+			for _, s := range t.spacesOf(in) {
+				t.addReason(s, reason)
+			}
 		}
 	}
 	s := t.newSpace(n.Output, reason)
@@ -404,7 +462,7 @@ func (t *tracer) groups() []*Group {
 			continue
 		}
 		slices.SortStableFunc(sp.deps, func(a, b orderedDep) int { return a.node - b.node })
-		g := &Group{Channels: sp.channels, Residual: sp.residual, tensors: sp.tensors}
+		g := &Group{Channels: sp.channels, Residual: sp.residual, tensors: sp.tensors, pieces: sp.pieces}
 		for _, d := range sp.deps {
 			g.Deps = append(g.Deps, d.Dep)
 		}

@@ -27,6 +27,7 @@ type Group struct {
 	Reason   string
 
 	tensors []tensorRef // the traced pass's tensors that carry the channels
+	pieces  []piece     // the pieces of concatenations that are the group's channels
 }
 
 // String reads like the chain of layers the channels pass through:
@@ -172,8 +173,37 @@ func (g *Group) Remove(idx []int, opt optim.Optimizer) error {
 			return fmt.Errorf("prune: group %s: %v", g, err)
 		}
 	}
+	// A side that reads a concatenation is cut once, over all of the group's pieces
+	// in it, at the offsets of now.
+	type side struct {
+		m  nn.Module
+		s  Side
+		at *view
+	}
+	var order []side
+	deps := map[side][]Dep{}
 	for _, d := range g.Deps {
-		s.apply(d, keep, removed)
+		k := side{d.Module, d.Side, d.at.v}
+		if _, seen := deps[k]; !seen {
+			order = append(order, k)
+		}
+		deps[k] = append(deps[k], d)
+	}
+	for _, k := range order {
+		ds := deps[k]
+		if k.at == nil {
+			s.apply(ds[0], keep, removed, ds[0].Span)
+			continue
+		}
+		var at []piece
+		for _, d := range ds {
+			at = append(at, d.at)
+		}
+		fk, fr := cutOf(at, keep, removed)
+		s.apply(ds[0], fk, fr, 1) // feature by feature
+	}
+	for _, p := range g.pieces {
+		p.v.l.sizes[p.i] = len(keep)
 	}
 	g.Channels = len(keep)
 	return nil

@@ -119,7 +119,9 @@ func forwardZeroed(t *testing.T, m nn.Module, x *autograd.Var, g *Graph, rs []re
 	zero := map[int][]func(*tensor.Tensor){}
 	for _, r := range rs {
 		for _, tr := range r.g.tensors {
-			zero[tr.Node] = append(zero[tr.Node], func(y *tensor.Tensor) { zeroChannels(y, r.idx, tr.Span) })
+			zero[tr.Node] = append(zero[tr.Node], func(y *tensor.Tensor) {
+				zeroChannels(y, r.idx, tr.Span, tr.at.offset())
+			})
 		}
 	}
 	c := nn.NewCtx()
@@ -140,14 +142,14 @@ func forwardZeroed(t *testing.T, m nn.Module, x *autograd.Var, g *Graph, rs []re
 	return y
 }
 
-// zeroChannels zeroes the features [c·span, (c+1)·span) of dimension 1 of
-// y for each c in idx.
-func zeroChannels(y *tensor.Tensor, idx []int, span int) {
+// zeroChannels zeroes the features [off + c·span, off + (c+1)·span) of
+// dimension 1 of y for each c in idx.
+func zeroChannels(y *tensor.Tensor, idx []int, span, off int) {
 	n, d := y.Shape[0], y.Shape[1]
 	inner := y.Numel() / (n * d)
 	for s := range n {
 		for _, c := range idx {
-			lo := (s*d + c*span) * inner
+			lo := (s*d + off + c*span) * inner
 			clear(y.Data[lo : lo+span*inner])
 		}
 	}

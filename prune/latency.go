@@ -138,6 +138,9 @@ func MeasureLatencyTable(m nn.Module, g *Graph, inShape []int, batch int, pruneR
 	eligible := map[depKey]bool{}
 	for _, gr := range g.Groups {
 		for _, d := range gr.Deps {
+			if d.at.v != nil {
+				continue // a side that reads a concatenation is timed at its width now
+			}
 			eligible[depKey{d.Module, d.Side}] = gr.Prunable && (!gr.Residual || pruneResidual)
 		}
 	}

@@ -27,6 +27,7 @@ type planner struct {
 	layers               []nn.LayerStat // the layer of each MAC term
 	axes                 []nn.Axes      // its axes
 	sides                [][2]int       // the groups of its input and output channels (−1: none)
+	sideShares           [][2][]share   // or their shares, for a side that reads a concatenation
 	termsOf              [][]int        // the MAC terms each group takes part in
 	paramsConst          int64          // parameters no group touches
 	macs0, params0       int64          // the model's figures now
@@ -66,7 +67,15 @@ type pgroup struct {
 type term struct {
 	base int64
 	a, b int
+	// sa and sb, when not nil, split side a or b among several groups: the
+	// side reads a concatenation (nn.Concat), and its width is
+	// Σ c·w_g/C_g over its shares, of C = Σ c channels now.
+	sa, sb []share
 }
+
+// share is c channels of a side that reads a concatenation, those of group g
+// (−1: channels no group changes).
+type share struct{ g, c int }
 
 // newPlanner checks the inputs and builds the cost model of m for inputs
 // [1, inShape...] (g.InShape when inShape is empty).
@@ -79,11 +88,28 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 	}
 	p := &planner{m: m, g: g, c: c, inShape: slices.Clone(inShape)}
 	index := map[depKey]int{}
+	split := map[depKey][]share{} // sides that read a concatenation
+	total := map[depKey]int{}
 	for i, gr := range g.Groups {
 		for _, d := range gr.Deps {
-			index[depKey{d.Module, d.Side}] = i
+			k := depKey{d.Module, d.Side}
+			if d.at.v == nil {
+				index[k] = i
+				continue
+			}
+			split[k] = append(split[k], share{i, d.at.v.l.sizes[d.at.i] * d.Span})
+			total[k] = d.at.v.features()
 		}
 		p.ch = append(p.ch, gr.Channels)
+	}
+	for k, sh := range split {
+		n := 0
+		for _, s := range sh {
+			n += s.c
+		}
+		if n < total[k] {
+			split[k] = append(sh, share{-1, total[k] - n})
+		}
 	}
 	p.w = slices.Clone(p.ch)
 	side := func(m nn.Module, s Side) int {
@@ -92,6 +118,7 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		}
 		return -1
 	}
+	shares := func(m nn.Module, s Side) []share { return split[depKey{m, s}] }
 
 	restore := nn.EvalMode(m)
 	s, err := summarize(m, p.inShape)
@@ -110,14 +137,14 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 			ax = a.Axes(l.Layer)
 			for i, sd := range ax.MACs[:min(len(ax.MACs), 2)] {
 				if i == 0 {
-					t.a = side(l.Layer, sd)
+					t.a, t.sa = side(l.Layer, sd), shares(l.Layer, sd)
 				} else {
-					t.b = side(l.Layer, sd)
+					t.b, t.sb = side(l.Layer, sd), shares(l.Layer, sd)
 				}
 			}
 		}
-		for _, gi := range []int{t.a, t.b} {
-			if gi >= 0 && !slices.Contains(p.termsOf[gi], len(p.macTerms)) {
+		for _, gi := range t.groups() {
+			if !slices.Contains(p.termsOf[gi], len(p.macTerms)) {
 				p.termsOf[gi] = append(p.termsOf[gi], len(p.macTerms))
 			}
 		}
@@ -125,6 +152,7 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		p.layers = append(p.layers, l)
 		p.axes = append(p.axes, ax)
 		p.sides = append(p.sides, [2]int{side(l.Layer, In), side(l.Layer, Out)})
+		p.sideShares = append(p.sideShares, [2][]share{shares(l.Layer, In), shares(l.Layer, Out)})
 	}
 	p.paramsConst = p.params0
 	nn.Walk(m, func(_ string, l nn.Module) {
@@ -135,6 +163,7 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 		// Each learned tensor scales with the groups of the sides that list it.
 		var vars []*autograd.Var
 		groups := map[*autograd.Var][]int{}
+		splits := map[*autograd.Var][][]share{}
 		for _, sd := range []Side{In, Out, Channel} {
 			for _, ct := range a.Tensors(l, sd) {
 				if !ct.Role.Learned() {
@@ -144,12 +173,13 @@ func newPlanner(m nn.Module, g *Graph, scores map[*Group][]float64, c PlanConfig
 					vars = append(vars, ct.Var)
 				}
 				groups[ct.Var] = append(groups[ct.Var], side(l, sd))
+				splits[ct.Var] = append(splits[ct.Var], shares(l, sd))
 			}
 		}
 		for _, v := range vars {
-			t := term{base: int64(v.Value.Numel()), a: groups[v][0], b: -1}
+			t := term{base: int64(v.Value.Numel()), a: groups[v][0], sa: splits[v][0], b: -1}
 			if len(groups[v]) > 1 {
-				t.b = groups[v][1]
+				t.b, t.sb = groups[v][1], splits[v][1]
 			}
 			p.paramTerms = append(p.paramTerms, t)
 			p.paramsConst -= t.base
@@ -219,6 +249,8 @@ func (p *planner) latencyTerms() error {
 		if !ok {
 			continue
 		}
+		// A side that reads a concatenation (sd −1 and shares) counts at its
+		// width now: the table has one width per side.
 		ax, sd := p.axes[i], p.sides[i]
 		t := latTerm{e: e, in: ax.In, out: ax.Out, a: sd[0], b: sd[1]}
 		if ax.Coupling == nn.Shared {
@@ -307,8 +339,56 @@ func minKeep(C int, c PlanConfig) int {
 	return min(k, C)
 }
 
+// groups returns the groups whose widths a term scales with.
+func (t term) groups() []int {
+	var gs []int
+	for _, g := range []int{t.a, t.b} {
+		if g >= 0 {
+			gs = append(gs, g)
+		}
+	}
+	for _, sh := range [][]share{t.sa, t.sb} {
+		for _, s := range sh {
+			if s.g >= 0 && !slices.Contains(gs, s.g) {
+				gs = append(gs, s.g)
+			}
+		}
+	}
+	return gs
+}
+
+// splitFrac returns the width of a side that reads a concatenation at
+// widths w, as a fraction of its width now.
+func (p *planner) splitFrac(sh []share, w []int) float64 {
+	var now, then float64
+	for _, s := range sh {
+		now += float64(s.c)
+		if s.g < 0 {
+			then += float64(s.c)
+		} else {
+			then += float64(s.c) * float64(w[s.g]) / float64(p.ch[s.g])
+		}
+	}
+	return then / now
+}
+
 // value returns a term's count at widths w.
 func (p *planner) value(t term, w []int) int64 {
+	if t.sa != nil || t.sb != nil {
+		v := float64(t.base)
+		for _, s := range []struct {
+			g  int
+			sh []share
+		}{{t.a, t.sa}, {t.b, t.sb}} {
+			switch {
+			case s.sh != nil:
+				v *= p.splitFrac(s.sh, w)
+			case s.g >= 0:
+				v = v * float64(w[s.g]) / float64(p.ch[s.g])
+			}
+		}
+		return int64(math.Round(v))
+	}
 	v, div := t.base, int64(1)
 	if t.a >= 0 {
 		v *= int64(w[t.a])
@@ -654,8 +734,8 @@ func (p *planner) plan() *Plan {
 		l := p.layers[i]
 		lp := LayerPlan{Name: l.Name, Layer: l.Layer, MACsBefore: t.base, MACsAfter: p.value(t, p.w),
 			InBefore: p.axes[i].In, OutBefore: p.axes[i].Out}
-		lp.InAfter = int(p.value(term{base: int64(lp.InBefore), a: p.sides[i][0], b: -1}, p.w))
-		lp.OutAfter = int(p.value(term{base: int64(lp.OutBefore), a: -1, b: p.sides[i][1]}, p.w))
+		lp.InAfter = int(p.value(term{base: int64(lp.InBefore), a: p.sides[i][0], b: -1, sa: p.sideShares[i][0]}, p.w))
+		lp.OutAfter = int(p.value(term{base: int64(lp.OutBefore), a: -1, b: p.sides[i][1], sb: p.sideShares[i][1]}, p.w))
 		pl.Layers = append(pl.Layers, lp)
 	}
 	return pl

@@ -23,6 +23,12 @@ func (s surgeon) check(d Dep, channels int) error {
 	}
 	ax := a.Axes(d.Module)
 	want, have := channels*d.Span, ax.In
+	if v := d.at.v; v != nil {
+		if v.l.sizes[d.at.i] != channels {
+			return fmt.Errorf("%s: its piece of a concatenation has %d channels, the group %d", d, v.l.sizes[d.at.i], channels)
+		}
+		want = v.features()
+	}
 	if d.Side == Out {
 		have = ax.Out
 	}
@@ -39,12 +45,12 @@ func (s surgeon) check(d Dep, channels int) error {
 // apply removes the channels not in keep (removed[c] marks the others) from
 // d's layer: every tensor its adapter lists for the side (value, gradient,
 // squared gradient, optimizer state), then the adapter's Resize.
-func (s surgeon) apply(d Dep, keep []int, removed []bool) {
+func (s surgeon) apply(d Dep, keep []int, removed []bool, span int) {
 	a := d.adapter()
 	for _, t := range a.Tensors(d.Module, d.Side) {
-		s.slice(d.Layer, t.Name, t.Var, t.Axis, keep, d.Span)
+		s.slice(d.Layer, t.Name, t.Var, t.Axis, keep, span)
 	}
-	a.Resize(d.Module, d.Side, nn.Cut{Keep: keep, Removed: removed, Span: d.Span})
+	a.Resize(d.Module, d.Side, nn.Cut{Keep: keep, Removed: removed, Span: span})
 }
 
 // slice keeps the blocks keep (span indices each) of v along axis: its

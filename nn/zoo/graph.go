@@ -33,6 +33,11 @@ const (
 	GraphFlatten       = "flatten"        // nn.Reshape (functional): [N, …] → [N, ∏…]
 	GraphAdd           = "add"            // nn.Add (functional) of two inputs of one shape
 	GraphShortcutA     = "shortcut_a"     // ShortcutA(Stride, In, PadBefore, Out)
+	GraphConcat        = "concat"         // nn.Concat (functional) of two or more inputs along the channels
+	GraphSigmoid       = "sigmoid"        // nn.Sigmoid (functional)
+	GraphMulChannels   = "mul_channels"   // nn.MulChannels (functional): input 0 [N, C, H, W] times a gate, input 1 [N, C] or [N, C, 1, 1]
+	GraphChannelScale  = "channel_scale"  // nn.ChannelScale(Out channels)
+	GraphView          = "view"           // nn.Reshape (functional) to [N, Shape...] of the same size (one −1: the rest; [-1, 1, 1] for [N, C] → [N, C, 1, 1], whatever C pruning leaves)
 )
 
 // GraphSpec is the architecture of a Graph: its input and its operations in
@@ -62,7 +67,8 @@ type GraphNode struct {
 	Eps       float32 `json:"eps,omitempty"`
 	P         float32 `json:"p,omitempty"`
 	PadBefore int     `json:"pad_before,omitempty"`
-	Map       []int   `json:"map,omitempty"` // a ShortcutA's channel map (see ShortcutA.Map)
+	Map       []int   `json:"map,omitempty"`   // a ShortcutA's channel map (see ShortcutA.Map)
+	Shape     []int   `json:"shape,omitempty"` // a view's shape of one sample
 }
 
 // GraphInput is the name of a Graph's input value.
@@ -99,8 +105,11 @@ func NewGraph(spec GraphSpec) (*Graph, error) {
 			args = append(args, id)
 		}
 		want := 1
-		if n.Op == GraphAdd {
+		switch n.Op {
+		case GraphAdd, GraphMulChannels:
 			want = 2
+		case GraphConcat:
+			want = max(2, len(args))
 		}
 		if len(args) != want {
 			return nil, fmt.Errorf("%s: %d inputs, want %d", where, len(args), want)
@@ -134,7 +143,7 @@ func NewGraph(spec GraphSpec) (*Graph, error) {
 }
 
 // graphLayer returns the layer of node n (nil for the functional operations: Relu,
-// Reshape, GlobalAvgPool, Add, whose layers nn.ReLU, nn.Flatten and nn.AdaptiveAvgPool2d
+// Reshape, GlobalAvgPool, Add, Concat, Sigmoid, MulChannels and views, whose layers nn.ReLU, nn.Flatten and nn.AdaptiveAvgPool2d
 // have no address of their own to be named by).
 func graphLayer(n GraphNode) (l nn.Module, err error) {
 	defer func() { // the constructors panic on invalid settings
@@ -168,8 +177,18 @@ func graphLayer(n GraphNode) (l nn.Module, err error) {
 			return nil, err
 		}
 		return nn.NewLinear(n.In, n.Out, n.Bias), nil
-	case GraphReLU, GraphGlobalAvgPool, GraphFlatten, GraphAdd:
+	case GraphReLU, GraphGlobalAvgPool, GraphFlatten, GraphAdd, GraphConcat, GraphSigmoid, GraphMulChannels:
 		return nil, nil
+	case GraphView:
+		if len(n.Shape) == 0 || slices.Min(n.Shape) < -1 || slices.Contains(n.Shape, 0) || strings.Count(fmt.Sprint(n.Shape), "-1") > 1 {
+			return nil, fmt.Errorf("view to shape %v: want positive sizes and at most one −1", n.Shape)
+		}
+		return nil, nil
+	case GraphChannelScale:
+		if err := pos(n.Out); err != nil {
+			return nil, err
+		}
+		return nn.NewChannelScale(n.Out), nil
 	case GraphReLU6:
 		return nn.NewReLU6(), nil
 	case GraphDropout:
@@ -226,6 +245,18 @@ func (g *Graph) Forward(c *nn.Ctx, x *autograd.Var) *autograd.Var {
 			vals[i+1] = nn.Relu(c, x)
 		case GraphGlobalAvgPool:
 			vals[i+1] = nn.GlobalAvgPool(c, x)
+		case GraphSigmoid:
+			vals[i+1] = nn.Sigmoid(c, x)
+		case GraphMulChannels:
+			vals[i+1] = nn.MulChannels(c, x, vals[a[1]])
+		case GraphConcat:
+			xs := make([]*autograd.Var, len(a))
+			for j, id := range a {
+				xs[j] = vals[id]
+			}
+			vals[i+1] = nn.Concat(c, xs...)
+		case GraphView:
+			vals[i+1] = nn.Reshape(c, x, append([]int{x.Value.Shape[0]}, g.Spec.Nodes[i].Shape...)...)
 		default: // GraphFlatten
 			vals[i+1] = nn.Reshape(c, x, x.Value.Shape[0], -1)
 		}
