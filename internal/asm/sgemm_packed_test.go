@@ -81,3 +81,25 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	}
 	return s
 }
+
+// TestPartitionPacked checks the grids SgemmPacked's partition picks for the 1×1
+// convolutions of a ResNet-50 at batch 1 on 2 workers, with the 8×48 tiles of the AVX-512
+// kernel: bands of columns where they split evenly enough, bands of rows where the
+// columns would split badly (196 = 3 + 2 tiles of 48 apart from the last 4), and never
+// more parts than workers.
+func TestPartitionPacked(t *testing.T) {
+	for _, tc := range []struct{ m, n, p, pr, pc int }{
+		{128, 784, 2, 1, 2},   // 512→128 on 28×28: 9 + 8 column tiles
+		{64, 3136, 2, 1, 2},   // 256→64 on 56×56
+		{256, 196, 2, 2, 1},   // 1024→256 on 14×14
+		{2048, 49, 2, 2, 1},   // 512→2048 on 7×7: one column tile and a bit
+		{512, 784, 1, 1, 1},   // one worker
+		{8, 48, 4, 1, 1},      // one tile
+		{4096, 4096, 4, 2, 2}, // square: as square as the workers allow
+	} {
+		pr, pc := partitionPacked(tc.m, tc.n, tc.p, 8, 48)
+		if pr != tc.pr || pc != tc.pc {
+			t.Errorf("partitionPacked(%d, %d, p=%d) = %d×%d, want %d×%d", tc.m, tc.n, tc.p, pr, pc, tc.pr, tc.pc)
+		}
+	}
+}
