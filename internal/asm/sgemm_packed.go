@@ -184,6 +184,7 @@ func SgemmPacked(p *PackedA, n int, b []float32, ldb int, c []float32, ldc int, 
 	parts := maxParts(m, n, k, runtime.GOMAXPROCS(0))
 	direct := kern.direct && useDirectB(m, kern)
 	pr, pc := partitionPacked(m, n, parts, kern.mr, kern.nr)
+	parts = pr * pc // fewer parts than workers when C has fewer tiles
 	ws.ensureParts(parts)
 	ws.job = sgemmJob{
 		kern: kern, m: m, n: n, k: k, alpha: 1, beta: 0,

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -101,5 +102,35 @@ func TestPartitionPacked(t *testing.T) {
 		if pr != tc.pr || pc != tc.pc {
 			t.Errorf("partitionPacked(%d, %d, p=%d) = %d×%d, want %d×%d", tc.m, tc.n, tc.p, pr, pc, tc.pr, tc.pc)
 		}
+	}
+}
+
+// TestSgemmOneTileParallel checks a product of one micro-tile with a long k, which has
+// enough multiply-adds to be split but only one rectangle to split into: at GOMAXPROCS 2,
+// Sgemm and SgemmPacked used to hand a second part to the pool that named rectangle −1.
+func TestSgemmOneTileParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	const m, n, k = 4, 16, 100000
+	rng := rand.New(rand.NewPCG(7, 7))
+	_, a, _ := matrix(rng, m, k, 0, 0)
+	_, b, _ := matrix(rng, k, n, 0, 0)
+	p := PackA(false, m, k, a, k)
+	var want [2][]float32
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		c := make([]float32, m*n)
+		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n, nil)
+		cp := make([]float32, m*n)
+		SgemmPacked(p, n, b, n, cp, n, nil, nil)
+		if procs == 1 {
+			want = [2][]float32{c, cp}
+			continue
+		}
+		if !slices.Equal(c, want[0]) || !slices.Equal(cp, want[1]) {
+			t.Fatalf("GOMAXPROCS 2 differs from 1")
+		}
+	}
+	if !slices.Equal(want[0], want[1]) {
+		t.Fatalf("SgemmPacked differs from Sgemm")
 	}
 }
