@@ -322,9 +322,20 @@ func (pc *PreparedConv) Forward(y, x, residual *Tensor, relu bool, ws *ConvWorks
 		}
 		procs := maxProcs()
 		ws.sizeColBufs(procs, pc.C*ho*wo)
-		if n >= procs && procs > 1 {
+		switch {
+		case n >= procs && procs > 1:
 			parallelFor(n, &ws.gemmTask)
-		} else {
+		case procs > 1 && pc.Params.Stride != [2]int{1, 1}:
+			// Fewer images than workers at a stride: each image is subsampled by all
+			// workers, a range of channels each, before its product is split over them.
+			ws.gemmTask.sub = true
+			ws.gemmTask.cparts = min(pc.C, 4*procs)
+			for i := range n {
+				ws.gemmTask.img = i
+				parallelFor(ws.gemmTask.cparts, (*gemmSubsample)(&ws.gemmTask))
+				ws.gemmTask.Part(0, i)
+			}
+		default:
 			for i := range n {
 				ws.gemmTask.Part(0, i)
 			}
@@ -434,6 +445,11 @@ type gemmTask struct {
 	ws      *ConvWorkspace
 	y, x, r []float32
 	relu    bool
+
+	// sub: the image is subsampled already, in worker 0's buffer (by gemmSubsample, whose
+	// parts take the channels split(C, cparts, i) of image img).
+	sub         bool
+	img, cparts int
 }
 
 func (t *gemmTask) Part(w, i int) {
@@ -443,7 +459,9 @@ func (t *gemmTask) Part(w, i int) {
 	buf := &t.ws.colBufs[w]
 	xi := t.x[i*pc.C*hw : (i+1)*pc.C*hw]
 	if s := pc.Params.Stride; s != [2]int{1, 1} {
-		subsamplePlanes(buf.col, xi, pc.C, pc.H, pc.W, ho, wo, s[0], s[1])
+		if !t.sub {
+			subsamplePlanes(buf.col, xi, pc.C, pc.H, pc.W, ho, wo, s[0], s[1])
+		}
 		xi = buf.col[:pc.C*ohw]
 	}
 	e := &buf.epi
@@ -525,6 +543,20 @@ func (f *im2colFill) Part(_, i int) {
 	c0, c1 := split(pc.C, t.cparts, i)
 	xi := t.x[img*pc.C*pc.H*pc.W : (img+1)*pc.C*pc.H*pc.W]
 	im2colPart(t.ws.colBufs[0].col, cols, xi, c0, c1, pc.H, pc.W, pc.KH, pc.KW, wo, oy0, oy1, pc.Params)
+}
+
+// gemmSubsample subsamples image t.img of a gemmTask into worker 0's buffer: part i
+// takes the channels split(C, cparts, i).
+type gemmSubsample gemmTask
+
+func (f *gemmSubsample) Part(_, i int) {
+	pc := f.pc
+	ho, wo := pc.OutShape()
+	hw, ohw := pc.H*pc.W, ho*wo
+	c0, c1 := split(pc.C, f.cparts, i)
+	xi := f.x[f.img*pc.C*hw : (f.img+1)*pc.C*hw]
+	s := pc.Params.Stride
+	subsamplePlanes(f.ws.colBufs[0].col[c0*ohw:c1*ohw], xi[c0*hw:c1*hw], c1-c0, pc.H, pc.W, ho, wo, s[0], s[1])
 }
 
 // subsamplePlanes sets dst[c][i][j] = x[c][sy·i][sx·j] for i < ho, j < wo (x: [C][H][W]).

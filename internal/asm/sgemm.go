@@ -142,6 +142,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	bs.nc = kern.panelCols(m, k, bs)
 	p := maxParts(m, n, k, runtime.GOMAXPROCS(0))
 	pr, pc := partition(m, n, p, bs.nc, kern.mr, kern.nr)
+	p = pr * pc // fewer parts than workers when C has fewer tiles
 	ws.ensureParts(p)
 	ws.job = sgemmJob{
 		kern:   kern,

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -80,4 +81,56 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 		s[i] = float32(rng.NormFloat64())
 	}
 	return s
+}
+
+// TestPartitionPacked checks the grids SgemmPacked's partition picks for the 1×1
+// convolutions of a ResNet-50 at batch 1 on 2 workers, with the 8×48 tiles of the AVX-512
+// kernel: bands of columns where they split evenly enough, bands of rows where the
+// columns would split badly (196 = 3 + 2 tiles of 48 apart from the last 4), and never
+// more parts than workers.
+func TestPartitionPacked(t *testing.T) {
+	for _, tc := range []struct{ m, n, p, pr, pc int }{
+		{128, 784, 2, 1, 2},   // 512→128 on 28×28: 9 + 8 column tiles
+		{64, 3136, 2, 1, 2},   // 256→64 on 56×56
+		{256, 196, 2, 2, 1},   // 1024→256 on 14×14
+		{2048, 49, 2, 2, 1},   // 512→2048 on 7×7: one column tile and a bit
+		{512, 784, 1, 1, 1},   // one worker
+		{8, 48, 4, 1, 1},      // one tile
+		{4096, 4096, 4, 2, 2}, // square: as square as the workers allow
+	} {
+		pr, pc := partitionPacked(tc.m, tc.n, tc.p, 8, 48)
+		if pr != tc.pr || pc != tc.pc {
+			t.Errorf("partitionPacked(%d, %d, p=%d) = %d×%d, want %d×%d", tc.m, tc.n, tc.p, pr, pc, tc.pr, tc.pc)
+		}
+	}
+}
+
+// TestSgemmOneTileParallel checks a product of one micro-tile with a long k, which has
+// enough multiply-adds to be split but only one rectangle to split into: at GOMAXPROCS 2,
+// Sgemm and SgemmPacked used to hand a second part to the pool that named rectangle −1.
+func TestSgemmOneTileParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	const m, n, k = 4, 16, 100000
+	rng := rand.New(rand.NewPCG(7, 7))
+	_, a, _ := matrix(rng, m, k, 0, 0)
+	_, b, _ := matrix(rng, k, n, 0, 0)
+	p := PackA(false, m, k, a, k)
+	var want [2][]float32
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		c := make([]float32, m*n)
+		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n, nil)
+		cp := make([]float32, m*n)
+		SgemmPacked(p, n, b, n, cp, n, nil, nil)
+		if procs == 1 {
+			want = [2][]float32{c, cp}
+			continue
+		}
+		if !slices.Equal(c, want[0]) || !slices.Equal(cp, want[1]) {
+			t.Fatalf("GOMAXPROCS 2 differs from 1")
+		}
+	}
+	if !slices.Equal(want[0], want[1]) {
+		t.Fatalf("SgemmPacked differs from Sgemm")
+	}
 }
