@@ -90,7 +90,7 @@ func (cm *Model) chunkImages(n, procs int) int {
 		l2 = 1 << 20
 	}
 	if perImage > l2/2 {
-		if cm.meanStepMACs() < smallStepMACs {
+		if cm.imageByImage() {
 			return 1
 		}
 		return 0
@@ -126,16 +126,28 @@ func (r *Runner) runLanes(x, y *tensor.Tensor, n, procs int) bool {
 }
 
 // laneProcs returns the goroutines a data-parallel run of n images would use (0: it would
-// not run data-parallel).
+// not run data-parallel). A model that runs image by image does so on one goroutine too.
 func (r *Runner) laneProcs(n int) int {
 	if r.sub || r.times != nil || n < 2 {
 		return 0
 	}
 	procs := min(runtime.GOMAXPROCS(0), n)
-	if procs < 2 {
+	if procs < 2 && !r.m.imageByImage() {
 		return 0
 	}
 	return procs
+}
+
+// imageByImage reports whether the model runs batches one image per chunk (see
+// chunkImages), on one goroutine too: its images do not fit in L2 and its steps are
+// small.
+func (cm *Model) imageByImage() bool {
+	perImage := 0
+	for _, s := range cm.slots {
+		perImage += 4 * s
+	}
+	_, l2, _ := asm.CacheSizes()
+	return perImage > l2/2 && cm.meanStepMACs() < smallStepMACs
 }
 
 // meanStepMACs returns the mean multiply-adds per image of the model's convolution and
