@@ -166,7 +166,11 @@ func sameBits(a, b []float32) bool {
 
 func TestRunAllocatesNothing(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	for _, name := range []string{"resnet20", "vgg11_bn"} {
+	names := []string{"resnet20", "vgg11_bn"}
+	if !testing.Short() {
+		names = append(names, "mobilenet_v2") // data-parallel, one image per chunk
+	}
+	for _, name := range names {
 		a, _ := zoo.Lookup(name)
 		m, _ := a.Build()
 		cm, err := infer.Compile(m, a.InputShape, infer.Options{})

@@ -392,47 +392,67 @@ func transpose8() {
 
 // tileEpilogue emits
 //
-//	func tileEpilogue48AVX512(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)
+//	func tileEpilogue48AVX512(c *float32, ldc int, rows int, masks int, bias *float32, r *float32, ldr int, relu int, hi float32)
 //
-// which applies SgemmPacked's epilogue to rows × 48 floats of C (3 ZMM per row), in place:
+// which applies SgemmPacked's epilogue to rows rows of up to 48 floats of C (3 ZMM per
+// row, the lanes of vector v enabled by bits 16v…16v+15 of masks), in place:
 //
 //	c[i*ldc+j] = c[i*ldc+j] + bias[i]             (a product by a scale of 1 is exact)
 //	c[i*ldc+j] += r[i*ldr+j]                      when r != nil
 //	c[i*ldc+j] = c > 0 ? c : +0                   when relu != 0
+//	c[i*ldc+j] = c > 0 ? c : 0; c < hi ? c : hi   when hi > 0 (Clamp(c, c, 0, hi))
 //
-// each step rounded, as ScaleShift, Add and ScaleShiftAddRelu with a scale of 1.
+// each step rounded, as ScaleShift, Add and ScaleShiftAddRelu with a scale of 1, then
+// Clamp. The disabled lanes of C and r are neither read nor written.
 func tileEpilogue() {
 	const name = "tileEpilogue48AVX512"
-	gen.Kernel(name, "func(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)",
-		name+" applies the epilogue of SgemmPacked to rows×48 floats of C (see tileEpilogue in _gen/main.go):",
-		"c[i][j] = relu?((c[i][j] + bias[i]) + r[i][j]), the residual r optional (nil), each addition rounded.")
+	gen.Kernel(name, "func(c *float32, ldc int, rows int, masks int, bias *float32, r *float32, ldr int, relu int, hi float32)",
+		name+" applies the epilogue of SgemmPacked to rows rows of up to 48 floats of C (see tileEpilogue in _gen/main.go):",
+		"c[i][j] = clip(relu?((c[i][j] + bias[i]) + r[i][j])), the residual r optional (nil), the clip to [0, hi] when hi > 0,",
+		"each addition rounded; lane j of C and r is used when bit j of masks is set.")
 	c := Load(Param("c"), GP64())
 	ldc := Load(Param("ldc"), GP64())
 	rows := Load(Param("rows"), GP64())
+	masks := GP64()
+	Load(Param("masks"), masks)
 	bias := Load(Param("bias"), GP64())
 	r := Load(Param("r"), GP64())
 	ldr := Load(Param("ldr"), GP64())
 	relu := Load(Param("relu"), GP64())
 	SHLQ(U8(2), ldc)
 	SHLQ(U8(2), ldr)
+	ks := []OpmaskPhysical{K1, K2, K3}
+	for v := range 3 {
+		KMOVW(masks.As32(), ks[v])
+		SHRQ(U8(16), masks)
+	}
 	zero := gen.Z[31]
 	gen.Zero(zero, 512)
+	hi := gen.Z[29]
+	hm, _ := Param("hi").Resolve()
+	VBROADCASTSS(hm.Addr, hi)
 	b := gen.Z[30]
 	x := gen.Z[:3]
-	body := func(label string, withR, withRelu bool) {
+	t := gen.Z[3:6]
+	body := func(label string, withR, withRelu, withClip bool) {
 		Label(label)
 		TESTQ(rows, rows)
 		JZ(LabelRef(name + "_done"))
 		VBROADCASTSS(Mem{Base: bias}, b)
 		for v := 0; v < 3; v++ {
-			VADDPS(Mem{Base: c, Disp: 64 * v}, b, x[v])
+			VMOVUPS_Z(Mem{Base: c, Disp: 64 * v}, ks[v], x[v])
+			VADDPS(b, x[v], x[v])
 			if withR {
-				VADDPS(Mem{Base: r, Disp: 64 * v}, x[v], x[v])
+				VMOVUPS_Z(Mem{Base: r, Disp: 64 * v}, ks[v], t[v])
+				VADDPS(t[v], x[v], x[v])
 			}
-			if withRelu {
+			if withRelu || withClip {
 				VMAXPS(zero, x[v], x[v])
 			}
-			VMOVUPS(x[v], Mem{Base: c, Disp: 64 * v})
+			if withClip {
+				VMINPS(hi, x[v], x[v])
+			}
+			VMOVUPS(x[v], ks[v], Mem{Base: c, Disp: 64 * v})
 		}
 		ADDQ(ldc, c)
 		if withR {
@@ -442,17 +462,40 @@ func tileEpilogue() {
 		DECQ(rows)
 		JMP(LabelRef(label))
 	}
-	TESTQ(r, r)
-	JZ(LabelRef(name + "_nor"))
-	TESTQ(relu, relu)
-	JZ(LabelRef(name + "_r"))
-	body(name+"_r_relu", true, true)
-	body(name+"_r", true, false)
-	Label(name + "_nor")
-	TESTQ(relu, relu)
-	JZ(LabelRef(name + "_plain"))
-	body(name+"_relu", false, true)
-	body(name+"_plain", false, false)
+	// The eight variants: residual or not, ReLU or not, clip or not (hi > 0).
+	clip := GP64()
+	XORQ(clip, clip)
+	VUCOMISS(zero.AsX(), hi.AsX())
+	SETHI(clip.As8())
+	for _, withR := range []bool{true, false} {
+		for _, withRelu := range []bool{true, false} {
+			for _, withClip := range []bool{true, false} {
+				lbl := fmt.Sprintf("%s_r%v_relu%v_clip%v", name, withR, withRelu, withClip)
+				next := lbl + "_skip"
+				if withR {
+					TESTQ(r, r)
+					JZ(LabelRef(next))
+				} else {
+					TESTQ(r, r)
+					JNZ(LabelRef(next))
+				}
+				TESTQ(relu, relu)
+				if withRelu {
+					JZ(LabelRef(next))
+				} else {
+					JNZ(LabelRef(next))
+				}
+				TESTQ(clip, clip)
+				if withClip {
+					JZ(LabelRef(next))
+				} else {
+					JNZ(LabelRef(next))
+				}
+				body(lbl, withR, withRelu, withClip)
+				Label(next)
+			}
+		}
+	}
 	Label(name + "_done")
 	VZEROUPPER()
 	RET()

@@ -101,22 +101,32 @@ func micro4x16AVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha,
 	sgemmKernel4x16AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
 }
 
-// epilogueAVX512 checks the extent of c, bias and r and calls tileEpilogue48AVX512 (see
-// gemmKernel.epilogue).
-func epilogueAVX512(c []float32, ldc, rows int, bias, r []float32, ldr int, relu bool) {
-	if rows <= 0 {
+// epilogueAVX512 checks the extent of c, bias and r and calls tileEpilogue48AVX512 on
+// the first cols ≤ 48 columns (see gemmKernel.epilogue).
+func epilogueAVX512(c []float32, ldc, rows, cols int, bias, r []float32, ldr int, relu bool, hi float32) {
+	if rows <= 0 || cols <= 0 {
 		return
 	}
-	_ = c[(rows-1)*ldc+47]
+	if cols > 48 {
+		panic("asm: epilogueAVX512: more than 48 columns")
+	}
+	_ = c[(rows-1)*ldc+cols-1]
 	_ = bias[rows-1]
 	var rp *float32
 	if r != nil {
-		_ = r[(rows-1)*ldr+47]
+		_ = r[(rows-1)*ldr+cols-1]
 		rp = &r[0]
 	}
 	f := 0
 	if relu {
 		f = 1
 	}
-	tileEpilogue48AVX512(&c[0], ldc, rows, &bias[0], rp, ldr, f)
+	// Lane j of vector v is enabled when 16v + j < cols.
+	masks := 0
+	for v := range 3 {
+		if n := min(max(cols-16*v, 0), 16); n > 0 {
+			masks |= (1<<n - 1) << (16 * v)
+		}
+	}
+	tileEpilogue48AVX512(&c[0], ldc, rows, masks, &bias[0], rp, ldr, f, hi)
 }

@@ -76,12 +76,6 @@ func depthwise3x3s1FlatAVX512(args *int64)
 //go:noescape
 func clampAVX2(dst []float32, src []float32, lo float32, hi float32)
 
-// clampTile48AVX512 sets c[i·ldc+j] = v < hi ? v : hi with v = c[i·ldc+j] > lo ? c[i·ldc+j] : lo, for i < rows, j < 48
-// (see Clamp in clamp.go and GemmEpilogue.Clip).
-//
-//go:noescape
-func clampTile48AVX512(c *float32, ldc int, rows int, lo float32, hi float32)
-
 // clampBackwardAVX2 adds dy[i] into dx[i] where lo < y[i] < hi, for i < len(dx) &^ 7
 // (see ClampBackward in clamp.go).
 //

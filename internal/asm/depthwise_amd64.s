@@ -2505,39 +2505,6 @@ clampAVX2_done:
 	VZEROUPPER
 	RET
 
-// func clampTile48AVX512(c *float32, ldc int, rows int, lo float32, hi float32)
-// Requires: AVX, AVX512F
-TEXT ·clampTile48AVX512(SB), NOSPLIT, $0-32
-	MOVQ         c+0(FP), AX
-	MOVQ         ldc+8(FP), CX
-	SHLQ         $0x02, CX
-	MOVQ         rows+16(FP), DX
-	VBROADCASTSS lo+24(FP), Z0
-	VBROADCASTSS hi+28(FP), Z1
-
-clampTile48AVX512_row:
-	TESTQ   DX, DX
-	JZ      clampTile48AVX512_done
-	VMOVUPS (AX), Z2
-	VMAXPS  Z0, Z2, Z2
-	VMINPS  Z1, Z2, Z2
-	VMOVUPS Z2, (AX)
-	VMOVUPS 64(AX), Z2
-	VMAXPS  Z0, Z2, Z2
-	VMINPS  Z1, Z2, Z2
-	VMOVUPS Z2, 64(AX)
-	VMOVUPS 128(AX), Z2
-	VMAXPS  Z0, Z2, Z2
-	VMINPS  Z1, Z2, Z2
-	VMOVUPS Z2, 128(AX)
-	ADDQ    CX, AX
-	DECQ    DX
-	JMP     clampTile48AVX512_row
-
-clampTile48AVX512_done:
-	VZEROUPPER
-	RET
-
 // func clampBackwardAVX2(dx []float32, dy []float32, y []float32, lo float32, hi float32)
 // Requires: AVX
 TEXT ·clampBackwardAVX2(SB), NOSPLIT, $0-80

@@ -298,35 +298,6 @@ func BenchmarkDepthwise3x3(b *testing.B) {
 	}
 }
 
-// TestClampTile checks the tile clamp of SgemmPacked's epilogue (GemmEpilogue.Clip) on
-// every path against Clamp row by row, leaving the elements outside the tile alone.
-func TestClampTile(t *testing.T) {
-	defer SetPath(CurrentPath())
-	for _, p := range AvailablePaths() {
-		if err := SetPath(p); err != nil {
-			t.Fatal(err)
-		}
-		for _, cols := range []int{48, 17} {
-			const ldc, rows = 53, 5
-			c := make([]float32, ldc*rows)
-			for i := range c {
-				c[i] = float32(i%13) - 4
-			}
-			want := append([]float32(nil), c...)
-			for i := range rows {
-				Clamp(want[i*ldc:i*ldc+cols], want[i*ldc:i*ldc+cols], 0, 6)
-			}
-			e := GemmEpilogue{Clip: 6}
-			e.clip(c, ldc, rows, cols)
-			for i := range c {
-				if c[i] != want[i] {
-					t.Fatalf("%v, %d columns: element %d is %g, want %g", p, cols, i, c[i], want[i])
-				}
-			}
-		}
-	}
-}
-
 // TestDepthwiseWgradMatchesGo checks the weight-gradient kernel of every path against the
 // Go twin of its width, and the Go twin against the definition in float64, on the sizes
 // and offsets of dwCases (input and output gradient surrounded by NaN: a read outside

@@ -53,17 +53,6 @@ func clampBackwardSIMD(dx, dy, y []float32, lo, hi float32, set bool) bool {
 	return false
 }
 
-// clampTileSIMD runs clampTile48AVX512 on a tile of 48 columns on the AVX512 path and
-// reports whether it ran.
-func clampTileSIMD(c []float32, ldc, rows, cols int, lo, hi float32) bool {
-	if cols != 48 || rows <= 0 || CurrentPath() != AVX512 {
-		return false
-	}
-	_ = c[(rows-1)*ldc+47]
-	clampTile48AVX512(&c[0], ldc, rows, lo, hi)
-	return true
-}
-
 // depthwiseWgradSIMD runs the current path's depthwise weight-gradient kernel and reports
 // whether there is one (the argument block as for Depthwise3x3, g in place of the weights
 // and dy of the output).

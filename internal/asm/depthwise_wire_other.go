@@ -8,8 +8,6 @@ func depthwiseSIMD(y, x, w, bias []float32, planes, h, wd, stride, mode int, hi 
 
 func clampSIMD(dst, src []float32, lo, hi float32) bool { return false }
 
-func clampTileSIMD(c []float32, ldc, rows, cols int, lo, hi float32) bool { return false }
-
 func depthwiseWgradSIMD(g, x, dy []float32, planes, h, wd, stride int) bool { return false }
 
 func depthwiseBackward2SIMD(dx, dy, w []float32, planes, h, wd, mode int) bool { return false }

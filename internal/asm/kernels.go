@@ -22,10 +22,11 @@ type gemmKernel struct {
 	micro  microFunc
 	direct bool
 
-	// epilogue, when set, applies SgemmPacked's epilogue to rows × nr floats of C in place
-	// (see GemmEpilogue): c[i][j] = relu?((c[i][j] + bias[i]) + r[i][j]), r optional (nil,
-	// ldr ignored), the ReLU when relu is set.
-	epilogue func(c []float32, ldc, rows int, bias, r []float32, ldr int, relu bool)
+	// epilogue, when set, applies SgemmPacked's epilogue to rows × cols floats of C in place
+	// (1 ≤ cols ≤ nr; see GemmEpilogue): c[i][j] = clip(relu?((c[i][j] + bias[i]) +
+	// r[i][j])), r optional (nil, ldr ignored), the ReLU when relu is set, the clip to
+	// [0, hi] (as Clamp) when hi > 0.
+	epilogue func(c []float32, ldc, rows, cols int, bias, r []float32, ldr int, relu bool, hi float32)
 
 	// narrow[v], when set, is micro for the first v·lanes columns of the tile only (the same
 	// per-element sequence, fewer vectors): used for the last, partial column tile.

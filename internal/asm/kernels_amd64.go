@@ -71,11 +71,12 @@ func copyRows4AVX2(rows int, src *float32, lds int, dst *float32, ldd int)
 //go:noescape
 func transpose8AVX2(k int, src *float32, lds int, dst *float32, ldd int)
 
-// tileEpilogue48AVX512 applies the epilogue of SgemmPacked to rows×48 floats of C (see tileEpilogue in _gen/main.go):
-// c[i][j] = relu?((c[i][j] + bias[i]) + r[i][j]), the residual r optional (nil), each addition rounded.
+// tileEpilogue48AVX512 applies the epilogue of SgemmPacked to rows rows of up to 48 floats of C (see tileEpilogue in _gen/main.go):
+// c[i][j] = clip(relu?((c[i][j] + bias[i]) + r[i][j])), the residual r optional (nil), the clip to [0, hi] when hi > 0,
+// each addition rounded; lane j of C and r is used when bit j of masks is set.
 //
 //go:noescape
-func tileEpilogue48AVX512(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)
+func tileEpilogue48AVX512(c *float32, ldc int, rows int, masks int, bias *float32, r *float32, ldr int, relu int, hi float32)
 
 // axpyAVX2 computes y[i] = float32(alpha*x[i]) + y[i] for i < len(y) &^ 7 (AVX2; see elementwise.go in _gen).
 // The caller checks the lengths of the other slices.

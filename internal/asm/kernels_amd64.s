@@ -1834,102 +1834,296 @@ transpose8_done:
 	VZEROUPPER
 	RET
 
-// func tileEpilogue48AVX512(c *float32, ldc int, rows int, bias *float32, r *float32, ldr int, relu int)
+// func tileEpilogue48AVX512(c *float32, ldc int, rows int, masks int, bias *float32, r *float32, ldr int, relu int, hi float32)
 // Requires: AVX, AVX512F
-TEXT ·tileEpilogue48AVX512(SB), NOSPLIT, $0-56
-	MOVQ   c+0(FP), AX
-	MOVQ   ldc+8(FP), CX
-	MOVQ   rows+16(FP), DX
-	MOVQ   bias+24(FP), BX
-	MOVQ   r+32(FP), SI
-	MOVQ   ldr+40(FP), DI
-	MOVQ   relu+48(FP), R8
-	SHLQ   $0x02, CX
-	SHLQ   $0x02, DI
-	VPXORD Z31, Z31, Z31
-	TESTQ  SI, SI
-	JZ     tileEpilogue48AVX512_nor
-	TESTQ  R8, R8
-	JZ     tileEpilogue48AVX512_r
+TEXT ·tileEpilogue48AVX512(SB), NOSPLIT, $0-68
+	MOVQ         c+0(FP), AX
+	MOVQ         ldc+8(FP), CX
+	MOVQ         rows+16(FP), DX
+	MOVQ         masks+24(FP), BX
+	MOVQ         bias+32(FP), SI
+	MOVQ         r+40(FP), DI
+	MOVQ         ldr+48(FP), R8
+	MOVQ         relu+56(FP), R9
+	SHLQ         $0x02, CX
+	SHLQ         $0x02, R8
+	KMOVW        BX, K1
+	SHRQ         $0x10, BX
+	KMOVW        BX, K2
+	SHRQ         $0x10, BX
+	KMOVW        BX, K3
+	SHRQ         $0x10, BX
+	VPXORD       Z31, Z31, Z31
+	VBROADCASTSS hi+64(FP), Z29
+	XORQ         BX, BX
+	VUCOMISS     X31, X29
+	SETHI        BL
+	TESTQ        DI, DI
+	JZ           tileEpilogue48AVX512_rtrue_relutrue_cliptrue_skip
+	TESTQ        R9, R9
+	JZ           tileEpilogue48AVX512_rtrue_relutrue_cliptrue_skip
+	TESTQ        BX, BX
+	JZ           tileEpilogue48AVX512_rtrue_relutrue_cliptrue_skip
 
-tileEpilogue48AVX512_r_relu:
+tileEpilogue48AVX512_rtrue_relutrue_cliptrue:
 	TESTQ        DX, DX
 	JZ           tileEpilogue48AVX512_done
-	VBROADCASTSS (BX), Z30
-	VADDPS       (AX), Z30, Z0
-	VADDPS       (SI), Z0, Z0
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMOVUPS.Z    (DI), K1, Z3
+	VADDPS       Z3, Z0, Z0
 	VMAXPS       Z31, Z0, Z0
-	VMOVUPS      Z0, (AX)
-	VADDPS       64(AX), Z30, Z1
-	VADDPS       64(SI), Z1, Z1
+	VMINPS       Z29, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMOVUPS.Z    64(DI), K2, Z4
+	VADDPS       Z4, Z1, Z1
 	VMAXPS       Z31, Z1, Z1
-	VMOVUPS      Z1, 64(AX)
-	VADDPS       128(AX), Z30, Z2
-	VADDPS       128(SI), Z2, Z2
+	VMINPS       Z29, Z1, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMOVUPS.Z    128(DI), K3, Z5
+	VADDPS       Z5, Z2, Z2
 	VMAXPS       Z31, Z2, Z2
-	VMOVUPS      Z2, 128(AX)
+	VMINPS       Z29, Z2, Z2
+	VMOVUPS      Z2, K3, 128(AX)
 	ADDQ         CX, AX
-	ADDQ         DI, SI
-	ADDQ         $0x04, BX
+	ADDQ         R8, DI
+	ADDQ         $0x04, SI
 	DECQ         DX
-	JMP          tileEpilogue48AVX512_r_relu
+	JMP          tileEpilogue48AVX512_rtrue_relutrue_cliptrue
 
-tileEpilogue48AVX512_r:
+tileEpilogue48AVX512_rtrue_relutrue_cliptrue_skip:
+	TESTQ DI, DI
+	JZ    tileEpilogue48AVX512_rtrue_relutrue_clipfalse_skip
+	TESTQ R9, R9
+	JZ    tileEpilogue48AVX512_rtrue_relutrue_clipfalse_skip
+	TESTQ BX, BX
+	JNZ   tileEpilogue48AVX512_rtrue_relutrue_clipfalse_skip
+
+tileEpilogue48AVX512_rtrue_relutrue_clipfalse:
 	TESTQ        DX, DX
 	JZ           tileEpilogue48AVX512_done
-	VBROADCASTSS (BX), Z30
-	VADDPS       (AX), Z30, Z0
-	VADDPS       (SI), Z0, Z0
-	VMOVUPS      Z0, (AX)
-	VADDPS       64(AX), Z30, Z1
-	VADDPS       64(SI), Z1, Z1
-	VMOVUPS      Z1, 64(AX)
-	VADDPS       128(AX), Z30, Z2
-	VADDPS       128(SI), Z2, Z2
-	VMOVUPS      Z2, 128(AX)
-	ADDQ         CX, AX
-	ADDQ         DI, SI
-	ADDQ         $0x04, BX
-	DECQ         DX
-	JMP          tileEpilogue48AVX512_r
-
-tileEpilogue48AVX512_nor:
-	TESTQ R8, R8
-	JZ    tileEpilogue48AVX512_plain
-
-tileEpilogue48AVX512_relu:
-	TESTQ        DX, DX
-	JZ           tileEpilogue48AVX512_done
-	VBROADCASTSS (BX), Z30
-	VADDPS       (AX), Z30, Z0
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMOVUPS.Z    (DI), K1, Z3
+	VADDPS       Z3, Z0, Z0
 	VMAXPS       Z31, Z0, Z0
-	VMOVUPS      Z0, (AX)
-	VADDPS       64(AX), Z30, Z1
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMOVUPS.Z    64(DI), K2, Z4
+	VADDPS       Z4, Z1, Z1
 	VMAXPS       Z31, Z1, Z1
-	VMOVUPS      Z1, 64(AX)
-	VADDPS       128(AX), Z30, Z2
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMOVUPS.Z    128(DI), K3, Z5
+	VADDPS       Z5, Z2, Z2
 	VMAXPS       Z31, Z2, Z2
-	VMOVUPS      Z2, 128(AX)
+	VMOVUPS      Z2, K3, 128(AX)
 	ADDQ         CX, AX
-	ADDQ         $0x04, BX
+	ADDQ         R8, DI
+	ADDQ         $0x04, SI
 	DECQ         DX
-	JMP          tileEpilogue48AVX512_relu
+	JMP          tileEpilogue48AVX512_rtrue_relutrue_clipfalse
 
-tileEpilogue48AVX512_plain:
+tileEpilogue48AVX512_rtrue_relutrue_clipfalse_skip:
+	TESTQ DI, DI
+	JZ    tileEpilogue48AVX512_rtrue_relufalse_cliptrue_skip
+	TESTQ R9, R9
+	JNZ   tileEpilogue48AVX512_rtrue_relufalse_cliptrue_skip
+	TESTQ BX, BX
+	JZ    tileEpilogue48AVX512_rtrue_relufalse_cliptrue_skip
+
+tileEpilogue48AVX512_rtrue_relufalse_cliptrue:
 	TESTQ        DX, DX
 	JZ           tileEpilogue48AVX512_done
-	VBROADCASTSS (BX), Z30
-	VADDPS       (AX), Z30, Z0
-	VMOVUPS      Z0, (AX)
-	VADDPS       64(AX), Z30, Z1
-	VMOVUPS      Z1, 64(AX)
-	VADDPS       128(AX), Z30, Z2
-	VMOVUPS      Z2, 128(AX)
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMOVUPS.Z    (DI), K1, Z3
+	VADDPS       Z3, Z0, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMINPS       Z29, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMOVUPS.Z    64(DI), K2, Z4
+	VADDPS       Z4, Z1, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMINPS       Z29, Z1, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMOVUPS.Z    128(DI), K3, Z5
+	VADDPS       Z5, Z2, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMINPS       Z29, Z2, Z2
+	VMOVUPS      Z2, K3, 128(AX)
 	ADDQ         CX, AX
-	ADDQ         $0x04, BX
+	ADDQ         R8, DI
+	ADDQ         $0x04, SI
 	DECQ         DX
-	JMP          tileEpilogue48AVX512_plain
+	JMP          tileEpilogue48AVX512_rtrue_relufalse_cliptrue
 
+tileEpilogue48AVX512_rtrue_relufalse_cliptrue_skip:
+	TESTQ DI, DI
+	JZ    tileEpilogue48AVX512_rtrue_relufalse_clipfalse_skip
+	TESTQ R9, R9
+	JNZ   tileEpilogue48AVX512_rtrue_relufalse_clipfalse_skip
+	TESTQ BX, BX
+	JNZ   tileEpilogue48AVX512_rtrue_relufalse_clipfalse_skip
+
+tileEpilogue48AVX512_rtrue_relufalse_clipfalse:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMOVUPS.Z    (DI), K1, Z3
+	VADDPS       Z3, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMOVUPS.Z    64(DI), K2, Z4
+	VADDPS       Z4, Z1, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMOVUPS.Z    128(DI), K3, Z5
+	VADDPS       Z5, Z2, Z2
+	VMOVUPS      Z2, K3, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         R8, DI
+	ADDQ         $0x04, SI
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_rtrue_relufalse_clipfalse
+
+tileEpilogue48AVX512_rtrue_relufalse_clipfalse_skip:
+	TESTQ DI, DI
+	JNZ   tileEpilogue48AVX512_rfalse_relutrue_cliptrue_skip
+	TESTQ R9, R9
+	JZ    tileEpilogue48AVX512_rfalse_relutrue_cliptrue_skip
+	TESTQ BX, BX
+	JZ    tileEpilogue48AVX512_rfalse_relutrue_cliptrue_skip
+
+tileEpilogue48AVX512_rfalse_relutrue_cliptrue:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMINPS       Z29, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMINPS       Z29, Z1, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMINPS       Z29, Z2, Z2
+	VMOVUPS      Z2, K3, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, SI
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_rfalse_relutrue_cliptrue
+
+tileEpilogue48AVX512_rfalse_relutrue_cliptrue_skip:
+	TESTQ DI, DI
+	JNZ   tileEpilogue48AVX512_rfalse_relutrue_clipfalse_skip
+	TESTQ R9, R9
+	JZ    tileEpilogue48AVX512_rfalse_relutrue_clipfalse_skip
+	TESTQ BX, BX
+	JNZ   tileEpilogue48AVX512_rfalse_relutrue_clipfalse_skip
+
+tileEpilogue48AVX512_rfalse_relutrue_clipfalse:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMOVUPS      Z2, K3, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, SI
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_rfalse_relutrue_clipfalse
+
+tileEpilogue48AVX512_rfalse_relutrue_clipfalse_skip:
+	TESTQ DI, DI
+	JNZ   tileEpilogue48AVX512_rfalse_relufalse_cliptrue_skip
+	TESTQ R9, R9
+	JNZ   tileEpilogue48AVX512_rfalse_relufalse_cliptrue_skip
+	TESTQ BX, BX
+	JZ    tileEpilogue48AVX512_rfalse_relufalse_cliptrue_skip
+
+tileEpilogue48AVX512_rfalse_relufalse_cliptrue:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMAXPS       Z31, Z0, Z0
+	VMINPS       Z29, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMAXPS       Z31, Z1, Z1
+	VMINPS       Z29, Z1, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMAXPS       Z31, Z2, Z2
+	VMINPS       Z29, Z2, Z2
+	VMOVUPS      Z2, K3, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, SI
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_rfalse_relufalse_cliptrue
+
+tileEpilogue48AVX512_rfalse_relufalse_cliptrue_skip:
+	TESTQ DI, DI
+	JNZ   tileEpilogue48AVX512_rfalse_relufalse_clipfalse_skip
+	TESTQ R9, R9
+	JNZ   tileEpilogue48AVX512_rfalse_relufalse_clipfalse_skip
+	TESTQ BX, BX
+	JNZ   tileEpilogue48AVX512_rfalse_relufalse_clipfalse_skip
+
+tileEpilogue48AVX512_rfalse_relufalse_clipfalse:
+	TESTQ        DX, DX
+	JZ           tileEpilogue48AVX512_done
+	VBROADCASTSS (SI), Z30
+	VMOVUPS.Z    (AX), K1, Z0
+	VADDPS       Z30, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z1
+	VADDPS       Z30, Z1, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	VMOVUPS.Z    128(AX), K3, Z2
+	VADDPS       Z30, Z2, Z2
+	VMOVUPS      Z2, K3, 128(AX)
+	ADDQ         CX, AX
+	ADDQ         $0x04, SI
+	DECQ         DX
+	JMP          tileEpilogue48AVX512_rfalse_relufalse_clipfalse
+
+tileEpilogue48AVX512_rfalse_relufalse_clipfalse_skip:
 tileEpilogue48AVX512_done:
 	VZEROUPPER
 	RET

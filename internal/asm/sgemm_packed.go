@@ -105,15 +105,14 @@ type GemmEpilogue struct {
 }
 
 // apply applies e to the rows × cols tile of C at row i0, column j0 (c starts there), with
-// the kernel's epilogue on a full-width tile.
+// the kernel's epilogue where it has one (any tile width, the clip included).
 func (e *GemmEpilogue) apply(kern *gemmKernel, c []float32, ldc, i0, rows, j0, cols int) {
-	if cols == kern.nr && kern.epilogue != nil {
+	if kern.epilogue != nil {
 		var r []float32
 		if e.R != nil {
 			r = e.R[i0*e.LDR+j0:]
 		}
-		kern.epilogue(c, ldc, rows, e.Bias[i0:i0+rows], r, e.LDR, e.Relu)
-		e.clip(c, ldc, rows, cols)
+		kern.epilogue(c, ldc, rows, cols, e.Bias[i0:i0+rows], r, e.LDR, e.Relu, max(e.Clip, 0))
 		return
 	}
 	for i := range rows {
@@ -139,7 +138,7 @@ func (e *GemmEpilogue) apply(kern *gemmKernel, c []float32, ldc, i0, rows, j0, c
 
 // clip applies a positive Clip to the rows × cols tile at c.
 func (e *GemmEpilogue) clip(c []float32, ldc, rows, cols int) {
-	if e.Clip > 0 && !clampTileSIMD(c, ldc, rows, cols, 0, e.Clip) {
+	if e.Clip > 0 {
 		for i := range rows {
 			row := c[i*ldc : i*ldc+cols]
 			Clamp(row, row, 0, e.Clip)

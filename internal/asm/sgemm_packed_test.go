@@ -19,7 +19,8 @@ func TestSgemmPacked(t *testing.T) {
 		for _, s := range [][3]int{{1, 1, 1}, {7, 5, 3}, {9, 49, 300}, {64, 3136 / 4, 64}, {33, 130, 517}, {200, 17, 40}} {
 			m, n, k := s[0], s[1], s[2]
 			for _, transA := range []bool{false, true} {
-				for _, mode := range []int{0, 1, 2, 3, 4} { // none, bias, bias+relu, bias+res, bias+res+relu
+				// none, bias, bias+relu, bias+res, bias+res+relu; 5 to 8: 1 to 4 and a clip
+				for _, mode := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8} {
 					name := fmt.Sprintf("%dx%dx%d/transA=%v/epi%d", m, n, k, transA, mode)
 					ar, ac := m, k
 					if transA {
@@ -38,7 +39,12 @@ func TestSgemmPacked(t *testing.T) {
 					Sgemm(transA, false, m, n, k, 1, a, lda, b, ldb, 0, want, ldc, nil)
 					var e *GemmEpilogue
 					if mode > 0 {
-						e = &GemmEpilogue{Bias: bias, Relu: mode == 2 || mode == 4}
+						var clip float32
+						if mode > 4 {
+							mode -= 4
+							clip = 0.5
+						}
+						e = &GemmEpilogue{Bias: bias, Relu: mode == 2 || mode == 4, Clip: clip}
 						if mode >= 3 {
 							e.R, e.LDR = r, ldr
 						}
@@ -55,6 +61,9 @@ func TestSgemmPacked(t *testing.T) {
 								Add(row, row, rr)
 							case 4:
 								ScaleShiftAddRelu(row, row, rr, 1, bias[i])
+							}
+							if clip > 0 {
+								Clamp(row, row, 0, clip)
 							}
 						}
 					}

@@ -80,7 +80,6 @@ func main() {
 	}
 	(&kernel{bits: 512, stride: 1}).emitFlat1()
 	clampKernel()
-	clampTileKernel()
 	clampBackwardKernels()
 	Generate()
 }
@@ -728,41 +727,6 @@ func clampBackwardKernels() {
 		})
 		gen.Done(name)
 	}
-}
-
-// clampTileKernel emits clampTile48AVX512: Clamp applied in place to rows rows of 48
-// elements, ldc elements apart (a tile of SgemmPacked's AVX-512 kernel, while it is in L1).
-func clampTileKernel() {
-	name := "clampTile48AVX512"
-	gen.Kernel(name, "func(c *float32, ldc, rows int, lo, hi float32)",
-		name+" sets c[i·ldc+j] = v < hi ? v : hi with v = c[i·ldc+j] > lo ? c[i·ldc+j] : lo, for i < rows, j < 48",
-		"(see Clamp in clamp.go and GemmEpilogue.Clip).")
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
-	rows := Load(Param("rows"), GP64())
-	lo, hi := ZMM(), ZMM()
-	for _, p := range []struct {
-		name string
-		v    VecVirtual
-	}{{"lo", lo}, {"hi", hi}} {
-		m, _ := Param(p.name).Resolve()
-		VBROADCASTSS(m.Addr, p.v)
-	}
-	Label(name + "_row")
-	TESTQ(rows, rows)
-	JZ(LabelRef(name + "_done"))
-	for v := range 3 {
-		t := ZMM()
-		VMOVUPS(Mem{Base: c, Disp: 64 * v}, t)
-		VMAXPS(lo, t, t)
-		VMINPS(hi, t, t)
-		VMOVUPS(t, Mem{Base: c, Disp: 64 * v})
-	}
-	ADDQ(ldc, c)
-	DECQ(rows)
-	JMP(LabelRef(name + "_row"))
-	gen.Done(name)
 }
 
 // emitBackward2 emits depthwiseBwd3x3s2: the data gradient of a depthwise 3×3 convolution
