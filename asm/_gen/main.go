@@ -35,6 +35,13 @@ func main() {
 		sgemmKernel(narrow(avx512Tile, nv))
 		sgemmKernel(narrow(avx2Tile, nv))
 	}
+	// Row tails for the last, partial panel of a Winograd product (PanelGemm with m not a
+	// multiple of 8): the first r < 8 rows of an 8-row micro-panel, 16, 32 or 48 columns.
+	for r := 1; r < avx512Tile.mr; r++ {
+		for nv := 1; nv <= avx512Tile.nv; nv++ {
+			sgemmKernel(rowTail(avx512Tile, r, nv))
+		}
+	}
 	fmaPeak("fmaPeakAVX512", 512)
 	fmaPeak("fmaPeakAVX2", 256)
 	copyRows("copyRows48AVX512", 48, 512)
@@ -62,6 +69,17 @@ type tile struct {
 	accs  []VecPhysical // accumulators, row i vector v = accs[i*nv+v]
 	bvec  []VecPhysical // the nv vectors of one row of B
 	bcast []VecPhysical // broadcast registers used in rotation
+	// stride, when set, is the floats per k-step of packed A (the panel height) where the
+	// tile computes fewer rows than the panel has (rowTail); 0 means mr.
+	stride int
+}
+
+// aStride returns the floats per k-step of the tile's packed A.
+func (t tile) aStride() int {
+	if t.stride > 0 {
+		return t.stride
+	}
+	return t.mr
 }
 
 func (t tile) lanes() int { return t.bits / 32 }
@@ -89,6 +107,21 @@ func narrow(t tile, nv int) tile {
 	return t
 }
 
+// rowTail returns t computing only its first r rows, with nv vectors per row, from
+// micro-panels still packed t.mr rows per k-step: the same per-element FMA sequence as t
+// for those rows.
+func rowTail(t tile, r, nv int) tile {
+	regs := gen.Regs(t.bits)
+	n := r * nv
+	t.name = fmt.Sprintf("sgemmKernel%dof%dx%d%s", r, t.mr, nv*t.lanes(), gen.ISA(t.bits))
+	t.stride = t.mr
+	t.mr, t.nv = r, nv
+	t.accs = regs[:n]
+	t.bvec = regs[n : n+nv]
+	t.bcast = regs[n+nv : min(len(regs), n+nv+5)]
+	return t
+}
+
 // sgemmKernel emits
 //
 //	func name(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
@@ -105,7 +138,7 @@ func narrow(t tile, nv int) tile {
 func sgemmKernel(t tile) {
 	gen.Kernel(t.name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)",
 		fmt.Sprintf("%s computes one %d×%d tile of C with %s (see sgemmKernel in _gen/main.go):", t.name, t.mr, t.nr(), t.isa),
-		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.", t.mr))
+		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.", t.aStride()))
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
@@ -158,15 +191,16 @@ func sgemmKernel(t tile) {
 	// Prefetch the packed op(A) stream aPrefetch bytes ahead (an unrolled iteration reads
 	// 4·mr floats): at batch 1 the weights of a layer stream from memory through narrow
 	// tiles whose few FMAs per element of A leave the hardware prefetcher behind.
-	for off := 0; off < unroll*4*t.mr; off += 64 {
+	as := t.aStride()
+	for off := 0; off < unroll*4*as; off += 64 {
 		PREFETCHT0(Mem{Base: a, Disp: aPrefetch + off})
 	}
 	step(Mem{Base: b}, 0)
-	step(Mem{Base: b, Index: ldb, Scale: 1}, 4*t.mr)
-	step(Mem{Base: b, Index: ldb, Scale: 2}, 8*t.mr)
-	step(Mem{Base: b, Index: ldb3, Scale: 1}, 12*t.mr)
+	step(Mem{Base: b, Index: ldb, Scale: 1}, 4*as)
+	step(Mem{Base: b, Index: ldb, Scale: 2}, 8*as)
+	step(Mem{Base: b, Index: ldb3, Scale: 1}, 12*as)
 	ADDQ(ldb4, b)
-	ADDQ(U32(unroll*4*t.mr), a)
+	ADDQ(U32(unroll*4*as), a)
 	SUBQ(U8(unroll), k)
 	JMP(LabelRef(t.name + "_loop4"))
 
@@ -175,7 +209,7 @@ func sgemmKernel(t tile) {
 	JZ(LabelRef(t.name + "_merge"))
 	step(Mem{Base: b}, 0)
 	ADDQ(ldb, b)
-	ADDQ(U32(4*t.mr), a)
+	ADDQ(U32(4*as), a)
 	DECQ(k)
 	JMP(LabelRef(t.name + "_tail"))
 

@@ -32,6 +32,11 @@ type gemmKernel struct {
 	lanes  int
 	narrow [3]microFunc
 
+	// rows[r][v], when set, is micro for the first r < mr rows and v·lanes columns of the
+	// tile only, A still packed mr rows per k-step (the same per-element sequence): used by
+	// PanelGemm for the last, partial panel of A.
+	rows [8][4]microFunc
+
 	// copyA and copyB, when set, set dst[p*ldd+j] = src[p*lds+j] for p < rows and j < mr
 	// (copyA) or j < nr (copyB): the packing of contiguous source rows.
 	copyA, copyB func(rows int, src *float32, lds int, dst *float32, ldd int)
