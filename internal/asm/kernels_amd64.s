@@ -1505,28 +1505,25 @@ sgemmKernel4x16AVX2_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel1of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel1of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel1of8x16AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), DI
-	MOVQ       BX, R8
-	SHLQ       $0x02, R8
-	MOVQ       SI, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 63(R9)
-	VPXORD     Z0, Z0, Z0
+TEXT ·panelKernel1of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), DI
+	MOVQ   BX, R8
+	SHLQ   $0x02, R8
+	VPXORD Z0, Z0, Z0
 
-sgemmKernel1of8x16AVX512_loop4:
+panelKernel1of8x16AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel1of8x16AVX512_tail
+	JL           panelKernel1of8x16AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z1
@@ -1544,61 +1541,44 @@ sgemmKernel1of8x16AVX512_loop4:
 	ADDQ         R8, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel1of8x16AVX512_loop4
+	JMP          panelKernel1of8x16AVX512_loop4
 
-sgemmKernel1of8x16AVX512_tail:
+panelKernel1of8x16AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel1of8x16AVX512_merge
+	JZ           panelKernel1of8x16AVX512_merge
 	VMOVUPS      (DX), Z1
 	VBROADCASTSS (CX), Z6
 	VFMADD231PS  Z6, Z1, Z0
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel1of8x16AVX512_tail
+	JMP          panelKernel1of8x16AVX512_tail
 
-sgemmKernel1of8x16AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z1
-	VMULPS       Z1, Z0, Z0
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel1of8x16AVX512_store
-	VBROADCASTSS beta+52(FP), Z2
-	VMULPS       (SI), Z2, Z3
-	VADDPS       Z3, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel1of8x16AVX512_store:
+panelKernel1of8x16AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VZEROUPPER
 	RET
 
-// func sgemmKernel1of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel1of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel1of8x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), DI
-	MOVQ       BX, R8
-	SHLQ       $0x02, R8
-	MOVQ       SI, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	PREFETCHT0 127(R9)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
+TEXT ·panelKernel1of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), DI
+	MOVQ   BX, R8
+	SHLQ   $0x02, R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
 
-sgemmKernel1of8x32AVX512_loop4:
+panelKernel1of8x32AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel1of8x32AVX512_tail
+	JL           panelKernel1of8x32AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z2
@@ -1624,11 +1604,11 @@ sgemmKernel1of8x32AVX512_loop4:
 	ADDQ         R8, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel1of8x32AVX512_loop4
+	JMP          panelKernel1of8x32AVX512_loop4
 
-sgemmKernel1of8x32AVX512_tail:
+panelKernel1of8x32AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel1of8x32AVX512_merge
+	JZ           panelKernel1of8x32AVX512_merge
 	VMOVUPS      (DX), Z2
 	VMOVUPS      64(DX), Z3
 	VBROADCASTSS (CX), Z8
@@ -1637,57 +1617,35 @@ sgemmKernel1of8x32AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel1of8x32AVX512_tail
+	JMP          panelKernel1of8x32AVX512_tail
 
-sgemmKernel1of8x32AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z2
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z2, Z1, Z1
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel1of8x32AVX512_store
-	VBROADCASTSS beta+52(FP), Z3
-	VMULPS       (SI), Z3, Z4
-	VADDPS       Z4, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z3, Z4
-	VADDPS       Z4, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel1of8x32AVX512_store:
+panelKernel1of8x32AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VZEROUPPER
 	RET
 
-// func sgemmKernel1of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel1of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel1of8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), DI
-	MOVQ       BX, R8
-	SHLQ       $0x02, R8
-	MOVQ       SI, R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	PREFETCHT0 128(R9)
-	PREFETCHT0 191(R9)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
+TEXT ·panelKernel1of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), DI
+	MOVQ   BX, R8
+	SHLQ   $0x02, R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
 
-sgemmKernel1of8x48AVX512_loop4:
+panelKernel1of8x48AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel1of8x48AVX512_tail
+	JL           panelKernel1of8x48AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z3
@@ -1721,11 +1679,11 @@ sgemmKernel1of8x48AVX512_loop4:
 	ADDQ         R8, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel1of8x48AVX512_loop4
+	JMP          panelKernel1of8x48AVX512_loop4
 
-sgemmKernel1of8x48AVX512_tail:
+panelKernel1of8x48AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel1of8x48AVX512_merge
+	JZ           panelKernel1of8x48AVX512_merge
 	VMOVUPS      (DX), Z3
 	VMOVUPS      64(DX), Z4
 	VMOVUPS      128(DX), Z5
@@ -1736,62 +1694,35 @@ sgemmKernel1of8x48AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel1of8x48AVX512_tail
+	JMP          panelKernel1of8x48AVX512_tail
 
-sgemmKernel1of8x48AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z3
-	VMULPS       Z3, Z0, Z0
-	VMULPS       Z3, Z1, Z1
-	VMULPS       Z3, Z2, Z2
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel1of8x48AVX512_store
-	VBROADCASTSS beta+52(FP), Z4
-	VMULPS       (SI), Z4, Z5
-	VADDPS       Z5, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z4, Z5
-	VADDPS       Z5, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VMULPS       128(SI), Z4, Z5
-	VADDPS       Z5, Z2, Z2
-	VMOVUPS      Z2, 128(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel1of8x48AVX512_store:
+panelKernel1of8x48AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)
 	VZEROUPPER
 	RET
 
-// func sgemmKernel2of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel2of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel2of8x16AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
+TEXT ·panelKernel2of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
 
-sgemmKernel2of8x16AVX512_loop4:
+panelKernel2of8x16AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel2of8x16AVX512_tail
+	JL           panelKernel2of8x16AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z2
@@ -1817,11 +1748,11 @@ sgemmKernel2of8x16AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel2of8x16AVX512_loop4
+	JMP          panelKernel2of8x16AVX512_loop4
 
-sgemmKernel2of8x16AVX512_tail:
+panelKernel2of8x16AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel2of8x16AVX512_merge
+	JZ           panelKernel2of8x16AVX512_merge
 	VMOVUPS      (DX), Z2
 	VBROADCASTSS (CX), Z6
 	VFMADD231PS  Z6, Z2, Z0
@@ -1830,63 +1761,37 @@ sgemmKernel2of8x16AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel2of8x16AVX512_tail
+	JMP          panelKernel2of8x16AVX512_tail
 
-sgemmKernel2of8x16AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z2
-	VMULPS       Z2, Z0, Z0
-	VMULPS       Z2, Z1, Z1
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel2of8x16AVX512_store
-	VBROADCASTSS beta+52(FP), Z3
-	VMULPS       (SI), Z3, Z4
-	VADDPS       Z4, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z3, Z4
-	VADDPS       Z4, Z1, Z1
-	VMOVUPS      Z1, (SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel2of8x16AVX512_store:
+panelKernel2of8x16AVX512_merge:
 	VMOVUPS Z0, (SI)
 	ADDQ    DI, SI
 	VMOVUPS Z1, (SI)
 	VZEROUPPER
 	RET
 
-// func sgemmKernel2of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel2of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel2of8x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
+TEXT ·panelKernel2of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
 
-sgemmKernel2of8x32AVX512_loop4:
+panelKernel2of8x32AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel2of8x32AVX512_tail
+	JL           panelKernel2of8x32AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z4
@@ -1924,11 +1829,11 @@ sgemmKernel2of8x32AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel2of8x32AVX512_loop4
+	JMP          panelKernel2of8x32AVX512_loop4
 
-sgemmKernel2of8x32AVX512_tail:
+panelKernel2of8x32AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel2of8x32AVX512_merge
+	JZ           panelKernel2of8x32AVX512_merge
 	VMOVUPS      (DX), Z4
 	VMOVUPS      64(DX), Z5
 	VBROADCASTSS (CX), Z9
@@ -1940,35 +1845,9 @@ sgemmKernel2of8x32AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel2of8x32AVX512_tail
+	JMP          panelKernel2of8x32AVX512_tail
 
-sgemmKernel2of8x32AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z4
-	VMULPS       Z4, Z0, Z0
-	VMULPS       Z4, Z1, Z1
-	VMULPS       Z4, Z2, Z2
-	VMULPS       Z4, Z3, Z3
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel2of8x32AVX512_store
-	VBROADCASTSS beta+52(FP), Z5
-	VMULPS       (SI), Z5, Z6
-	VADDPS       Z6, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z5, Z6
-	VADDPS       Z6, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z5, Z6
-	VADDPS       Z6, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	VMULPS       64(SI), Z5, Z6
-	VADDPS       Z6, Z3, Z3
-	VMOVUPS      Z3, 64(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel2of8x32AVX512_store:
+panelKernel2of8x32AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	ADDQ    DI, SI
@@ -1977,40 +1856,30 @@ sgemmKernel2of8x32AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel2of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel2of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel2of8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
+TEXT ·panelKernel2of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
 
-sgemmKernel2of8x48AVX512_loop4:
+panelKernel2of8x48AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel2of8x48AVX512_tail
+	JL           panelKernel2of8x48AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z6
@@ -2060,11 +1929,11 @@ sgemmKernel2of8x48AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel2of8x48AVX512_loop4
+	JMP          panelKernel2of8x48AVX512_loop4
 
-sgemmKernel2of8x48AVX512_tail:
+panelKernel2of8x48AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel2of8x48AVX512_merge
+	JZ           panelKernel2of8x48AVX512_merge
 	VMOVUPS      (DX), Z6
 	VMOVUPS      64(DX), Z7
 	VMOVUPS      128(DX), Z8
@@ -2079,43 +1948,9 @@ sgemmKernel2of8x48AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel2of8x48AVX512_tail
+	JMP          panelKernel2of8x48AVX512_tail
 
-sgemmKernel2of8x48AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z6
-	VMULPS       Z6, Z0, Z0
-	VMULPS       Z6, Z1, Z1
-	VMULPS       Z6, Z2, Z2
-	VMULPS       Z6, Z3, Z3
-	VMULPS       Z6, Z4, Z4
-	VMULPS       Z6, Z5, Z5
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel2of8x48AVX512_store
-	VBROADCASTSS beta+52(FP), Z7
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z7, Z8
-	VADDPS       Z8, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VMULPS       128(SI), Z7, Z8
-	VADDPS       Z8, Z2, Z2
-	VMOVUPS      Z2, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	VMULPS       64(SI), Z7, Z8
-	VADDPS       Z8, Z4, Z4
-	VMOVUPS      Z4, 64(SI)
-	VMULPS       128(SI), Z7, Z8
-	VADDPS       Z8, Z5, Z5
-	VMOVUPS      Z5, 128(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel2of8x48AVX512_store:
+panelKernel2of8x48AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)
@@ -2126,36 +1961,27 @@ sgemmKernel2of8x48AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel3of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel3of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel3of8x16AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
+TEXT ·panelKernel3of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
 
-sgemmKernel3of8x16AVX512_loop4:
+panelKernel3of8x16AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel3of8x16AVX512_tail
+	JL           panelKernel3of8x16AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z3
@@ -2189,11 +2015,11 @@ sgemmKernel3of8x16AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel3of8x16AVX512_loop4
+	JMP          panelKernel3of8x16AVX512_loop4
 
-sgemmKernel3of8x16AVX512_tail:
+panelKernel3of8x16AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel3of8x16AVX512_merge
+	JZ           panelKernel3of8x16AVX512_merge
 	VMOVUPS      (DX), Z3
 	VBROADCASTSS (CX), Z6
 	VFMADD231PS  Z6, Z3, Z0
@@ -2204,32 +2030,9 @@ sgemmKernel3of8x16AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel3of8x16AVX512_tail
+	JMP          panelKernel3of8x16AVX512_tail
 
-sgemmKernel3of8x16AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z3
-	VMULPS       Z3, Z0, Z0
-	VMULPS       Z3, Z1, Z1
-	VMULPS       Z3, Z2, Z2
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel3of8x16AVX512_store
-	VBROADCASTSS beta+52(FP), Z4
-	VMULPS       (SI), Z4, Z5
-	VADDPS       Z5, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z4, Z5
-	VADDPS       Z5, Z1, Z1
-	VMOVUPS      Z1, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z4, Z5
-	VADDPS       Z5, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel3of8x16AVX512_store:
+panelKernel3of8x16AVX512_merge:
 	VMOVUPS Z0, (SI)
 	ADDQ    DI, SI
 	VMOVUPS Z1, (SI)
@@ -2238,42 +2041,30 @@ sgemmKernel3of8x16AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel3of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel3of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel3of8x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
+TEXT ·panelKernel3of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
 
-sgemmKernel3of8x32AVX512_loop4:
+panelKernel3of8x32AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel3of8x32AVX512_tail
+	JL           panelKernel3of8x32AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z6
@@ -2323,11 +2114,11 @@ sgemmKernel3of8x32AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel3of8x32AVX512_loop4
+	JMP          panelKernel3of8x32AVX512_loop4
 
-sgemmKernel3of8x32AVX512_tail:
+panelKernel3of8x32AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel3of8x32AVX512_merge
+	JZ           panelKernel3of8x32AVX512_merge
 	VMOVUPS      (DX), Z6
 	VMOVUPS      64(DX), Z7
 	VBROADCASTSS (CX), Z10
@@ -2342,44 +2133,9 @@ sgemmKernel3of8x32AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel3of8x32AVX512_tail
+	JMP          panelKernel3of8x32AVX512_tail
 
-sgemmKernel3of8x32AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z6
-	VMULPS       Z6, Z0, Z0
-	VMULPS       Z6, Z1, Z1
-	VMULPS       Z6, Z2, Z2
-	VMULPS       Z6, Z3, Z3
-	VMULPS       Z6, Z4, Z4
-	VMULPS       Z6, Z5, Z5
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel3of8x32AVX512_store
-	VBROADCASTSS beta+52(FP), Z7
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z7, Z8
-	VADDPS       Z8, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	VMULPS       64(SI), Z7, Z8
-	VADDPS       Z8, Z3, Z3
-	VMOVUPS      Z3, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	VMULPS       64(SI), Z7, Z8
-	VADDPS       Z8, Z5, Z5
-	VMOVUPS      Z5, 64(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel3of8x32AVX512_store:
+panelKernel3of8x32AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	ADDQ    DI, SI
@@ -2391,48 +2147,33 @@ sgemmKernel3of8x32AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel3of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel3of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel3of8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
+TEXT ·panelKernel3of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
 
-sgemmKernel3of8x48AVX512_loop4:
+panelKernel3of8x48AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel3of8x48AVX512_tail
+	JL           panelKernel3of8x48AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z9
@@ -2498,11 +2239,11 @@ sgemmKernel3of8x48AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel3of8x48AVX512_loop4
+	JMP          panelKernel3of8x48AVX512_loop4
 
-sgemmKernel3of8x48AVX512_tail:
+panelKernel3of8x48AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel3of8x48AVX512_merge
+	JZ           panelKernel3of8x48AVX512_merge
 	VMOVUPS      (DX), Z9
 	VMOVUPS      64(DX), Z10
 	VMOVUPS      128(DX), Z11
@@ -2521,56 +2262,9 @@ sgemmKernel3of8x48AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel3of8x48AVX512_tail
+	JMP          panelKernel3of8x48AVX512_tail
 
-sgemmKernel3of8x48AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z9
-	VMULPS       Z9, Z0, Z0
-	VMULPS       Z9, Z1, Z1
-	VMULPS       Z9, Z2, Z2
-	VMULPS       Z9, Z3, Z3
-	VMULPS       Z9, Z4, Z4
-	VMULPS       Z9, Z5, Z5
-	VMULPS       Z9, Z6, Z6
-	VMULPS       Z9, Z7, Z7
-	VMULPS       Z9, Z8, Z8
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel3of8x48AVX512_store
-	VBROADCASTSS beta+52(FP), Z10
-	VMULPS       (SI), Z10, Z11
-	VADDPS       Z11, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z10, Z11
-	VADDPS       Z11, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VMULPS       128(SI), Z10, Z11
-	VADDPS       Z11, Z2, Z2
-	VMOVUPS      Z2, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z10, Z11
-	VADDPS       Z11, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	VMULPS       64(SI), Z10, Z11
-	VADDPS       Z11, Z4, Z4
-	VMOVUPS      Z4, 64(SI)
-	VMULPS       128(SI), Z10, Z11
-	VADDPS       Z11, Z5, Z5
-	VMOVUPS      Z5, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z10, Z11
-	VADDPS       Z11, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z10, Z11
-	VADDPS       Z11, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	VMULPS       128(SI), Z10, Z11
-	VADDPS       Z11, Z8, Z8
-	VMOVUPS      Z8, 128(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel3of8x48AVX512_store:
+panelKernel3of8x48AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)
@@ -2585,40 +2279,28 @@ sgemmKernel3of8x48AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel4of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel4of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel4of8x16AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
+TEXT ·panelKernel4of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
 
-sgemmKernel4of8x16AVX512_loop4:
+panelKernel4of8x16AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel4of8x16AVX512_tail
+	JL           panelKernel4of8x16AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z4
@@ -2660,11 +2342,11 @@ sgemmKernel4of8x16AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel4of8x16AVX512_loop4
+	JMP          panelKernel4of8x16AVX512_loop4
 
-sgemmKernel4of8x16AVX512_tail:
+panelKernel4of8x16AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel4of8x16AVX512_merge
+	JZ           panelKernel4of8x16AVX512_merge
 	VMOVUPS      (DX), Z4
 	VBROADCASTSS (CX), Z6
 	VFMADD231PS  Z6, Z4, Z0
@@ -2677,37 +2359,9 @@ sgemmKernel4of8x16AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel4of8x16AVX512_tail
+	JMP          panelKernel4of8x16AVX512_tail
 
-sgemmKernel4of8x16AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z4
-	VMULPS       Z4, Z0, Z0
-	VMULPS       Z4, Z1, Z1
-	VMULPS       Z4, Z2, Z2
-	VMULPS       Z4, Z3, Z3
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel4of8x16AVX512_store
-	VBROADCASTSS beta+52(FP), Z5
-	VMULPS       (SI), Z5, Z6
-	VADDPS       Z6, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z5, Z6
-	VADDPS       Z6, Z1, Z1
-	VMOVUPS      Z1, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z5, Z6
-	VADDPS       Z6, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z5, Z6
-	VADDPS       Z6, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel4of8x16AVX512_store:
+panelKernel4of8x16AVX512_merge:
 	VMOVUPS Z0, (SI)
 	ADDQ    DI, SI
 	VMOVUPS Z1, (SI)
@@ -2718,48 +2372,32 @@ sgemmKernel4of8x16AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel4of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel4of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel4of8x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
+TEXT ·panelKernel4of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
 
-sgemmKernel4of8x32AVX512_loop4:
+panelKernel4of8x32AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel4of8x32AVX512_tail
+	JL           panelKernel4of8x32AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z8
@@ -2821,11 +2459,11 @@ sgemmKernel4of8x32AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel4of8x32AVX512_loop4
+	JMP          panelKernel4of8x32AVX512_loop4
 
-sgemmKernel4of8x32AVX512_tail:
+panelKernel4of8x32AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel4of8x32AVX512_merge
+	JZ           panelKernel4of8x32AVX512_merge
 	VMOVUPS      (DX), Z8
 	VMOVUPS      64(DX), Z9
 	VBROADCASTSS (CX), Z11
@@ -2843,53 +2481,9 @@ sgemmKernel4of8x32AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel4of8x32AVX512_tail
+	JMP          panelKernel4of8x32AVX512_tail
 
-sgemmKernel4of8x32AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z8
-	VMULPS       Z8, Z0, Z0
-	VMULPS       Z8, Z1, Z1
-	VMULPS       Z8, Z2, Z2
-	VMULPS       Z8, Z3, Z3
-	VMULPS       Z8, Z4, Z4
-	VMULPS       Z8, Z5, Z5
-	VMULPS       Z8, Z6, Z6
-	VMULPS       Z8, Z7, Z7
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel4of8x32AVX512_store
-	VBROADCASTSS beta+52(FP), Z9
-	VMULPS       (SI), Z9, Z10
-	VADDPS       Z10, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z9, Z10
-	VADDPS       Z10, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z9, Z10
-	VADDPS       Z10, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	VMULPS       64(SI), Z9, Z10
-	VADDPS       Z10, Z3, Z3
-	VMOVUPS      Z3, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z9, Z10
-	VADDPS       Z10, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	VMULPS       64(SI), Z9, Z10
-	VADDPS       Z10, Z5, Z5
-	VMOVUPS      Z5, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z9, Z10
-	VADDPS       Z10, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z9, Z10
-	VADDPS       Z10, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel4of8x32AVX512_store:
+panelKernel4of8x32AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	ADDQ    DI, SI
@@ -2904,56 +2498,36 @@ sgemmKernel4of8x32AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel4of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel4of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel4of8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
-	VPXORD     Z9, Z9, Z9
-	VPXORD     Z10, Z10, Z10
-	VPXORD     Z11, Z11, Z11
+TEXT ·panelKernel4of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
 
-sgemmKernel4of8x48AVX512_loop4:
+panelKernel4of8x48AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel4of8x48AVX512_tail
+	JL           panelKernel4of8x48AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z12
@@ -3035,11 +2609,11 @@ sgemmKernel4of8x48AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel4of8x48AVX512_loop4
+	JMP          panelKernel4of8x48AVX512_loop4
 
-sgemmKernel4of8x48AVX512_tail:
+panelKernel4of8x48AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel4of8x48AVX512_merge
+	JZ           panelKernel4of8x48AVX512_merge
 	VMOVUPS      (DX), Z12
 	VMOVUPS      64(DX), Z13
 	VMOVUPS      128(DX), Z14
@@ -3062,69 +2636,9 @@ sgemmKernel4of8x48AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel4of8x48AVX512_tail
+	JMP          panelKernel4of8x48AVX512_tail
 
-sgemmKernel4of8x48AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z12
-	VMULPS       Z12, Z0, Z0
-	VMULPS       Z12, Z1, Z1
-	VMULPS       Z12, Z2, Z2
-	VMULPS       Z12, Z3, Z3
-	VMULPS       Z12, Z4, Z4
-	VMULPS       Z12, Z5, Z5
-	VMULPS       Z12, Z6, Z6
-	VMULPS       Z12, Z7, Z7
-	VMULPS       Z12, Z8, Z8
-	VMULPS       Z12, Z9, Z9
-	VMULPS       Z12, Z10, Z10
-	VMULPS       Z12, Z11, Z11
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel4of8x48AVX512_store
-	VBROADCASTSS beta+52(FP), Z13
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VMULPS       128(SI), Z13, Z14
-	VADDPS       Z14, Z2, Z2
-	VMOVUPS      Z2, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z4, Z4
-	VMOVUPS      Z4, 64(SI)
-	VMULPS       128(SI), Z13, Z14
-	VADDPS       Z14, Z5, Z5
-	VMOVUPS      Z5, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	VMULPS       128(SI), Z13, Z14
-	VADDPS       Z14, Z8, Z8
-	VMOVUPS      Z8, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z9, Z9
-	VMOVUPS      Z9, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z10, Z10
-	VMOVUPS      Z10, 64(SI)
-	VMULPS       128(SI), Z13, Z14
-	VADDPS       Z14, Z11, Z11
-	VMOVUPS      Z11, 128(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel4of8x48AVX512_store:
+panelKernel4of8x48AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)
@@ -3143,44 +2657,29 @@ sgemmKernel4of8x48AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel5of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel5of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel5of8x16AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
+TEXT ·panelKernel5of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
 
-sgemmKernel5of8x16AVX512_loop4:
+panelKernel5of8x16AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel5of8x16AVX512_tail
+	JL           panelKernel5of8x16AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z5
@@ -3230,11 +2729,11 @@ sgemmKernel5of8x16AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel5of8x16AVX512_loop4
+	JMP          panelKernel5of8x16AVX512_loop4
 
-sgemmKernel5of8x16AVX512_tail:
+panelKernel5of8x16AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel5of8x16AVX512_merge
+	JZ           panelKernel5of8x16AVX512_merge
 	VMOVUPS      (DX), Z5
 	VBROADCASTSS (CX), Z6
 	VFMADD231PS  Z6, Z5, Z0
@@ -3249,42 +2748,9 @@ sgemmKernel5of8x16AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel5of8x16AVX512_tail
+	JMP          panelKernel5of8x16AVX512_tail
 
-sgemmKernel5of8x16AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z5
-	VMULPS       Z5, Z0, Z0
-	VMULPS       Z5, Z1, Z1
-	VMULPS       Z5, Z2, Z2
-	VMULPS       Z5, Z3, Z3
-	VMULPS       Z5, Z4, Z4
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel5of8x16AVX512_store
-	VBROADCASTSS beta+52(FP), Z6
-	VMULPS       (SI), Z6, Z7
-	VADDPS       Z7, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z6, Z7
-	VADDPS       Z7, Z1, Z1
-	VMOVUPS      Z1, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z6, Z7
-	VADDPS       Z7, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z6, Z7
-	VADDPS       Z7, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z6, Z7
-	VADDPS       Z7, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel5of8x16AVX512_store:
+panelKernel5of8x16AVX512_merge:
 	VMOVUPS Z0, (SI)
 	ADDQ    DI, SI
 	VMOVUPS Z1, (SI)
@@ -3297,54 +2763,34 @@ sgemmKernel5of8x16AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel5of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel5of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel5of8x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
-	VPXORD     Z9, Z9, Z9
+TEXT ·panelKernel5of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
 
-sgemmKernel5of8x32AVX512_loop4:
+panelKernel5of8x32AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel5of8x32AVX512_tail
+	JL           panelKernel5of8x32AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z10
@@ -3418,11 +2864,11 @@ sgemmKernel5of8x32AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel5of8x32AVX512_loop4
+	JMP          panelKernel5of8x32AVX512_loop4
 
-sgemmKernel5of8x32AVX512_tail:
+panelKernel5of8x32AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel5of8x32AVX512_merge
+	JZ           panelKernel5of8x32AVX512_merge
 	VMOVUPS      (DX), Z10
 	VMOVUPS      64(DX), Z11
 	VBROADCASTSS (CX), Z12
@@ -3443,62 +2889,9 @@ sgemmKernel5of8x32AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel5of8x32AVX512_tail
+	JMP          panelKernel5of8x32AVX512_tail
 
-sgemmKernel5of8x32AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z10
-	VMULPS       Z10, Z0, Z0
-	VMULPS       Z10, Z1, Z1
-	VMULPS       Z10, Z2, Z2
-	VMULPS       Z10, Z3, Z3
-	VMULPS       Z10, Z4, Z4
-	VMULPS       Z10, Z5, Z5
-	VMULPS       Z10, Z6, Z6
-	VMULPS       Z10, Z7, Z7
-	VMULPS       Z10, Z8, Z8
-	VMULPS       Z10, Z9, Z9
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel5of8x32AVX512_store
-	VBROADCASTSS beta+52(FP), Z11
-	VMULPS       (SI), Z11, Z12
-	VADDPS       Z12, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z11, Z12
-	VADDPS       Z12, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z11, Z12
-	VADDPS       Z12, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	VMULPS       64(SI), Z11, Z12
-	VADDPS       Z12, Z3, Z3
-	VMOVUPS      Z3, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z11, Z12
-	VADDPS       Z12, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	VMULPS       64(SI), Z11, Z12
-	VADDPS       Z12, Z5, Z5
-	VMOVUPS      Z5, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z11, Z12
-	VADDPS       Z12, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z11, Z12
-	VADDPS       Z12, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z11, Z12
-	VADDPS       Z12, Z8, Z8
-	VMOVUPS      Z8, (SI)
-	VMULPS       64(SI), Z11, Z12
-	VADDPS       Z12, Z9, Z9
-	VMOVUPS      Z9, 64(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel5of8x32AVX512_store:
+panelKernel5of8x32AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	ADDQ    DI, SI
@@ -3516,64 +2909,39 @@ sgemmKernel5of8x32AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel5of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel5of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel5of8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
-	VPXORD     Z9, Z9, Z9
-	VPXORD     Z10, Z10, Z10
-	VPXORD     Z11, Z11, Z11
-	VPXORD     Z12, Z12, Z12
-	VPXORD     Z13, Z13, Z13
-	VPXORD     Z14, Z14, Z14
+TEXT ·panelKernel5of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
 
-sgemmKernel5of8x48AVX512_loop4:
+panelKernel5of8x48AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel5of8x48AVX512_tail
+	JL           panelKernel5of8x48AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z15
@@ -3671,11 +3039,11 @@ sgemmKernel5of8x48AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel5of8x48AVX512_loop4
+	JMP          panelKernel5of8x48AVX512_loop4
 
-sgemmKernel5of8x48AVX512_tail:
+panelKernel5of8x48AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel5of8x48AVX512_merge
+	JZ           panelKernel5of8x48AVX512_merge
 	VMOVUPS      (DX), Z15
 	VMOVUPS      64(DX), Z16
 	VMOVUPS      128(DX), Z17
@@ -3702,82 +3070,9 @@ sgemmKernel5of8x48AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel5of8x48AVX512_tail
+	JMP          panelKernel5of8x48AVX512_tail
 
-sgemmKernel5of8x48AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z15
-	VMULPS       Z15, Z0, Z0
-	VMULPS       Z15, Z1, Z1
-	VMULPS       Z15, Z2, Z2
-	VMULPS       Z15, Z3, Z3
-	VMULPS       Z15, Z4, Z4
-	VMULPS       Z15, Z5, Z5
-	VMULPS       Z15, Z6, Z6
-	VMULPS       Z15, Z7, Z7
-	VMULPS       Z15, Z8, Z8
-	VMULPS       Z15, Z9, Z9
-	VMULPS       Z15, Z10, Z10
-	VMULPS       Z15, Z11, Z11
-	VMULPS       Z15, Z12, Z12
-	VMULPS       Z15, Z13, Z13
-	VMULPS       Z15, Z14, Z14
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel5of8x48AVX512_store
-	VBROADCASTSS beta+52(FP), Z16
-	VMULPS       (SI), Z16, Z17
-	VADDPS       Z17, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z16, Z17
-	VADDPS       Z17, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VMULPS       128(SI), Z16, Z17
-	VADDPS       Z17, Z2, Z2
-	VMOVUPS      Z2, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z16, Z17
-	VADDPS       Z17, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	VMULPS       64(SI), Z16, Z17
-	VADDPS       Z17, Z4, Z4
-	VMOVUPS      Z4, 64(SI)
-	VMULPS       128(SI), Z16, Z17
-	VADDPS       Z17, Z5, Z5
-	VMOVUPS      Z5, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z16, Z17
-	VADDPS       Z17, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z16, Z17
-	VADDPS       Z17, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	VMULPS       128(SI), Z16, Z17
-	VADDPS       Z17, Z8, Z8
-	VMOVUPS      Z8, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z16, Z17
-	VADDPS       Z17, Z9, Z9
-	VMOVUPS      Z9, (SI)
-	VMULPS       64(SI), Z16, Z17
-	VADDPS       Z17, Z10, Z10
-	VMOVUPS      Z10, 64(SI)
-	VMULPS       128(SI), Z16, Z17
-	VADDPS       Z17, Z11, Z11
-	VMOVUPS      Z11, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z16, Z17
-	VADDPS       Z17, Z12, Z12
-	VMOVUPS      Z12, (SI)
-	VMULPS       64(SI), Z16, Z17
-	VADDPS       Z17, Z13, Z13
-	VMOVUPS      Z13, 64(SI)
-	VMULPS       128(SI), Z16, Z17
-	VADDPS       Z17, Z14, Z14
-	VMOVUPS      Z14, 128(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel5of8x48AVX512_store:
+panelKernel5of8x48AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)
@@ -3800,48 +3095,30 @@ sgemmKernel5of8x48AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel6of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel6of8x16AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
+TEXT ·panelKernel6of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
 
-sgemmKernel6of8x16AVX512_loop4:
+panelKernel6of8x16AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel6of8x16AVX512_tail
+	JL           panelKernel6of8x16AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z6
@@ -3899,11 +3176,11 @@ sgemmKernel6of8x16AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel6of8x16AVX512_loop4
+	JMP          panelKernel6of8x16AVX512_loop4
 
-sgemmKernel6of8x16AVX512_tail:
+panelKernel6of8x16AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel6of8x16AVX512_merge
+	JZ           panelKernel6of8x16AVX512_merge
 	VMOVUPS      (DX), Z6
 	VBROADCASTSS (CX), Z11
 	VFMADD231PS  Z11, Z6, Z0
@@ -3920,47 +3197,9 @@ sgemmKernel6of8x16AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel6of8x16AVX512_tail
+	JMP          panelKernel6of8x16AVX512_tail
 
-sgemmKernel6of8x16AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z6
-	VMULPS       Z6, Z0, Z0
-	VMULPS       Z6, Z1, Z1
-	VMULPS       Z6, Z2, Z2
-	VMULPS       Z6, Z3, Z3
-	VMULPS       Z6, Z4, Z4
-	VMULPS       Z6, Z5, Z5
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel6of8x16AVX512_store
-	VBROADCASTSS beta+52(FP), Z7
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z1, Z1
-	VMOVUPS      Z1, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z7, Z8
-	VADDPS       Z8, Z5, Z5
-	VMOVUPS      Z5, (SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel6of8x16AVX512_store:
+panelKernel6of8x16AVX512_merge:
 	VMOVUPS Z0, (SI)
 	ADDQ    DI, SI
 	VMOVUPS Z1, (SI)
@@ -3975,60 +3214,36 @@ sgemmKernel6of8x16AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel6of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel6of8x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
-	VPXORD     Z9, Z9, Z9
-	VPXORD     Z10, Z10, Z10
-	VPXORD     Z11, Z11, Z11
+TEXT ·panelKernel6of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
 
-sgemmKernel6of8x32AVX512_loop4:
+panelKernel6of8x32AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel6of8x32AVX512_tail
+	JL           panelKernel6of8x32AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z12
@@ -4114,11 +3329,11 @@ sgemmKernel6of8x32AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel6of8x32AVX512_loop4
+	JMP          panelKernel6of8x32AVX512_loop4
 
-sgemmKernel6of8x32AVX512_tail:
+panelKernel6of8x32AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel6of8x32AVX512_merge
+	JZ           panelKernel6of8x32AVX512_merge
 	VMOVUPS      (DX), Z12
 	VMOVUPS      64(DX), Z13
 	VBROADCASTSS (CX), Z18
@@ -4142,71 +3357,9 @@ sgemmKernel6of8x32AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel6of8x32AVX512_tail
+	JMP          panelKernel6of8x32AVX512_tail
 
-sgemmKernel6of8x32AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z12
-	VMULPS       Z12, Z0, Z0
-	VMULPS       Z12, Z1, Z1
-	VMULPS       Z12, Z2, Z2
-	VMULPS       Z12, Z3, Z3
-	VMULPS       Z12, Z4, Z4
-	VMULPS       Z12, Z5, Z5
-	VMULPS       Z12, Z6, Z6
-	VMULPS       Z12, Z7, Z7
-	VMULPS       Z12, Z8, Z8
-	VMULPS       Z12, Z9, Z9
-	VMULPS       Z12, Z10, Z10
-	VMULPS       Z12, Z11, Z11
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel6of8x32AVX512_store
-	VBROADCASTSS beta+52(FP), Z13
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z3, Z3
-	VMOVUPS      Z3, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z5, Z5
-	VMOVUPS      Z5, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z8, Z8
-	VMOVUPS      Z8, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z9, Z9
-	VMOVUPS      Z9, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z13, Z14
-	VADDPS       Z14, Z10, Z10
-	VMOVUPS      Z10, (SI)
-	VMULPS       64(SI), Z13, Z14
-	VADDPS       Z14, Z11, Z11
-	VMOVUPS      Z11, 64(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel6of8x32AVX512_store:
+panelKernel6of8x32AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	ADDQ    DI, SI
@@ -4227,72 +3380,42 @@ sgemmKernel6of8x32AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel6of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel6of8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
-	VPXORD     Z9, Z9, Z9
-	VPXORD     Z10, Z10, Z10
-	VPXORD     Z11, Z11, Z11
-	VPXORD     Z12, Z12, Z12
-	VPXORD     Z13, Z13, Z13
-	VPXORD     Z14, Z14, Z14
-	VPXORD     Z15, Z15, Z15
-	VPXORD     Z16, Z16, Z16
-	VPXORD     Z17, Z17, Z17
+TEXT ·panelKernel6of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
 
-sgemmKernel6of8x48AVX512_loop4:
+panelKernel6of8x48AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel6of8x48AVX512_tail
+	JL           panelKernel6of8x48AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z18
@@ -4406,11 +3529,11 @@ sgemmKernel6of8x48AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel6of8x48AVX512_loop4
+	JMP          panelKernel6of8x48AVX512_loop4
 
-sgemmKernel6of8x48AVX512_tail:
+panelKernel6of8x48AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel6of8x48AVX512_merge
+	JZ           panelKernel6of8x48AVX512_merge
 	VMOVUPS      (DX), Z18
 	VMOVUPS      64(DX), Z19
 	VMOVUPS      128(DX), Z20
@@ -4441,95 +3564,9 @@ sgemmKernel6of8x48AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel6of8x48AVX512_tail
+	JMP          panelKernel6of8x48AVX512_tail
 
-sgemmKernel6of8x48AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z18
-	VMULPS       Z18, Z0, Z0
-	VMULPS       Z18, Z1, Z1
-	VMULPS       Z18, Z2, Z2
-	VMULPS       Z18, Z3, Z3
-	VMULPS       Z18, Z4, Z4
-	VMULPS       Z18, Z5, Z5
-	VMULPS       Z18, Z6, Z6
-	VMULPS       Z18, Z7, Z7
-	VMULPS       Z18, Z8, Z8
-	VMULPS       Z18, Z9, Z9
-	VMULPS       Z18, Z10, Z10
-	VMULPS       Z18, Z11, Z11
-	VMULPS       Z18, Z12, Z12
-	VMULPS       Z18, Z13, Z13
-	VMULPS       Z18, Z14, Z14
-	VMULPS       Z18, Z15, Z15
-	VMULPS       Z18, Z16, Z16
-	VMULPS       Z18, Z17, Z17
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel6of8x48AVX512_store
-	VBROADCASTSS beta+52(FP), Z19
-	VMULPS       (SI), Z19, Z20
-	VADDPS       Z20, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z19, Z20
-	VADDPS       Z20, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VMULPS       128(SI), Z19, Z20
-	VADDPS       Z20, Z2, Z2
-	VMOVUPS      Z2, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z19, Z20
-	VADDPS       Z20, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	VMULPS       64(SI), Z19, Z20
-	VADDPS       Z20, Z4, Z4
-	VMOVUPS      Z4, 64(SI)
-	VMULPS       128(SI), Z19, Z20
-	VADDPS       Z20, Z5, Z5
-	VMOVUPS      Z5, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z19, Z20
-	VADDPS       Z20, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z19, Z20
-	VADDPS       Z20, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	VMULPS       128(SI), Z19, Z20
-	VADDPS       Z20, Z8, Z8
-	VMOVUPS      Z8, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z19, Z20
-	VADDPS       Z20, Z9, Z9
-	VMOVUPS      Z9, (SI)
-	VMULPS       64(SI), Z19, Z20
-	VADDPS       Z20, Z10, Z10
-	VMOVUPS      Z10, 64(SI)
-	VMULPS       128(SI), Z19, Z20
-	VADDPS       Z20, Z11, Z11
-	VMOVUPS      Z11, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z19, Z20
-	VADDPS       Z20, Z12, Z12
-	VMOVUPS      Z12, (SI)
-	VMULPS       64(SI), Z19, Z20
-	VADDPS       Z20, Z13, Z13
-	VMOVUPS      Z13, 64(SI)
-	VMULPS       128(SI), Z19, Z20
-	VADDPS       Z20, Z14, Z14
-	VMOVUPS      Z14, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z19, Z20
-	VADDPS       Z20, Z15, Z15
-	VMOVUPS      Z15, (SI)
-	VMULPS       64(SI), Z19, Z20
-	VADDPS       Z20, Z16, Z16
-	VMOVUPS      Z16, 64(SI)
-	VMULPS       128(SI), Z19, Z20
-	VADDPS       Z20, Z17, Z17
-	VMOVUPS      Z17, 128(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel6of8x48AVX512_store:
+panelKernel6of8x48AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)
@@ -4556,52 +3593,31 @@ sgemmKernel6of8x48AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel7of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel7of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel7of8x16AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 63(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
+TEXT ·panelKernel7of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
 
-sgemmKernel7of8x16AVX512_loop4:
+panelKernel7of8x16AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel7of8x16AVX512_tail
+	JL           panelKernel7of8x16AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z7
@@ -4667,11 +3683,11 @@ sgemmKernel7of8x16AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel7of8x16AVX512_loop4
+	JMP          panelKernel7of8x16AVX512_loop4
 
-sgemmKernel7of8x16AVX512_tail:
+panelKernel7of8x16AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel7of8x16AVX512_merge
+	JZ           panelKernel7of8x16AVX512_merge
 	VMOVUPS      (DX), Z7
 	VBROADCASTSS (CX), Z11
 	VFMADD231PS  Z11, Z7, Z0
@@ -4690,52 +3706,9 @@ sgemmKernel7of8x16AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel7of8x16AVX512_tail
+	JMP          panelKernel7of8x16AVX512_tail
 
-sgemmKernel7of8x16AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z7
-	VMULPS       Z7, Z0, Z0
-	VMULPS       Z7, Z1, Z1
-	VMULPS       Z7, Z2, Z2
-	VMULPS       Z7, Z3, Z3
-	VMULPS       Z7, Z4, Z4
-	VMULPS       Z7, Z5, Z5
-	VMULPS       Z7, Z6, Z6
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel7of8x16AVX512_store
-	VBROADCASTSS beta+52(FP), Z8
-	VMULPS       (SI), Z8, Z9
-	VADDPS       Z9, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z8, Z9
-	VADDPS       Z9, Z1, Z1
-	VMOVUPS      Z1, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z8, Z9
-	VADDPS       Z9, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z8, Z9
-	VADDPS       Z9, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z8, Z9
-	VADDPS       Z9, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z8, Z9
-	VADDPS       Z9, Z5, Z5
-	VMOVUPS      Z5, (SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z8, Z9
-	VADDPS       Z9, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel7of8x16AVX512_store:
+panelKernel7of8x16AVX512_merge:
 	VMOVUPS Z0, (SI)
 	ADDQ    DI, SI
 	VMOVUPS Z1, (SI)
@@ -4752,66 +3725,38 @@ sgemmKernel7of8x16AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel7of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel7of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel7of8x32AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 127(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
-	VPXORD     Z9, Z9, Z9
-	VPXORD     Z10, Z10, Z10
-	VPXORD     Z11, Z11, Z11
-	VPXORD     Z12, Z12, Z12
-	VPXORD     Z13, Z13, Z13
+TEXT ·panelKernel7of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
 
-sgemmKernel7of8x32AVX512_loop4:
+panelKernel7of8x32AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel7of8x32AVX512_tail
+	JL           panelKernel7of8x32AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z14
@@ -4909,11 +3854,11 @@ sgemmKernel7of8x32AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel7of8x32AVX512_loop4
+	JMP          panelKernel7of8x32AVX512_loop4
 
-sgemmKernel7of8x32AVX512_tail:
+panelKernel7of8x32AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel7of8x32AVX512_merge
+	JZ           panelKernel7of8x32AVX512_merge
 	VMOVUPS      (DX), Z14
 	VMOVUPS      64(DX), Z15
 	VBROADCASTSS (CX), Z19
@@ -4940,80 +3885,9 @@ sgemmKernel7of8x32AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel7of8x32AVX512_tail
+	JMP          panelKernel7of8x32AVX512_tail
 
-sgemmKernel7of8x32AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z14
-	VMULPS       Z14, Z0, Z0
-	VMULPS       Z14, Z1, Z1
-	VMULPS       Z14, Z2, Z2
-	VMULPS       Z14, Z3, Z3
-	VMULPS       Z14, Z4, Z4
-	VMULPS       Z14, Z5, Z5
-	VMULPS       Z14, Z6, Z6
-	VMULPS       Z14, Z7, Z7
-	VMULPS       Z14, Z8, Z8
-	VMULPS       Z14, Z9, Z9
-	VMULPS       Z14, Z10, Z10
-	VMULPS       Z14, Z11, Z11
-	VMULPS       Z14, Z12, Z12
-	VMULPS       Z14, Z13, Z13
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel7of8x32AVX512_store
-	VBROADCASTSS beta+52(FP), Z15
-	VMULPS       (SI), Z15, Z16
-	VADDPS       Z16, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z15, Z16
-	VADDPS       Z16, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z15, Z16
-	VADDPS       Z16, Z2, Z2
-	VMOVUPS      Z2, (SI)
-	VMULPS       64(SI), Z15, Z16
-	VADDPS       Z16, Z3, Z3
-	VMOVUPS      Z3, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z15, Z16
-	VADDPS       Z16, Z4, Z4
-	VMOVUPS      Z4, (SI)
-	VMULPS       64(SI), Z15, Z16
-	VADDPS       Z16, Z5, Z5
-	VMOVUPS      Z5, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z15, Z16
-	VADDPS       Z16, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z15, Z16
-	VADDPS       Z16, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z15, Z16
-	VADDPS       Z16, Z8, Z8
-	VMOVUPS      Z8, (SI)
-	VMULPS       64(SI), Z15, Z16
-	VADDPS       Z16, Z9, Z9
-	VMOVUPS      Z9, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z15, Z16
-	VADDPS       Z16, Z10, Z10
-	VMOVUPS      Z10, (SI)
-	VMULPS       64(SI), Z15, Z16
-	VADDPS       Z16, Z11, Z11
-	VMOVUPS      Z11, 64(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z15, Z16
-	VADDPS       Z16, Z12, Z12
-	VMOVUPS      Z12, (SI)
-	VMULPS       64(SI), Z15, Z16
-	VADDPS       Z16, Z13, Z13
-	VMOVUPS      Z13, 64(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel7of8x32AVX512_store:
+panelKernel7of8x32AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	ADDQ    DI, SI
@@ -5037,80 +3911,45 @@ sgemmKernel7of8x32AVX512_store:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel7of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
+// func panelKernel7of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·sgemmKernel7of8x48AVX512(SB), NOSPLIT, $0-56
-	MOVQ       k+0(FP), AX
-	MOVQ       a+8(FP), CX
-	MOVQ       b+16(FP), DX
-	MOVQ       ldb+24(FP), BX
-	MOVQ       c+32(FP), SI
-	MOVQ       ldc+40(FP), DI
-	SHLQ       $0x02, BX
-	SHLQ       $0x02, DI
-	LEAQ       (BX)(BX*2), R8
-	MOVQ       BX, R9
-	SHLQ       $0x02, R9
-	MOVQ       SI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	ADDQ       DI, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 191(R10)
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	VPXORD     Z8, Z8, Z8
-	VPXORD     Z9, Z9, Z9
-	VPXORD     Z10, Z10, Z10
-	VPXORD     Z11, Z11, Z11
-	VPXORD     Z12, Z12, Z12
-	VPXORD     Z13, Z13, Z13
-	VPXORD     Z14, Z14, Z14
-	VPXORD     Z15, Z15, Z15
-	VPXORD     Z16, Z16, Z16
-	VPXORD     Z17, Z17, Z17
-	VPXORD     Z18, Z18, Z18
-	VPXORD     Z19, Z19, Z19
-	VPXORD     Z20, Z20, Z20
+TEXT ·panelKernel7of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
 
-sgemmKernel7of8x48AVX512_loop4:
+panelKernel7of8x48AVX512_loop4:
 	CMPQ         AX, $0x04
-	JL           sgemmKernel7of8x48AVX512_tail
+	JL           panelKernel7of8x48AVX512_tail
 	PREFETCHT0   1024(CX)
 	PREFETCHT0   1088(CX)
 	VMOVUPS      (DX), Z21
@@ -5240,11 +4079,11 @@ sgemmKernel7of8x48AVX512_loop4:
 	ADDQ         R9, DX
 	ADDQ         $0x00000080, CX
 	SUBQ         $0x04, AX
-	JMP          sgemmKernel7of8x48AVX512_loop4
+	JMP          panelKernel7of8x48AVX512_loop4
 
-sgemmKernel7of8x48AVX512_tail:
+panelKernel7of8x48AVX512_tail:
 	TESTQ        AX, AX
-	JZ           sgemmKernel7of8x48AVX512_merge
+	JZ           panelKernel7of8x48AVX512_merge
 	VMOVUPS      (DX), Z21
 	VMOVUPS      64(DX), Z22
 	VMOVUPS      128(DX), Z23
@@ -5279,108 +4118,9 @@ sgemmKernel7of8x48AVX512_tail:
 	ADDQ         BX, DX
 	ADDQ         $0x00000020, CX
 	DECQ         AX
-	JMP          sgemmKernel7of8x48AVX512_tail
+	JMP          panelKernel7of8x48AVX512_tail
 
-sgemmKernel7of8x48AVX512_merge:
-	VBROADCASTSS alpha+48(FP), Z21
-	VMULPS       Z21, Z0, Z0
-	VMULPS       Z21, Z1, Z1
-	VMULPS       Z21, Z2, Z2
-	VMULPS       Z21, Z3, Z3
-	VMULPS       Z21, Z4, Z4
-	VMULPS       Z21, Z5, Z5
-	VMULPS       Z21, Z6, Z6
-	VMULPS       Z21, Z7, Z7
-	VMULPS       Z21, Z8, Z8
-	VMULPS       Z21, Z9, Z9
-	VMULPS       Z21, Z10, Z10
-	VMULPS       Z21, Z11, Z11
-	VMULPS       Z21, Z12, Z12
-	VMULPS       Z21, Z13, Z13
-	VMULPS       Z21, Z14, Z14
-	VMULPS       Z21, Z15, Z15
-	VMULPS       Z21, Z16, Z16
-	VMULPS       Z21, Z17, Z17
-	VMULPS       Z21, Z18, Z18
-	VMULPS       Z21, Z19, Z19
-	VMULPS       Z21, Z20, Z20
-	MOVL         beta+52(FP), AX
-	ANDL         $0x7fffffff, AX
-	JZ           sgemmKernel7of8x48AVX512_store
-	VBROADCASTSS beta+52(FP), Z22
-	VMULPS       (SI), Z22, Z23
-	VADDPS       Z23, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	VMULPS       64(SI), Z22, Z23
-	VADDPS       Z23, Z1, Z1
-	VMOVUPS      Z1, 64(SI)
-	VMULPS       128(SI), Z22, Z23
-	VADDPS       Z23, Z2, Z2
-	VMOVUPS      Z2, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z22, Z23
-	VADDPS       Z23, Z3, Z3
-	VMOVUPS      Z3, (SI)
-	VMULPS       64(SI), Z22, Z23
-	VADDPS       Z23, Z4, Z4
-	VMOVUPS      Z4, 64(SI)
-	VMULPS       128(SI), Z22, Z23
-	VADDPS       Z23, Z5, Z5
-	VMOVUPS      Z5, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z22, Z23
-	VADDPS       Z23, Z6, Z6
-	VMOVUPS      Z6, (SI)
-	VMULPS       64(SI), Z22, Z23
-	VADDPS       Z23, Z7, Z7
-	VMOVUPS      Z7, 64(SI)
-	VMULPS       128(SI), Z22, Z23
-	VADDPS       Z23, Z8, Z8
-	VMOVUPS      Z8, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z22, Z23
-	VADDPS       Z23, Z9, Z9
-	VMOVUPS      Z9, (SI)
-	VMULPS       64(SI), Z22, Z23
-	VADDPS       Z23, Z10, Z10
-	VMOVUPS      Z10, 64(SI)
-	VMULPS       128(SI), Z22, Z23
-	VADDPS       Z23, Z11, Z11
-	VMOVUPS      Z11, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z22, Z23
-	VADDPS       Z23, Z12, Z12
-	VMOVUPS      Z12, (SI)
-	VMULPS       64(SI), Z22, Z23
-	VADDPS       Z23, Z13, Z13
-	VMOVUPS      Z13, 64(SI)
-	VMULPS       128(SI), Z22, Z23
-	VADDPS       Z23, Z14, Z14
-	VMOVUPS      Z14, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z22, Z23
-	VADDPS       Z23, Z15, Z15
-	VMOVUPS      Z15, (SI)
-	VMULPS       64(SI), Z22, Z23
-	VADDPS       Z23, Z16, Z16
-	VMOVUPS      Z16, 64(SI)
-	VMULPS       128(SI), Z22, Z23
-	VADDPS       Z23, Z17, Z17
-	VMOVUPS      Z17, 128(SI)
-	ADDQ         DI, SI
-	VMULPS       (SI), Z22, Z23
-	VADDPS       Z23, Z18, Z18
-	VMOVUPS      Z18, (SI)
-	VMULPS       64(SI), Z22, Z23
-	VADDPS       Z23, Z19, Z19
-	VMOVUPS      Z19, 64(SI)
-	VMULPS       128(SI), Z22, Z23
-	VADDPS       Z23, Z20, Z20
-	VMOVUPS      Z20, 128(SI)
-	VZEROUPPER
-	RET
-
-sgemmKernel7of8x48AVX512_store:
+panelKernel7of8x48AVX512_merge:
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)
@@ -5408,6 +4148,624 @@ sgemmKernel7of8x48AVX512_store:
 	VMOVUPS Z18, (SI)
 	VMOVUPS Z19, 64(SI)
 	VMOVUPS Z20, 128(SI)
+	VZEROUPPER
+	RET
+
+// func panelKernel8of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·panelKernel8of8x16AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+panelKernel8of8x16AVX512_loop4:
+	CMPQ         AX, $0x04
+	JL           panelKernel8of8x16AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
+	VMOVUPS      (DX), Z8
+	VBROADCASTSS (CX), Z9
+	VFMADD231PS  Z9, Z8, Z0
+	VBROADCASTSS 4(CX), Z10
+	VFMADD231PS  Z10, Z8, Z1
+	VBROADCASTSS 8(CX), Z11
+	VFMADD231PS  Z11, Z8, Z2
+	VBROADCASTSS 12(CX), Z12
+	VFMADD231PS  Z12, Z8, Z3
+	VBROADCASTSS 16(CX), Z13
+	VFMADD231PS  Z13, Z8, Z4
+	VBROADCASTSS 20(CX), Z9
+	VFMADD231PS  Z9, Z8, Z5
+	VBROADCASTSS 24(CX), Z10
+	VFMADD231PS  Z10, Z8, Z6
+	VBROADCASTSS 28(CX), Z11
+	VFMADD231PS  Z11, Z8, Z7
+	VMOVUPS      (DX)(BX*1), Z8
+	VBROADCASTSS 32(CX), Z12
+	VFMADD231PS  Z12, Z8, Z0
+	VBROADCASTSS 36(CX), Z13
+	VFMADD231PS  Z13, Z8, Z1
+	VBROADCASTSS 40(CX), Z9
+	VFMADD231PS  Z9, Z8, Z2
+	VBROADCASTSS 44(CX), Z10
+	VFMADD231PS  Z10, Z8, Z3
+	VBROADCASTSS 48(CX), Z11
+	VFMADD231PS  Z11, Z8, Z4
+	VBROADCASTSS 52(CX), Z12
+	VFMADD231PS  Z12, Z8, Z5
+	VBROADCASTSS 56(CX), Z13
+	VFMADD231PS  Z13, Z8, Z6
+	VBROADCASTSS 60(CX), Z9
+	VFMADD231PS  Z9, Z8, Z7
+	VMOVUPS      (DX)(BX*2), Z8
+	VBROADCASTSS 64(CX), Z10
+	VFMADD231PS  Z10, Z8, Z0
+	VBROADCASTSS 68(CX), Z11
+	VFMADD231PS  Z11, Z8, Z1
+	VBROADCASTSS 72(CX), Z12
+	VFMADD231PS  Z12, Z8, Z2
+	VBROADCASTSS 76(CX), Z13
+	VFMADD231PS  Z13, Z8, Z3
+	VBROADCASTSS 80(CX), Z9
+	VFMADD231PS  Z9, Z8, Z4
+	VBROADCASTSS 84(CX), Z10
+	VFMADD231PS  Z10, Z8, Z5
+	VBROADCASTSS 88(CX), Z11
+	VFMADD231PS  Z11, Z8, Z6
+	VBROADCASTSS 92(CX), Z12
+	VFMADD231PS  Z12, Z8, Z7
+	VMOVUPS      (DX)(R8*1), Z8
+	VBROADCASTSS 96(CX), Z13
+	VFMADD231PS  Z13, Z8, Z0
+	VBROADCASTSS 100(CX), Z9
+	VFMADD231PS  Z9, Z8, Z1
+	VBROADCASTSS 104(CX), Z10
+	VFMADD231PS  Z10, Z8, Z2
+	VBROADCASTSS 108(CX), Z11
+	VFMADD231PS  Z11, Z8, Z3
+	VBROADCASTSS 112(CX), Z12
+	VFMADD231PS  Z12, Z8, Z4
+	VBROADCASTSS 116(CX), Z13
+	VFMADD231PS  Z13, Z8, Z5
+	VBROADCASTSS 120(CX), Z9
+	VFMADD231PS  Z9, Z8, Z6
+	VBROADCASTSS 124(CX), Z10
+	VFMADD231PS  Z10, Z8, Z7
+	ADDQ         R9, DX
+	ADDQ         $0x00000080, CX
+	SUBQ         $0x04, AX
+	JMP          panelKernel8of8x16AVX512_loop4
+
+panelKernel8of8x16AVX512_tail:
+	TESTQ        AX, AX
+	JZ           panelKernel8of8x16AVX512_merge
+	VMOVUPS      (DX), Z8
+	VBROADCASTSS (CX), Z11
+	VFMADD231PS  Z11, Z8, Z0
+	VBROADCASTSS 4(CX), Z12
+	VFMADD231PS  Z12, Z8, Z1
+	VBROADCASTSS 8(CX), Z13
+	VFMADD231PS  Z13, Z8, Z2
+	VBROADCASTSS 12(CX), Z9
+	VFMADD231PS  Z9, Z8, Z3
+	VBROADCASTSS 16(CX), Z10
+	VFMADD231PS  Z10, Z8, Z4
+	VBROADCASTSS 20(CX), Z11
+	VFMADD231PS  Z11, Z8, Z5
+	VBROADCASTSS 24(CX), Z12
+	VFMADD231PS  Z12, Z8, Z6
+	VBROADCASTSS 28(CX), Z13
+	VFMADD231PS  Z13, Z8, Z7
+	ADDQ         BX, DX
+	ADDQ         $0x00000020, CX
+	DECQ         AX
+	JMP          panelKernel8of8x16AVX512_tail
+
+panelKernel8of8x16AVX512_merge:
+	VMOVUPS Z0, (SI)
+	ADDQ    DI, SI
+	VMOVUPS Z1, (SI)
+	ADDQ    DI, SI
+	VMOVUPS Z2, (SI)
+	ADDQ    DI, SI
+	VMOVUPS Z3, (SI)
+	ADDQ    DI, SI
+	VMOVUPS Z4, (SI)
+	ADDQ    DI, SI
+	VMOVUPS Z5, (SI)
+	ADDQ    DI, SI
+	VMOVUPS Z6, (SI)
+	ADDQ    DI, SI
+	VMOVUPS Z7, (SI)
+	VZEROUPPER
+	RET
+
+// func panelKernel8of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·panelKernel8of8x32AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+panelKernel8of8x32AVX512_loop4:
+	CMPQ         AX, $0x04
+	JL           panelKernel8of8x32AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
+	VMOVUPS      (DX), Z16
+	VMOVUPS      64(DX), Z17
+	VBROADCASTSS (CX), Z18
+	VFMADD231PS  Z18, Z16, Z0
+	VFMADD231PS  Z18, Z17, Z1
+	VBROADCASTSS 4(CX), Z19
+	VFMADD231PS  Z19, Z16, Z2
+	VFMADD231PS  Z19, Z17, Z3
+	VBROADCASTSS 8(CX), Z20
+	VFMADD231PS  Z20, Z16, Z4
+	VFMADD231PS  Z20, Z17, Z5
+	VBROADCASTSS 12(CX), Z21
+	VFMADD231PS  Z21, Z16, Z6
+	VFMADD231PS  Z21, Z17, Z7
+	VBROADCASTSS 16(CX), Z22
+	VFMADD231PS  Z22, Z16, Z8
+	VFMADD231PS  Z22, Z17, Z9
+	VBROADCASTSS 20(CX), Z18
+	VFMADD231PS  Z18, Z16, Z10
+	VFMADD231PS  Z18, Z17, Z11
+	VBROADCASTSS 24(CX), Z19
+	VFMADD231PS  Z19, Z16, Z12
+	VFMADD231PS  Z19, Z17, Z13
+	VBROADCASTSS 28(CX), Z20
+	VFMADD231PS  Z20, Z16, Z14
+	VFMADD231PS  Z20, Z17, Z15
+	VMOVUPS      (DX)(BX*1), Z16
+	VMOVUPS      64(DX)(BX*1), Z17
+	VBROADCASTSS 32(CX), Z21
+	VFMADD231PS  Z21, Z16, Z0
+	VFMADD231PS  Z21, Z17, Z1
+	VBROADCASTSS 36(CX), Z22
+	VFMADD231PS  Z22, Z16, Z2
+	VFMADD231PS  Z22, Z17, Z3
+	VBROADCASTSS 40(CX), Z18
+	VFMADD231PS  Z18, Z16, Z4
+	VFMADD231PS  Z18, Z17, Z5
+	VBROADCASTSS 44(CX), Z19
+	VFMADD231PS  Z19, Z16, Z6
+	VFMADD231PS  Z19, Z17, Z7
+	VBROADCASTSS 48(CX), Z20
+	VFMADD231PS  Z20, Z16, Z8
+	VFMADD231PS  Z20, Z17, Z9
+	VBROADCASTSS 52(CX), Z21
+	VFMADD231PS  Z21, Z16, Z10
+	VFMADD231PS  Z21, Z17, Z11
+	VBROADCASTSS 56(CX), Z22
+	VFMADD231PS  Z22, Z16, Z12
+	VFMADD231PS  Z22, Z17, Z13
+	VBROADCASTSS 60(CX), Z18
+	VFMADD231PS  Z18, Z16, Z14
+	VFMADD231PS  Z18, Z17, Z15
+	VMOVUPS      (DX)(BX*2), Z16
+	VMOVUPS      64(DX)(BX*2), Z17
+	VBROADCASTSS 64(CX), Z19
+	VFMADD231PS  Z19, Z16, Z0
+	VFMADD231PS  Z19, Z17, Z1
+	VBROADCASTSS 68(CX), Z20
+	VFMADD231PS  Z20, Z16, Z2
+	VFMADD231PS  Z20, Z17, Z3
+	VBROADCASTSS 72(CX), Z21
+	VFMADD231PS  Z21, Z16, Z4
+	VFMADD231PS  Z21, Z17, Z5
+	VBROADCASTSS 76(CX), Z22
+	VFMADD231PS  Z22, Z16, Z6
+	VFMADD231PS  Z22, Z17, Z7
+	VBROADCASTSS 80(CX), Z18
+	VFMADD231PS  Z18, Z16, Z8
+	VFMADD231PS  Z18, Z17, Z9
+	VBROADCASTSS 84(CX), Z19
+	VFMADD231PS  Z19, Z16, Z10
+	VFMADD231PS  Z19, Z17, Z11
+	VBROADCASTSS 88(CX), Z20
+	VFMADD231PS  Z20, Z16, Z12
+	VFMADD231PS  Z20, Z17, Z13
+	VBROADCASTSS 92(CX), Z21
+	VFMADD231PS  Z21, Z16, Z14
+	VFMADD231PS  Z21, Z17, Z15
+	VMOVUPS      (DX)(R8*1), Z16
+	VMOVUPS      64(DX)(R8*1), Z17
+	VBROADCASTSS 96(CX), Z22
+	VFMADD231PS  Z22, Z16, Z0
+	VFMADD231PS  Z22, Z17, Z1
+	VBROADCASTSS 100(CX), Z18
+	VFMADD231PS  Z18, Z16, Z2
+	VFMADD231PS  Z18, Z17, Z3
+	VBROADCASTSS 104(CX), Z19
+	VFMADD231PS  Z19, Z16, Z4
+	VFMADD231PS  Z19, Z17, Z5
+	VBROADCASTSS 108(CX), Z20
+	VFMADD231PS  Z20, Z16, Z6
+	VFMADD231PS  Z20, Z17, Z7
+	VBROADCASTSS 112(CX), Z21
+	VFMADD231PS  Z21, Z16, Z8
+	VFMADD231PS  Z21, Z17, Z9
+	VBROADCASTSS 116(CX), Z22
+	VFMADD231PS  Z22, Z16, Z10
+	VFMADD231PS  Z22, Z17, Z11
+	VBROADCASTSS 120(CX), Z18
+	VFMADD231PS  Z18, Z16, Z12
+	VFMADD231PS  Z18, Z17, Z13
+	VBROADCASTSS 124(CX), Z19
+	VFMADD231PS  Z19, Z16, Z14
+	VFMADD231PS  Z19, Z17, Z15
+	ADDQ         R9, DX
+	ADDQ         $0x00000080, CX
+	SUBQ         $0x04, AX
+	JMP          panelKernel8of8x32AVX512_loop4
+
+panelKernel8of8x32AVX512_tail:
+	TESTQ        AX, AX
+	JZ           panelKernel8of8x32AVX512_merge
+	VMOVUPS      (DX), Z16
+	VMOVUPS      64(DX), Z17
+	VBROADCASTSS (CX), Z20
+	VFMADD231PS  Z20, Z16, Z0
+	VFMADD231PS  Z20, Z17, Z1
+	VBROADCASTSS 4(CX), Z21
+	VFMADD231PS  Z21, Z16, Z2
+	VFMADD231PS  Z21, Z17, Z3
+	VBROADCASTSS 8(CX), Z22
+	VFMADD231PS  Z22, Z16, Z4
+	VFMADD231PS  Z22, Z17, Z5
+	VBROADCASTSS 12(CX), Z18
+	VFMADD231PS  Z18, Z16, Z6
+	VFMADD231PS  Z18, Z17, Z7
+	VBROADCASTSS 16(CX), Z19
+	VFMADD231PS  Z19, Z16, Z8
+	VFMADD231PS  Z19, Z17, Z9
+	VBROADCASTSS 20(CX), Z20
+	VFMADD231PS  Z20, Z16, Z10
+	VFMADD231PS  Z20, Z17, Z11
+	VBROADCASTSS 24(CX), Z21
+	VFMADD231PS  Z21, Z16, Z12
+	VFMADD231PS  Z21, Z17, Z13
+	VBROADCASTSS 28(CX), Z22
+	VFMADD231PS  Z22, Z16, Z14
+	VFMADD231PS  Z22, Z17, Z15
+	ADDQ         BX, DX
+	ADDQ         $0x00000020, CX
+	DECQ         AX
+	JMP          panelKernel8of8x32AVX512_tail
+
+panelKernel8of8x32AVX512_merge:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z2, (SI)
+	VMOVUPS Z3, 64(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z4, (SI)
+	VMOVUPS Z5, 64(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z6, (SI)
+	VMOVUPS Z7, 64(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z8, (SI)
+	VMOVUPS Z9, 64(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z10, (SI)
+	VMOVUPS Z11, 64(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z12, (SI)
+	VMOVUPS Z13, 64(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z14, (SI)
+	VMOVUPS Z15, 64(SI)
+	VZEROUPPER
+	RET
+
+// func panelKernel8of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·panelKernel8of8x48AVX512(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   ldb+24(FP), BX
+	MOVQ   c+32(FP), SI
+	MOVQ   ldc+40(FP), DI
+	SHLQ   $0x02, BX
+	SHLQ   $0x02, DI
+	LEAQ   (BX)(BX*2), R8
+	MOVQ   BX, R9
+	SHLQ   $0x02, R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+
+panelKernel8of8x48AVX512_loop4:
+	CMPQ         AX, $0x04
+	JL           panelKernel8of8x48AVX512_tail
+	PREFETCHT0   1024(CX)
+	PREFETCHT0   1088(CX)
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VMOVUPS      128(DX), Z26
+	VBROADCASTSS (CX), Z27
+	VFMADD231PS  Z27, Z24, Z0
+	VFMADD231PS  Z27, Z25, Z1
+	VFMADD231PS  Z27, Z26, Z2
+	VBROADCASTSS 4(CX), Z28
+	VFMADD231PS  Z28, Z24, Z3
+	VFMADD231PS  Z28, Z25, Z4
+	VFMADD231PS  Z28, Z26, Z5
+	VBROADCASTSS 8(CX), Z29
+	VFMADD231PS  Z29, Z24, Z6
+	VFMADD231PS  Z29, Z25, Z7
+	VFMADD231PS  Z29, Z26, Z8
+	VBROADCASTSS 12(CX), Z30
+	VFMADD231PS  Z30, Z24, Z9
+	VFMADD231PS  Z30, Z25, Z10
+	VFMADD231PS  Z30, Z26, Z11
+	VBROADCASTSS 16(CX), Z31
+	VFMADD231PS  Z31, Z24, Z12
+	VFMADD231PS  Z31, Z25, Z13
+	VFMADD231PS  Z31, Z26, Z14
+	VBROADCASTSS 20(CX), Z27
+	VFMADD231PS  Z27, Z24, Z15
+	VFMADD231PS  Z27, Z25, Z16
+	VFMADD231PS  Z27, Z26, Z17
+	VBROADCASTSS 24(CX), Z28
+	VFMADD231PS  Z28, Z24, Z18
+	VFMADD231PS  Z28, Z25, Z19
+	VFMADD231PS  Z28, Z26, Z20
+	VBROADCASTSS 28(CX), Z29
+	VFMADD231PS  Z29, Z24, Z21
+	VFMADD231PS  Z29, Z25, Z22
+	VFMADD231PS  Z29, Z26, Z23
+	VMOVUPS      (DX)(BX*1), Z24
+	VMOVUPS      64(DX)(BX*1), Z25
+	VMOVUPS      128(DX)(BX*1), Z26
+	VBROADCASTSS 32(CX), Z30
+	VFMADD231PS  Z30, Z24, Z0
+	VFMADD231PS  Z30, Z25, Z1
+	VFMADD231PS  Z30, Z26, Z2
+	VBROADCASTSS 36(CX), Z31
+	VFMADD231PS  Z31, Z24, Z3
+	VFMADD231PS  Z31, Z25, Z4
+	VFMADD231PS  Z31, Z26, Z5
+	VBROADCASTSS 40(CX), Z27
+	VFMADD231PS  Z27, Z24, Z6
+	VFMADD231PS  Z27, Z25, Z7
+	VFMADD231PS  Z27, Z26, Z8
+	VBROADCASTSS 44(CX), Z28
+	VFMADD231PS  Z28, Z24, Z9
+	VFMADD231PS  Z28, Z25, Z10
+	VFMADD231PS  Z28, Z26, Z11
+	VBROADCASTSS 48(CX), Z29
+	VFMADD231PS  Z29, Z24, Z12
+	VFMADD231PS  Z29, Z25, Z13
+	VFMADD231PS  Z29, Z26, Z14
+	VBROADCASTSS 52(CX), Z30
+	VFMADD231PS  Z30, Z24, Z15
+	VFMADD231PS  Z30, Z25, Z16
+	VFMADD231PS  Z30, Z26, Z17
+	VBROADCASTSS 56(CX), Z31
+	VFMADD231PS  Z31, Z24, Z18
+	VFMADD231PS  Z31, Z25, Z19
+	VFMADD231PS  Z31, Z26, Z20
+	VBROADCASTSS 60(CX), Z27
+	VFMADD231PS  Z27, Z24, Z21
+	VFMADD231PS  Z27, Z25, Z22
+	VFMADD231PS  Z27, Z26, Z23
+	VMOVUPS      (DX)(BX*2), Z24
+	VMOVUPS      64(DX)(BX*2), Z25
+	VMOVUPS      128(DX)(BX*2), Z26
+	VBROADCASTSS 64(CX), Z28
+	VFMADD231PS  Z28, Z24, Z0
+	VFMADD231PS  Z28, Z25, Z1
+	VFMADD231PS  Z28, Z26, Z2
+	VBROADCASTSS 68(CX), Z29
+	VFMADD231PS  Z29, Z24, Z3
+	VFMADD231PS  Z29, Z25, Z4
+	VFMADD231PS  Z29, Z26, Z5
+	VBROADCASTSS 72(CX), Z30
+	VFMADD231PS  Z30, Z24, Z6
+	VFMADD231PS  Z30, Z25, Z7
+	VFMADD231PS  Z30, Z26, Z8
+	VBROADCASTSS 76(CX), Z31
+	VFMADD231PS  Z31, Z24, Z9
+	VFMADD231PS  Z31, Z25, Z10
+	VFMADD231PS  Z31, Z26, Z11
+	VBROADCASTSS 80(CX), Z27
+	VFMADD231PS  Z27, Z24, Z12
+	VFMADD231PS  Z27, Z25, Z13
+	VFMADD231PS  Z27, Z26, Z14
+	VBROADCASTSS 84(CX), Z28
+	VFMADD231PS  Z28, Z24, Z15
+	VFMADD231PS  Z28, Z25, Z16
+	VFMADD231PS  Z28, Z26, Z17
+	VBROADCASTSS 88(CX), Z29
+	VFMADD231PS  Z29, Z24, Z18
+	VFMADD231PS  Z29, Z25, Z19
+	VFMADD231PS  Z29, Z26, Z20
+	VBROADCASTSS 92(CX), Z30
+	VFMADD231PS  Z30, Z24, Z21
+	VFMADD231PS  Z30, Z25, Z22
+	VFMADD231PS  Z30, Z26, Z23
+	VMOVUPS      (DX)(R8*1), Z24
+	VMOVUPS      64(DX)(R8*1), Z25
+	VMOVUPS      128(DX)(R8*1), Z26
+	VBROADCASTSS 96(CX), Z31
+	VFMADD231PS  Z31, Z24, Z0
+	VFMADD231PS  Z31, Z25, Z1
+	VFMADD231PS  Z31, Z26, Z2
+	VBROADCASTSS 100(CX), Z27
+	VFMADD231PS  Z27, Z24, Z3
+	VFMADD231PS  Z27, Z25, Z4
+	VFMADD231PS  Z27, Z26, Z5
+	VBROADCASTSS 104(CX), Z28
+	VFMADD231PS  Z28, Z24, Z6
+	VFMADD231PS  Z28, Z25, Z7
+	VFMADD231PS  Z28, Z26, Z8
+	VBROADCASTSS 108(CX), Z29
+	VFMADD231PS  Z29, Z24, Z9
+	VFMADD231PS  Z29, Z25, Z10
+	VFMADD231PS  Z29, Z26, Z11
+	VBROADCASTSS 112(CX), Z30
+	VFMADD231PS  Z30, Z24, Z12
+	VFMADD231PS  Z30, Z25, Z13
+	VFMADD231PS  Z30, Z26, Z14
+	VBROADCASTSS 116(CX), Z31
+	VFMADD231PS  Z31, Z24, Z15
+	VFMADD231PS  Z31, Z25, Z16
+	VFMADD231PS  Z31, Z26, Z17
+	VBROADCASTSS 120(CX), Z27
+	VFMADD231PS  Z27, Z24, Z18
+	VFMADD231PS  Z27, Z25, Z19
+	VFMADD231PS  Z27, Z26, Z20
+	VBROADCASTSS 124(CX), Z28
+	VFMADD231PS  Z28, Z24, Z21
+	VFMADD231PS  Z28, Z25, Z22
+	VFMADD231PS  Z28, Z26, Z23
+	ADDQ         R9, DX
+	ADDQ         $0x00000080, CX
+	SUBQ         $0x04, AX
+	JMP          panelKernel8of8x48AVX512_loop4
+
+panelKernel8of8x48AVX512_tail:
+	TESTQ        AX, AX
+	JZ           panelKernel8of8x48AVX512_merge
+	VMOVUPS      (DX), Z24
+	VMOVUPS      64(DX), Z25
+	VMOVUPS      128(DX), Z26
+	VBROADCASTSS (CX), Z29
+	VFMADD231PS  Z29, Z24, Z0
+	VFMADD231PS  Z29, Z25, Z1
+	VFMADD231PS  Z29, Z26, Z2
+	VBROADCASTSS 4(CX), Z30
+	VFMADD231PS  Z30, Z24, Z3
+	VFMADD231PS  Z30, Z25, Z4
+	VFMADD231PS  Z30, Z26, Z5
+	VBROADCASTSS 8(CX), Z31
+	VFMADD231PS  Z31, Z24, Z6
+	VFMADD231PS  Z31, Z25, Z7
+	VFMADD231PS  Z31, Z26, Z8
+	VBROADCASTSS 12(CX), Z27
+	VFMADD231PS  Z27, Z24, Z9
+	VFMADD231PS  Z27, Z25, Z10
+	VFMADD231PS  Z27, Z26, Z11
+	VBROADCASTSS 16(CX), Z28
+	VFMADD231PS  Z28, Z24, Z12
+	VFMADD231PS  Z28, Z25, Z13
+	VFMADD231PS  Z28, Z26, Z14
+	VBROADCASTSS 20(CX), Z29
+	VFMADD231PS  Z29, Z24, Z15
+	VFMADD231PS  Z29, Z25, Z16
+	VFMADD231PS  Z29, Z26, Z17
+	VBROADCASTSS 24(CX), Z30
+	VFMADD231PS  Z30, Z24, Z18
+	VFMADD231PS  Z30, Z25, Z19
+	VFMADD231PS  Z30, Z26, Z20
+	VBROADCASTSS 28(CX), Z31
+	VFMADD231PS  Z31, Z24, Z21
+	VFMADD231PS  Z31, Z25, Z22
+	VFMADD231PS  Z31, Z26, Z23
+	ADDQ         BX, DX
+	ADDQ         $0x00000020, CX
+	DECQ         AX
+	JMP          panelKernel8of8x48AVX512_tail
+
+panelKernel8of8x48AVX512_merge:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z3, (SI)
+	VMOVUPS Z4, 64(SI)
+	VMOVUPS Z5, 128(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z6, (SI)
+	VMOVUPS Z7, 64(SI)
+	VMOVUPS Z8, 128(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z9, (SI)
+	VMOVUPS Z10, 64(SI)
+	VMOVUPS Z11, 128(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z12, (SI)
+	VMOVUPS Z13, 64(SI)
+	VMOVUPS Z14, 128(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z15, (SI)
+	VMOVUPS Z16, 64(SI)
+	VMOVUPS Z17, 128(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z18, (SI)
+	VMOVUPS Z19, 64(SI)
+	VMOVUPS Z20, 128(SI)
+	ADDQ    DI, SI
+	VMOVUPS Z21, (SI)
+	VMOVUPS Z22, 64(SI)
+	VMOVUPS Z23, 128(SI)
 	VZEROUPPER
 	RET
 

@@ -308,21 +308,20 @@ func PanelGemm(m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
 		}
 		return
 	}
-	full := m / mr * mr // rows in whole panels
 	for j := 0; j < n; j += nr {
-		micro := kern.micro
 		w := min(nr, n-j)
-		if w < nr {
-			micro = kern.narrow[w/kern.lanes]
-		}
-		for i := 0; i < full; i += mr {
-			micro(k, a[i*k:(i+mr)*k], b[j:], ldb, c[i*ldc+j:], ldc, 1, 0)
-		}
-		if r := m - full; r > 0 {
-			if tail := kern.rows[r][w/kern.lanes]; tail != nil {
-				tail(k, a[full*k:(full+mr)*k], b[j:], ldb, c[full*ldc+j:], ldc, 1, 0)
-			} else {
-				panelRowsFMA(mr, r, w, k, a[full*k:(full+mr)*k], b[j:], ldb, c[full*ldc+j:], ldc)
+		for i := 0; i < m; i += mr {
+			r := min(mr, m-i)
+			ai, ci := a[i*k:(i+mr)*k], c[i*ldc+j:]
+			switch {
+			case kern.panel[r][w/kern.lanes] != nil:
+				kern.panel[r][w/kern.lanes](k, ai, b[j:], ldb, ci, ldc)
+			case r < mr:
+				panelRowsFMA(mr, r, w, k, ai, b[j:], ldb, ci, ldc)
+			case w < nr:
+				kern.narrow[w/kern.lanes](k, ai, b[j:], ldb, ci, ldc, 1, 0)
+			default:
+				kern.micro(k, ai, b[j:], ldb, ci, ldc, 1, 0)
 			}
 		}
 	}
