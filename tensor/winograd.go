@@ -360,13 +360,13 @@ func (t *winoTask) Part(wk, i int) {
 	ys := t.y[img0*g.k*plane:]
 	for k0 := kg0 * g.kgroup; k0 < min(g.kpad, kg1*g.kgroup); k0 += g.kgroup {
 		kb := min(g.kgroup, g.kpad-k0)
-		for f := range 36 {
-			a := t.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]
-			asm.PanelGemm(kb, ncol, g.c, a, wr.v[f*g.ldv():], g.block, wr.m[f*g.ldm():], g.block)
-		}
-		kout := min(kb, g.k-k0)
+		kout := min(kb, g.k-k0) // the rows of M computed: not the padding to mr
 		if kout <= 0 {
 			continue
+		}
+		for f := range 36 {
+			a := t.u[f*g.ldu()+k0*g.c : f*g.ldu()+(k0+kb)*g.c]
+			asm.PanelGemm(kout, ncol, g.c, a, wr.v[f*g.ldv():], g.block, wr.m[f*g.ldm():], g.block)
 		}
 		yk := ys[k0*plane:]
 		out.Y, out.YLen = &yk[0], len(yk)

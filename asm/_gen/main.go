@@ -35,6 +35,13 @@ func main() {
 		sgemmKernel(narrow(avx512Tile, nv))
 		sgemmKernel(narrow(avx2Tile, nv))
 	}
+	// The kernels of the Winograd products (PanelGemm): C = A·B for the first r ≤ 8 rows of
+	// an 8-row micro-panel (r < 8: the last, partial panel) and 16, 32 or 48 columns.
+	for r := 1; r <= avx512Tile.mr; r++ {
+		for nv := 1; nv <= avx512Tile.nv; nv++ {
+			sgemmKernel(panelTile(avx512Tile, r, nv))
+		}
+	}
 	fmaPeak("fmaPeakAVX512", 512)
 	fmaPeak("fmaPeakAVX2", 256)
 	copyRows("copyRows48AVX512", 48, 512)
@@ -62,6 +69,20 @@ type tile struct {
 	accs  []VecPhysical // accumulators, row i vector v = accs[i*nv+v]
 	bvec  []VecPhysical // the nv vectors of one row of B
 	bcast []VecPhysical // broadcast registers used in rotation
+	// stride, when set, is the floats per k-step of packed A (the panel height) where the
+	// tile may compute fewer rows than the panel has (panelTile); 0 means mr.
+	stride int
+	// panel makes the kernel a PanelGemm kernel (panelTile): C = A·B, without alpha and
+	// beta, and without prefetching the tile of C.
+	panel bool
+}
+
+// aStride returns the floats per k-step of the tile's packed A.
+func (t tile) aStride() int {
+	if t.stride > 0 {
+		return t.stride
+	}
+	return t.mr
 }
 
 func (t tile) lanes() int { return t.bits / 32 }
@@ -89,6 +110,21 @@ func narrow(t tile, nv int) tile {
 	return t
 }
 
+// panelTile returns t as a PanelGemm kernel (see sgemmKernel) computing only its first
+// r ≤ t.mr rows, with nv vectors per row, from micro-panels packed t.mr rows per k-step:
+// the same per-element FMA sequence as t for those rows.
+func panelTile(t tile, r, nv int) tile {
+	regs := gen.Regs(t.bits)
+	n := r * nv
+	t.name = fmt.Sprintf("panelKernel%dof%dx%d%s", r, t.mr, nv*t.lanes(), gen.ISA(t.bits))
+	t.stride, t.panel = t.mr, true
+	t.mr, t.nv = r, nv
+	t.accs = regs[:n]
+	t.bvec = regs[n : n+nv]
+	t.bcast = regs[n+nv : min(len(regs), n+nv+5)]
+	return t
+}
+
 // sgemmKernel emits
 //
 //	func name(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
@@ -102,10 +138,22 @@ func narrow(t tile, nv int) tile {
 // for i < mr, j < nr. a is a packed micro-panel of op(A) (mr floats per k-step), b points at
 // k rows of nr floats, ldb floats apart (nr for a packed micro-panel of op(B), the matrix's
 // own leading dimension when B is used in place). k ≥ 1.
+//
+// A panel tile (panelTile) emits instead
+//
+//	func name(k int, a, b *float32, ldb int, c *float32, ldc int)
+//
+// which sets c[i*ldc+j] = s[i][j], with a packed t.stride floats per k-step.
 func sgemmKernel(t tile) {
-	gen.Kernel(t.name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)",
-		fmt.Sprintf("%s computes one %d×%d tile of C with %s (see sgemmKernel in _gen/main.go):", t.name, t.mr, t.nr(), t.isa),
-		fmt.Sprintf("c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.", t.mr))
+	if t.panel {
+		gen.Kernel(t.name, "func(k int, a, b *float32, ldb int, c *float32, ldc int)",
+			fmt.Sprintf("%s computes one %d×%d tile of a Winograd product with %s (see sgemmKernel in _gen/main.go):", t.name, t.mr, t.nr(), t.isa),
+			fmt.Sprintf("c[i*ldc+j] = Σ_p a[p*%d+i]·b[p*ldb+j], one FMA chain per element.", t.aStride()))
+	} else {
+		gen.Kernel(t.name, "func(k int, a, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)",
+			fmt.Sprintf("%s computes one %d×%d tile of C with %s (see sgemmKernel in _gen/main.go):", t.name, t.mr, t.nr(), t.isa),
+			fmt.Sprintf("c[i*ldc+j] = alpha·Σ_p a[p*%d+i]·b[p*ldb+j] (+ beta·c[i*ldc+j] when beta != 0), one FMA chain per element.", t.aStride()))
+	}
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
@@ -122,15 +170,17 @@ func sgemmKernel(t tile) {
 
 	// Prefetch the tile of C (mr rows of nr·4 bytes, 4 lines each when unaligned), so that
 	// the merge after the k-loop does not wait for memory.
-	cp := GP64()
-	MOVQ(c, cp)
-	for i := 0; i < t.mr; i++ {
-		for off := 0; off < t.nr()*4; off += 64 {
-			PREFETCHT0(Mem{Base: cp, Disp: off})
-		}
-		PREFETCHT0(Mem{Base: cp, Disp: t.nr()*4 - 1})
-		if i+1 < t.mr {
-			ADDQ(ldc, cp)
+	if !t.panel {
+		cp := GP64()
+		MOVQ(c, cp)
+		for i := 0; i < t.mr; i++ {
+			for off := 0; off < t.nr()*4; off += 64 {
+				PREFETCHT0(Mem{Base: cp, Disp: off})
+			}
+			PREFETCHT0(Mem{Base: cp, Disp: t.nr()*4 - 1})
+			if i+1 < t.mr {
+				ADDQ(ldc, cp)
+			}
 		}
 	}
 	for _, r := range t.accs {
@@ -158,15 +208,16 @@ func sgemmKernel(t tile) {
 	// Prefetch the packed op(A) stream aPrefetch bytes ahead (an unrolled iteration reads
 	// 4·mr floats): at batch 1 the weights of a layer stream from memory through narrow
 	// tiles whose few FMAs per element of A leave the hardware prefetcher behind.
-	for off := 0; off < unroll*4*t.mr; off += 64 {
+	as := t.aStride()
+	for off := 0; off < unroll*4*as; off += 64 {
 		PREFETCHT0(Mem{Base: a, Disp: aPrefetch + off})
 	}
 	step(Mem{Base: b}, 0)
-	step(Mem{Base: b, Index: ldb, Scale: 1}, 4*t.mr)
-	step(Mem{Base: b, Index: ldb, Scale: 2}, 8*t.mr)
-	step(Mem{Base: b, Index: ldb3, Scale: 1}, 12*t.mr)
+	step(Mem{Base: b, Index: ldb, Scale: 1}, 4*as)
+	step(Mem{Base: b, Index: ldb, Scale: 2}, 8*as)
+	step(Mem{Base: b, Index: ldb3, Scale: 1}, 12*as)
 	ADDQ(ldb4, b)
-	ADDQ(U32(unroll*4*t.mr), a)
+	ADDQ(U32(unroll*4*as), a)
 	SUBQ(U8(unroll), k)
 	JMP(LabelRef(t.name + "_loop4"))
 
@@ -175,11 +226,31 @@ func sgemmKernel(t tile) {
 	JZ(LabelRef(t.name + "_merge"))
 	step(Mem{Base: b}, 0)
 	ADDQ(ldb, b)
-	ADDQ(U32(4*t.mr), a)
+	ADDQ(U32(4*as), a)
 	DECQ(k)
 	JMP(LabelRef(t.name + "_tail"))
 
 	Label(t.name + "_merge")
+	if !t.panel {
+		merge(t, c, ldc)
+	}
+	Label(t.name + "_store")
+	for i := 0; i < t.mr; i++ {
+		for v := 0; v < t.nv; v++ {
+			VMOVUPS(t.accs[i*t.nv+v], Mem{Base: c, Disp: v * vbytes})
+		}
+		if i+1 < t.mr {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// merge emits the alpha and beta of sgemmKernel after the k-loop: a jump to name_store
+// when beta == 0, else the merge with the old C and the return.
+func merge(t tile, c, ldc Register) {
+	vbytes := t.bits / 8
 	alpha, _ := Param("alpha").Resolve()
 	beta, _ := Param("beta").Resolve()
 	spare := append(append([]VecPhysical{}, t.bvec...), t.bcast...) // free after the k-loop
@@ -199,18 +270,6 @@ func sgemmKernel(t tile) {
 			VMULPS(m, vb, tmp)
 			VADDPS(tmp, t.accs[i*t.nv+v], t.accs[i*t.nv+v])
 			VMOVUPS(t.accs[i*t.nv+v], m)
-		}
-		if i+1 < t.mr {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
-
-	Label(t.name + "_store")
-	for i := 0; i < t.mr; i++ {
-		for v := 0; v < t.nv; v++ {
-			VMOVUPS(t.accs[i*t.nv+v], Mem{Base: c, Disp: v * vbytes})
 		}
 		if i+1 < t.mr {
 			ADDQ(ldc, c)

@@ -35,7 +35,7 @@ var ewAVX2 = &ewKernels{
 
 var (
 	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true, epilogue: epilogueAVX512,
-		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512},
+		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512}, panel: panelsAVX512(),
 		copyA: copyRows8AVX2, copyB: copyRows48AVX512, transpose8: transpose8AVX2}
 	avx2Kernel = gemmKernel{mr: 4, nr: 24, micro: microAVX2, direct: true,
 		lanes: 8, narrow: [3]microFunc{1: micro4x8AVX2, 2: micro4x16AVX2},
@@ -99,6 +99,34 @@ func micro4x16AVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha,
 	_ = b[(kc-1)*ldb+15]
 	_ = c[3*ldc+15]
 	sgemmKernel4x16AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+// panelsAVX512 returns the PanelGemm kernels of the AVX512 path (see gemmKernel.panel):
+// r ≤ 8 rows of 16, 32 or 48 columns, each checking the extent of its operands.
+func panelsAVX512() (panel [9][4]panelFunc) {
+	type kernel = func(k int, a, b *float32, ldb int, c *float32, ldc int)
+	asm := [9][4]kernel{
+		1: {1: panelKernel1of8x16AVX512, 2: panelKernel1of8x32AVX512, 3: panelKernel1of8x48AVX512},
+		2: {1: panelKernel2of8x16AVX512, 2: panelKernel2of8x32AVX512, 3: panelKernel2of8x48AVX512},
+		3: {1: panelKernel3of8x16AVX512, 2: panelKernel3of8x32AVX512, 3: panelKernel3of8x48AVX512},
+		4: {1: panelKernel4of8x16AVX512, 2: panelKernel4of8x32AVX512, 3: panelKernel4of8x48AVX512},
+		5: {1: panelKernel5of8x16AVX512, 2: panelKernel5of8x32AVX512, 3: panelKernel5of8x48AVX512},
+		6: {1: panelKernel6of8x16AVX512, 2: panelKernel6of8x32AVX512, 3: panelKernel6of8x48AVX512},
+		7: {1: panelKernel7of8x16AVX512, 2: panelKernel7of8x32AVX512, 3: panelKernel7of8x48AVX512},
+		8: {1: panelKernel8of8x16AVX512, 2: panelKernel8of8x32AVX512, 3: panelKernel8of8x48AVX512},
+	}
+	for r := 1; r <= 8; r++ {
+		for v := 1; v < 4; v++ {
+			f, r, w := asm[r][v], r, 16*v
+			panel[r][v] = func(kc int, a, b []float32, ldb int, c []float32, ldc int) {
+				_ = a[kc*8-1]
+				_ = b[(kc-1)*ldb+w-1]
+				_ = c[(r-1)*ldc+w-1]
+				f(kc, &a[0], &b[0], ldb, &c[0], ldc)
+			}
+		}
+	}
+	return panel
 }
 
 // epilogueAVX512 checks the extent of c, bias and r and calls tileEpilogue48AVX512 on

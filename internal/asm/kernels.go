@@ -33,6 +33,12 @@ type gemmKernel struct {
 	lanes  int
 	narrow [3]microFunc
 
+	// panel[r][v], when set, computes C = A·B (alpha 1, beta 0) for the first r ≤ mr rows
+	// and v·lanes columns of a tile, A packed mr rows per k-step, with the per-element
+	// sequence of micro but neither the tile's prefetch nor the scaling: PanelGemm's
+	// kernels (r < mr for the last, partial panel of A).
+	panel [9][4]panelFunc
+
 	// copyA and copyB, when set, set dst[p*ldd+j] = src[p*lds+j] for p < rows and j < mr
 	// (copyA) or j < nr (copyB): the packing of contiguous source rows.
 	copyA, copyB func(rows int, src *float32, lds int, dst *float32, ldd int)
@@ -46,6 +52,9 @@ type gemmKernel struct {
 	once  sync.Once
 	def   blockSizes
 }
+
+// panelFunc is the signature of gemmKernel.panel: c[i·ldc + j] = Σ_{p<kc} a[p·mr + i]·b[p·ldb + j].
+type panelFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int)
 
 // microFunc is the signature of gemmKernel.micro.
 type microFunc func(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)

@@ -40,6 +40,150 @@ func sgemmKernel8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, l
 //go:noescape
 func sgemmKernel4x16AVX2(k int, a *float32, b *float32, ldb int, c *float32, ldc int, alpha float32, beta float32)
 
+// panelKernel1of8x16AVX512 computes one 1×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel1of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel1of8x32AVX512 computes one 1×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel1of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel1of8x48AVX512 computes one 1×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel1of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel2of8x16AVX512 computes one 2×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel2of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel2of8x32AVX512 computes one 2×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel2of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel2of8x48AVX512 computes one 2×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel2of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel3of8x16AVX512 computes one 3×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel3of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel3of8x32AVX512 computes one 3×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel3of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel3of8x48AVX512 computes one 3×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel3of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel4of8x16AVX512 computes one 4×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel4of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel4of8x32AVX512 computes one 4×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel4of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel4of8x48AVX512 computes one 4×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel4of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel5of8x16AVX512 computes one 5×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel5of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel5of8x32AVX512 computes one 5×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel5of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel5of8x48AVX512 computes one 5×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel5of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel6of8x16AVX512 computes one 6×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel6of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel6of8x32AVX512 computes one 6×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel6of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel6of8x48AVX512 computes one 6×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel6of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel7of8x16AVX512 computes one 7×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel7of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel7of8x32AVX512 computes one 7×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel7of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel7of8x48AVX512 computes one 7×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel7of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel8of8x16AVX512 computes one 8×16 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel8of8x16AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel8of8x32AVX512 computes one 8×32 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel8of8x32AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// panelKernel8of8x48AVX512 computes one 8×48 tile of a Winograd product with AVX-512F (see sgemmKernel in _gen/main.go):
+// c[i*ldc+j] = Σ_p a[p*8+i]·b[p*ldb+j], one FMA chain per element.
+//
+//go:noescape
+func panelKernel8of8x48AVX512(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
 // fmaPeakAVX512 runs n iterations of 24 independent 512-bit FMAs (12 chains): the FMA peak.
 func fmaPeakAVX512(n int)
 

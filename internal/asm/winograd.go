@@ -284,8 +284,11 @@ func PanelShape() (mr, lanes int) {
 //
 //	c[i·ldc + j] = Σ_{p<k} a[(i/mr)·k·mr + p·mr + i%mr] · b[p·ldb + j]   (sequentially in p, from zero)
 //
-// for i < m and j < n, where m is a multiple of mr and n of lanes (see PanelShape). On
-// the SIMD paths each term is added with a fused multiply-add and B is read in place.
+// for i < m and j < n, where n is a multiple of lanes (see PanelShape); a holds ⌈m/mr⌉
+// whole micro-panels (the rows of the last one past m are read, and ignored, when m is
+// not a multiple of mr: the output channels a Winograd product pads to mr, which it does
+// not compute). On the SIMD paths each term is added with a fused multiply-add and B is
+// read in place.
 func PanelGemm(m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
 	kern := cur().gemm
 	if kern.lanes == 0 || !kern.direct {
@@ -293,8 +296,8 @@ func PanelGemm(m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
 		return
 	}
 	mr, nr := kern.mr, kern.nr
-	if m%mr != 0 || n%kern.lanes != 0 {
-		panic("asm: PanelGemm: m or n is not a multiple of the tile")
+	if n%kern.lanes != 0 {
+		panic("asm: PanelGemm: n is not a multiple of the vector")
 	}
 	if m == 0 || n == 0 {
 		return
@@ -306,12 +309,36 @@ func PanelGemm(m, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
 		return
 	}
 	for j := 0; j < n; j += nr {
-		micro := kern.micro
-		if w := n - j; w < nr {
-			micro = kern.narrow[w/kern.lanes]
-		}
+		w := min(nr, n-j)
 		for i := 0; i < m; i += mr {
-			micro(k, a[i*k:(i+mr)*k], b[j:], ldb, c[i*ldc+j:], ldc, 1, 0)
+			r := min(mr, m-i)
+			ai, ci := a[i*k:(i+mr)*k], c[i*ldc+j:]
+			switch {
+			case kern.panel[r][w/kern.lanes] != nil:
+				kern.panel[r][w/kern.lanes](k, ai, b[j:], ldb, ci, ldc)
+			case r < mr:
+				panelRowsFMA(mr, r, w, k, ai, b[j:], ldb, ci, ldc)
+			case w < nr:
+				kern.narrow[w/kern.lanes](k, ai, b[j:], ldb, ci, ldc, 1, 0)
+			default:
+				kern.micro(k, ai, b[j:], ldb, ci, ldc, 1, 0)
+			}
+		}
+	}
+}
+
+// panelRowsFMA sets c[i·ldc + j] = Σ_{p<k} a[p·mr + i]·b[p·ldb + j] for i < r and j < n,
+// one fused multiply-add per term from zero, as the micro-kernels compute their rows (the
+// partial panel of PanelGemm on a path without row tails).
+func panelRowsFMA(mr, r, n, k int, a, b []float32, ldb int, c []float32, ldc int) {
+	for i := range r {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			var s float32
+			for p := range k {
+				s = fma32(a[p*mr+i], b[p*ldb+j], s)
+			}
+			row[j] = s
 		}
 	}
 }

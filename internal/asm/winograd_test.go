@@ -301,6 +301,58 @@ func TestPanelGemm(t *testing.T) {
 	})
 }
 
+// TestPanelGemmRowTails checks PanelGemm, with m a multiple of the panel height or not,
+// on every path: the rows of a partial panel (the row-tail kernels on AVX512,
+// panelRowsFMA elsewhere) are bit for bit those of the same product with the panel
+// computed whole, and on the SIMD paths every row is the pure-Go FMA twin's; the rows past
+// m and the columns past n are not written. B and C start at odd offsets, with odd
+// leading dimensions.
+func TestPanelGemmRowTails(t *testing.T) {
+	winoPaths(t, func(t *testing.T, p Path) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		mr, lanes := PanelShape()
+		for _, sz := range [][3]int{{1, 1, 1}, {2, 1, 5}, {7, 3, 9}, {8, 4, 6}, {9, 4, 16}, {13, 5, 7}, {16, 3, 13}, {3, 6, 33}, {15, 2, 2}, {5, 7, 64}} {
+			m, n, k := sz[0], sz[1]*lanes, sz[2]
+			mpad := (m + mr - 1) / mr * mr
+			ldb, ldc := n+1+rng.IntN(5), n+1+rng.IntN(5)
+			a := make([]float32, mpad*k)
+			b := make([]float32, 3+k*ldb)
+			for i := range a {
+				a[i] = float32(rng.NormFloat64())
+			}
+			for i := range b {
+				b[i] = float32(rng.NormFloat64())
+			}
+			c := make([]float32, 1+mpad*ldc)
+			whole := make([]float32, 1+mpad*ldc)
+			for i := range c {
+				c[i] = 7
+			}
+			PanelGemm(m, n, k, a, b[3:], ldb, c[1:], ldc)
+			PanelGemm(mpad, n, k, a, b[3:], ldb, whole[1:], ldc)
+			twin := make([]float32, mpad*ldc)
+			for i := 0; i < m; i += mr {
+				panelRowsFMA(mr, min(mr, m-i), n, k, a[i*k:], b[3:], ldb, twin[i*ldc:], ldc)
+			}
+			for i := range mpad {
+				for j := range ldc {
+					got := c[1+i*ldc+j]
+					switch {
+					case i >= m || j >= n:
+						if got != 7 {
+							t.Fatalf("m=%d n=%d k=%d: c[%d][%d] = %v written (outside the product)", m, n, k, i, j, got)
+						}
+					case got != whole[1+i*ldc+j]:
+						t.Fatalf("m=%d n=%d k=%d: c[%d][%d] = %v, the whole panel gives %v", m, n, k, i, j, got, whole[1+i*ldc+j])
+					case (p == AVX512 || p == AVX2) && got != twin[i*ldc+j]:
+						t.Fatalf("m=%d n=%d k=%d: c[%d][%d] = %v, the Go twin gives %v", m, n, k, i, j, got, twin[i*ldc+j])
+					}
+				}
+			}
+		}
+	})
+}
+
 // BenchmarkWinogradTransforms times the input and output transforms of 16 tiles of 64
 // channels (four 8×8 images) held in L1.
 func BenchmarkWinogradTransforms(b *testing.B) {
