@@ -24,6 +24,7 @@ python3-torchvision (0.14) only. Small on purpose: the files are committed.
 import json, os, struct, sys
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchvision
+from export_torch import randomize_bn  # the same BatchNorm statistics as the other exports
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops")
 
@@ -97,16 +98,6 @@ class Scale(nn.Module):
         x = F.relu(self.conv1(x)) * self.scale
         x = F.relu(self.bn(self.conv2(x)) * self.gamma) * 0.5
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-def randomize_bn(m, g):
-    for l in m.modules():
-        if isinstance(l, nn.BatchNorm2d):
-            c = l.num_features
-            l.weight.data = 0.5 + torch.rand(c, generator=g)
-            l.bias.data = 0.2 * torch.randn(c, generator=g)
-            l.running_mean.data = 0.2 * torch.randn(c, generator=g)
-            l.running_var.data = 0.5 + torch.rand(c, generator=g)
 
 
 def main():
