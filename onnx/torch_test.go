@@ -107,6 +107,21 @@ func TestImportTorchCIFAR(t *testing.T) {
 	}
 }
 
+// TestImportTorchOpsets covers the opsets the other tests leave out (11, 12 and 14–16):
+// a CIFAR ResNet-8 in both BatchNorm forms at each, and MobileNetV2 at opset 11 (the
+// oldest: Clip's bounds and Squeeze/Unsqueeze's axes change form between 11 and 13).
+func TestImportTorchOpsets(t *testing.T) {
+	testenv.Short(t, "runs PyTorch")
+	var specs []string
+	for _, o := range []string{"11", "12", "14", "15", "16"} {
+		specs = append(specs, "cifar-resnet8:"+o+":kept", "cifar-resnet8:"+o+":folded")
+	}
+	specs = append(specs, "mobilenet_v2:11:kept")
+	for _, p := range torchExport(t, specs...) {
+		t.Run(filepath.Base(p), func(t *testing.T) { checkAgainstRef(t, p, 1e-4) })
+	}
+}
+
 // TestImportTorchvision imports torchvision's ResNet-18, ResNet-50 and MobileNetV2 (random
 // weights, BatchNorm statistics drawn too) exported by PyTorch 1.13 at opsets 13 and 17 in
 // both BatchNorm forms, and compares the logits within 1e-4·max|y|.
