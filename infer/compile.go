@@ -48,22 +48,11 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 	if len(inShape) == 0 || slices.ContainsFunc(inShape, func(d int) bool { return d <= 0 }) {
 		return nil, fmt.Errorf("infer: input shape %v: want positive dimensions, e.g. [3 32 32]", inShape)
 	}
-	names := map[any]string{}
-	nn.Walk(m, func(path string, l nn.Module) {
-		if _, seen := names[l]; !seen {
-			names[l] = path
-		}
-	})
-	restore := nn.EvalMode(m)
-	defer restore()
-
-	c := nn.NewCtx()
-	c.Record(true)
-	x := autograd.NewVar(tensor.New(append([]int{1}, inShape...)...))
-	y, err := trace(c, m, x)
+	tr, err := nn.TraceForward(m, inShape...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("infer: %w", err)
 	}
+	c, x, y, names := tr.Ctx, tr.Input, tr.Output, tr.Names
 
 	cm := &Model{inShape: slices.Clone(inShape), batch: max(o.Batch, 1)}
 	ids := map[*autograd.Var]int{x: 0}
@@ -93,23 +82,13 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 	// The traced pass's activations are garbage now: free them before the weights are
 	// prepared, so that the peak memory of Compile is one traced pass or the model's
 	// prepared weights, not both.
-	c, x, y, ids = nil, nil, nil, nil
+	tr, c, x, y, ids = nil, nil, nil, nil, nil
 	runtime.GC()
 	if err := cm.build(nodes, names); err != nil {
 		return nil, err
 	}
 	cm.plan()
 	return cm, nil
-}
-
-// trace runs m, turning a panic (an input of the wrong shape) into an error.
-func trace(c *nn.Ctx, m nn.Module, x *autograd.Var) (y *autograd.Var, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("infer: tracing %s on an input of shape %v: %v", m, x.Value.Shape, r)
-		}
-	}()
-	return m.Forward(c, x), nil
 }
 
 func nameOf(names map[any]string, src any) string {

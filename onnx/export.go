@@ -14,7 +14,6 @@ import (
 	"github.com/bonsai-dl/bonsai/nn"
 	"github.com/bonsai-dl/bonsai/nn/zoo"
 	"github.com/bonsai-dl/bonsai/onnx/internal/onnxpb"
-	"github.com/bonsai-dl/bonsai/tensor"
 )
 
 // ExportOpset is the opset Export writes.
@@ -101,21 +100,11 @@ func exportModel(m nn.Module, inShape []int, meta zoo.Meta, o ExportOptions) (*o
 	if len(inShape) != 3 || slices.Min(inShape) <= 0 {
 		return nil, fmt.Errorf("input shape %v: want [C H W]", inShape)
 	}
-	names := map[any]string{}
-	nn.Walk(m, func(path string, l nn.Module) {
-		if _, ok := names[l]; !ok {
-			names[l] = path
-		}
-	})
-	restore := nn.EvalMode(m)
-	defer restore()
-	c := nn.NewCtx()
-	c.Record(true)
-	x := autograd.NewVar(tensor.New(append([]int{1}, inShape...)...))
-	y, err := forward(c, m, x)
+	tr, err := nn.TraceForward(m, inShape...)
 	if err != nil {
 		return nil, err
 	}
+	c, names, x, y := tr.Ctx, tr.Names, tr.Input, tr.Output
 	e := &exporter{g: &onnxpb.GraphProto{Name: ptr("bonsai")}, names: names, vals: map[*autograd.Var]string{x: InputName},
 		used: map[string]bool{InputName: true}, o: o}
 	nodes := c.Tape.Nodes
@@ -175,16 +164,6 @@ func mapKeys(m map[string]string) func(func(string) bool) {
 			}
 		}
 	}
-}
-
-// forward runs m, turning a panic (an input of the wrong shape) into an error.
-func forward(c *nn.Ctx, m nn.Module, x *autograd.Var) (y *autograd.Var, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("tracing %s on an input of shape %v: %v", m, x.Value.Shape, r)
-		}
-	}()
-	return m.Forward(c, x), nil
 }
 
 // valueInfo describes a float tensor [batch, shape...].

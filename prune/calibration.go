@@ -353,3 +353,13 @@ func (cal *Calibration) Restore(s *CalibState) error {
 	cal.n, cal.batches, cal.lossSum = s.N, s.Batches, s.LossSum
 	return nil
 }
+
+// forward runs m, turning a panic (an input of the wrong shape) into an error.
+func forward(c *nn.Ctx, m nn.Module, x *autograd.Var) (y *autograd.Var, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("prune: forward pass of %s on an input of shape %v: %v", m, x.Value.Shape, r)
+		}
+	}()
+	return m.Forward(c, x), nil
+}

@@ -29,24 +29,13 @@ type Graph struct {
 // BatchNorm2d and Dropout layers run in evaluation mode for the pass and
 // get their modes back afterwards, so tracing changes nothing in m.
 func Trace(m nn.Module, inShape ...int) (*Graph, error) {
-	names := map[nn.Module]string{}
-	nn.Walk(m, func(path string, l nn.Module) {
-		if _, seen := names[l]; !seen {
-			names[l] = path
-		}
-	})
-	restore := nn.EvalMode(m)
-	defer restore()
-
-	c := nn.NewCtx()
-	c.Record(true)
-	x := autograd.NewVar(tensor.New(append([]int{1}, inShape...)...))
-	y, err := forward(c, m, x)
+	tr, err := nn.TraceForward(m, inShape...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("prune: %w", err)
 	}
+	c, x, y := tr.Ctx, tr.Input, tr.Output
 
-	t := &tracer{vars: map[*autograd.Var]varInfo{}, deps: map[traceKey]int{}, names: names}
+	t := &tracer{vars: map[*autograd.Var]varInfo{}, deps: map[traceKey]int{}, names: tr.Names}
 	in := t.newSpace(x, "the network input")
 	t.vars[x] = varInfo{space: in, span: 1}
 	for i, n := range c.Tape.Nodes {
@@ -62,16 +51,6 @@ func Trace(m nn.Module, inShape ...int) (*Graph, error) {
 		g.ops = append(g.ops, n.Op)
 	}
 	return g, nil
-}
-
-// forward runs m, turning a panic (an input of the wrong shape) into an error.
-func forward(c *nn.Ctx, m nn.Module, x *autograd.Var) (y *autograd.Var, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("prune: tracing %s on an input of shape %v: %v", m, x.Value.Shape, r)
-		}
-	}()
-	return m.Forward(c, x), nil
 }
 
 // Prunable returns the groups whose channels can be removed.
@@ -169,7 +148,7 @@ type tracer struct {
 	spaces []*space
 	vars   map[*autograd.Var]varInfo
 	deps   map[traceKey]int
-	names  map[nn.Module]string
+	names  map[any]string
 }
 
 func (t *tracer) find(s int) int {
