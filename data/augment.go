@@ -203,6 +203,7 @@ func cropFlipImage(dst []float32, src []byte, H, W, pad int, cf CropFlip, t *nor
 				}
 				s := row[x0+dx : x1+dx]
 				m := o[x0:x1]
+				m = m[:len(s)]
 				for k, p := range s {
 					m[k] = tc[p]
 				}
@@ -215,8 +216,12 @@ func cropFlipImage(dst []float32, src []byte, H, W, pad int, cf CropFlip, t *nor
 			for x := 0; x < x0; x++ {
 				o[W-1-x] = zero
 			}
-			for x := x0; x < x1; x++ {
-				o[W-1-x] = tc[row[x+dx]]
+			// Output columns W-1-x for x in [x0, x1): m reversed.
+			m := o[W-x1 : W-x0]
+			s := row[x0+dx : x1+dx]
+			s = s[:len(m)]
+			for j := len(m) - 1; j >= 0; j-- {
+				m[j] = tc[s[len(m)-1-j]]
 			}
 			for x := x1; x < W; x++ {
 				o[W-1-x] = zero

@@ -189,18 +189,27 @@ func TestEvalImageFolderAtModelSize(t *testing.T) {
 }
 
 // bonsai train on an image folder at a model's 64×64 input runs an epoch with a
-// finite loss, and the same seed gives the same weights.
+// finite loss, and the same seed gives the same weights, resumed or not.
 func TestTrainImageFolderAtModelSize(t *testing.T) {
 	testenv.Short(t, "trains a 64×64 ResNet-8 twice")
 	weights := imageSizeModel(t, 64)
 	root := writeAssortedImageFolder(t, []string{"ant", "bee", "cat"}, 4, "train", "val")
-	final := func() []byte {
+	// final trains for an epoch, stopping after stopAt steps and resuming when
+	// stopAt > 0, and returns the final weights.
+	final := func(stopAt int) []byte {
 		t.Helper()
 		out := t.TempDir()
-		code, stdout, errOut := bonsai("train", "-weights", weights, "-data", "imagefolder:"+root, "-epochs", "1", "-batch", "4",
-			"-lr", "0.01", "-schedule", "constant", "-seed", "7", "-out", out)
+		args := []string{"train", "-weights", weights, "-data", "imagefolder:" + root, "-epochs", "1", "-batch", "4",
+			"-lr", "0.01", "-schedule", "constant", "-seed", "7", "-out", out}
+		if stopAt > 0 {
+			if code, stdout, errOut := bonsai(append(args, "-max-steps", fmt.Sprint(stopAt))...); code != 0 {
+				t.Fatalf("train -max-steps %d: exit %d: %s\n%s", stopAt, code, stdout, errOut)
+			}
+			args = []string{"train", "-resume", "-out", out}
+		}
+		code, stdout, errOut := bonsai(args...)
 		if code != 0 || !strings.Contains(stdout, "done:") {
-			t.Fatalf("train: exit %d: %s\n%s", code, stdout, errOut)
+			t.Fatalf("%q: exit %d: %s\n%s", args, code, stdout, errOut)
 		}
 		metrics, err := os.ReadFile(filepath.Join(out, train.MetricsFile))
 		if err != nil {
@@ -221,9 +230,12 @@ func TestTrainImageFolderAtModelSize(t *testing.T) {
 		}
 		return b
 	}
-	a, b := final(), final()
+	a, b, c := final(0), final(0), final(2)
 	if !bytes.Equal(a, b) {
 		t.Errorf("two runs with the same seed wrote different %s", train.FinalFile)
+	}
+	if !bytes.Equal(a, c) {
+		t.Errorf("a run stopped after 2 steps and resumed wrote another %s than an uninterrupted one", train.FinalFile)
 	}
 }
 
