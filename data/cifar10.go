@@ -63,17 +63,96 @@ func (s Split) String() string {
 
 // Dataset holds N images as uint8 CHW planes and their labels.
 //
-// Images has length N*ImageBytes and shape [N, 3, 32, 32]: image i is
-// Images[i*ImageBytes : (i+1)*ImageBytes], channel c of it starts at offset
-// c*1024, and pixel (y, x) of that plane is at y*32 + x. Labels has length N
-// and holds values 0..NumClasses-1.
+// Every image is Height×Width pixels (zero values mean ImageSize, so the
+// zero Dataset is CIFAR-10's 32×32). Images has length N*BytesPerImage()
+// and shape [N, 3, Height, Width]: image i is
+// Images[i*BytesPerImage() : (i+1)*BytesPerImage()], channel c of it
+// starts at offset c*Height*Width, and pixel (y, x) of that plane is at
+// y*Width + x. Labels has length N and holds values 0..ClassCount()-1.
 type Dataset struct {
-	Images []byte  // [N, 3, 32, 32], CHW per image, R then G then B
-	Labels []uint8 // [N], each in 0..9
+	Images []byte  // [N, 3, Height, Width], CHW per image, R then G then B
+	Labels []uint8 // [N], each in 0..ClassCount()-1
+	// Height and Width are the size of every image in pixels; 0 means
+	// ImageSize (32, CIFAR-10's).
+	Height, Width int
+	// Classes is the number of classes the labels index; 0 means
+	// NumClasses (10, CIFAR-10's).
+	Classes int
 }
 
 // Len returns the number of images N.
 func (d *Dataset) Len() int { return len(d.Labels) }
+
+// Size returns the height and width of the images in pixels: Height and
+// Width, with 0 read as ImageSize.
+func (d *Dataset) Size() (height, width int) {
+	height, width = d.Height, d.Width
+	if height == 0 {
+		height = ImageSize
+	}
+	if width == 0 {
+		width = ImageSize
+	}
+	return height, width
+}
+
+// BytesPerImage returns the bytes of one image, Channels·height·width
+// (ImageBytes for 32×32 images).
+func (d *Dataset) BytesPerImage() int {
+	h, w := d.Size()
+	return Channels * h * w
+}
+
+// ClassCount returns the number of classes: Classes, or NumClasses when
+// it is 0.
+func (d *Dataset) ClassCount() int {
+	if d.Classes == 0 {
+		return NumClasses
+	}
+	return d.Classes
+}
+
+// Slice returns images lo … hi−1 of d as a Dataset that shares d's
+// storage and has its size and classes. It panics unless
+// 0 ≤ lo ≤ hi ≤ d.Len().
+func (d *Dataset) Slice(lo, hi int) *Dataset {
+	if lo < 0 || lo > hi || hi > d.Len() {
+		panic(fmt.Sprintf("data: Slice(%d, %d) of %d images", lo, hi, d.Len()))
+	}
+	b := d.BytesPerImage()
+	s := d.like()
+	s.Images, s.Labels = d.Images[lo*b:hi*b:hi*b], d.Labels[lo:hi:hi]
+	return s
+}
+
+// like returns an empty Dataset with d's size and classes.
+func (d *Dataset) like() *Dataset {
+	return &Dataset{Height: d.Height, Width: d.Width, Classes: d.Classes}
+}
+
+// check reports a Dataset whose fields disagree: a negative size or class
+// count, more than 256 classes, an Images length that is not Len()
+// images, or a label out of range. op names the caller in the error.
+func (d *Dataset) check(op string) error {
+	if d.Height < 0 || d.Width < 0 {
+		return fmt.Errorf("data: %s: image size %d×%d, want positive values (or 0 for %d)", op, d.Height, d.Width, ImageSize)
+	}
+	if d.Classes < 0 || d.Classes > 256 {
+		return fmt.Errorf("data: %s: %d classes, want 1..256 (or 0 for %d)", op, d.Classes, NumClasses)
+	}
+	n := d.Len()
+	if want := n * d.BytesPerImage(); len(d.Images) != want {
+		h, w := d.Size()
+		return fmt.Errorf("data: %s: Dataset has %d labels but %d image bytes, want %d (%d×%d images)", op, n, len(d.Images), want, h, w)
+	}
+	k := d.ClassCount()
+	for i, l := range d.Labels {
+		if int(l) >= k {
+			return fmt.Errorf("data: %s: image %d has label %d, want 0..%d", op, i, l, k-1)
+		}
+	}
+	return nil
+}
 
 // DecodeRecords reads RecordBytes-byte records from r until EOF and returns
 // them as a Dataset. name identifies the input in error messages (usually a

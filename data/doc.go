@@ -23,6 +23,11 @@
 // Images hold N×3×32×32 bytes (image i is Images[i*ImageBytes:(i+1)*ImageBytes])
 // and whose Labels hold N labels.
 //
+// A Dataset may hold images of another size (Height, Width; package
+// data/imagefolder brings a folder of photos to a model's input size) and
+// up to 256 classes (Classes); the zero values mean CIFAR-10's 32×32 and
+// 10, and everything below works at any size.
+//
 // # Normalising
 //
 // Dataset.Normalize turns a batch of images into float32 CHW tensors,
@@ -37,6 +42,9 @@
 // the crop window in the zero-padded 40×40 image and whether to flip, and
 // Dataset.NormalizeCropFlip applies it. Padding pixels are raw zeros, so
 // they become (0 − mean)/std after normalisation, as in torchvision.
+// Images of another size H×W get the same recipe with the padding scaled:
+// RandomCrop((H, W), padding=min(H, W)/8) (PadFor; 8 at 64×64, 28 at
+// 224×224).
 //
 // # Training batches
 //
@@ -50,14 +58,15 @@
 //	it := l.Epoch(epoch, 0)
 //	defer it.Close()
 //	for b, ok := it.Next(); ok; b, ok = it.Next() {
-//		// b.X is [b.N, 3, 32, 32], b.Labels is [b.N]
+//		// b.X is [b.N, 3, b.Height, b.Width], b.Labels is [b.N]
 //	}
 //
 // # Reproducibility
 //
 // All randomness is a pure function of the seed: epoch e visits the images
 // in the order Permutation(n, seed, e), and the sample at position k of
-// that order is augmented by DrawCropFlip(seed, e, k). A batch therefore
+// that order is augmented by DrawCropFlipPad(seed, e, k, d.Pad())
+// (DrawCropFlip(seed, e, k) at 32×32). A batch therefore
 // depends only on the Dataset, the configuration, the epoch and its index
 // — not on goroutine timing or the number of workers — the sample stream
 // of an epoch is the same for every batch size, and Epoch(e, k) resumes an

@@ -12,7 +12,7 @@ import (
 type LoaderConfig struct {
 	Batch    int        // images per batch, > 0
 	Shuffle  bool       // visit the images in Permutation(n, Seed, epoch) order, else in index order
-	Augment  bool       // apply DrawCropFlip(Seed, epoch, position) to every image
+	Augment  bool       // apply DrawCropFlipPad(Seed, epoch, position, Dataset.Pad()) to every image
 	DropLast bool       // leave out a last batch smaller than Batch
 	Seed     uint64     // the seed of shuffling and augmentation
 	Mean     [3]float32 // per-channel mean for normalisation, e.g. CIFAR10Mean
@@ -25,10 +25,11 @@ type LoaderConfig struct {
 // that the Loader reuses: a Batch is valid until the next call to Next or
 // Close on the iterator that returned it.
 type Batch struct {
-	X      []float32 // [N, 3, 32, 32] float32 CHW
-	Labels []int     // [N] labels 0..9
-	N      int       // images in this batch: the configured Batch, or fewer for a last partial batch
-	Index  int       // batch index within the epoch, 0-based
+	X             []float32 // [N, 3, Height, Width] float32 CHW
+	Labels        []int     // [N] labels 0..Dataset.ClassCount()-1
+	N             int       // images in this batch: the configured Batch, or fewer for a last partial batch
+	Index         int       // batch index within the epoch, 0-based
+	Height, Width int       // the image size, Dataset.Size()
 }
 
 // Loader turns a Dataset into training or evaluation batches, assembled in
@@ -36,7 +37,8 @@ type Batch struct {
 // (0-based, over the whole epoch) is image order[k], where order is
 // Permutation(n, Seed, e) when Shuffle is set and 0, 1, … otherwise;
 // batch b holds samples b·Batch … b·Batch+N−1. With Augment, sample k is
-// transformed by DrawCropFlip(Seed, e, k). Every batch is thus a pure
+// transformed by DrawCropFlipPad(Seed, e, k, d.Pad()) (DrawCropFlip(Seed, e, k)
+// for 32×32 images). Every batch is thus a pure
 // function of the Dataset, the configuration, e and b: it does not depend
 // on Workers, goroutine timing or where an epoch was started.
 //
@@ -49,6 +51,8 @@ type Loader struct {
 	workers int
 	steps   int
 	table   *normTable
+	bytes   int // per image
+	pad     int // of the crop
 
 	mu    sync.Mutex
 	spare *buffers // buffers of a finished epoch, for the next one
@@ -72,9 +76,10 @@ type slot struct {
 }
 
 // NewLoader checks d and c and returns a Loader. It is an error if d is
-// empty or inconsistent (len(Images) ≠ Len()·ImageBytes, a label ≥
-// NumClasses), if Batch ≤ 0, Workers < 0, a Mean is not finite or a Std is
-// not finite and > 0, or if DropLast leaves no batch at all.
+// empty or inconsistent (a negative Height, Width or Classes, more than
+// 256 classes, len(Images) ≠ Len()·BytesPerImage(), a label ≥
+// ClassCount()), if Batch ≤ 0, Workers < 0, a Mean is not finite or a Std
+// is not finite and > 0, or if DropLast leaves no batch at all.
 func NewLoader(d *Dataset, c LoaderConfig) (*Loader, error) {
 	if d == nil {
 		return nil, errors.New("data: NewLoader: nil Dataset")
@@ -86,13 +91,8 @@ func NewLoader(d *Dataset, c LoaderConfig) (*Loader, error) {
 	if uint64(n) >= 1<<32 {
 		return nil, fmt.Errorf("data: NewLoader: %d images; at most 2³²−1 are supported", n)
 	}
-	if len(d.Images) != n*ImageBytes {
-		return nil, fmt.Errorf("data: NewLoader: Dataset has %d labels but %d image bytes, want %d", n, len(d.Images), n*ImageBytes)
-	}
-	for i, l := range d.Labels {
-		if l >= NumClasses {
-			return nil, fmt.Errorf("data: NewLoader: image %d has label %d, want 0..%d", i, l, NumClasses-1)
-		}
+	if err := d.check("NewLoader"); err != nil {
+		return nil, err
 	}
 	if c.Batch <= 0 {
 		return nil, fmt.Errorf("data: NewLoader: batch size %d, want > 0", c.Batch)
@@ -122,6 +122,8 @@ func NewLoader(d *Dataset, c LoaderConfig) (*Loader, error) {
 		workers: min(max(c.Workers, 1), c.Batch),
 		steps:   steps,
 		table:   newNormTable(c.Mean, c.Std),
+		bytes:   d.BytesPerImage(),
+		pad:     d.Pad(),
 	}, nil
 }
 
@@ -204,7 +206,7 @@ func (l *Loader) takeBuffers() *buffers {
 	b = &buffers{order: make([]int, l.d.Len())}
 	for i := range b.slots {
 		b.slots[i] = &slot{
-			x:      make([]float32, l.c.Batch*ImageBytes),
+			x:      make([]float32, l.c.Batch*l.bytes),
 			labels: make([]int, l.c.Batch),
 		}
 	}
@@ -278,11 +280,14 @@ func (it *EpochIter) produce() {
 		for range jobs {
 			<-results
 		}
+		h, w := l.d.Size()
 		s.batch = Batch{
-			X:      s.x[:size*ImageBytes],
+			X:      s.x[:size*l.bytes],
 			Labels: s.labels[:size],
 			N:      size,
 			Index:  b,
+			Height: h,
+			Width:  w,
 		}
 		select {
 		case it.ready <- s:
@@ -295,14 +300,16 @@ func (it *EpochIter) produce() {
 // fill writes samples [start, end) of batch b into s.
 func (it *EpochIter) fill(s *slot, b, start, end int) {
 	l := it.l
+	h, w := l.d.Size()
+	B := l.bytes
 	for k := start; k < end; k++ {
 		pos := b*l.c.Batch + k
 		i := it.buf.order[pos]
-		cf := CropFlip{Top: Pad, Left: Pad}
+		cf := CropFlip{Top: l.pad, Left: l.pad}
 		if l.c.Augment {
-			cf = DrawCropFlip(l.c.Seed, it.e, pos)
+			cf = DrawCropFlipPad(l.c.Seed, it.e, pos, l.pad)
 		}
-		cropFlipImage(s.x[k*ImageBytes:(k+1)*ImageBytes], l.d.Images[i*ImageBytes:(i+1)*ImageBytes], cf, l.table)
+		cropFlipImage(s.x[k*B:(k+1)*B], l.d.Images[i*B:(i+1)*B], h, w, l.pad, cf, l.table)
 		s.labels[k] = int(l.d.Labels[i])
 	}
 }

@@ -40,7 +40,7 @@ type blockCache struct {
 
 func newBlockCache(m *zoo.CIFARResNet, d *data.Dataset, batch int, mean, std [3]float32) *blockCache {
 	bc := &blockCache{m: m, d: d, batch: batch, mean: mean, std: std, c: nn.NewCtx(), from: -1,
-		x: make([]float32, batch*data.ImageBytes), idx: make([]int, batch), labels: make([]int, batch),
+		x: make([]float32, batch*d.BytesPerImage()), idx: make([]int, batch), labels: make([]int, batch),
 		losses: make([]float32, batch)}
 	for _, s := range []*nn.Sequential{m.Layer1, m.Layer2, m.Layer3} {
 		bc.blocks = append(bc.blocks, s.Layers...)
@@ -72,7 +72,8 @@ func (bc *blockCache) input(i0, b int) *autograd.Var {
 			bc.idx[j] = i0 + j
 		}
 		bc.d.Normalize(bc.x, bc.idx[:b], bc.mean, bc.std)
-		return autograd.NewVar(tensor.FromSlice(bc.x[:b*data.ImageBytes], b, data.Channels, data.ImageSize, data.ImageSize))
+		h, w := bc.d.Size()
+		return autograd.NewVar(tensor.FromSlice(bc.x[:b*bc.d.BytesPerImage()], b, data.Channels, h, w))
 	}
 	per := bc.shape[0] * bc.shape[1] * bc.shape[2]
 	return autograd.NewVar(tensor.FromSlice(bc.in[i0*per:(i0+b)*per], b, bc.shape[0], bc.shape[1], bc.shape[2]))

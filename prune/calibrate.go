@@ -31,7 +31,8 @@ type CalibConfig struct {
 	// must be the model's own normalisation, and Std must not be zero.
 	Mean, Std [3]float32
 	// Augment gives each image the training crop and flip
-	// (data.DrawCropFlip(Seed, CalibEpoch, i) for the i-th image drawn),
+	// (data.DrawCropFlipPad(Seed, CalibEpoch, i, d.Pad()) for the i-th
+	// image drawn; data.DrawCropFlip(Seed, CalibEpoch, i) at 32×32),
 	// so that a model that fits its training images sees them as training
 	// did rather than as it has memorised them.
 	Augment bool
@@ -112,7 +113,7 @@ func Calibrate(m nn.Module, g *Graph, d *data.Dataset, c CalibConfig) (*Stats, e
 // Batches returns the calibration images of d that c draws, normalised
 // (and augmented when c.Augment), with their labels: the first c.N entries
 // of data.Permutation(d.Len(), c.Seed, CalibEpoch), in batches of c.Batch
-// in that order (x: [b, 3, 32, 32], labels: [b], valid until the next
+// in that order (x: [b, 3, H, W] at d's size, labels: [b], valid until the next
 // batch). Since the draw of N images begins with the draw of any smaller
 // number, a Calibration over them can take the Stats of the smaller sets
 // on the way. It is an error when c does not fit d.
@@ -141,17 +142,20 @@ func (c CalibConfig) Batches(d *data.Dataset) (iter.Seq2[*tensor.Tensor, []int],
 	idx := data.Permutation(d.Len(), c.Seed, CalibEpoch)[:c.N]
 	var aug func(pos int) data.CropFlip
 	if c.Augment {
-		aug = func(pos int) data.CropFlip { return data.DrawCropFlip(c.Seed, CalibEpoch, pos) }
+		pad := d.Pad()
+		aug = func(pos int) data.CropFlip { return data.DrawCropFlipPad(c.Seed, CalibEpoch, pos, pad) }
 	}
 	return datasetBatches(d, idx, batch, c.Mean, c.Std, aug), nil
 }
 
 // datasetBatches yields the images idx of d, normalised, in batches of
-// size batch: x is [b, 3, 32, 32] and labels [b], valid until the next
+// size batch: x is [b, 3, H, W] (d.Size()) and labels [b], valid until the next
 // batch. With aug, the image at position i of idx is augmented by aug(i).
 func datasetBatches(d *data.Dataset, idx []int, batch int, mean, std [3]float32, aug func(int) data.CropFlip) iter.Seq2[*tensor.Tensor, []int] {
 	return func(yield func(*tensor.Tensor, []int) bool) {
-		buf := make([]float32, batch*data.ImageBytes)
+		h, w := d.Size()
+		per := d.BytesPerImage()
+		buf := make([]float32, batch*per)
 		labels := make([]int, batch)
 		for i0 := 0; i0 < len(idx); i0 += batch {
 			b := min(batch, len(idx)-i0)
@@ -159,13 +163,13 @@ func datasetBatches(d *data.Dataset, idx []int, batch int, mean, std [3]float32,
 				d.Normalize(buf, idx[i0:i0+b], mean, std)
 			} else {
 				for j := range b {
-					d.NormalizeCropFlip(buf[j*data.ImageBytes:(j+1)*data.ImageBytes], idx[i0+j], aug(i0+j), mean, std)
+					d.NormalizeCropFlip(buf[j*per:(j+1)*per], idx[i0+j], aug(i0+j), mean, std)
 				}
 			}
 			for j := range b {
 				labels[j] = int(d.Labels[idx[i0+j]])
 			}
-			x := tensor.FromSlice(buf[:b*data.ImageBytes], b, data.Channels, data.ImageSize, data.ImageSize)
+			x := tensor.FromSlice(buf[:b*per], b, data.Channels, h, w)
 			if !yield(x, labels[:b]) {
 				return
 			}

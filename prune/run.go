@@ -51,7 +51,8 @@ type Driver struct {
 	// model of the resumed run's RunState.ModelFile. Run prunes it in
 	// place; fine-tuning resumed from a checkpoint replaces it.
 	Model nn.Module
-	// InShape is the shape [C, H, W] of one input image.
+	// InShape is the shape [C, H, W] of one input image; Train and Test
+	// must hold H×W images.
 	InShape []int
 	// Train holds the calibration and fine-tuning images; nil calibrates
 	// on random images (standard normal, random labels; seeded) and
@@ -164,6 +165,17 @@ func (d *Driver) Run(ctx context.Context) error {
 	c := d.Config
 	if d.Train == nil && c.FinetuneEpochs > 0 {
 		return &ConfigError{Field: "FinetuneEpochs", Problem: fmt.Sprintf("is %d: fine-tuning needs a training set", c.FinetuneEpochs)}
+	}
+	for _, ds := range []struct {
+		name string
+		d    *data.Dataset
+	}{{"training", d.Train}, {"test", d.Test}} {
+		if ds.d == nil {
+			continue
+		}
+		if h, w := ds.d.Size(); h != d.InShape[1] || w != d.InShape[2] {
+			return fmt.Errorf("prune: driver: the %s images are %d×%d, the input shape is %v", ds.name, h, w, d.InShape)
+		}
 	}
 	if d.Train != nil && NeedsStats(c.Criterion) && c.Calib > d.Train.Len() {
 		return &ConfigError{Field: "Calib", Problem: fmt.Sprintf("%d: the training set has %d images", c.Calib, d.Train.Len())}

@@ -42,14 +42,24 @@ func NewEvaluator(batch int, mean, std [3]float32) *Evaluator {
 		pred: make([]int, batch), losses: make([]float32, batch)}
 }
 
+// ensure grows the image buffer to a batch of d's images.
+func (e *Evaluator) ensure(d *data.Dataset) {
+	if need := e.Batch * d.BytesPerImage(); len(e.x) < need {
+		e.x = make([]float32, need)
+	}
+}
+
 // Run evaluates m (put in evaluation mode; the caller restores training
-// mode) on every image of d and returns the counts and the mean
+// mode) on every image of d, at d's image size ([b, 3, H, W] batches), and returns the counts and the mean
 // cross-entropy, summed in float64. It runs m's compiled inference form
 // (package infer: BatchNorm folded, weights prepared once per call of Run),
 // or, for a model that does not compile (a layer infer does not know), m's
 // training-path forward pass in evaluation mode.
 func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
 	nn.SetTraining(m, false)
+	e.ensure(d)
+	h, w := d.Size()
+	per := d.BytesPerImage()
 	if tape := e.c.Tape; tape != nil { // evaluate without recording
 		e.c.Tape = nil
 		defer func() { e.c.Tape = tape; tape.Reset() }()
@@ -60,7 +70,7 @@ func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
 	}
 	if e.Eager {
 		// the training-path forward above
-	} else if cm, err := infer.Compile(m, []int{data.Channels, data.ImageSize, data.ImageSize}, infer.Options{Batch: e.Batch}); err == nil {
+	} else if cm, err := infer.Compile(m, []int{data.Channels, h, w}, infer.Options{Batch: e.Batch}); err == nil {
 		r := cm.NewRunner(e.Batch)
 		forward = func(x *tensor.Tensor) *tensor.Tensor {
 			y, err := r.Run(x)
@@ -80,7 +90,7 @@ func (e *Evaluator) Run(m nn.Module, d *data.Dataset) Result {
 			e.labels[j] = int(d.Labels[i0+j])
 		}
 		d.Normalize(e.x, e.idx[:b], e.Mean, e.Std)
-		x := tensor.FromSlice(e.x[:b*data.ImageBytes], b, data.Channels, data.ImageSize, data.ImageSize)
+		x := tensor.FromSlice(e.x[:b*per], b, data.Channels, h, w)
 		logits := forward(x)
 		tensor.CrossEntropy(e.losses[:b], logits, e.labels[:b])
 		tensor.Argmax(e.pred[:b], logits)

@@ -178,6 +178,12 @@ func (r *Run) Close() error {
 
 func newRun(cfg Config, dir string, m nn.Module, trainSet, testSet *data.Dataset) (*Run, error) {
 	trainSet, testSet = firstImages(trainSet, cfg.TrainImages), firstImages(testSet, cfg.TestImages)
+	if trainSet != nil && testSet != nil {
+		th, tw := trainSet.Size()
+		if h, w := testSet.Size(); h != th || w != tw {
+			return nil, fmt.Errorf("train: the training images are %d×%d, the test images %d×%d", th, tw, h, w)
+		}
+	}
 	r := &Run{Config: cfg, Dir: dir, Model: m, train: trainSet, test: testSet, ctx: nn.NewCtx()}
 	var err error
 	r.loader, err = data.NewLoader(trainSet, data.LoaderConfig{
@@ -326,7 +332,7 @@ func (r *Run) step(b *data.Batch) (float64, int, error) {
 	for _, p := range r.params {
 		p.Var.ZeroGrad()
 	}
-	x := tensor.FromSlice(b.X[:b.N*data.ImageBytes], b.N, data.Channels, data.ImageSize, data.ImageSize)
+	x := tensor.FromSlice(b.X[:b.N*data.Channels*b.Height*b.Width], b.N, data.Channels, b.Height, b.Width)
 	logits := r.Model.Forward(c, autograd.NewVar(x))
 	var loss *autograd.Var
 	if r.teacher != nil {
@@ -413,5 +419,5 @@ func firstImages(d *data.Dataset, n int) *data.Dataset {
 	if n <= 0 || n >= d.Len() {
 		return d
 	}
-	return &data.Dataset{Images: d.Images[:n*data.ImageBytes], Labels: d.Labels[:n]}
+	return d.Slice(0, n)
 }

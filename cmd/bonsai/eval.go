@@ -26,7 +26,7 @@ func runEval(args []string, out, errOut io.Writer) error {
 	fs := newFlags("eval", errOut)
 	arch := fs.String("arch", "", "architecture (optional when the file names one)")
 	weights := fs.String("weights", "", "safetensors model file (required)")
-	dir := fs.String("data", "", "CIFAR-10 binary directory, or imagefolder:DIR (DIR/val: one folder of PNG/JPEG files per class) (required)")
+	dir := fs.String("data", "", "CIFAR-10 binary directory, or imagefolder:DIR (DIR/val: one folder of PNG/JPEG files per class, brought to the model's input size) (required)")
 	batch := fs.Int("batch", 200, "images per forward pass")
 	meanFlag := fs.String("mean", "", "input mean per channel, e.g. 0.4914,0.4822,0.4465 (overrides the file)")
 	stdFlag := fs.String("std", "", "input std per channel (overrides the file)")
@@ -56,7 +56,7 @@ func runEval(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *weights, err)
 	}
-	test, names, err := loadTestSet(*dir)
+	test, names, err := loadTestSet(*dir, meta.Arch)
 	if err != nil {
 		return err
 	}

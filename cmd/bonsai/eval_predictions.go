@@ -35,6 +35,10 @@ func evalPredictions(m nn.Module, meta zoo.Meta, mean, std [3]float32, d *data.D
 	if err != nil {
 		return train.Result{}, err
 	}
+	h, w := d.Size()
+	if in := c.InputShape(); in[1] != h || in[2] != w {
+		return train.Result{}, fmt.Errorf("-predictions: the model takes %d×%d images, the data are %d×%d", in[1], in[2], h, w)
+	}
 	names := c.Names()
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
@@ -42,10 +46,11 @@ func evalPredictions(m nn.Module, meta zoo.Meta, mean, std [3]float32, d *data.D
 		return train.Result{}, err
 	}
 	defer os.Remove(tmp) // after the rename, a no-op
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
 	var res train.Result
-	x := make([]float32, batch*data.ImageBytes)
+	per := d.BytesPerImage()
+	x := make([]float32, batch*per)
 	idx := make([]int, batch)
 	for lo := 0; lo < d.Len(); lo += batch {
 		n := min(batch, d.Len()-lo)
@@ -53,7 +58,7 @@ func evalPredictions(m nn.Module, meta zoo.Meta, mean, std [3]float32, d *data.D
 			idx[i] = lo + i
 		}
 		d.Normalize(x, idx[:n], mean, std)
-		top, err := c.ClassifyTensor(tensor.FromSlice(x[:n*data.ImageBytes], n, data.Channels, data.ImageSize, data.ImageSize), c.Classes())
+		top, err := c.ClassifyTensor(tensor.FromSlice(x[:n*per], n, data.Channels, h, w), c.Classes())
 		if err != nil {
 			f.Close()
 			return res, err
@@ -80,7 +85,7 @@ func evalPredictions(m nn.Module, meta zoo.Meta, mean, std [3]float32, d *data.D
 		}
 	}
 	res.Loss /= float64(res.Total)
-	if err := w.Flush(); err != nil {
+	if err := bw.Flush(); err != nil {
 		f.Close()
 		return res, fmt.Errorf("-predictions: %w", err)
 	}

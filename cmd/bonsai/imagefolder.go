@@ -8,6 +8,7 @@ import (
 	"github.com/bonsai-dl/bonsai/data"
 	"github.com/bonsai-dl/bonsai/data/imagefolder"
 	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
 )
 
 // imageFolderScheme starts a -data value naming a folder of images:
@@ -24,6 +25,9 @@ func dataPath(spec string) string {
 	return spec
 }
 
+// isImageFolder reports whether a -data value names a folder of images.
+func isImageFolder(spec string) bool { return strings.HasPrefix(spec, imageFolderScheme) }
+
 // absData returns spec with its path made absolute, keeping the scheme.
 func absData(spec string) (string, error) {
 	if root, ok := strings.CutPrefix(spec, imageFolderScheme); ok {
@@ -33,25 +37,55 @@ func absData(spec string) (string, error) {
 	return filepath.Abs(spec)
 }
 
-// loadImageFolder returns DIR/train and DIR/val of imagefolder:DIR, and ok = false
-// when spec does not start with imagefolder:.
-func loadImageFolder(spec string) (trainSet, testSet *data.Dataset, ok bool, err error) {
+// loadImageFolder returns DIR/train and DIR/val of imagefolder:DIR at the input size of
+// the architecture arch (imageSize), and ok = false when spec does not start with
+// imagefolder:. More class folders than the architecture has classes is an error.
+func loadImageFolder(spec, arch string) (trainSet, testSet *data.Dataset, ok bool, err error) {
 	root, ok := strings.CutPrefix(spec, imageFolderScheme)
 	if !ok {
 		return nil, nil, false, nil
 	}
-	trainSet, testSet, _, err = imagefolder.LoadSplits(root)
-	return trainSet, testSet, true, err
+	h, w, err := imageSize(arch)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	trainSet, testSet, names, err := imagefolder.LoadSplits(root, h, w)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	if a, err := zoo.Lookup(arch); err == nil && len(names) > a.Classes {
+		return nil, nil, true, fmt.Errorf("-data: %d class folders, but the model has %d outputs", len(names), a.Classes)
+	}
+	return trainSet, testSet, true, nil
 }
 
 // loadTestSet returns the evaluation images of -data: CIFAR-10's test split, or
-// DIR/val of imagefolder:DIR with its class names.
-func loadTestSet(spec string) (*data.Dataset, []string, error) {
+// DIR/val of imagefolder:DIR at arch's input size (imageSize) with its class names.
+func loadTestSet(spec, arch string) (*data.Dataset, []string, error) {
 	if root, ok := strings.CutPrefix(spec, imageFolderScheme); ok {
-		return imagefolder.Load(filepath.Join(root, imagefolder.ValDir))
+		h, w, err := imageSize(arch)
+		if err != nil {
+			return nil, nil, err
+		}
+		return imagefolder.Load(filepath.Join(root, imagefolder.ValDir), h, w)
 	}
 	d, err := data.Load(spec, data.Test)
 	return d, nil, err
+}
+
+// imageSize returns the height and width of the images the architecture arch takes
+// (zoo.Arch.InputShape: 224×224 for the ImageNet models, 32×32 for the CIFAR ones, an
+// imported ONNX model's recorded input size), the size an image folder is brought to.
+func imageSize(arch string) (height, width int, err error) {
+	a, err := zoo.Lookup(arch)
+	if err != nil {
+		return 0, 0, fmt.Errorf("-data %s: the images are brought to the model's input size: %w", imageFolderScheme+"DIR", err)
+	}
+	in := a.InputShape
+	if len(in) != 3 || in[0] != data.Channels {
+		return 0, 0, fmt.Errorf("-data %s: architecture %s takes inputs %v, not RGB images [3 H W]", imageFolderScheme+"DIR", a.Name, in)
+	}
+	return in[1], in[2], nil
 }
 
 // checkClasses checks that a model with the metadata's class names has an output

@@ -17,7 +17,8 @@
 //	bonsai data cifar10 [-dir DIR]
 //
 // -data takes a CIFAR-10 binary directory (see bonsai data) or imagefolder:DIR,
-// DIR/train and DIR/val holding one folder of PNG/JPEG files per class.
+// DIR/train and DIR/val holding one folder of PNG/JPEG files per class, brought to
+// the model's input size.
 //
 // Run "bonsai help" or "bonsai COMMAND -h" for the flags of a command.
 //

@@ -33,7 +33,7 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	fs.StringVar(&o.Arch, "arch", "", "architecture (optional when the weights file names one)")
 	fs.StringVar(&o.Weights, "weights", "", "model to prune (safetensors)")
 	fs.StringVar(&o.Init, "init", "", `"random": build -arch with seeded random weights instead of loading -weights`)
-	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, imagefolder:DIR (DIR/train, DIR/val: one folder of PNG/JPEG files per class), or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
+	fs.StringVar(&o.Data, "data", "", "CIFAR-10 binary directory, imagefolder:DIR (DIR/train, DIR/val: one folder of PNG/JPEG files per class, brought to the model's input size), or synthetic:SIZE for random SIZE×SIZE calibration images (no accuracy, no fine-tuning)")
 	fs.StringVar(&o.Criterion, "criterion", prune.Sensitivity, "channel criterion: "+strings.Join(prune.CriterionNames, ", "))
 	fs.StringVar(&o.Scope, "scope", "", "sensitivity/taylor scope: all (every parameter that disappears with a channel), filter (the producer's filter) "+
 		"or, for sensitivity, channel (the Fisher of a mask on the whole channel; not with -prune-residual) (default: channel for sensitivity without -prune-residual, else all)")
@@ -120,14 +120,14 @@ func runPrune(args []string, out, errOut io.Writer) (retErr error) {
 	}
 	defer func() { retErr = d.Close(retErr) }()
 	if !synthetic {
-		if d.Train, d.Test, err = loadCIFAR(o.Data); err != nil {
+		if d.Train, d.Test, err = loadData(o.Data, o.Arch); err != nil {
 			return err
 		}
 		if o.TrainImages > 0 && o.TrainImages < d.Train.Len() {
-			d.Train = &data.Dataset{Images: d.Train.Images[:o.TrainImages*data.ImageBytes], Labels: d.Train.Labels[:o.TrainImages]}
+			d.Train = d.Train.Slice(0, o.TrainImages)
 		}
 		if o.TestImages > 0 && o.TestImages < d.Test.Len() {
-			d.Test = &data.Dataset{Images: d.Test.Images[:o.TestImages*data.ImageBytes], Labels: d.Test.Labels[:o.TestImages]}
+			d.Test = d.Test.Slice(0, o.TestImages)
 		}
 		if d.Test, err = testRange(d.Test, o.TestRange); err != nil {
 			return err
@@ -262,7 +262,8 @@ func pruneModel(o *pruneOpts, st *pruneState, dir string) (nn.Module, zoo.Meta, 
 }
 
 // pruneInput returns the input shape [C, H, W] and whether the data are
-// synthetic.
+// synthetic: synthetic:SIZE's, the input size of the architecture (o.Arch,
+// see imageSize) for imagefolder:DIR, and CIFAR-10's 32×32 otherwise.
 func pruneInput(o pruneOpts) ([]int, bool, error) {
 	if size, ok := strings.CutPrefix(o.Data, "synthetic:"); ok {
 		n, err := strconv.Atoi(size)
@@ -274,5 +275,22 @@ func pruneInput(o pruneOpts) ([]int, bool, error) {
 	if o.Data == "" {
 		return nil, false, usagef("-data DIR or -data synthetic:SIZE is required")
 	}
+	if isImageFolder(o.Data) {
+		h, w, err := imageSize(o.Arch)
+		if err != nil {
+			return nil, false, err
+		}
+		return []int{data.Channels, h, w}, false, nil
+	}
 	return []int{data.Channels, data.ImageSize, data.ImageSize}, false, nil
+}
+
+// pruneSynthetic reports whether the data are synthetic (see pruneInput),
+// checking the -data value but needing no model.
+func pruneSynthetic(o pruneOpts) (bool, error) {
+	if isImageFolder(o.Data) {
+		return false, nil
+	}
+	_, synthetic, err := pruneInput(o)
+	return synthetic, err
 }

@@ -115,5 +115,5 @@ func testRange(d *data.Dataset, s string) (*data.Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &data.Dataset{Images: d.Images[lo*data.ImageBytes : hi*data.ImageBytes], Labels: d.Labels[lo:hi]}, nil
+	return d.Slice(lo, hi), nil
 }

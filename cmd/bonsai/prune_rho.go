@@ -129,7 +129,7 @@ func runPruneRho(args []string, out, errOut io.Writer) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	trainSet, testSet, err := loadCIFAR(o.Data)
+	trainSet, testSet, err := loadData(o.Data, o.Arch)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,8 @@ type rhoStudy struct {
 
 func (s *rhoStudy) run() error {
 	var err error
-	if s.g, err = prune.Trace(s.m, data.Channels, data.ImageSize, data.ImageSize); err != nil {
+	h, w := s.train.Size()
+	if s.g, err = prune.Trace(s.m, data.Channels, h, w); err != nil {
 		return err
 	}
 	all := prune.InternalChannels(s.g)

@@ -67,7 +67,7 @@ func pruneSetup(flags *flag.FlagSet, o *pruneOpts, out string, resume, explain b
 	if o.Weights, err = absPath(o.Weights); err != nil { // stored: a resumed run may start elsewhere
 		return nil, err
 	}
-	if _, synthetic, _ := pruneInput(*o); !synthetic {
+	if synthetic, _ := pruneSynthetic(*o); !synthetic {
 		if err := checkInput("data", o.Data); err != nil {
 			return nil, err
 		}
@@ -84,7 +84,7 @@ func (o pruneOpts) checkFlags() error {
 	if o.Init != "" && o.Init != "random" {
 		return usagef("-init %q: the only value is random", o.Init)
 	}
-	_, synthetic, err := pruneInput(o)
+	synthetic, err := pruneSynthetic(o)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func runTrain(args []string, out, errOut io.Writer) error {
 	cfg := train.Config{}
 	x := trainFlagsOutsideConfig{}
 	fs.StringVar(&cfg.Arch, "arch", "", "architecture (default "+defaultArch+"; with -weights, the file's)")
-	fs.StringVar(&cfg.Data, "data", "", "CIFAR-10 binary directory, or imagefolder:DIR (DIR/train, DIR/val: one folder of PNG/JPEG files per class) (required; with -resume, the run's unless given)")
+	fs.StringVar(&cfg.Data, "data", "", "CIFAR-10 binary directory, or imagefolder:DIR (DIR/train, DIR/val: one folder of PNG/JPEG files per class, brought to the model's input size) (required; with -resume, the run's unless given)")
 	fs.StringVar(&x.out, "out", "", "run directory: checkpoints, metrics.jsonl, final.safetensors (required)")
 	fs.IntVar(&cfg.Epochs, "epochs", 182, "epochs")
 	fs.IntVar(&cfg.Batch, "batch", 128, "images per optimizer step")
@@ -140,7 +140,7 @@ func newTrainRun(cfg train.Config, x trainFlagsOutsideConfig) (*train.Run, error
 	if cfg.Mean, cfg.Std, err = normalisation(meta, x.mean, x.std, true); err != nil {
 		return nil, err
 	}
-	trainSet, testSet, err := loadCIFAR(cfg.Data)
+	trainSet, testSet, err := loadData(cfg.Data, cfg.Arch)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,13 @@ func resumeTrainRun(fs *flag.FlagSet, cfg *train.Config, x *trainFlagsOutsideCon
 	if cfg.Data, err = absPath(cfg.Data); err != nil {
 		return nil, err
 	}
-	trainSet, testSet, err := loadCIFAR(cfg.Data)
+	if _, err := zoo.Lookup(cfg.Arch); err != nil && isImageFolder(cfg.Data) {
+		// A graph architecture is known once a file that holds it is read.
+		if _, _, err := zoo.Load(filepath.Join(x.out, train.CheckpointFile), ""); err != nil {
+			return nil, fmt.Errorf("-resume: %w", err)
+		}
+	}
+	trainSet, testSet, err := loadData(cfg.Data, cfg.Arch)
 	if err != nil {
 		return nil, err
 	}
@@ -250,10 +256,11 @@ func triple(v []float32, d [3]float32) [3]float32 {
 	return d
 }
 
-// loadCIFAR returns the training and test images of -data: a CIFAR-10 binary
-// directory, or imagefolder:DIR (DIR/train and DIR/val).
-func loadCIFAR(dir string) (trainSet, testSet *data.Dataset, err error) {
-	if trainSet, testSet, ok, err := loadImageFolder(dir); ok {
+// loadData returns the training and test images of -data: a CIFAR-10 binary
+// directory (32×32), or imagefolder:DIR (DIR/train and DIR/val) brought to the input
+// size of the architecture arch (imageSize).
+func loadData(dir, arch string) (trainSet, testSet *data.Dataset, err error) {
+	if trainSet, testSet, ok, err := loadImageFolder(dir, arch); ok {
 		return trainSet, testSet, err
 	}
 	if trainSet, err = data.Load(dir, data.Train); err != nil {

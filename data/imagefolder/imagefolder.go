@@ -5,12 +5,14 @@
 //
 // Classes are the sub-folder names sorted, so label i is the i-th name, and the
 // images of a class are taken in the lexical order of their paths, as torchvision
-// orders them. Each image is decoded and brought to the model's input size by the
-// embedding API's preprocessing (classify.Pixels: converted to RGB, resized and
-// centre-cropped by the architecture's convention) and kept as 8-bit CHW pixels in a
-// data.Dataset, so that normalisation, the training crop and flip (RandomCrop with
-// 4 pixels of padding, RandomHorizontalFlip) and batching are the same as for
-// CIFAR-10.
+// orders them. Each image is decoded and brought to the model's input size, given as
+// height and width, by the embedding API's preprocessing (classify.Pixels: converted to
+// RGB; for 32×32 resized to 32×32, for other sizes the shorter side resized to 256/224
+// of the input's and the centre cropped, as torchvision's Resize(256) + CenterCrop(224))
+// and kept as 8-bit CHW pixels in a data.Dataset of that size, so that normalisation,
+// the training crop and flip (RandomCrop with min(height, width)/8 pixels of zero
+// padding — 4 at 32×32 — and RandomHorizontalFlip, see data.PadFor) and batching are
+// the same as for CIFAR-10.
 package imagefolder
 
 import (
@@ -92,15 +94,21 @@ func isDir(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// Load reads the tree at root (see Scan) into a Dataset of data.ImageSize×ImageSize
-// images preprocessed by classify.Pixels, with the sorted class names. Images are
-// decoded in parallel; an unreadable or undecodable file is an error naming it.
-func Load(root string) (*data.Dataset, []string, error) {
+// Load reads the tree at root (see Scan) into a Dataset of height×width images
+// preprocessed by classify.Pixels, with the sorted class names (Dataset.Classes is
+// their number). Images are decoded in parallel; an unreadable or undecodable file is
+// an error naming it, and so is a size that is not positive.
+func Load(root string, height, width int) (*data.Dataset, []string, error) {
+	if height <= 0 || width <= 0 {
+		return nil, nil, fmt.Errorf("imagefolder: %s: image size %d×%d, want positive values", root, height, width)
+	}
 	classes, samples, err := Scan(root)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &data.Dataset{Images: make([]byte, len(samples)*data.ImageBytes), Labels: make([]uint8, len(samples))}
+	d := &data.Dataset{Height: height, Width: width, Classes: len(classes), Labels: make([]uint8, len(samples))}
+	per := d.BytesPerImage()
+	d.Images = make([]byte, len(samples)*per)
 	var (
 		wg       sync.WaitGroup
 		next     = make(chan int)
@@ -116,7 +124,7 @@ func Load(root string) (*data.Dataset, []string, error) {
 			for i := range next {
 				img, err := classify.ReadImage(samples[i].Path)
 				if err == nil {
-					buf, err = classify.Pixels(buf[:0], img, data.ImageSize, data.ImageSize)
+					buf, err = classify.Pixels(buf[:0], img, height, width)
 					if err != nil {
 						err = fmt.Errorf("%s: %w", samples[i].Path, err)
 					}
@@ -129,7 +137,7 @@ func Load(root string) (*data.Dataset, []string, error) {
 					mu.Unlock()
 					continue
 				}
-				copy(d.Images[i*data.ImageBytes:], buf)
+				copy(d.Images[i*per:], buf)
 				d.Labels[i] = uint8(samples[i].Label)
 			}
 		}()
@@ -145,13 +153,14 @@ func Load(root string) (*data.Dataset, []string, error) {
 	return d, classes, nil
 }
 
-// LoadSplits reads dir/train and dir/val (see Load). Both must have the same classes.
-func LoadSplits(dir string) (train, val *data.Dataset, classes []string, err error) {
-	train, classes, err = Load(filepath.Join(dir, TrainDir))
+// LoadSplits reads dir/train and dir/val at height×width (see Load). Both must have
+// the same classes.
+func LoadSplits(dir string, height, width int) (train, val *data.Dataset, classes []string, err error) {
+	train, classes, err = Load(filepath.Join(dir, TrainDir), height, width)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	val, vc, err := Load(filepath.Join(dir, ValDir))
+	val, vc, err := Load(filepath.Join(dir, ValDir), height, width)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/bonsai-dl/bonsai/classify"
-	"github.com/bonsai-dl/bonsai/data"
 )
 
 // writeImage writes a w×h image whose pixels depend on seed, as PNG or JPEG by
@@ -79,24 +78,28 @@ func TestScanOrderAndLoad(t *testing.T) {
 		}
 	}
 
-	d, _, err := Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Len() != len(files) {
-		t.Fatalf("%d images, want %d", d.Len(), len(files))
-	}
-	for i, f := range files {
-		img, err := classify.ReadImage(filepath.Join(root, f.path))
+	for _, sz := range [][2]int{{32, 32}, {64, 64}, {40, 48}} {
+		h, w := sz[0], sz[1]
+		d, names, err := Load(root, h, w)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := classify.Pixels(nil, img, data.ImageSize, data.ImageSize)
-		if err != nil {
-			t.Fatal(err)
+		if d.Len() != len(files) || d.Height != h || d.Width != w || d.Classes != 3 || len(names) != 3 {
+			t.Fatalf("%d×%d: %d images of %d×%d, %d classes; want %d of %d×%d, 3", h, w, d.Len(), d.Height, d.Width, d.Classes, len(files), h, w)
 		}
-		if !bytes.Equal(d.Images[i*data.ImageBytes:(i+1)*data.ImageBytes], want) || int(d.Labels[i]) != f.label {
-			t.Errorf("image %d (%s): not classify.Pixels of the file, or label %d", i, f.path, d.Labels[i])
+		per := 3 * h * w
+		for i, f := range files {
+			img, err := classify.ReadImage(filepath.Join(root, f.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := classify.Pixels(nil, img, h, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(d.Images[i*per:(i+1)*per], want) || int(d.Labels[i]) != f.label {
+				t.Errorf("%d×%d image %d (%s): not classify.Pixels of the file, or label %d", h, w, i, f.path, d.Labels[i])
+			}
 		}
 	}
 }
@@ -128,15 +131,20 @@ func TestErrors(t *testing.T) {
 		}, "2.png: not an image"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Load(tc.root(t))
+			_, _, err := Load(tc.root(t), 32, 32)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error with %q", err, tc.want)
 			}
 		})
 	}
+	t.Run("size", func(t *testing.T) {
+		if _, _, err := Load(mk(t, "a/1.png"), 0, 32); err == nil || !strings.Contains(err.Error(), "image size 0×32") {
+			t.Errorf("got %v", err)
+		}
+	})
 	t.Run("train and val differ", func(t *testing.T) {
 		root := mk(t, "train/a/1.png", "train/b/1.png", "val/a/1.png")
-		if _, _, _, err := LoadSplits(root); err == nil || !strings.Contains(err.Error(), "different class folders") {
+		if _, _, _, err := LoadSplits(root, 32, 32); err == nil || !strings.Contains(err.Error(), "different class folders") {
 			t.Errorf("got %v", err)
 		}
 	})
