@@ -160,7 +160,7 @@ func (r *Runner) step(st *step) {
 		n, in, out := x.Shape[0], st.linIn, st.lin.Rows()
 		r.linEpi = asm.GemmEpilogue{Bias: st.linBias}
 		if n == 1 {
-			asm.SgemmPacked(st.lin, 1, x.Data, 1, y.Data, 1, &r.linEpi, r.gemm)
+			asm.SgemvPacked(st.lin, x.Data, y.Data, &r.linEpi, r.gemm)
 			break
 		}
 		r.linX = grow(r.linX, in*n)
