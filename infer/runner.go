@@ -130,6 +130,12 @@ func (r *Runner) step(st *step) {
 			res = &r.ts[st.residual]
 		}
 		st.conv.Forward(y, x, res, st.relu, &r.conv)
+	case stepDWBlock:
+		var res *tensor.Tensor
+		if st.residual >= 0 {
+			res = &r.ts[st.residual]
+		}
+		st.block.Forward(y, x, res, &r.conv)
 	case stepBN:
 		n, c, h, w := x.NCHW()
 		plane := h * w
