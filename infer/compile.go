@@ -87,6 +87,7 @@ func Compile(m nn.Module, inShape []int, o Options) (*Model, error) {
 	if err := cm.build(nodes, names); err != nil {
 		return nil, err
 	}
+	cm.fuseBlocks()
 	cm.plan()
 	return cm, nil
 }

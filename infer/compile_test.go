@@ -208,7 +208,8 @@ func TestRunErrors(t *testing.T) {
 
 // TestCompileMobileNetV2Steps checks the steps of a compiled MobileNetV2: every BatchNorm
 // folded, every ReLU6 fused into its convolution, the depthwise layers on the depthwise
-// algorithm and every residual addition fused into a projection.
+// algorithm (alone or in a fused block) and every residual addition fused into a
+// projection.
 func TestCompileMobileNetV2Steps(t *testing.T) {
 	m, _ := zoo.New("mobilenet_v2_cifar")
 	cm, err := infer.Compile(m, []int{3, 32, 32}, infer.Options{})
@@ -226,7 +227,13 @@ func TestCompileMobileNetV2Steps(t *testing.T) {
 			if strings.Contains(l.Name, "+add") {
 				adds++
 			}
-			if l.Algo == "depthwise" {
+			switch l.Algo {
+			case "depthwise":
+				dw++
+			case "dwblock": // [expansion or stem+ReLU6,] depthwise+ReLU6, projection
+				n := strings.Count(l.Name, "+relu6")
+				convs += n
+				relu6 += n // the block ends with the projection
 				dw++
 			}
 		case "global_avgpool", "linear":

@@ -159,6 +159,8 @@ func (cm *Model) meanStepMACs() int64 {
 		switch st.kind {
 		case stepConv:
 			macs += st.conv.MACs()
+		case stepDWBlock:
+			macs += st.block.MACs()
 		case stepLinear:
 			macs += int64(st.lin.Rows()) * int64(st.linIn)
 		default:

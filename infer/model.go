@@ -47,10 +47,11 @@ const (
 	stepSigmoid                      // 1/(1 + e^(−x))
 	stepMulChannels                  // x times a gate (in2) per image and channel
 	stepChannelScale                 // x times a scale per channel
+	stepDWBlock                      // an inverted residual's convolutions, band by band (dwblock.go)
 )
 
 var stepNames = [...]string{"conv", "batchnorm", "relu", "add", "add_relu", "maxpool", "avgpool", "global_avgpool", "view", "linear", "channel_map", "relu6",
-	"concat", "sigmoid", "mul_channels", "channel_scale"}
+	"concat", "sigmoid", "mul_channels", "channel_scale", "conv"}
 
 // step is one operation of a compiled model.
 type step struct {
@@ -69,6 +70,7 @@ type step struct {
 	w         []float32
 	wscale, b []float64
 	conv      *tensor.PreparedConv
+	block     *tensor.DWBlock // dwblock: the fused convolutions
 
 	scale, shift []float32 // batchnorm; channel_scale (scale)
 	kernel       int       // pooling
@@ -245,6 +247,9 @@ func (cm *Model) Layers() []Layer {
 		case stepConv:
 			l.Algo = st.conv.Algo.String()
 			l.MACs = st.conv.MACs()
+		case stepDWBlock:
+			l.Algo = "dwblock"
+			l.MACs = st.block.MACs()
 		case stepLinear:
 			l.MACs = int64(st.lin.Rows()) * int64(st.linIn)
 		}

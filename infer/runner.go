@@ -130,6 +130,12 @@ func (r *Runner) step(st *step) {
 			res = &r.ts[st.residual]
 		}
 		st.conv.Forward(y, x, res, st.relu, &r.conv)
+	case stepDWBlock:
+		var res *tensor.Tensor
+		if st.residual >= 0 {
+			res = &r.ts[st.residual]
+		}
+		st.block.Forward(y, x, res, &r.conv)
 	case stepBN:
 		n, c, h, w := x.NCHW()
 		plane := h * w
@@ -160,7 +166,7 @@ func (r *Runner) step(st *step) {
 		n, in, out := x.Shape[0], st.linIn, st.lin.Rows()
 		r.linEpi = asm.GemmEpilogue{Bias: st.linBias}
 		if n == 1 {
-			asm.SgemmPacked(st.lin, 1, x.Data, 1, y.Data, 1, &r.linEpi, r.gemm)
+			asm.SgemvPacked(st.lin, x.Data, y.Data, &r.linEpi, r.gemm)
 			break
 		}
 		r.linX = grow(r.linX, in*n)

@@ -48,6 +48,9 @@ type ConvWorkspace struct {
 	im2col   im2colTask       // PreparedConv.Forward's im2col blocks, during a call
 	gemmTask gemmTask         // PreparedConv.Forward's 1×1 products, during a call
 	colBufs  []im2colBuf      // per worker: patch matrices of prepared im2col convolutions
+
+	dwBlock     []dwBlockBuf // per worker: the bands of a DWBlock
+	dwBlockTask dwBlockTask  // DWBlock.Forward's bands of one image, during a call
 }
 
 func (ws *ConvWorkspace) gemmWS() *asm.Workspace {

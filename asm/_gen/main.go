@@ -50,6 +50,12 @@ func main() {
 	copyRows("copyRows4AVX2", 4, 128)
 	transpose8()
 	tileEpilogue()
+	// The matrix-vector products of SgemvPacked: 8 panels, or one, of the AVX-512 (8 rows)
+	// and AVX2 (4 rows) packed layouts.
+	for _, mr := range []int{avx512Tile.mr, avx2Tile.mr} {
+		gemvKernel(mr, 8)
+		gemvKernel(mr, 1)
+	}
 	elementwise()
 
 	Generate()
@@ -556,6 +562,118 @@ func tileEpilogue() {
 		}
 	}
 	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// gemvKernel emits
+//
+//	func name(k int, a *float32, lda int, x *float32, c *float32, add int)
+//
+// which computes panels consecutive mr-row micro-panels of a packed op(A) (PackA's layout:
+// mr floats per k-step, lda floats from one panel to the next) times the vector x, k ≥ 1
+// steps deep, into the panels·mr floats at c:
+//
+//	s[i] = Σ_{p<k} a[g·lda + p·mr + i%mr]·x[p]   (g = i/mr; one FMA chain per element, p increasing, from zero)
+//	c[i] = s[i]            when add == 0
+//	c[i] = s[i] + c[i]     otherwise
+//
+// the per-element sequence of the SGEMM micro-kernels with alpha 1 and beta 0 or 1, so
+// that a product by one column (SgemvPacked) is bit for bit SgemmPacked's. The mr floats
+// of a k-step are one vector (YMM for mr = 8, XMM for mr = 4); panels ≤ 8 accumulators
+// run side by side to hide the FMA latency.
+func gemvKernel(mr, panels int) {
+	bits := 32 * mr
+	name := fmt.Sprintf("gemv%dx%d", panels, mr)
+	gen.Kernel(name, "func(k int, a *float32, lda int, x *float32, c *float32, add int)",
+		fmt.Sprintf("%s multiplies %d packed %d-row micro-panels by a vector (see gemvKernel in _gen/main.go):", name, panels, mr),
+		fmt.Sprintf("c[i] = Σ_p a[(i/%d)·lda + p·%d + i%%%d]·x[p] (+ c[i] when add != 0), one FMA chain per element.", mr, mr, mr))
+	vec := func(i int) VecPhysical {
+		if bits == 128 {
+			return gen.Y[i].AsX().(VecPhysical)
+		}
+		return gen.Y[i]
+	}
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	lda := Load(Param("lda"), GP64())
+	x := Load(Param("x"), GP64())
+	c := Load(Param("c"), GP64())
+	SHLQ(U8(2), lda)      // bytes
+	var lda3, a4 Register // for panels 3 and 4…7
+	if panels > 3 {
+		lda3 = GP64()
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	}
+	if panels > 4 {
+		a4 = GP64()
+		LEAQ(Mem{Base: a, Index: lda, Scale: 4}, a4)
+	}
+	advance := func(bytes int) {
+		ADDQ(U32(bytes), a)
+		if a4 != nil {
+			ADDQ(U32(bytes), a4)
+		}
+	}
+	// panel g's k-step at byte offset off.
+	at := func(g, off int) Mem {
+		base := a
+		if g >= 4 {
+			base, g = a4, g-4
+		}
+		switch g {
+		case 0:
+			return Mem{Base: base, Disp: off}
+		case 1:
+			return Mem{Base: base, Index: lda, Scale: 1, Disp: off}
+		case 2:
+			return Mem{Base: base, Index: lda, Scale: 2, Disp: off}
+		}
+		return Mem{Base: base, Index: lda3, Scale: 1, Disp: off}
+	}
+	accs := make([]VecPhysical, panels)
+	for g := range accs {
+		accs[g] = vec(g)
+		VXORPS(accs[g], accs[g], accs[g])
+	}
+	bc := []VecPhysical{vec(8), vec(9), vec(10), vec(11)}
+	step := func(u int) {
+		b := bc[u%len(bc)]
+		VBROADCASTSS(Mem{Base: x, Disp: 4 * u}, b)
+		for g := range accs {
+			VFMADD231PS(at(g, 4*mr*u), b, accs[g])
+		}
+	}
+	const unroll = 4
+	Label(name + "_loop4")
+	CMPQ(k, U8(unroll))
+	JL(LabelRef(name + "_tail"))
+	for u := range unroll {
+		step(u)
+	}
+	advance(unroll * 4 * mr)
+	ADDQ(U8(4*unroll), x)
+	SUBQ(U8(unroll), k)
+	JMP(LabelRef(name + "_loop4"))
+	Label(name + "_tail")
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_merge"))
+	step(0)
+	advance(4 * mr)
+	ADDQ(U8(4), x)
+	DECQ(k)
+	JMP(LabelRef(name + "_tail"))
+	Label(name + "_merge")
+	add := Load(Param("add"), GP64())
+	TESTQ(add, add)
+	JZ(LabelRef(name + "_store"))
+	for g := range accs {
+		VADDPS(Mem{Base: c, Disp: g * 4 * mr}, accs[g], accs[g])
+	}
+	Label(name + "_store")
+	for g := range accs {
+		VMOVUPS(accs[g], Mem{Base: c, Disp: g * 4 * mr})
+	}
 	VZEROUPPER()
 	RET()
 }

@@ -35,10 +35,10 @@ var ewAVX2 = &ewKernels{
 
 var (
 	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true, epilogue: epilogueAVX512,
-		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512}, panel: panelsAVX512(),
+		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512}, panel: panelsAVX512(), gemv: gemv8,
 		copyA: copyRows8AVX2, copyB: copyRows48AVX512, transpose8: transpose8AVX2}
 	avx2Kernel = gemmKernel{mr: 4, nr: 24, micro: microAVX2, direct: true,
-		lanes: 8, narrow: [3]microFunc{1: micro4x8AVX2, 2: micro4x16AVX2},
+		lanes: 8, narrow: [3]microFunc{1: micro4x8AVX2, 2: micro4x16AVX2}, gemv: gemv4,
 		copyA: copyRows4AVX2, copyB: copyRows24AVX2, transpose8: transpose8AVX2}
 
 	avx512Impl = &impl{path: AVX512, gemm: &avx512Kernel, ew: ewAVX2}
@@ -69,6 +69,43 @@ func microAVX2(kc int, a, b []float32, ldb int, c []float32, ldc int, alpha, bet
 	_ = b[(kc-1)*ldb+23]
 	_ = c[3*ldc+23]
 	sgemmKernel4x24AVX2(kc, &a[0], &b[0], ldb, &c[0], ldc, alpha, beta)
+}
+
+// gemv8 and gemv4 check the extent of every operand and call the matrix-vector kernels of
+// the 8-row (AVX512) and 4-row (AVX2) packed layouts; see gemmKernel.gemv.
+func gemv8(panels, kc int, a []float32, lda int, x, c []float32, add bool) {
+	_ = a[(panels-1)*lda+kc*8-1]
+	_ = x[kc-1]
+	_ = c[panels*8-1]
+	switch panels {
+	case 8:
+		gemv8x8(kc, &a[0], lda, &x[0], &c[0], b2i(add))
+	case 1:
+		gemv1x8(kc, &a[0], lda, &x[0], &c[0], b2i(add))
+	default:
+		panic("asm: gemv8: panels must be 1 or 8")
+	}
+}
+
+func gemv4(panels, kc int, a []float32, lda int, x, c []float32, add bool) {
+	_ = a[(panels-1)*lda+kc*4-1]
+	_ = x[kc-1]
+	_ = c[panels*4-1]
+	switch panels {
+	case 8:
+		gemv8x4(kc, &a[0], lda, &x[0], &c[0], b2i(add))
+	case 1:
+		gemv1x4(kc, &a[0], lda, &x[0], &c[0], b2i(add))
+	default:
+		panic("asm: gemv4: panels must be 1 or 8")
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // The narrow variants compute the first 16 or 32 (AVX512), 8 or 16 (AVX2) columns of a tile.

@@ -48,6 +48,12 @@ type gemmKernel struct {
 	// into micro-panels whose width is a multiple of 8.
 	transpose8 func(k int, src *float32, lds int, dst *float32, ldd int)
 
+	// gemv, when set, multiplies panels (1 or 8) consecutive packed micro-panels of op(A),
+	// lda floats apart, over kc k-steps by x into the panels·mr floats of c, stored or
+	// (add) added: the per-element sequence of micro for one column of B with alpha 1 and
+	// beta 0 or 1 (SgemvPacked).
+	gemv func(panels, kc int, a []float32, lda int, x, c []float32, add bool)
+
 	fixed *blockSizes // default block sizes; nil: derived from the cache sizes
 	once  sync.Once
 	def   blockSizes

@@ -222,6 +222,30 @@ func transpose8AVX2(k int, src *float32, lds int, dst *float32, ldd int)
 //go:noescape
 func tileEpilogue48AVX512(c *float32, ldc int, rows int, masks int, bias *float32, r *float32, ldr int, relu int, hi float32)
 
+// gemv8x8 multiplies 8 packed 8-row micro-panels by a vector (see gemvKernel in _gen/main.go):
+// c[i] = Σ_p a[(i/8)·lda + p·8 + i%8]·x[p] (+ c[i] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemv8x8(k int, a *float32, lda int, x *float32, c *float32, add int)
+
+// gemv1x8 multiplies 1 packed 8-row micro-panels by a vector (see gemvKernel in _gen/main.go):
+// c[i] = Σ_p a[(i/8)·lda + p·8 + i%8]·x[p] (+ c[i] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemv1x8(k int, a *float32, lda int, x *float32, c *float32, add int)
+
+// gemv8x4 multiplies 8 packed 4-row micro-panels by a vector (see gemvKernel in _gen/main.go):
+// c[i] = Σ_p a[(i/4)·lda + p·4 + i%4]·x[p] (+ c[i] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemv8x4(k int, a *float32, lda int, x *float32, c *float32, add int)
+
+// gemv1x4 multiplies 1 packed 4-row micro-panels by a vector (see gemvKernel in _gen/main.go):
+// c[i] = Σ_p a[(i/4)·lda + p·4 + i%4]·x[p] (+ c[i] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemv1x4(k int, a *float32, lda int, x *float32, c *float32, add int)
+
 // axpyAVX2 computes y[i] = float32(alpha*x[i]) + y[i] for i < len(y) &^ 7 (AVX2; see elementwise.go in _gen).
 // The caller checks the lengths of the other slices.
 //

@@ -5392,6 +5392,318 @@ tileEpilogue48AVX512_done:
 	VZEROUPPER
 	RET
 
+// func gemv8x8(k int, a *float32, lda int, x *float32, c *float32, add int)
+// Requires: AVX, FMA3
+TEXT ·gemv8x8(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   c+32(FP), SI
+	SHLQ   $0x02, DX
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (CX)(DX*4), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+gemv8x8_loop4:
+	CMPQ         AX, $0x04
+	JL           gemv8x8_tail
+	VBROADCASTSS (BX), Y8
+	VFMADD231PS  (CX), Y8, Y0
+	VFMADD231PS  (CX)(DX*1), Y8, Y1
+	VFMADD231PS  (CX)(DX*2), Y8, Y2
+	VFMADD231PS  (CX)(DI*1), Y8, Y3
+	VFMADD231PS  (R8), Y8, Y4
+	VFMADD231PS  (R8)(DX*1), Y8, Y5
+	VFMADD231PS  (R8)(DX*2), Y8, Y6
+	VFMADD231PS  (R8)(DI*1), Y8, Y7
+	VBROADCASTSS 4(BX), Y9
+	VFMADD231PS  32(CX), Y9, Y0
+	VFMADD231PS  32(CX)(DX*1), Y9, Y1
+	VFMADD231PS  32(CX)(DX*2), Y9, Y2
+	VFMADD231PS  32(CX)(DI*1), Y9, Y3
+	VFMADD231PS  32(R8), Y9, Y4
+	VFMADD231PS  32(R8)(DX*1), Y9, Y5
+	VFMADD231PS  32(R8)(DX*2), Y9, Y6
+	VFMADD231PS  32(R8)(DI*1), Y9, Y7
+	VBROADCASTSS 8(BX), Y10
+	VFMADD231PS  64(CX), Y10, Y0
+	VFMADD231PS  64(CX)(DX*1), Y10, Y1
+	VFMADD231PS  64(CX)(DX*2), Y10, Y2
+	VFMADD231PS  64(CX)(DI*1), Y10, Y3
+	VFMADD231PS  64(R8), Y10, Y4
+	VFMADD231PS  64(R8)(DX*1), Y10, Y5
+	VFMADD231PS  64(R8)(DX*2), Y10, Y6
+	VFMADD231PS  64(R8)(DI*1), Y10, Y7
+	VBROADCASTSS 12(BX), Y11
+	VFMADD231PS  96(CX), Y11, Y0
+	VFMADD231PS  96(CX)(DX*1), Y11, Y1
+	VFMADD231PS  96(CX)(DX*2), Y11, Y2
+	VFMADD231PS  96(CX)(DI*1), Y11, Y3
+	VFMADD231PS  96(R8), Y11, Y4
+	VFMADD231PS  96(R8)(DX*1), Y11, Y5
+	VFMADD231PS  96(R8)(DX*2), Y11, Y6
+	VFMADD231PS  96(R8)(DI*1), Y11, Y7
+	ADDQ         $0x00000080, CX
+	ADDQ         $0x00000080, R8
+	ADDQ         $0x10, BX
+	SUBQ         $0x04, AX
+	JMP          gemv8x8_loop4
+
+gemv8x8_tail:
+	TESTQ        AX, AX
+	JZ           gemv8x8_merge
+	VBROADCASTSS (BX), Y8
+	VFMADD231PS  (CX), Y8, Y0
+	VFMADD231PS  (CX)(DX*1), Y8, Y1
+	VFMADD231PS  (CX)(DX*2), Y8, Y2
+	VFMADD231PS  (CX)(DI*1), Y8, Y3
+	VFMADD231PS  (R8), Y8, Y4
+	VFMADD231PS  (R8)(DX*1), Y8, Y5
+	VFMADD231PS  (R8)(DX*2), Y8, Y6
+	VFMADD231PS  (R8)(DI*1), Y8, Y7
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, R8
+	ADDQ         $0x04, BX
+	DECQ         AX
+	JMP          gemv8x8_tail
+
+gemv8x8_merge:
+	MOVQ   add+40(FP), AX
+	TESTQ  AX, AX
+	JZ     gemv8x8_store
+	VADDPS (SI), Y0, Y0
+	VADDPS 32(SI), Y1, Y1
+	VADDPS 64(SI), Y2, Y2
+	VADDPS 96(SI), Y3, Y3
+	VADDPS 128(SI), Y4, Y4
+	VADDPS 160(SI), Y5, Y5
+	VADDPS 192(SI), Y6, Y6
+	VADDPS 224(SI), Y7, Y7
+
+gemv8x8_store:
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	VMOVUPS Y2, 64(SI)
+	VMOVUPS Y3, 96(SI)
+	VMOVUPS Y4, 128(SI)
+	VMOVUPS Y5, 160(SI)
+	VMOVUPS Y6, 192(SI)
+	VMOVUPS Y7, 224(SI)
+	VZEROUPPER
+	RET
+
+// func gemv1x8(k int, a *float32, lda int, x *float32, c *float32, add int)
+// Requires: AVX, FMA3
+TEXT ·gemv1x8(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   c+32(FP), SI
+	SHLQ   $0x02, DX
+	VXORPS Y0, Y0, Y0
+
+gemv1x8_loop4:
+	CMPQ         AX, $0x04
+	JL           gemv1x8_tail
+	VBROADCASTSS (BX), Y8
+	VFMADD231PS  (CX), Y8, Y0
+	VBROADCASTSS 4(BX), Y9
+	VFMADD231PS  32(CX), Y9, Y0
+	VBROADCASTSS 8(BX), Y10
+	VFMADD231PS  64(CX), Y10, Y0
+	VBROADCASTSS 12(BX), Y11
+	VFMADD231PS  96(CX), Y11, Y0
+	ADDQ         $0x00000080, CX
+	ADDQ         $0x10, BX
+	SUBQ         $0x04, AX
+	JMP          gemv1x8_loop4
+
+gemv1x8_tail:
+	TESTQ        AX, AX
+	JZ           gemv1x8_merge
+	VBROADCASTSS (BX), Y8
+	VFMADD231PS  (CX), Y8, Y0
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x04, BX
+	DECQ         AX
+	JMP          gemv1x8_tail
+
+gemv1x8_merge:
+	MOVQ   add+40(FP), AX
+	TESTQ  AX, AX
+	JZ     gemv1x8_store
+	VADDPS (SI), Y0, Y0
+
+gemv1x8_store:
+	VMOVUPS Y0, (SI)
+	VZEROUPPER
+	RET
+
+// func gemv8x4(k int, a *float32, lda int, x *float32, c *float32, add int)
+// Requires: AVX, FMA3
+TEXT ·gemv8x4(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   c+32(FP), SI
+	SHLQ   $0x02, DX
+	LEAQ   (DX)(DX*2), DI
+	LEAQ   (CX)(DX*4), R8
+	VXORPS X0, X0, X0
+	VXORPS X1, X1, X1
+	VXORPS X2, X2, X2
+	VXORPS X3, X3, X3
+	VXORPS X4, X4, X4
+	VXORPS X5, X5, X5
+	VXORPS X6, X6, X6
+	VXORPS X7, X7, X7
+
+gemv8x4_loop4:
+	CMPQ         AX, $0x04
+	JL           gemv8x4_tail
+	VBROADCASTSS (BX), X8
+	VFMADD231PS  (CX), X8, X0
+	VFMADD231PS  (CX)(DX*1), X8, X1
+	VFMADD231PS  (CX)(DX*2), X8, X2
+	VFMADD231PS  (CX)(DI*1), X8, X3
+	VFMADD231PS  (R8), X8, X4
+	VFMADD231PS  (R8)(DX*1), X8, X5
+	VFMADD231PS  (R8)(DX*2), X8, X6
+	VFMADD231PS  (R8)(DI*1), X8, X7
+	VBROADCASTSS 4(BX), X9
+	VFMADD231PS  16(CX), X9, X0
+	VFMADD231PS  16(CX)(DX*1), X9, X1
+	VFMADD231PS  16(CX)(DX*2), X9, X2
+	VFMADD231PS  16(CX)(DI*1), X9, X3
+	VFMADD231PS  16(R8), X9, X4
+	VFMADD231PS  16(R8)(DX*1), X9, X5
+	VFMADD231PS  16(R8)(DX*2), X9, X6
+	VFMADD231PS  16(R8)(DI*1), X9, X7
+	VBROADCASTSS 8(BX), X10
+	VFMADD231PS  32(CX), X10, X0
+	VFMADD231PS  32(CX)(DX*1), X10, X1
+	VFMADD231PS  32(CX)(DX*2), X10, X2
+	VFMADD231PS  32(CX)(DI*1), X10, X3
+	VFMADD231PS  32(R8), X10, X4
+	VFMADD231PS  32(R8)(DX*1), X10, X5
+	VFMADD231PS  32(R8)(DX*2), X10, X6
+	VFMADD231PS  32(R8)(DI*1), X10, X7
+	VBROADCASTSS 12(BX), X11
+	VFMADD231PS  48(CX), X11, X0
+	VFMADD231PS  48(CX)(DX*1), X11, X1
+	VFMADD231PS  48(CX)(DX*2), X11, X2
+	VFMADD231PS  48(CX)(DI*1), X11, X3
+	VFMADD231PS  48(R8), X11, X4
+	VFMADD231PS  48(R8)(DX*1), X11, X5
+	VFMADD231PS  48(R8)(DX*2), X11, X6
+	VFMADD231PS  48(R8)(DI*1), X11, X7
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x00000040, R8
+	ADDQ         $0x10, BX
+	SUBQ         $0x04, AX
+	JMP          gemv8x4_loop4
+
+gemv8x4_tail:
+	TESTQ        AX, AX
+	JZ           gemv8x4_merge
+	VBROADCASTSS (BX), X8
+	VFMADD231PS  (CX), X8, X0
+	VFMADD231PS  (CX)(DX*1), X8, X1
+	VFMADD231PS  (CX)(DX*2), X8, X2
+	VFMADD231PS  (CX)(DI*1), X8, X3
+	VFMADD231PS  (R8), X8, X4
+	VFMADD231PS  (R8)(DX*1), X8, X5
+	VFMADD231PS  (R8)(DX*2), X8, X6
+	VFMADD231PS  (R8)(DI*1), X8, X7
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x00000010, R8
+	ADDQ         $0x04, BX
+	DECQ         AX
+	JMP          gemv8x4_tail
+
+gemv8x4_merge:
+	MOVQ   add+40(FP), AX
+	TESTQ  AX, AX
+	JZ     gemv8x4_store
+	VADDPS (SI), X0, X0
+	VADDPS 16(SI), X1, X1
+	VADDPS 32(SI), X2, X2
+	VADDPS 48(SI), X3, X3
+	VADDPS 64(SI), X4, X4
+	VADDPS 80(SI), X5, X5
+	VADDPS 96(SI), X6, X6
+	VADDPS 112(SI), X7, X7
+
+gemv8x4_store:
+	VMOVUPS X0, (SI)
+	VMOVUPS X1, 16(SI)
+	VMOVUPS X2, 32(SI)
+	VMOVUPS X3, 48(SI)
+	VMOVUPS X4, 64(SI)
+	VMOVUPS X5, 80(SI)
+	VMOVUPS X6, 96(SI)
+	VMOVUPS X7, 112(SI)
+	VZEROUPPER
+	RET
+
+// func gemv1x4(k int, a *float32, lda int, x *float32, c *float32, add int)
+// Requires: AVX, FMA3
+TEXT ·gemv1x4(SB), NOSPLIT, $0-48
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   lda+16(FP), DX
+	MOVQ   x+24(FP), BX
+	MOVQ   c+32(FP), SI
+	SHLQ   $0x02, DX
+	VXORPS X0, X0, X0
+
+gemv1x4_loop4:
+	CMPQ         AX, $0x04
+	JL           gemv1x4_tail
+	VBROADCASTSS (BX), X8
+	VFMADD231PS  (CX), X8, X0
+	VBROADCASTSS 4(BX), X9
+	VFMADD231PS  16(CX), X9, X0
+	VBROADCASTSS 8(BX), X10
+	VFMADD231PS  32(CX), X10, X0
+	VBROADCASTSS 12(BX), X11
+	VFMADD231PS  48(CX), X11, X0
+	ADDQ         $0x00000040, CX
+	ADDQ         $0x10, BX
+	SUBQ         $0x04, AX
+	JMP          gemv1x4_loop4
+
+gemv1x4_tail:
+	TESTQ        AX, AX
+	JZ           gemv1x4_merge
+	VBROADCASTSS (BX), X8
+	VFMADD231PS  (CX), X8, X0
+	ADDQ         $0x00000010, CX
+	ADDQ         $0x04, BX
+	DECQ         AX
+	JMP          gemv1x4_tail
+
+gemv1x4_merge:
+	MOVQ   add+40(FP), AX
+	TESTQ  AX, AX
+	JZ     gemv1x4_store
+	VADDPS (SI), X0, X0
+
+gemv1x4_store:
+	VMOVUPS X0, (SI)
+	VZEROUPPER
+	RET
+
 // func axpyAVX2(alpha float32, x []float32, y []float32)
 // Requires: AVX
 TEXT ·axpyAVX2(SB), NOSPLIT, $0-56

@@ -18,6 +18,8 @@ type Workspace struct {
 	parts []partBuf // packing buffers per goroutine; parts[w] is used only by worker w
 	job   sgemmJob  // parameters of the call in progress, read by the workers
 
+	gemv gemvTask // the SgemvPacked call in progress
+
 	next atomic.Int64 // the next part of job to claim
 	_    [56]byte
 }
