@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bonsai-dl/bonsai/autograd"
+	"github.com/bonsai-dl/bonsai/internal/testenv"
+	"github.com/bonsai-dl/bonsai/nn"
+	"github.com/bonsai-dl/bonsai/nn/zoo"
+	"github.com/bonsai-dl/bonsai/tensor"
+)
+
+// TestPruneTorchvisionONNX is issue 16's acceptance 3 as the README states it: torchvision's
+// ResNet-18 and MobileNetV2 exported by PyTorch 1.13 (random weights, onnx/testdata's
+// export_torch.py) are pruned by `bonsai prune -data synthetic:224 -flops 0.5 -calib 64
+// -finetune-epochs 0 -out DIR` (the default criterion); DIR/pruned.onnx runs in ONNX
+// Runtime with Bonsai's logits within 1e-4·max|y|, and `bonsai info` of it gives the MACs
+// the prune report states.
+func TestPruneTorchvisionONNX(t *testing.T) {
+	testenv.Short(t, "exports two ImageNet models from PyTorch and prunes them at 224×224")
+	python := torchPython(t)
+	ort := ortModules(t)
+	exp := t.TempDir()
+	out, err := exec.Command(python, "../../onnx/testdata/export_torch.py", exp, "resnet18:13:kept", "mobilenet_v2:13:folded").Output()
+	if err != nil {
+		t.Fatalf("export_torch.py: %v", err)
+	}
+	for _, model := range strings.Fields(string(out)) {
+		t.Run(filepath.Base(model), func(t *testing.T) {
+			run := filepath.Join(t.TempDir(), "run")
+			code, stdout, errOut := bonsai("prune", "-weights", model, "-data", "synthetic:224", "-flops", "0.5", "-calib", "64",
+				"-finetune-epochs", "0", "-out", run, "-json")
+			if code != 0 {
+				t.Fatalf("prune: exit %d: %s%s", code, stdout, errOut)
+			}
+			var sum struct {
+				MACsBefore int64 `json:"macs_before"`
+				MACsAfter  int64 `json:"macs_after"`
+			}
+			lines := strings.Split(strings.TrimSpace(stdout), "\n")
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.MACsAfter == 0 {
+				t.Fatalf("prune -json: %v: %s", err, stdout)
+			}
+			if !(float64(sum.MACsAfter) <= 0.51*float64(sum.MACsBefore)) {
+				t.Errorf("MACs %d → %d: want half removed", sum.MACsBefore, sum.MACsAfter)
+			}
+			pruned := filepath.Join(run, "pruned.onnx")
+			code, info, errOut := bonsai("info", "-weights", pruned, "-json")
+			if code != 0 {
+				t.Fatalf("info of pruned.onnx: exit %d: %s", code, errOut)
+			}
+			var rep struct {
+				MACs int64 `json:"macs"`
+			}
+			if err := json.Unmarshal([]byte(info), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.MACs != sum.MACsAfter {
+				t.Errorf("info of pruned.onnx: %d MACs, the prune report %d", rep.MACs, sum.MACsAfter)
+			}
+
+			m, _, err := zoo.Load(pruned, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := tensor.New(2, 3, 224, 224)
+			rng := nn.NewRand(7)
+			for i := range x.Data {
+				x.Data[i] = float32(rng.NormFloat64())
+			}
+			want := m.Forward(nn.NewCtx(), autograd.NewVar(x)).Value.Data
+			got := runORT(t, ort, pruned, x)
+			if len(got) != len(want) {
+				t.Fatalf("ONNX Runtime gave %d values, Bonsai %d", len(got), len(want))
+			}
+			var maxY, maxD float64
+			for i, v := range want {
+				maxY = math.Max(maxY, math.Abs(float64(v)))
+				maxD = math.Max(maxD, math.Abs(float64(v-got[i])))
+			}
+			t.Logf("%d → %d MACs; pruned.onnx in ONNX Runtime: max|Δ| %.3g, max|y| %.3g", sum.MACsBefore, sum.MACsAfter, maxD, maxY)
+			if !(maxD <= 1e-4*maxY) {
+				t.Errorf("ONNX Runtime against Bonsai: max|Δ| %.3g > 1e-4·max|y| = %.3g", maxD, 1e-4*maxY)
+			}
+		})
+	}
+}
+
+// ortModules returns the node_modules directory holding onnxruntime-node (BONSAI_ORT_DIR,
+// default ~/.cache/bonsai-ort, as .ci/run installs it), skipping the test when it or node
+// is missing, or failing it when CI is true.
+func ortModules(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("BONSAI_ORT_DIR")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "bonsai-ort")
+	}
+	mods := filepath.Join(dir, "node_modules")
+	_, err := os.Stat(filepath.Join(mods, "onnxruntime-node"))
+	if err == nil {
+		_, err = exec.LookPath("node")
+	}
+	if err != nil {
+		msg := fmt.Sprintf("ONNX Runtime for node: %v (cd %s && npm install --ignore-scripts onnxruntime-node@1.30.0)", err, dir)
+		if testenv.InCI() {
+			t.Fatal("CI=true: " + msg)
+		}
+		t.Skip(msg + "; skipping")
+	}
+	return mods
+}
+
+// runORT runs the model at path in ONNX Runtime (onnx/testdata/ort_run.js) on x.
+func runORT(t *testing.T, modules, path string, x *tensor.Tensor) []float32 {
+	t.Helper()
+	tmp := t.TempDir()
+	in, out := filepath.Join(tmp, "x.f32"), filepath.Join(tmp, "y.f32")
+	b := make([]byte, 4*len(x.Data))
+	for j, v := range x.Data {
+		binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(v))
+	}
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var dims []string
+	for _, d := range x.Shape {
+		dims = append(dims, fmt.Sprint(d))
+	}
+	cmd := exec.Command("node", "../../onnx/testdata/ort_run.js", path, in, strings.Join(dims, ","), out)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("onnxruntime on %s: %v\n%s", filepath.Base(path), err, msg)
+	}
+	yb, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]float32, len(yb)/4)
+	for j := range y {
+		y[j] = math.Float32frombits(binary.LittleEndian.Uint32(yb[4*j:]))
+	}
+	return y
+}
