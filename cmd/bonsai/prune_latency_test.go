@@ -14,9 +14,8 @@ import (
 // TestPruneLatencyTarget prunes a random ResNet-20 by 30 % of its measured
 // batch-1 latency and checks that the pruned model's measured latency, timed
 // alternately with the original's, lands near 70 % of it. Timing on a shared
-// machine is noisy: the bounds are 55–92 % (a CI run measured 84.6 % once, with
-// no other work on the machine; the acceptance on ResNet-56 asks for 5 %, measured
-// hushed with bonsai bench).
+// machine is noisy: the tolerance is ±12 points (the acceptance on
+// ResNet-56 asks for 5 %, measured hushed).
 func TestPruneLatencyTarget(t *testing.T) {
 	testenv.Short(t, "measures latencies")
 	dir := filepath.Join(t.TempDir(), "run")
@@ -40,8 +39,8 @@ func TestPruneLatencyTarget(t *testing.T) {
 	t.Logf("base %.3f ms; step: predicted %.3f ms, measured %.3f ms after %d plans; at the end %.3f → %.3f ms (%.1f %%); MACs −%.1f %%",
 		st.BaseLatency, s.LatencyPredicted, s.LatencyMeasured, s.LatencyRounds, st.Latency[0], st.Latency[1], 100*ratio,
 		100*(1-float64(s.MACs)/float64(st.Before.MACs)))
-	if ratio < 0.55 || ratio > 0.92 {
-		t.Errorf("the pruned model takes %.1f %% of the original's latency, want 55–92 %% (target 70 %%)", 100*ratio)
+	if ratio < 0.58 || ratio > 0.82 {
+		t.Errorf("the pruned model takes %.1f %% of the original's latency, want 70 ± 12 %%", 100*ratio)
 	}
 	report, err := os.ReadFile(filepath.Join(dir, "report.md"))
 	if err != nil {
