@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,7 +26,7 @@ import (
 func TestPruneTorchvisionONNX(t *testing.T) {
 	testenv.Short(t, "exports two ImageNet models from PyTorch and prunes them at 224×224")
 	python := torchPython(t)
-	ort := ortModules(t)
+	testenv.ORTModules(t)
 	exp := t.TempDir()
 	out, err := exec.Command(python, "../../onnx/testdata/export_torch.py", exp, "resnet18:13:kept", "mobilenet_v2:13:folded").Output()
 	if err != nil {
@@ -79,7 +76,7 @@ func TestPruneTorchvisionONNX(t *testing.T) {
 				x.Data[i] = float32(rng.NormFloat64())
 			}
 			want := m.Forward(nn.NewCtx(), autograd.NewVar(x)).Value.Data
-			got := runORT(t, ort, pruned, x)
+			got := testenv.RunORT(t, pruned, x.Shape, x.Data)
 			if len(got) != len(want) {
 				t.Fatalf("ONNX Runtime gave %d values, Bonsai %d", len(got), len(want))
 			}
@@ -94,61 +91,4 @@ func TestPruneTorchvisionONNX(t *testing.T) {
 			}
 		})
 	}
-}
-
-// ortModules returns the node_modules directory holding onnxruntime-node (BONSAI_ORT_DIR,
-// default ~/.cache/bonsai-ort, as .ci/run installs it), skipping the test when it or node
-// is missing, or failing it when CI is true.
-func ortModules(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("BONSAI_ORT_DIR")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache", "bonsai-ort")
-	}
-	mods := filepath.Join(dir, "node_modules")
-	_, err := os.Stat(filepath.Join(mods, "onnxruntime-node"))
-	if err == nil {
-		_, err = exec.LookPath("node")
-	}
-	if err != nil {
-		msg := fmt.Sprintf("ONNX Runtime for node: %v (cd %s && npm install --ignore-scripts onnxruntime-node@1.30.0)", err, dir)
-		if testenv.InCI() {
-			t.Fatal("CI=true: " + msg)
-		}
-		t.Skip(msg + "; skipping")
-	}
-	return mods
-}
-
-// runORT runs the model at path in ONNX Runtime (onnx/testdata/ort_run.js) on x.
-func runORT(t *testing.T, modules, path string, x *tensor.Tensor) []float32 {
-	t.Helper()
-	tmp := t.TempDir()
-	in, out := filepath.Join(tmp, "x.f32"), filepath.Join(tmp, "y.f32")
-	b := make([]byte, 4*len(x.Data))
-	for j, v := range x.Data {
-		binary.LittleEndian.PutUint32(b[4*j:], math.Float32bits(v))
-	}
-	if err := os.WriteFile(in, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var dims []string
-	for _, d := range x.Shape {
-		dims = append(dims, fmt.Sprint(d))
-	}
-	cmd := exec.Command("node", "../../onnx/testdata/ort_run.js", path, in, strings.Join(dims, ","), out)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("onnxruntime on %s: %v\n%s", filepath.Base(path), err, msg)
-	}
-	yb, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := make([]float32, len(yb)/4)
-	for j := range y {
-		y[j] = math.Float32frombits(binary.LittleEndian.Uint32(yb[4*j:]))
-	}
-	return y
 }
