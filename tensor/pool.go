@@ -59,6 +59,10 @@ type maxPoolTask struct {
 }
 
 func (t *maxPoolTask) Part(w, i int) {
+	if t.kh == 2 && t.kw == 2 && t.p.Stride == [2]int{2, 2} && t.p.Padding == [2]int{0, 0} {
+		t.pool2x2(i)
+		return
+	}
 	row, hm := t.rows[w][:t.w], t.rows[w][t.w:2*t.w]
 	negInf := float32(math.Inf(-1))
 	sy, sx, py, px := t.p.Stride[0], t.p.Stride[1], t.p.Padding[0], t.p.Padding[1]
@@ -110,6 +114,42 @@ func (t *maxPoolTask) Part(w, i int) {
 			}
 		}
 	}
+}
+
+// pool2x2 computes the planes split(planes, parts, i) of a 2×2 pooling at stride 2 without
+// padding (VGG's and many CIFAR networks'), whose windows are disjoint: one pass of scalar
+// maxima, which on small planes (16×16 and less) costs less than the row kernels' calls.
+func (t *maxPoolTask) pool2x2(i int) {
+	lo, hi := split(t.planes, t.parts, i)
+	w, ho, wo := t.w, t.ho, t.wo
+	for pl := lo; pl < hi; pl++ {
+		src := t.x[pl*t.h*w : (pl+1)*t.h*w]
+		dst := t.y[pl*ho*wo : (pl+1)*ho*wo]
+		for oy := range ho {
+			r0 := src[2*oy*w : 2*oy*w+2*wo]
+			r1 := src[(2*oy+1)*w : (2*oy+1)*w+2*wo]
+			out := dst[oy*wo : (oy+1)*wo]
+			for ox := range out {
+				out[ox] = max2x2(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+			}
+		}
+	}
+}
+
+// max2x2 returns the largest of a, b, c, d, or NaN when one is NaN, as the row kernels'
+// maximum does (equal values: the first).
+func max2x2(a, b, c, d float32) float32 {
+	m := a
+	if b > m || b != b {
+		m = b
+	}
+	if c > m || c != c {
+		m = c
+	}
+	if d > m || d != d {
+		m = d
+	}
+	return m
 }
 
 // AvgPool2d averages each k×k window, as torch.nn.functional.avg_pool2d

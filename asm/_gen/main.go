@@ -56,6 +56,14 @@ func main() {
 		gemvKernel(mr, 8)
 		gemvKernel(mr, 1)
 	}
+	// The products of SgemmPacked with at most 4 columns of B (a convolution's output
+	// pixels on a 2×2 map): 2 panels, or one, by 1 to 4 columns.
+	for _, mr := range []int{avx512Tile.mr, avx2Tile.mr} {
+		for cols := 1; cols <= 4; cols++ {
+			gemmNarrowKernel(mr, 2, cols)
+			gemmNarrowKernel(mr, 1, cols)
+		}
+	}
 	elementwise()
 
 	Generate()
@@ -673,6 +681,107 @@ func gemvKernel(mr, panels int) {
 	Label(name + "_store")
 	for g := range accs {
 		VMOVUPS(accs[g], Mem{Base: c, Disp: g * 4 * mr})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// gemmNarrowKernel writes gemmn{panels}x{mr}c{cols}: panels consecutive packed mr-row
+// micro-panels of op(A), lda floats apart, times cols columns of B (row p at b + p·ldb) over
+// k k-steps, with the packed rows as the vectors (one per panel, loaded once per k-step) and
+// each B element broadcast: t[(g·cols + j)·mr + i] = Σ_p a[g·lda + p·mr + i]·b[p·ldb + j]
+// (+ t[…] when add != 0), one FMA chain per element in the order of p, as the SGEMM
+// micro-kernels compute an element over a kc slice.
+const pfShift = 1
+
+func gemmNarrowKernel(mr, panels, cols int) {
+	bits := 32 * mr
+	name := fmt.Sprintf("gemmn%dx%dc%d", panels, mr, cols)
+	gen.Kernel(name, "func(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)",
+		fmt.Sprintf("%s multiplies %d packed %d-row micro-panels by %d columns of B (see gemmNarrowKernel in _gen/main.go):", name, panels, mr, cols),
+		fmt.Sprintf("t[(g·%d + j)·%d + i] = Σ_p a[g·lda + p·%d + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.", cols, mr, mr))
+	vec := func(i int) VecPhysical {
+		if bits == 128 {
+			return gen.Y[i].AsX().(VecPhysical)
+		}
+		return gen.Y[i]
+	}
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	lda := Load(Param("lda"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	t := Load(Param("t"), GP64())
+	SHLQ(U8(2), lda) // bytes
+	SHLQ(U8(2), ldb)
+	// pf runs panels·lda ahead of a: the next call's panels (the weights are streamed from
+	// memory, and the hardware prefetchers stop at page boundaries).
+	pf := GP64()
+	MOVQ(lda, pf)
+	if panels == 2 {
+		SHLQ(U8(1), pf)
+	}
+	ADDQ(a, pf)
+	accs := make([]VecPhysical, panels*cols)
+	for i := range accs {
+		accs[i] = vec(i)
+		VXORPS(accs[i], accs[i], accs[i])
+	}
+	av := []VecPhysical{vec(8), vec(9)}
+	bc := []VecPhysical{vec(10), vec(11), vec(12), vec(13)}
+	step := func(u int) {
+		for g := range panels {
+			m := Mem{Base: a, Disp: 4 * mr * u}
+			if g == 1 {
+				m = Mem{Base: a, Index: lda, Scale: 1, Disp: 4 * mr * u}
+			}
+			VMOVUPS(m, av[g])
+		}
+		for j := range cols {
+			VBROADCASTSS(Mem{Base: b, Disp: 4 * j}, bc[j])
+			for g := range panels {
+				VFMADD231PS(av[g], bc[j], accs[g*cols+j])
+			}
+		}
+		ADDQ(ldb, b)
+	}
+	const unroll = 4
+	Label(name + "_loop4")
+	CMPQ(k, U8(unroll))
+	JL(LabelRef(name + "_tail"))
+	for u := range unroll {
+		step(u)
+	}
+	for g := range panels { // the 4·mr floats of each panel these steps read, a call ahead
+		for off := 0; off < unroll*4*mr; off += 64 {
+			if g == 0 {
+				PREFETCHT0(Mem{Base: pf, Disp: off})
+			} else {
+				PREFETCHT0(Mem{Base: pf, Index: lda, Scale: 1, Disp: off})
+			}
+		}
+	}
+	ADDQ(U32(unroll*4*mr), a)
+	ADDQ(U32(unroll*4*mr), pf)
+	SUBQ(U8(unroll), k)
+	JMP(LabelRef(name + "_loop4"))
+	Label(name + "_tail")
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_merge"))
+	step(0)
+	ADDQ(U32(4*mr), a)
+	DECQ(k)
+	JMP(LabelRef(name + "_tail"))
+	Label(name + "_merge")
+	add := Load(Param("add"), GP64())
+	TESTQ(add, add)
+	JZ(LabelRef(name + "_store"))
+	for i := range accs {
+		VADDPS(Mem{Base: t, Disp: i * 4 * mr}, accs[i], accs[i])
+	}
+	Label(name + "_store")
+	for i := range accs {
+		VMOVUPS(accs[i], Mem{Base: t, Disp: i * 4 * mr})
 	}
 	VZEROUPPER()
 	RET()

@@ -35,10 +35,10 @@ var ewAVX2 = &ewKernels{
 
 var (
 	avx512Kernel = gemmKernel{mr: 8, nr: 48, micro: microAVX512, direct: true, epilogue: epilogueAVX512,
-		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512}, panel: panelsAVX512(), gemv: gemv8,
+		lanes: 16, narrow: [3]microFunc{1: micro8x16AVX512, 2: micro8x32AVX512}, panel: panelsAVX512(), gemv: gemv8, gemmn: gemmn8,
 		copyA: copyRows8AVX2, copyB: copyRows48AVX512, transpose8: transpose8AVX2}
 	avx2Kernel = gemmKernel{mr: 4, nr: 24, micro: microAVX2, direct: true,
-		lanes: 8, narrow: [3]microFunc{1: micro4x8AVX2, 2: micro4x16AVX2}, gemv: gemv4,
+		lanes: 8, narrow: [3]microFunc{1: micro4x8AVX2, 2: micro4x16AVX2}, gemv: gemv4, gemmn: gemmn4,
 		copyA: copyRows4AVX2, copyB: copyRows24AVX2, transpose8: transpose8AVX2}
 
 	avx512Impl = &impl{path: AVX512, gemm: &avx512Kernel, ew: ewAVX2}
@@ -99,6 +99,32 @@ func gemv4(panels, kc int, a []float32, lda int, x, c []float32, add bool) {
 	default:
 		panic("asm: gemv4: panels must be 1 or 8")
 	}
+}
+
+// gemmnFuncs are the generated narrow-product kernels, by mr, panels and columns.
+type gemmnFunc func(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+var (
+	gemmn8Funcs = [2][4]gemmnFunc{{gemmn1x8c1, gemmn1x8c2, gemmn1x8c3, gemmn1x8c4}, {gemmn2x8c1, gemmn2x8c2, gemmn2x8c3, gemmn2x8c4}}
+	gemmn4Funcs = [2][4]gemmnFunc{{gemmn1x4c1, gemmn1x4c2, gemmn1x4c3, gemmn1x4c4}, {gemmn2x4c1, gemmn2x4c2, gemmn2x4c3, gemmn2x4c4}}
+)
+
+func gemmn8(panels, cols, kc int, a []float32, lda int, b []float32, ldb int, t []float32, add bool) {
+	gemmnCall(&gemmn8Funcs, 8, panels, cols, kc, a, lda, b, ldb, t, add)
+}
+
+func gemmn4(panels, cols, kc int, a []float32, lda int, b []float32, ldb int, t []float32, add bool) {
+	gemmnCall(&gemmn4Funcs, 4, panels, cols, kc, a, lda, b, ldb, t, add)
+}
+
+func gemmnCall(fs *[2][4]gemmnFunc, mr, panels, cols, kc int, a []float32, lda int, b []float32, ldb int, t []float32, add bool) {
+	if panels < 1 || panels > 2 || cols < 1 || cols > narrowCols || kc < 1 {
+		panic("asm: gemmn: panels must be 1 or 2, columns 1 to 4")
+	}
+	_ = a[(panels-1)*lda+kc*mr-1]
+	_ = b[(kc-1)*ldb+cols-1]
+	_ = t[panels*cols*mr-1]
+	fs[panels-1][cols-1](kc, &a[0], lda, &b[0], ldb, &t[0], b2i(add))
 }
 
 func b2i(b bool) int {

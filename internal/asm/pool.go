@@ -20,6 +20,9 @@ type Workspace struct {
 
 	gemv gemvTask // the SgemvPacked call in progress
 
+	narrow  narrowTask  // the SgemmPacked call on the narrow products in progress
+	narrowT [][]float32 // its tile buffers, one per worker
+
 	next atomic.Int64 // the next part of job to claim
 	_    [56]byte
 }

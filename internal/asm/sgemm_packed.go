@@ -146,6 +146,9 @@ func (e *GemmEpilogue) clip(c []float32, ldc, rows, cols int) {
 	}
 }
 
+// noNarrow turns the narrow products off (tests compare them with the micro-kernel).
+var noNarrow bool
+
 // SgemmPacked computes C = e(op(A)·B) with op(A) packed by PackA (m×k), B k×n (ldb ≥ n) and
 // C m×n (ldc ≥ n), overwritten; e may be nil (C = op(A)·B). Every element of op(A)·B is
 // computed as Sgemm computes it with alpha 1 and beta 0 (the same kc slices and kernel),
@@ -177,6 +180,10 @@ func SgemmPacked(p *PackedA, n int, b []float32, ldb int, c []float32, ldc int, 
 		defer wsPool.Put(ws)
 	}
 	kern := p.kern
+	if kern.gemmn != nil && n <= narrowCols && !noNarrow {
+		sgemmPackedNarrow(p, n, b, ldb, c, ldc, e, ws, runtime.GOMAXPROCS(0))
+		return
+	}
 	bs := kern.blocks()
 	bs.kc = p.kc
 	bs.nc = kern.panelCols(m, k, bs)
