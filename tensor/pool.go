@@ -33,6 +33,15 @@ func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 		maxPool.rows[i] = grow(maxPool.rows[i], 2*w)
 	}
 	t.rows = maxPool.rows
+	if t.isPool3x3s2() {
+		for len(maxPool.planes) < maxProcs() {
+			maxPool.planes = append(maxPool.planes, nil)
+		}
+		for i := range maxPool.planes {
+			maxPool.planes[i] = grow(maxPool.planes[i], 5*h*w)
+		}
+		t.planeBufs = maxPool.planes
+	}
 	if t.parts == 1 {
 		t.Part(0, 0)
 		return
@@ -46,7 +55,8 @@ func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 var maxPool struct {
 	mu   sync.Mutex
 	task maxPoolTask
-	rows [][]float32 // per worker: two row buffers
+	rows   [][]float32 // per worker: two row buffers
+	planes [][]float32 // per worker: five plane buffers (pool3x3s2)
 }
 
 // maxPoolTask computes the planes split(planes, parts, i) of a max pooling.
@@ -56,11 +66,22 @@ type maxPoolTask struct {
 	h, w, ho, wo, kh, kw int
 	p                    ConvParams
 	rows                 [][]float32 // per worker: two row buffers of w floats
+	planeBufs            [][]float32 // per worker: five planes of h·w floats (pool3x3s2)
+}
+
+// isPool3x3s2 reports whether t is a 3×3 pooling at stride 2 with padding 1 (ResNet's
+// stem pooling) on planes of at least 3×3.
+func (t *maxPoolTask) isPool3x3s2() bool {
+	return t.kh == 3 && t.kw == 3 && t.p.Stride == [2]int{2, 2} && t.p.Padding == [2]int{1, 1} && t.h >= 3 && t.w >= 3
 }
 
 func (t *maxPoolTask) Part(w, i int) {
 	if t.kh == 2 && t.kw == 2 && t.p.Stride == [2]int{2, 2} && t.p.Padding == [2]int{0, 0} {
 		t.pool2x2(i)
+		return
+	}
+	if t.planeBufs != nil {
+		t.pool3x3s2(w, i)
 		return
 	}
 	row, hm := t.rows[w][:t.w], t.rows[w][t.w:2*t.w]
@@ -131,6 +152,75 @@ func (t *maxPoolTask) pool2x2(i int) {
 			out := dst[oy*wo : (oy+1)*wo]
 			for ox := range out {
 				out[ox] = max2x2(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+			}
+		}
+	}
+}
+
+// pool3x3s2 computes the planes split(planes, parts, i) of a 3×3 pooling at stride 2 with
+// padding 1 in whole-plane passes of asm.Max, with worker w's buffers: m1 = the maximum of
+// rows r and r+1 (the plane shifted by a row), m2 = of rows r…r+2, then g1 and g2 the same
+// along m2's columns (values across a row's end are never read); an output reads the
+// level its clipped window needs. On even widths g2's odd elements, split off in one more
+// pass, hold each output row's interior contiguously. A plane of 112×112 costs five vector
+// passes and a copy per output row instead of a dozen short calls per output row.
+func (t *maxPoolTask) pool3x3s2(wk, i int) {
+	h, w, ho, wo := t.h, t.w, t.ho, t.wo
+	buf := t.planeBufs[wk]
+	m1, m2 := buf[:(h-1)*w], buf[h*w:h*w+(h-2)*w]
+	g1, g2 := buf[2*h*w:2*h*w+(h-2)*w-1], buf[3*h*w:3*h*w+(h-2)*w-2]
+	even, odd := buf[4*h*w:4*h*w+h*w/2], buf[4*h*w+h*w/2:5*h*w]
+	lo, hi := split(t.planes, t.parts, i)
+	for pl := lo; pl < hi; pl++ {
+		src := t.x[pl*h*w : (pl+1)*h*w]
+		dst := t.y[pl*ho*wo : (pl+1)*ho*wo]
+		asm.Max(m1, src[:(h-1)*w], src[w:])
+		asm.Max(m2, m1[:(h-2)*w], m1[w:])
+		asm.Max(g1, m2[:len(g1)], m2[1:])
+		asm.Max(g2, g1[:len(g2)], g1[1:])
+		if w%2 == 0 {
+			asm.Deinterleave2(even[:(len(g2)+1)/2], odd[:len(g2)/2], g2)
+		}
+		for oy := range ho {
+			y0, y1 := max(2*oy-1, 0), min(2*oy+1, h-1) // the window's rows, inclusive
+			out := dst[oy*wo : (oy+1)*wo]
+			if y1-y0 == 2 {
+				row := y0 * w
+				out[0] = g1[row] // columns 0 and 1
+				if w%2 == 0 {
+					// Output ox ≥ 1 reads g2[row + 2ox − 1], odd element row/2 + ox − 1.
+					n := min(wo-1, w/2-1)
+					copy(out[1:1+n], odd[row/2:row/2+n])
+					for ox := 1 + n; ox < wo; ox++ { // a window clipped at the right
+						out[ox] = g1[row+2*ox-1]
+					}
+					continue
+				}
+				for ox := 1; ox < wo; ox++ {
+					if 2*ox+1 <= w-1 {
+						out[ox] = g2[row+2*ox-1]
+					} else {
+						out[ox] = g1[row+2*ox-1]
+					}
+				}
+				continue
+			}
+			// A clipped window at the top or bottom: its one or two rows, column by column.
+			var v []float32
+			if y1 == y0 {
+				v = src[y0*w : y0*w+w]
+			} else {
+				v = m1[y0*w : y0*w+w]
+			}
+			for ox := range out {
+				x0, x1 := max(2*ox-1, 0), min(2*ox+1, w-1)
+				m := v[x0]
+				for ix := x0 + 1; ix <= x1; ix++ {
+					if u := v[ix]; u > m || u != u {
+						m = u
+					}
+				}
+				out[ox] = m
 			}
 		}
 	}
