@@ -53,8 +53,8 @@ func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 
 // maxPool holds the task of the MaxPool2d call in progress.
 var maxPool struct {
-	mu   sync.Mutex
-	task maxPoolTask
+	mu     sync.Mutex
+	task   maxPoolTask
 	rows   [][]float32 // per worker: two row buffers
 	planes [][]float32 // per worker: five plane buffers (pool3x3s2)
 }
