@@ -33,12 +33,12 @@ func MaxPool2d(y, x *Tensor, kh, kw int, p ConvParams) {
 		maxPool.rows[i] = grow(maxPool.rows[i], 2*w)
 	}
 	t.rows = maxPool.rows
-	if t.isPool3x3s2() {
+	if need := t.planeFloats(); need > 0 {
 		for len(maxPool.planes) < maxProcs() {
 			maxPool.planes = append(maxPool.planes, nil)
 		}
 		for i := range maxPool.planes {
-			maxPool.planes[i] = grow(maxPool.planes[i], 5*h*w)
+			maxPool.planes[i] = grow(maxPool.planes[i], need)
 		}
 		t.planeBufs = maxPool.planes
 	}
@@ -69,6 +69,24 @@ type maxPoolTask struct {
 	planeBufs            [][]float32 // per worker: five planes of h·w floats (pool3x3s2)
 }
 
+// planeFloats returns the floats of each worker's plane buffers that t's fast path needs
+// (pool2x2 on even sides: 3 per input element of a part; pool3x3s2: 5 planes), or 0.
+func (t *maxPoolTask) planeFloats() int {
+	switch {
+	case t.isPool2x2Even():
+		return 3 * (t.planes + t.parts - 1) / t.parts * t.h * t.w
+	case t.isPool3x3s2():
+		return 5 * t.h * t.w
+	}
+	return 0
+}
+
+// isPool2x2Even reports whether t is a 2×2 pooling at stride 2 without padding on planes
+// of even sides.
+func (t *maxPoolTask) isPool2x2Even() bool {
+	return t.kh == 2 && t.kw == 2 && t.p.Stride == [2]int{2, 2} && t.p.Padding == [2]int{0, 0} && t.h%2 == 0 && t.w%2 == 0
+}
+
 // isPool3x3s2 reports whether t is a 3×3 pooling at stride 2 with padding 1 (ResNet's
 // stem pooling) on planes of at least 3×3.
 func (t *maxPoolTask) isPool3x3s2() bool {
@@ -76,11 +94,14 @@ func (t *maxPoolTask) isPool3x3s2() bool {
 }
 
 func (t *maxPoolTask) Part(w, i int) {
-	if t.kh == 2 && t.kw == 2 && t.p.Stride == [2]int{2, 2} && t.p.Padding == [2]int{0, 0} {
+	switch {
+	case t.isPool2x2Even():
+		t.pool2x2Even(w, i)
+		return
+	case t.kh == 2 && t.kw == 2 && t.p.Stride == [2]int{2, 2} && t.p.Padding == [2]int{0, 0}:
 		t.pool2x2(i)
 		return
-	}
-	if t.planeBufs != nil {
+	case t.isPool3x3s2():
 		t.pool3x3s2(w, i)
 		return
 	}
@@ -157,6 +178,32 @@ func (t *maxPoolTask) pool2x2(i int) {
 	}
 }
 
+// pool2x2Even computes the planes split(planes, parts, i) of a 2×2 pooling at stride 2 on
+// even sides in three vector passes over all of them at once, with worker w's buffers:
+// m = the maximum of rows r and r+1 (the planes shifted by a row; pairs across two planes
+// are never read), its even and odd elements split, their maximum r; output row oy of
+// plane pl is then row 2·oy of r, copied out.
+func (t *maxPoolTask) pool2x2Even(wk, i int) {
+	h, w, ho, wo := t.h, t.w, t.ho, t.wo
+	lo, hi := split(t.planes, t.parts, i)
+	if lo == hi {
+		return
+	}
+	n := (hi - lo) * h * w
+	src := t.x[lo*h*w : hi*h*w]
+	buf := t.planeBufs[wk]
+	m := buf[:n-w]
+	even, odd := buf[n:n+(n-w)/2], buf[n+(n-w)/2:n+(n-w)]
+	asm.Max(m, src[:n-w], src[w:])
+	asm.Deinterleave2(even, odd, m)
+	r := m[:(n-w)/2] // over m, read already
+	asm.Max(r, even, odd)
+	dst := t.y[lo*ho*wo : hi*ho*wo]
+	for row := range (hi - lo) * ho { // output row oy of plane pl: row pl·h + 2·oy of r
+		copy(dst[row*wo:(row+1)*wo], r[2*row*wo:])
+	}
+}
+
 // pool3x3s2 computes the planes split(planes, parts, i) of a 3×3 pooling at stride 2 with
 // padding 1 in whole-plane passes of asm.Max, with worker w's buffers: m1 = the maximum of
 // rows r and r+1 (the plane shifted by a row), m2 = of rows r…r+2, then g1 and g2 the same
@@ -226,20 +273,11 @@ func (t *maxPoolTask) pool3x3s2(wk, i int) {
 	}
 }
 
-// max2x2 returns the largest of a, b, c, d, or NaN when one is NaN, as the row kernels'
-// maximum does (equal values: the first).
+// max2x2 returns the largest of a, b, c, d, or NaN when one is NaN (the builtin max,
+// branch-free: ReLU outputs, half zeros, defeat a branch predictor); of +0 and −0 it
+// returns +0.
 func max2x2(a, b, c, d float32) float32 {
-	m := a
-	if b > m || b != b {
-		m = b
-	}
-	if c > m || c != c {
-		m = c
-	}
-	if d > m || d != d {
-		m = d
-	}
-	return m
+	return max(max(a, b), max(c, d))
 }
 
 // AvgPool2d averages each k×k window, as torch.nn.functional.avg_pool2d
