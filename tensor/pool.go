@@ -159,8 +159,8 @@ func (t *maxPoolTask) Part(w, i int) {
 }
 
 // pool2x2 computes the planes split(planes, parts, i) of a 2×2 pooling at stride 2 without
-// padding (VGG's and many CIFAR networks'), whose windows are disjoint: one pass of scalar
-// maxima, which on small planes (16×16 and less) costs less than the row kernels' calls.
+// padding on planes with an odd side (pool2x2Even takes the others): one pass of scalar
+// maxima, which costs less than the row kernels' calls.
 func (t *maxPoolTask) pool2x2(i int) {
 	lo, hi := split(t.planes, t.parts, i)
 	w, ho, wo := t.w, t.ho, t.wo
@@ -273,11 +273,20 @@ func (t *maxPoolTask) pool3x3s2(wk, i int) {
 	}
 }
 
-// max2x2 returns the largest of a, b, c, d, or NaN when one is NaN (the builtin max,
-// branch-free: ReLU outputs, half zeros, defeat a branch predictor); of +0 and −0 it
-// returns +0.
+// max2x2 returns the largest of a, b, c, d, or NaN when one is NaN, as the row kernels'
+// maximum does (equal values: the first).
 func max2x2(a, b, c, d float32) float32 {
-	return max(max(a, b), max(c, d))
+	m := a
+	if b > m || b != b {
+		m = b
+	}
+	if c > m || c != c {
+		m = c
+	}
+	if d > m || d != d {
+		m = d
+	}
+	return m
 }
 
 // AvgPool2d averages each k×k window, as torch.nn.functional.avg_pool2d
