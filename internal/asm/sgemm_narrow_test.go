@@ -94,3 +94,71 @@ func BenchmarkSgemmPackedNarrow(b *testing.B) {
 		})
 	}
 }
+
+// TestSgemmNarrowEdge checks Sgemm and SgemmPacked whose last column tile has 1 to 4
+// columns (the narrow products take it: 7×7 and 14×14 maps at batch 1 have 49 and 196
+// output pixels) against the micro-kernel's edge tiles (noNarrow), bit for bit: odd row
+// counts, several kc slices, alpha and beta other than 0 and 1, each epilogue, GOMAXPROCS 1
+// and 2, every path.
+func TestSgemmNarrowEdge(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(11, 12))
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+		for _, s := range [][3]int{{5, 7, 49}, {8, 300, 52}, {17, 601, 97}, {130, 1100, 196}, {512, 333, 51}, {3, 2, 100}} {
+			m, k, n := s[0], s[1], s[2]
+			for _, ab := range [][2]float32{{1, 0}, {1, 1}, {0.5, 1}, {1.5, -0.25}, {2, 0}} {
+				for _, transB := range []bool{false, true} {
+					name := fmt.Sprintf("%dx%dx%d/alpha=%v/beta=%v/transB=%v", m, k, n, ab[0], ab[1], transB)
+					a := randSlice(rng, m*k)
+					br, bc := k, n
+					if transB {
+						br, bc = n, k
+					}
+					b := randSlice(rng, br*bc)
+					c0 := randSlice(rng, m*n)
+					want := append([]float32(nil), c0...)
+					noNarrow = true
+					Sgemm(false, transB, m, n, k, ab[0], a, k, b, bc, ab[1], want, n, nil)
+					noNarrow = false
+					for _, procs := range []int{1, 2} {
+						runtime.GOMAXPROCS(procs)
+						got := append([]float32(nil), c0...)
+						Sgemm(false, transB, m, n, k, ab[0], a, k, b, bc, ab[1], got, n, NewWorkspace())
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("Sgemm %s procs %d: element %d is %v, want %v", name, procs, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+			for mode := range 3 { // nil, bias+relu, bias+residual
+				name := fmt.Sprintf("packed %dx%dx%d/epi%d", m, k, n, mode)
+				a := randSlice(rng, m*k)
+				b := randSlice(rng, k*n)
+				var e *GemmEpilogue
+				if mode > 0 {
+					e = &GemmEpilogue{Bias: randSlice(rng, m), Relu: mode == 1}
+					if mode == 2 {
+						e.R, e.LDR = randSlice(rng, m*n), n
+					}
+				}
+				p := PackA(false, m, k, a, k)
+				want := make([]float32, m*n)
+				noNarrow = true
+				SgemmPacked(p, n, b, n, want, n, e, nil)
+				noNarrow = false
+				for _, procs := range []int{1, 2} {
+					runtime.GOMAXPROCS(procs)
+					got := randSlice(rng, m*n)
+					SgemmPacked(p, n, b, n, got, n, e, NewWorkspace())
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s procs %d: element %d is %v, want %v", name, procs, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	})
+}
