@@ -73,7 +73,8 @@ const smallStepMACs = 16 << 20
 // data-parallel when the activation buffers of one image take at most half of a core's
 // L2 cache (the CIFAR networks). A chunk holds enough images that the buffers take about
 // twice the L2 cache (which the step-by-step kernels are tiled for), 4 to 32 of them, and
-// never more than an even share of the batch. An ImageNet network's images are far
+// never more than an even share of the batch; unless the model's weights outweigh the
+// traffic of a chunk's activations (see below). An ImageNet network's images are far
 // larger: it runs data-parallel one image per chunk when its layers are small (fewer than
 // smallStepMACs multiply-adds per step on average, as MobileNetV2's: split step by step
 // they keep the cores waiting for each other, and a batch's activations, tens of MB per
@@ -89,17 +90,53 @@ func (cm *Model) chunkImages(n, procs int) int {
 	if l2 <= 0 {
 		l2 = 1 << 20
 	}
-	if perImage > l2/2 {
-		if cm.imageByImage() {
-			return 1
-		}
+	c := 1
+	switch {
+	case perImage > l2/2 && !cm.imageByImage():
 		return 0
+	case perImage <= l2/2:
+		c = min(max(2*l2/max(perImage, 1), 4), 32)
 	}
-	c := min(max(2*l2/max(perImage, 1), 4), 32)
 	if laneChunkOverride > 0 {
 		c = laneChunkOverride
 	}
-	return max(1, min(c, (n+procs-1)/procs))
+	c = max(1, min(c, (n+procs-1)/procs))
+	// Each chunk reads every weight again, the batch step by step reads them once but streams
+	// the activations between steps: a model whose weights outweigh a chunk's activation
+	// traffic runs step by step (CIFAR VGG-16: 59 MB of weights against 4 images' 11 MB of
+	// steps' inputs and outputs; it ran 2.9× slower in lanes at batch 128).
+	if cm.weightBytes() > int64(c)*cm.trafficPerImage() {
+		return 0
+	}
+	return c
+}
+
+// weightBytes returns the bytes of the model's convolution and linear weights (a fused
+// block's not counted).
+func (cm *Model) weightBytes() int64 {
+	var n int64
+	for i := range cm.steps {
+		st := &cm.steps[i]
+		switch st.kind {
+		case stepConv:
+			ho, wo := st.conv.OutShape()
+			n += 4 * st.conv.MACs() / int64(max(ho*wo, 1))
+		case stepLinear:
+			n += 4 * int64(st.lin.Rows()) * int64(st.linIn)
+		}
+	}
+	return n
+}
+
+// trafficPerImage returns the bytes one image's steps read and write (every step's input
+// and output), which a step-by-step run of a large batch streams through memory.
+func (cm *Model) trafficPerImage() int64 {
+	var n int64
+	for i := range cm.steps {
+		st := &cm.steps[i]
+		n += 4 * int64(numel(cm.values[st.in].shape)+numel(cm.values[st.out].shape))
+	}
+	return n
 }
 
 // runLanes runs x, n ≥ 2 images, data-parallel over procs goroutines into the output

@@ -17,6 +17,8 @@ func TestChunkImages(t *testing.T) {
 		{"resnet20", 4, 16},
 		{"mobilenet_v2", 1, 1},
 		{"resnet18", 0, 0},
+		{"resnet56", 4, 16},
+		{"vgg16_bn", 0, 0}, // 59 MB of weights: read once per batch, not once per chunk
 	} {
 		if c.arch == "resnet18" && testing.Short() {
 			continue // compiling it takes seconds
@@ -31,7 +33,8 @@ func TestChunkImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := cm.chunkImages(32, 2); got < c.min || got > c.max {
-			t.Errorf("%s: chunk of %d images, want %d to %d (mean %d MACs per step)", c.arch, got, c.min, c.max, cm.meanStepMACs())
+			t.Errorf("%s: chunk of %d images, want %d to %d (mean %d MACs per step, %d bytes of weights, %d of steps' inputs and outputs per image)",
+				c.arch, got, c.min, c.max, cm.meanStepMACs(), cm.weightBytes(), cm.trafficPerImage())
 		}
 	}
 }
