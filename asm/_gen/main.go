@@ -57,11 +57,13 @@ func main() {
 		gemvKernel(mr, 1)
 	}
 	// The products of SgemmPacked with at most 4 columns of B (a convolution's output
-	// pixels on a 2×2 map): 2 panels, or one, by 1 to 4 columns.
+	// pixels on a 2×2 map, the last pixel of a 7×7 one): 1, 2, 4 or 8 panels by 1 to 4
+	// columns, at most 8 chains.
 	for _, mr := range []int{avx512Tile.mr, avx2Tile.mr} {
 		for cols := 1; cols <= 4; cols++ {
-			gemmNarrowKernel(mr, 2, cols)
-			gemmNarrowKernel(mr, 1, cols)
+			for panels := 1; panels*cols <= 8; panels *= 2 {
+				gemmNarrowKernel(mr, panels, cols)
+			}
 		}
 	}
 	elementwise()
@@ -686,14 +688,12 @@ func gemvKernel(mr, panels int) {
 	RET()
 }
 
-// gemmNarrowKernel writes gemmn{panels}x{mr}c{cols}: panels consecutive packed mr-row
-// micro-panels of op(A), lda floats apart, times cols columns of B (row p at b + p·ldb) over
-// k k-steps, with the packed rows as the vectors (one per panel, loaded once per k-step) and
-// each B element broadcast: t[(g·cols + j)·mr + i] = Σ_p a[g·lda + p·mr + i]·b[p·ldb + j]
-// (+ t[…] when add != 0), one FMA chain per element in the order of p, as the SGEMM
-// micro-kernels compute an element over a kc slice.
-const pfShift = 1
-
+// gemmNarrowKernel writes gemmn{panels}x{mr}c{cols}: panels (1, 2, 4 or 8) consecutive
+// packed mr-row micro-panels of op(A), lda floats apart, times cols columns of B (row p at
+// b + p·ldb) over k k-steps, with the packed rows as the vectors and each B element
+// broadcast: t[(g·cols + j)·mr + i] = Σ_p a[g·lda + p·mr + i]·b[p·ldb + j] (+ t[…] when add
+// != 0), one FMA chain per element in the order of p, as the SGEMM micro-kernels compute
+// an element over a kc slice. panels·cols ≤ 8 chains in flight hide the FMA latency.
 func gemmNarrowKernel(mr, panels, cols int) {
 	bits := 32 * mr
 	name := fmt.Sprintf("gemmn%dx%dc%d", panels, mr, cols)
@@ -714,28 +714,61 @@ func gemmNarrowKernel(mr, panels, cols int) {
 	t := Load(Param("t"), GP64())
 	SHLQ(U8(2), lda) // bytes
 	SHLQ(U8(2), ldb)
+	var lda3, a4 Register
+	if panels > 2 {
+		lda3 = GP64()
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+	}
+	if panels > 4 {
+		a4 = GP64()
+		LEAQ(Mem{Base: a, Index: lda, Scale: 4}, a4)
+	}
 	// pf runs panels·lda ahead of a: the next call's panels (the weights are streamed from
 	// memory, and the hardware prefetchers stop at page boundaries).
 	pf := GP64()
 	MOVQ(lda, pf)
-	if panels == 2 {
+	for q := panels; q > 1; q /= 2 {
 		SHLQ(U8(1), pf)
 	}
 	ADDQ(a, pf)
+	var pf4 Register
+	if panels > 4 {
+		pf4 = GP64()
+		LEAQ(Mem{Base: pf, Index: lda, Scale: 4}, pf4)
+	}
+	// panel g's data at byte offset off, from base (a) or base4 (a + 4·lda).
+	at := func(base, base4 Register, g, off int) Mem {
+		if g >= 4 {
+			base, g = base4, g-4
+		}
+		switch g {
+		case 0:
+			return Mem{Base: base, Disp: off}
+		case 1:
+			return Mem{Base: base, Index: lda, Scale: 1, Disp: off}
+		case 2:
+			return Mem{Base: base, Index: lda, Scale: 2, Disp: off}
+		}
+		return Mem{Base: base, Index: lda3, Scale: 1, Disp: off}
+	}
 	accs := make([]VecPhysical, panels*cols)
 	for i := range accs {
 		accs[i] = vec(i)
 		VXORPS(accs[i], accs[i], accs[i])
 	}
-	av := []VecPhysical{vec(8), vec(9)}
-	bc := []VecPhysical{vec(10), vec(11), vec(12), vec(13)}
+	av := []VecPhysical{vec(8), vec(9), vec(10), vec(11)}
+	bc := []VecPhysical{vec(12), vec(13), vec(14), vec(15)}
 	step := func(u int) {
-		for g := range panels {
-			m := Mem{Base: a, Disp: 4 * mr * u}
-			if g == 1 {
-				m = Mem{Base: a, Index: lda, Scale: 1, Disp: 4 * mr * u}
+		if cols == 1 { // each element of A is used once: FMAs from memory
+			VBROADCASTSS(Mem{Base: b}, bc[0])
+			for g := range panels {
+				VFMADD231PS(at(a, a4, g, 4*mr*u), bc[0], accs[g])
 			}
-			VMOVUPS(m, av[g])
+			ADDQ(ldb, b)
+			return
+		}
+		for g := range panels {
+			VMOVUPS(at(a, a4, g, 4*mr*u), av[g])
 		}
 		for j := range cols {
 			VBROADCASTSS(Mem{Base: b, Disp: 4 * j}, bc[j])
@@ -744,6 +777,14 @@ func gemmNarrowKernel(mr, panels, cols int) {
 			}
 		}
 		ADDQ(ldb, b)
+	}
+	advance := func(bytes int) {
+		ADDQ(U32(bytes), a)
+		ADDQ(U32(bytes), pf)
+		if a4 != nil {
+			ADDQ(U32(bytes), a4)
+			ADDQ(U32(bytes), pf4)
+		}
 	}
 	const unroll = 4
 	Label(name + "_loop4")
@@ -754,22 +795,17 @@ func gemmNarrowKernel(mr, panels, cols int) {
 	}
 	for g := range panels { // the 4·mr floats of each panel these steps read, a call ahead
 		for off := 0; off < unroll*4*mr; off += 64 {
-			if g == 0 {
-				PREFETCHT0(Mem{Base: pf, Disp: off})
-			} else {
-				PREFETCHT0(Mem{Base: pf, Index: lda, Scale: 1, Disp: off})
-			}
+			PREFETCHT0(at(pf, pf4, g, off))
 		}
 	}
-	ADDQ(U32(unroll*4*mr), a)
-	ADDQ(U32(unroll*4*mr), pf)
+	advance(unroll * 4 * mr)
 	SUBQ(U8(unroll), k)
 	JMP(LabelRef(name + "_loop4"))
 	Label(name + "_tail")
 	TESTQ(k, k)
 	JZ(LabelRef(name + "_merge"))
 	step(0)
-	ADDQ(U32(4*mr), a)
+	advance(4 * mr)
 	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
 	Label(name + "_merge")

@@ -2,7 +2,11 @@
 
 package asm
 
-import "github.com/klauspost/cpuid/v2"
+import (
+	"math/bits"
+
+	"github.com/klauspost/cpuid/v2"
+)
 
 // archPaths reports the SIMD paths of this CPU from cpuid.CPU (which cpuid fills in at
 // start-up, including whether the OS saves YMM/ZMM state). It reads cpuid.CPU on every call,
@@ -104,9 +108,21 @@ func gemv4(panels, kc int, a []float32, lda int, x, c []float32, add bool) {
 // gemmnFuncs are the generated narrow-product kernels, by mr, panels and columns.
 type gemmnFunc func(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
+// The generated narrow-product kernels, by panels (1, 2, 4, 8: index 0…3) and columns
+// (1…4); nil where panels·columns > 8.
 var (
-	gemmn8Funcs = [2][4]gemmnFunc{{gemmn1x8c1, gemmn1x8c2, gemmn1x8c3, gemmn1x8c4}, {gemmn2x8c1, gemmn2x8c2, gemmn2x8c3, gemmn2x8c4}}
-	gemmn4Funcs = [2][4]gemmnFunc{{gemmn1x4c1, gemmn1x4c2, gemmn1x4c3, gemmn1x4c4}, {gemmn2x4c1, gemmn2x4c2, gemmn2x4c3, gemmn2x4c4}}
+	gemmn8Funcs = [4][4]gemmnFunc{
+		{gemmn1x8c1, gemmn1x8c2, gemmn1x8c3, gemmn1x8c4},
+		{gemmn2x8c1, gemmn2x8c2, gemmn2x8c3, gemmn2x8c4},
+		{gemmn4x8c1, gemmn4x8c2},
+		{gemmn8x8c1},
+	}
+	gemmn4Funcs = [4][4]gemmnFunc{
+		{gemmn1x4c1, gemmn1x4c2, gemmn1x4c3, gemmn1x4c4},
+		{gemmn2x4c1, gemmn2x4c2, gemmn2x4c3, gemmn2x4c4},
+		{gemmn4x4c1, gemmn4x4c2},
+		{gemmn8x4c1},
+	}
 )
 
 func gemmn8(panels, cols, kc int, a []float32, lda int, b []float32, ldb int, t []float32, add bool) {
@@ -117,14 +133,14 @@ func gemmn4(panels, cols, kc int, a []float32, lda int, b []float32, ldb int, t 
 	gemmnCall(&gemmn4Funcs, 4, panels, cols, kc, a, lda, b, ldb, t, add)
 }
 
-func gemmnCall(fs *[2][4]gemmnFunc, mr, panels, cols, kc int, a []float32, lda int, b []float32, ldb int, t []float32, add bool) {
-	if panels < 1 || panels > 2 || cols < 1 || cols > narrowCols || kc < 1 {
-		panic("asm: gemmn: panels must be 1 or 2, columns 1 to 4")
+func gemmnCall(fs *[4][4]gemmnFunc, mr, panels, cols, kc int, a []float32, lda int, b []float32, ldb int, t []float32, add bool) {
+	if panels&(panels-1) != 0 || panels < 1 || panels*cols > 8 || cols < 1 || cols > narrowCols || kc < 1 {
+		panic("asm: gemmn: panels must be 1, 2, 4 or 8, columns 1 to 4, at most 8 chains")
 	}
 	_ = a[(panels-1)*lda+kc*mr-1]
 	_ = b[(kc-1)*ldb+cols-1]
 	_ = t[panels*cols*mr-1]
-	fs[panels-1][cols-1](kc, &a[0], lda, &b[0], ldb, &t[0], b2i(add))
+	fs[bits.TrailingZeros(uint(panels))][cols-1](kc, &a[0], lda, &b[0], ldb, &t[0], b2i(add))
 }
 
 func b2i(b bool) int {

@@ -54,7 +54,8 @@ type gemmKernel struct {
 	// beta 0 or 1 (SgemvPacked).
 	gemv func(panels, kc int, a []float32, lda int, x, c []float32, add bool)
 
-	// gemmn, when set, multiplies panels (1 or 2) consecutive packed micro-panels of op(A),
+	// gemmn, when set, multiplies panels (1, 2, 4 or 8; panels·cols ≤ 8) consecutive packed
+	// micro-panels of op(A),
 	// lda floats apart, over kc k-steps by cols ≤ narrowCols columns of B (ldb floats per
 	// row) into t[(g·cols + j)·mr + i], stored or (add) added: the per-element sequence of
 	// micro with alpha 1 and beta 0 or 1 (SgemmPacked of at most narrowCols columns).

@@ -246,23 +246,29 @@ func gemv8x4(k int, a *float32, lda int, x *float32, c *float32, add int)
 //go:noescape
 func gemv1x4(k int, a *float32, lda int, x *float32, c *float32, add int)
 
-// gemmn2x8c1 multiplies 2 packed 8-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·1 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
-//
-//go:noescape
-func gemmn2x8c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
-
 // gemmn1x8c1 multiplies 1 packed 8-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·1 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
 func gemmn1x8c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
-// gemmn2x8c2 multiplies 2 packed 8-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·2 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+// gemmn2x8c1 multiplies 2 packed 8-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·1 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
-func gemmn2x8c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+func gemmn2x8c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+// gemmn4x8c1 multiplies 4 packed 8-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·1 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemmn4x8c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+// gemmn8x8c1 multiplies 8 packed 8-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·1 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemmn8x8c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // gemmn1x8c2 multiplies 1 packed 8-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·2 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
@@ -270,11 +276,17 @@ func gemmn2x8c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add
 //go:noescape
 func gemmn1x8c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
-// gemmn2x8c3 multiplies 2 packed 8-row micro-panels by 3 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·3 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+// gemmn2x8c2 multiplies 2 packed 8-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·2 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
-func gemmn2x8c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+func gemmn2x8c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+// gemmn4x8c2 multiplies 4 packed 8-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·2 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemmn4x8c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // gemmn1x8c3 multiplies 1 packed 8-row micro-panels by 3 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·3 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
@@ -282,11 +294,11 @@ func gemmn2x8c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add
 //go:noescape
 func gemmn1x8c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
-// gemmn2x8c4 multiplies 2 packed 8-row micro-panels by 4 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·4 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+// gemmn2x8c3 multiplies 2 packed 8-row micro-panels by 3 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·3 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
-func gemmn2x8c4(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+func gemmn2x8c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // gemmn1x8c4 multiplies 1 packed 8-row micro-panels by 4 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·4 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
@@ -294,11 +306,11 @@ func gemmn2x8c4(k int, a *float32, lda int, b *float32, ldb int, t *float32, add
 //go:noescape
 func gemmn1x8c4(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
-// gemmn2x4c1 multiplies 2 packed 4-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·1 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+// gemmn2x8c4 multiplies 2 packed 8-row micro-panels by 4 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·4 + j)·8 + i] = Σ_p a[g·lda + p·8 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
-func gemmn2x4c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+func gemmn2x8c4(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // gemmn1x4c1 multiplies 1 packed 4-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·1 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
@@ -306,11 +318,23 @@ func gemmn2x4c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add
 //go:noescape
 func gemmn1x4c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
-// gemmn2x4c2 multiplies 2 packed 4-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·2 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+// gemmn2x4c1 multiplies 2 packed 4-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·1 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
-func gemmn2x4c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+func gemmn2x4c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+// gemmn4x4c1 multiplies 4 packed 4-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·1 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemmn4x4c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+// gemmn8x4c1 multiplies 8 packed 4-row micro-panels by 1 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·1 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemmn8x4c1(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // gemmn1x4c2 multiplies 1 packed 4-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·2 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
@@ -318,11 +342,17 @@ func gemmn2x4c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add
 //go:noescape
 func gemmn1x4c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
-// gemmn2x4c3 multiplies 2 packed 4-row micro-panels by 3 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·3 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+// gemmn2x4c2 multiplies 2 packed 4-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·2 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
-func gemmn2x4c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+func gemmn2x4c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+// gemmn4x4c2 multiplies 4 packed 4-row micro-panels by 2 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·2 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemmn4x4c2(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // gemmn1x4c3 multiplies 1 packed 4-row micro-panels by 3 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·3 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
@@ -330,17 +360,23 @@ func gemmn2x4c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add
 //go:noescape
 func gemmn1x4c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
-// gemmn2x4c4 multiplies 2 packed 4-row micro-panels by 4 columns of B (see gemmNarrowKernel in _gen/main.go):
-// t[(g·4 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+// gemmn2x4c3 multiplies 2 packed 4-row micro-panels by 3 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·3 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
-func gemmn2x4c4(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+func gemmn2x4c3(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // gemmn1x4c4 multiplies 1 packed 4-row micro-panels by 4 columns of B (see gemmNarrowKernel in _gen/main.go):
 // t[(g·4 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
 //
 //go:noescape
 func gemmn1x4c4(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
+
+// gemmn2x4c4 multiplies 2 packed 4-row micro-panels by 4 columns of B (see gemmNarrowKernel in _gen/main.go):
+// t[(g·4 + j)·4 + i] = Σ_p a[g·lda + p·4 + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.
+//
+//go:noescape
+func gemmn2x4c4(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)
 
 // axpyAVX2 computes y[i] = float32(alpha*x[i]) + y[i] for i < len(y) &^ 7 (AVX2; see elementwise.go in _gen).
 // The caller checks the lengths of the other slices.

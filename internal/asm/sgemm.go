@@ -406,39 +406,49 @@ func gemmBlock(j *sgemmJob, pa, pb, t []float32, ic, mb, jc, nb, pc, kb int, bet
 // gemmBlockNarrow is gemmBlock's loop over the row tiles for the last cols ≤ narrowCols
 // columns of C at column j0, whose op(B) rows are bp (ldb floats apart): each pair of
 // packed row panels is multiplied by them with the kernel's narrow products into t and
-// merged into C as storeTile merges an edge tile, then the epilogue applied. Every element
+// merged into C as storeTile merges an edge tile, then the epilogue applied (panels in
+// groups of narrowPanels). Every element
 // is computed by the same operations as on the micro-kernel.
 func gemmBlockNarrow(j *sgemmJob, pa, bp []float32, ldb int, t []float32, ic, mb, j0, cols, pc, kb int, beta float32) {
 	kern := j.kern
 	mr := kern.mr
 	panels := (mb + mr - 1) / mr
-	for g := 0; g < panels; g += 2 {
-		np := min(2, panels-g)
+	for g := 0; g < panels; {
+		np := narrowPanels(cols, panels-g)
 		kern.gemmn(np, cols, kb, pa[g*mr*kb:], mr*kb, bp, ldb, t, false)
 		i0 := g * mr
 		rows := min(np*mr, mb-i0)
+		alpha := j.alpha
 		for i := range rows {
 			src := t[(i/mr)*cols*mr+i%mr:]
 			row := j.c[(ic+i0+i)*j.ldc+j0 : (ic+i0+i)*j.ldc+j0+cols]
-			for jj := range row {
-				v := src[jj*mr]
-				switch {
-				case beta == 0 && j.alpha == 1:
-					row[jj] = v
-				case beta == 0:
-					row[jj] = j.alpha * v
-				case beta == 1 && j.alpha == 1:
-					row[jj] += v
-				case beta == 1:
-					row[jj] += float32(j.alpha * v)
-				default:
-					row[jj] = float32(j.alpha*v) + float32(beta*row[jj])
+			switch {
+			case beta == 0 && alpha == 1:
+				for jj := range row {
+					row[jj] = src[jj*mr]
+				}
+			case beta == 0:
+				for jj := range row {
+					row[jj] = alpha * src[jj*mr]
+				}
+			case beta == 1 && alpha == 1:
+				for jj := range row {
+					row[jj] += src[jj*mr]
+				}
+			case beta == 1:
+				for jj := range row {
+					row[jj] += float32(alpha * src[jj*mr])
+				}
+			default:
+				for jj := range row {
+					row[jj] = float32(alpha*src[jj*mr]) + float32(beta*row[jj])
 				}
 			}
 		}
 		if j.epi != nil && pc+kb == j.k {
 			j.epi.apply(kern, j.c[(ic+i0)*j.ldc+j0:], j.ldc, ic+i0, rows, j0, cols)
 		}
+		g += np
 	}
 }
 

@@ -9,6 +9,17 @@ import "github.com/bonsai-dl/bonsai/internal/par"
 // broadcast of its own. The narrow products read the weights as vectors, once per call.
 const narrowCols = 4
 
+// narrowPanels returns the panels of one narrow product of cols columns when left panels
+// remain: the most, a power of two, that keeps at most 8 FMA chains (enough to hide the
+// FMA latency: one column on two panels ran at a quarter of the load rate).
+func narrowPanels(cols, left int) int {
+	p := 1
+	for 2*p*cols <= 8 && 2*p <= left {
+		p *= 2
+	}
+	return p
+}
+
 // narrowTask is one SgemmPacked call on the narrow products: part i computes the rows of
 // the panels split(panels, parts, i), accumulated over the kc slices in its worker's tile
 // buffer and then stored into C with the epilogue.
@@ -55,9 +66,10 @@ func (t *narrowTask) Part(w, i int) {
 		kb := min(p.kc, p.k-pc)
 		s := p.data[mp*pc : mp*(pc+kb)]
 		b := t.b[pc*t.ldb:]
-		for g := g0; g < g1; g += 2 {
-			np := min(2, g1-g)
+		for g := g0; g < g1; {
+			np := narrowPanels(n, g1-g)
 			kern.gemmn(np, n, kb, s[g*mr*kb:], mr*kb, b, t.ldb, tile[(g-g0)*n*mr:], pc > 0)
+			g += np
 		}
 	}
 	// Store the part's rows: tile[(g·n + j)·mr + r] is row (g0+g)·mr + r, column j.
