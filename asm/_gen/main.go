@@ -673,16 +673,23 @@ func gemvKernel(mr, panels int) {
 	ADDQ(U8(4), x)
 	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
+	mergeStore(name, accs, c, mr)
+}
+
+// mergeStore ends a kernel whose accumulators accs hold mr floats each: at name_merge it
+// adds the values at dst (accumulator i at dst + 4·mr·i bytes) when the parameter add is not
+// 0, then stores the accumulators there and returns.
+func mergeStore(name string, accs []VecPhysical, dst Register, mr int) {
 	Label(name + "_merge")
 	add := Load(Param("add"), GP64())
 	TESTQ(add, add)
 	JZ(LabelRef(name + "_store"))
-	for g := range accs {
-		VADDPS(Mem{Base: c, Disp: g * 4 * mr}, accs[g], accs[g])
+	for i := range accs {
+		VADDPS(Mem{Base: dst, Disp: i * 4 * mr}, accs[i], accs[i])
 	}
 	Label(name + "_store")
-	for g := range accs {
-		VMOVUPS(accs[g], Mem{Base: c, Disp: g * 4 * mr})
+	for i := range accs {
+		VMOVUPS(accs[i], Mem{Base: dst, Disp: i * 4 * mr})
 	}
 	VZEROUPPER()
 	RET()
@@ -808,17 +815,5 @@ func gemmNarrowKernel(mr, panels, cols int) {
 	advance(4 * mr)
 	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
-	Label(name + "_merge")
-	add := Load(Param("add"), GP64())
-	TESTQ(add, add)
-	JZ(LabelRef(name + "_store"))
-	for i := range accs {
-		VADDPS(Mem{Base: t, Disp: i * 4 * mr}, accs[i], accs[i])
-	}
-	Label(name + "_store")
-	for i := range accs {
-		VMOVUPS(accs[i], Mem{Base: t, Disp: i * 4 * mr})
-	}
-	VZEROUPPER()
-	RET()
+	mergeStore(name, accs, t, mr)
 }
