@@ -598,12 +598,7 @@ func gemvKernel(mr, panels int) {
 	gen.Kernel(name, "func(k int, a *float32, lda int, x *float32, c *float32, add int)",
 		fmt.Sprintf("%s multiplies %d packed %d-row micro-panels by a vector (see gemvKernel in _gen/main.go):", name, panels, mr),
 		fmt.Sprintf("c[i] = Σ_p a[(i/%d)·lda + p·%d + i%%%d]·x[p] (+ c[i] when add != 0), one FMA chain per element.", mr, mr, mr))
-	vec := func(i int) VecPhysical {
-		if bits == 128 {
-			return gen.Y[i].AsX().(VecPhysical)
-		}
-		return gen.Y[i]
-	}
+	vec := func(i int) VecPhysical { return panelVec(bits, i) }
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	lda := Load(Param("lda"), GP64())
@@ -626,21 +621,7 @@ func gemvKernel(mr, panels int) {
 		}
 	}
 	// panel g's k-step at byte offset off.
-	at := func(g, off int) Mem {
-		base := a
-		if g >= 4 {
-			base, g = a4, g-4
-		}
-		switch g {
-		case 0:
-			return Mem{Base: base, Disp: off}
-		case 1:
-			return Mem{Base: base, Index: lda, Scale: 1, Disp: off}
-		case 2:
-			return Mem{Base: base, Index: lda, Scale: 2, Disp: off}
-		}
-		return Mem{Base: base, Index: lda3, Scale: 1, Disp: off}
-	}
+	at := func(g, off int) Mem { return panelMem(a, a4, lda, lda3, g, off) }
 	accs := make([]VecPhysical, panels)
 	for g := range accs {
 		accs[g] = vec(g)
@@ -707,12 +688,7 @@ func gemmNarrowKernel(mr, panels, cols int) {
 	gen.Kernel(name, "func(k int, a *float32, lda int, b *float32, ldb int, t *float32, add int)",
 		fmt.Sprintf("%s multiplies %d packed %d-row micro-panels by %d columns of B (see gemmNarrowKernel in _gen/main.go):", name, panels, mr, cols),
 		fmt.Sprintf("t[(g·%d + j)·%d + i] = Σ_p a[g·lda + p·%d + i]·b[p·ldb + j] (+ t[…] when add != 0), one FMA chain per element.", cols, mr, mr))
-	vec := func(i int) VecPhysical {
-		if bits == 128 {
-			return gen.Y[i].AsX().(VecPhysical)
-		}
-		return gen.Y[i]
-	}
+	vec := func(i int) VecPhysical { return panelVec(bits, i) }
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	lda := Load(Param("lda"), GP64())
@@ -744,20 +720,7 @@ func gemmNarrowKernel(mr, panels, cols int) {
 		LEAQ(Mem{Base: pf, Index: lda, Scale: 4}, pf4)
 	}
 	// panel g's data at byte offset off, from base (a) or base4 (a + 4·lda).
-	at := func(base, base4 Register, g, off int) Mem {
-		if g >= 4 {
-			base, g = base4, g-4
-		}
-		switch g {
-		case 0:
-			return Mem{Base: base, Disp: off}
-		case 1:
-			return Mem{Base: base, Index: lda, Scale: 1, Disp: off}
-		case 2:
-			return Mem{Base: base, Index: lda, Scale: 2, Disp: off}
-		}
-		return Mem{Base: base, Index: lda3, Scale: 1, Disp: off}
-	}
+	at := func(base, base4 Register, g, off int) Mem { return panelMem(base, base4, lda, lda3, g, off) }
 	accs := make([]VecPhysical, panels*cols)
 	for i := range accs {
 		accs[i] = vec(i)
@@ -816,4 +779,29 @@ func gemmNarrowKernel(mr, panels, cols int) {
 	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
 	mergeStore(name, accs, t, mr)
+}
+
+// panelVec returns vector register i at the width of a micro-panel's rows (bits 128: X, else Y).
+func panelVec(bits, i int) VecPhysical {
+	if bits == 128 {
+		return gen.Y[i].AsX().(VecPhysical)
+	}
+	return gen.Y[i]
+}
+
+// panelMem addresses packed micro-panel g (0…7), lda bytes apart, at byte offset off: from
+// base for g < 4 (lda3 = 3·lda), from base4 = base + 4·lda for the others.
+func panelMem(base, base4, lda, lda3 Register, g, off int) Mem {
+	if g >= 4 {
+		base, g = base4, g-4
+	}
+	switch g {
+	case 0:
+		return Mem{Base: base, Disp: off}
+	case 1:
+		return Mem{Base: base, Index: lda, Scale: 1, Disp: off}
+	case 2:
+		return Mem{Base: base, Index: lda, Scale: 2, Disp: off}
+	}
+	return Mem{Base: base, Index: lda3, Scale: 1, Disp: off}
 }
